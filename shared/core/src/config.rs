@@ -1,0 +1,323 @@
+//! Platform settings, read from the environment (and a `.env` file when present).
+//!
+//! Names and defaults are the seed platform's. Invalid values stop start-up with a
+//! message naming the variable.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+
+use rand::RngCore;
+
+/// Where the platform runs; production refuses weak secrets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    Development,
+    Test,
+    Production,
+}
+
+impl FromStr for Environment {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "development" | "dev" => Ok(Self::Development),
+            "test" | "testing" => Ok(Self::Test),
+            "production" | "prod" => Ok(Self::Production),
+            other => Err(format!(
+                "expected development, test or production, got {other:?}"
+            )),
+        }
+    }
+}
+
+/// A start-up configuration error, naming the variable at fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("configuration: {variable}: {message}")]
+pub struct ConfigError {
+    pub variable: String,
+    pub message: String,
+}
+
+/// File formats the platform can ingest.
+pub const KNOWN_FILE_TYPES: [&str; 4] = ["csv", "json", "xlsx", "parquet"];
+
+/// Every setting of the platform.
+#[derive(Clone, PartialEq)]
+pub struct Settings {
+    pub environment: Environment,
+    pub secret_key: String,
+    /// True when no key was configured and a random one was made for this process.
+    pub secret_key_generated: bool,
+    pub access_token_expire_minutes: u64,
+    pub refresh_token_expire_days: u64,
+    pub max_file_size_mb: u64,
+    pub supported_file_types: Vec<String>,
+    pub default_sample_size: u64,
+    pub max_sample_size: u64,
+    pub min_sample_size: u64,
+    pub default_epochs: u64,
+    pub max_epochs: u64,
+    pub min_epochs: u64,
+    pub max_optimization_trials: u64,
+    pub default_optimization_trials: u64,
+    pub max_concurrent_generations: u64,
+    pub cors_origins: Vec<String>,
+    pub max_request_size_mb: u64,
+    pub log_level: String,
+}
+
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never print the secret.
+        f.debug_struct("Settings")
+            .field("environment", &self.environment)
+            .field("secret_key", &"<redacted>")
+            .field("max_file_size_mb", &self.max_file_size_mb)
+            .field("cors_origins", &self.cors_origins)
+            .field("log_level", &self.log_level)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Shortest secret accepted in production, in bytes.
+pub const MIN_SECRET_BYTES: usize = 32;
+
+impl Settings {
+    /// Read the process environment, after loading `.env` from the working directory if
+    /// there is one (real environment variables win over the file).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let _ = dotenvy::dotenv();
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Read settings from an explicit map (tests, tools).
+    pub fn from_map(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    /// Settings for tests: defaults, the test environment and a fixed strong secret.
+    pub fn for_tests() -> Self {
+        let mut vars = HashMap::new();
+        vars.insert("ENVIRONMENT".into(), "test".into());
+        vars.insert(
+            "SECRET_KEY".into(),
+            "test-secret-key-that-is-long-enough-000".into(),
+        );
+        Self::from_map(&vars).expect("test settings are valid")
+    }
+
+    fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env(&get);
+        let environment: Environment = env.parse("ENVIRONMENT", Environment::Development)?;
+        let (secret_key, secret_key_generated) = match get("SECRET_KEY").filter(|s| !s.is_empty()) {
+            Some(k) if environment == Environment::Production && k.len() < MIN_SECRET_BYTES => {
+                return Err(err(
+                    "SECRET_KEY",
+                    format!("must be at least {MIN_SECRET_BYTES} bytes in production"),
+                ));
+            }
+            Some(k) => (k, false),
+            None if environment == Environment::Production => {
+                return Err(err("SECRET_KEY", "is required in production"));
+            }
+            None => {
+                let mut bytes = [0u8; 32];
+                rand::rng().fill_bytes(&mut bytes);
+                (hex::encode(bytes), true)
+            }
+        };
+        let supported_file_types = env.list("SUPPORTED_FILE_TYPES", "csv,json,xlsx,parquet");
+        if let Some(bad) = supported_file_types
+            .iter()
+            .find(|t| !KNOWN_FILE_TYPES.contains(&t.as_str()))
+        {
+            return Err(err(
+                "SUPPORTED_FILE_TYPES",
+                format!(
+                    "unknown type {bad:?} (known: {})",
+                    KNOWN_FILE_TYPES.join(", ")
+                ),
+            ));
+        }
+        let log_level = get("LOG_LEVEL")
+            .unwrap_or_else(|| "info".into())
+            .to_ascii_lowercase();
+        if !["trace", "debug", "info", "warn", "warning", "error"].contains(&log_level.as_str()) {
+            return Err(err(
+                "LOG_LEVEL",
+                "expected trace, debug, info, warn or error",
+            ));
+        }
+        let s = Settings {
+            environment,
+            secret_key,
+            secret_key_generated,
+            access_token_expire_minutes: env.positive("ACCESS_TOKEN_EXPIRE_MINUTES", 30)?,
+            refresh_token_expire_days: env.positive("REFRESH_TOKEN_EXPIRE_DAYS", 7)?,
+            max_file_size_mb: env.positive("MAX_FILE_SIZE_MB", 500)?,
+            supported_file_types,
+            default_sample_size: env.positive("DEFAULT_SAMPLE_SIZE", 1000)?,
+            max_sample_size: env.positive("MAX_SAMPLE_SIZE", 100_000)?,
+            min_sample_size: env.positive("MIN_SAMPLE_SIZE", 100)?,
+            default_epochs: env.positive("DEFAULT_EPOCHS", 100)?,
+            max_epochs: env.positive("MAX_EPOCHS", 500)?,
+            min_epochs: env.positive("MIN_EPOCHS", 10)?,
+            max_optimization_trials: env.positive("MAX_OPTIMIZATION_TRIALS", 100)?,
+            default_optimization_trials: env.positive("DEFAULT_OPTIMIZATION_TRIALS", 20)?,
+            max_concurrent_generations: env.positive("MAX_CONCURRENT_GENERATIONS", 5)?,
+            cors_origins: env.list(
+                "CORS_ORIGINS",
+                "http://localhost:3000,http://localhost:8000",
+            ),
+            max_request_size_mb: env.positive("MAX_REQUEST_SIZE_MB", 100)?,
+            log_level: if log_level == "warning" {
+                "warn".into()
+            } else {
+                log_level
+            },
+        };
+        ordered(
+            "SAMPLE_SIZE",
+            s.min_sample_size,
+            s.default_sample_size,
+            s.max_sample_size,
+        )?;
+        ordered("EPOCHS", s.min_epochs, s.default_epochs, s.max_epochs)?;
+        ordered(
+            "OPTIMIZATION_TRIALS",
+            1,
+            s.default_optimization_trials,
+            s.max_optimization_trials,
+        )?;
+        Ok(s)
+    }
+
+    /// Largest accepted request body, in bytes.
+    pub fn max_request_bytes(&self) -> usize {
+        (self.max_request_size_mb as usize).saturating_mul(1024 * 1024)
+    }
+
+    /// Largest accepted dataset file, in bytes.
+    pub fn max_file_bytes(&self) -> u64 {
+        self.max_file_size_mb.saturating_mul(1024 * 1024)
+    }
+}
+
+fn err(variable: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        variable: variable.into(),
+        message: message.into(),
+    }
+}
+
+fn ordered(what: &str, min: u64, default: u64, max: u64) -> Result<(), ConfigError> {
+    if min <= default && default <= max {
+        Ok(())
+    } else {
+        Err(err(
+            &format!("DEFAULT_{what}"),
+            format!("must lie between MIN_{what} ({min}) and MAX_{what} ({max}), got {default}"),
+        ))
+    }
+}
+
+struct Env<'a, F: Fn(&str) -> Option<String>>(&'a F);
+
+impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
+    fn parse<T: FromStr>(&self, name: &str, default: T) -> Result<T, ConfigError>
+    where
+        T::Err: fmt::Display,
+    {
+        match (self.0)(name).filter(|v| !v.trim().is_empty()) {
+            None => Ok(default),
+            Some(v) => v
+                .trim()
+                .parse()
+                .map_err(|e| err(name, format!("invalid value {v:?}: {e}"))),
+        }
+    }
+
+    fn positive(&self, name: &str, default: u64) -> Result<u64, ConfigError> {
+        let v: u64 = self.parse(name, default)?;
+        if v == 0 {
+            Err(err(name, "must be greater than zero"))
+        } else {
+            Ok(v)
+        }
+    }
+
+    fn list(&self, name: &str, default: &str) -> Vec<String> {
+        (self.0)(name)
+            .unwrap_or_else(|| default.into())
+            .split(',')
+            .map(|s| {
+                s.trim()
+                    .to_ascii_lowercase()
+                    .trim_end_matches('/')
+                    .to_owned()
+            })
+            .filter(|s| !s.is_empty())
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_are_the_seed_platforms() {
+        let s = Settings::from_map(&vars(&[])).unwrap();
+        assert_eq!(s.environment, Environment::Development);
+        assert!(s.secret_key_generated);
+        assert_eq!(s.secret_key.len(), 64);
+        assert_eq!(s.access_token_expire_minutes, 30);
+        assert_eq!(s.max_file_size_mb, 500);
+        assert_eq!(s.supported_file_types, ["csv", "json", "xlsx", "parquet"]);
+        assert_eq!(
+            (s.min_epochs, s.default_epochs, s.max_epochs),
+            (10, 100, 500)
+        );
+        assert_eq!(s.max_request_bytes(), 100 * 1024 * 1024);
+    }
+
+    #[test]
+    fn invalid_values_name_the_variable() {
+        let e = Settings::from_map(&vars(&[("MAX_EPOCHS", "lots")])).unwrap_err();
+        assert_eq!(e.variable, "MAX_EPOCHS");
+        let e = Settings::from_map(&vars(&[("MIN_EPOCHS", "0")])).unwrap_err();
+        assert_eq!(e.variable, "MIN_EPOCHS");
+        let e = Settings::from_map(&vars(&[("DEFAULT_EPOCHS", "900")])).unwrap_err();
+        assert_eq!(e.variable, "DEFAULT_EPOCHS");
+        let e = Settings::from_map(&vars(&[("SUPPORTED_FILE_TYPES", "csv,exe")])).unwrap_err();
+        assert_eq!(e.variable, "SUPPORTED_FILE_TYPES");
+        let e = Settings::from_map(&vars(&[("ENVIRONMENT", "staging")])).unwrap_err();
+        assert_eq!(e.variable, "ENVIRONMENT");
+    }
+
+    #[test]
+    fn production_requires_a_strong_secret() {
+        let e = Settings::from_map(&vars(&[("ENVIRONMENT", "production")])).unwrap_err();
+        assert_eq!(e.variable, "SECRET_KEY");
+        let short = vars(&[("ENVIRONMENT", "production"), ("SECRET_KEY", "short")]);
+        assert_eq!(
+            Settings::from_map(&short).unwrap_err().variable,
+            "SECRET_KEY"
+        );
+        let ok = vars(&[
+            ("ENVIRONMENT", "production"),
+            ("SECRET_KEY", &"k".repeat(32)),
+        ]);
+        let s = Settings::from_map(&ok).unwrap();
+        assert!(!s.secret_key_generated);
+        assert!(!format!("{s:?}").contains("kkkk"));
+    }
+}

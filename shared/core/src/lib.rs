@@ -1,0 +1,24 @@
+//! Synth's domain core: configuration, the response envelope, errors, and the ports —
+//! the traits through which every piece of state flows (records, objects, queue, topic,
+//! job runner). No AWS, no HTTP framework, no ML: adapters live in `synth-aws` and
+//! `synth-embedded` and implement these traits.
+
+pub mod config;
+pub mod envelope;
+pub mod error;
+pub mod ports;
+
+pub use config::{ConfigError, Environment, Settings};
+pub use envelope::{ErrorBody, ErrorCode, Failure, Success};
+pub use error::PortError;
+pub use ports::{
+    Backends,
+    jobs::{JobRunner, JobSpec, JobState, JobStatus},
+    objects::{ObjectBody, ObjectMeta, ObjectStore, PresignedRequest},
+    queue::{Queue, QueueMessage},
+    records::{Condition, Index, Item, Key, Page, Query, RecordStore, SortKey, TxOp, Update},
+    topic::Topic,
+};
+
+/// The version of the platform, reported by `/health` and the CLI.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

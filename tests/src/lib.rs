@@ -1,0 +1,1 @@
+//! Cross-crate integration tests of Synth; see the files under `tests/tests/`.
