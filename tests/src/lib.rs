@@ -1,1 +1,54 @@
-//! Cross-crate integration tests of Synth; see the files under `tests/tests/`.
+//! Test harness shared by the cross-crate tests under `tests/tests/`: the two adapter
+//! families behind one [`Family`] handle, the AWS emulator connection, and helpers to
+//! run `synth serve` as a real process.
+
+pub mod aws;
+pub mod embedded;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use synth_core::Backends;
+
+/// One adapter family, ready for a test: fresh, uniquely named resources.
+pub struct Family {
+    pub name: &'static str,
+    pub backends: Backends,
+    /// Two independent subscribers of `backends.topic`, for fan-out checks.
+    pub subscribers: Vec<Box<dyn Subscriber>>,
+    /// Whether presigned URLs carry signatures this family verifies (the emulator does not).
+    pub verifies_signatures: bool,
+    /// Keeps temporary folders and servers alive for the test's duration.
+    pub _guard: Box<dyn std::any::Any + Send>,
+}
+
+/// A subscriber of the family's topic.
+#[async_trait]
+pub trait Subscriber: Send {
+    /// The next message body, waiting up to `timeout`.
+    async fn next(&mut self, timeout: Duration) -> Option<String>;
+}
+
+/// A name no other test run uses (emulator resources are never reset, only new).
+pub fn unique(prefix: &str) -> String {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    format!("{prefix}-{}", &id[..12])
+}
+
+/// Poll `f` until it yields `Some`, for at most `timeout`.
+pub async fn eventually<T, F, Fut>(timeout: Duration, mut f: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = f().await {
+            return Some(v);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

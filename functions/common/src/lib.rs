@@ -1,1 +1,25 @@
+//! What every Lambda of Synth does at start: read settings, build the AWS adapters, log
+//! as JSON. Each function's `main` is a call into this crate.
 
+use synth_api::{AppState, ResourceGroup};
+use synth_aws::AwsSettings;
+use synth_core::{Backends, Settings};
+
+pub use lambda_http::Error;
+
+/// Settings and AWS adapters from the function's environment.
+pub async fn start() -> Result<(Settings, Backends), Error> {
+    let settings = Settings::from_env()?;
+    synth_api::telemetry::init(&settings.log_level);
+    let aws = AwsSettings::from_env()?;
+    let backends = synth_aws::backends(&aws).await;
+    Ok((settings, backends))
+}
+
+/// Serve one resource group of the HTTP API (plus the system routes) from API Gateway.
+pub async fn run_http(group: ResourceGroup) -> Result<(), Error> {
+    let (settings, backends) = start().await?;
+    tracing::info!(group = group.name(), "starting HTTP function");
+    let app = synth_api::app(AppState::new(settings, backends, "aws"), &[group], None);
+    lambda_http::run(app).await
+}

@@ -1,1 +1,15 @@
+//! Synth's HTTP layer: one handler per endpoint, a router per resource group, the
+//! middleware every route shares, and the OpenAPI document generated from the handlers.
+//! The same router is served by a Lambda (lambda_http) and by `synth serve`.
 
+pub mod docs;
+pub mod error;
+pub mod extract;
+pub mod middleware;
+pub mod routes;
+pub mod state;
+pub mod telemetry;
+
+pub use error::ApiError;
+pub use routes::{ResourceGroup, app, openapi};
+pub use state::AppState;

@@ -4,6 +4,7 @@
 //! `synth-embedded` and implement these traits.
 
 pub mod config;
+pub mod dispatch;
 pub mod envelope;
 pub mod error;
 pub mod ports;

@@ -1,0 +1,147 @@
+//! `synth serve`: the whole platform in one process on the embedded adapters.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use clap::Args;
+use synth_api::{AppState, ResourceGroup};
+use synth_core::{JobSpec, Settings};
+use synth_embedded::{EmbeddedOptions, JobHandler};
+use tokio::net::TcpListener;
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1", env = "SYNTH_HOST")]
+    host: String,
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, default_value_t = 8000, env = "SYNTH_PORT")]
+    port: u16,
+    /// Folder holding the database and the stored files; created if missing.
+    #[arg(long, default_value = "./synth-data", env = "SYNTH_DATA_DIR")]
+    data_dir: PathBuf,
+    /// Base URL clients use to reach this server (for signed download/upload links);
+    /// defaults to http://HOST:PORT.
+    #[arg(long, env = "SYNTH_PUBLIC_URL")]
+    public_url: Option<String>,
+}
+
+/// Jobs fail with this until the trainer is part of the build.
+struct NoTrainer;
+
+#[async_trait]
+impl JobHandler for NoTrainer {
+    async fn run(&self, spec: JobSpec) -> Result<(), String> {
+        Err(format!("job {}: this build has no trainer", spec.name))
+    }
+}
+
+pub async fn run(args: ServeArgs) -> Result<(), String> {
+    let mut settings = Settings::from_env().map_err(|e| e.to_string())?;
+    synth_api::telemetry::init(&settings.log_level);
+    std::fs::create_dir_all(&args.data_dir)
+        .map_err(|e| format!("cannot create data dir {}: {e}", args.data_dir.display()))?;
+    if settings.secret_key_generated {
+        settings.secret_key = dev_secret(&args.data_dir)?;
+        tracing::warn!(
+            "SECRET_KEY is not set: using a generated development key kept in the data dir; \
+             set SECRET_KEY (32+ bytes) for anything but local use"
+        );
+    }
+    let listener = TcpListener::bind((args.host.as_str(), args.port))
+        .await
+        .map_err(|e| format!("cannot listen on {}:{}: {e}", args.host, args.port))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let public_url = args.public_url.unwrap_or_else(|| default_public_url(addr));
+    let embedded = synth_embedded::open(
+        EmbeddedOptions {
+            data_dir: args.data_dir.clone(),
+            secret_key: settings.secret_key.clone(),
+            public_base_url: public_url.clone(),
+            max_concurrent_jobs: settings.max_concurrent_generations as usize,
+            max_upload_bytes: settings.max_file_bytes(),
+        },
+        Arc::new(NoTrainer),
+    )
+    .await
+    .map_err(|e| format!("cannot open the data dir {}: {e}", args.data_dir.display()))?;
+
+    let backends = embedded.backends.clone();
+    let state = AppState::new(settings, backends.clone(), "embedded");
+    let app = synth_api::app(state, &ResourceGroup::ALL, Some(embedded.router.clone()));
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let consumer = tokio::spawn(synth_core::dispatch::run_consumer(backends, stop_rx));
+
+    tracing::info!(address = %addr, public_url = %public_url, data_dir = %args.data_dir.display(), "synth serve listening");
+    println!("Synth is listening on {public_url} (API page: {public_url}/docs)");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| format!("server error: {e}"))?;
+
+    let _ = stop_tx.send(true);
+    let _ = consumer.await;
+    tracing::info!("synth serve stopped");
+    Ok(())
+}
+
+fn default_public_url(addr: SocketAddr) -> String {
+    if addr.ip().is_unspecified() {
+        format!("http://127.0.0.1:{}", addr.port())
+    } else {
+        format!("http://{addr}")
+    }
+}
+
+/// A development secret that survives restarts, so sessions and signed links stay valid.
+fn dev_secret(data_dir: &Path) -> Result<String, String> {
+    let path = data_dir.join("dev-secret-key");
+    if let Ok(s) = std::fs::read_to_string(&path)
+        && s.trim().len() >= synth_core::config::MIN_SECRET_BYTES
+    {
+        return Ok(s.trim().to_owned());
+    }
+    let fresh = Settings::from_map(&Default::default())
+        .map_err(|e| e.to_string())?
+        .secret_key;
+    write_private(&path, &fresh).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(fresh)
+}
+
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts.open(path)?;
+    f.write_all(contents.as_bytes())?;
+    f.sync_all()
+}
+
+/// Resolve on Ctrl-C or SIGTERM; the server then stops accepting and finishes in-flight
+/// requests.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown requested; finishing in-flight requests");
+}

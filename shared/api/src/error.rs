@@ -1,0 +1,103 @@
+//! API errors: every failure leaves the HTTP edge as the envelope
+//! `{"success": false, "error": {"code", "message", "details"}, "timestamp"}`.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+use synth_core::{ErrorCode, Failure, PortError};
+
+/// A failure to report to the client.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+    pub details: Value,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            details: Value::Null,
+        }
+    }
+
+    pub fn with_details(mut self, details: Value) -> Self {
+        self.details = details;
+        self
+    }
+
+    pub fn validation(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::ValidationError, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::NotFound, message)
+    }
+
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Conflict, message)
+    }
+
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Unauthorized, message)
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Forbidden, message)
+    }
+
+    pub fn internal() -> Self {
+        Self::new(ErrorCode::Internal, "internal error")
+    }
+
+    pub fn status(&self) -> StatusCode {
+        StatusCode::from_u16(self.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+}
+
+impl From<PortError> for ApiError {
+    fn from(e: PortError) -> Self {
+        match e {
+            PortError::ConditionFailed | PortError::TransactionCanceled { .. } => {
+                Self::conflict("the resource was changed concurrently or already exists")
+            }
+            PortError::NotFound(what) => Self::not_found(format!("not found: {what}")),
+            PortError::InvalidCursor => Self::validation("invalid pagination cursor"),
+            PortError::Invalid(m) => Self::validation(m),
+            PortError::Unavailable(m) => {
+                tracing::error!(error = %m, "backend unavailable");
+                Self::new(
+                    ErrorCode::ServiceUnavailable,
+                    "a backing service is unavailable",
+                )
+            }
+            PortError::Backend(m) => {
+                // Details of backend failures stay in the logs, not in responses.
+                tracing::error!(error = %m, "backend error");
+                Self::internal()
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        envelope_response(
+            self.status(),
+            Failure::new(self.code, self.message, self.details),
+        )
+    }
+}
+
+/// A JSON response with the given status.
+pub(crate) fn envelope_response<T: serde::Serialize>(status: StatusCode, body: T) -> Response {
+    let bytes = serde_json::to_vec(&body).expect("envelope serialises");
+    let mut res = (status, bytes).into_response();
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    res
+}

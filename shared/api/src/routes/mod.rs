@@ -1,0 +1,159 @@
+//! Routers per resource group, and the whole application.
+
+pub mod system;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::header;
+use axum::response::{Html, IntoResponse};
+use axum::routing::get;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::{docs, middleware};
+
+/// The resource groups of the API; on AWS each is served by its own Lambda.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResourceGroup {
+    Auth,
+    Users,
+    Datasets,
+    Generation,
+    Optimization,
+    Stats,
+    Notifications,
+    Admin,
+}
+
+impl ResourceGroup {
+    pub const ALL: [ResourceGroup; 8] = [
+        Self::Auth,
+        Self::Users,
+        Self::Datasets,
+        Self::Generation,
+        Self::Optimization,
+        Self::Stats,
+        Self::Notifications,
+        Self::Admin,
+    ];
+
+    /// The function name of the group's Lambda.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Auth => "auth",
+            Self::Users => "users",
+            Self::Datasets => "datasets",
+            Self::Generation => "generation",
+            Self::Optimization => "optimization",
+            Self::Stats => "stats",
+            Self::Notifications => "notifications",
+            Self::Admin => "admin",
+        }
+    }
+
+    /// The routes of this group. Groups whose endpoints are not built yet have none:
+    /// their paths answer 404 rather than pretending.
+    fn router(self) -> OpenApiRouter<AppState> {
+        match self {
+            Self::Auth
+            | Self::Users
+            | Self::Datasets
+            | Self::Generation
+            | Self::Optimization
+            | Self::Stats
+            | Self::Notifications
+            | Self::Admin => OpenApiRouter::new(),
+        }
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Synth API",
+        description = "Synthetic tabular data: upload a table, learn it with CTGAN or TVAE, \
+                       download a synthetic table and its quality report."
+    ),
+    modifiers(&BearerAuth),
+    tags((name = "system", description = "Health and API description"))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+fn documented(groups: &[ResourceGroup]) -> OpenApiRouter<AppState> {
+    let mut router = OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(system::router());
+    for g in groups {
+        router = router.merge(g.router());
+    }
+    router
+}
+
+/// The OpenAPI 3.1 document of every route of every group.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let mut doc = documented(&ResourceGroup::ALL).into_openapi();
+    doc.info.version = synth_core::VERSION.to_owned();
+    doc
+}
+
+/// The application: the system routes plus the given groups (all of them for
+/// `synth serve`, one for a Lambda) and any `extra` routes of the deployment (the embedded
+/// object URLs), wrapped in the shared middleware.
+pub fn app(state: AppState, groups: &[ResourceGroup], extra: Option<Router>) -> Router {
+    let spec = openapi();
+    let json: Arc<str> = spec.to_json().expect("OpenAPI document serialises").into();
+    let page: Arc<str> =
+        docs::render(&serde_json::from_str(&json).expect("OpenAPI document parses")).into();
+    let (router, _) = documented(groups).split_for_parts();
+    let settings = state.settings.clone();
+    let router = router
+        .route(
+            "/openapi.json",
+            get(move || {
+                let json = json.clone();
+                async move {
+                    (
+                        [(header::CONTENT_TYPE, "application/json")],
+                        json.to_string(),
+                    )
+                }
+            }),
+        )
+        .route(
+            "/docs",
+            get(move || {
+                let page = page.clone();
+                async move { Html(page.to_string()) }
+            }),
+        )
+        .route(
+            "/docs.css",
+            get(|| async { ([(header::CONTENT_TYPE, "text/css")], docs::CSS).into_response() }),
+        )
+        .fallback(|| async { ApiError::not_found("no such route") })
+        .with_state(state);
+    let router = match extra {
+        Some(extra) => router.merge(extra),
+        None => router,
+    };
+    middleware::apply(router, &settings)
+}

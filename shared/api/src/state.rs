@@ -1,0 +1,24 @@
+//! What every handler is given.
+
+use std::sync::Arc;
+
+use synth_core::{Backends, Settings};
+
+/// Shared, cheaply cloned application state.
+#[derive(Clone)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub backends: Backends,
+    /// Which deployment serves this state ("embedded" or "aws"), reported by `/health`.
+    pub mode: &'static str,
+}
+
+impl AppState {
+    pub fn new(settings: Settings, backends: Backends, mode: &'static str) -> Self {
+        Self {
+            settings: Arc::new(settings),
+            backends,
+            mode,
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! The AWS family for tests, on the emulator (moto server) that `scripts/test` starts.
+//! Without it these tests fail loudly: they never skip.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use synth_aws::{AwsSettings, SqsQueue, provision};
+use synth_core::Queue;
+
+use crate::{Family, Subscriber, unique};
+
+/// The emulator's address, from `SYNTH_TEST_AWS_ENDPOINT`.
+pub fn endpoint() -> String {
+    std::env::var("SYNTH_TEST_AWS_ENDPOINT").unwrap_or_else(|_| {
+        panic!(
+            "SYNTH_TEST_AWS_ENDPOINT is not set: the AWS family runs against moto server; \
+             run ./scripts/test, which installs and starts it"
+        )
+    })
+}
+
+struct QueueSubscriber(SqsQueue);
+
+#[async_trait]
+impl Subscriber for QueueSubscriber {
+    async fn next(&mut self, timeout: Duration) -> Option<String> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while tokio::time::Instant::now() < deadline {
+            let got = self
+                .0
+                .receive(1, Duration::from_secs(30), Duration::from_secs(1))
+                .await;
+            if let Some(m) = got
+                .expect("receive from subscriber queue")
+                .into_iter()
+                .next()
+            {
+                self.0.ack(&m.receipt).await.expect("ack");
+                return Some(m.body);
+            }
+        }
+        None
+    }
+}
+
+/// Settings naming fresh resources in the emulator (created here), sharing the Batch
+/// queue and job definition that `scripts/test` provisioned.
+pub async fn settings() -> AwsSettings {
+    let endpoint = endpoint();
+    let cfg = synth_aws::sdk_config(Some(&endpoint)).await;
+    let table = unique("synth-test");
+    let bucket = unique("synth-test");
+    let queue_name = format!("{}.fifo", unique("synth-test"));
+    let topic_name = unique("synth-test");
+    let ddb = aws_sdk_dynamodb::Client::new(&cfg);
+    let s3 = synth_aws::s3_client(&cfg, true);
+    let sqs = aws_sdk_sqs::Client::new(&cfg);
+    let sns = aws_sdk_sns::Client::new(&cfg);
+    provision::create_table(&ddb, &table)
+        .await
+        .expect("create table");
+    provision::create_bucket(&s3, &bucket)
+        .await
+        .expect("create bucket");
+    let queue_url = provision::create_fifo_queue(&sqs, &queue_name)
+        .await
+        .expect("create queue");
+    let topic_arn = provision::create_topic(&sns, &topic_name)
+        .await
+        .expect("create topic");
+    let (job_queue, job_definition) = batch().await;
+    AwsSettings {
+        table,
+        bucket,
+        queue_url,
+        topic_arn,
+        job_queue,
+        job_definition,
+        endpoint_url: Some(endpoint),
+    }
+}
+
+/// The Batch job queue and definition shared by all tests of one run.
+async fn batch() -> (String, String) {
+    static BATCH: tokio::sync::OnceCell<(String, String)> = tokio::sync::OnceCell::const_new();
+    BATCH
+        .get_or_init(|| async {
+            let endpoint = endpoint();
+            let cfg = synth_aws::sdk_config(Some(&endpoint)).await;
+            provision::create_batch(&cfg, &endpoint, &unique("synth-test"))
+                .await
+                .expect("provision Batch")
+        })
+        .await
+        .clone()
+}
+
+/// A fresh AWS family on the emulator.
+pub async fn family() -> Family {
+    let settings = settings().await;
+    let backends = synth_aws::backends(&settings).await;
+    let cfg = synth_aws::sdk_config(settings.endpoint_url.as_deref()).await;
+    let sqs = aws_sdk_sqs::Client::new(&cfg);
+    let sns = aws_sdk_sns::Client::new(&cfg);
+    let mut subscribers: Vec<Box<dyn Subscriber>> = Vec::new();
+    for _ in 0..2 {
+        let url = provision::create_queue(&sqs, &unique("synth-sub"))
+            .await
+            .expect("create queue");
+        provision::subscribe_queue(&sns, &sqs, &settings.topic_arn, &url)
+            .await
+            .expect("subscribe");
+        subscribers.push(Box::new(QueueSubscriber(SqsQueue::new(sqs.clone(), url))));
+    }
+    Family {
+        name: "aws",
+        backends,
+        subscribers,
+        verifies_signatures: false,
+        _guard: Box::new(()),
+    }
+}

@@ -1,0 +1,244 @@
+//! The HTTP layer as a client sees it: envelopes, stable error codes, middleware headers,
+//! the OpenAPI document and health — through the real router and middleware, in process.
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use axum::routing::post;
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use synth_api::extract::Json;
+use synth_api::{AppState, ResourceGroup};
+use synth_core::Settings;
+use tower::ServiceExt;
+
+async fn app_with(settings: Settings, extra: Option<Router>) -> (Router, synth_tests::Family) {
+    let family = synth_tests::embedded::family().await;
+    let state = AppState::new(settings, family.backends.clone(), "embedded");
+    (synth_api::app(state, &ResourceGroup::ALL, extra), family)
+}
+
+async fn app() -> (Router, synth_tests::Family) {
+    app_with(Settings::for_tests(), None).await
+}
+
+async fn call(app: &Router, req: Request<Body>) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+    let res = app.clone().oneshot(req).await.unwrap();
+    let status = res.status();
+    let headers = res.headers().clone();
+    let body = res.into_body().collect().await.unwrap().to_bytes().to_vec();
+    (status, headers, body)
+}
+
+fn get(uri: &str) -> Request<Body> {
+    Request::get(uri).body(Body::empty()).unwrap()
+}
+
+fn json_of(body: &[u8]) -> Value {
+    serde_json::from_slice(body)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(body)))
+}
+
+fn assert_error(status: StatusCode, body: &[u8], expected: StatusCode, code: &str) {
+    assert_eq!(status, expected, "{}", String::from_utf8_lossy(body));
+    let v = json_of(body);
+    assert_eq!(v["success"], false);
+    assert_eq!(v["error"]["code"], code);
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty())
+    );
+    assert!(v["timestamp"].is_string());
+}
+
+#[tokio::test]
+async fn health_reports_every_store() {
+    let (app, _f) = app().await;
+    let (status, headers, body) = call(&app, get("/health")).await;
+    assert_eq!(status, StatusCode::OK);
+    let v = json_of(&body);
+    assert_eq!(v["success"], true);
+    assert_eq!(v["data"]["status"], "ok");
+    assert_eq!(v["data"]["version"], synth_core::VERSION);
+    assert_eq!(v["data"]["mode"], "embedded");
+    for store in ["records", "objects", "queue", "topic", "jobs"] {
+        assert_eq!(v["data"]["stores"][store]["ok"], true, "{store}");
+    }
+    assert_eq!(headers[header::CONTENT_TYPE], "application/json");
+}
+
+#[tokio::test]
+async fn health_is_503_when_a_store_does_not_answer() {
+    // AWS adapters pointed at a closed loopback port: every store is really unreachable.
+    let settings = synth_aws::AwsSettings {
+        table: "t".into(),
+        bucket: "b".into(),
+        queue_url: "http://127.0.0.1:9/000000000000/q.fifo".into(),
+        topic_arn: "arn:aws:sns:us-east-1:000000000000:t".into(),
+        job_queue: "q".into(),
+        job_definition: "d".into(),
+        endpoint_url: Some("http://127.0.0.1:9".into()),
+    };
+    let backends = synth_aws::backends(&settings).await;
+    let state = AppState::new(Settings::for_tests(), backends, "aws");
+    let app = synth_api::app(state, &ResourceGroup::ALL, None);
+    let (status, _, body) = call(&app, get("/health")).await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "SERVICE_UNAVAILABLE",
+    );
+    let v = json_of(&body);
+    assert_eq!(v["error"]["details"]["status"], "degraded");
+    assert_eq!(v["error"]["details"]["stores"]["records"]["ok"], false);
+}
+
+#[tokio::test]
+async fn openapi_is_valid_3_1_and_lists_every_route() {
+    let (app, _f) = app().await;
+    let (status, _, body) = call(&app, get("/openapi.json")).await;
+    assert_eq!(status, StatusCode::OK);
+    let text = String::from_utf8(body).unwrap();
+    let spec = oas3::from_json(&text).expect("a valid OpenAPI 3.1 document");
+    assert!(spec.openapi.starts_with("3.1"), "version {}", spec.openapi);
+    let paths = spec.paths.expect("paths");
+    assert!(paths.contains_key("/health"));
+    let doc = synth_api::openapi();
+    assert_eq!(
+        doc.paths.paths.len(),
+        paths.len(),
+        "the served document is the generated one"
+    );
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert!(v.pointer("/components/securitySchemes/bearer").is_some());
+
+    let (status, headers, body) = call(&app, get("/docs")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let page = String::from_utf8(body).unwrap();
+    assert!(page.contains("/health") && page.contains("/openapi.json"));
+    let (status, _, _) = call(&app, get("/docs.css")).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_are_envelopes() {
+    let (app, _f) = app().await;
+    let (status, _, body) = call(&app, get("/no/such/route")).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "NOT_FOUND");
+    let (status, _, body) = call(&app, Request::post("/health").body(Body::empty()).unwrap()).await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "METHOD_NOT_ALLOWED",
+    );
+    // Groups whose endpoints are not built answer 404, never a fake success.
+    let (status, _, body) = call(&app, get("/auth/me")).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "NOT_FOUND");
+}
+
+#[tokio::test]
+async fn every_response_has_security_headers_and_a_request_id() {
+    let (app, _f) = app().await;
+    for uri in ["/health", "/nowhere"] {
+        let (_, h, _) = call(&app, get(uri)).await;
+        assert_eq!(h["x-content-type-options"], "nosniff");
+        assert_eq!(h["x-frame-options"], "DENY");
+        assert!(
+            h["strict-transport-security"]
+                .to_str()
+                .unwrap()
+                .contains("max-age=")
+        );
+        assert!(
+            h["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .contains("default-src 'self'")
+        );
+        assert_eq!(h["referrer-policy"], "no-referrer");
+        let id = h["x-request-id"].to_str().unwrap();
+        assert_eq!(uuid::Uuid::parse_str(id).unwrap().get_version_num(), 4);
+    }
+    let req = Request::get("/health")
+        .header("x-request-id", "client-chosen-id")
+        .body(Body::empty())
+        .unwrap();
+    let (_, h, _) = call(&app, req).await;
+    assert_eq!(
+        h["x-request-id"], "client-chosen-id",
+        "a client's request id is kept"
+    );
+}
+
+#[tokio::test]
+async fn cors_allows_only_configured_origins() {
+    let mut settings = Settings::for_tests();
+    settings.cors_origins = vec!["https://app.example.com".into()];
+    let (app, _f) = app_with(settings, None).await;
+    let preflight = |origin: &str| {
+        Request::builder()
+            .method("OPTIONS")
+            .uri("/health")
+            .header("origin", origin)
+            .header("access-control-request-method", "GET")
+            .body(Body::empty())
+            .unwrap()
+    };
+    let (_, h, _) = call(&app, preflight("https://app.example.com")).await;
+    assert_eq!(h["access-control-allow-origin"], "https://app.example.com");
+    let (_, h, _) = call(&app, preflight("https://evil.example.net")).await;
+    assert!(h.get("access-control-allow-origin").is_none());
+}
+
+/// A JSON echo route mounted through the same middleware, to exercise the extractors.
+fn echo() -> Router {
+    Router::new().route(
+        "/echo",
+        post(|Json(v): Json<Value>| async move { axum::Json(json!({"success": true, "data": v})) }),
+    )
+}
+
+#[tokio::test]
+async fn body_rejections_are_envelopes_with_stable_codes() {
+    let mut settings = Settings::for_tests();
+    settings.max_request_size_mb = 1;
+    let (app, _f) = app_with(settings, Some(echo())).await;
+    let post = |ct: Option<&str>, body: Vec<u8>| {
+        let mut b = Request::post("/echo");
+        if let Some(ct) = ct {
+            b = b.header(header::CONTENT_TYPE, ct);
+        }
+        b.body(Body::from(body)).unwrap()
+    };
+    let (status, _, body) =
+        call(&app, post(Some("application/json"), br#"{"a":1}"#.to_vec())).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(json_of(&body)["data"]["a"], 1);
+
+    let (status, _, body) = call(&app, post(Some("application/json"), b"{not json".to_vec())).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+    let (status, _, body) = call(&app, post(None, br#"{"a":1}"#.to_vec())).await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "UNSUPPORTED_MEDIA_TYPE",
+    );
+    let big = format!("{{\"a\":\"{}\"}}", "x".repeat(2 * 1024 * 1024)).into_bytes();
+    let (status, _, body) = call(&app, post(Some("application/json"), big)).await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "PAYLOAD_TOO_LARGE",
+    );
+}
