@@ -1,5 +1,6 @@
 //! `synth`: the platform on one machine (`synth serve`) and the engine from a shell.
 
+mod admin;
 mod serve;
 
 use std::process::ExitCode;
@@ -21,6 +22,9 @@ struct Cli {
 enum Command {
     /// Run the whole platform in this process: API, storage, queue and workers.
     Serve(serve::ServeArgs),
+    /// Administer accounts.
+    #[command(subcommand)]
+    Admin(admin::AdminCommand),
 }
 
 fn main() -> ExitCode {
@@ -37,6 +41,7 @@ fn main() -> ExitCode {
     };
     let outcome = match cli.command {
         Command::Serve(args) => runtime.block_on(serve::run(args)),
+        Command::Admin(cmd) => runtime.block_on(admin::run(cmd)),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -4,6 +4,7 @@
 
 pub mod aws;
 pub mod embedded;
+pub mod http;
 
 use std::time::Duration;
 

@@ -141,7 +141,7 @@ async fn unknown_routes_and_methods_are_envelopes() {
         "METHOD_NOT_ALLOWED",
     );
     // Groups whose endpoints are not built answer 404, never a fake success.
-    let (status, _, body) = call(&app, get("/auth/me")).await;
+    let (status, _, body) = call(&app, get("/optimize/start")).await;
     assert_error(status, &body, StatusCode::NOT_FOUND, "NOT_FOUND");
 }
 

@@ -4,7 +4,7 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
-use synth_core::{ErrorCode, Failure, PortError};
+use synth_core::{ErrorCode, Failure, PortError, ServiceError};
 
 /// A failure to report to the client.
 #[derive(Debug, Clone, PartialEq)]
@@ -12,6 +12,8 @@ pub struct ApiError {
     pub code: ErrorCode,
     pub message: String,
     pub details: Value,
+    /// Seconds the client should wait (sent as `Retry-After` on 429).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -20,6 +22,7 @@ impl ApiError {
             code,
             message: message.into(),
             details: Value::Null,
+            retry_after: None,
         }
     }
 
@@ -82,12 +85,44 @@ impl From<PortError> for ApiError {
     }
 }
 
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::Validation(m, details) => Self::validation(m).with_details(details),
+            ServiceError::Unauthorized(m) => Self::unauthorized(m),
+            ServiceError::Forbidden(m) => Self::forbidden(m),
+            ServiceError::NotFound(m) => Self::not_found(m),
+            ServiceError::Conflict(m) => Self::conflict(m),
+            ServiceError::RateLimited {
+                message,
+                retry_after_seconds,
+            } => {
+                let mut e = Self::new(ErrorCode::RateLimited, message).with_details(
+                    serde_json::json!({ "retry_after_seconds": retry_after_seconds }),
+                );
+                e.retry_after = Some(retry_after_seconds);
+                e
+            }
+            ServiceError::Port(p) => p.into(),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        envelope_response(
+        let mut res = envelope_response(
             self.status(),
             Failure::new(self.code, self.message, self.details),
-        )
+        );
+        if let Some(secs) = self.retry_after {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if self.code == ErrorCode::Unauthorized {
+            res.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        res
     }
 }
 

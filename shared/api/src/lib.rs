@@ -2,6 +2,7 @@
 //! middleware every route shares, and the OpenAPI document generated from the handlers.
 //! The same router is served by a Lambda (lambda_http) and by `synth serve`.
 
+pub mod auth;
 pub mod docs;
 pub mod error;
 pub mod extract;

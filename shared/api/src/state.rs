@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use synth_core::accounts::Accounts;
 use synth_core::{Backends, Settings};
 
 /// Shared, cheaply cloned application state.
@@ -11,14 +12,21 @@ pub struct AppState {
     pub backends: Backends,
     /// Which deployment serves this state ("embedded" or "aws"), reported by `/health`.
     pub mode: &'static str,
+    pub accounts: Accounts,
 }
 
 impl AppState {
     pub fn new(settings: Settings, backends: Backends, mode: &'static str) -> Self {
+        let accounts = Accounts::new(
+            backends.records.clone(),
+            backends.objects.clone(),
+            &settings,
+        );
         Self {
             settings: Arc::new(settings),
             backends,
             mode,
+            accounts,
         }
     }
 }

@@ -65,6 +65,10 @@ pub struct Settings {
     pub cors_origins: Vec<String>,
     pub max_request_size_mb: u64,
     pub log_level: String,
+    /// Failed logins for one email within the window before it is locked.
+    pub login_max_attempts: u64,
+    pub login_window_minutes: u64,
+    pub login_lockout_minutes: u64,
 }
 
 impl fmt::Debug for Settings {
@@ -171,6 +175,9 @@ impl Settings {
                 "http://localhost:3000,http://localhost:8000",
             ),
             max_request_size_mb: env.positive("MAX_REQUEST_SIZE_MB", 100)?,
+            login_max_attempts: env.positive("LOGIN_MAX_ATTEMPTS", 5)?,
+            login_window_minutes: env.positive("LOGIN_WINDOW_MINUTES", 15)?,
+            login_lockout_minutes: env.positive("LOGIN_LOCKOUT_MINUTES", 15)?,
             log_level: if log_level == "warning" {
                 "warn".into()
             } else {

@@ -3,11 +3,13 @@
 //! job runner). No AWS, no HTTP framework, no ML: adapters live in `synth-aws` and
 //! `synth-embedded` and implement these traits.
 
+pub mod accounts;
 pub mod config;
 pub mod dispatch;
 pub mod envelope;
 pub mod error;
 pub mod ports;
+pub mod service;
 
 pub use config::{ConfigError, Environment, Settings};
 pub use envelope::{ErrorBody, ErrorCode, Failure, Success};
@@ -20,6 +22,7 @@ pub use ports::{
     records::{Condition, Index, Item, Key, Page, Query, RecordStore, SortKey, TxOp, Update},
     topic::Topic,
 };
+pub use service::{RequestContext, ServiceError, ServiceResult};
 
 /// The version of the platform, reported by `/health` and the CLI.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

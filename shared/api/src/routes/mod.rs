@@ -1,6 +1,9 @@
 //! Routers per resource group, and the whole application.
 
+pub mod admin;
+pub mod auth;
 pub mod system;
+pub mod users;
 
 use std::sync::Arc;
 
@@ -59,14 +62,14 @@ impl ResourceGroup {
     /// their paths answer 404 rather than pretending.
     fn router(self) -> OpenApiRouter<AppState> {
         match self {
-            Self::Auth
-            | Self::Users
-            | Self::Datasets
+            Self::Auth => auth::router(),
+            Self::Users => users::router(),
+            Self::Admin => admin::router(),
+            Self::Datasets
             | Self::Generation
             | Self::Optimization
             | Self::Stats
-            | Self::Notifications
-            | Self::Admin => OpenApiRouter::new(),
+            | Self::Notifications => OpenApiRouter::new(),
         }
     }
 }
@@ -79,11 +82,22 @@ impl ResourceGroup {
                        download a synthetic table and its quality report."
     ),
     modifiers(&BearerAuth),
-    tags((name = "system", description = "Health and API description"))
+    tags(
+        (name = "system", description = "Health and API description"),
+        (name = "auth", description = "Accounts and tokens"),
+        (name = "users", description = "The caller's profile and data"),
+        (name = "admin", description = "Administration (admins only)"),
+    )
 )]
 struct ApiDoc;
 
 struct BearerAuth;
+
+/// A plain acknowledgement.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct Ack {
+    pub ok: bool,
+}
 
 impl Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {

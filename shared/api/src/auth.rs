@@ -1,0 +1,71 @@
+//! Who is calling: extractors for the bearer-authenticated caller, the admin, and the
+//! request context carried into audit entries.
+
+use axum::extract::FromRequestParts;
+use axum::http::header;
+use axum::http::request::Parts;
+use synth_core::RequestContext;
+use synth_core::accounts::Principal;
+
+use crate::error::ApiError;
+use crate::middleware::REQUEST_ID;
+use crate::state::AppState;
+
+/// The authenticated caller (any role).
+pub struct Caller(pub Principal);
+
+/// The authenticated caller, who must be an administrator (403 otherwise).
+pub struct Admin(pub Principal);
+
+/// The request id and other context of the current request.
+pub struct Ctx(pub RequestContext);
+
+fn bearer(parts: &Parts) -> Result<&str, ApiError> {
+    let value = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| ApiError::unauthorized("missing bearer token"))?;
+    let (scheme, token) = value
+        .split_once(' ')
+        .ok_or_else(|| ApiError::unauthorized("malformed Authorization header"))?;
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(ApiError::unauthorized("expected a bearer token"));
+    }
+    Ok(token.trim())
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = bearer(parts)?;
+        Ok(Caller(state.accounts.authenticate(token).await?))
+    }
+}
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Caller(p) = Caller::from_request_parts(parts, state).await?;
+        if !p.is_admin() {
+            return Err(ApiError::forbidden("administrators only"));
+        }
+        Ok(Admin(p))
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Ctx {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let request_id = parts
+            .headers
+            .get(&REQUEST_ID)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        Ok(Ctx(RequestContext { request_id }))
+    }
+}

@@ -1,0 +1,129 @@
+//! `/admin`: users and the audit log, for administrators only.
+
+use axum::extract::State;
+use serde::Deserialize;
+use synth_core::Failure;
+use synth_core::Success;
+use synth_core::accounts::{AuditEntry, Paged, Role, User, UserFilter};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::auth::{Admin, Ctx};
+use crate::error::ApiError;
+use crate::extract::{Json, Path, Query};
+use crate::state::AppState;
+
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_users))
+        .routes(routes!(toggle_user))
+        .routes(routes!(set_role))
+        .routes(routes!(logs))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct UserListParams {
+    pub role: Option<Role>,
+    pub is_active: Option<bool>,
+    pub email_prefix: Option<String>,
+    /// Page size, 1..=100 (default 20).
+    pub limit: Option<usize>,
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct PageParams {
+    /// Page size, 1..=100 (default 20).
+    pub limit: Option<usize>,
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RoleRequest {
+    pub role: Role,
+}
+
+/// Users, by email, filtered by role, activity and email prefix.
+#[utoipa::path(get, path = "/admin/users", tag = "admin", security(("bearer" = [])), params(UserListParams),
+    responses(
+        (status = 200, description = "A page of users", body = Success<Paged<User>>),
+        (status = 401, description = "Not authenticated", body = Failure),
+        (status = 403, description = "Not an administrator", body = Failure),
+    ))]
+async fn list_users(
+    State(s): State<AppState>,
+    Admin(_admin): Admin,
+    Query(q): Query<UserListParams>,
+) -> Result<axum::Json<Success<Paged<User>>>, ApiError> {
+    let filter = UserFilter {
+        role: q.role,
+        is_active: q.is_active,
+        email_prefix: q.email_prefix,
+    };
+    Ok(axum::Json(Success::new(
+        s.accounts
+            .list_users(&filter, q.limit.unwrap_or(20), q.cursor)
+            .await?,
+    )))
+}
+
+/// Activate or deactivate a user (a deactivated user's tokens stop working at once).
+#[utoipa::path(post, path = "/admin/users/{id}/toggle", tag = "admin", security(("bearer" = [])),
+    params(("id" = String, Path, description = "User id")),
+    responses(
+        (status = 200, description = "The user after the change", body = Success<User>),
+        (status = 403, description = "Not an administrator", body = Failure),
+        (status = 404, description = "No such user", body = Failure),
+        (status = 409, description = "Own account, or changed concurrently", body = Failure),
+    ))]
+async fn toggle_user(
+    State(s): State<AppState>,
+    Admin(a): Admin,
+    Ctx(ctx): Ctx,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Success<User>>, ApiError> {
+    Ok(axum::Json(Success::new(
+        s.accounts.toggle_user(&a, &id, &ctx).await?,
+    )))
+}
+
+/// Change a user's role.
+#[utoipa::path(put, path = "/admin/users/{id}/role", tag = "admin", security(("bearer" = [])),
+    params(("id" = String, Path, description = "User id")), request_body = RoleRequest,
+    responses(
+        (status = 200, description = "The user after the change", body = Success<User>),
+        (status = 400, description = "Unknown role", body = Failure),
+        (status = 403, description = "Not an administrator", body = Failure),
+        (status = 404, description = "No such user", body = Failure),
+        (status = 409, description = "Own account", body = Failure),
+    ))]
+async fn set_role(
+    State(s): State<AppState>,
+    Admin(a): Admin,
+    Ctx(ctx): Ctx,
+    Path(id): Path<String>,
+    Json(r): Json<RoleRequest>,
+) -> Result<axum::Json<Success<User>>, ApiError> {
+    Ok(axum::Json(Success::new(
+        s.accounts.set_role(&a, &id, r.role, &ctx).await?,
+    )))
+}
+
+/// The audit log, newest first.
+#[utoipa::path(get, path = "/admin/logs", tag = "admin", security(("bearer" = [])), params(PageParams),
+    responses(
+        (status = 200, description = "A page of audit entries", body = Success<Paged<AuditEntry>>),
+        (status = 403, description = "Not an administrator", body = Failure),
+    ))]
+async fn logs(
+    State(s): State<AppState>,
+    Admin(_admin): Admin,
+    Query(q): Query<PageParams>,
+) -> Result<axum::Json<Success<Paged<AuditEntry>>>, ApiError> {
+    Ok(axum::Json(Success::new(
+        s.accounts
+            .audit_log(q.limit.unwrap_or(20), q.cursor)
+            .await?,
+    )))
+}

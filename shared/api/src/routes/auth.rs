@@ -1,0 +1,123 @@
+//! `/auth`: registration, login, token refresh, the caller, logout.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use synth_core::accounts::{Role, TokenPair, User};
+use synth_core::{Failure, Success};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::extract::Json;
+use crate::routes::Ack;
+use crate::state::AppState;
+
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(register))
+        .routes(routes!(login))
+        .routes(routes!(refresh))
+        .routes(routes!(me))
+        .routes(routes!(logout))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RegisterRequest {
+    pub email: String,
+    /// At least 10 characters, not one of the most common passwords.
+    pub password: String,
+    pub full_name: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct LoginRequest {
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+/// Create an account.
+#[utoipa::path(post, path = "/auth/register", tag = "auth", request_body = RegisterRequest,
+    responses(
+        (status = 201, description = "Account created", body = Success<User>),
+        (status = 400, description = "Invalid email or password", body = Failure),
+        (status = 409, description = "Email already registered", body = Failure),
+    ))]
+async fn register(
+    State(s): State<AppState>,
+    Json(r): Json<RegisterRequest>,
+) -> Result<(StatusCode, axum::Json<Success<User>>), ApiError> {
+    let user = s
+        .accounts
+        .register(&r.email, &r.password, r.full_name, Role::User)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(Success::with_message(user, "account created")),
+    ))
+}
+
+/// Exchange email and password for an access and a refresh token.
+#[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Logged in", body = Success<TokenPair>),
+        (status = 401, description = "Invalid email or password, or a deactivated account", body = Failure),
+        (status = 429, description = "Too many failed logins for this email", body = Failure),
+    ))]
+async fn login(
+    State(s): State<AppState>,
+    Json(r): Json<LoginRequest>,
+) -> Result<axum::Json<Success<TokenPair>>, ApiError> {
+    Ok(axum::Json(Success::new(
+        s.accounts.login(&r.email, &r.password).await?,
+    )))
+}
+
+/// Rotate a refresh token: the old one stops working; presenting it again ends the session.
+#[utoipa::path(post, path = "/auth/refresh", tag = "auth", request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "A new token pair", body = Success<TokenPair>),
+        (status = 401, description = "Invalid, expired or reused refresh token", body = Failure),
+    ))]
+async fn refresh(
+    State(s): State<AppState>,
+    Json(r): Json<RefreshRequest>,
+) -> Result<axum::Json<Success<TokenPair>>, ApiError> {
+    Ok(axum::Json(Success::new(
+        s.accounts.refresh(&r.refresh_token).await?,
+    )))
+}
+
+/// The caller's account.
+#[utoipa::path(get, path = "/auth/me", tag = "auth", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller", body = Success<User>),
+        (status = 401, description = "Missing or invalid token", body = Failure),
+    ))]
+async fn me(Caller(p): Caller) -> axum::Json<Success<User>> {
+    axum::Json(Success::new(p.user))
+}
+
+/// End the caller's session: its refresh token and access tokens stop working.
+#[utoipa::path(post, path = "/auth/logout", tag = "auth", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Logged out", body = Success<Ack>),
+        (status = 401, description = "Missing or invalid token", body = Failure),
+    ))]
+async fn logout(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+) -> Result<axum::Json<Success<Ack>>, ApiError> {
+    s.accounts.logout(&p).await?;
+    Ok(axum::Json(Success::with_message(
+        Ack { ok: true },
+        "logged out",
+    )))
+}

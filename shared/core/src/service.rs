@@ -1,0 +1,49 @@
+//! The error of the platform's services (accounts, datasets, ...), independent of HTTP;
+//! the API maps each variant to a status and an envelope code.
+
+use serde_json::Value;
+
+use crate::error::PortError;
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ServiceError {
+    #[error("{0}")]
+    Validation(String, Value),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{message}")]
+    RateLimited {
+        message: String,
+        retry_after_seconds: u64,
+    },
+    #[error(transparent)]
+    Port(#[from] PortError),
+}
+
+impl ServiceError {
+    pub fn validation(message: impl Into<String>) -> Self {
+        Self::Validation(message.into(), Value::Null)
+    }
+
+    pub fn field(field: &str, message: impl Into<String>) -> Self {
+        let message = message.into();
+        Self::Validation(
+            message.clone(),
+            serde_json::json!({ "field": field, "reason": message }),
+        )
+    }
+}
+
+pub type ServiceResult<T> = Result<T, ServiceError>;
+
+/// Who made a request and which request it was, for audit entries and logs.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RequestContext {
+    pub request_id: String,
+}

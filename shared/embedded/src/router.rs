@@ -1,0 +1,198 @@
+//! HTTP routes that serve presigned object URLs, as S3 serves its own.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use synth_core::{ErrorCode, Failure, ObjectStore, PortError};
+use tokio_util::io::ReaderStream;
+
+use crate::objects::{FsObjects, UploadError};
+use crate::signer::SignatureError;
+
+struct RouteState {
+    objects: Arc<FsObjects>,
+    max_upload_bytes: u64,
+}
+
+/// `GET` and `PUT /objects/{*key}` for URLs issued by `presign_get`/`presign_put`.
+///
+/// Mount it at the root of the server whose address is the store's `public_base_url`.
+/// Uploads stream to disk; anything larger than `max_upload_bytes` is refused with 413.
+pub fn object_router(objects: Arc<FsObjects>, max_upload_bytes: u64) -> Router {
+    let state = Arc::new(RouteState {
+        objects,
+        max_upload_bytes,
+    });
+    Router::new()
+        .route(
+            "/objects/{*key}",
+            get(download)
+                .put(upload)
+                .fallback(|| async { fail(ErrorCode::MethodNotAllowed, "use GET or PUT") }),
+        )
+        .with_state(state)
+}
+
+fn fail(code: ErrorCode, message: impl Into<String>) -> Response {
+    let body = serde_json::to_vec(&Failure::new(code, message, serde_json::Value::Null))
+        .expect("the envelope serialises");
+    let status = StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+fn port_failure(e: PortError) -> Response {
+    match e {
+        PortError::NotFound(_) => fail(ErrorCode::NotFound, "no such object"),
+        PortError::Invalid(m) => fail(ErrorCode::ValidationError, m),
+        PortError::Unavailable(m) => {
+            tracing::error!(error = %m, "object store unavailable");
+            fail(
+                ErrorCode::ServiceUnavailable,
+                "object storage is unavailable",
+            )
+        }
+        other => {
+            tracing::error!(error = %other, "object store failed");
+            fail(ErrorCode::Internal, "object storage failed")
+        }
+    }
+}
+
+/// Check the query's signature for `method` on `key`; returns the signed content type, or
+/// why the request is forbidden.
+fn authorise(
+    state: &RouteState,
+    method: &str,
+    key: &str,
+    params: &HashMap<String, String>,
+) -> Result<String, String> {
+    let (Some(signed_method), Some(expires), Some(sig)) = (
+        params.get("method"),
+        params.get("expires"),
+        params.get("sig"),
+    ) else {
+        return Err("this URL is not signed".into());
+    };
+    if signed_method != method {
+        return Err(format!(
+            "this URL is signed for {signed_method}, not {method}"
+        ));
+    }
+    let expires: i64 = expires.parse().map_err(|_| "invalid signature")?;
+    let ct = params.get("ct").cloned().unwrap_or_default();
+    let now = chrono::Utc::now();
+    match state
+        .objects
+        .signer()
+        .verify(method, key, expires, &ct, sig, now)
+    {
+        Ok(()) => Ok(ct),
+        Err(SignatureError::Invalid) => Err("invalid signature".into()),
+        Err(SignatureError::Expired) => Err("this URL has expired".into()),
+    }
+}
+
+async fn download(
+    State(state): State<Arc<RouteState>>,
+    key: Result<Path<String>, PathRejection>,
+    params: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Response {
+    // HEAD arrives here too: a GET URL allows it (as S3's do) and axum drops the body.
+    let (key, params) = match (key, params) {
+        (Ok(Path(k)), Ok(Query(p))) => (k, p),
+        _ => return fail(ErrorCode::Forbidden, "malformed object URL"),
+    };
+    if let Err(why) = authorise(&state, "GET", &key, &params) {
+        return fail(ErrorCode::Forbidden, why);
+    }
+    let body = match state.objects.get(&key).await {
+        Ok(b) => b,
+        Err(e) => return port_failure(e),
+    };
+    let ct = body
+        .meta
+        .content_type
+        .clone()
+        .unwrap_or_else(|| "application/octet-stream".into());
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_str(&ct).unwrap_or(HeaderValue::from_static("application/octet-stream")),
+    );
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.meta.size));
+    if let Some(t) = body.meta.last_modified
+        && let Ok(v) = HeaderValue::from_str(&t.format("%a, %d %b %Y %H:%M:%S GMT").to_string())
+    {
+        headers.insert(header::LAST_MODIFIED, v);
+    }
+    (
+        StatusCode::OK,
+        headers,
+        Body::from_stream(ReaderStream::new(body.reader)),
+    )
+        .into_response()
+}
+
+async fn upload(
+    State(state): State<Arc<RouteState>>,
+    key: Result<Path<String>, PathRejection>,
+    params: Result<Query<HashMap<String, String>>, QueryRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let (key, params) = match (key, params) {
+        (Ok(Path(k)), Ok(Query(p))) => (k, p),
+        _ => return fail(ErrorCode::Forbidden, "malformed object URL"),
+    };
+    let signed_ct = match authorise(&state, "PUT", &key, &params) {
+        Ok(ct) => ct,
+        Err(why) => return fail(ErrorCode::Forbidden, why),
+    };
+    let sent_ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if sent_ct != signed_ct {
+        return fail(
+            ErrorCode::UnsupportedMediaType,
+            format!("this URL accepts content-type {signed_ct:?} only"),
+        );
+    }
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let too_large = || {
+        fail(
+            ErrorCode::PayloadTooLarge,
+            format!("uploads are limited to {} bytes", state.max_upload_bytes),
+        )
+    };
+    if declared.is_some_and(|n| n > state.max_upload_bytes) {
+        return too_large();
+    }
+    let stream = body.into_data_stream();
+    match state
+        .objects
+        .put_stream(&key, &signed_ct, stream, state.max_upload_bytes)
+        .await
+    {
+        Ok((_, etag)) => {
+            let etag = HeaderValue::from_str(&format!("\"{etag}\"")).expect("hex is a header");
+            (StatusCode::OK, [(header::ETAG, etag)]).into_response()
+        }
+        Err(UploadError::TooLarge) => too_large(),
+        Err(UploadError::Body(m)) => fail(
+            ErrorCode::ValidationError,
+            format!("the upload was interrupted: {m}"),
+        ),
+        Err(UploadError::Port(e)) => port_failure(e),
+    }
+}

@@ -1,0 +1,286 @@
+//! Presigned object URLs over real HTTP: what a browser or `curl` would do.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use synth_core::{ObjectStore, PresignedRequest};
+use synth_embedded::{FsObjects, UrlSigner, object_router};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const SECRET: &str = "test-secret";
+const MAX: u64 = 64 * 1024;
+
+struct Server {
+    _dir: tempfile::TempDir,
+    objects: Arc<FsObjects>,
+    base: String,
+    addr: std::net::SocketAddr,
+    http: reqwest::Client,
+}
+
+async fn serve() -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let objects = Arc::new(
+        FsObjects::new(
+            dir.path().join("objects"),
+            UrlSigner::new(SECRET),
+            String::new(),
+        )
+        .unwrap(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let base = format!("http://{addr}");
+    // The port is known only now: exactly the server's situation.
+    objects.set_public_base_url(base.clone());
+    let app = object_router(objects.clone(), MAX);
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    Server {
+        _dir: dir,
+        objects,
+        base,
+        addr,
+        http: reqwest::Client::new(),
+    }
+}
+
+async fn put(
+    s: &Server,
+    p: &PresignedRequest,
+    body: impl Into<reqwest::Body>,
+) -> reqwest::Response {
+    let mut req = s.http.put(&p.url).body(body);
+    for (k, v) in &p.headers {
+        req = req.header(k, v);
+    }
+    req.send().await.unwrap()
+}
+
+async fn envelope(r: reqwest::Response, status: u16) -> serde_json::Value {
+    assert_eq!(r.status().as_u16(), status);
+    assert_eq!(
+        r.headers()["content-type"].to_str().unwrap(),
+        "application/json"
+    );
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["success"], false);
+    v
+}
+
+#[tokio::test]
+async fn a_presigned_put_then_get_round_trips_and_announces_the_upload() {
+    let s = serve().await;
+    let mut created = s.objects.subscribe_created();
+    let ct = "text/csv; charset=utf-8";
+    let p = s
+        .objects
+        .presign_put("datasets/u1/d=1/a+b@c.csv", ct, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert!(
+        p.url
+            .starts_with(&format!("{}/objects/datasets/u1/d=1/a+b@c.csv?", s.base))
+    );
+    let data = "a,b\n1,2\n".repeat(1000);
+    let r = put(&s, &p, data.clone()).await;
+    assert_eq!(r.status().as_u16(), 200);
+    let etag = r.headers()["etag"].to_str().unwrap().to_owned();
+    assert_eq!(etag.len(), 66, "quoted hex sha-256: {etag}");
+    let event = created.recv().await.unwrap();
+    assert_eq!(event.key, "datasets/u1/d=1/a+b@c.csv");
+    assert_eq!(event.size, data.len() as u64);
+
+    let g = s
+        .objects
+        .presign_get("datasets/u1/d=1/a+b@c.csv", Duration::from_secs(60))
+        .await
+        .unwrap();
+    let r = s.http.get(&g.url).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.headers()["content-type"].to_str().unwrap(), ct);
+    assert_eq!(
+        r.headers()["content-length"].to_str().unwrap(),
+        data.len().to_string()
+    );
+    assert_eq!(r.text().await.unwrap(), data);
+    let meta = s
+        .objects
+        .head("datasets/u1/d=1/a+b@c.csv")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(meta.content_type.as_deref(), Some(ct));
+}
+
+#[tokio::test]
+async fn tampered_wrong_method_and_expired_urls_are_refused() {
+    let s = serve().await;
+    s.objects
+        .put(
+            "k/file.bin",
+            Bytes::from_static(b"secret bytes"),
+            "application/octet-stream",
+        )
+        .await
+        .unwrap();
+    let g = s
+        .objects
+        .presign_get("k/file.bin", Duration::from_secs(60))
+        .await
+        .unwrap();
+
+    // Another key under the same signature.
+    let other = g.url.replace("k/file.bin", "k/other.bin");
+    envelope(s.http.get(&other).send().await.unwrap(), 403).await;
+    // A longer expiry under the same signature.
+    let exp = g.expires_at.timestamp();
+    let later = g.url.replace(
+        &format!("expires={exp}"),
+        &format!("expires={}", exp + 3600),
+    );
+    envelope(s.http.get(&later).send().await.unwrap(), 403).await;
+    // No signature at all.
+    let bare = format!("{}/objects/k/file.bin", s.base);
+    envelope(s.http.get(&bare).send().await.unwrap(), 403).await;
+    // A GET URL used to upload.
+    let r = s.http.put(&g.url).body("overwrite").send().await.unwrap();
+    envelope(r, 403).await;
+    // Even with the query edited to claim PUT.
+    let as_put = g.url.replace("method=GET", "method=PUT");
+    let r = s.http.put(&as_put).body("overwrite").send().await.unwrap();
+    envelope(r, 403).await;
+    let body = s
+        .objects
+        .get("k/file.bin")
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(&body[..], b"secret bytes");
+
+    // Genuinely signed, but expired.
+    let past = chrono::Utc::now().timestamp() - 5;
+    let sig = UrlSigner::new(SECRET).sign("GET", "k/file.bin", past, "");
+    let expired = format!(
+        "{}/objects/k/file.bin?method=GET&expires={past}&sig={sig}",
+        s.base
+    );
+    let v = envelope(s.http.get(&expired).send().await.unwrap(), 403).await;
+    assert_eq!(v["error"]["code"], "FORBIDDEN");
+    assert!(v["error"]["message"].as_str().unwrap().contains("expired"));
+    // Signed by another secret.
+    let sig = UrlSigner::new("other").sign("GET", "k/file.bin", past + 3600, "");
+    let forged = format!(
+        "{}/objects/k/file.bin?method=GET&expires={}&sig={sig}",
+        s.base,
+        past + 3600
+    );
+    let v = envelope(s.http.get(&forged).send().await.unwrap(), 403).await;
+    assert!(!v["error"]["message"].as_str().unwrap().contains("expired"));
+}
+
+#[tokio::test]
+async fn missing_objects_wrong_types_and_oversized_uploads_are_refused() {
+    let s = serve().await;
+    let g = s
+        .objects
+        .presign_get("nothing/here", Duration::from_secs(60))
+        .await
+        .unwrap();
+    let v = envelope(s.http.get(&g.url).send().await.unwrap(), 404).await;
+    assert_eq!(v["error"]["code"], "NOT_FOUND");
+
+    let p = s
+        .objects
+        .presign_put("up/a.csv", "text/csv", Duration::from_secs(60))
+        .await
+        .unwrap();
+    let r = s
+        .http
+        .put(&p.url)
+        .header("content-type", "text/html")
+        .body("a,b")
+        .send()
+        .await
+        .unwrap();
+    let v = envelope(r, 415).await;
+    assert_eq!(v["error"]["code"], "UNSUPPORTED_MEDIA_TYPE");
+    let r = s.http.put(&p.url).body("a,b").send().await.unwrap();
+    envelope(r, 415).await;
+
+    let r = put(&s, &p, vec![b'x'; MAX as usize + 1]).await;
+    let v = envelope(r, 413).await;
+    assert_eq!(v["error"]["code"], "PAYLOAD_TOO_LARGE");
+    assert_eq!(s.objects.head("up/a.csv").await.unwrap(), None);
+    // Exactly the limit is fine.
+    let r = put(&s, &p, vec![b'x'; MAX as usize]).await;
+    assert_eq!(r.status().as_u16(), 200);
+}
+
+/// Speak HTTP by hand, for bodies reqwest will not send (chunked, cut short).
+async fn raw(s: &Server, request: &[u8], then_close: bool) -> String {
+    let mut tcp = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    tcp.write_all(request).await.unwrap();
+    if then_close {
+        tcp.shutdown().await.unwrap();
+    }
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut out)).await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn temp_files(s: &Server) -> usize {
+    std::fs::read_dir(s.objects.root().join(".tmp"))
+        .unwrap()
+        .count()
+}
+
+#[tokio::test]
+async fn streamed_uploads_are_limited_and_a_cut_upload_leaves_nothing() {
+    let s = serve().await;
+    s.objects
+        .put("up/b.csv", Bytes::from_static(b"previous"), "text/csv")
+        .await
+        .unwrap();
+    let p = s
+        .objects
+        .presign_put("up/b.csv", "text/csv", Duration::from_secs(60))
+        .await
+        .unwrap();
+    let path = p.url.strip_prefix(&s.base).unwrap();
+
+    // Chunked, no length announced: refused once the limit is crossed.
+    let chunk = vec![b'y'; 16 * 1024];
+    let mut req = format!(
+        "PUT {path} HTTP/1.1\r\nhost: x\r\ncontent-type: text/csv\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n"
+    )
+    .into_bytes();
+    for _ in 0..5 {
+        req.extend(format!("{:x}\r\n", chunk.len()).as_bytes());
+        req.extend(&chunk);
+        req.extend(b"\r\n");
+    }
+    req.extend(b"0\r\n\r\n");
+    let answer = raw(&s, &req, false).await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+
+    // A body cut off half-way (client gone).
+    let req = format!(
+        "PUT {path} HTTP/1.1\r\nhost: x\r\ncontent-type: text/csv\r\ncontent-length: 1000\r\n\r\nonly part of it"
+    );
+    raw(&s, req.as_bytes(), true).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let body = s
+        .objects
+        .get("up/b.csv")
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(&body[..], b"previous");
+    assert_eq!(temp_files(&s), 0, "no partial file is left behind");
+}

@@ -1,0 +1,842 @@
+//! Accounts over HTTP against both families: registration, login, tokens, profile,
+//! erasure, export, admin and audit log — happy paths, every 4xx, and the races.
+
+use std::collections::HashMap;
+
+use serde_json::{Value, json};
+use synth_core::accounts::{self, Role};
+use synth_core::{Index, Query, RequestContext, Settings};
+use synth_tests::http::{Reply, TestServer, serve};
+
+macro_rules! flows {
+    ($($name:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(synth_tests::embedded::family().await).await
+                }
+            )*
+        }
+        mod aws {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(synth_tests::aws::family().await).await
+                }
+            )*
+        }
+    };
+}
+
+flows!(
+    register_login_refresh_logout,
+    bad_tokens_are_refused,
+    concurrent_registrations_make_one_account,
+    refresh_token_reuse_ends_the_session,
+    repeated_failed_logins_lock_the_email,
+    profile_and_push_tokens,
+    admin_manages_users_with_an_audit_trail,
+    users_are_refused_every_admin_route,
+    erasure_removes_everything_and_export_has_it_all,
+);
+
+const PASSWORD: &str = "a perfectly fine passphrase";
+
+fn settings() -> Settings {
+    let mut s = Settings::for_tests();
+    s.login_max_attempts = 3;
+    s
+}
+
+async fn server(f: synth_tests::Family) -> TestServer {
+    serve(f, settings()).await
+}
+
+async fn register(s: &TestServer, email: &str) -> Reply {
+    s.post(
+        "/auth/register",
+        None,
+        json!({"email": email, "password": PASSWORD, "full_name": "Ada"}),
+    )
+    .await
+}
+
+/// Register and log in; returns (user id, access token, refresh token).
+async fn user(s: &TestServer, email: &str) -> (String, String, String) {
+    let r = register(s, email).await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let id = r.data()["id"].as_str().unwrap().to_owned();
+    let (a, rt) = login(s, email).await;
+    (id, a, rt)
+}
+
+async fn login(s: &TestServer, email: &str) -> (String, String) {
+    let r = s
+        .post(
+            "/auth/login",
+            None,
+            json!({"email": email, "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    (
+        r.data()["access_token"].as_str().unwrap().to_owned(),
+        r.data()["refresh_token"].as_str().unwrap().to_owned(),
+    )
+}
+
+async fn admin(s: &TestServer, email: &str) -> (String, String) {
+    let records = s.family.backends.records.clone();
+    let ctx = RequestContext {
+        request_id: "test-setup".into(),
+    };
+    let u = accounts::create_admin(records.as_ref(), email, PASSWORD, &ctx)
+        .await
+        .unwrap();
+    (u.id, login(s, email).await.0)
+}
+
+fn assert_no_secret(v: &Value) {
+    let text = v.to_string();
+    assert!(
+        !text.contains("password_hash") && !text.contains("$argon2"),
+        "a hash leaked: {text}"
+    );
+}
+
+async fn register_login_refresh_logout(f: synth_tests::Family) {
+    let s = server(f).await;
+    let r = register(&s, "  Ada@Example.COM ").await;
+    assert_eq!(r.status, 201);
+    assert_eq!(r.data()["email"], "ada@example.com", "email normalised");
+    assert_eq!(r.data()["role"], "user");
+    assert_no_secret(&r.body);
+    assert_eq!(register(&s, "ada@example.com").await.code(), "CONFLICT");
+
+    let weak = s
+        .post(
+            "/auth/register",
+            None,
+            json!({"email": "b@example.com", "password": "password123"}),
+        )
+        .await;
+    assert_eq!((weak.status, weak.code()), (400, "VALIDATION_ERROR"));
+    assert_eq!(weak.body["error"]["details"]["field"], "password");
+    let short = s
+        .post(
+            "/auth/register",
+            None,
+            json!({"email": "b@example.com", "password": "short"}),
+        )
+        .await;
+    assert_eq!(short.status, 400);
+    let bad = s
+        .post(
+            "/auth/register",
+            None,
+            json!({"email": "not-an-email", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(bad.body["error"]["details"]["field"], "email");
+    let missing = s
+        .post("/auth/register", None, json!({"email": "c@example.com"}))
+        .await;
+    assert_eq!(missing.code(), "VALIDATION_ERROR");
+
+    let wrong = s
+        .post(
+            "/auth/login",
+            None,
+            json!({"email": "ada@example.com", "password": "wrong password!"}),
+        )
+        .await;
+    let unknown = s
+        .post(
+            "/auth/login",
+            None,
+            json!({"email": "nobody@example.com", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!((wrong.status, unknown.status), (401, 401));
+    assert_eq!(
+        wrong.body["error"]["message"], unknown.body["error"]["message"],
+        "no account enumeration"
+    );
+
+    let r = s
+        .post(
+            "/auth/login",
+            None,
+            json!({"email": "ADA@example.com", "password": PASSWORD}),
+        )
+        .await;
+    let pair = r.data().clone();
+    assert_eq!(pair["token_type"], "bearer");
+    assert_eq!(pair["expires_in"], 1800);
+    let access = pair["access_token"].as_str().unwrap();
+    let me = s.get("/auth/me", Some(access)).await;
+    assert_eq!(me.data()["email"], "ada@example.com");
+    assert_no_secret(&me.body);
+    let anon = s.get("/auth/me", None).await;
+    assert_eq!((anon.status, anon.code()), (401, "UNAUTHORIZED"));
+    assert_eq!(anon.headers["www-authenticate"], "Bearer");
+
+    let refreshed = s
+        .post(
+            "/auth/refresh",
+            None,
+            json!({"refresh_token": pair["refresh_token"]}),
+        )
+        .await;
+    let next = refreshed.data().clone();
+    assert_ne!(
+        next["refresh_token"], pair["refresh_token"],
+        "refresh tokens rotate"
+    );
+    assert_eq!(
+        s.get("/auth/me", Some(next["access_token"].as_str().unwrap()))
+            .await
+            .status,
+        200
+    );
+
+    let out = s
+        .post(
+            "/auth/logout",
+            Some(next["access_token"].as_str().unwrap()),
+            json!({}),
+        )
+        .await;
+    assert_eq!(out.status, 200);
+    assert_eq!(
+        s.get("/auth/me", Some(next["access_token"].as_str().unwrap()))
+            .await
+            .status,
+        401,
+        "logged-out access token"
+    );
+    assert_eq!(
+        s.get("/auth/me", Some(access)).await.status,
+        401,
+        "every token of the session ends"
+    );
+    let after = s
+        .post(
+            "/auth/refresh",
+            None,
+            json!({"refresh_token": next["refresh_token"]}),
+        )
+        .await;
+    assert_eq!(after.status, 401, "logged-out refresh token");
+    let garbage = s
+        .post("/auth/refresh", None, json!({"refresh_token": "nonsense"}))
+        .await;
+    assert_eq!(garbage.status, 401);
+}
+
+async fn bad_tokens_are_refused(f: synth_tests::Family) {
+    let s = server(f).await;
+    let (id, access, _) = user(&s, "tok@example.com").await;
+    let secret = settings().secret_key;
+    let claims: Value = {
+        let payload = access.split('.').nth(1).unwrap();
+        use base64::Engine as _;
+        serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload)
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    let sign = |alg: jsonwebtoken::Algorithm, key: &str, claims: &Value| {
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(alg),
+            claims,
+            &jsonwebtoken::EncodingKey::from_secret(key.as_bytes()),
+        )
+        .unwrap()
+    };
+    let mut expired = claims.clone();
+    expired["exp"] = json!(chrono::Utc::now().timestamp() - 10);
+    let mut wrong_aud = claims.clone();
+    wrong_aud["aud"] = json!("someone-else");
+    let mut wrong_iss = claims.clone();
+    wrong_iss["iss"] = json!("evil");
+    let mut ghost = claims.clone();
+    ghost["sub"] = json!("00000000-0000-0000-0000-000000000000");
+    let none = {
+        use base64::Engine as _;
+        let e = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+        format!(
+            "{}.{}.",
+            e(&json!({"alg": "none", "typ": "JWT"})),
+            e(&claims)
+        )
+    };
+    let cases = [
+        ("alg none", none),
+        (
+            "HS512",
+            sign(jsonwebtoken::Algorithm::HS512, &secret, &claims),
+        ),
+        (
+            "bad signature",
+            sign(
+                jsonwebtoken::Algorithm::HS256,
+                "another-secret-another-secret-0000",
+                &claims,
+            ),
+        ),
+        (
+            "expired",
+            sign(jsonwebtoken::Algorithm::HS256, &secret, &expired),
+        ),
+        (
+            "audience",
+            sign(jsonwebtoken::Algorithm::HS256, &secret, &wrong_aud),
+        ),
+        (
+            "issuer",
+            sign(jsonwebtoken::Algorithm::HS256, &secret, &wrong_iss),
+        ),
+        (
+            "unknown user",
+            sign(jsonwebtoken::Algorithm::HS256, &secret, &ghost),
+        ),
+        ("not a jwt", "abc.def".into()),
+    ];
+    for (what, token) in cases {
+        let r = s.get("/auth/me", Some(&token)).await;
+        assert_eq!((r.status, r.code()), (401, "UNAUTHORIZED"), "{what}");
+    }
+    // The genuine token still works, and re-signing its claims with the secret too.
+    assert_eq!(s.get("/auth/me", Some(&access)).await.status, 200);
+    assert_eq!(
+        s.get(
+            "/auth/me",
+            Some(&sign(jsonwebtoken::Algorithm::HS256, &secret, &claims))
+        )
+        .await
+        .data()["id"],
+        id
+    );
+}
+
+async fn concurrent_registrations_make_one_account(f: synth_tests::Family) {
+    let s = server(f).await;
+    let attempts = (0..8).map(|i| {
+        let email = if i % 2 == 0 {
+            "race@example.com"
+        } else {
+            " RACE@example.com"
+        };
+        s.post(
+            "/auth/register",
+            None,
+            json!({"email": email, "password": PASSWORD}),
+        )
+    });
+    let replies = futures::future::join_all(attempts).await;
+    let created = replies.iter().filter(|r| r.status == 201).count();
+    let conflicts = replies.iter().filter(|r| r.status == 409).count();
+    assert_eq!(
+        (created, conflicts),
+        (1, 7),
+        "{:?}",
+        replies.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    let q = Query::partition(Index::Gsi1, "USERS");
+    let users = s.family.backends.records.query(&q).await.unwrap();
+    assert_eq!(users.items.len(), 1, "exactly one account stored");
+}
+
+async fn refresh_token_reuse_ends_the_session(f: synth_tests::Family) {
+    let s = server(f).await;
+    let (_, _, first) = user(&s, "reuse@example.com").await;
+    // Sequential reuse.
+    let second = s
+        .post("/auth/refresh", None, json!({"refresh_token": first}))
+        .await
+        .data()["refresh_token"]
+        .clone();
+    let replay = s
+        .post("/auth/refresh", None, json!({"refresh_token": first}))
+        .await;
+    assert_eq!(replay.status, 401, "a used refresh token is refused");
+    let victim = s
+        .post("/auth/refresh", None, json!({"refresh_token": second}))
+        .await;
+    assert_eq!(victim.status, 401, "reuse revokes the whole family");
+
+    // Concurrent reuse: two clients present the same token at once.
+    let (_, rt) = login(&s, "reuse@example.com").await;
+    let both = futures::future::join(
+        s.post("/auth/refresh", None, json!({"refresh_token": rt})),
+        s.post("/auth/refresh", None, json!({"refresh_token": rt})),
+    )
+    .await;
+    let ok: Vec<_> = [&both.0, &both.1]
+        .into_iter()
+        .filter(|r| r.status == 200)
+        .collect();
+    assert!(ok.len() <= 1, "at most one rotation of one token");
+    for r in ok {
+        let again = s
+            .post(
+                "/auth/refresh",
+                None,
+                json!({"refresh_token": r.data()["refresh_token"]}),
+            )
+            .await;
+        assert_eq!(
+            again.status, 401,
+            "the race counts as reuse and ends the session"
+        );
+    }
+    // A fresh login still works.
+    login(&s, "reuse@example.com").await;
+}
+
+async fn repeated_failed_logins_lock_the_email(f: synth_tests::Family) {
+    let s = server(f).await;
+    user(&s, "lock@example.com").await;
+    user(&s, "other@example.com").await;
+    for _ in 0..3 {
+        let r = s
+            .post(
+                "/auth/login",
+                None,
+                json!({"email": "lock@example.com", "password": "not the password"}),
+            )
+            .await;
+        assert_eq!(r.status, 401);
+    }
+    let locked = s
+        .post(
+            "/auth/login",
+            None,
+            json!({"email": "lock@example.com", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(
+        (locked.status, locked.code()),
+        (429, "RATE_LIMITED"),
+        "locked even with the right password"
+    );
+    let retry: u64 = locked.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry > 0 && retry <= 15 * 60);
+    // Other emails are not affected, and the counter lives in the shared store.
+    login(&s, "other@example.com").await;
+    let counter = s
+        .family
+        .backends
+        .records
+        .get(&synth_core::Key::new("LOGIN#lock@example.com", "FAILURES"))
+        .await
+        .unwrap();
+    assert_eq!(counter.unwrap().i64("count"), Some(3));
+}
+
+async fn profile_and_push_tokens(f: synth_tests::Family) {
+    let s = server(f).await;
+    let (_, access, _) = user(&s, "prof@example.com").await;
+    let t = Some(access.as_str());
+    let p = s.get("/users/profile", t).await;
+    assert_eq!(
+        p.data()["notification_preferences"],
+        json!({"email": true, "push": true, "in_app": true})
+    );
+    let change = json!({"organization": "ACME", "bio": "Data person", "avatar_url": "https://img.example.com/a.png",
+                        "notification_preferences": {"email": false, "push": true, "in_app": true}});
+    let u = s.call("PUT", "/users/profile", t, Some(change)).await;
+    assert_eq!(u.data()["organization"], "ACME");
+    assert_eq!(u.data()["full_name"], "Ada", "absent fields are kept");
+    assert_eq!(u.data()["notification_preferences"]["email"], false);
+    let cleared = s
+        .call("PUT", "/users/profile", t, Some(json!({"bio": null})))
+        .await;
+    assert_eq!(cleared.data()["bio"], Value::Null);
+    assert_eq!(
+        s.get("/users/profile", t).await.data()["organization"],
+        "ACME",
+        "stored"
+    );
+    let bad = s
+        .call(
+            "PUT",
+            "/users/profile",
+            t,
+            Some(json!({"avatar_url": "javascript:alert(1)"})),
+        )
+        .await;
+    assert_eq!(
+        (bad.status, bad.body["error"]["details"]["field"].as_str()),
+        (400, Some("avatar_url"))
+    );
+    let long = s
+        .call(
+            "PUT",
+            "/users/profile",
+            t,
+            Some(json!({"bio": "x".repeat(5000)})),
+        )
+        .await;
+    assert_eq!(long.status, 400);
+    let wrong_type = s
+        .call(
+            "PUT",
+            "/users/profile",
+            t,
+            Some(json!({"notification_preferences": "yes"})),
+        )
+        .await;
+    assert_eq!(wrong_type.code(), "VALIDATION_ERROR");
+
+    let ok = s
+        .post(
+            "/users/push-token",
+            t,
+            json!({"token": "device-token-1", "platform": "ios"}),
+        )
+        .await;
+    assert_eq!(ok.status, 201);
+    let bad = s
+        .post(
+            "/users/push-token",
+            t,
+            json!({"token": "device-token-1", "platform": "symbian"}),
+        )
+        .await;
+    assert_eq!(bad.status, 400);
+    assert_eq!(
+        s.post(
+            "/users/push-token",
+            None,
+            json!({"token": "t", "platform": "ios"})
+        )
+        .await
+        .status,
+        401
+    );
+}
+
+async fn admin_manages_users_with_an_audit_trail(f: synth_tests::Family) {
+    let s = server(f).await;
+    let (admin_id, admin_token) = admin(&s, "root@example.com").await;
+    let a = Some(admin_token.as_str());
+    let mut ids = HashMap::new();
+    for name in ["amy", "bob", "cat"] {
+        let (id, token, refresh) = user(&s, &format!("{name}@example.com")).await;
+        ids.insert(name, (id, token, refresh));
+    }
+    // Listing, filtering, pagination.
+    let all = s.get("/admin/users", a).await;
+    let emails: Vec<_> = all.data()["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["email"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        emails,
+        [
+            "amy@example.com",
+            "bob@example.com",
+            "cat@example.com",
+            "root@example.com"
+        ]
+    );
+    assert_no_secret(&all.body);
+    let admins = s.get("/admin/users?role=admin", a).await;
+    assert_eq!(admins.data()["items"].as_array().unwrap().len(), 1);
+    let b = s.get("/admin/users?email_prefix=B", a).await;
+    assert_eq!(b.data()["items"][0]["email"], "bob@example.com");
+    let mut cursor: Option<String> = None;
+    let mut paged = Vec::new();
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/admin/users?limit=1&role=user&cursor={c}"),
+            None => "/admin/users?limit=1&role=user".into(),
+        };
+        let page = s.get(&path, a).await;
+        paged.extend(
+            page.data()["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|u| u["email"].as_str().unwrap().to_owned()),
+        );
+        match page.data()["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(
+        paged,
+        ["amy@example.com", "bob@example.com", "cat@example.com"]
+    );
+    assert_eq!(
+        s.get("/admin/users?cursor=garbage", a).await.code(),
+        "VALIDATION_ERROR"
+    );
+
+    // Deactivation takes effect on the very next request, for every token.
+    let (bob_id, bob_token, bob_refresh) = ids["bob"].clone();
+    let req = s
+        .http
+        .post(format!("{}/admin/users/{bob_id}/toggle", s.url))
+        .bearer_auth(&admin_token)
+        .header("x-request-id", "req-toggle-bob")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(req.status(), 200);
+    let body: Value = req.json().await.unwrap();
+    assert_eq!(body["data"]["is_active"], false);
+    assert_eq!(s.get("/auth/me", Some(&bob_token)).await.status, 401);
+    let login = s
+        .post(
+            "/auth/login",
+            None,
+            json!({"email": "bob@example.com", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(login.status, 401);
+    assert_eq!(
+        s.post("/auth/refresh", None, json!({"refresh_token": bob_refresh}))
+            .await
+            .status,
+        401
+    );
+    let inactive = s.get("/admin/users?is_active=false", a).await;
+    assert_eq!(inactive.data()["items"][0]["id"], bob_id.as_str());
+    let back = s
+        .post(&format!("/admin/users/{bob_id}/toggle"), a, json!({}))
+        .await;
+    assert_eq!(back.data()["is_active"], true);
+    assert_eq!(
+        s.get("/auth/me", Some(&bob_token)).await.status,
+        200,
+        "reactivated"
+    );
+
+    // Roles.
+    let (amy_id, amy_token, _) = ids["amy"].clone();
+    let promoted = s
+        .call(
+            "PUT",
+            &format!("/admin/users/{amy_id}/role"),
+            a,
+            Some(json!({"role": "admin"})),
+        )
+        .await;
+    assert_eq!(promoted.data()["role"], "admin");
+    assert_eq!(
+        s.get("/admin/logs", Some(&amy_token)).await.status,
+        200,
+        "a promoted user is an admin at once"
+    );
+    let bad_role = s
+        .call(
+            "PUT",
+            &format!("/admin/users/{amy_id}/role"),
+            a,
+            Some(json!({"role": "god"})),
+        )
+        .await;
+    assert_eq!(bad_role.status, 400);
+    let missing = s
+        .post("/admin/users/no-such-user/toggle", a, json!({}))
+        .await;
+    assert_eq!((missing.status, missing.code()), (404, "NOT_FOUND"));
+    let own = s
+        .post(&format!("/admin/users/{admin_id}/toggle"), a, json!({}))
+        .await;
+    assert_eq!(own.status, 409, "an admin cannot lock themselves out");
+
+    // The audit log: who, what, target, when, which request.
+    let logs = s.get("/admin/logs?limit=10", a).await;
+    let entries = logs.data()["items"].as_array().unwrap().clone();
+    let actions: Vec<_> = entries
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions[..4],
+        [
+            "user.role_changed",
+            "user.activated",
+            "user.deactivated",
+            "admin.created"
+        ]
+    );
+    let deactivated = &entries[2];
+    assert_eq!(deactivated["actor_id"], admin_id.as_str());
+    assert_eq!(deactivated["target_id"], bob_id.as_str());
+    assert_eq!(deactivated["request_id"], "req-toggle-bob");
+    assert!(deactivated["at"].is_string());
+    let page = s.get("/admin/logs?limit=2", a).await;
+    let next = page.data()["next_cursor"].as_str().unwrap().to_owned();
+    let rest = s
+        .get(&format!("/admin/logs?limit=10&cursor={next}"), a)
+        .await;
+    assert_eq!(rest.data()["items"][0]["action"], "user.deactivated");
+}
+
+async fn users_are_refused_every_admin_route(f: synth_tests::Family) {
+    let s = server(f).await;
+    let (admin_id, _) = admin(&s, "root@example.com").await;
+    let (_, token, _) = user(&s, "eve@example.com").await;
+    let t = Some(token.as_str());
+    let replies = [
+        s.get("/admin/users", t).await,
+        s.get("/admin/logs", t).await,
+        s.post(&format!("/admin/users/{admin_id}/toggle"), t, json!({}))
+            .await,
+        s.call(
+            "PUT",
+            &format!("/admin/users/{admin_id}/role"),
+            t,
+            Some(json!({"role": "user"})),
+        )
+        .await,
+    ];
+    for r in replies {
+        assert_eq!((r.status, r.code()), (403, "FORBIDDEN"));
+    }
+    // Nothing changed.
+    let root = s
+        .family
+        .backends
+        .records
+        .get(&synth_core::Key::new(format!("USER#{admin_id}"), "PROFILE"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(root.get("is_active"), Some(&json!(true)));
+    assert_eq!(root.str("role"), Some(Role::Admin.as_str()));
+    assert_eq!(s.get("/admin/users", None).await.status, 401);
+}
+
+async fn erasure_removes_everything_and_export_has_it_all(f: synth_tests::Family) {
+    let s = server(f).await;
+    let (_, admin_token) = admin(&s, "root@example.com").await;
+    let (id, token, refresh) = user(&s, "gone@example.com").await;
+    let (other_id, other_token, _) = user(&s, "stays@example.com").await;
+    let t = Some(token.as_str());
+    s.post(
+        "/users/push-token",
+        t,
+        json!({"token": "device-1", "platform": "android"}),
+    )
+    .await;
+    let objects = &s.family.backends.objects;
+    objects
+        .put(
+            &format!("users/{id}/datasets/d1/original.csv"),
+            "a,b\n1,2\n".into(),
+            "text/csv",
+        )
+        .await
+        .unwrap();
+    objects
+        .put(
+            &format!("users/{other_id}/datasets/d2/original.csv"),
+            "x\n".into(),
+            "text/csv",
+        )
+        .await
+        .unwrap();
+
+    let export = s.get("/users/export", t).await;
+    let doc = export.data();
+    assert_eq!(doc["user"]["email"], "gone@example.com");
+    assert_no_secret(&export.body);
+    let files = doc["files"].as_array().unwrap();
+    assert_eq!(files.len(), 1, "only the caller's files");
+    let link = files[0]["url"].as_str().unwrap();
+    assert_eq!(
+        s.http.get(link).send().await.unwrap().text().await.unwrap(),
+        "a,b\n1,2\n"
+    );
+    let kinds: Vec<_> = doc["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            r["sk"]
+                .as_str()
+                .unwrap()
+                .split('#')
+                .next()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert!(kinds.contains(&"PUSH".to_owned()) && kinds.contains(&"SESSION".to_owned()));
+
+    let del = s.call("DELETE", "/users/account", t, None).await;
+    assert_eq!(del.status, 200);
+    assert_eq!(s.get("/auth/me", t).await.status, 401);
+    assert_eq!(s.get("/users/export", t).await.status, 401);
+    assert_eq!(
+        s.post("/auth/refresh", None, json!({"refresh_token": refresh}))
+            .await
+            .status,
+        401
+    );
+    let relogin = s
+        .post(
+            "/auth/login",
+            None,
+            json!({"email": "gone@example.com", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(relogin.status, 401);
+    assert!(
+        objects
+            .list(&format!("users/{id}/"))
+            .await
+            .unwrap()
+            .is_empty(),
+        "files erased"
+    );
+    let left = s
+        .family
+        .backends
+        .records
+        .query(&Query::partition(Index::Primary, format!("USER#{id}")))
+        .await
+        .unwrap();
+    assert!(left.items.is_empty(), "records erased: {:?}", left.items);
+    let listed = s.get("/admin/users", Some(&admin_token)).await;
+    assert!(!listed.body.to_string().contains("gone@example.com"));
+    // The other user is untouched; the email can be used again.
+    assert_eq!(s.get("/auth/me", Some(&other_token)).await.status, 200);
+    assert_eq!(
+        objects
+            .list(&format!("users/{other_id}/"))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(register(&s, "gone@example.com").await.status, 201);
+    // One anonymised audit entry remains.
+    let logs = s.get("/admin/logs", Some(&admin_token)).await;
+    let erased: Vec<_> = logs.data()["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "user.erased")
+        .cloned()
+        .collect();
+    assert_eq!(erased.len(), 1);
+    assert_eq!(erased[0]["actor_id"], Value::Null);
+    assert!(!erased[0].to_string().contains(&id) && !erased[0].to_string().contains("gone@"));
+}
