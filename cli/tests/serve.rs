@@ -10,6 +10,9 @@ use std::time::Duration;
 use synth_core::ObjectStore;
 use synth_embedded::{FsObjects, UrlSigner};
 
+/// Objects whose upload was acknowledged: key and body.
+type Acked = Vec<(String, Vec<u8>)>;
+
 const SECRET: &str = "serve-test-secret-key-0123456789abcdefgh";
 
 struct Server {
@@ -153,7 +156,7 @@ async fn sigkill_during_a_burst_of_writes_loses_no_acknowledged_write() {
     let http = reqwest::Client::new();
     let mut server = start(&dir);
     let urls = Arc::new(signer_for(&server, &dir));
-    let acked: Arc<Mutex<Vec<(String, Vec<u8>)>>> = Arc::default();
+    let acked: Arc<Mutex<Acked>> = Arc::default();
     let writers: Vec<_> = (0..8)
         .map(|w| {
             let (http, urls, acked) = (http.clone(), urls.clone(), acked.clone());

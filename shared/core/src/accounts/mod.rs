@@ -166,6 +166,14 @@ pub struct Paged<T> {
     pub next_cursor: Option<String>,
 }
 
+/// One audited change an administrator makes to a user.
+struct AdminChange<'a> {
+    action: &'a str,
+    update: Update,
+    condition: Condition,
+    details: Value,
+}
+
 /// Failed-login limits.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LoginPolicy {
@@ -733,12 +741,15 @@ impl Accounts {
         &self,
         admin: &Principal,
         target_id: &str,
-        action: &str,
-        update: Update,
-        condition: Condition,
+        change: AdminChange<'_>,
         ctx: &RequestContext,
-        details: Value,
     ) -> ServiceResult<User> {
+        let AdminChange {
+            action,
+            update,
+            condition,
+            details,
+        } = change;
         if target_id == admin.user.id {
             return Err(ServiceError::Conflict(
                 "administrators cannot change their own role or status".into(),
@@ -802,16 +813,14 @@ impl Accounts {
             "user.deactivated"
         };
         let details = json!({ "is_active": next });
-        self.admin_change(
-            admin,
-            target_id,
+        let condition = Condition::eq("is_active", current.is_active);
+        let change = AdminChange {
             action,
             update,
-            Condition::eq("is_active", current.is_active),
-            ctx,
+            condition,
             details,
-        )
-        .await
+        };
+        self.admin_change(admin, target_id, change, ctx).await
     }
 
     /// Change a user's role.
@@ -831,16 +840,14 @@ impl Accounts {
             .set("role", role.as_str())
             .set("updated_at", Utc::now().to_rfc3339());
         let details = json!({ "from": current.role, "to": role });
-        self.admin_change(
-            admin,
-            target_id,
-            "user.role_changed",
+        let action = "user.role_changed";
+        let change = AdminChange {
+            action,
             update,
-            Condition::Exists,
-            ctx,
+            condition: Condition::Exists,
             details,
-        )
-        .await
+        };
+        self.admin_change(admin, target_id, change, ctx).await
     }
 
     /// The audit log, newest first.
