@@ -10,6 +10,7 @@ pub mod envelope;
 pub mod error;
 pub mod ports;
 pub mod service;
+pub mod table;
 
 pub use config::{ConfigError, Environment, Settings};
 pub use envelope::{ErrorBody, ErrorCode, Failure, Success};

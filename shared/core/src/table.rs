@@ -1,0 +1,253 @@
+//! A table in memory and its metadata — the hand-off between the data crate (which reads,
+//! infers and writes files) and the engine (which learns and samples), so neither depends
+//! on the other. Metadata is SDV's single-table format, so users can bring what they have.
+
+use std::fmt;
+
+use serde::de::{MapAccess, Visitor};
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// SDV's semantic type of a column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SdType {
+    Numerical,
+    Categorical,
+    Boolean,
+    Datetime,
+    /// Unique per row (a key): regenerated, never learned.
+    Id,
+    /// Free text.
+    Text,
+    Email,
+    #[serde(rename = "phone_number")]
+    Phone,
+}
+
+impl SdType {
+    /// Whether the column holds personal data worth flagging.
+    pub fn is_pii(self) -> bool {
+        matches!(self, SdType::Email | SdType::Phone)
+    }
+}
+
+/// One column's metadata, as SDV writes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ColumnMetadata {
+    pub sdtype: SdType,
+    /// `Int64` or `Float` for numerical columns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub computer_representation: Option<String>,
+    /// strftime format of datetime columns, e.g. `%Y-%m-%d`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub datetime_format: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pii: Option<bool>,
+}
+
+impl ColumnMetadata {
+    pub fn new(sdtype: SdType) -> Self {
+        Self {
+            sdtype,
+            computer_representation: None,
+            datetime_format: None,
+            pii: None,
+        }
+    }
+}
+
+pub const METADATA_SPEC_VERSION: &str = "SINGLE_TABLE_V1";
+
+/// A table's metadata in SDV's single-table format; column order is kept.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Metadata {
+    #[serde(serialize_with = "ordered_ser", deserialize_with = "ordered_de")]
+    #[schema(value_type = Object)]
+    pub columns: Vec<(String, ColumnMetadata)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_key: Option<String>,
+    #[serde(rename = "METADATA_SPEC_VERSION", default = "spec_version")]
+    pub spec_version: String,
+}
+
+fn spec_version() -> String {
+    METADATA_SPEC_VERSION.to_owned()
+}
+
+impl Metadata {
+    pub fn new(columns: Vec<(String, ColumnMetadata)>) -> Self {
+        Self {
+            columns,
+            primary_key: None,
+            spec_version: spec_version(),
+        }
+    }
+
+    pub fn column(&self, name: &str) -> Option<&ColumnMetadata> {
+        self.columns.iter().find(|(n, _)| n == name).map(|(_, c)| c)
+    }
+
+    /// Parse SDV metadata JSON (also accepts the multi-table wrapper with one table).
+    pub fn from_json(text: &str) -> Result<Self, String> {
+        #[derive(Deserialize)]
+        struct MultiTable {
+            tables: std::collections::HashMap<String, Metadata>,
+        }
+        // Parsed straight into the types, so column order survives.
+        match serde_json::from_str::<Metadata>(text) {
+            Ok(m) => Ok(m),
+            Err(single) => match serde_json::from_str::<MultiTable>(text) {
+                Ok(multi) if multi.tables.len() == 1 => {
+                    Ok(multi.tables.into_values().next().expect("one table"))
+                }
+                Ok(_) => Err("metadata describes several tables; give one".into()),
+                Err(_) => Err(format!("invalid SDV metadata: {single}")),
+            },
+        }
+    }
+}
+
+fn ordered_ser<S: Serializer>(cols: &[(String, ColumnMetadata)], s: S) -> Result<S::Ok, S::Error> {
+    let mut m = s.serialize_map(Some(cols.len()))?;
+    for (k, v) in cols {
+        m.serialize_entry(k, v)?;
+    }
+    m.end()
+}
+
+fn ordered_de<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(String, ColumnMetadata)>, D::Error> {
+    struct V;
+    impl<'de> Visitor<'de> for V {
+        type Value = Vec<(String, ColumnMetadata)>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a map of column name to column metadata")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut out = Vec::new();
+            while let Some((k, v)) = map.next_entry::<String, ColumnMetadata>()? {
+                out.push((k, v));
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_map(V)
+}
+
+/// The values of one column; `None` is a missing value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ColumnData {
+    Float(Vec<Option<f64>>),
+    Int(Vec<Option<i64>>),
+    Bool(Vec<Option<bool>>),
+    Str(Vec<Option<String>>),
+    /// Microseconds since the Unix epoch (UTC).
+    Datetime(Vec<Option<i64>>),
+}
+
+impl ColumnData {
+    pub fn len(&self) -> usize {
+        match self {
+            ColumnData::Float(v) => v.len(),
+            ColumnData::Int(v) | ColumnData::Datetime(v) => v.len(),
+            ColumnData::Bool(v) => v.len(),
+            ColumnData::Str(v) => v.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn null_count(&self) -> usize {
+        match self {
+            ColumnData::Float(v) => v.iter().filter(|x| x.is_none()).count(),
+            ColumnData::Int(v) | ColumnData::Datetime(v) => {
+                v.iter().filter(|x| x.is_none()).count()
+            }
+            ColumnData::Bool(v) => v.iter().filter(|x| x.is_none()).count(),
+            ColumnData::Str(v) => v.iter().filter(|x| x.is_none()).count(),
+        }
+    }
+}
+
+/// A named column.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Column {
+    pub name: String,
+    pub data: ColumnData,
+}
+
+/// A table: columns of equal length, in order.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Table {
+    pub columns: Vec<Column>,
+}
+
+impl Table {
+    /// A table, checking that every column has the same length and a unique name.
+    pub fn new(columns: Vec<Column>) -> Result<Self, String> {
+        if let Some(first) = columns.first() {
+            let n = first.data.len();
+            if let Some(bad) = columns.iter().find(|c| c.data.len() != n) {
+                return Err(format!(
+                    "column {:?} has {} rows, expected {n}",
+                    bad.name,
+                    bad.data.len()
+                ));
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        if let Some(dup) = columns.iter().find(|c| !seen.insert(c.name.as_str())) {
+            return Err(format!("duplicate column name {:?}", dup.name));
+        }
+        Ok(Self { columns })
+    }
+
+    pub fn n_rows(&self) -> usize {
+        self.columns.first().map_or(0, |c| c.data.len())
+    }
+
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_round_trips_sdv_json_in_column_order() {
+        let text = r#"{"columns": {"zeta": {"sdtype": "numerical", "computer_representation": "Int64"},
+            "alpha": {"sdtype": "datetime", "datetime_format": "%Y-%m-%d"},
+            "id": {"sdtype": "id"}, "tel": {"sdtype": "phone_number", "pii": true}},
+            "primary_key": "id", "METADATA_SPEC_VERSION": "SINGLE_TABLE_V1"}"#;
+        let m = Metadata::from_json(text).unwrap();
+        let names: Vec<_> = m.columns.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["zeta", "alpha", "id", "tel"]);
+        assert_eq!(m.column("tel").unwrap().sdtype, SdType::Phone);
+        let out = serde_json::to_string(&m).unwrap();
+        assert!(out.find("zeta").unwrap() < out.find("alpha").unwrap());
+        assert_eq!(Metadata::from_json(&out).unwrap(), m);
+        let wrapped = format!(r#"{{"tables": {{"t": {text}}}}}"#);
+        assert_eq!(Metadata::from_json(&wrapped).unwrap(), m);
+        assert!(Metadata::from_json(r#"{"columns": {"a": {"sdtype": "weird"}}}"#).is_err());
+    }
+
+    #[test]
+    fn tables_check_their_shape() {
+        let a = Column {
+            name: "a".into(),
+            data: ColumnData::Int(vec![Some(1), None]),
+        };
+        let b = Column {
+            name: "b".into(),
+            data: ColumnData::Bool(vec![Some(true)]),
+        };
+        assert!(Table::new(vec![a.clone(), b]).is_err());
+        assert!(Table::new(vec![a.clone(), a.clone()]).is_err());
+        let t = Table::new(vec![a]).unwrap();
+        assert_eq!((t.n_rows(), t.columns[0].data.null_count()), (2, 1));
+    }
+}
