@@ -61,18 +61,11 @@ pub async fn run(cmd: AdminCommand) -> Result<(), String> {
         Arc::new(synth_embedded::SqliteRecords::new(db))
     };
     let ctx = RequestContext {
-        request_id: format!("cli-{}", uuid_like()),
+        request_id: format!("cli-{}", uuid::Uuid::new_v4()),
     };
     let user = synth_core::accounts::create_admin(records.as_ref(), &args.email, password, &ctx)
         .await
         .map_err(|e| e.to_string())?;
     println!("created administrator {} ({})", user.email, user.id);
     Ok(())
-}
-
-fn uuid_like() -> String {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos().to_string())
-        .unwrap_or_default()
 }

@@ -211,3 +211,81 @@ async fn sigkill_during_a_burst_of_writes_loses_no_acknowledged_write() {
         assert!(got == expected.as_bytes(), "{} is complete", meta.key);
     }
 }
+
+fn admin_create(data_dir: &Path, email: &str, password: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_synth"))
+        .args([
+            "admin",
+            "create",
+            "--email",
+            email,
+            "--password-stdin",
+            "--data-dir",
+        ])
+        .arg(data_dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_create_makes_the_first_administrator() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let out = admin_create(&dir, "Root@Example.com", "a strong admin passphrase");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("root@example.com"));
+    let again = admin_create(&dir, "root@example.com", "a strong admin passphrase");
+    assert!(
+        !again.status.success(),
+        "a second account with the same email is refused"
+    );
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+    let weak = admin_create(&dir, "other@example.com", "password");
+    assert!(!weak.status.success());
+    assert!(String::from_utf8_lossy(&weak.stderr).contains("password"));
+
+    let server = start(&dir);
+    let http = reqwest::Client::new();
+    let login: serde_json::Value = http
+        .post(format!("{}/auth/login", server.url))
+        .json(&serde_json::json!({"email": "root@example.com", "password": "a strong admin passphrase"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["data"]["access_token"]
+        .as_str()
+        .expect("admin can log in");
+    let users: serde_json::Value = http
+        .get(format!("{}/admin/users", server.url))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(users["data"]["items"][0]["role"], "admin");
+    let logs: serde_json::Value = http
+        .get(format!("{}/admin/logs", server.url))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(logs["data"]["items"][0]["action"], "admin.created");
+}

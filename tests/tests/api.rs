@@ -242,3 +242,60 @@ async fn body_rejections_are_envelopes_with_stable_codes() {
         "PAYLOAD_TOO_LARGE",
     );
 }
+
+#[test]
+fn openapi_documents_every_route_with_schemas_and_security() {
+    let doc: Value = serde_json::from_str(&synth_api::openapi().to_json().unwrap()).unwrap();
+    let public = ["/health", "/auth/register", "/auth/login", "/auth/refresh"];
+    let bodiless = ["/auth/logout", "/admin/users/{id}/toggle"];
+    let mut routes = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            routes.push(format!("{} {path}", method.to_uppercase()));
+            let responses = op["responses"].as_object().unwrap();
+            assert!(!responses.is_empty(), "{method} {path}: no responses");
+            for (status, r) in responses {
+                let schema = r.pointer("/content/application~1json/schema");
+                assert!(
+                    schema.is_some(),
+                    "{method} {path} {status}: no response schema"
+                );
+            }
+            let writes = ["post", "put", "patch"].contains(&method.as_str());
+            if writes && !bodiless.contains(&path.as_str()) {
+                assert!(
+                    op.pointer("/requestBody/content/application~1json/schema")
+                        .is_some(),
+                    "{method} {path}: no request schema"
+                );
+            }
+            let secured = op["security"]
+                .as_array()
+                .is_some_and(|s| s.iter().any(|r| r.get("bearer").is_some()));
+            assert_eq!(
+                secured,
+                !public.contains(&path.as_str()),
+                "{method} {path}: security requirement"
+            );
+        }
+    }
+    routes.sort();
+    let expected = [
+        "DELETE /users/account",
+        "GET /admin/logs",
+        "GET /admin/users",
+        "GET /auth/me",
+        "GET /health",
+        "GET /users/export",
+        "GET /users/profile",
+        "POST /admin/users/{id}/toggle",
+        "POST /auth/login",
+        "POST /auth/logout",
+        "POST /auth/refresh",
+        "POST /auth/register",
+        "POST /users/push-token",
+        "PUT /admin/users/{id}/role",
+        "PUT /users/profile",
+    ];
+    assert_eq!(routes, expected);
+}

@@ -14,7 +14,7 @@ use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use synth_core::error::PortResult;
-use synth_core::ports::objects::{validate_expiry, validate_key};
+use synth_core::ports::objects::{self, validate_expiry, validate_key};
 use synth_core::{ObjectBody, ObjectMeta, ObjectStore, PortError, PresignedRequest};
 
 use crate::error::port_error;
@@ -209,6 +209,7 @@ impl ObjectStore for S3Objects {
     }
 
     async fn delete_prefix(&self, prefix: &str) -> PortResult<u64> {
+        objects::validate_prefix(prefix)?;
         let keys: Vec<String> = self
             .list(prefix)
             .await?

@@ -20,7 +20,7 @@ use futures::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use synth_core::error::PortResult;
-use synth_core::ports::objects::{validate_expiry, validate_key};
+use synth_core::ports::objects::{self, validate_expiry, validate_key};
 use synth_core::{ObjectBody, ObjectMeta, ObjectStore, PortError, PresignedRequest};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::broadcast;
@@ -399,6 +399,7 @@ impl ObjectStore for FsObjects {
     }
 
     async fn delete_prefix(&self, prefix: &str) -> PortResult<u64> {
+        objects::validate_prefix(prefix)?;
         let this = self.clone();
         let prefix = prefix.to_owned();
         blocking(move || {

@@ -28,11 +28,6 @@ impl SqliteRecords {
     }
 }
 
-/// Core keeps `Key::validate` private; an item holding only the key checks the same rules.
-fn validate_key(key: &Key) -> PortResult<()> {
-    Item::new(key).validate()
-}
-
 fn validate_condition(condition: Option<&Condition>) -> PortResult<()> {
     condition.map_or(Ok(()), Condition::validate)
 }
@@ -101,7 +96,7 @@ fn check(condition: Option<&Condition>, current: Option<&Item>) -> PortResult<()
 #[async_trait]
 impl RecordStore for SqliteRecords {
     async fn get(&self, key: &Key) -> PortResult<Option<Item>> {
-        validate_key(key)?;
+        key.validate()?;
         let key = key.clone();
         self.db.call(move |c| read(c, &key)).await
     }
@@ -126,7 +121,7 @@ impl RecordStore for SqliteRecords {
         update: Update,
         condition: Option<Condition>,
     ) -> PortResult<Item> {
-        validate_key(key)?;
+        key.validate()?;
         update.validate()?;
         validate_condition(condition.as_ref())?;
         let key = key.clone();
@@ -144,7 +139,7 @@ impl RecordStore for SqliteRecords {
     }
 
     async fn delete(&self, key: &Key, condition: Option<Condition>) -> PortResult<()> {
-        validate_key(key)?;
+        key.validate()?;
         validate_condition(condition.as_ref())?;
         let key = key.clone();
         self.db

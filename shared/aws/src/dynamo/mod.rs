@@ -40,16 +40,6 @@ impl DynamoRecords {
     }
 }
 
-/// The port's key rule (`Key::validate` is private to core): 1..=1024 bytes each.
-fn check_key(key: &Key) -> PortResult<()> {
-    for (name, v) in [(PK, &key.pk), (SK, &key.sk)] {
-        if v.is_empty() || v.len() > 1024 {
-            return Err(PortError::Invalid(format!("{name} must be 1..=1024 bytes")));
-        }
-    }
-    Ok(())
-}
-
 fn key_attrs(key: &Key) -> AttrMap {
     AttrMap::from([
         (PK.to_owned(), AttributeValue::S(key.pk.clone())),
@@ -113,7 +103,7 @@ fn failed_positions(reasons: &[CancellationReason], message: Option<&str>) -> Ve
 #[async_trait]
 impl RecordStore for DynamoRecords {
     async fn get(&self, key: &Key) -> PortResult<Option<Item>> {
-        check_key(key)?;
+        key.validate()?;
         let out = self
             .client
             .get_item()
@@ -152,7 +142,7 @@ impl RecordStore for DynamoRecords {
         update: Update,
         condition: Option<Condition>,
     ) -> PortResult<Item> {
-        check_key(key)?;
+        key.validate()?;
         update.validate()?;
         if let Some(c) = &condition {
             c.validate()?;
@@ -193,7 +183,7 @@ impl RecordStore for DynamoRecords {
     }
 
     async fn delete(&self, key: &Key, condition: Option<Condition>) -> PortResult<()> {
-        check_key(key)?;
+        key.validate()?;
         if let Some(c) = &condition {
             c.validate()?;
         }

@@ -74,6 +74,17 @@ pub fn validate_key(key: &str) -> PortResult<()> {
     }
 }
 
+/// A prefix for bulk deletion: a non-empty folder-like key ending in `/`, so that no
+/// caller can empty the whole bucket by accident.
+pub fn validate_prefix(prefix: &str) -> PortResult<()> {
+    match prefix.strip_suffix('/') {
+        Some(folder) => validate_key(folder),
+        None => Err(PortError::Invalid(format!(
+            "prefix {prefix:?} must end with '/'"
+        ))),
+    }
+}
+
 /// Check an expiry against the limits both families share.
 pub fn validate_expiry(expires: Duration) -> PortResult<()> {
     if expires.is_zero() || expires > MAX_PRESIGN {
@@ -99,7 +110,8 @@ pub trait ObjectStore: Send + Sync {
     async fn delete(&self, key: &str) -> PortResult<()>;
     /// Objects whose key starts with `prefix`, in key order.
     async fn list(&self, prefix: &str) -> PortResult<Vec<ObjectMeta>>;
-    /// Delete every object under `prefix`; returns how many were deleted.
+    /// Delete every object under `prefix` (see [`validate_prefix`]); returns how many were
+    /// deleted.
     async fn delete_prefix(&self, prefix: &str) -> PortResult<u64>;
     /// A URL that downloads the object until it expires.
     async fn presign_get(&self, key: &str, expires: Duration) -> PortResult<PresignedRequest>;

@@ -47,7 +47,8 @@ impl Key {
         }
     }
 
-    fn validate(&self) -> PortResult<()> {
+    /// Both parts 1..=1024 bytes (DynamoDB's rule), enforced by both families.
+    pub fn validate(&self) -> PortResult<()> {
         for (name, v) in [(PK, &self.pk), (SK, &self.sk)] {
             if v.is_empty() || v.len() > 1024 {
                 return Err(PortError::Invalid(format!("{name} must be 1..=1024 bytes")));
