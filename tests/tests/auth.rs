@@ -780,6 +780,24 @@ async fn erasure_removes_everything_and_export_has_it_all(f: synth_tests::Family
         .collect();
     assert!(kinds.contains(&"PUSH".to_owned()) && kinds.contains(&"SESSION".to_owned()));
 
+    // Admin actions on the user name them in the audit log until erasure.
+    for _ in 0..2 {
+        let r = s
+            .post(
+                &format!("/admin/users/{id}/toggle"),
+                Some(&admin_token),
+                json!({}),
+            )
+            .await;
+        assert_eq!(r.status, 200);
+    }
+    assert!(
+        s.get("/admin/logs", Some(&admin_token))
+            .await
+            .body
+            .to_string()
+            .contains(&id)
+    );
     let del = s.call("DELETE", "/users/account", t, None).await;
     assert_eq!(del.status, 200);
     assert_eq!(s.get("/auth/me", t).await.status, 401);
@@ -838,5 +856,16 @@ async fn erasure_removes_everything_and_export_has_it_all(f: synth_tests::Family
         .collect();
     assert_eq!(erased.len(), 1);
     assert_eq!(erased[0]["actor_id"], Value::Null);
-    assert!(!erased[0].to_string().contains(&id) && !erased[0].to_string().contains("gone@"));
+    assert!(!erased[0].to_string().contains("gone@"));
+    assert!(
+        !logs.body.to_string().contains(&id),
+        "no audit entry names the erased user"
+    );
+    let toggles = logs.data()["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "user.deactivated")
+        .count();
+    assert_eq!(toggles, 1, "the entries stay, anonymised");
 }

@@ -614,6 +614,7 @@ impl Accounts {
             records.delete(&item.key(), None).await?;
         }
         records.delete(&login_key(&who.user.email), None).await?;
+        self.anonymise_audit(id).await?;
         let audit = audit_item(
             None,
             "user.erased",
@@ -638,6 +639,37 @@ impl Accounts {
             ])
             .await?;
         security_event("account_erased", json!({ "request_id": ctx.request_id }));
+        Ok(())
+    }
+
+    /// Remove a user's id from the audit entries that name them (as actor or target).
+    async fn anonymise_audit(&self, user_id: &str) -> ServiceResult<()> {
+        let lookups = [
+            (Index::Gsi1, format!("AUDITBY#{user_id}"), "actor_id"),
+            (Index::Gsi2, format!("AUDITON#{user_id}"), "target_id"),
+        ];
+        for (index, pk, field) in lookups {
+            let mut q = Query::partition(index, pk).limit(100);
+            let mut keys = Vec::new();
+            loop {
+                let page = self.records.query(&q).await?;
+                keys.extend(page.items.iter().map(Item::key));
+                match page.next {
+                    Some(c) => q.cursor = Some(c),
+                    None => break,
+                }
+            }
+            let (ipk, isk) = index.attrs();
+            for key in keys {
+                let update = Update::default()
+                    .set(field, Value::Null)
+                    .remove(ipk)
+                    .remove(isk);
+                self.records
+                    .update(&key, update, Some(Condition::Exists))
+                    .await?;
+            }
+        }
         Ok(())
     }
 
@@ -965,5 +997,14 @@ fn audit_item(
         details,
     };
     let sk = format!("{}#{}", now.format("%Y-%m-%dT%H:%M:%S%.6fZ"), entry.id);
-    Item::from_value(&Key::new(AUDIT_PK, sk), &entry).expect("audit entry is an object")
+    let mut item =
+        Item::from_value(&Key::new(AUDIT_PK, &sk), &entry).expect("audit entry is an object");
+    // Indexed by actor and by target, so erasure finds a user's entries without a scan.
+    if let Some(actor) = actor {
+        item = item.with_gsi1(format!("AUDITBY#{actor}"), sk.as_str());
+    }
+    if let Some(target) = target {
+        item = item.with_gsi2(format!("AUDITON#{target}"), sk.as_str());
+    }
+    item
 }
