@@ -70,10 +70,25 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
 
     let backends = embedded.backends.clone();
     let state = AppState::new(settings, backends.clone(), "embedded");
-    let app = synth_api::app(state, &ResourceGroup::ALL, Some(embedded.router.clone()));
+    let app = synth_api::app(
+        state.clone(),
+        &ResourceGroup::ALL,
+        Some(embedded.router.clone()),
+    );
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let consumer = tokio::spawn(synth_core::dispatch::run_consumer(backends, stop_rx));
+    let consumer = tokio::spawn(synth_core::dispatch::run_consumer(
+        backends,
+        stop_rx.clone(),
+    ));
+    let ingest = tokio::spawn(synth_ingest::run_embedded(
+        state.datasets.clone(),
+        Arc::new(synth_ingest::TableAnalyzer::new(
+            state.settings.max_file_bytes(),
+        )),
+        embedded.objects.subscribe_created(),
+        stop_rx,
+    ));
 
     tracing::info!(address = %addr, public_url = %public_url, data_dir = %args.data_dir.display(), "synth serve listening");
     println!("Synth is listening on {public_url} (API page: {public_url}/docs)");
@@ -84,6 +99,7 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
 
     let _ = stop_tx.send(true);
     let _ = consumer.await;
+    let _ = ingest.await;
     tracing::info!("synth serve stopped");
     Ok(())
 }

@@ -117,6 +117,7 @@ pub async fn family() -> Family {
         backends,
         subscribers,
         verifies_signatures: false,
+        objects_created: None,
         _guard: Box::new(()),
     }
 }

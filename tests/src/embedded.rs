@@ -86,6 +86,7 @@ pub async fn family() -> Family {
         backends: emb.backends.clone(),
         subscribers,
         verifies_signatures: true,
+        objects_created: Some(emb.objects.subscribe_created()),
         _guard: Box::new((dir, Abort(server), emb)),
     }
 }

@@ -1,8 +1,11 @@
 //! The whole API served over real HTTP on a free loopback port, on either family.
 
+use std::sync::Arc;
+
 use serde_json::Value;
 use synth_api::{AppState, ResourceGroup};
 use synth_core::Settings;
+use synth_ingest::TableAnalyzer;
 
 use crate::Family;
 
@@ -11,12 +14,15 @@ pub struct TestServer {
     pub url: String,
     pub http: reqwest::Client,
     pub family: Family,
-    _server: tokio::task::JoinHandle<()>,
+    pub state: AppState,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Drop for TestServer {
     fn drop(&mut self) {
-        self._server.abort();
+        for t in &self.tasks {
+            t.abort();
+        }
     }
 }
 
@@ -50,26 +56,71 @@ impl Reply {
     }
 }
 
-/// Serve the API (all groups) on the family's backends.
-pub async fn serve(family: Family, settings: Settings) -> TestServer {
+/// Serve the API (all groups) on the family's backends; on the embedded family the
+/// ingest loop runs too, as in `synth serve`.
+pub async fn serve(mut family: Family, settings: Settings) -> TestServer {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let url = format!("http://{}", listener.local_addr().unwrap());
     let state = AppState::new(settings, family.backends.clone(), family.name);
-    let app = synth_api::app(state, &ResourceGroup::ALL, None);
-    let server = tokio::spawn(async move {
+    let app = synth_api::app(state.clone(), &ResourceGroup::ALL, None);
+    let mut tasks = vec![tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
-    });
+    })];
+    if let Some(created) = family.objects_created.take() {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let analyzer = Arc::new(TableAnalyzer::new(state.settings.max_file_bytes()));
+        let datasets = state.datasets.clone();
+        tasks.push(tokio::spawn(async move {
+            synth_ingest::run_embedded(datasets, analyzer, created, stopped).await;
+            drop(stop);
+        }));
+    }
     TestServer {
         url,
         http: reqwest::Client::new(),
         family,
-        _server: server,
+        state,
+        tasks,
     }
 }
 
 impl TestServer {
+    /// Deliver the S3 notification of an object as the `ingest` function receives it
+    /// (AWS family); returns how many datasets it ingested.
+    pub async fn s3_event(&self, key: &str) -> usize {
+        let meta = self
+            .family
+            .backends
+            .objects
+            .head(key)
+            .await
+            .unwrap()
+            .expect("object exists");
+        let encoded: String = key
+            .split('/')
+            .map(|s| s.replace(' ', "+"))
+            .collect::<Vec<_>>()
+            .join("/");
+        let event = serde_json::json!({"Records": [{
+            "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
+            "eventTime": chrono::Utc::now().to_rfc3339(), "eventName": "ObjectCreated:Put",
+            "userIdentity": {"principalId": "AWS:EXAMPLE"},
+            "requestParameters": {"sourceIPAddress": "127.0.0.1"},
+            "responseElements": {"x-amz-request-id": "EXAMPLE", "x-amz-id-2": "EXAMPLE"},
+            "s3": {"s3SchemaVersion": "1.0", "configurationId": "ingest",
+                   "bucket": {"name": "synth-test", "ownerIdentity": {"principalId": "EXAMPLE"}, "arn": "arn:aws:s3:::synth-test"},
+                   "object": {"key": encoded, "size": meta.size, "eTag": "0123456789abcdef", "sequencer": "0A1B2C3D4E5F678901"}}
+        }]});
+        let event: aws_lambda_events::event::s3::S3Event =
+            serde_json::from_value(event).expect("a real S3 event");
+        let analyzer = Arc::new(TableAnalyzer::new(self.state.settings.max_file_bytes()));
+        synth_ingest::handle_s3_event(&self.state.datasets, analyzer, &event)
+            .await
+            .expect("ingest")
+    }
+
     /// Send a request with an optional bearer token and JSON body.
     pub async fn call(
         &self,

@@ -19,6 +19,9 @@ pub struct Family {
     pub subscribers: Vec<Box<dyn Subscriber>>,
     /// Whether presigned URLs carry signatures this family verifies (the emulator does not).
     pub verifies_signatures: bool,
+    /// Objects created in the store (the embedded family's stand-in for S3 notifications);
+    /// `None` for AWS, whose notifications the tests deliver as S3 event JSON.
+    pub objects_created: Option<tokio::sync::broadcast::Receiver<synth_core::ObjectMeta>>,
     /// Keeps temporary folders and servers alive for the test's duration.
     pub _guard: Box<dyn std::any::Any + Send>,
 }

@@ -103,6 +103,7 @@ impl From<ServiceError> for ApiError {
                 e.retry_after = Some(retry_after_seconds);
                 e
             }
+            ServiceError::TooLarge(m) => Self::new(ErrorCode::PayloadTooLarge, m),
             ServiceError::Port(p) => p.into(),
         }
     }

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use synth_core::accounts::Accounts;
+use synth_core::datasets::Datasets;
 use synth_core::{Backends, Settings};
 
 /// Shared, cheaply cloned application state.
@@ -13,6 +14,7 @@ pub struct AppState {
     /// Which deployment serves this state ("embedded" or "aws"), reported by `/health`.
     pub mode: &'static str,
     pub accounts: Accounts,
+    pub datasets: Datasets,
 }
 
 impl AppState {
@@ -22,10 +24,16 @@ impl AppState {
             backends.objects.clone(),
             &settings,
         );
+        let datasets = Datasets::new(
+            backends.records.clone(),
+            backends.objects.clone(),
+            &settings,
+        );
         Self {
             settings: Arc::new(settings),
             backends,
             mode,
+            datasets,
             accounts,
         }
     }

@@ -5,6 +5,7 @@
 
 pub mod accounts;
 pub mod config;
+pub mod datasets;
 pub mod dispatch;
 pub mod envelope;
 pub mod error;

@@ -17,6 +17,9 @@ pub enum ServiceError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// A size limit was exceeded; the message names the limit.
+    #[error("{0}")]
+    TooLarge(String),
     #[error("{message}")]
     RateLimited {
         message: String,

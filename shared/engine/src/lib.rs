@@ -1,1 +1,35 @@
+//! Synth's engine: learns a table with a deep generative model and samples synthetic rows
+//! that keep its statistics. It takes and returns [`synth_core::table::Table`]s, knows
+//! nothing of files, AWS or HTTP, and runs on candle (CPU by default; the `cuda` feature
+//! adds the GPU).
+//!
+//! - [`transformer`]: tables ⇄ the `f32` matrix models learn from (mode-specific
+//!   normalisation with a Dirichlet-process Gaussian mixture, one-hot, nulls, ids,
+//!   high-cardinality columns).
+//! - [`ctgan`]: CTGAN with the reference implementation's defaults.
+//! - [`Synthesizer`]: the interface every model implements; [`fit`] and [`load`] choose the
+//!   model from its parameters or its saved files.
 
+pub mod ctgan;
+pub mod device;
+pub mod error;
+pub mod nn;
+pub mod optim;
+pub mod random;
+pub mod rows;
+pub mod sampler;
+pub mod synthesizer;
+pub mod transformer;
+
+pub use ctgan::{Ctgan, CtganParams};
+pub use device::EngineDevice;
+pub use error::{EngineError, Result};
+pub use synthesizer::{
+    EpochCallback, EpochReport, FitOptions, ModelParams, Synthesizer, fit, load,
+};
+pub use transformer::{DataTransformer, Encoded, Span, SpanKind, TransformerOptions};
+
+/// The JSON file of a saved model (kind, parameters, transformer, loss history).
+pub const MODEL_FILE: &str = "model.json";
+/// The safetensors file of a saved model's weights.
+pub const WEIGHTS_FILE: &str = "weights.safetensors";

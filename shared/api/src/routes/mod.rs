@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod datasets;
 pub mod system;
 pub mod users;
 
@@ -65,11 +66,10 @@ impl ResourceGroup {
             Self::Auth => auth::router(),
             Self::Users => users::router(),
             Self::Admin => admin::router(),
-            Self::Datasets
-            | Self::Generation
-            | Self::Optimization
-            | Self::Stats
-            | Self::Notifications => OpenApiRouter::new(),
+            Self::Datasets => datasets::router(),
+            Self::Generation | Self::Optimization | Self::Stats | Self::Notifications => {
+                OpenApiRouter::new()
+            }
         }
     }
 }
@@ -86,6 +86,7 @@ impl ResourceGroup {
         (name = "system", description = "Health and API description"),
         (name = "auth", description = "Accounts and tokens"),
         (name = "users", description = "The caller's profile and data"),
+        (name = "datasets", description = "Uploading and inspecting tables"),
         (name = "admin", description = "Administration (admins only)"),
     )
 )]

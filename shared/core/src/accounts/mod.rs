@@ -204,9 +204,14 @@ fn login_key(email: &str) -> Key {
 
 pub const AUDIT_PK: &str = "AUDIT";
 
-/// The object-store prefix holding a user's files.
+/// The object-store prefix holding a user's files (results, canonical copies...).
 pub fn user_prefix(user_id: &str) -> String {
     format!("users/{user_id}/")
+}
+
+/// The object-store prefix where a user's uploads land (the ingestion trigger's prefix).
+pub fn upload_prefix(user_id: &str) -> String {
+    format!("uploads/{user_id}/")
 }
 
 /// Trim and lower-case an email, and check its shape.
@@ -606,7 +611,8 @@ impl Accounts {
     /// Right to erasure: delete everything of the caller, keep one anonymised audit entry.
     pub async fn delete_account(&self, who: &Principal, ctx: &RequestContext) -> ServiceResult<()> {
         let id = &who.user.id;
-        let objects = self.objects.delete_prefix(&user_prefix(id)).await?;
+        let mut objects = self.objects.delete_prefix(&user_prefix(id)).await?;
+        objects += self.objects.delete_prefix(&upload_prefix(id)).await?;
         let items = self.partition(id).await?;
         let records = &self.records;
         // The account itself last, so a failure half-way can be retried by the same user.
@@ -692,7 +698,9 @@ impl Accounts {
         }
         let mut files = Vec::new();
         let ttl = Duration::from_secs(3600);
-        for meta in self.objects.list(&user_prefix(&who.user.id)).await? {
+        let mut stored = self.objects.list(&upload_prefix(&who.user.id)).await?;
+        stored.extend(self.objects.list(&user_prefix(&who.user.id)).await?);
+        for meta in stored {
             let link = self.objects.presign_get(&meta.key, ttl).await?;
             files.push(json!({ "key": meta.key, "size": meta.size, "content_type": meta.content_type, "url": link.url, "expires_at": link.expires_at }));
         }

@@ -1,0 +1,247 @@
+//! `/upload`: a user's datasets — upload (direct or presigned), list, inspect, preview,
+//! metadata override, delete. Ingestion itself runs elsewhere (the `ingest` function, or
+//! the embedded server's ingest loop): these handlers never parse a table.
+
+use axum::extract::{Multipart, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use synth_core::accounts::Paged;
+use synth_core::datasets::Dataset;
+use synth_core::table::Metadata;
+use synth_core::{Failure, PresignedRequest, Success};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::extract::{Json, Path, Query};
+use crate::routes::Ack;
+use crate::state::AppState;
+
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(upload))
+        .routes(routes!(presign))
+        .routes(routes!(list))
+        .routes(routes!(get_dataset, delete_dataset))
+        .routes(routes!(preview))
+        .routes(routes!(set_metadata))
+}
+
+/// The multipart form of a direct upload.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct UploadForm {
+    /// The table: CSV, JSON/NDJSON, XLSX or Parquet.
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct PresignRequest {
+    pub filename: String,
+    /// Size of the file in bytes.
+    pub size: u64,
+    pub content_type: Option<String>,
+}
+
+/// A dataset awaiting its file, and how to send it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PresignedUpload {
+    pub dataset: Dataset,
+    /// PUT the file here, with these headers, before it expires.
+    pub upload: PresignedRequest,
+}
+
+/// A dataset with its per-column profile (once ready).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DatasetDetail {
+    #[serde(flatten)]
+    pub dataset: Dataset,
+    #[schema(value_type = Object)]
+    pub profile: Option<Value>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Preview {
+    #[schema(value_type = Vec<Object>)]
+    pub rows: Vec<Value>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ListParams {
+    /// Page size, 1..=100 (default 20).
+    pub limit: Option<usize>,
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct PreviewParams {
+    /// Rows to return, 1..=100 (default 20).
+    pub rows: Option<usize>,
+}
+
+/// Upload a small file (under the gateway's payload limit) in the form field `file`.
+#[utoipa::path(post, path = "/upload/dataset", tag = "datasets", security(("bearer" = [])),
+    request_body(content = UploadForm, content_type = "multipart/form-data"),
+    responses(
+        (status = 201, description = "Stored; ingestion runs and moves it to ready or invalid", body = Success<Dataset>),
+        (status = 400, description = "No file, empty file or unsupported type", body = Failure),
+        (status = 401, description = "Not authenticated", body = Failure),
+        (status = 413, description = "Larger than the request limit or MAX_FILE_SIZE_MB", body = Failure),
+    ))]
+async fn upload(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    mut form: Multipart,
+) -> Result<(StatusCode, axum::Json<Success<Dataset>>), ApiError> {
+    while let Some(field) = form.next_field().await.map_err(multipart_error)? {
+        if field.name() != Some("file") {
+            continue;
+        }
+        let filename = field.file_name().unwrap_or("dataset.csv").to_owned();
+        let content_type = field
+            .content_type()
+            .unwrap_or("application/octet-stream")
+            .to_owned();
+        let bytes = field.bytes().await.map_err(multipart_error)?;
+        let d = s
+            .datasets
+            .upload(&p.user.id, &filename, &content_type, bytes)
+            .await?;
+        return Ok((
+            StatusCode::CREATED,
+            axum::Json(Success::with_message(d, "uploaded; validating")),
+        ));
+    }
+    Err(ApiError::validation("the form has no `file` field")
+        .with_details(serde_json::json!({"field": "file"})))
+}
+
+fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return ApiError::new(
+            synth_core::ErrorCode::PayloadTooLarge,
+            "upload too large for the API; use /upload/presign",
+        );
+    }
+    ApiError::validation(format!("invalid multipart body: {}", e.body_text()))
+}
+
+/// Get a presigned URL to upload a large file directly to storage.
+#[utoipa::path(post, path = "/upload/presign", tag = "datasets", security(("bearer" = [])), request_body = PresignRequest,
+    responses(
+        (status = 201, description = "A dataset awaiting its file, and the upload URL", body = Success<PresignedUpload>),
+        (status = 400, description = "Unsupported type or empty file", body = Failure),
+        (status = 413, description = "Larger than MAX_FILE_SIZE_MB", body = Failure),
+    ))]
+async fn presign(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Json(r): Json<PresignRequest>,
+) -> Result<(StatusCode, axum::Json<Success<PresignedUpload>>), ApiError> {
+    let ct = r
+        .content_type
+        .as_deref()
+        .unwrap_or("application/octet-stream");
+    let (dataset, upload) = s
+        .datasets
+        .presign(&p.user.id, &r.filename, r.size, ct)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(Success::new(PresignedUpload { dataset, upload })),
+    ))
+}
+
+/// The caller's datasets, newest first.
+#[utoipa::path(get, path = "/upload/datasets", tag = "datasets", security(("bearer" = [])), params(ListParams),
+    responses((status = 200, description = "A page of datasets", body = Success<Paged<Dataset>>), (status = 401, description = "Not authenticated", body = Failure)))]
+async fn list(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Query(q): Query<ListParams>,
+) -> Result<axum::Json<Success<Paged<Dataset>>>, ApiError> {
+    Ok(axum::Json(Success::new(
+        s.datasets
+            .list(&p.user.id, q.limit.unwrap_or(20), q.cursor)
+            .await?,
+    )))
+}
+
+/// One dataset with its status, SDV metadata and per-column profile.
+#[utoipa::path(get, path = "/upload/datasets/{id}", tag = "datasets", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Dataset id")),
+    responses((status = 200, description = "The dataset", body = Success<DatasetDetail>), (status = 404, description = "No such dataset of the caller", body = Failure)))]
+async fn get_dataset(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Success<DatasetDetail>>, ApiError> {
+    let dataset = s.datasets.get(&p.user.id, &id).await?;
+    let profile = s.datasets.profile(&dataset).await?;
+    Ok(axum::Json(Success::new(DatasetDetail { dataset, profile })))
+}
+
+/// The first rows of a ready dataset.
+#[utoipa::path(get, path = "/upload/datasets/{id}/preview", tag = "datasets", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Dataset id"), PreviewParams),
+    responses(
+        (status = 200, description = "Rows as objects", body = Success<Preview>),
+        (status = 404, description = "No such dataset of the caller", body = Failure),
+        (status = 409, description = "Not ready", body = Failure),
+    ))]
+async fn preview(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Path(id): Path<String>,
+    Query(q): Query<PreviewParams>,
+) -> Result<axum::Json<Success<Preview>>, ApiError> {
+    let rows = s
+        .datasets
+        .preview(&p.user.id, &id, q.rows.unwrap_or(20))
+        .await?;
+    Ok(axum::Json(Success::new(Preview { rows })))
+}
+
+/// Override column sdtypes (SDV single-table metadata; listed columns only).
+#[utoipa::path(put, path = "/upload/datasets/{id}/metadata", tag = "datasets", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Dataset id")), request_body = Metadata,
+    responses(
+        (status = 200, description = "The dataset with its new metadata", body = Success<Dataset>),
+        (status = 400, description = "Unknown column, or an sdtype the values do not allow", body = Failure),
+        (status = 404, description = "No such dataset of the caller", body = Failure),
+        (status = 409, description = "Not ready", body = Failure),
+    ))]
+async fn set_metadata(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Path(id): Path<String>,
+    Json(m): Json<Metadata>,
+) -> Result<axum::Json<Success<Dataset>>, ApiError> {
+    Ok(axum::Json(Success::new(
+        s.datasets.set_metadata(&p.user.id, &id, m).await?,
+    )))
+}
+
+/// Delete a dataset and its files (refused while a generation on it runs).
+#[utoipa::path(delete, path = "/upload/datasets/{id}", tag = "datasets", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Dataset id")),
+    responses(
+        (status = 200, description = "Deleted", body = Success<Ack>),
+        (status = 404, description = "No such dataset of the caller", body = Failure),
+        (status = 409, description = "A generation on it runs", body = Failure),
+    ))]
+async fn delete_dataset(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Success<Ack>>, ApiError> {
+    s.datasets.delete(&p.user.id, &id).await?;
+    Ok(axum::Json(Success::with_message(
+        Ack { ok: true },
+        "dataset deleted",
+    )))
+}

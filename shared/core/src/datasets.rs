@@ -1,0 +1,739 @@
+//! Datasets: a user's uploaded table, its ingestion (validate, profile, canonical copy) and
+//! its metadata. The HTTP side stays light (no table parsing); the analysis itself is an
+//! [`Analyzer`] the ingesting process provides (polars lives in `synth-data`).
+//!
+//! Records: `USER#{owner}` / `DATASET#{id}` (ids are UUIDv7, so the sort key is creation
+//! order), also in gsi1 under `DATASETS#{status}` for administrators.
+//! Objects: the original at `uploads/{owner}/{id}/{file}` (the prefix the S3 trigger
+//! watches); derived files under `users/{owner}/datasets/{id}/`, never under `uploads/`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+
+use crate::accounts::Paged;
+use crate::ports::objects::PresignedRequest;
+use crate::ports::records::{Condition, Index, Item, Key, Query, SortKey, Update};
+use crate::service::{ServiceError, ServiceResult};
+use crate::table::{Metadata, SdType};
+use crate::{ObjectStore, PortError, RecordStore, Settings};
+
+/// Where a dataset is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DatasetStatus {
+    /// A presigned upload was issued; the file has not arrived yet.
+    PendingUpload,
+    /// The file arrived and is being validated and profiled.
+    Validating,
+    Ready,
+    /// The file cannot be used; `error` says why.
+    Invalid,
+    /// Being deleted.
+    Deleting,
+}
+
+impl DatasetStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PendingUpload => "pending_upload",
+            Self::Validating => "validating",
+            Self::Ready => "ready",
+            Self::Invalid => "invalid",
+            Self::Deleting => "deleting",
+        }
+    }
+}
+
+/// A dataset as stored and as clients see it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Dataset {
+    pub id: String,
+    pub owner_id: String,
+    /// The uploaded file's (sanitised) name.
+    pub filename: String,
+    pub content_type: String,
+    pub size_bytes: u64,
+    pub status: DatasetStatus,
+    pub error: Option<String>,
+    #[serde(default)]
+    pub warnings: Vec<String>,
+    /// Detected file format (csv, json, ndjson, xlsx, parquet).
+    pub format: Option<String>,
+    pub n_rows: Option<u64>,
+    pub n_columns: Option<u64>,
+    /// SDV single-table metadata (inferred, or as the user overrode it).
+    pub metadata: Option<Metadata>,
+    /// For each column, the sdtypes its values allow (what a metadata override may pick).
+    #[serde(default)]
+    pub compatible_sdtypes: BTreeMap<String, Vec<SdType>>,
+    /// Generations running on this dataset; deletion waits for none.
+    #[serde(default)]
+    pub active_generations: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What analysing an uploaded file yields.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Analysis {
+    pub format: String,
+    pub n_rows: u64,
+    pub n_columns: u64,
+    pub metadata: Metadata,
+    pub compatible_sdtypes: BTreeMap<String, Vec<SdType>>,
+    /// The per-column profile, as served to clients.
+    pub profile: Value,
+    /// The first rows, as JSON objects.
+    pub preview: Vec<Map<String, Value>>,
+    /// The table as Parquet: what the trainer reads.
+    pub canonical_parquet: Vec<u8>,
+    pub warnings: Vec<String>,
+}
+
+/// Validates and profiles a file. Implemented where the table readers live; CPU-bound.
+pub trait Analyzer: Send + Sync {
+    /// Analyse a file; `Err` is a user-facing reason the file is invalid.
+    fn analyze(&self, bytes: &[u8], filename: &str) -> Result<Analysis, String>;
+}
+
+/// Rows kept for previews.
+pub const PREVIEW_ROWS: usize = 100;
+/// How long an upload URL stays valid.
+pub const UPLOAD_URL_TTL: Duration = Duration::from_secs(15 * 60);
+
+fn dataset_key(owner: &str, id: &str) -> Key {
+    Key::new(format!("USER#{owner}"), format!("DATASET#{id}"))
+}
+
+/// Folder of a dataset's derived files.
+pub fn derived_prefix(owner: &str, id: &str) -> String {
+    format!("users/{owner}/datasets/{id}/")
+}
+
+/// Where the canonical Parquet copy of a dataset lives (what the trainer reads).
+pub fn canonical_key(owner: &str, id: &str) -> String {
+    format!("{}canonical.parquet", derived_prefix(owner, id))
+}
+
+fn profile_key(owner: &str, id: &str) -> String {
+    format!("{}profile.json", derived_prefix(owner, id))
+}
+
+fn preview_key(owner: &str, id: &str) -> String {
+    format!("{}preview.json", derived_prefix(owner, id))
+}
+
+fn original_key(owner: &str, id: &str, filename: &str) -> String {
+    format!("uploads/{owner}/{id}/{filename}")
+}
+
+/// The owner and dataset id an uploaded object's key belongs to.
+pub fn parse_upload_key(key: &str) -> Option<(String, String)> {
+    let mut parts = key.split('/');
+    match (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) {
+        (Some("uploads"), Some(owner), Some(id), Some(_file), None) => {
+            Some((owner.into(), id.into()))
+        }
+        _ => None,
+    }
+}
+
+/// A file name safe as an object key segment, keeping its extension.
+fn sanitise_filename(raw: &str) -> String {
+    let base = raw.rsplit(['/', '\\']).next().unwrap_or(raw);
+    let mut clean: String = base
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    clean = clean.trim_start_matches('.').to_owned();
+    if clean.len() > 100 {
+        let ext = clean
+            .rsplit_once('.')
+            .map(|(_, e)| e.to_owned())
+            .unwrap_or_default();
+        clean.truncate(90);
+        if !ext.is_empty() {
+            clean = format!("{clean}.{ext}");
+        }
+    }
+    if clean.is_empty() {
+        "dataset".into()
+    } else {
+        clean
+    }
+}
+
+/// The datasets service.
+#[derive(Clone)]
+pub struct Datasets {
+    records: Arc<dyn RecordStore>,
+    objects: Arc<dyn ObjectStore>,
+    supported: Vec<String>,
+    max_file_bytes: u64,
+}
+
+impl Datasets {
+    pub fn new(
+        records: Arc<dyn RecordStore>,
+        objects: Arc<dyn ObjectStore>,
+        settings: &Settings,
+    ) -> Self {
+        Self {
+            records,
+            objects,
+            supported: settings.supported_file_types.clone(),
+            max_file_bytes: settings.max_file_bytes(),
+        }
+    }
+
+    fn check_file(&self, filename: &str, size: u64) -> ServiceResult<String> {
+        let name = sanitise_filename(filename);
+        let ext = name
+            .rsplit_once('.')
+            .map(|(_, e)| e.to_ascii_lowercase())
+            .unwrap_or_default();
+        let kind = match ext.as_str() {
+            "ndjson" | "jsonl" => "json",
+            "xls" | "xlsm" => "xlsx",
+            "pq" => "parquet",
+            other => other,
+        };
+        if !self.supported.iter().any(|s| s == kind) {
+            return Err(ServiceError::field(
+                "file",
+                format!(
+                    "unsupported file type {ext:?}; supported: {}",
+                    self.supported.join(", ")
+                ),
+            ));
+        }
+        if size == 0 {
+            return Err(ServiceError::field("file", "the file is empty"));
+        }
+        if size > self.max_file_bytes {
+            return Err(ServiceError::TooLarge(format!(
+                "the file is {size} bytes; MAX_FILE_SIZE_MB allows {} bytes",
+                self.max_file_bytes
+            )));
+        }
+        Ok(name)
+    }
+
+    fn new_record(
+        owner: &str,
+        filename: String,
+        content_type: &str,
+        size: u64,
+        status: DatasetStatus,
+    ) -> Dataset {
+        let now = Utc::now();
+        Dataset {
+            id: uuid::Uuid::now_v7().to_string(),
+            owner_id: owner.into(),
+            filename,
+            content_type: content_type.into(),
+            size_bytes: size,
+            status,
+            error: None,
+            warnings: Vec::new(),
+            format: None,
+            n_rows: None,
+            n_columns: None,
+            metadata: None,
+            compatible_sdtypes: BTreeMap::new(),
+            active_generations: 0,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    fn item(d: &Dataset) -> ServiceResult<Item> {
+        Ok(
+            Item::from_value(&dataset_key(&d.owner_id, &d.id), d)?.with_gsi1(
+                format!("DATASETS#{}", d.status.as_str()),
+                format!("{}#{}", d.created_at.to_rfc3339(), d.id),
+            ),
+        )
+    }
+
+    /// Store a small file sent through the API and start its ingestion.
+    pub async fn upload(
+        &self,
+        owner: &str,
+        filename: &str,
+        content_type: &str,
+        bytes: bytes::Bytes,
+    ) -> ServiceResult<Dataset> {
+        let name = self.check_file(filename, bytes.len() as u64)?;
+        let d = Self::new_record(
+            owner,
+            name,
+            content_type,
+            bytes.len() as u64,
+            DatasetStatus::Validating,
+        );
+        self.records
+            .put(Self::item(&d)?, Some(Condition::NotExists))
+            .await?;
+        let key = original_key(owner, &d.id, &d.filename);
+        if let Err(e) = self
+            .objects
+            .put(&key, bytes, "application/octet-stream")
+            .await
+        {
+            // Nothing half-stored: the record goes with the failed upload.
+            let _ = self.records.delete(&dataset_key(owner, &d.id), None).await;
+            return Err(e.into());
+        }
+        Ok(d)
+    }
+
+    /// Issue a presigned upload for a large file; its arrival starts ingestion.
+    pub async fn presign(
+        &self,
+        owner: &str,
+        filename: &str,
+        size: u64,
+        content_type: &str,
+    ) -> ServiceResult<(Dataset, PresignedRequest)> {
+        let name = self.check_file(filename, size)?;
+        let d = Self::new_record(
+            owner,
+            name,
+            content_type,
+            size,
+            DatasetStatus::PendingUpload,
+        );
+        let url = self
+            .objects
+            .presign_put(
+                &original_key(owner, &d.id, &d.filename),
+                "application/octet-stream",
+                UPLOAD_URL_TTL,
+            )
+            .await?;
+        self.records
+            .put(Self::item(&d)?, Some(Condition::NotExists))
+            .await?;
+        Ok((d, url))
+    }
+
+    /// The caller's datasets, newest first.
+    pub async fn list(
+        &self,
+        owner: &str,
+        limit: usize,
+        cursor: Option<String>,
+    ) -> ServiceResult<Paged<Dataset>> {
+        let q = Query::partition(Index::Primary, format!("USER#{owner}"))
+            .sk(SortKey::BeginsWith("DATASET#".into()))
+            .backward()
+            .limit(limit.clamp(1, 100))
+            .after(cursor);
+        let page = self.records.query(&q).await?;
+        let items = page
+            .items
+            .iter()
+            .map(Item::to_value)
+            .collect::<Result<Vec<Dataset>, _>>()?;
+        Ok(Paged {
+            items,
+            next_cursor: page.next,
+        })
+    }
+
+    /// One of the caller's datasets; another user's is simply not found.
+    pub async fn get(&self, owner: &str, id: &str) -> ServiceResult<Dataset> {
+        let not_found = || ServiceError::NotFound("no such dataset".into());
+        if id.is_empty() || id.len() > 64 {
+            return Err(not_found());
+        }
+        let item = self
+            .records
+            .get(&dataset_key(owner, id))
+            .await?
+            .ok_or_else(not_found)?;
+        let d: Dataset = item.to_value()?;
+        if d.status == DatasetStatus::Deleting {
+            return Err(not_found());
+        }
+        Ok(d)
+    }
+
+    async fn json_object(&self, key: &str) -> ServiceResult<Value> {
+        let bytes = self.objects.get(key).await?.bytes().await?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| PortError::Backend(format!("stored {key} does not parse: {e}")).into())
+    }
+
+    /// The per-column profile of a ready dataset (`None` before ingestion finished).
+    pub async fn profile(&self, d: &Dataset) -> ServiceResult<Option<Value>> {
+        if d.status != DatasetStatus::Ready {
+            return Ok(None);
+        }
+        Ok(Some(
+            self.json_object(&profile_key(&d.owner_id, &d.id)).await?,
+        ))
+    }
+
+    /// The first `rows` rows of a ready dataset.
+    pub async fn preview(&self, owner: &str, id: &str, rows: usize) -> ServiceResult<Vec<Value>> {
+        let d = self.get(owner, id).await?;
+        if d.status != DatasetStatus::Ready {
+            return Err(ServiceError::Conflict(format!(
+                "the dataset is {}, not ready",
+                d.status.as_str()
+            )));
+        }
+        if rows == 0 || rows > PREVIEW_ROWS {
+            return Err(ServiceError::field(
+                "rows",
+                format!("must be 1..={PREVIEW_ROWS}"),
+            ));
+        }
+        let Value::Array(all) = self.json_object(&preview_key(owner, id)).await? else {
+            return Err(PortError::Backend("stored preview is not an array".into()).into());
+        };
+        Ok(all.into_iter().take(rows).collect())
+    }
+
+    /// Override column sdtypes (and the primary key); checked against what the data allows.
+    pub async fn set_metadata(
+        &self,
+        owner: &str,
+        id: &str,
+        change: Metadata,
+    ) -> ServiceResult<Dataset> {
+        let d = self.get(owner, id).await?;
+        let (Some(current), DatasetStatus::Ready) = (d.metadata.clone(), d.status) else {
+            return Err(ServiceError::Conflict(format!(
+                "the dataset is {}, not ready",
+                d.status.as_str()
+            )));
+        };
+        let mut next = current.clone();
+        for (name, col) in &change.columns {
+            let Some(slot) = next.columns.iter_mut().find(|(n, _)| n == name) else {
+                return Err(ServiceError::field(
+                    "columns",
+                    format!("unknown column {name:?}"),
+                ));
+            };
+            let allowed = d.compatible_sdtypes.get(name).cloned().unwrap_or_default();
+            if !allowed.contains(&col.sdtype) {
+                return Err(ServiceError::Validation(
+                    format!(
+                        "column {name:?} cannot be {:?}: its values allow {allowed:?}",
+                        col.sdtype
+                    ),
+                    serde_json::json!({ "field": "columns", "column": name, "allowed": allowed }),
+                ));
+            }
+            if col.sdtype == SdType::Datetime
+                && col.datetime_format.is_none()
+                && slot.1.datetime_format.is_none()
+            {
+                return Err(ServiceError::field(
+                    "columns",
+                    format!("column {name:?}: a datetime needs datetime_format"),
+                ));
+            }
+            let keep_format = slot.1.datetime_format.clone();
+            slot.1 = col.clone();
+            if slot.1.datetime_format.is_none() && slot.1.sdtype == SdType::Datetime {
+                slot.1.datetime_format = keep_format;
+            }
+        }
+        if let Some(pk) = &change.primary_key {
+            match next.column(pk) {
+                Some(c) if c.sdtype == SdType::Id => next.primary_key = Some(pk.clone()),
+                Some(_) => {
+                    return Err(ServiceError::field(
+                        "primary_key",
+                        format!("{pk:?} must have sdtype id"),
+                    ));
+                }
+                None => {
+                    return Err(ServiceError::field(
+                        "primary_key",
+                        format!("unknown column {pk:?}"),
+                    ));
+                }
+            }
+        }
+        if let Some(pk) = next.primary_key.clone()
+            && next.column(&pk).is_none_or(|c| c.sdtype != SdType::Id)
+        {
+            next.primary_key = None;
+        }
+        let update = Update::default()
+            .set(
+                "metadata",
+                serde_json::to_value(&next).expect("metadata serialises"),
+            )
+            .set("updated_at", Utc::now().to_rfc3339());
+        let cond = Condition::eq("status", DatasetStatus::Ready.as_str());
+        let item = self
+            .records
+            .update(&dataset_key(owner, id), update, Some(cond))
+            .await?;
+        Ok(item.to_value()?)
+    }
+
+    /// Delete a dataset with its files; refused while a generation on it runs.
+    pub async fn delete(&self, owner: &str, id: &str) -> ServiceResult<()> {
+        let d = self.get(owner, id).await?;
+        let idle = Condition::Or(vec![
+            Condition::AttrNotExists("active_generations".into()),
+            Condition::cmp("active_generations", crate::ports::records::Cmp::Le, 0),
+        ]);
+        let mark = Update::default()
+            .set("status", DatasetStatus::Deleting.as_str())
+            .set(
+                "gsi1pk",
+                format!("DATASETS#{}", DatasetStatus::Deleting.as_str()),
+            );
+        match self
+            .records
+            .update(
+                &dataset_key(owner, id),
+                mark,
+                Some(Condition::And(vec![Condition::Exists, idle])),
+            )
+            .await
+        {
+            Ok(_) => {}
+            Err(PortError::ConditionFailed) => {
+                return Err(ServiceError::Conflict(
+                    "a generation on this dataset is running".into(),
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        // Marked first: a failure below leaves a `deleting` record that a retry finishes.
+        self.objects
+            .delete(&original_key(owner, id, &d.filename))
+            .await?;
+        self.objects
+            .delete_prefix(&derived_prefix(owner, id))
+            .await?;
+        self.records.delete(&dataset_key(owner, id), None).await?;
+        Ok(())
+    }
+
+    /// Ingest an uploaded object: validate, profile, write the canonical copy, and move the
+    /// dataset to `ready` or `invalid`. Idempotent: a repeated event for an ingested
+    /// dataset does nothing; of two concurrent runs only the last claimant writes its result.
+    pub async fn ingest(
+        &self,
+        analyzer: Arc<dyn Analyzer>,
+        object_key: &str,
+    ) -> ServiceResult<Option<Dataset>> {
+        let Some((owner, id)) = parse_upload_key(object_key) else {
+            tracing::warn!(
+                object_key,
+                "ignoring an object outside uploads/{{owner}}/{{id}}/"
+            );
+            return Ok(None);
+        };
+        let key = dataset_key(&owner, &id);
+        let Some(item) = self.records.get(&key).await? else {
+            // The dataset was deleted (or never existed): drop the stray object.
+            self.objects.delete(object_key).await?;
+            return Ok(None);
+        };
+        let d: Dataset = item.to_value()?;
+        if !matches!(
+            d.status,
+            DatasetStatus::PendingUpload | DatasetStatus::Validating
+        ) {
+            tracing::info!(dataset_id = %id, status = d.status.as_str(), "already ingested; duplicate event ignored");
+            return Ok(None);
+        }
+        let attempt = uuid::Uuid::new_v4().to_string();
+        let claim = Update::default()
+            .set("status", DatasetStatus::Validating.as_str())
+            .set(
+                "gsi1pk",
+                format!("DATASETS#{}", DatasetStatus::Validating.as_str()),
+            )
+            .set("ingest_attempt", attempt.as_str());
+        let claimable = Condition::Or(vec![
+            Condition::eq("status", DatasetStatus::PendingUpload.as_str()),
+            Condition::eq("status", DatasetStatus::Validating.as_str()),
+        ]);
+        match self.records.update(&key, claim, Some(claimable)).await {
+            Ok(_) => {}
+            Err(PortError::ConditionFailed) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        }
+        let started = std::time::Instant::now();
+        let outcome = self.analyse(analyzer, &owner, &id, object_key).await;
+        let mine = Condition::eq("ingest_attempt", attempt.as_str());
+        let now = Utc::now().to_rfc3339();
+        let update = match outcome {
+            Ok(a) => Update::default()
+                .set("status", DatasetStatus::Ready.as_str())
+                .set(
+                    "gsi1pk",
+                    format!("DATASETS#{}", DatasetStatus::Ready.as_str()),
+                )
+                .set("format", a.format)
+                .set("n_rows", a.n_rows)
+                .set("n_columns", a.n_columns)
+                .set(
+                    "metadata",
+                    serde_json::to_value(&a.metadata).expect("serialises"),
+                )
+                .set(
+                    "compatible_sdtypes",
+                    serde_json::to_value(&a.compatible_sdtypes).expect("serialises"),
+                )
+                .set(
+                    "warnings",
+                    serde_json::to_value(&a.warnings).expect("serialises"),
+                )
+                .set("updated_at", now),
+            Err(reason) => {
+                // Nothing half-written stays: remove derived files of this attempt.
+                let _ = self
+                    .objects
+                    .delete_prefix(&derived_prefix(&owner, &id))
+                    .await;
+                Update::default()
+                    .set("status", DatasetStatus::Invalid.as_str())
+                    .set(
+                        "gsi1pk",
+                        format!("DATASETS#{}", DatasetStatus::Invalid.as_str()),
+                    )
+                    .set("error", reason)
+                    .set("updated_at", now)
+            }
+        };
+        match self.records.update(&key, update, Some(mine)).await {
+            Ok(item) => {
+                let d: Dataset = item.to_value()?;
+                tracing::info!(dataset_id = %id, status = d.status.as_str(), duration_ms = started.elapsed().as_millis() as u64, "ingested");
+                Ok(Some(d))
+            }
+            // Another run claimed the dataset since; its result stands.
+            Err(PortError::ConditionFailed) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Ingest again every dataset left `validating` (e.g. by a crash mid-ingestion).
+    pub async fn resume_validating(&self, analyzer: Arc<dyn Analyzer>) -> ServiceResult<usize> {
+        let pk = format!("DATASETS#{}", DatasetStatus::Validating.as_str());
+        let mut q = Query::partition(Index::Gsi1, pk).limit(100);
+        let mut pending = Vec::new();
+        loop {
+            let page = self.records.query(&q).await?;
+            for item in &page.items {
+                pending.push(item.to_value::<Dataset>()?);
+            }
+            match page.next {
+                Some(c) => q.cursor = Some(c),
+                None => break,
+            }
+        }
+        for d in &pending {
+            let key = original_key(&d.owner_id, &d.id, &d.filename);
+            self.ingest(analyzer.clone(), &key).await?;
+        }
+        Ok(pending.len())
+    }
+
+    async fn analyse(
+        &self,
+        analyzer: Arc<dyn Analyzer>,
+        owner: &str,
+        id: &str,
+        object_key: &str,
+    ) -> Result<Analysis, String> {
+        let meta = self
+            .objects
+            .head(object_key)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("the uploaded file is missing")?;
+        if meta.size > self.max_file_bytes {
+            return Err(format!(
+                "the file is {} bytes; MAX_FILE_SIZE_MB allows {} bytes",
+                meta.size, self.max_file_bytes
+            ));
+        }
+        let bytes = self
+            .objects
+            .get(object_key)
+            .await
+            .map_err(|e| e.to_string())?
+            .bytes()
+            .await
+            .map_err(|e| e.to_string())?;
+        let filename = object_key.rsplit('/').next().unwrap_or_default().to_owned();
+        let analysis = tokio::task::spawn_blocking(move || analyzer.analyze(&bytes, &filename))
+            .await
+            .map_err(|e| format!("analysis crashed: {e}"))??;
+        let put = |key: String, body: Vec<u8>, ct: &'static str| {
+            let objects = self.objects.clone();
+            async move {
+                objects
+                    .put(&key, body.into(), ct)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            }
+        };
+        let preview = serde_json::to_vec(&analysis.preview).expect("serialises");
+        let profile = serde_json::to_vec(&analysis.profile).expect("serialises");
+        put(
+            canonical_key(owner, id),
+            analysis.canonical_parquet.clone(),
+            "application/vnd.apache.parquet",
+        )
+        .await?;
+        put(profile_key(owner, id), profile, "application/json").await?;
+        put(preview_key(owner, id), preview, "application/json").await?;
+        Ok(analysis)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upload_keys_parse_and_filenames_are_safe() {
+        assert_eq!(
+            parse_upload_key("uploads/u1/d1/a.csv"),
+            Some(("u1".into(), "d1".into()))
+        );
+        assert_eq!(parse_upload_key("uploads/u1/d1"), None);
+        assert_eq!(parse_upload_key("users/u1/d1/a.csv"), None);
+        assert_eq!(parse_upload_key("uploads/u1/d1/x/a.csv"), None);
+        assert_eq!(sanitise_filename("../../etc/pass wd.csv"), "pass_wd.csv");
+        assert_eq!(sanitise_filename("C:\\data\\Größe.xlsx"), "Gr__e.xlsx");
+        assert_eq!(sanitise_filename(".hidden"), "hidden");
+        let long = sanitise_filename(&format!("{}.parquet", "a".repeat(300)));
+        assert!(long.len() <= 100 && long.ends_with(".parquet"));
+    }
+}

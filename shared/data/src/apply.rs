@@ -1,0 +1,273 @@
+//! Applying metadata (inferred or the user's own) to a table: each column is converted to the
+//! storage its sdtype needs, and metadata the data contradicts is refused, naming the column.
+
+use std::collections::HashSet;
+
+use synth_core::table::{Column, ColumnData, ColumnMetadata, Metadata, SdType, Table};
+
+use crate::DataError;
+use crate::datetime;
+use crate::infer::parse_bool;
+
+/// Coerce each column named in `metadata` to its sdtype: datetime strings (with
+/// `datetime_format`) to datetimes, numbers stored as text to numbers, yes/no to booleans.
+/// Columns the metadata does not name are kept as they are.
+pub fn apply_metadata(table: Table, metadata: &Metadata) -> Result<Table, DataError> {
+    for (name, _) in &metadata.columns {
+        if table.column(name).is_none() {
+            return Err(DataError::UnknownColumn {
+                column: name.clone(),
+            });
+        }
+    }
+    let mut columns = Vec::with_capacity(table.columns.len());
+    for col in table.columns {
+        let col = match metadata.column(&col.name) {
+            Some(meta) => coerce(col, meta)?,
+            None => col,
+        };
+        columns.push(col);
+    }
+    let table = Table::new(columns).map_err(DataError::InvalidTable)?;
+    if let Some(pk) = &metadata.primary_key {
+        check_primary_key(&table, pk)?;
+    }
+    Ok(table)
+}
+
+fn check_primary_key(table: &Table, pk: &str) -> Result<(), DataError> {
+    let col = table.column(pk).ok_or_else(|| DataError::UnknownColumn {
+        column: pk.to_owned(),
+    })?;
+    let why = |w: &str| DataError::PrimaryKey {
+        column: pk.to_owned(),
+        why: w.to_owned(),
+    };
+    if col.data.null_count() > 0 {
+        return Err(why("has missing values"));
+    }
+    let unique = match &col.data {
+        ColumnData::Int(v) | ColumnData::Datetime(v) => {
+            v.iter().collect::<HashSet<_>>().len() == v.len()
+        }
+        ColumnData::Str(v) => v.iter().collect::<HashSet<_>>().len() == v.len(),
+        ColumnData::Float(v) => {
+            v.iter()
+                .map(|x| x.map(f64::to_bits))
+                .collect::<HashSet<_>>()
+                .len()
+                == v.len()
+        }
+        ColumnData::Bool(v) => v.len() <= 2 && v.iter().collect::<HashSet<_>>().len() == v.len(),
+    };
+    if unique {
+        Ok(())
+    } else {
+        Err(why("has duplicate values, so it cannot identify rows"))
+    }
+}
+
+fn contradiction(col: &str, sdtype: SdType, row: usize, value: String, why: &str) -> DataError {
+    DataError::Contradiction {
+        column: col.to_owned(),
+        sdtype: serde_json::to_value(sdtype)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default(),
+        row: row + 1,
+        value,
+        why: why.to_owned(),
+    }
+}
+
+/// Convert every non-null value with `f`, failing on the first it refuses.
+fn convert<T, U>(
+    values: &[Option<T>],
+    mut f: impl FnMut(&T) -> Option<U>,
+    fail: impl Fn(usize, &T) -> DataError,
+) -> Result<Vec<Option<U>>, DataError> {
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| match v {
+            None => Ok(None),
+            Some(x) => f(x).map(Some).ok_or_else(|| fail(i, x)),
+        })
+        .collect()
+}
+
+fn coerce(col: Column, meta: &ColumnMetadata) -> Result<Column, DataError> {
+    let Column { name, data } = col;
+    let sdtype = meta.sdtype;
+    let err = |row: usize, value: String, why: &str| contradiction(&name, sdtype, row, value, why);
+    let data = match (sdtype, data) {
+        (SdType::Numerical, data) => {
+            let want_int = meta.computer_representation.as_deref().is_some_and(|r| {
+                r.starts_with("Int") || r.starts_with("UInt") || r.starts_with("int")
+            });
+            numerical(data, want_int, meta.computer_representation.is_none(), &err)?
+        }
+        (SdType::Boolean, ColumnData::Bool(v)) => ColumnData::Bool(v),
+        (SdType::Boolean, ColumnData::Str(v)) => ColumnData::Bool(convert(
+            &v,
+            |s| parse_bool(s),
+            |i, s| err(i, s.clone(), "not a boolean (true/false, yes/no, 1/0)"),
+        )?),
+        (SdType::Boolean, ColumnData::Int(v)) => ColumnData::Bool(convert(
+            &v,
+            |x| match x {
+                0 => Some(false),
+                1 => Some(true),
+                _ => None,
+            },
+            |i, x| err(i, x.to_string(), "only 0 and 1 are booleans"),
+        )?),
+        (SdType::Boolean, ColumnData::Float(v)) => ColumnData::Bool(convert(
+            &v,
+            |x| (*x == 0.0 || *x == 1.0).then_some(*x == 1.0),
+            |i, x| err(i, x.to_string(), "only 0 and 1 are booleans"),
+        )?),
+        (SdType::Boolean, ColumnData::Datetime(_)) => {
+            return Err(err(0, "a datetime".into(), "datetimes are not booleans"));
+        }
+        (SdType::Datetime, ColumnData::Datetime(v)) => ColumnData::Datetime(v),
+        (SdType::Datetime, ColumnData::Str(v)) => {
+            let format = match &meta.datetime_format {
+                Some(f) => f.clone(),
+                None => detect_format(&v).ok_or_else(|| {
+                    let (i, s) = first_present(&v);
+                    err(
+                        i,
+                        s,
+                        "no datetime_format given and none of the known formats fits",
+                    )
+                })?,
+            };
+            ColumnData::Datetime(convert(
+                &v,
+                |s| datetime::parse(s, &format),
+                |i, s| {
+                    err(
+                        i,
+                        s.clone(),
+                        &format!("does not match datetime_format {format}"),
+                    )
+                },
+            )?)
+        }
+        // Integers are dates only when told how to read them (e.g. `%Y%m%d`).
+        (SdType::Datetime, ColumnData::Int(v)) => match &meta.datetime_format {
+            Some(format) => ColumnData::Datetime(convert(
+                &v,
+                |x| datetime::parse(&x.to_string(), format),
+                |i, x| {
+                    err(
+                        i,
+                        x.to_string(),
+                        &format!("does not match datetime_format {format}"),
+                    )
+                },
+            )?),
+            None => {
+                let (i, s) = first_present(&v);
+                return Err(err(
+                    i,
+                    s,
+                    "integers are dates only with a datetime_format such as %Y%m%d",
+                ));
+            }
+        },
+        (SdType::Datetime, other) => {
+            return Err(err(
+                0,
+                describe(&other).into(),
+                "this storage cannot hold datetimes",
+            ));
+        }
+        // Categories, keys, text and PII keep their storage; only their meaning changes.
+        (_, data) => data,
+    };
+    Ok(Column { name, data })
+}
+
+fn describe(data: &ColumnData) -> &'static str {
+    match data {
+        ColumnData::Float(_) => "decimal numbers",
+        ColumnData::Int(_) => "integers",
+        ColumnData::Bool(_) => "booleans",
+        ColumnData::Str(_) => "text",
+        ColumnData::Datetime(_) => "datetimes",
+    }
+}
+
+fn first_present<T: ToString>(v: &[Option<T>]) -> (usize, String) {
+    v.iter()
+        .enumerate()
+        .find_map(|(i, x)| x.as_ref().map(|x| (i, x.to_string())))
+        .unwrap_or((0, String::new()))
+}
+
+fn detect_format(values: &[Option<String>]) -> Option<String> {
+    let sample: Vec<&str> = values
+        .iter()
+        .flatten()
+        .take(200)
+        .map(String::as_str)
+        .collect();
+    match datetime::detect(sample.iter().copied()) {
+        datetime::Detected::Format { format, .. } => Some(format.to_owned()),
+        _ => None,
+    }
+}
+
+fn numerical(
+    data: ColumnData,
+    want_int: bool,
+    auto: bool,
+    err: &dyn Fn(usize, String, &str) -> DataError,
+) -> Result<ColumnData, DataError> {
+    Ok(match data {
+        ColumnData::Int(v) if want_int || auto => ColumnData::Int(v),
+        ColumnData::Int(v) => {
+            ColumnData::Float(v.into_iter().map(|x| x.map(|x| x as f64)).collect())
+        }
+        ColumnData::Float(v) if want_int => ColumnData::Int(convert(
+            &v,
+            |x| (x.fract() == 0.0 && x.abs() < 9.0e15).then_some(*x as i64),
+            |i, x| {
+                err(
+                    i,
+                    x.to_string(),
+                    "computer_representation is an integer type but this has decimals",
+                )
+            },
+        )?),
+        ColumnData::Float(v) => ColumnData::Float(v),
+        ColumnData::Str(v) if want_int => ColumnData::Int(convert(
+            &v,
+            |s| s.trim().parse::<i64>().ok(),
+            |i, s| err(i, s.clone(), "not an integer"),
+        )?),
+        ColumnData::Str(v)
+            if auto && v.iter().flatten().all(|s| s.trim().parse::<i64>().is_ok()) =>
+        {
+            ColumnData::Int(
+                v.iter()
+                    .map(|s| s.as_deref().and_then(|s| s.trim().parse().ok()))
+                    .collect(),
+            )
+        }
+        ColumnData::Str(v) => {
+            let floats = convert(
+                &v,
+                |s| s.trim().parse::<f64>().ok().filter(|x| x.is_finite()),
+                |i, s| err(i, s.clone(), "not a number"),
+            )?;
+            ColumnData::Float(floats)
+        }
+        ColumnData::Bool(v) => ColumnData::Int(v.into_iter().map(|b| b.map(i64::from)).collect()),
+        ColumnData::Datetime(_) => {
+            return Err(err(0, "a datetime".into(), "datetimes are not numbers"));
+        }
+    })
+}

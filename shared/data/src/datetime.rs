@@ -1,0 +1,209 @@
+//! Datetime formats: detecting which strftime format a column of strings uses and parsing
+//! with it. Hand-written because polars (without its `lazy`/temporal string parsing) does not
+//! detect formats, and SDV metadata needs the format itself, not just parsed values.
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime};
+
+/// Candidate formats, most specific first; ambiguous day/month orders are both listed.
+pub(crate) const CANDIDATES: &[&str] = &[
+    "%Y-%m-%d",
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%dT%H:%M:%S%.f",
+    "%Y-%m-%dT%H:%M:%SZ",
+    "%Y-%m-%dT%H:%M:%S%.fZ",
+    "%Y-%m-%dT%H:%M:%S%:z",
+    "%Y-%m-%dT%H:%M:%S%.f%:z",
+    "%Y-%m-%dT%H:%M",
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%d %H:%M:%S%.f",
+    "%Y-%m-%d %H:%M",
+    "%Y/%m/%d",
+    "%Y/%m/%d %H:%M:%S",
+    "%m/%d/%Y",
+    "%d/%m/%Y",
+    "%m/%d/%Y %H:%M",
+    "%d/%m/%Y %H:%M",
+    "%m/%d/%Y %H:%M:%S",
+    "%d/%m/%Y %H:%M:%S",
+    "%d.%m.%Y",
+    "%d-%m-%Y",
+    "%d %b %Y",
+    "%b %d, %Y",
+    "%d-%b-%Y",
+];
+
+/// Default format for datetimes with no format of their own.
+pub const DEFAULT_DATETIME_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
+
+fn has_time(format: &str) -> bool {
+    ["%H", "%M", "%S", "%T", "%R", "%I", "%p", "%s", "%+", "%c"]
+        .iter()
+        .any(|t| format.contains(t))
+}
+
+fn has_offset(format: &str) -> bool {
+    ["%z", "%:z", "%#z", "%+"]
+        .iter()
+        .any(|t| format.contains(t))
+}
+
+/// Parse one value with a strftime format into microseconds since the epoch (UTC).
+pub fn parse(value: &str, format: &str) -> Option<i64> {
+    let value = value.trim();
+    if has_offset(format) {
+        return DateTime::parse_from_str(value, format)
+            .ok()
+            .map(|d| d.timestamp_micros());
+    }
+    if has_time(format) {
+        return NaiveDateTime::parse_from_str(value, format)
+            .ok()
+            .map(|d| d.and_utc().timestamp_micros());
+    }
+    NaiveDate::parse_from_str(value, format)
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|d| d.and_utc().timestamp_micros())
+}
+
+/// Render microseconds since the epoch with a strftime format.
+pub fn format(micros: i64, format: &str) -> String {
+    match DateTime::from_timestamp_micros(micros) {
+        Some(d) => {
+            use std::fmt::Write;
+            let mut out = String::new();
+            // An invalid user format must not panic the writer: fall back to the default.
+            if write!(out, "{}", d.naive_utc().format(format)).is_err() {
+                out.clear();
+                let _ = write!(out, "{}", d.naive_utc().format(DEFAULT_DATETIME_FORMAT));
+            }
+            out
+        }
+        None => micros.to_string(),
+    }
+}
+
+/// The format that fits a column of datetimes already parsed: date-only when all are midnight.
+pub fn format_for_values(values: &[Option<i64>]) -> &'static str {
+    let day = 86_400_000_000i64;
+    if values.iter().flatten().all(|v| v.rem_euclid(day) == 0) {
+        "%Y-%m-%d"
+    } else {
+        DEFAULT_DATETIME_FORMAT
+    }
+}
+
+/// What the sample of a string column says about datetime formats.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Detected {
+    /// Every sampled value parses with this format; `ambiguous` when another format also fits.
+    Format {
+        format: &'static str,
+        ambiguous: bool,
+    },
+    /// Every value parses with one of several formats, but no single one fits all.
+    Mixed(Vec<&'static str>),
+    None,
+}
+
+/// Detect the datetime format of a sample of non-null strings.
+pub(crate) fn detect<'a>(sample: impl Iterator<Item = &'a str> + Clone) -> Detected {
+    let mut first = sample.clone();
+    match first.next() {
+        // Dates need digits and are short; skipping early keeps inference cheap on text.
+        Some(v) if v.len() <= 40 && v.bytes().any(|b| b.is_ascii_digit()) => {}
+        _ => return Detected::None,
+    }
+    let fitting: Vec<&'static str> = CANDIDATES
+        .iter()
+        .copied()
+        .filter(|f| sample.clone().all(|v| parse(v, f).is_some()))
+        .collect();
+    if let Some(&format) = fitting.first() {
+        // Only the day/month swap counts as ambiguous; `%Y-%m-%dT%H:%M:%S` vs `...%.f` is not.
+        let ambiguous = fitting
+            .iter()
+            .any(|f| f.contains("%d/%m") != format.contains("%d/%m") && f.contains('/'));
+        return Detected::Format { format, ambiguous };
+    }
+    // No single format: do several together cover every value?
+    let mut used = Vec::new();
+    for v in sample {
+        match CANDIDATES.iter().find(|f| parse(v, f).is_some()) {
+            Some(f) => {
+                if !used.contains(f) {
+                    used.push(*f);
+                }
+            }
+            None => return Detected::None,
+        }
+    }
+    if used.len() > 1 {
+        Detected::Mixed(used)
+    } else {
+        Detected::None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_formats_round_trip() {
+        let us = parse("2024-01-31", "%Y-%m-%d").unwrap();
+        assert_eq!(us, 1_706_659_200_000_000);
+        assert_eq!(format(us, "%d/%m/%Y"), "31/01/2024");
+        let t = parse("2024-01-31T10:20:30+01:00", "%Y-%m-%dT%H:%M:%S%:z").unwrap();
+        assert_eq!(format(t, DEFAULT_DATETIME_FORMAT), "2024-01-31 09:20:30");
+        assert_eq!(parse("20240131", "%Y-%m-%d"), None);
+    }
+
+    #[test]
+    fn detects_formats_and_mixes() {
+        let d = detect(["2024-01-31", "2023-12-01"].into_iter());
+        assert_eq!(
+            d,
+            Detected::Format {
+                format: "%Y-%m-%d",
+                ambiguous: false
+            }
+        );
+        let d = detect(["2024-01-31 10:00:00", "2023-12-01 23:59:59"].into_iter());
+        assert_eq!(
+            d,
+            Detected::Format {
+                format: "%Y-%m-%d %H:%M:%S",
+                ambiguous: false
+            }
+        );
+        let d = detect(["2024-01-31T10:00:00Z"].into_iter());
+        assert_eq!(
+            d,
+            Detected::Format {
+                format: "%Y-%m-%dT%H:%M:%SZ",
+                ambiguous: false
+            }
+        );
+        let d = detect(["01/02/2024", "03/04/2024"].into_iter());
+        assert_eq!(
+            d,
+            Detected::Format {
+                format: "%m/%d/%Y",
+                ambiguous: true
+            }
+        );
+        let d = detect(["31/01/2024", "03/04/2024"].into_iter());
+        assert_eq!(
+            d,
+            Detected::Format {
+                format: "%d/%m/%Y",
+                ambiguous: false
+            }
+        );
+        let d = detect(["2024-01-31", "31.01.2024"].into_iter());
+        assert_eq!(d, Detected::Mixed(vec!["%Y-%m-%d", "%d.%m.%Y"]));
+        assert_eq!(detect(["20240131", "20240201"].into_iter()), Detected::None);
+        assert_eq!(detect(["hello"].into_iter()), Detected::None);
+    }
+}

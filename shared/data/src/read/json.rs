@@ -1,0 +1,23 @@
+//! JSON (an array of objects) and NDJSON (an object per line), both via polars' JSON reader.
+
+use std::io::Cursor;
+
+use polars::prelude::*;
+use synth_core::table::Table;
+
+use super::{frame_to_table, malformed};
+use crate::{DataError, FileFormat};
+
+pub(super) fn read(bytes: &[u8], json_format: JsonFormat) -> Result<Table, DataError> {
+    let format = match json_format {
+        JsonFormat::Json => FileFormat::Json,
+        JsonFormat::JsonLines => FileFormat::Ndjson,
+    };
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let df = JsonReader::new(Cursor::new(bytes))
+        .with_json_format(json_format)
+        .infer_schema_len(None)
+        .finish()
+        .map_err(|e| malformed(format, e))?;
+    frame_to_table(&df, format)
+}

@@ -1,0 +1,142 @@
+//! Writing a table (a synthetic result, usually) in the format the user asked for. polars
+//! writes CSV, JSON, NDJSON and Parquet; rust_xlsxwriter writes Excel. Datetimes go out as
+//! text in their `datetime_format`, except in Parquet, which has a native timestamp type.
+
+use std::path::Path;
+
+use polars::prelude::*;
+use rust_xlsxwriter::Workbook;
+use synth_core::table::{ColumnData, Metadata, Table};
+
+use crate::datetime::{self, DEFAULT_DATETIME_FORMAT};
+use crate::{DataError, FileFormat};
+
+/// Excel's sheet size.
+const XLSX_MAX_ROWS: usize = 1_048_575;
+const XLSX_MAX_COLUMNS: usize = 16_384;
+
+/// Write a table to `path`, in the format its extension names.
+pub fn write_path(table: &Table, metadata: &Metadata, path: &Path) -> Result<(), DataError> {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    let format = FileFormat::from_extension(name)
+        .ok_or_else(|| DataError::UnsupportedOutput(name.to_owned()))?;
+    let bytes = write_bytes(table, metadata, format)?;
+    std::fs::write(path, bytes)?;
+    Ok(())
+}
+
+/// A table serialised in `format`.
+pub fn write_bytes(
+    table: &Table,
+    metadata: &Metadata,
+    format: FileFormat,
+) -> Result<Vec<u8>, DataError> {
+    let fail = |e: &dyn std::fmt::Display| DataError::Write {
+        format,
+        message: e.to_string(),
+    };
+    if format == FileFormat::Xlsx {
+        return write_xlsx(table, metadata).map_err(|e| fail(&e));
+    }
+    let mut df = to_frame(table, metadata, format == FileFormat::Parquet).map_err(|e| fail(&e))?;
+    let mut buf = Vec::new();
+    let result = match format {
+        FileFormat::Csv => CsvWriter::new(&mut buf)
+            .include_header(true)
+            .finish(&mut df),
+        FileFormat::Json => JsonWriter::new(&mut buf)
+            .with_json_format(JsonFormat::Json)
+            .finish(&mut df),
+        FileFormat::Ndjson => JsonWriter::new(&mut buf)
+            .with_json_format(JsonFormat::JsonLines)
+            .finish(&mut df),
+        FileFormat::Parquet => ParquetWriter::new(&mut buf).finish(&mut df).map(|_| ()),
+        FileFormat::Xlsx => unreachable!("handled above"),
+    };
+    result.map_err(|e| fail(&e))?;
+    Ok(buf)
+}
+
+fn datetime_format<'a>(metadata: &'a Metadata, column: &str) -> &'a str {
+    metadata
+        .column(column)
+        .and_then(|m| m.datetime_format.as_deref())
+        .unwrap_or(DEFAULT_DATETIME_FORMAT)
+}
+
+fn to_frame(table: &Table, metadata: &Metadata, native_time: bool) -> PolarsResult<DataFrame> {
+    let columns = table
+        .columns
+        .iter()
+        .map(|c| {
+            let name = PlSmallStr::from(c.name.as_str());
+            let s = match &c.data {
+                ColumnData::Float(v) => Series::new(name, v),
+                ColumnData::Int(v) => Series::new(name, v),
+                ColumnData::Bool(v) => Series::new(name, v),
+                ColumnData::Str(v) => Series::new(name, v),
+                ColumnData::Datetime(v) if native_time => {
+                    Series::new(name, v).cast(&DataType::Datetime(TimeUnit::Microseconds, None))?
+                }
+                ColumnData::Datetime(v) => {
+                    let format = datetime_format(metadata, &c.name);
+                    let text: Vec<Option<String>> = v
+                        .iter()
+                        .map(|t| t.map(|t| datetime::format(t, format)))
+                        .collect();
+                    Series::new(name, text)
+                }
+            };
+            Ok(s.into_column())
+        })
+        .collect::<PolarsResult<Vec<_>>>()?;
+    DataFrame::new(table.n_rows(), columns)
+}
+
+fn write_xlsx(table: &Table, metadata: &Metadata) -> Result<Vec<u8>, String> {
+    if table.n_rows() > XLSX_MAX_ROWS || table.columns.len() > XLSX_MAX_COLUMNS {
+        return Err(format!(
+            "a sheet holds at most {XLSX_MAX_ROWS} rows and {XLSX_MAX_COLUMNS} columns"
+        ));
+    }
+    let mut book = Workbook::new();
+    let sheet = book.add_worksheet();
+    let e = |e: rust_xlsxwriter::XlsxError| e.to_string();
+    for (j, col) in table.columns.iter().enumerate() {
+        let c = j as u16;
+        sheet.write_string(0, c, &col.name).map_err(e)?;
+        let format = datetime_format(metadata, &col.name);
+        for r in 0..col.data.len() {
+            let row = r as u32 + 1;
+            match &col.data {
+                ColumnData::Float(v) => match v[r] {
+                    Some(x) if x.is_finite() => sheet.write_number(row, c, x).map(|_| ()),
+                    _ => Ok(()),
+                },
+                ColumnData::Int(v) => match v[r] {
+                    Some(x) => sheet.write_number(row, c, x as f64).map(|_| ()),
+                    None => Ok(()),
+                },
+                ColumnData::Bool(v) => match v[r] {
+                    Some(x) => sheet.write_boolean(row, c, x).map(|_| ()),
+                    None => Ok(()),
+                },
+                ColumnData::Str(v) => match &v[r] {
+                    Some(x) => sheet.write_string(row, c, x).map(|_| ()),
+                    None => Ok(()),
+                },
+                ColumnData::Datetime(v) => match v[r] {
+                    Some(t) => sheet
+                        .write_string(row, c, datetime::format(t, format))
+                        .map(|_| ()),
+                    None => Ok(()),
+                },
+            }
+            .map_err(e)?;
+        }
+    }
+    book.save_to_buffer().map_err(e)
+}

@@ -1,0 +1,205 @@
+use synth_core::table::{ColumnData, Metadata, SdType};
+use synth_data::{ReadOptions, infer_metadata, read_path};
+
+use super::*;
+
+/// Inference on each shared dataset must agree with the SDV metadata shipped beside it.
+#[test]
+fn shared_datasets_match_their_sdv_metadata() {
+    for name in ["diamonds", "penguins", "seattle_weather"] {
+        let ds = read_path(
+            &shared_data(&format!("{name}.csv")),
+            &ReadOptions::default(),
+        )
+        .unwrap();
+        let expected = Metadata::from_json(
+            &std::fs::read_to_string(shared_data(&format!("{name}.json"))).unwrap(),
+        )
+        .unwrap();
+        let inferred = infer_metadata(&ds.table);
+        assert_eq!(
+            inferred.metadata.columns.len(),
+            expected.columns.len(),
+            "{name}"
+        );
+        for ((got_name, got), (want_name, want)) in
+            inferred.metadata.columns.iter().zip(&expected.columns)
+        {
+            assert_eq!(got_name, want_name, "{name}");
+            let why = &inferred
+                .columns
+                .iter()
+                .find(|c| &c.name == got_name)
+                .unwrap()
+                .reason;
+            assert_eq!(got.sdtype, want.sdtype, "{name}.{got_name}: {why}");
+            assert_eq!(
+                got.computer_representation, want.computer_representation,
+                "{name}.{got_name}"
+            );
+            assert_eq!(
+                got.datetime_format, want.datetime_format,
+                "{name}.{got_name}"
+            );
+        }
+        assert_eq!(inferred.metadata.primary_key, None, "{name}");
+    }
+}
+
+fn sdtype(inf: &synth_data::Inference, col: &str) -> SdType {
+    inf.columns.iter().find(|c| c.name == col).unwrap().sdtype
+}
+
+fn reason<'a>(inf: &'a synth_data::Inference, col: &str) -> &'a str {
+    &inf.columns.iter().find(|c| c.name == col).unwrap().reason
+}
+
+#[test]
+fn each_sdtype_is_recognised_with_a_reason() {
+    let n = 200;
+    let mut csv =
+        String::from("id,code,ymd,price,score,when,stamp,euro,flag,email,phone,comment,city,zip\n");
+    let cities = ["Paris", "Lyon", "Nice", "Lille"];
+    for i in 0..n {
+        csv.push_str(&format!(
+            "{id},{code},{ymd},{price},{score},{when},{stamp},{euro},{flag},{email},{phone},{comment},{city},{zip}\n",
+            id = 1000 + i,
+            code = i % 3 + 1,
+            ymd = 20240101 + (i * 37) % 200,
+            price = (i * 37) % 150 + 5,
+            score = i as f64 / 8.0,
+            when = format!("2024-{:02}-{:02}", i % 12 + 1, i % 28 + 1),
+            stamp = format!("2024-03-{:02}T{:02}:15:00", i % 28 + 1, i % 24),
+            euro = format!("{:02}/{:02}/2023", i % 28 + 1, i % 12 + 1),
+            flag = if i % 3 == 0 { "yes" } else { "no" },
+            email = format!("user{i}@example.com"),
+            phone = format!("+1 (555) 01{:02}-{:04}", i % 100, i),
+            comment = format!("\"Customer {i} wrote that the delivery was late, again, sadly\""),
+            city = cities[i as usize % 4],
+            zip = format!("0{}", 1000 + i),
+        ));
+    }
+    let ds = read_str(&csv, "all.csv").unwrap();
+    let inf = infer_metadata(&ds.table);
+    let expect = [
+        ("id", SdType::Id),
+        ("code", SdType::Categorical),
+        ("ymd", SdType::Numerical),
+        ("price", SdType::Numerical),
+        ("score", SdType::Numerical),
+        ("when", SdType::Datetime),
+        ("stamp", SdType::Datetime),
+        ("euro", SdType::Datetime),
+        ("flag", SdType::Boolean),
+        ("email", SdType::Email),
+        ("phone", SdType::Phone),
+        ("comment", SdType::Text),
+        ("city", SdType::Categorical),
+        ("zip", SdType::Id),
+    ];
+    for (c, want) in expect {
+        assert_eq!(sdtype(&inf, c), want, "{c}: {}", reason(&inf, c));
+        let ci = inf.columns.iter().find(|x| x.name == c).unwrap();
+        assert!(ci.confidence > 0.0 && ci.confidence <= 1.0, "{c}");
+        assert!(!ci.reason.is_empty(), "{c}");
+    }
+    let meta = &inf.metadata;
+    assert_eq!(meta.primary_key.as_deref(), Some("id"));
+    assert_eq!(
+        meta.column("when").unwrap().datetime_format.as_deref(),
+        Some("%Y-%m-%d")
+    );
+    assert_eq!(
+        meta.column("stamp").unwrap().datetime_format.as_deref(),
+        Some("%Y-%m-%dT%H:%M:%S")
+    );
+    assert_eq!(
+        meta.column("euro").unwrap().datetime_format.as_deref(),
+        Some("%d/%m/%Y")
+    );
+    assert_eq!(
+        meta.column("price")
+            .unwrap()
+            .computer_representation
+            .as_deref(),
+        Some("Int64")
+    );
+    assert_eq!(
+        meta.column("score")
+            .unwrap()
+            .computer_representation
+            .as_deref(),
+        Some("Float")
+    );
+    assert!(
+        reason(&inf, "score").contains("3 decimals"),
+        "{}",
+        reason(&inf, "score")
+    );
+    assert!(reason(&inf, "code").contains("3 distinct"));
+    assert_eq!(meta.column("email").unwrap().pii, Some(true));
+    assert_eq!(meta.column("phone").unwrap().pii, Some(true));
+    assert_eq!(meta.column("city").unwrap().pii, None);
+    // Integers that happen to look like yyyymmdd stay numbers.
+    assert!(meta.column("ymd").unwrap().datetime_format.is_none());
+}
+
+#[test]
+fn categorical_stored_as_numbers_follows_the_distinct_rule() {
+    // 4 distinct values in 100 rows (4%) → categories; in 40 rows (10%) → a quantity.
+    let many: Vec<Option<i64>> = (0..100).map(|i| Some(i % 4)).collect();
+    let few: Vec<Option<i64>> = (0..40).map(|i| Some(i % 4)).collect();
+    let floats: Vec<Option<f64>> = (0..100).map(|i| Some((i % 3) as f64 + 0.5)).collect();
+    let t = table(vec![("rating", ColumnData::Int(many))]);
+    assert_eq!(sdtype(&infer_metadata(&t), "rating"), SdType::Categorical);
+    let t = table(vec![("rating", ColumnData::Int(few))]);
+    assert_eq!(sdtype(&infer_metadata(&t), "rating"), SdType::Numerical);
+    let t = table(vec![("level", ColumnData::Float(floats))]);
+    assert_eq!(sdtype(&infer_metadata(&t), "level"), SdType::Categorical);
+    // Same rule when the numbers arrive as text (e.g. from JSON strings).
+    let text: Vec<Option<&str>> = (0..100).map(|i| Some(["1", "2"][i % 2])).collect();
+    let t = table(vec![("grade", strs(&text))]);
+    let inf = infer_metadata(&t);
+    assert_eq!(sdtype(&inf, "grade"), SdType::Categorical);
+    assert!(reason(&inf, "grade").contains("stored as text"));
+}
+
+#[test]
+fn mixed_date_formats_are_not_one_datetime_format() {
+    let values: Vec<Option<&str>> = (0..50)
+        .map(|i| {
+            Some(if i % 2 == 0 {
+                "2024-01-31"
+            } else {
+                "31.01.2024"
+            })
+        })
+        .chain([None])
+        .collect();
+    let t = table(vec![("d", strs(&values))]);
+    let inf = infer_metadata(&t);
+    assert_ne!(sdtype(&inf, "d"), SdType::Datetime);
+    assert!(
+        reason(&inf, "d").contains("mixed formats"),
+        "{}",
+        reason(&inf, "d")
+    );
+}
+
+#[test]
+fn unicode_text_and_all_missing_columns() {
+    let words: Vec<String> = (0..30)
+        .map(|i| format!("Ça a été une journée très {i} agréable à Zürich, vraiment"))
+        .collect();
+    let t = table(vec![
+        (
+            "note",
+            ColumnData::Str(words.into_iter().map(Some).collect()),
+        ),
+        ("empty", ColumnData::Str(vec![None; 30])),
+    ]);
+    let inf = infer_metadata(&t);
+    assert_eq!(sdtype(&inf, "note"), SdType::Text);
+    assert_eq!(sdtype(&inf, "empty"), SdType::Categorical);
+    assert!(inf.columns[1].confidence < 0.5);
+}

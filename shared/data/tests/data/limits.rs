@@ -1,0 +1,182 @@
+use std::io::Write;
+
+use synth_data::{DataError, FileFormat, Limits, ReadOptions, read_bytes};
+
+use super::*;
+
+fn with(limits: Limits) -> ReadOptions {
+    ReadOptions {
+        limits,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn file_size_limit_is_checked_for_bytes_and_paths() {
+    let opts = with(Limits {
+        max_bytes: 10,
+        ..Default::default()
+    });
+    let text = b"a,b\n1,2\n3,4\n";
+    let err = read_bytes(text, Some("x.csv"), &opts).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            DataError::FileTooLarge {
+                size: 12,
+                limit: 10
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("MAX_FILE_SIZE_MB"));
+    let err = read_file(text, "x.csv", &opts).unwrap_err();
+    assert!(matches!(err, DataError::FileTooLarge { .. }), "{err}");
+    assert_eq!(
+        Limits::default().with_max_file_size_mb(2).max_bytes,
+        2 * 1024 * 1024
+    );
+}
+
+#[test]
+fn row_limit_for_csv_and_json() {
+    let opts = with(Limits {
+        max_rows: 2,
+        ..Default::default()
+    });
+    let err = read_bytes(b"a\n1\n2\n3\n", None, &opts).unwrap_err();
+    assert!(matches!(err, DataError::TooManyRows { limit: 2 }), "{err}");
+    assert!(read_bytes(b"a\n1\n2\n", None, &opts).is_ok());
+    let err = read_bytes(br#"[{"a":1},{"a":2},{"a":3}]"#, None, &opts).unwrap_err();
+    assert!(matches!(err, DataError::TooManyRows { .. }), "{err}");
+}
+
+#[test]
+fn column_limit() {
+    let opts = with(Limits {
+        max_columns: 2,
+        ..Default::default()
+    });
+    let err = read_bytes(b"a,b,c\n1,2,3\n", None, &opts).unwrap_err();
+    assert!(
+        matches!(err, DataError::TooManyColumns { count: 3, limit: 2 }),
+        "{err}"
+    );
+    let err = read_bytes(br#"{"a":1,"b":2,"c":3}"#, None, &opts).unwrap_err();
+    assert!(matches!(err, DataError::TooManyColumns { .. }), "{err}");
+}
+
+#[test]
+fn cell_length_limit_names_column_and_row() {
+    let opts = with(Limits {
+        max_cell_chars: 5,
+        ..Default::default()
+    });
+    // Five multi-byte characters fit; six do not.
+    assert!(read_bytes("a,b\nx,ééééé\n".as_bytes(), None, &opts).is_ok());
+    let err = read_bytes("a,b\nx,y\nz,éééééé\n".as_bytes(), None, &opts).unwrap_err();
+    match err {
+        DataError::CellTooLong {
+            column,
+            row,
+            chars,
+            limit,
+        } => assert_eq!((column.as_str(), row, chars, limit), ("b", 2, 6, 5)),
+        other => panic!("expected CellTooLong, got {other}"),
+    }
+}
+
+fn zip_of(entries: &[(&str, Vec<u8>)]) -> Vec<u8> {
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    for (name, data) in entries {
+        zip.start_file(*name, opts).unwrap();
+        zip.write_all(data).unwrap();
+    }
+    zip.finish().unwrap().into_inner()
+}
+
+#[test]
+fn xlsx_zip_bomb_is_refused_from_the_central_directory() {
+    // 20 MB of one byte deflates ~1000:1, far past any real sheet's ratio.
+    let bomb = zip_of(&[("xl/worksheets/sheet1.xml", vec![b'a'; 20 << 20])]);
+    assert!(bomb.len() < 200_000);
+    let err = read_bytes(&bomb, Some("bomb.xlsx"), &ReadOptions::default()).unwrap_err();
+    assert!(matches!(err, DataError::XlsxRatio { .. }), "{err}");
+    assert!(err.to_string().contains("zip bomb"));
+
+    let opts = with(Limits {
+        max_xlsx_uncompressed: 1 << 20,
+        ..Default::default()
+    });
+    let err = read_bytes(&bomb, Some("bomb.xlsx"), &opts).unwrap_err();
+    assert!(
+        matches!(err, DataError::XlsxTooLarge { uncompressed, limit } if uncompressed == 20 << 20 && limit == 1 << 20),
+        "{err}"
+    );
+}
+
+#[test]
+fn empty_and_header_only_files() {
+    for (bytes, name) in [
+        (&b""[..], "e.csv"),
+        (b"  \n\n", "e.csv"),
+        (b"\xEF\xBB\xBF", "e.csv"),
+    ] {
+        let err = read_bytes(bytes, Some(name), &ReadOptions::default()).unwrap_err();
+        assert!(matches!(err, DataError::Empty), "{name}: {err}");
+    }
+    let err = read_str("a,b,c\n", "h.csv").unwrap_err();
+    assert!(matches!(err, DataError::HeaderOnly), "{err}");
+    let err = read_str("[]", "h.json").unwrap_err();
+    assert!(
+        matches!(err, DataError::HeaderOnly | DataError::Empty),
+        "{err}"
+    );
+    let mut book = rust_xlsxwriter::Workbook::new();
+    book.add_worksheet().write_string(0, 0, "only").unwrap();
+    let bytes = book.save_to_buffer().unwrap();
+    let err = read_bytes(&bytes, Some("h.xlsx"), &ReadOptions::default()).unwrap_err();
+    assert!(matches!(err, DataError::HeaderOnly), "{err}");
+}
+
+#[test]
+fn ragged_csv_reports_the_first_bad_line() {
+    let err = read_str("a,b\n1,2\n3,4\n5\n6,7,8\n", "r.csv").unwrap_err();
+    assert!(
+        matches!(
+            err,
+            DataError::RaggedCsv {
+                line: 4,
+                expected: 2,
+                found: 1
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("line 4"));
+    let err = read_str("a,b\n1,\"open\n", "q.csv").unwrap_err();
+    assert!(
+        matches!(err, DataError::UnterminatedQuote { line: 2 }),
+        "{err}"
+    );
+}
+
+#[test]
+fn malformed_json_parquet_and_xlsx() {
+    for (bytes, format) in [
+        (&br#"[{"a": 1}, {"a": "#[..], FileFormat::Json),
+        (b"{\"a\": 1}\n{oops\n", FileFormat::Ndjson),
+        (b"PAR1 definitely not parquet", FileFormat::Parquet),
+        (b"PK\x03\x04 not a zip", FileFormat::Xlsx),
+    ] {
+        let err = read_bytes(bytes, None, &ReadOptions::default()).unwrap_err();
+        assert!(
+            matches!(&err, DataError::Malformed { format: f, .. } if *f == format),
+            "{format:?}: {err}"
+        );
+    }
+    let err = read_bytes(b"\x00\x01\x02binary", None, &ReadOptions::default()).unwrap_err();
+    assert!(matches!(err, DataError::UnknownFormat), "{err}");
+}

@@ -1,0 +1,59 @@
+//! Flow tests of synth-data on real files: generated in the test (every format, tricky CSVs,
+//! limits, malformed input) and the shared demo datasets.
+
+mod apply;
+mod infer;
+mod limits;
+mod profile;
+mod read;
+mod write;
+
+use std::path::{Path, PathBuf};
+
+use synth_core::table::{Column, ColumnData, Table};
+use synth_data::{DataError, Dataset, ReadOptions, read_bytes, read_path};
+
+/// The repository's shared demo datasets (/work/shared/data, beside the /work/main checkout).
+pub fn shared_data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data")
+        .join(name)
+}
+
+pub fn read_str(text: &str, name: &str) -> Result<Dataset, DataError> {
+    read_bytes(text.as_bytes(), Some(name), &ReadOptions::default())
+}
+
+pub fn col<'a>(t: &'a Table, name: &str) -> &'a ColumnData {
+    &t.column(name)
+        .unwrap_or_else(|| panic!("no column {name}: {:?}", names(t)))
+        .data
+}
+
+pub fn names(t: &Table) -> Vec<&str> {
+    t.columns.iter().map(|c| c.name.as_str()).collect()
+}
+
+pub fn strs(v: &[Option<&str>]) -> ColumnData {
+    ColumnData::Str(v.iter().map(|s| s.map(str::to_owned)).collect())
+}
+
+pub fn table(cols: Vec<(&str, ColumnData)>) -> Table {
+    Table::new(
+        cols.into_iter()
+            .map(|(n, d)| Column {
+                name: n.into(),
+                data: d,
+            })
+            .collect(),
+    )
+    .unwrap()
+}
+
+/// Write bytes to a temp file named `name` and read it back through `read_path`.
+pub fn read_file(bytes: &[u8], name: &str, opts: &ReadOptions) -> Result<Dataset, DataError> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(name);
+    std::fs::write(&path, bytes).unwrap();
+    read_path(&path, opts)
+}

@@ -1,0 +1,248 @@
+use rust_xlsxwriter::Workbook;
+use synth_core::table::{ColumnData, Metadata};
+use synth_data::{DataError, FileFormat, ReadOptions, read_bytes, write_bytes};
+
+use super::*;
+
+#[test]
+fn csv_with_bom_quoted_delimiters_and_unicode() {
+    let text = "\u{FEFF}name;note;city;n\n\"Smith; J\";\"said \"\"hi, there\"\"\";Zürich;1\n\
+                Ünal;\"two\nlines\";東京;2\n";
+    let ds = read_str(text, "people.csv").unwrap();
+    assert_eq!(ds.format, FileFormat::Csv);
+    assert!(ds.warnings.is_empty(), "{:?}", ds.warnings);
+    // The BOM must not stick to the first column's name.
+    assert_eq!(names(&ds.table), ["name", "note", "city", "n"]);
+    assert_eq!(
+        col(&ds.table, "name"),
+        &strs(&[Some("Smith; J"), Some("Ünal")])
+    );
+    assert_eq!(
+        col(&ds.table, "note"),
+        &strs(&[Some("said \"hi, there\""), Some("two\nlines")])
+    );
+    assert_eq!(
+        col(&ds.table, "city"),
+        &strs(&[Some("Zürich"), Some("東京")])
+    );
+    assert_eq!(
+        col(&ds.table, "n"),
+        &ColumnData::Int(vec![Some(1), Some(2)])
+    );
+}
+
+#[test]
+fn csv_tab_and_pipe_delimiters() {
+    let tsv = read_str("a\tb\n1\tx y\n2\tz\n", "t.tsv").unwrap();
+    assert_eq!(names(&tsv.table), ["a", "b"]);
+    assert_eq!(col(&tsv.table, "b"), &strs(&[Some("x y"), Some("z")]));
+    let psv = read_str("a|b|c\n1.5|x, y|true\n2|z|false\n", "p.csv").unwrap();
+    assert_eq!(
+        col(&psv.table, "a"),
+        &ColumnData::Float(vec![Some(1.5), Some(2.0)])
+    );
+    assert_eq!(col(&psv.table, "b"), &strs(&[Some("x, y"), Some("z")]));
+    assert_eq!(
+        col(&psv.table, "c"),
+        &ColumnData::Bool(vec![Some(true), Some(false)])
+    );
+}
+
+#[test]
+fn csv_every_null_form_is_missing() {
+    let text = "num,word\n1.5,a\n,\nNA,NA\nnull,null\nNaN,NaN\nNone,None\nN/A,N/A\n2.5,b\n";
+    let ds = read_str(text, "n.csv").unwrap();
+    assert_eq!(
+        col(&ds.table, "num"),
+        &ColumnData::Float(vec![
+            Some(1.5),
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            Some(2.5)
+        ])
+    );
+    let word = col(&ds.table, "word");
+    assert_eq!(word.null_count(), 6);
+    assert_eq!(
+        word,
+        &strs(&[Some("a"), None, None, None, None, None, None, Some("b")])
+    );
+}
+
+#[test]
+fn csv_in_latin1_is_decoded_with_a_warning() {
+    let bytes = b"name,city\nJos\xe9,M\xfcnchen\n";
+    let ds = read_bytes(bytes, Some("l.csv"), &ReadOptions::default()).unwrap();
+    assert_eq!(col(&ds.table, "name"), &strs(&[Some("José")]));
+    assert_eq!(col(&ds.table, "city"), &strs(&[Some("München")]));
+    assert!(
+        ds.warnings.iter().any(|w| w.contains("Latin-1")),
+        "{:?}",
+        ds.warnings
+    );
+}
+
+#[test]
+fn csv_whose_types_change_after_the_first_rows_still_reads() {
+    let mut text = String::from("x\n");
+    for i in 0..10_050 {
+        text.push_str(&format!("{i}\n"));
+    }
+    text.push_str("0.5\n");
+    let ds = read_str(&text, "x.csv").unwrap();
+    match col(&ds.table, "x") {
+        ColumnData::Float(v) => assert_eq!(v.last(), Some(&Some(0.5))),
+        other => panic!("expected floats, got {other:?}"),
+    }
+}
+
+#[test]
+fn json_array_and_ndjson() {
+    let json = r#"[{"a": 1, "b": "x", "c": true, "d": 1.5},
+                   {"a": 2, "b": "NA", "c": null, "d": null},
+                   {"a": null, "b": "ü", "c": false, "d": 3}]"#;
+    let ds = read_str(json, "t.json").unwrap();
+    assert_eq!(ds.format, FileFormat::Json);
+    assert_eq!(
+        col(&ds.table, "a"),
+        &ColumnData::Int(vec![Some(1), Some(2), None])
+    );
+    assert_eq!(col(&ds.table, "b"), &strs(&[Some("x"), None, Some("ü")]));
+    assert_eq!(
+        col(&ds.table, "c"),
+        &ColumnData::Bool(vec![Some(true), None, Some(false)])
+    );
+    assert_eq!(
+        col(&ds.table, "d"),
+        &ColumnData::Float(vec![Some(1.5), None, Some(3.0)])
+    );
+
+    let nd = "{\"a\": 1, \"b\": \"x\"}\n{\"a\": 2, \"b\": null}\n";
+    let ds = read_str(nd, "t.jsonl").unwrap();
+    assert_eq!(ds.format, FileFormat::Ndjson);
+    assert_eq!(
+        col(&ds.table, "a"),
+        &ColumnData::Int(vec![Some(1), Some(2)])
+    );
+    assert_eq!(col(&ds.table, "b"), &strs(&[Some("x"), None]));
+}
+
+fn workbook() -> Vec<u8> {
+    let mut book = Workbook::new();
+    let first = book.add_worksheet();
+    first.set_name("Data").unwrap();
+    first.write_string(0, 0, "qty").unwrap();
+    first.write_string(0, 1, "price").unwrap();
+    first.write_string(0, 2, "label").unwrap();
+    first.write_string(0, 3, "ok").unwrap();
+    for (r, (q, p, l, ok)) in [
+        (Some(1.0), 2.5, "a", true),
+        (None, 3.25, "NA", false),
+        (Some(3.0), 4.0, "café", true),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let r = r as u32 + 1;
+        if let Some(q) = q {
+            first.write_number(r, 0, q).unwrap();
+        }
+        first.write_number(r, 1, p).unwrap();
+        first.write_string(r, 2, l).unwrap();
+        first.write_boolean(r, 3, ok).unwrap();
+    }
+    let second = book.add_worksheet();
+    second.set_name("Other").unwrap();
+    second.write_string(0, 0, "z").unwrap();
+    second.write_number(1, 0, 7.0).unwrap();
+    book.save_to_buffer().unwrap()
+}
+
+#[test]
+fn xlsx_first_sheet_named_sheet_and_missing_sheet() {
+    let bytes = workbook();
+    let ds = read_file(&bytes, "book.xlsx", &ReadOptions::default()).unwrap();
+    assert_eq!(ds.format, FileFormat::Xlsx);
+    assert_eq!(names(&ds.table), ["qty", "price", "label", "ok"]);
+    assert_eq!(
+        col(&ds.table, "qty"),
+        &ColumnData::Int(vec![Some(1), None, Some(3)])
+    );
+    assert_eq!(
+        col(&ds.table, "price"),
+        &ColumnData::Float(vec![Some(2.5), Some(3.25), Some(4.0)])
+    );
+    assert_eq!(
+        col(&ds.table, "label"),
+        &strs(&[Some("a"), None, Some("café")])
+    );
+    assert_eq!(
+        col(&ds.table, "ok"),
+        &ColumnData::Bool(vec![Some(true), Some(false), Some(true)])
+    );
+
+    let opts = ReadOptions {
+        sheet: Some("Other".into()),
+        ..Default::default()
+    };
+    let other = read_bytes(&bytes, Some("book.xlsx"), &opts).unwrap();
+    assert_eq!(col(&other.table, "z"), &ColumnData::Int(vec![Some(7)]));
+
+    let opts = ReadOptions {
+        sheet: Some("Nope".into()),
+        ..Default::default()
+    };
+    match read_bytes(&bytes, Some("book.xlsx"), &opts) {
+        Err(DataError::SheetNotFound { sheet, available }) => {
+            assert_eq!(sheet, "Nope");
+            assert_eq!(available, ["Data", "Other"]);
+        }
+        other => panic!("expected SheetNotFound, got {other:?}"),
+    }
+}
+
+#[test]
+fn parquet_round_trips_types_and_datetimes() {
+    let t = table(vec![
+        ("i", ColumnData::Int(vec![Some(1), None])),
+        ("f", ColumnData::Float(vec![Some(0.5), None])),
+        ("b", ColumnData::Bool(vec![None, Some(true)])),
+        ("s", strs(&[Some("ü"), None])),
+        (
+            "t",
+            ColumnData::Datetime(vec![Some(1_706_659_200_000_000), None]),
+        ),
+    ]);
+    let bytes = write_bytes(&t, &Metadata::default(), FileFormat::Parquet).unwrap();
+    let ds = read_file(&bytes, "t.parquet", &ReadOptions::default()).unwrap();
+    assert_eq!(ds.format, FileFormat::Parquet);
+    assert_eq!(ds.table, t);
+}
+
+#[test]
+fn format_comes_from_content_and_a_mismatch_is_a_warning() {
+    let ds = read_str("a,b\n1,2\n", "data.json").unwrap();
+    assert_eq!(ds.format, FileFormat::Csv);
+    assert!(
+        ds.warnings[0].contains("json") && ds.warnings[0].contains("csv"),
+        "{:?}",
+        ds.warnings
+    );
+    let t = table(vec![("a", ColumnData::Int(vec![Some(1)]))]);
+    let pq = write_bytes(&t, &Metadata::default(), FileFormat::Parquet).unwrap();
+    let ds = read_bytes(&pq, Some("data.csv"), &ReadOptions::default()).unwrap();
+    assert_eq!(ds.format, FileFormat::Parquet);
+    assert_eq!(ds.warnings.len(), 1);
+    // An explicit format wins over the content.
+    let opts = ReadOptions {
+        format: Some(FileFormat::Csv),
+        ..Default::default()
+    };
+    let ds = read_bytes(b"[1]\n[2]\n", None, &opts).unwrap();
+    assert_eq!(ds.format, FileFormat::Csv);
+    assert_eq!(names(&ds.table), ["[1]"]);
+}

@@ -1,0 +1,110 @@
+//! CTGAN's critic with PacGAN packing: `pac` rows are concatenated and judged together by
+//! Linear → LeakyReLU(0.2) → Dropout(0.5) layers and a final Linear to one score.
+
+use candle_core::{DType, Device, Module, Tensor};
+use rand::Rng;
+
+use crate::error::Result;
+use crate::nn::{Linear, NamedVars, leaky_relu};
+use crate::random::EngineRng;
+
+pub const LEAKY_SLOPE: f64 = 0.2;
+pub const DROPOUT: f64 = 0.5;
+
+/// The critic network.
+pub struct Critic {
+    pub(crate) hidden: Vec<Linear>,
+    pub(crate) out: Linear,
+    pub pac: usize,
+    /// Width of one (unpacked) input row.
+    pub input_dim: usize,
+}
+
+/// What a forward pass keeps for the hand-written input gradient.
+pub(crate) struct CriticPass {
+    pub score: Tensor,
+    /// Pre-activations of each hidden layer.
+    pub pre: Vec<Tensor>,
+}
+
+impl Critic {
+    pub fn new(
+        input_dim: usize,
+        hidden: &[usize],
+        pac: usize,
+        dtype: DType,
+        device: &Device,
+        rng: &mut EngineRng,
+    ) -> Result<Self> {
+        let mut dim = input_dim * pac;
+        let mut layers = Vec::with_capacity(hidden.len());
+        for &h in hidden {
+            layers.push(Linear::new(dim, h, dtype, device, rng)?);
+            dim = h;
+        }
+        Ok(Self {
+            hidden: layers,
+            out: Linear::new(dim, 1, dtype, device, rng)?,
+            pac,
+            input_dim,
+        })
+    }
+
+    /// Fresh dropout masks for a batch of `rows` (unpacked) rows: each entry is 0 or
+    /// 1/(1−p), as inverted dropout scales. Drawn from our generator for reproducibility.
+    pub fn dropout_masks(
+        &self,
+        rows: usize,
+        dtype: DType,
+        device: &Device,
+        rng: &mut EngineRng,
+    ) -> Result<Vec<Tensor>> {
+        let packs = rows / self.pac;
+        let keep = 1.0 / (1.0 - DROPOUT);
+        self.hidden
+            .iter()
+            .map(|l| {
+                let width = l.bias.dims()[0];
+                let m: Vec<f32> = (0..packs * width)
+                    .map(|_| {
+                        if rng.random::<f64>() < DROPOUT {
+                            0.0
+                        } else {
+                            keep as f32
+                        }
+                    })
+                    .collect();
+                Ok(Tensor::from_vec(m, (packs, width), device)?.to_dtype(dtype)?)
+            })
+            .collect()
+    }
+
+    /// Scores of packed groups of rows, shape (rows / pac, 1).
+    pub(crate) fn pass(&self, x: &Tensor, masks: &[Tensor]) -> Result<CriticPass> {
+        let rows = x.dims()[0];
+        let mut h = x.reshape((rows / self.pac, self.pac * self.input_dim))?;
+        let mut pre = Vec::with_capacity(self.hidden.len());
+        for (layer, mask) in self.hidden.iter().zip(masks) {
+            let z = layer.forward(&h)?;
+            h = (leaky_relu(&z, LEAKY_SLOPE)? * mask)?;
+            pre.push(z);
+        }
+        Ok(CriticPass {
+            score: self.out.forward(&h)?,
+            pre,
+        })
+    }
+
+    pub fn forward(&self, x: &Tensor, masks: &[Tensor]) -> Result<Tensor> {
+        Ok(self.pass(x, masks)?.score)
+    }
+
+    pub fn vars(&self) -> NamedVars {
+        let mut v = NamedVars::new();
+        for (i, l) in self.hidden.iter().enumerate() {
+            v.extend(l.vars(&format!("critic.hidden{i}")));
+        }
+        v.extend(self.out.vars("critic.out"));
+        v
+    }
+}

@@ -1,0 +1,147 @@
+//! CTGAN's generator: noise ⊕ condition through residual blocks (Linear → BatchNorm1d →
+//! ReLU, concatenated with the block's input) to one linear output per encoded column,
+//! then tanh on α spans and a soft Gumbel-softmax on one-hot spans.
+
+use candle_core::{DType, Device, Module, Tensor};
+
+use crate::error::Result;
+use crate::nn::{BatchNorm1d, BatchNormMode, Linear, NamedVars, softmax};
+use crate::random::EngineRng;
+use crate::transformer::{Span, SpanKind};
+
+/// Temperature of the Gumbel-softmax on one-hot spans (the reference's τ).
+pub const GUMBEL_TAU: f64 = 0.2;
+
+struct Residual {
+    fc: Linear,
+    bn: BatchNorm1d,
+}
+
+/// The generator network.
+pub struct Generator {
+    blocks: Vec<Residual>,
+    out: Linear,
+}
+
+impl Generator {
+    pub fn new(
+        input_dim: usize,
+        hidden: &[usize],
+        data_dim: usize,
+        device: &Device,
+        rng: &mut EngineRng,
+    ) -> Result<Self> {
+        let mut dim = input_dim;
+        let mut blocks = Vec::with_capacity(hidden.len());
+        for &h in hidden {
+            blocks.push(Residual {
+                fc: Linear::new(dim, h, DType::F32, device, rng)?,
+                bn: BatchNorm1d::new(h, DType::F32, device)?,
+            });
+            dim += h;
+        }
+        Ok(Self {
+            blocks,
+            out: Linear::new(dim, data_dim, DType::F32, device, rng)?,
+        })
+    }
+
+    /// Pre-activation output (the logits the conditional loss is computed on).
+    pub fn forward(&self, input: &Tensor, mode: BatchNormMode) -> Result<Tensor> {
+        let mut x = input.clone();
+        for b in &self.blocks {
+            let h = b.bn.forward(&b.fc.forward(&x)?, mode)?.relu()?;
+            x = Tensor::cat(&[&h, &x], 1)?;
+        }
+        Ok(self.out.forward(&x)?)
+    }
+
+    pub fn vars(&self) -> NamedVars {
+        let mut v = NamedVars::new();
+        for (i, b) in self.blocks.iter().enumerate() {
+            v.extend(b.fc.vars(&format!("generator.block{i}.fc")));
+            v.extend(b.bn.vars(&format!("generator.block{i}.bn")));
+        }
+        v.extend(self.out.vars("generator.out"));
+        v
+    }
+
+    /// Batch-norm running statistics, saved beside the parameters.
+    pub fn buffers(&self) -> NamedVars {
+        let mut v = NamedVars::new();
+        for (i, b) in self.blocks.iter().enumerate() {
+            v.extend(b.bn.buffers(&format!("generator.block{i}.bn")));
+        }
+        v
+    }
+}
+
+/// Applies tanh to α spans and a soft Gumbel-softmax, softmax((logits + g)/τ), to one-hot
+/// spans. `gumbel` holds standard Gumbel noise of the same shape as `logits`; candle's own
+/// `gumbel_softmax` returns hard indices, which would cut the generator's gradient.
+pub fn activate(logits: &Tensor, spans: &[Span], gumbel: &Tensor) -> Result<Tensor> {
+    let mut parts = Vec::with_capacity(spans.len());
+    let mut off = 0;
+    for s in spans {
+        let x = logits.narrow(1, off, s.width)?;
+        parts.push(match s.kind {
+            SpanKind::Tanh => x.tanh()?,
+            SpanKind::Softmax => softmax(&((x + gumbel.narrow(1, off, s.width)?)? / GUMBEL_TAU)?)?,
+        });
+        off += s.width;
+    }
+    Ok(Tensor::cat(&parts, 1)?)
+}
+
+/// Standard Gumbel noise −ln(−ln U), U uniform in (0, 1).
+pub fn gumbel_noise(n: usize, rng: &mut EngineRng) -> Vec<f32> {
+    use rand::Rng;
+    (0..n)
+        .map(|_| {
+            let u: f64 = rng.random::<f64>().clamp(1e-10, 1.0 - 1e-10);
+            (-(-u.ln()).ln()) as f32
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::random::rng_for;
+
+    #[test]
+    fn activation_is_tanh_on_alpha_and_soft_one_hot_elsewhere() {
+        let dev = Device::Cpu;
+        let spans = [
+            Span {
+                kind: SpanKind::Tanh,
+                width: 1,
+            },
+            Span {
+                kind: SpanKind::Softmax,
+                width: 3,
+            },
+        ];
+        let logits = Tensor::new(&[[3.0f32, 1.0, 2.0, 0.5], [-3.0, 0.0, 0.0, 0.0]], &dev).unwrap();
+        let zero = Tensor::zeros((2, 4), DType::F32, &dev).unwrap();
+        let out = activate(&logits, &spans, &zero)
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
+        assert!((out[0][0] - 3f32.tanh()).abs() < 1e-6);
+        // Without noise this is softmax(logits / 0.2): soft, summing to one, sharper than softmax.
+        let e: Vec<f32> = [1.0f32, 2.0, 0.5].iter().map(|x| (x / 0.2).exp()).collect();
+        let s: f32 = e.iter().sum();
+        for k in 0..3 {
+            assert!((out[0][1 + k] - e[k] / s).abs() < 1e-5);
+        }
+        assert!(
+            (out[1][1..].iter().sum::<f32>() - 1.0).abs() < 1e-6
+                && (out[1][1] - 1.0 / 3.0).abs() < 1e-6
+        );
+        // Gumbel noise has the standard Gumbel mean (Euler's γ).
+        let g = gumbel_noise(20000, &mut rng_for(3, 0));
+        let mean = g.iter().map(|x| *x as f64).sum::<f64>() / g.len() as f64;
+        assert!((mean - 0.5772).abs() < 0.03, "{mean}");
+    }
+}

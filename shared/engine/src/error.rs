@@ -1,0 +1,39 @@
+//! The engine's error type: one enum, so callers (CLI, trainer, API) can map each case to a
+//! clear message or status without string matching.
+
+use thiserror::Error;
+
+/// Everything that can go wrong while fitting, sampling, saving or loading a model.
+#[derive(Debug, Error)]
+pub enum EngineError {
+    /// The table and its metadata do not describe the same data.
+    #[error("invalid data: {0}")]
+    InvalidData(String),
+    /// A hyperparameter is out of range; the message names it.
+    #[error("invalid parameter {name}: {message}")]
+    InvalidParameter { name: &'static str, message: String },
+    /// A `column = value` condition that cannot be honoured.
+    #[error("invalid condition: {0}")]
+    InvalidCondition(String),
+    /// A saved model directory that is missing pieces or is not one of ours.
+    #[error("invalid saved model: {0}")]
+    InvalidModel(String),
+    #[error("tensor error: {0}")]
+    Tensor(#[from] candle_core::Error),
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("json error: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// The engine's result type.
+pub type Result<T, E = EngineError> = std::result::Result<T, E>;
+
+impl EngineError {
+    pub(crate) fn param(name: &'static str, message: impl Into<String>) -> Self {
+        Self::InvalidParameter {
+            name,
+            message: message.into(),
+        }
+    }
+}

@@ -1,0 +1,52 @@
+//! Seeded randomness. Every random number the engine uses (noise, dropout masks, Gumbel
+//! noise, mode sampling) comes from here rather than from candle's unseedable CPU generator,
+//! so the same data, parameters and seed give byte-identical output.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// The engine's generator: ChaCha8, whose stream is fixed by its seed across platforms.
+pub type EngineRng = ChaCha8Rng;
+
+/// A generator for one purpose, derived from a seed and a stream number so that independent
+/// consumers (transform, training, sampling) do not shift each other's numbers.
+pub fn rng_for(seed: u64, stream: u64) -> EngineRng {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(stream);
+    rng
+}
+
+/// Fills `out` with standard normal draws (Box–Muller).
+pub fn fill_normal(rng: &mut EngineRng, out: &mut [f32]) {
+    let mut chunks = out.chunks_exact_mut(2);
+    for pair in &mut chunks {
+        let (a, b) = box_muller(rng);
+        pair[0] = a as f32;
+        pair[1] = b as f32;
+    }
+    if let [last] = chunks.into_remainder() {
+        *last = box_muller(rng).0 as f32;
+    }
+}
+
+fn box_muller(rng: &mut EngineRng) -> (f64, f64) {
+    // 1 - u keeps the argument of ln in (0, 1].
+    let u1: f64 = 1.0 - rng.random::<f64>();
+    let u2: f64 = rng.random::<f64>();
+    let r = (-2.0 * u1.ln()).sqrt();
+    let t = std::f64::consts::TAU * u2;
+    (r * t.cos(), r * t.sin())
+}
+
+/// Draws an index with probability proportional to `weights` (which need not sum to one).
+pub fn weighted_index(rng: &mut EngineRng, weights: &[f64]) -> usize {
+    let total: f64 = weights.iter().sum();
+    let mut r = rng.random::<f64>() * total;
+    for (i, w) in weights.iter().enumerate() {
+        r -= w;
+        if r < 0.0 {
+            return i;
+        }
+    }
+    weights.iter().rposition(|w| *w > 0.0).unwrap_or(0)
+}

@@ -1,0 +1,102 @@
+//! The one interface every model implements, so the CLI, the trainer and the optimiser
+//! choose a model by its parameters and never branch on it afterwards.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use synth_core::table::{Metadata, Table};
+
+use crate::ctgan::{Ctgan, CtganParams};
+use crate::device::EngineDevice;
+use crate::error::{EngineError, Result};
+use crate::transformer::TransformerOptions;
+
+/// Progress after one epoch, passed to the callback and kept in the loss history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochReport {
+    /// 1-based.
+    pub epoch: usize,
+    pub epochs: usize,
+    /// The model's own training objective for the generator (decoder for TVAE), last step.
+    pub generator_loss: f64,
+    /// Critic loss without the penalty, as the reference reports it (0 for models without one).
+    pub critic_loss: f64,
+    pub epoch_seconds: f64,
+    /// Seconds since fitting began, transformer fit included.
+    pub elapsed_seconds: f64,
+}
+
+/// The per-epoch progress callback.
+pub type EpochCallback = Box<dyn FnMut(&EpochReport) + Send>;
+
+/// How to fit, as opposed to what model to fit.
+#[derive(Default)]
+pub struct FitOptions {
+    pub seed: u64,
+    pub device: EngineDevice,
+    pub transformer: TransformerOptions,
+    pub on_epoch: Option<EpochCallback>,
+}
+
+/// A fitted model that samples synthetic tables.
+pub trait Synthesizer: Send + Sync {
+    /// Which model this is, as written in its saved `model.json`.
+    fn model_name(&self) -> &'static str;
+
+    /// `n` synthetic rows; the same seed gives the same table.
+    fn sample(&self, n: usize, seed: u64) -> Result<Table>;
+
+    /// `n` synthetic rows that all satisfy every `column = value` condition (discrete
+    /// columns only); an error names an unknown column or category, or a condition too rare.
+    fn sample_conditional(
+        &self,
+        n: usize,
+        conditions: &[(String, String)],
+        seed: u64,
+    ) -> Result<Table>;
+
+    /// Writes the model to `dir` (created if needed): weights as safetensors and a JSON
+    /// file with the transformer, parameters and loss history. No training data.
+    fn save(&self, dir: &Path) -> Result<()>;
+
+    /// Losses per epoch of the fit.
+    fn loss_history(&self) -> &[EpochReport];
+}
+
+/// A model choice with its hyperparameters, in the seed platform's JSON:
+/// `{"model": "ctgan", "epochs": 300, …}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "model", rename_all = "lowercase")]
+pub enum ModelParams {
+    Ctgan(CtganParams),
+}
+
+/// Fits the chosen model.
+pub fn fit(
+    table: &Table,
+    metadata: &Metadata,
+    params: &ModelParams,
+    options: FitOptions,
+) -> Result<Box<dyn Synthesizer>> {
+    Ok(match params {
+        ModelParams::Ctgan(p) => Box::new(Ctgan::fit(table, metadata, p.clone(), options)?),
+    })
+}
+
+/// Loads whichever model was saved in `dir`, onto `device`.
+pub fn load(dir: &Path, device: EngineDevice) -> Result<Box<dyn Synthesizer>> {
+    #[derive(Deserialize)]
+    struct Header {
+        model: String,
+    }
+    let text = std::fs::read_to_string(dir.join(crate::MODEL_FILE)).map_err(|e| {
+        EngineError::InvalidModel(format!("{}: {e}", dir.join(crate::MODEL_FILE).display()))
+    })?;
+    let header: Header = serde_json::from_str(&text)?;
+    match header.model.as_str() {
+        "ctgan" => Ok(Box::new(Ctgan::load(dir, device)?)),
+        other => Err(EngineError::InvalidModel(format!(
+            "unknown model {other:?}"
+        ))),
+    }
+}

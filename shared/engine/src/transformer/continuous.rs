@@ -1,0 +1,279 @@
+//! Mode-specific normalisation of one continuous column (numbers and datetimes): a value is
+//! encoded as its offset α = (x − μₖ)/(4σₖ) within a mixture mode k drawn from the mode
+//! posterior, plus the one-hot of k, plus a null indicator when the column has missing
+//! values. Decoding undoes this and restores the column's representation (integers,
+//! decimals, datetime granularity) and range.
+
+use serde::{Deserialize, Serialize};
+use synth_core::table::ColumnData;
+
+use super::gmm::{BayesianGmm, GmmConfig};
+use super::{Span, SpanKind, TransformerOptions, argmax};
+use crate::error::{EngineError, Result};
+use crate::random::EngineRng;
+
+/// How a continuous column's values are represented in the table.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum NumberRepr {
+    /// Floats rounded to the number of decimals seen (none when they look unrounded).
+    Float {
+        decimals: Option<u32>,
+    },
+    Int,
+    /// Microseconds, rounded to the coarsest unit all real values fall on (day, s, ms, µs).
+    Datetime {
+        granularity_us: i64,
+    },
+}
+
+/// The fitted encoder of one continuous column.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ContinuousTransform {
+    pub name: String,
+    repr: NumberRepr,
+    /// Means and standard deviations of the modes kept (weight above the threshold).
+    means: Vec<f64>,
+    stds: Vec<f64>,
+    /// The full mixture, for the mode posterior when encoding.
+    gmm: BayesianGmm,
+    /// Indices (into the full mixture) of the modes kept.
+    kept: Vec<usize>,
+    min: f64,
+    max: f64,
+    /// Fill value for missing values before encoding (the mean, as RDT imputes).
+    fill: f64,
+    has_nulls: bool,
+    clip: bool,
+}
+
+/// Reads a continuous column as f64s and says how it is represented.
+pub(crate) fn column_numbers(
+    name: &str,
+    data: &ColumnData,
+) -> Result<(Vec<Option<f64>>, NumberRepr)> {
+    Ok(match data {
+        ColumnData::Float(v) => {
+            let decimals = learn_decimals(v.iter().flatten().copied());
+            (v.clone(), NumberRepr::Float { decimals })
+        }
+        ColumnData::Int(v) => (
+            v.iter().map(|x| x.map(|x| x as f64)).collect(),
+            NumberRepr::Int,
+        ),
+        ColumnData::Datetime(v) => {
+            let granularity_us = learn_granularity(v.iter().flatten().copied());
+            (
+                v.iter().map(|x| x.map(|x| x as f64)).collect(),
+                NumberRepr::Datetime { granularity_us },
+            )
+        }
+        ColumnData::Bool(_) | ColumnData::Str(_) => {
+            return Err(EngineError::InvalidData(format!(
+                "column {name:?} is declared numerical or datetime but holds booleans or text"
+            )));
+        }
+    })
+}
+
+impl ContinuousTransform {
+    /// Fits the mixture of one column.
+    pub fn fit(
+        name: &str,
+        data: &ColumnData,
+        options: &TransformerOptions,
+        rng: &mut EngineRng,
+    ) -> Result<Self> {
+        let (values, repr) = column_numbers(name, data)?;
+        let present: Vec<f64> = values
+            .iter()
+            .flatten()
+            .copied()
+            .filter(|v| v.is_finite())
+            .collect();
+        let has_nulls = present.len() < values.len();
+        let present = if present.is_empty() {
+            vec![0.0]
+        } else {
+            present
+        };
+        let config = GmmConfig {
+            max_components: options.max_modes,
+            weight_concentration_prior: options.weight_concentration_prior,
+            max_iter: options.max_gmm_iter,
+            ..GmmConfig::default()
+        };
+        let gmm = BayesianGmm::fit(&present, &config, rng);
+        let weights = gmm.weights();
+        let mut kept: Vec<usize> = (0..weights.len())
+            .filter(|&j| weights[j] > options.weight_threshold)
+            .collect();
+        if kept.is_empty() {
+            kept.push(argmax(&weights));
+        }
+        let (all_means, all_stds) = (gmm.means(), gmm.stds());
+        let min = present.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = present.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        Ok(Self {
+            name: name.to_owned(),
+            repr,
+            means: kept.iter().map(|&j| all_means[j]).collect(),
+            stds: kept.iter().map(|&j| all_stds[j].max(1e-12)).collect(),
+            fill: present.iter().sum::<f64>() / present.len() as f64,
+            gmm,
+            kept,
+            min,
+            max,
+            has_nulls,
+            clip: options.clip_to_range,
+        })
+    }
+
+    /// The spans this column contributes: α, the mode one-hot, and the null indicator.
+    pub fn spans(&self) -> Vec<Span> {
+        let mut s = vec![
+            Span {
+                kind: SpanKind::Tanh,
+                width: 1,
+            },
+            Span {
+                kind: SpanKind::Softmax,
+                width: self.means.len(),
+            },
+        ];
+        if self.has_nulls {
+            s.push(Span {
+                kind: SpanKind::Softmax,
+                width: 2,
+            });
+        }
+        s
+    }
+
+    pub fn width(&self) -> usize {
+        1 + self.means.len() + if self.has_nulls { 2 } else { 0 }
+    }
+
+    /// Encodes the column into a column-major block `n × width`, sampling each value's mode
+    /// from its posterior over the kept modes.
+    pub fn encode(&self, data: &ColumnData, rng: &mut EngineRng) -> Result<Vec<f32>> {
+        let (values, _) = column_numbers(&self.name, data)?;
+        let n = values.len();
+        let w = self.width();
+        let x: Vec<f64> = values
+            .iter()
+            .map(|v| v.filter(|v| v.is_finite()).unwrap_or(self.fill))
+            .collect();
+        let full_k = self.gmm.weights().len();
+        let proba = self.gmm.predict_proba_many(&x);
+        let mut out = vec![0f32; n * w];
+        let mut p = vec![0.0; self.kept.len()];
+        for (i, &xi) in x.iter().enumerate() {
+            for (pj, &j) in p.iter_mut().zip(&self.kept) {
+                // RDT adds 1e-6 so a value far from every kept mode still gets one.
+                *pj = proba[i * full_k + j] + 1e-6;
+            }
+            let k = crate::random::weighted_index(rng, &p);
+            let alpha = ((xi - self.means[k]) / (4.0 * self.stds[k])).clamp(-0.99, 0.99);
+            out[i] = alpha as f32;
+            out[(1 + k) * n + i] = 1.0;
+            if self.has_nulls {
+                let null = values[i].is_none_or(|v| !v.is_finite());
+                out[(1 + self.means.len() + usize::from(null)) * n + i] = 1.0;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Decodes rows of the model's output (row-major, `stride` wide, this column at `offset`).
+    pub fn decode(&self, data: &[f32], n_rows: usize, stride: usize, offset: usize) -> ColumnData {
+        let k = self.means.len();
+        let values: Vec<Option<f64>> = (0..n_rows)
+            .map(|i| {
+                let row = &data[i * stride + offset..i * stride + offset + self.width()];
+                if self.has_nulls && row[1 + k + 1] > row[1 + k] {
+                    return None;
+                }
+                let mode = argmax_f32(&row[1..1 + k]);
+                let alpha = (row[0] as f64).clamp(-1.0, 1.0);
+                let mut x = alpha * 4.0 * self.stds[mode] + self.means[mode];
+                if self.clip {
+                    x = x.clamp(self.min, self.max);
+                }
+                Some(x)
+            })
+            .collect();
+        match self.repr {
+            NumberRepr::Float { decimals } => ColumnData::Float(
+                values
+                    .into_iter()
+                    .map(|v| v.map(|x| decimals.map_or(x, |d| round_to(x, d))))
+                    .collect(),
+            ),
+            NumberRepr::Int => ColumnData::Int(
+                values
+                    .into_iter()
+                    .map(|v| v.map(|x| x.round() as i64))
+                    .collect(),
+            ),
+            NumberRepr::Datetime { granularity_us } => ColumnData::Datetime(
+                values
+                    .into_iter()
+                    .map(|v| v.map(|x| (x / granularity_us as f64).round() as i64 * granularity_us))
+                    .collect(),
+            ),
+        }
+    }
+}
+
+pub(crate) fn argmax_f32(v: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, x) in v.iter().enumerate() {
+        if *x > v[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+fn round_to(x: f64, decimals: u32) -> f64 {
+    let p = 10f64.powi(decimals as i32);
+    (x * p).round() / p
+}
+
+/// The most decimals any value needs (up to 10); `None` when values look unrounded.
+fn learn_decimals(values: impl Iterator<Item = f64>) -> Option<u32> {
+    let mut most = 0;
+    for v in values.filter(|v| v.is_finite()) {
+        let d = (0..=10).find(|&d| (round_to(v, d) - v).abs() <= 1e-12 * v.abs().max(1.0))?;
+        most = most.max(d);
+    }
+    Some(most)
+}
+
+/// The coarsest of day / second / millisecond / microsecond that every timestamp falls on.
+fn learn_granularity(values: impl Iterator<Item = i64> + Clone) -> i64 {
+    [86_400_000_000, 1_000_000, 1_000]
+        .into_iter()
+        .find(|g| values.clone().all(|v| v % g == 0))
+        .unwrap_or(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn learns_decimals_and_granularity() {
+        assert_eq!(learn_decimals([1.0, 2.5, 3.25].into_iter()), Some(2));
+        assert_eq!(learn_decimals([1.0, 2.0].into_iter()), Some(0));
+        assert_eq!(learn_decimals([std::f64::consts::PI].into_iter()), None);
+        let day = 86_400_000_000i64;
+        assert_eq!(learn_granularity([day, 3 * day].into_iter()), day);
+        assert_eq!(
+            learn_granularity([day, day + 1_000_000].into_iter()),
+            1_000_000
+        );
+        assert_eq!(learn_granularity([7i64].into_iter()), 1);
+    }
+}

@@ -1,0 +1,413 @@
+//! Datasets over HTTP against both families: upload (direct and presigned) → ingestion →
+//! ready or invalid → inspect, preview, override metadata → delete; and isolation between
+//! users. On AWS the `ingest` function's handler is driven with real S3 event JSON.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use synth_core::{Key, Settings, Update};
+use synth_tests::eventually;
+use synth_tests::http::{Reply, TestServer, serve};
+
+macro_rules! flows {
+    ($($name:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(synth_tests::embedded::family().await).await
+                }
+            )*
+        }
+        mod aws {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(synth_tests::aws::family().await).await
+                }
+            )*
+        }
+    };
+}
+
+flows!(
+    upload_ingest_inspect_override_delete,
+    presigned_upload_is_ingested_once,
+    bad_files_are_refused_or_marked_invalid,
+    users_never_see_each_others_datasets,
+);
+
+const PASSWORD: &str = "a perfectly fine passphrase";
+const PENGUINS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../shared/data/penguins.csv"
+);
+
+async fn token(s: &TestServer, email: &str) -> (String, String) {
+    let r = s
+        .post(
+            "/auth/register",
+            None,
+            json!({"email": email, "password": PASSWORD}),
+        )
+        .await;
+    let id = r.data()["id"].as_str().unwrap().to_owned();
+    let r = s
+        .post(
+            "/auth/login",
+            None,
+            json!({"email": email, "password": PASSWORD}),
+        )
+        .await;
+    (id, r.data()["access_token"].as_str().unwrap().to_owned())
+}
+
+async fn upload(s: &TestServer, token: &str, name: &str, body: Vec<u8>) -> Reply {
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(body).file_name(name.to_owned()),
+    );
+    let res = s
+        .http
+        .post(format!("{}/upload/dataset", s.url))
+        .bearer_auth(token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    let headers = res.headers().clone();
+    Reply {
+        status,
+        headers,
+        body: res.json().await.unwrap(),
+    }
+}
+
+/// Wait for ingestion to settle (embedded: its loop; AWS: deliver the S3 event).
+async fn ingested(s: &TestServer, token: &str, owner: &str, id: &str, file: &str) -> Value {
+    if s.family.name == "aws" {
+        assert_eq!(s.s3_event(&format!("uploads/{owner}/{id}/{file}")).await, 1);
+    }
+    eventually(Duration::from_secs(60), || async {
+        let r = s.get(&format!("/upload/datasets/{id}"), Some(token)).await;
+        let status = r.data()["status"].as_str().unwrap().to_owned();
+        (status == "ready" || status == "invalid").then(|| r.data().clone())
+    })
+    .await
+    .expect("ingestion finishes")
+}
+
+async fn upload_ingest_inspect_override_delete(f: synth_tests::Family) {
+    let s = serve(f, Settings::for_tests()).await;
+    let (owner, t) = token(&s, "ada@example.com").await;
+    let csv = std::fs::read(PENGUINS).expect("shared penguins dataset");
+    let r = upload(&s, &t, "penguins.csv", csv).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.data()["status"], "validating");
+    let id = r.data()["id"].as_str().unwrap().to_owned();
+
+    let d = ingested(&s, &t, &owner, &id, "penguins.csv").await;
+    assert_eq!(d["status"], "ready", "{d}");
+    assert_eq!(
+        (
+            d["n_rows"].as_u64(),
+            d["n_columns"].as_u64(),
+            d["format"].as_str()
+        ),
+        (Some(344), Some(8), Some("csv"))
+    );
+    let sdtype = |c: &str| {
+        d["metadata"]["columns"][c]["sdtype"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(sdtype("species"), "categorical");
+    assert_eq!(sdtype("bill_length_mm"), "numerical");
+    assert_eq!(d["metadata"]["METADATA_SPEC_VERSION"], "SINGLE_TABLE_V1");
+    assert!(
+        d["profile"].is_object() || d["profile"].is_array(),
+        "profile served: {}",
+        d["profile"]
+    );
+    assert!(d["profile"].to_string().contains("bill_length_mm"));
+
+    // Preview.
+    let p = s
+        .get(&format!("/upload/datasets/{id}/preview?rows=5"), Some(&t))
+        .await;
+    let rows = p.data()["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 5);
+    assert_eq!(rows[0]["species"], "Adelie");
+    assert_eq!(
+        s.get(&format!("/upload/datasets/{id}/preview?rows=0"), Some(&t))
+            .await
+            .status,
+        400
+    );
+
+    // Metadata override, checked against the data.
+    let ok = json!({"columns": {"island": {"sdtype": "text"}}});
+    let r = s
+        .call(
+            "PUT",
+            &format!("/upload/datasets/{id}/metadata"),
+            Some(&t),
+            Some(ok),
+        )
+        .await;
+    assert_eq!(r.data()["metadata"]["columns"]["island"]["sdtype"], "text");
+    assert_eq!(
+        r.data()["metadata"]["columns"]["species"]["sdtype"],
+        "categorical",
+        "other columns kept"
+    );
+    let bad = json!({"columns": {"species": {"sdtype": "numerical"}}});
+    let r = s
+        .call(
+            "PUT",
+            &format!("/upload/datasets/{id}/metadata"),
+            Some(&t),
+            Some(bad),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["error"]["details"]["column"].as_str()),
+        (400, Some("species"))
+    );
+    let unknown = json!({"columns": {"wingspan": {"sdtype": "numerical"}}});
+    assert_eq!(
+        s.call(
+            "PUT",
+            &format!("/upload/datasets/{id}/metadata"),
+            Some(&t),
+            Some(unknown)
+        )
+        .await
+        .status,
+        400
+    );
+    assert_eq!(
+        s.get(&format!("/upload/datasets/{id}"), Some(&t))
+            .await
+            .data()["metadata"]["columns"]["island"]["sdtype"],
+        "text"
+    );
+
+    // Listing.
+    let list = s.get("/upload/datasets", Some(&t)).await;
+    assert_eq!(list.data()["items"].as_array().unwrap().len(), 1);
+
+    // Deletion waits for running generations.
+    let key = Key::new(format!("USER#{owner}"), format!("DATASET#{id}"));
+    s.family
+        .backends
+        .records
+        .update(&key, Update::default().set("active_generations", 1), None)
+        .await
+        .unwrap();
+    let busy = s
+        .call("DELETE", &format!("/upload/datasets/{id}"), Some(&t), None)
+        .await;
+    assert_eq!((busy.status, busy.code()), (409, "CONFLICT"));
+    s.family
+        .backends
+        .records
+        .update(&key, Update::default().set("active_generations", 0), None)
+        .await
+        .unwrap();
+    let del = s
+        .call("DELETE", &format!("/upload/datasets/{id}"), Some(&t), None)
+        .await;
+    assert_eq!(del.status, 200);
+    assert_eq!(
+        s.get(&format!("/upload/datasets/{id}"), Some(&t))
+            .await
+            .status,
+        404
+    );
+    let objects = &s.family.backends.objects;
+    assert!(
+        objects
+            .list(&format!("users/{owner}/datasets/{id}/"))
+            .await
+            .unwrap()
+            .is_empty(),
+        "derived files deleted"
+    );
+    assert!(
+        objects
+            .list(&format!("uploads/{owner}/{id}/"))
+            .await
+            .unwrap()
+            .is_empty(),
+        "original deleted"
+    );
+    assert!(
+        s.get("/upload/datasets", Some(&t)).await.data()["items"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn presigned_upload_is_ingested_once(f: synth_tests::Family) {
+    let s = serve(f, Settings::for_tests()).await;
+    let (owner, t) = token(&s, "big@example.com").await;
+    let csv = b"city;temp;when\nOslo;-3.5;2024-01-02\nLima;19.25;2024-01-03\n\"Wash; DC\";4.0;2024-01-04\n".to_vec();
+    let r = s
+        .post(
+            "/upload/presign",
+            Some(&t),
+            json!({"filename": "weather.csv", "size": csv.len(), "content_type": "text/csv"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.data()["dataset"]["status"], "pending_upload");
+    let id = r.data()["dataset"]["id"].as_str().unwrap().to_owned();
+    let upload = r.data()["upload"].clone();
+    let mut req = s
+        .http
+        .put(upload["url"].as_str().unwrap())
+        .body(csv.clone());
+    for h in upload["headers"].as_array().unwrap() {
+        req = req.header(h[0].as_str().unwrap(), h[1].as_str().unwrap());
+    }
+    assert!(req.send().await.unwrap().status().is_success());
+    let d = ingested(&s, &t, &owner, &id, "weather.csv").await;
+    assert_eq!(d["status"], "ready", "{d}");
+    assert_eq!(d["n_rows"], 3);
+    assert_eq!(d["metadata"]["columns"]["when"]["sdtype"], "datetime");
+    // The same notification again changes nothing.
+    if s.family.name == "aws" {
+        assert_eq!(
+            s.s3_event(&format!("uploads/{owner}/{id}/weather.csv"))
+                .await,
+            0,
+            "duplicate event ignored"
+        );
+    }
+    let again = s.get(&format!("/upload/datasets/{id}"), Some(&t)).await;
+    assert_eq!(again.data()["updated_at"], d["updated_at"]);
+    assert_eq!(
+        s.get("/upload/datasets", Some(&t)).await.data()["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    let too_big = s
+        .post(
+            "/upload/presign",
+            Some(&t),
+            json!({"filename": "huge.csv", "size": 600u64 * 1024 * 1024}),
+        )
+        .await;
+    assert_eq!((too_big.status, too_big.code()), (413, "PAYLOAD_TOO_LARGE"));
+    assert!(
+        too_big.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("MAX_FILE_SIZE_MB")
+    );
+}
+
+async fn bad_files_are_refused_or_marked_invalid(f: synth_tests::Family) {
+    let s = serve(f, Settings::for_tests()).await;
+    let (owner, t) = token(&s, "bad@example.com").await;
+    let empty = upload(&s, &t, "empty.csv", Vec::new()).await;
+    assert_eq!((empty.status, empty.code()), (400, "VALIDATION_ERROR"));
+    let exe = upload(&s, &t, "tool.exe", b"MZ....".to_vec()).await;
+    assert_eq!(exe.status, 400);
+    assert!(
+        exe.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("unsupported")
+    );
+    let no_file = s
+        .http
+        .post(format!("{}/upload/dataset", s.url))
+        .bearer_auth(&t)
+        .multipart(reqwest::multipart::Form::new().text("other", "x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_file.status(), 400);
+    assert_eq!(
+        s.get("/upload/datasets", Some(&t)).await.data()["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0,
+        "nothing stored for refused uploads"
+    );
+
+    let ragged = upload(&s, &t, "ragged.csv", b"a,b,c\n1,2,3\n4,5\n6,7,8\n".to_vec()).await;
+    let id = ragged.data()["id"].as_str().unwrap().to_owned();
+    let d = ingested(&s, &t, &owner, &id, "ragged.csv").await;
+    assert_eq!(d["status"], "invalid");
+    assert!(
+        d["error"].as_str().unwrap().contains('3'),
+        "names the first bad line: {}",
+        d["error"]
+    );
+    assert!(
+        s.family
+            .backends
+            .objects
+            .list(&format!("users/{owner}/datasets/{id}/"))
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing half-written"
+    );
+    assert_eq!(
+        s.get(&format!("/upload/datasets/{id}/preview"), Some(&t))
+            .await
+            .status,
+        409
+    );
+    let anon = s.get("/upload/datasets", None).await;
+    assert_eq!(anon.status, 401);
+}
+
+async fn users_never_see_each_others_datasets(f: synth_tests::Family) {
+    let s = serve(f, Settings::for_tests()).await;
+    let (owner, a) = token(&s, "alice@example.com").await;
+    let (_, b) = token(&s, "bob@example.com").await;
+    let r = upload(&s, &a, "t.csv", b"x,y\n1,a\n2,b\n3,c\n".to_vec()).await;
+    let id = r.data()["id"].as_str().unwrap().to_owned();
+    ingested(&s, &a, &owner, &id, "t.csv").await;
+    let b = Some(b.as_str());
+    for r in [
+        s.get(&format!("/upload/datasets/{id}"), b).await,
+        s.get(&format!("/upload/datasets/{id}/preview"), b).await,
+        s.call(
+            "PUT",
+            &format!("/upload/datasets/{id}/metadata"),
+            b,
+            Some(json!({"columns": {}})),
+        )
+        .await,
+        s.call("DELETE", &format!("/upload/datasets/{id}"), b, None)
+            .await,
+    ] {
+        assert_eq!((r.status, r.code()), (404, "NOT_FOUND"));
+    }
+    assert!(
+        s.get("/upload/datasets", b).await.data()["items"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        s.get(&format!("/upload/datasets/{id}"), Some(&a))
+            .await
+            .data()["status"],
+        "ready",
+        "still there for its owner"
+    );
+}
