@@ -1,6 +1,7 @@
 //! `synth`: the platform on one machine (`synth serve`) and the engine from a shell.
 
 mod admin;
+mod profile;
 mod serve;
 
 use std::process::ExitCode;
@@ -22,6 +23,8 @@ struct Cli {
 enum Command {
     /// Run the whole platform in this process: API, storage, queue and workers.
     Serve(serve::ServeArgs),
+    /// Profile a table: column types (SDV metadata) and statistics.
+    Profile(profile::ProfileArgs),
     /// Administer accounts.
     #[command(subcommand)]
     Admin(admin::AdminCommand),
@@ -42,6 +45,7 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Serve(args) => runtime.block_on(serve::run(args)),
         Command::Admin(cmd) => runtime.block_on(admin::run(cmd)),
+        Command::Profile(args) => profile::run(args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

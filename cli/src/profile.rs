@@ -39,8 +39,8 @@ pub fn run(args: ProfileArgs) -> Result<(), String> {
     let inference = infer_metadata(&table);
     let metadata = match &args.metadata {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("{}: {e}", path.display()))?;
+            let text =
+                std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
             Metadata::from_json(&text).map_err(|e| format!("{}: {e}", path.display()))?
         }
         None => inference.metadata.clone(),
@@ -51,7 +51,8 @@ pub fn run(args: ProfileArgs) -> Result<(), String> {
         // Composed by hand rather than through `json!`: a `serde_json::Value` would sort the
         // columns by name, and metadata and profile serialise in column order.
         let part = |v: Result<String, serde_json::Error>| {
-            v.map(|t| t.replace('\n', "\n  ")).map_err(|e| e.to_string())
+            v.map(|t| t.replace('\n', "\n  "))
+                .map_err(|e| e.to_string())
         };
         let text = format!(
             "{{\n  \"file\": {},\n  \"format\": {},\n  \"warnings\": {},\n  \"metadata\": {},\n  \"profile\": {}\n}}",
@@ -183,8 +184,14 @@ mod tests {
         let text = render("t.csv (csv)", &["a warning".into()], &p);
         assert!(text.starts_with("t.csv (csv): 100 rows × 2 columns\nwarning: a warning\n"));
         let price = text.lines().find(|l| l.starts_with("price")).unwrap();
-        assert!(price.contains("numerical") && price.contains("max 100"), "{text}");
+        assert!(
+            price.contains("numerical") && price.contains("max 100"),
+            "{text}"
+        );
         let city = text.lines().find(|l| l.starts_with("city")).unwrap();
-        assert!(city.contains("categorical") && city.contains("Lyon 50.0%"), "{text}");
+        assert!(
+            city.contains("categorical") && city.contains("Lyon 50.0%"),
+            "{text}"
+        );
     }
 }
