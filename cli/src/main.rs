@@ -1,6 +1,7 @@
 //! `synth`: the platform on one machine (`synth serve`) and the engine from a shell.
 
 mod admin;
+mod generate;
 mod profile;
 mod serve;
 
@@ -23,6 +24,8 @@ struct Cli {
 enum Command {
     /// Run the whole platform in this process: API, storage, queue and workers.
     Serve(serve::ServeArgs),
+    /// Learn a table with CTGAN and write a synthetic one.
+    Generate(Box<generate::GenerateArgs>),
     /// Profile a table: column types (SDV metadata) and statistics.
     Profile(profile::ProfileArgs),
     /// Administer accounts.
@@ -46,6 +49,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => runtime.block_on(serve::run(args)),
         Command::Admin(cmd) => runtime.block_on(admin::run(cmd)),
         Command::Profile(args) => profile::run(args),
+        Command::Generate(args) => generate::run(*args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

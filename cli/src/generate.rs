@@ -1,0 +1,243 @@
+//! `synth generate`: learn a table and write a synthetic one — the engine alone, as a data
+//! scientist would run it.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::{Value, json};
+use synth_core::table::{Metadata, Table};
+use synth_data::ReadOptions;
+use synth_engine::{EngineDevice, EpochReport, FitOptions, ModelParams, Synthesizer};
+
+/// The SDV metadata saved beside a model, so a loaded model writes its output alike.
+const METADATA_FILE: &str = "metadata.json";
+
+#[derive(clap::Args)]
+pub struct GenerateArgs {
+    /// The real table (CSV, JSON, NDJSON, XLSX, Parquet). Not needed with --load-model.
+    input: Option<PathBuf>,
+    /// SDV single-table metadata; inferred from the data when absent.
+    #[arg(long)]
+    metadata: Option<PathBuf>,
+    /// The model to train.
+    #[arg(long, default_value = "ctgan")]
+    model: String,
+    /// Model parameters in the seed platform's JSON (e.g. {"epochs": 300, "batch_size": 500}).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    #[arg(long)]
+    epochs: Option<usize>,
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Rows to generate (default: as many as the input has).
+    #[arg(long)]
+    rows: Option<usize>,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Only rows where COLUMN equals VALUE (repeatable; discrete columns).
+    #[arg(long = "condition", value_name = "COLUMN=VALUE")]
+    conditions: Vec<String>,
+    /// Save the fitted model to this folder.
+    #[arg(long)]
+    save_model: Option<PathBuf>,
+    /// Sample from a saved model instead of training.
+    #[arg(long, conflicts_with_all = ["config", "epochs", "batch_size"])]
+    load_model: Option<PathBuf>,
+    /// Where to write the synthetic table; the format follows the extension.
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Print one JSON line of figures on stdout at the end.
+    #[arg(long)]
+    json: bool,
+}
+
+fn read_metadata(path: &Path) -> Result<Metadata, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    Metadata::from_json(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn params(args: &GenerateArgs) -> Result<ModelParams, String> {
+    let mut config = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            serde_json::from_str::<Value>(&text).map_err(|e| format!("{}: {e}", path.display()))?
+        }
+        None => json!({}),
+    };
+    let Some(obj) = config.as_object_mut() else {
+        return Err("the config must be a JSON object".into());
+    };
+    obj.insert("model".into(), Value::String(args.model.to_lowercase()));
+    if let Some(e) = args.epochs {
+        obj.insert("epochs".into(), e.into());
+    }
+    if let Some(b) = args.batch_size {
+        obj.insert("batch_size".into(), b.into());
+    }
+    serde_json::from_value(config).map_err(|e| format!("invalid model parameters: {e}"))
+}
+
+fn conditions(raw: &[String]) -> Result<Vec<(String, String)>, String> {
+    raw.iter()
+        .map(|c| {
+            c.split_once('=')
+                .map(|(k, v)| (k.trim().to_owned(), v.to_owned()))
+                .filter(|(k, _)| !k.is_empty())
+                .ok_or_else(|| format!("condition {c:?} is not COLUMN=VALUE"))
+        })
+        .collect()
+}
+
+/// Peak resident memory of this process, in MB (Linux).
+fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb: f64 = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some(kb / 1024.0)
+}
+
+fn progress(epochs: usize) -> ProgressBar {
+    let bar = ProgressBar::new(epochs as u64);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} epoch {pos}/{len} [{bar:30}] {elapsed_precise} eta {eta} {msg}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    bar
+}
+
+fn median(mut v: Vec<f64>) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    Some(v[v.len() / 2])
+}
+
+pub fn run(args: GenerateArgs) -> Result<(), String> {
+    let conditions = conditions(&args.conditions)?;
+    let device = EngineDevice::default();
+    let started = Instant::now();
+    let (model, metadata, n_input, history): (
+        Box<dyn Synthesizer>,
+        Metadata,
+        Option<usize>,
+        Vec<EpochReport>,
+    ) = match &args.load_model {
+        Some(dir) => {
+            let model = synth_engine::load(dir, device)
+                .map_err(|e| format!("cannot load {}: {e}", dir.display()))?;
+            let metadata = match &args.metadata {
+                Some(p) => read_metadata(p)?,
+                None => read_metadata(&dir.join(METADATA_FILE))?,
+            };
+            let history = model.loss_history().to_vec();
+            (model, metadata, None, history)
+        }
+        None => {
+            let input = args
+                .input
+                .as_ref()
+                .ok_or("give an INPUT table, or --load-model")?;
+            let read = synth_data::read_path(input, &ReadOptions::default())
+                .map_err(|e| format!("{}: {e}", input.display()))?;
+            for w in &read.warnings {
+                eprintln!("warning: {w}");
+            }
+            let metadata = match &args.metadata {
+                Some(p) => read_metadata(p)?,
+                None => synth_data::infer_metadata(&read.table).metadata,
+            };
+            let table: Table =
+                synth_data::apply_metadata(read.table, &metadata).map_err(|e| e.to_string())?;
+            if table.n_rows() == 0 {
+                return Err(format!("{} has no rows", input.display()));
+            }
+            let params = params(&args)?;
+            let epochs = match &params {
+                ModelParams::Ctgan(p) => p.epochs,
+            };
+            let bar = progress(epochs);
+            let bar_cb = bar.clone();
+            let options = FitOptions {
+                seed: args.seed,
+                device,
+                on_epoch: Some(Box::new(move |r: &EpochReport| {
+                    bar_cb.set_position(r.epoch as u64);
+                    bar_cb.set_message(format!(
+                        "G {:+.4}  D {:+.4}",
+                        r.generator_loss, r.critic_loss
+                    ));
+                })),
+                ..FitOptions::default()
+            };
+            let model = synth_engine::fit(&table, &metadata, &params, options)
+                .map_err(|e| e.to_string())?;
+            bar.finish();
+            let history = model.loss_history().to_vec();
+            (model, metadata, Some(table.n_rows()), history)
+        }
+    };
+    let fit_seconds = started.elapsed().as_secs_f64();
+    if let Some(dir) = &args.save_model {
+        model
+            .save(dir)
+            .map_err(|e| format!("cannot save the model to {}: {e}", dir.display()))?;
+        let text = serde_json::to_string_pretty(&metadata).expect("metadata serialises");
+        std::fs::write(dir.join(METADATA_FILE), text)
+            .map_err(|e| format!("cannot save the metadata: {e}"))?;
+    }
+    let rows = args
+        .rows
+        .or(n_input)
+        .ok_or("give --rows when sampling from a saved model")?;
+    let sampling = Instant::now();
+    let synthetic = if conditions.is_empty() {
+        model.sample(rows, args.seed)
+    } else {
+        model.sample_conditional(rows, &conditions, args.seed)
+    }
+    .map_err(|e| e.to_string())?;
+    let sample_seconds = sampling.elapsed().as_secs_f64();
+    synth_data::write_path(&synthetic, &metadata, &args.output)
+        .map_err(|e| format!("{}: {e}", args.output.display()))?;
+
+    let transformer_fit_seconds = history
+        .first()
+        .map(|r| (r.elapsed_seconds - r.epoch_seconds).max(0.0));
+    let per_epoch = median(history.iter().map(|r| r.epoch_seconds).collect());
+    let last = history.last();
+    eprintln!(
+        "wrote {} rows × {} columns to {} (fit {:.1} s, sample {:.1} s)",
+        synthetic.n_rows(),
+        synthetic.columns.len(),
+        args.output.display(),
+        fit_seconds,
+        sample_seconds
+    );
+    if args.json {
+        let line = json!({
+            "rows": synthetic.n_rows(),
+            "columns": synthetic.columns.len(),
+            "epochs": history.len(),
+            "fit_seconds": fit_seconds,
+            "transformer_fit_seconds": transformer_fit_seconds,
+            "seconds_per_epoch": per_epoch,
+            "sample_seconds": sample_seconds,
+            "peak_rss_mb": peak_rss_mb(),
+            "final_losses": last.map(|r| json!({"generator": r.generator_loss, "critic": r.critic_loss})),
+        });
+        println!("{line}");
+    }
+    Ok(())
+}
