@@ -56,3 +56,27 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// Define each named test function (`async fn name(f: Family)`) once per adapter family:
+/// `embedded::name` and `aws::name`.
+#[macro_export]
+macro_rules! both_families {
+    ($($name:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::embedded::family().await).await
+                }
+            )*
+        }
+        mod aws {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::aws::family().await).await
+                }
+            )*
+        }
+    };
+}

@@ -8,28 +8,7 @@ use synth_core::accounts::{self, Role};
 use synth_core::{Index, Query, RequestContext, Settings};
 use synth_tests::http::{Reply, TestServer, serve};
 
-macro_rules! flows {
-    ($($name:ident),* $(,)?) => {
-        mod embedded {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(synth_tests::embedded::family().await).await
-                }
-            )*
-        }
-        mod aws {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(synth_tests::aws::family().await).await
-                }
-            )*
-        }
-    };
-}
-
-flows!(
+synth_tests::both_families!(
     register_login_refresh_logout,
     bad_tokens_are_refused,
     concurrent_registrations_make_one_account,

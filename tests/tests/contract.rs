@@ -12,28 +12,7 @@ use synth_core::{
 };
 use synth_tests::{Family, eventually};
 
-macro_rules! contract {
-    ($($name:ident),* $(,)?) => {
-        mod embedded {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(synth_tests::embedded::family().await).await
-                }
-            )*
-        }
-        mod aws {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(synth_tests::aws::family().await).await
-                }
-            )*
-        }
-    };
-}
-
-contract!(
+synth_tests::both_families!(
     records_round_trip_every_json_type,
     conditional_writes_conflict,
     updates_create_set_remove_and_count,

@@ -9,28 +9,7 @@ use synth_core::{Key, Settings, Update};
 use synth_tests::eventually;
 use synth_tests::http::{Reply, TestServer, serve};
 
-macro_rules! flows {
-    ($($name:ident),* $(,)?) => {
-        mod embedded {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(synth_tests::embedded::family().await).await
-                }
-            )*
-        }
-        mod aws {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(synth_tests::aws::family().await).await
-                }
-            )*
-        }
-    };
-}
-
-flows!(
+synth_tests::both_families!(
     upload_ingest_inspect_override_delete,
     presigned_upload_is_ingested_once,
     bad_files_are_refused_or_marked_invalid,
