@@ -13,11 +13,11 @@
 pub mod ctgan;
 pub mod device;
 pub mod error;
-pub mod nn;
-pub mod optim;
-pub mod random;
-pub mod rows;
-pub mod sampler;
+pub(crate) mod nn;
+pub(crate) mod optim;
+pub(crate) mod random;
+pub(crate) mod rows;
+pub(crate) mod sampler;
 pub mod synthesizer;
 pub mod transformer;
 

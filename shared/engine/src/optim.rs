@@ -53,16 +53,21 @@ impl Adam {
             let Some(g) = grads.get(var.as_tensor()) else {
                 continue;
             };
+            // Everything here is detached: the parameter is a variable, so otherwise every
+            // moment would carry a backprop graph linking it to the previous step's, and
+            // memory would grow with every step.
+            let p = var.as_tensor().detach();
+            let g = g.detach();
             let g = if c.weight_decay != 0.0 {
-                (g + var.as_tensor().affine(c.weight_decay, 0.0)?)?
+                (g + p.affine(c.weight_decay, 0.0)?)?
             } else {
-                g.clone()
+                g
             };
             *m = (m.affine(c.beta1, 0.0)? + g.affine(1.0 - c.beta1, 0.0)?)?;
             *v = (v.affine(c.beta2, 0.0)? + g.sqr()?.affine(1.0 - c.beta2, 0.0)?)?;
             let denom = v.sqrt()?.affine(1.0 / bc2.sqrt(), c.eps)?;
             let update = (&*m / denom)?.affine(c.lr / bc1, 0.0)?;
-            var.set(&(var.as_tensor() - update)?)?;
+            var.set(&(p - update)?)?;
         }
         Ok(())
     }
@@ -100,5 +105,7 @@ mod tests {
             let got = p.as_tensor().to_vec1::<f64>().unwrap()[0];
             assert!((got - x).abs() < 1e-12, "step {t}: {got} vs {x}");
         }
+        // The moments hold values, not graphs back to earlier steps (a leak per step).
+        assert!(adam.m.iter().chain(&adam.v).all(|t| !t.track_op()));
     }
 }

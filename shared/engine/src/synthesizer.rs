@@ -100,3 +100,20 @@ pub fn load(dir: &Path, device: EngineDevice) -> Result<Box<dyn Synthesizer>> {
         ))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_params_read_the_seed_platform_json() {
+        let p: ModelParams =
+            serde_json::from_str(r#"{"model": "ctgan", "epochs": 5, "pac": 5}"#).unwrap();
+        let ModelParams::Ctgan(c) = &p;
+        assert_eq!((c.epochs, c.pac, c.batch_size), (5, 5, 500));
+        let back: ModelParams = serde_json::from_str(&serde_json::to_string(&p).unwrap()).unwrap();
+        assert_eq!(back, p);
+        assert!(serde_json::from_str::<ModelParams>(r#"{"model": "gpt", "epochs": 5}"#).is_err());
+        assert!(serde_json::from_str::<ModelParams>(r#"{"model": "ctgan", "epoch": 5}"#).is_err());
+    }
+}

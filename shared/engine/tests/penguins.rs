@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use synth_core::table::{Column, ColumnData, ColumnMetadata, Metadata, SdType, Table};
-use synth_engine::{CtganParams, FitOptions, ModelParams, Synthesizer};
+use synth_engine::{CtganParams, FitOptions, ModelParams};
 
 const DATA: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -81,7 +81,7 @@ fn ctgan_learns_penguins_and_samples_a_faithful_table() {
     let (real, meta) = read_penguins(Path::new(DATA));
     assert_eq!(real.n_rows(), 344);
     let params = ModelParams::Ctgan(CtganParams {
-        epochs: 40,
+        epochs: 30,
         batch_size: 100,
         ..Default::default()
     });
@@ -95,7 +95,7 @@ fn ctgan_learns_penguins_and_samples_a_faithful_table() {
         },
     )
     .unwrap();
-    assert_eq!(model.loss_history().len(), 40);
+    assert_eq!(model.loss_history().len(), 30);
     let fake = model.sample(1000, 1).unwrap();
 
     assert_eq!(fake.n_rows(), 1000);

@@ -2,10 +2,10 @@
 //! it: a conditional generator and a PacGAN critic under the Wasserstein loss with gradient
 //! penalty, trained by sampling conditions, on the [`DataTransformer`]'s encoding.
 
-pub mod critic;
-pub mod generator;
-pub mod params;
-pub mod penalty;
+pub(crate) mod critic;
+pub(crate) mod generator;
+mod params;
+pub(crate) mod penalty;
 
 use std::collections::HashMap;
 use std::path::Path;

@@ -60,7 +60,7 @@ impl CtganParams {
         positive("discriminator_steps", self.discriminator_steps)?;
         positive("pac", self.pac)?;
         positive("embedding_dim", self.embedding_dim)?;
-        if self.batch_size % self.pac != 0 {
+        if !self.batch_size.is_multiple_of(self.pac) {
             return Err(EngineError::param(
                 "batch_size",
                 format!("{} is not divisible by pac = {}", self.batch_size, self.pac),

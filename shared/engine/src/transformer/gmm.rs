@@ -156,26 +156,38 @@ impl BayesianGmm {
         out
     }
 
-    /// Unnormalised log posterior of each component for standardised value `v`.
-    fn log_joint(&self, v: f64, log_w: &[f64], out: &mut [f64]) {
+    /// Per-component terms of the log posterior that do not depend on the value, computed
+    /// once per pass rather than once per value: (mean, precision, constant).
+    fn terms(&self) -> Vec<(f64, f64, f64)> {
         let half_ln_2pi = 0.5 * (std::f64::consts::TAU).ln();
-        for (j, o) in out.iter_mut().enumerate() {
-            let prec_chol = 1.0 / self.variances[j].sqrt();
-            let y = (v - self.means[j]) * prec_chol;
-            let log_gauss = -half_ln_2pi - 0.5 * y * y + prec_chol.ln() - 0.5 * self.dof[j].ln();
-            let log_lambda = std::f64::consts::LN_2 + digamma(0.5 * self.dof[j]);
-            *o = log_w[j] + log_gauss + 0.5 * (log_lambda - 1.0 / self.mean_precision[j]);
+        let log_w = self.log_weights();
+        (0..self.means.len())
+            .map(|j| {
+                let prec = 1.0 / self.variances[j].sqrt();
+                let log_lambda = std::f64::consts::LN_2 + digamma(0.5 * self.dof[j]);
+                let constant = log_w[j] - half_ln_2pi + prec.ln() - 0.5 * self.dof[j].ln()
+                    + 0.5 * (log_lambda - 1.0 / self.mean_precision[j]);
+                (self.means[j], prec, constant)
+            })
+            .collect()
+    }
+
+    /// Unnormalised log posterior of each component for standardised value `v`.
+    fn log_joint(v: f64, terms: &[(f64, f64, f64)], out: &mut [f64]) {
+        for (o, &(mean, prec, constant)) in out.iter_mut().zip(terms) {
+            let y = (v - mean) * prec;
+            *o = constant - 0.5 * y * y;
         }
     }
 
     /// Writes the responsibilities into `resp`; returns the mean log-normaliser.
     fn e_step(&self, z: &[f64], resp: &mut [f64]) -> f64 {
         let k = self.means.len();
-        let log_w = self.log_weights();
+        let terms = self.terms();
         let mut total = 0.0;
         for (i, &v) in z.iter().enumerate() {
             let row = &mut resp[i * k..(i + 1) * k];
-            self.log_joint(v, &log_w, row);
+            Self::log_joint(v, &terms, row);
             let m = row.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
             let s: f64 = row.iter().map(|l| (l - m).exp()).sum();
             let norm = m + s.ln();
@@ -219,12 +231,12 @@ impl BayesianGmm {
 
     /// Posterior probability of each component for value `x` (data units).
     pub fn predict_proba(&self, x: f64, out: &mut [f64]) {
-        let log_w = self.log_weights();
-        self.proba_with(x, &log_w, out);
+        let terms = self.terms();
+        self.proba_with(x, &terms, out);
     }
 
-    fn proba_with(&self, x: f64, log_w: &[f64], out: &mut [f64]) {
-        self.log_joint((x - self.shift) / self.scale, log_w, out);
+    fn proba_with(&self, x: f64, terms: &[(f64, f64, f64)], out: &mut [f64]) {
+        Self::log_joint((x - self.shift) / self.scale, terms, out);
         let m = out.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
         let mut s = 0.0;
         for o in out.iter_mut() {
@@ -239,10 +251,10 @@ impl BayesianGmm {
     /// Posterior probabilities of many values at once (row-major, `x.len() × k`).
     pub fn predict_proba_many(&self, x: &[f64]) -> Vec<f64> {
         let k = self.means.len();
-        let log_w = self.log_weights();
+        let terms = self.terms();
         let mut out = vec![0.0; x.len() * k];
         for (i, &v) in x.iter().enumerate() {
-            self.proba_with(v, &log_w, &mut out[i * k..(i + 1) * k]);
+            self.proba_with(v, &terms, &mut out[i * k..(i + 1) * k]);
         }
         out
     }
@@ -327,7 +339,7 @@ mod tests {
         assert!((digamma(1.0) + gamma).abs() < 1e-11);
         assert!((digamma(0.5) + gamma + 2.0 * 2f64.ln()).abs() < 1e-11);
         assert!((digamma(10.0) - 2.251_752_589_066_721).abs() < 1e-11);
-        assert!((digamma(1e-3) - (-1000.575_571_932_9)).abs() < 1e-8);
+        assert!((digamma(1e-3) - (-1_000.575_571_932_9)).abs() < 1e-8);
     }
 
     fn three_modes(n: usize, seed: u64) -> Vec<f64> {

@@ -84,7 +84,7 @@ pub struct Encoded {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum ColumnTransform {
-    Continuous(ContinuousTransform),
+    Continuous(Box<ContinuousTransform>),
     Discrete(DiscreteTransform),
     Id(IdTransform),
 }
@@ -197,12 +197,14 @@ impl DataTransformer {
             .into_par_iter()
             .map(|(i, name, sdtype, data)| {
                 Ok(match kind_of(sdtype) {
-                    Kind::Continuous => ColumnTransform::Continuous(ContinuousTransform::fit(
-                        name,
-                        data,
-                        options,
-                        &mut rng_for(seed, 1000 + i as u64),
-                    )?),
+                    Kind::Continuous => {
+                        ColumnTransform::Continuous(Box::new(ContinuousTransform::fit(
+                            name,
+                            data,
+                            options,
+                            &mut rng_for(seed, 1000 + i as u64),
+                        )?))
+                    }
                     Kind::Discrete => ColumnTransform::Discrete(DiscreteTransform::fit(
                         name,
                         data,
