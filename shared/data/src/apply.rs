@@ -1,8 +1,9 @@
 //! Applying metadata (inferred or the user's own) to a table: each column is converted to the
 //! storage its sdtype needs, and metadata the data contradicts is refused, naming the column.
 
-use std::collections::HashSet;
+use polars::prelude::PlHashSet as HashSet;
 
+use rayon::prelude::*;
 use synth_core::table::{Column, ColumnData, ColumnMetadata, Metadata, SdType, Table};
 
 use crate::DataError;
@@ -20,14 +21,14 @@ pub fn apply_metadata(table: Table, metadata: &Metadata) -> Result<Table, DataEr
             });
         }
     }
-    let mut columns = Vec::with_capacity(table.columns.len());
-    for col in table.columns {
-        let col = match metadata.column(&col.name) {
-            Some(meta) => coerce(col, meta)?,
-            None => col,
-        };
-        columns.push(col);
-    }
+    let columns = table
+        .columns
+        .into_par_iter()
+        .map(|col| match metadata.column(&col.name) {
+            Some(meta) => coerce(col, meta),
+            None => Ok(col),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let table = Table::new(columns).map_err(DataError::InvalidTable)?;
     if let Some(pk) = &metadata.primary_key {
         check_primary_key(&table, pk)?;
@@ -143,9 +144,10 @@ fn coerce(col: Column, meta: &ColumnMetadata) -> Result<Column, DataError> {
                     )
                 })?,
             };
+            let parser = date_parser(&format, &err)?;
             ColumnData::Datetime(convert(
                 &v,
-                |s| datetime::parse(s, &format),
+                |s| parser.parse(s),
                 |i, s| {
                     err(
                         i,
@@ -157,17 +159,20 @@ fn coerce(col: Column, meta: &ColumnMetadata) -> Result<Column, DataError> {
         }
         // Integers are dates only when told how to read them (e.g. `%Y%m%d`).
         (SdType::Datetime, ColumnData::Int(v)) => match &meta.datetime_format {
-            Some(format) => ColumnData::Datetime(convert(
-                &v,
-                |x| datetime::parse(&x.to_string(), format),
-                |i, x| {
-                    err(
-                        i,
-                        x.to_string(),
-                        &format!("does not match datetime_format {format}"),
-                    )
-                },
-            )?),
+            Some(format) => {
+                let parser = date_parser(format, &err)?;
+                ColumnData::Datetime(convert(
+                    &v,
+                    |x| parser.parse(&x.to_string()),
+                    |i, x| {
+                        err(
+                            i,
+                            x.to_string(),
+                            &format!("does not match datetime_format {format}"),
+                        )
+                    },
+                )?)
+            }
             None => {
                 let (i, s) = first_present(&v);
                 return Err(err(
@@ -188,6 +193,15 @@ fn coerce(col: Column, meta: &ColumnMetadata) -> Result<Column, DataError> {
         (_, data) => data,
     };
     Ok(Column { name, data })
+}
+
+/// A compiled datetime format, or an error naming the column if the format is invalid.
+fn date_parser(
+    format: &str,
+    err: &dyn Fn(usize, String, &str) -> DataError,
+) -> Result<datetime::DateParser, DataError> {
+    datetime::DateParser::new(format)
+        .ok_or_else(|| err(0, format.to_owned(), "not a valid strftime datetime_format"))
 }
 
 fn describe(data: &ColumnData) -> &'static str {

@@ -2,7 +2,8 @@
 //! with it. Hand-written because polars (without its `lazy`/temporal string parsing) does not
 //! detect formats, and SDV metadata needs the format itself, not just parsed values.
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime};
+use chrono::DateTime;
+use chrono::format::{Item, Parsed, StrftimeItems};
 
 /// Candidate formats, most specific first; ambiguous day/month orders are both listed.
 pub(crate) const CANDIDATES: &[&str] = &[
@@ -47,40 +48,91 @@ fn has_offset(format: &str) -> bool {
         .any(|t| format.contains(t))
 }
 
+/// A strftime format compiled once, for parsing a column's worth of values (chrono's
+/// `parse_from_str` would re-read the format string for every value).
+pub(crate) struct DateParser {
+    items: Vec<Item<'static>>,
+    kind: Kind,
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    /// Has a UTC offset: converted to UTC.
+    Offset,
+    /// Date and time, taken as UTC.
+    Time,
+    /// Date only: midnight UTC.
+    Date,
+}
+
+impl DateParser {
+    /// `None` when `format` is not a valid strftime format.
+    pub(crate) fn new(format: &str) -> Option<Self> {
+        let items = StrftimeItems::new(format).parse_to_owned().ok()?;
+        let kind = if has_offset(format) {
+            Kind::Offset
+        } else if has_time(format) {
+            Kind::Time
+        } else {
+            Kind::Date
+        };
+        Some(Self { items, kind })
+    }
+
+    /// Microseconds since the epoch (UTC), or `None` if `value` does not match.
+    pub(crate) fn parse(&self, value: &str) -> Option<i64> {
+        let mut parsed = Parsed::new();
+        chrono::format::parse(&mut parsed, value.trim(), self.items.iter()).ok()?;
+        match self.kind {
+            Kind::Offset => parsed.to_datetime().ok().map(|d| d.timestamp_micros()),
+            Kind::Time => parsed
+                .to_naive_datetime_with_offset(0)
+                .ok()
+                .map(|d| d.and_utc().timestamp_micros()),
+            Kind::Date => parsed
+                .to_naive_date()
+                .ok()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .map(|d| d.and_utc().timestamp_micros()),
+        }
+    }
+}
+
 /// Parse one value with a strftime format into microseconds since the epoch (UTC).
+#[cfg(test)]
 pub fn parse(value: &str, format: &str) -> Option<i64> {
-    let value = value.trim();
-    if has_offset(format) {
-        return DateTime::parse_from_str(value, format)
-            .ok()
-            .map(|d| d.timestamp_micros());
+    DateParser::new(format)?.parse(value)
+}
+
+/// A strftime format compiled once for rendering many values; an invalid format falls back to
+/// [`DEFAULT_DATETIME_FORMAT`] rather than failing a write.
+pub(crate) struct DateFormatter {
+    items: Vec<Item<'static>>,
+}
+
+impl DateFormatter {
+    pub(crate) fn new(format: &str) -> Self {
+        let items = StrftimeItems::new(format)
+            .parse_to_owned()
+            .or_else(|_| StrftimeItems::new(DEFAULT_DATETIME_FORMAT).parse_to_owned())
+            .unwrap_or_default();
+        Self { items }
     }
-    if has_time(format) {
-        return NaiveDateTime::parse_from_str(value, format)
-            .ok()
-            .map(|d| d.and_utc().timestamp_micros());
+
+    pub(crate) fn format(&self, micros: i64) -> String {
+        match DateTime::from_timestamp_micros(micros) {
+            Some(d) => d
+                .naive_utc()
+                .format_with_items(self.items.iter())
+                .to_string(),
+            None => micros.to_string(),
+        }
     }
-    NaiveDate::parse_from_str(value, format)
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|d| d.and_utc().timestamp_micros())
 }
 
 /// Render microseconds since the epoch with a strftime format.
 pub fn format(micros: i64, format: &str) -> String {
-    match DateTime::from_timestamp_micros(micros) {
-        Some(d) => {
-            use std::fmt::Write;
-            let mut out = String::new();
-            // An invalid user format must not panic the writer: fall back to the default.
-            if write!(out, "{}", d.naive_utc().format(format)).is_err() {
-                out.clear();
-                let _ = write!(out, "{}", d.naive_utc().format(DEFAULT_DATETIME_FORMAT));
-            }
-            out
-        }
-        None => micros.to_string(),
-    }
+    DateFormatter::new(format).format(micros)
 }
 
 /// The format that fits a column of datetimes already parsed: date-only when all are midnight.
@@ -114,10 +166,14 @@ pub(crate) fn detect<'a>(sample: impl Iterator<Item = &'a str> + Clone) -> Detec
         Some(v) if v.len() <= 40 && v.bytes().any(|b| b.is_ascii_digit()) => {}
         _ => return Detected::None,
     }
-    let fitting: Vec<&'static str> = CANDIDATES
+    let parsers: Vec<(&'static str, DateParser)> = CANDIDATES
         .iter()
-        .copied()
-        .filter(|f| sample.clone().all(|v| parse(v, f).is_some()))
+        .filter_map(|f| Some((*f, DateParser::new(f)?)))
+        .collect();
+    let fitting: Vec<&'static str> = parsers
+        .iter()
+        .filter(|(_, p)| sample.clone().all(|v| p.parse(v).is_some()))
+        .map(|(f, _)| *f)
         .collect();
     if let Some(&format) = fitting.first() {
         // Only the day/month swap counts as ambiguous; `%Y-%m-%dT%H:%M:%S` vs `...%.f` is not.
@@ -129,8 +185,8 @@ pub(crate) fn detect<'a>(sample: impl Iterator<Item = &'a str> + Clone) -> Detec
     // No single format: do several together cover every value?
     let mut used = Vec::new();
     for v in sample {
-        match CANDIDATES.iter().find(|f| parse(v, f).is_some()) {
-            Some(f) => {
+        match parsers.iter().find(|(_, p)| p.parse(v).is_some()) {
+            Some((f, _)) => {
                 if !used.contains(f) {
                     used.push(*f);
                 }

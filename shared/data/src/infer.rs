@@ -3,7 +3,8 @@
 //! meanings. Work is done on a column's distinct values wherever possible, so a million-row
 //! column of a few hundred categories costs one hashing pass.
 
-use std::collections::HashSet;
+use polars::prelude::PlHashSet as HashSet;
+use rayon::prelude::*;
 
 use serde::Serialize;
 use synth_core::table::{Column, ColumnData, ColumnMetadata, Metadata, SdType, Table};
@@ -14,6 +15,9 @@ use crate::datetime::{self, Detected};
 const CATEGORICAL_MAX_DISTINCT: usize = 10;
 /// ...making up at most this share of the non-null values are categories, not quantities.
 const CATEGORICAL_MAX_SHARE: f64 = 0.05;
+/// Above this many distinct strings, a column is categorical only if they repeat a lot
+/// (≤ 5% of rows distinct).
+const STRING_CATEGORIES_MAX: usize = 1_000;
 /// Values examined to detect a datetime format; the format is then verified on more.
 const DETECT_SAMPLE: usize = 200;
 /// Distinct values a detected pattern (datetime, email, phone) is verified against.
@@ -39,10 +43,11 @@ pub struct Inference {
 /// Infer every column's sdtype (and representation, datetime format, PII flag) and pick a
 /// primary key among the id columns.
 pub fn infer_metadata(table: &Table) -> Inference {
+    // Columns are independent: infer them in parallel.
+    let verdicts: Vec<Verdict> = table.columns.par_iter().map(infer_column).collect();
     let mut columns = Vec::with_capacity(table.columns.len());
     let mut metas = Vec::with_capacity(table.columns.len());
-    for col in &table.columns {
-        let (meta, confidence, reason) = infer_column(col);
+    for (col, (meta, confidence, reason)) in table.columns.iter().zip(verdicts) {
         columns.push(ColumnInference {
             name: col.name.clone(),
             sdtype: meta.sdtype,
@@ -177,6 +182,20 @@ fn decimals(v: f64) -> usize {
     s.split_once('.').map_or(0, |(_, f)| f.len())
 }
 
+/// Most decimal places among (a sample of) a float column's values.
+pub(crate) fn max_decimals(values: &[Option<f64>]) -> u32 {
+    let n = values.len().max(1);
+    // An even spread of up to 10,000 values: rounding is a property of the whole column.
+    let step = n.div_ceil(10_000);
+    values
+        .iter()
+        .step_by(step)
+        .flatten()
+        .map(|&v| decimals(v) as u32)
+        .max()
+        .unwrap_or(0)
+}
+
 fn floats(values: &[Option<f64>], as_text: bool) -> Verdict {
     let nn = values.iter().flatten().count();
     let distinct = values
@@ -199,13 +218,7 @@ fn floats(values: &[Option<f64>], as_text: bool) -> Verdict {
             ),
         );
     }
-    let places = values
-        .iter()
-        .flatten()
-        .take(1000)
-        .map(|&v| decimals(v))
-        .max()
-        .unwrap_or(0);
+    let places = max_decimals(values);
     let mut out = verdict(
         SdType::Numerical,
         if as_text { 0.85 } else { 0.95 },
@@ -273,25 +286,42 @@ fn spread<'a>(items: &[&'a str], k: usize) -> Vec<&'a str> {
     (0..k).map(|i| items[(i as f64 * step) as usize]).collect()
 }
 
+/// Distinct values in first-seen order, so samples are deterministic.
+fn distinct_in_order<'a>(values: &[&'a str]) -> Vec<&'a str> {
+    let mut seen = HashSet::with_capacity_and_hasher(values.len().min(1 << 16), Default::default());
+    values.iter().copied().filter(|s| seen.insert(*s)).collect()
+}
+
+/// Every non-null value parsed (and plain: no leading zeros), or `None` if one is not.
+fn parse_all<T: std::str::FromStr>(
+    values: &[Option<String>],
+    ok: impl Fn(&T) -> bool,
+) -> Option<Vec<Option<T>>> {
+    values
+        .iter()
+        .map(|v| match v {
+            None => Some(None),
+            Some(s) if numeric_text(s) => s.trim().parse::<T>().ok().filter(&ok).map(Some),
+            Some(_) => None,
+        })
+        .collect()
+}
+
 fn strings(name: &str, values: &[Option<String>], nulls: usize) -> Verdict {
     let present: Vec<&str> = values.iter().flatten().map(String::as_str).collect();
     let nn = present.len();
-    // Distinct values in first-seen order, so samples are deterministic.
-    let mut seen = HashSet::with_capacity(1024);
-    let distinct: Vec<&str> = present
-        .iter()
-        .copied()
-        .filter(|s| seen.insert(*s))
-        .collect();
-    drop(seen);
-    let d = distinct.len();
-    let verify = spread(&distinct, VERIFY_SAMPLE);
+    // Patterns (booleans, numbers, dates, emails, phones) are decided on an evenly spread
+    // sample; hashing every value for the distinct count is left to the columns that need it.
+    let sample = spread(&present, VERIFY_SAMPLE);
+    let distinct = distinct_in_order(&sample);
+    let verify = &distinct;
 
-    if d <= 2
+    if distinct.len() <= 2
         && distinct.iter().all(|s| {
             let l = s.trim().to_ascii_lowercase();
             TRUE_TOKENS.contains(&l.as_str()) || FALSE_TOKENS.contains(&l.as_str())
         })
+        && present.iter().all(|s| distinct.contains(s))
     {
         return verdict(SdType::Boolean, 0.9, format!("only the words {distinct:?}"));
     }
@@ -299,21 +329,15 @@ fn strings(name: &str, values: &[Option<String>], nulls: usize) -> Verdict {
     if distinct
         .iter()
         .all(|s| numeric_text(s) && s.trim().parse::<i64>().is_ok())
+        && let Some(ints) = parse_all::<i64>(values, |_| true)
     {
-        let ints: Vec<Option<i64>> = values
-            .iter()
-            .map(|v| v.as_deref().and_then(|s| s.trim().parse().ok()))
-            .collect();
         return integers(name, &ints, nulls, true);
     }
     if distinct
         .iter()
         .all(|s| numeric_text(s) && s.trim().parse::<f64>().is_ok_and(f64::is_finite))
+        && let Some(fl) = parse_all::<f64>(values, |x| x.is_finite())
     {
-        let fl: Vec<Option<f64>> = values
-            .iter()
-            .map(|v| v.as_deref().and_then(|s| s.trim().parse().ok()))
-            .collect();
         return floats(&fl, true);
     }
 
@@ -321,10 +345,8 @@ fn strings(name: &str, values: &[Option<String>], nulls: usize) -> Verdict {
     let mut note = String::new();
     match datetime::detect(head.iter().copied()) {
         Detected::Format { format, ambiguous } => {
-            let ok = verify
-                .iter()
-                .filter(|v| datetime::parse(v, format).is_some())
-                .count();
+            let parser = datetime::DateParser::new(format).expect("candidate formats are valid");
+            let ok = verify.iter().filter(|v| parser.parse(v).is_some()).count();
             if ok == verify.len() {
                 let mut out = verdict(
                     SdType::Datetime,
@@ -368,6 +390,7 @@ fn strings(name: &str, values: &[Option<String>], nulls: usize) -> Verdict {
         );
     }
 
+    let d = distinct_in_order(&present).len();
     let share = d as f64 / nn as f64;
     let sample = spread(&present, 1000);
     let avg_len =
@@ -389,17 +412,19 @@ fn strings(name: &str, values: &[Option<String>], nulls: usize) -> Verdict {
             format!("{note}unique per row, short tokens: a key"),
         );
     }
-    if share > 0.5 && (avg_len >= 30.0 || avg_words >= 4.0) {
+    // Hundreds of thousands of "categories" are not categories, whatever their share.
+    let many = d > STRING_CATEGORIES_MAX && share > CATEGORICAL_MAX_SHARE;
+    if (share > 0.5 || many) && (avg_len >= 30.0 || avg_words >= 4.0) {
         return verdict(
             SdType::Text,
             0.8,
             format!(
-                "{note}mostly unique ({:.0}% distinct), long strings (avg {avg_len:.0} chars): free text",
+                "{note}{:.0}% distinct, long strings (avg {avg_len:.0} chars): free text",
                 share * 100.0
             ),
         );
     }
-    if d <= CATEGORICAL_MAX_DISTINCT || share <= 0.5 {
+    if d <= CATEGORICAL_MAX_DISTINCT || (share <= 0.5 && !many) {
         let conf = if note.is_empty() {
             if d <= 50 { 0.9 } else { 0.7 }
         } else {
@@ -415,7 +440,7 @@ fn strings(name: &str, values: &[Option<String>], nulls: usize) -> Verdict {
         SdType::Text,
         0.5,
         format!(
-            "{note}mostly unique ({:.0}% distinct) short strings",
+            "{note}many distinct short strings ({:.0}% distinct)",
             share * 100.0
         ),
     )

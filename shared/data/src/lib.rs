@@ -22,8 +22,8 @@ pub use format::FileFormat;
 pub use infer::{ColumnInference, Inference, infer_metadata};
 pub use limits::Limits;
 pub use profile::{
-    CategoryCount, ColumnProfile, DatetimeSummary, NumericSummary, PreviewRow, Profile, Quantile,
-    profile,
+    CategoryCount, ColumnProfile, DatetimeQuantile, DatetimeSummary, NumericSummary, PreviewRow,
+    Profile, Quantile, profile,
 };
 pub use read::{Dataset, ReadOptions, read_bytes, read_path};
 pub use write::{write_bytes, write_path};

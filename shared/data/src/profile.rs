@@ -2,9 +2,10 @@
 //! synthetic table against the real one. Numeric statistics come from polars; category counts
 //! are a hash count because polars' `value_counts` needs features this crate does not build.
 
-use std::collections::HashMap;
+use std::hash::Hash;
 
 use polars::prelude::*;
+use rayon::prelude::*;
 use serde::Serialize;
 use serde_json::Value;
 use synth_core::table::{Column, ColumnData, ColumnMetadata, Metadata, SdType, Table};
@@ -70,6 +71,10 @@ pub struct ColumnProfile {
     /// Numerical columns.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub numeric: Option<NumericSummary>,
+    /// Decimal places of a numerical column (0 for integers), so generated values can be
+    /// rounded like the real ones; SDV metadata has no field for it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decimals: Option<u32>,
     /// Datetime columns, rendered in the column's datetime format.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub datetime: Option<DatetimeSummary>,
@@ -102,8 +107,14 @@ pub struct DatetimeSummary {
     pub min: String,
     pub max: String,
     pub mean: String,
-    /// (q, value) pairs, values in the column's format.
-    pub quantiles: Vec<(f64, String)>,
+    pub quantiles: Vec<DatetimeQuantile>,
+}
+
+/// A quantile `q` (0..1) of a datetime column, in the column's format.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct DatetimeQuantile {
+    pub q: f64,
+    pub value: String,
 }
 
 /// A category and how often it occurs.
@@ -119,7 +130,7 @@ pub struct CategoryCount {
 pub fn profile(table: &Table, metadata: &Metadata, inference: Option<&Inference>) -> Profile {
     let columns = table
         .columns
-        .iter()
+        .par_iter()
         .map(|col| {
             let inferred = inference.and_then(|i| i.columns.iter().find(|c| c.name == col.name));
             let meta = metadata
@@ -157,6 +168,7 @@ fn column_profile(col: &Column, meta: &ColumnMetadata) -> ColumnProfile {
         nulls,
         distinct: 0,
         numeric: None,
+        decimals: None,
         datetime: None,
         top: Vec::new(),
     };
@@ -170,14 +182,16 @@ fn column_profile(col: &Column, meta: &ColumnMetadata) -> ColumnProfile {
                     .datetime_format
                     .as_deref()
                     .unwrap_or(DEFAULT_DATETIME_FORMAT);
-                let parsed: Vec<Option<i64>> = v
-                    .iter()
-                    .map(|x| x.as_deref().and_then(|s| datetime::parse(s, format)))
-                    .collect();
-                p.datetime = datetime_summary(&parsed, format);
+                if let Some(parser) = datetime::DateParser::new(format) {
+                    let parsed: Vec<Option<i64>> = v
+                        .iter()
+                        .map(|x| x.as_deref().and_then(|s| parser.parse(s)))
+                        .collect();
+                    p.datetime = datetime_summary(&parsed, format);
+                }
             }
             if wants_top {
-                p.top = top(counts, p.count);
+                p.top = top(counts, p.count, str::to_owned);
             }
         }
         ColumnData::Bool(v) => {
@@ -186,7 +200,7 @@ fn column_profile(col: &Column, meta: &ColumnMetadata) -> ColumnProfile {
                     .map(|x| x.map(|b| if b { "true" } else { "false" })),
             );
             p.distinct = counts.len();
-            p.top = top(counts, p.count);
+            p.top = top(counts, p.count, str::to_owned);
         }
         ColumnData::Int(v) | ColumnData::Datetime(v) => {
             let s = Series::new(col.name.as_str().into(), v);
@@ -199,11 +213,10 @@ fn column_profile(col: &Column, meta: &ColumnMetadata) -> ColumnProfile {
                 p.datetime = datetime_summary(v, format);
             } else if meta.sdtype == SdType::Numerical {
                 p.numeric = numeric_summary(&s);
+                p.decimals = Some(0);
             }
             if wants_top {
-                let text: Vec<Option<String>> =
-                    v.iter().map(|x| x.map(|x| x.to_string())).collect();
-                p.top = top(count_values(text.iter().map(|x| x.as_deref())), p.count);
+                p.top = top(count_values(v.iter().copied()), p.count, |x| x.to_string());
             }
         }
         ColumnData::Float(v) => {
@@ -211,11 +224,13 @@ fn column_profile(col: &Column, meta: &ColumnMetadata) -> ColumnProfile {
             p.distinct = distinct(&s, nulls);
             if meta.sdtype == SdType::Numerical {
                 p.numeric = numeric_summary(&s);
+                p.decimals = Some(crate::infer::max_decimals(v));
             }
             if wants_top {
-                let text: Vec<Option<String>> =
-                    v.iter().map(|x| x.map(|x| x.to_string())).collect();
-                p.top = top(count_values(text.iter().map(|x| x.as_deref())), p.count);
+                let bits = v.iter().map(|x| x.map(f64::to_bits));
+                p.top = top(count_values(bits), p.count, |b| {
+                    f64::from_bits(b).to_string()
+                });
             }
         }
     }
@@ -229,22 +244,27 @@ fn distinct(s: &Series, nulls: usize) -> usize {
         .saturating_sub(usize::from(nulls > 0))
 }
 
-fn count_values<'a>(values: impl Iterator<Item = Option<&'a str>>) -> HashMap<&'a str, usize> {
-    let mut counts = HashMap::new();
+fn count_values<K: Hash + Eq>(values: impl Iterator<Item = Option<K>>) -> PlHashMap<K, usize> {
+    let mut counts = PlHashMap::default();
     for v in values.flatten() {
         *counts.entry(v).or_insert(0) += 1;
     }
     counts
 }
 
-fn top(counts: HashMap<&str, usize>, present: usize) -> Vec<CategoryCount> {
-    let mut all: Vec<(&str, usize)> = counts.into_iter().collect();
+/// The most frequent values, rendered only once they are chosen (not per row).
+fn top<K: Ord>(
+    counts: PlHashMap<K, usize>,
+    present: usize,
+    render: impl Fn(K) -> String,
+) -> Vec<CategoryCount> {
+    let mut all: Vec<(K, usize)> = counts.into_iter().collect();
     // Ties broken by value, so profiles are deterministic.
-    all.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    all.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     all.into_iter()
         .take(TOP_CATEGORIES)
         .map(|(v, c)| CategoryCount {
-            value: v.to_owned(),
+            value: render(v),
             count: c,
             frequency: c as f64 / present.max(1) as f64,
         })
@@ -280,7 +300,7 @@ fn datetime_summary(values: &[Option<i64>], format: &str) -> Option<DatetimeSumm
         quantiles: QUANTILES
             .iter()
             .zip(quantiles)
-            .filter_map(|(&q, v)| Some((q, fmt(v?))))
+            .filter_map(|(&q, v)| Some(DatetimeQuantile { q, value: fmt(v?) }))
             .collect(),
     })
 }

@@ -8,7 +8,7 @@ use polars::prelude::*;
 use rust_xlsxwriter::Workbook;
 use synth_core::table::{ColumnData, Metadata, Table};
 
-use crate::datetime::{self, DEFAULT_DATETIME_FORMAT};
+use crate::datetime::{DEFAULT_DATETIME_FORMAT, DateFormatter};
 use crate::{DataError, FileFormat};
 
 /// Excel's sheet size.
@@ -82,11 +82,9 @@ fn to_frame(table: &Table, metadata: &Metadata, native_time: bool) -> PolarsResu
                     Series::new(name, v).cast(&DataType::Datetime(TimeUnit::Microseconds, None))?
                 }
                 ColumnData::Datetime(v) => {
-                    let format = datetime_format(metadata, &c.name);
-                    let text: Vec<Option<String>> = v
-                        .iter()
-                        .map(|t| t.map(|t| datetime::format(t, format)))
-                        .collect();
+                    let formatter = DateFormatter::new(datetime_format(metadata, &c.name));
+                    let text: Vec<Option<String>> =
+                        v.iter().map(|t| t.map(|t| formatter.format(t))).collect();
                     Series::new(name, text)
                 }
             };
@@ -108,7 +106,7 @@ fn write_xlsx(table: &Table, metadata: &Metadata) -> Result<Vec<u8>, String> {
     for (j, col) in table.columns.iter().enumerate() {
         let c = j as u16;
         sheet.write_string(0, c, &col.name).map_err(e)?;
-        let format = datetime_format(metadata, &col.name);
+        let formatter = DateFormatter::new(datetime_format(metadata, &col.name));
         for r in 0..col.data.len() {
             let row = r as u32 + 1;
             match &col.data {
@@ -129,9 +127,7 @@ fn write_xlsx(table: &Table, metadata: &Metadata) -> Result<Vec<u8>, String> {
                     None => Ok(()),
                 },
                 ColumnData::Datetime(v) => match v[r] {
-                    Some(t) => sheet
-                        .write_string(row, c, datetime::format(t, format))
-                        .map(|_| ()),
+                    Some(t) => sheet.write_string(row, c, formatter.format(t)).map(|_| ()),
                     None => Ok(()),
                 },
             }

@@ -1,7 +1,8 @@
 //! Benchmark of read + infer + apply + profile on a generated mixed-type table (issue 5's
 //! goal: 1,000,000 rows × 20 columns of CSV in under 3 s and 1.5 GB peak RSS, release build).
 //!
-//! `cargo run --release -p synth-data --bin profile_bench [-- ROWS [XLSX_ROWS]]`
+//! `cargo run --release -p synth-data --bin profile_bench [-- ROWS [XLSX_ROWS]]`; the
+//! steps run alone with `-- --generate FILE.csv ROWS` and `-- --measure FILE`.
 //!
 //! Each file is profiled in a child process of its own so that its peak RSS (VmHWM) is not
 //! mixed with generating the data or with the other formats.
@@ -125,9 +126,23 @@ fn peak_rss_mb() -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
+/// CPU seconds (user + system, all threads) this process has used: on a shared, busy machine
+/// this moves less than wall time does.
+fn cpu_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<f64> = rest
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0.0))
+        .collect();
+    (f.get(11).unwrap_or(&0.0) + f.get(12).unwrap_or(&0.0)) / 100.0
+}
+
 /// Child: time each phase on one file and print one result line.
 fn measure(path: &Path) {
     let opts = ReadOptions::default();
+    let cpu0 = cpu_secs();
     let t0 = Instant::now();
     let ds = read_path(path, &opts).expect("read");
     let t1 = Instant::now();
@@ -139,7 +154,7 @@ fn measure(path: &Path) {
     let t4 = Instant::now();
     let secs = |a: Instant, b: Instant| (b - a).as_secs_f64();
     println!(
-        "{:<8} {:>9} rows {:>8.1} MB | read {:>6.2}s  infer {:>5.2}s  apply {:>5.2}s  profile {:>5.2}s | total {:>6.2}s | peak RSS {:>7.0} MB",
+        "{:<8} {:>9} rows {:>8.1} MB | read {:>6.2}s  infer {:>5.2}s  apply {:>5.2}s  profile {:>5.2}s | total {:>6.2}s wall, {:>6.2}s CPU | peak RSS {:>7.0} MB",
         ds.format.extension(),
         p.n_rows,
         std::fs::metadata(path).map_or(0.0, |m| m.len() as f64 / 1e6),
@@ -148,6 +163,7 @@ fn measure(path: &Path) {
         secs(t2, t3),
         secs(t3, t4),
         secs(t0, t4),
+        cpu_secs() - cpu0,
         peak_rss_mb(),
     );
     let sdtypes: Vec<String> = inference
@@ -191,6 +207,9 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("--measure") => return measure(Path::new(&args[1])),
+        Some("--generate") => {
+            return generate_csv(Path::new(&args[1]), args[2].parse().unwrap()).expect("generate");
+        }
         Some("--convert") => {
             return convert(
                 Path::new(&args[1]),

@@ -8,9 +8,11 @@ use std::io::Cursor;
 use polars::prelude::*;
 use synth_core::table::Table;
 
-use super::{NULL_TOKENS, frame_to_table, malformed};
+use super::{frame_to_table, malformed};
 use crate::{DataError, FileFormat, Limits};
 
+/// Null spellings handed to polars' parser, most common first.
+const POLARS_NULLS: [&str; 7] = ["NA", "null", "NaN", "N/A", "None", "NULL", "nan"];
 const DELIMITERS: [u8; 4] = [b',', b';', b'\t', b'|'];
 /// Records looked at to pick the delimiter.
 const SNIFF_RECORDS: usize = 50;
@@ -41,7 +43,9 @@ pub(super) fn read(
         });
     }
     let parse = |infer: Option<usize>| {
-        let nulls = NULL_TOKENS.iter().map(|s| (*s).into()).collect();
+        // polars compares every field with every token, so it gets the common spellings only
+        // (an empty field is null already); the rare ones are caught when text is converted.
+        let nulls = POLARS_NULLS.iter().map(|s| (*s).into()).collect();
         CsvReadOptions::default()
             .with_has_header(true)
             .with_infer_schema_length(infer)
@@ -141,13 +145,15 @@ struct Shape {
 }
 
 /// One quote-aware pass over the file: the header's width, the number of data records, and the
-/// first record whose width differs (by physical line number, as an editor shows it).
+/// first record whose width differs (by physical line number, as an editor shows it). It jumps
+/// between quotes, newlines and delimiters with memchr, the only bytes that matter here.
 fn scan(text: &[u8], delimiter: u8) -> Result<Shape, DataError> {
     let mut line = 1usize;
     let mut record_line = 1usize;
+    let mut record_start = 0usize;
     let mut fields = 1usize;
     let mut in_quotes = false;
-    let mut line_empty = true;
+    let mut saw_quote = false;
     let mut header: Option<usize> = None;
     let mut rows = 0usize;
     let mut end_record = |fields: usize, record_line: usize| -> Result<(), DataError> {
@@ -164,31 +170,34 @@ fn scan(text: &[u8], delimiter: u8) -> Result<Shape, DataError> {
         }
         Ok(())
     };
-    for &b in text {
-        if b == b'"' {
-            in_quotes = !in_quotes;
-            line_empty = false;
-        } else if b == b'\n' {
-            line += 1;
-            if !in_quotes {
-                if !line_empty {
-                    end_record(fields, record_line)?;
-                }
-                fields = 1;
-                line_empty = true;
-                record_line = line;
+    // A record of one field with no quote is blank when it holds nothing but `\r`.
+    let blank = |from: usize, to: usize| text[from..to].iter().all(|&b| b == b'\r');
+    for pos in memchr::memchr3_iter(b'"', b'\n', delimiter, text) {
+        match text[pos] {
+            b'"' => {
+                in_quotes = !in_quotes;
+                saw_quote = true;
             }
-        } else if b == delimiter && !in_quotes {
-            fields += 1;
-            line_empty = false;
-        } else if b != b'\r' {
-            line_empty = false;
+            b'\n' => {
+                line += 1;
+                if !in_quotes {
+                    if fields > 1 || saw_quote || !blank(record_start, pos) {
+                        end_record(fields, record_line)?;
+                    }
+                    fields = 1;
+                    saw_quote = false;
+                    record_start = pos + 1;
+                    record_line = line;
+                }
+            }
+            _ if !in_quotes => fields += 1,
+            _ => {}
         }
     }
     if in_quotes {
         return Err(DataError::UnterminatedQuote { line: record_line });
     }
-    if !line_empty {
+    if fields > 1 || saw_quote || !blank(record_start, text.len()) {
         end_record(fields, record_line)?;
     }
     Ok(Shape {

@@ -10,6 +10,7 @@ mod xlsx;
 use std::path::Path;
 
 use polars::prelude::*;
+use rayon::prelude::*;
 use synth_core::table::{Column, ColumnData, Table};
 
 use crate::{DataError, FileFormat, Limits};
@@ -161,71 +162,80 @@ pub(crate) fn malformed(format: FileFormat, e: impl std::fmt::Display) -> DataEr
 
 /// Convert a polars frame into the workspace's [`Table`], mapping every null form to `None`.
 pub(crate) fn frame_to_table(df: &DataFrame, format: FileFormat) -> Result<Table, DataError> {
+    // Columns convert independently; doing them in parallel halves this step on two cores.
+    let columns = df
+        .columns()
+        .par_iter()
+        .map(|col| column_from_polars(col, format))
+        .collect::<Result<Vec<_>, _>>()?;
+    Table::new(columns).map_err(DataError::InvalidTable)
+}
+
+fn column_from_polars(
+    col: &polars::prelude::Column,
+    format: FileFormat,
+) -> Result<Column, DataError> {
     let err = |e: PolarsError| malformed(format, e);
-    let mut columns = Vec::with_capacity(df.width());
-    for col in df.columns() {
-        let s = col.as_materialized_series();
-        let name = s.name().to_string();
-        let data = match s.dtype() {
-            DataType::Boolean => ColumnData::Bool(s.bool().map_err(err)?.iter().collect()),
-            DataType::Float32 | DataType::Float64 => {
-                let s = s.cast(&DataType::Float64).map_err(err)?;
-                ColumnData::Float(
-                    s.f64()
-                        .map_err(err)?
-                        .iter()
-                        .map(|v| v.filter(|x| !x.is_nan()))
-                        .collect(),
-                )
-            }
-            dt if dt.is_integer() => {
-                let s = s.cast(&DataType::Int64).map_err(err)?;
-                ColumnData::Int(s.i64().map_err(err)?.iter().collect())
-            }
-            DataType::String => ColumnData::Str(
-                s.str()
+    let s = col.as_materialized_series();
+    let name = s.name().to_string();
+    let data = match s.dtype() {
+        DataType::Boolean => ColumnData::Bool(s.bool().map_err(err)?.iter().collect()),
+        DataType::Float32 | DataType::Float64 => {
+            let s = s.cast(&DataType::Float64).map_err(err)?;
+            ColumnData::Float(
+                s.f64()
                     .map_err(err)?
                     .iter()
-                    .map(|v| v.filter(|x| !is_null_token(x)).map(str::to_owned))
+                    .map(|v| v.filter(|x| !x.is_nan()))
                     .collect(),
-            ),
-            DataType::Date => {
-                let s = s.to_physical_repr().cast(&DataType::Int64).map_err(err)?;
-                let day = 86_400_000_000i64;
-                ColumnData::Datetime(
-                    s.i64()
-                        .map_err(err)?
-                        .iter()
-                        .map(|v| v.map(|d| d * day))
-                        .collect(),
-                )
-            }
-            DataType::Datetime(unit, _) => {
-                let unit = *unit;
-                let s = s.to_physical_repr().cast(&DataType::Int64).map_err(err)?;
-                ColumnData::Datetime(
-                    s.i64()
-                        .map_err(err)?
-                        .iter()
-                        .map(|v| {
-                            v.map(|t| match unit {
-                                TimeUnit::Nanoseconds => t / 1000,
-                                TimeUnit::Microseconds => t,
-                                TimeUnit::Milliseconds => t * 1000,
-                            })
+            )
+        }
+        dt if dt.is_integer() => {
+            let s = s.cast(&DataType::Int64).map_err(err)?;
+            ColumnData::Int(s.i64().map_err(err)?.iter().collect())
+        }
+        DataType::String => ColumnData::Str(
+            s.str()
+                .map_err(err)?
+                .iter()
+                .map(|v| v.filter(|x| !is_null_token(x)).map(str::to_owned))
+                .collect(),
+        ),
+        DataType::Date => {
+            let s = s.to_physical_repr().cast(&DataType::Int64).map_err(err)?;
+            let day = 86_400_000_000i64;
+            ColumnData::Datetime(
+                s.i64()
+                    .map_err(err)?
+                    .iter()
+                    .map(|v| v.map(|d| d * day))
+                    .collect(),
+            )
+        }
+        DataType::Datetime(unit, _) => {
+            let unit = *unit;
+            let s = s.to_physical_repr().cast(&DataType::Int64).map_err(err)?;
+            ColumnData::Datetime(
+                s.i64()
+                    .map_err(err)?
+                    .iter()
+                    .map(|v| {
+                        v.map(|t| match unit {
+                            TimeUnit::Nanoseconds => t / 1000,
+                            TimeUnit::Microseconds => t,
+                            TimeUnit::Milliseconds => t * 1000,
                         })
-                        .collect(),
-                )
-            }
-            DataType::Null => ColumnData::Str(vec![None; s.len()]),
-            other => {
-                return Err(DataError::UnsupportedColumn {
-                    column: name,
-                    dtype: other.to_string(),
-                });
-            }
-        };
-        columns.push(Column { name, data });
-    }
-    Table::new(columns).map_err(DataError::InvalidTable)
+                    })
+                    .collect(),
+            )
+        }
+        DataType::Null => ColumnData::Str(vec![None; s.len()]),
+        other => {
+            return Err(DataError::UnsupportedColumn {
+                column: name,
+                dtype: other.to_string(),
+            });
+        }
+    };
+    Ok(Column { name, data })
 }

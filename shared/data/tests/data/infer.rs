@@ -1,3 +1,5 @@
+use std::fmt::Write;
+
 use synth_core::table::{ColumnData, Metadata, SdType};
 use synth_data::{ReadOptions, infer_metadata, read_path};
 
@@ -61,23 +63,27 @@ fn each_sdtype_is_recognised_with_a_reason() {
         String::from("id,code,ymd,price,score,when,stamp,euro,flag,email,phone,comment,city,zip\n");
     let cities = ["Paris", "Lyon", "Nice", "Lille"];
     for i in 0..n {
-        csv.push_str(&format!(
-            "{id},{code},{ymd},{price},{score},{when},{stamp},{euro},{flag},{email},{phone},{comment},{city},{zip}\n",
-            id = 1000 + i,
-            code = i % 3 + 1,
-            ymd = 20240101 + (i * 37) % 200,
-            price = (i * 37) % 150 + 5,
-            score = i as f64 / 8.0,
-            when = format!("2024-{:02}-{:02}", i % 12 + 1, i % 28 + 1),
-            stamp = format!("2024-03-{:02}T{:02}:15:00", i % 28 + 1, i % 24),
-            euro = format!("{:02}/{:02}/2023", i % 28 + 1, i % 12 + 1),
-            flag = if i % 3 == 0 { "yes" } else { "no" },
-            email = format!("user{i}@example.com"),
-            phone = format!("+1 (555) 01{:02}-{:04}", i % 100, i),
-            comment = format!("\"Customer {i} wrote that the delivery was late, again, sadly\""),
-            city = cities[i as usize % 4],
-            zip = format!("0{}", 1000 + i),
-        ));
+        let (id, code, ymd, price, score) = (
+            1000 + i,
+            i % 3 + 1,
+            20240101 + (i * 37) % 200,
+            (i * 37) % 150 + 5,
+            i as f64 / 8.0,
+        );
+        let (day, month, hour) = (i % 28 + 1, i % 12 + 1, i % 24);
+        let flag = if i % 3 == 0 { "yes" } else { "no" };
+        let city = cities[i as usize % 4];
+        let zip = 1000 + i;
+        // Columns: id,code,ymd,price,score,when,stamp,euro,flag,email,phone,comment,city,zip
+        writeln!(
+            csv,
+            "{id},{code},{ymd},{price},{score},2024-{month:02}-{day:02},\
+             2024-03-{day:02}T{hour:02}:15:00,{day:02}/{month:02}/2023,{flag},\
+             user{i}@example.com,+1 (555) 01{:02}-{i:04},\
+             \"Customer {i} wrote that the delivery was late, again, sadly\",{city},0{zip}",
+            i % 100
+        )
+        .unwrap();
     }
     let ds = read_str(&csv, "all.csv").unwrap();
     let inf = infer_metadata(&ds.table);
@@ -202,4 +208,22 @@ fn unicode_text_and_all_missing_columns() {
     assert_eq!(sdtype(&inf, "note"), SdType::Text);
     assert_eq!(sdtype(&inf, "empty"), SdType::Categorical);
     assert!(inf.columns[1].confidence < 0.5);
+}
+
+#[test]
+fn thousands_of_distinct_strings_are_not_categories() {
+    let many: Vec<Option<String>> = (0..3000).map(|i| Some(format!("w{}", i % 1200))).collect();
+    let some: Vec<Option<String>> = (0..3000).map(|i| Some(format!("w{}", i % 100))).collect();
+    let t = table(vec![
+        ("many", ColumnData::Str(many)),
+        ("some", ColumnData::Str(some)),
+    ]);
+    let inf = infer_metadata(&t);
+    assert_eq!(
+        sdtype(&inf, "many"),
+        SdType::Text,
+        "{}",
+        reason(&inf, "many")
+    );
+    assert_eq!(sdtype(&inf, "some"), SdType::Categorical);
 }

@@ -58,7 +58,10 @@ fn numeric_categorical_and_datetime_statistics() {
 
     assert_eq!(p.preview.len(), 20);
     assert_eq!(p.preview[0].get("n"), Some(&serde_json::json!(1)));
-    assert_eq!(p.preview[0].get("d"), Some(&serde_json::json!("1970-01-01")));
+    assert_eq!(
+        p.preview[0].get("d"),
+        Some(&serde_json::json!("1970-01-01"))
+    );
     // Preview rows keep the table's column order.
     let text = serde_json::to_string(&p.preview[0]).unwrap();
     assert_eq!(text, r#"{"n":1,"c":"a","d":"1970-01-01"}"#);
@@ -82,5 +85,12 @@ fn penguins_profile_carries_inference() {
     let s = mass.numeric.as_ref().unwrap();
     assert_eq!((s.min, s.max), (2700.0, 6300.0));
     assert_eq!(mass.nulls, 2);
+    assert_eq!(mass.decimals, Some(0));
+    let bill = p
+        .columns
+        .iter()
+        .find(|c| c.name == "bill_length_mm")
+        .unwrap();
+    assert_eq!(bill.decimals, Some(1));
     assert_eq!(p.n_rows, 344);
 }

@@ -246,3 +246,65 @@ fn format_comes_from_content_and_a_mismatch_is_a_warning() {
     assert_eq!(ds.format, FileFormat::Csv);
     assert_eq!(names(&ds.table), ["[1]"]);
 }
+
+#[test]
+fn xlsx_date_cells_become_datetimes() {
+    use rust_xlsxwriter::{ExcelDateTime, Format};
+    let mut book = Workbook::new();
+    let sheet = book.add_worksheet();
+    let date = Format::new().set_num_format("yyyy-mm-dd");
+    sheet.write_string(0, 0, "when").unwrap();
+    let d = ExcelDateTime::from_ymd(2024, 1, 31).unwrap();
+    sheet.write_datetime_with_format(1, 0, &d, &date).unwrap();
+    let t = ExcelDateTime::from_ymd(2024, 2, 1)
+        .unwrap()
+        .and_hms(12, 30, 0)
+        .unwrap();
+    sheet.write_datetime_with_format(2, 0, &t, &date).unwrap();
+    let bytes = book.save_to_buffer().unwrap();
+    let ds = read_bytes(&bytes, Some("d.xlsx"), &ReadOptions::default()).unwrap();
+    let day = 86_400_000_000i64;
+    assert_eq!(
+        col(&ds.table, "when"),
+        &ColumnData::Datetime(vec![Some(19753 * day), Some(19754 * day + 45_000_000_000)])
+    );
+}
+
+#[test]
+fn nested_json_values_are_a_clear_error() {
+    let err = read_str(r#"[{"a": 1, "b": {"c": 2}}]"#, "n.json").unwrap_err();
+    assert!(
+        matches!(
+            err,
+            DataError::UnsupportedColumn { .. } | DataError::Malformed { .. }
+        ),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains('b') || err.to_string().contains("struct"),
+        "{err}"
+    );
+}
+
+#[test]
+fn rare_null_spellings_in_number_columns_still_give_numbers() {
+    let ds = read_str("x\n1.5\nnone\n#N/A\n2\n", "x.csv").unwrap();
+    assert_eq!(
+        col(&ds.table, "x"),
+        &strs(&[Some("1.5"), None, None, Some("2")])
+    );
+    let inf = synth_data::infer_metadata(&ds.table);
+    assert_eq!(
+        inf.metadata
+            .column("x")
+            .unwrap()
+            .computer_representation
+            .as_deref(),
+        Some("Float")
+    );
+    let t = synth_data::apply_metadata(ds.table, &inf.metadata).unwrap();
+    assert_eq!(
+        col(&t, "x"),
+        &ColumnData::Float(vec![Some(1.5), None, None, Some(2.0)])
+    );
+}
