@@ -1,0 +1,203 @@
+//! Evaluation of a synthetic table against the real one it imitates: SDMetrics' quality
+//! and diagnostic reports (same definitions, so the numbers compare), privacy by distance
+//! to closest record, and machine-learning efficacy. Depends only on synth-core, so the
+//! CLI and the platform can evaluate without the training engine.
+//!
+//! [`evaluate`] runs everything and returns one serialisable [`EvaluationReport`]; each part
+//! is also a function of its own ([`quality_report`], [`diagnostic_report`],
+//! [`privacy_report`], [`ml_efficacy`]); [`render_html`] turns a report into a page.
+
+pub mod diagnostic;
+pub mod efficacy;
+pub mod privacy;
+pub mod quality;
+pub mod report;
+mod values;
+
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use synth_core::table::{Column, ColumnData, Metadata, Table};
+
+pub use diagnostic::{ColumnValidity, DiagnosticReport, diagnostic_report};
+pub use efficacy::{EfficacyOptions, EfficacyScores, MlEfficacyReport, ml_efficacy};
+pub use privacy::{PrivacyOptions, PrivacyReport, privacy_report};
+pub use quality::{ColumnPairTrend, ColumnShape, PairOptions, QualityReport, quality_report};
+pub use report::render_html;
+
+/// Why an evaluation could not run.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum EvaluateError {
+    #[error("column {column:?} is in the metadata but not in the {side} table")]
+    MissingColumn { column: String, side: &'static str },
+    #[error("the {0} table has no rows")]
+    Empty(&'static str),
+    #[error("invalid option: {0}")]
+    Invalid(String),
+    #[error("efficacy model failed: {0}")]
+    Model(String),
+}
+
+/// What to evaluate and how; everything random is drawn from `seed`.
+#[derive(Debug, Clone)]
+pub struct EvaluateOptions<'a> {
+    pub seed: u64,
+    /// Column to predict for ML efficacy; none skips it.
+    pub target: Option<String>,
+    /// Real rows the synthesizer never saw. Without them privacy has no DCR share, and
+    /// efficacy tests on `holdout_fraction` of the real rows (flagged in its report).
+    pub holdout: Option<&'a Table>,
+    pub holdout_fraction: f64,
+    /// Rows per table sampled for the distance measures.
+    pub privacy_max_rows: usize,
+    pub efficacy: EfficacyOptions,
+}
+
+impl Default for EvaluateOptions<'_> {
+    fn default() -> Self {
+        Self {
+            seed: 0,
+            target: None,
+            holdout: None,
+            holdout_fraction: 0.3,
+            privacy_max_rows: PrivacyOptions::default().max_rows,
+            efficacy: EfficacyOptions::default(),
+        }
+    }
+}
+
+/// The whole evaluation, shaped as `synth evaluate --json` prints it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct EvaluationReport {
+    pub quality: QualityReport,
+    pub diagnostic: DiagnosticReport,
+    pub privacy: PrivacyReport,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ml_efficacy: Option<MlEfficacyReport>,
+    pub seed: u64,
+}
+
+/// Evaluate `synthetic` against `real` (the rows the synthesizer learned from).
+pub fn evaluate(
+    real: &Table,
+    synthetic: &Table,
+    metadata: &Metadata,
+    options: &EvaluateOptions,
+) -> Result<EvaluationReport, EvaluateError> {
+    if real.n_rows() == 0 {
+        return Err(EvaluateError::Empty("real"));
+    }
+    if synthetic.n_rows() == 0 {
+        return Err(EvaluateError::Empty("synthetic"));
+    }
+    let pair_options = PairOptions {
+        seed: options.seed,
+        ..PairOptions::default()
+    };
+    let quality = quality_report(real, synthetic, metadata, &pair_options)?;
+    let diagnostic = diagnostic_report(real, synthetic, metadata)?;
+    let privacy_options = PrivacyOptions {
+        max_rows: options.privacy_max_rows,
+        seed: options.seed,
+    };
+    let privacy = privacy_report(real, options.holdout, synthetic, metadata, &privacy_options)?;
+    let ml_efficacy = match &options.target {
+        None => None,
+        Some(target) => {
+            let efficacy = EfficacyOptions {
+                seed: options.seed,
+                ..options.efficacy.clone()
+            };
+            Some(match options.holdout {
+                Some(h) => ml_efficacy(real, synthetic, h, metadata, target, &efficacy)?,
+                None => {
+                    let f = options.holdout_fraction;
+                    if !(f > 0.0 && f < 1.0) {
+                        return Err(EvaluateError::Invalid(format!(
+                            "holdout_fraction must be in (0, 1), got {f}"
+                        )));
+                    }
+                    let (train, test) = split(real, f, options.seed);
+                    let mut r = ml_efficacy(&train, synthetic, &test, metadata, target, &efficacy)?;
+                    r.holdout_seen_by_generator = true;
+                    r
+                }
+            })
+        }
+    };
+    Ok(EvaluationReport {
+        quality,
+        diagnostic,
+        privacy,
+        ml_efficacy,
+        seed: options.seed,
+    })
+}
+
+/// A seeded split of a table into (train, test) with `fraction` of the rows in test.
+pub fn split(table: &Table, fraction: f64, seed: u64) -> (Table, Table) {
+    let n = table.n_rows();
+    let mut rows: Vec<usize> = (0..n).collect();
+    rows.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+    // At least one row on each side when there are two or more.
+    let n_test = if n < 2 {
+        0
+    } else {
+        ((n as f64 * fraction).round() as usize).clamp(1, n - 1)
+    };
+    let (test, train) = rows.split_at(n_test);
+    let (mut train, mut test) = (train.to_vec(), test.to_vec());
+    train.sort_unstable();
+    test.sort_unstable();
+    (take_rows(table, &train), take_rows(table, &test))
+}
+
+/// The given rows of a table, in the given order.
+fn take_rows(table: &Table, rows: &[usize]) -> Table {
+    fn pick<T: Clone>(v: &[T], rows: &[usize]) -> Vec<T> {
+        rows.iter().map(|&i| v[i].clone()).collect()
+    }
+    let columns = table
+        .columns
+        .iter()
+        .map(|c| Column {
+            name: c.name.clone(),
+            data: match &c.data {
+                ColumnData::Float(v) => ColumnData::Float(pick(v, rows)),
+                ColumnData::Int(v) => ColumnData::Int(pick(v, rows)),
+                ColumnData::Bool(v) => ColumnData::Bool(pick(v, rows)),
+                ColumnData::Str(v) => ColumnData::Str(pick(v, rows)),
+                ColumnData::Datetime(v) => ColumnData::Datetime(pick(v, rows)),
+            },
+        })
+        .collect();
+    Table { columns }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_is_seeded_and_keeps_every_row_once() {
+        let t = Table::new(vec![Column {
+            name: "i".into(),
+            data: ColumnData::Int((0..10).map(Some).collect()),
+        }])
+        .unwrap();
+        let (train, test) = split(&t, 0.3, 5);
+        assert_eq!((train.n_rows(), test.n_rows()), (7, 3));
+        assert_eq!(split(&t, 0.3, 5), (train.clone(), test.clone()));
+        let mut all: Vec<i64> = [&train, &test]
+            .iter()
+            .flat_map(|t| match &t.columns[0].data {
+                ColumnData::Int(v) => v.iter().flatten().copied().collect::<Vec<_>>(),
+                _ => unreachable!(),
+            })
+            .collect();
+        all.sort_unstable();
+        assert_eq!(all, (0..10).collect::<Vec<_>>());
+        assert_ne!(split(&t, 0.3, 6).1, test);
+    }
+}
