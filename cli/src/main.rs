@@ -1,6 +1,7 @@
 //! `synth`: the platform on one machine (`synth serve`) and the engine from a shell.
 
 mod admin;
+mod evaluate;
 mod generate;
 mod profile;
 mod serve;
@@ -26,6 +27,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Learn a table with CTGAN and write a synthetic one.
     Generate(Box<generate::GenerateArgs>),
+    /// Score a synthetic table against the real one: quality, diagnostic, privacy, ML efficacy.
+    Evaluate(Box<evaluate::EvaluateArgs>),
     /// Profile a table: column types (SDV metadata) and statistics.
     Profile(profile::ProfileArgs),
     /// Administer accounts.
@@ -50,6 +53,7 @@ fn main() -> ExitCode {
         Command::Admin(cmd) => runtime.block_on(admin::run(cmd)),
         Command::Profile(args) => profile::run(args),
         Command::Generate(args) => generate::run(*args),
+        Command::Evaluate(args) => evaluate::run(*args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
