@@ -211,6 +211,34 @@ impl Table {
     pub fn column(&self, name: &str) -> Option<&Column> {
         self.columns.iter().find(|c| c.name == name)
     }
+
+    /// The table restricted to `rows` (indices, in that order; repeats allowed).
+    pub fn take_rows(&self, rows: &[usize]) -> Table {
+        fn take<T: Clone>(v: &[T], rows: &[usize]) -> Vec<T> {
+            rows.iter().map(|&i| v[i].clone()).collect()
+        }
+        let columns = self
+            .columns
+            .iter()
+            .map(|c| Column {
+                name: c.name.clone(),
+                data: match &c.data {
+                    ColumnData::Float(v) => ColumnData::Float(take(v, rows)),
+                    ColumnData::Int(v) => ColumnData::Int(take(v, rows)),
+                    ColumnData::Bool(v) => ColumnData::Bool(take(v, rows)),
+                    ColumnData::Str(v) => ColumnData::Str(take(v, rows)),
+                    ColumnData::Datetime(v) => ColumnData::Datetime(take(v, rows)),
+                },
+            })
+            .collect();
+        Table { columns }
+    }
+
+    /// The first `n` rows (all of them when there are fewer).
+    pub fn head(&self, n: usize) -> Table {
+        let rows: Vec<usize> = (0..self.n_rows().min(n)).collect();
+        self.take_rows(&rows)
+    }
 }
 
 #[cfg(test)]
@@ -249,5 +277,12 @@ mod tests {
         assert!(Table::new(vec![a.clone(), a.clone()]).is_err());
         let t = Table::new(vec![a]).unwrap();
         assert_eq!((t.n_rows(), t.columns[0].data.null_count()), (2, 1));
+        let picked = t.take_rows(&[1, 0, 1]);
+        assert_eq!(
+            picked.columns[0].data,
+            ColumnData::Int(vec![None, Some(1), None])
+        );
+        assert_eq!(t.head(1).columns[0].data, ColumnData::Int(vec![Some(1)]));
+        assert_eq!(t.head(9).n_rows(), 2);
     }
 }

@@ -18,7 +18,7 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use synth_core::table::{Column, ColumnData, Metadata, Table};
+use synth_core::table::{Metadata, Table};
 
 pub use diagnostic::{ColumnValidity, DiagnosticReport, diagnostic_report};
 pub use efficacy::{EfficacyOptions, EfficacyScores, MlEfficacyReport, ml_efficacy};
@@ -150,34 +150,13 @@ pub fn split(table: &Table, fraction: f64, seed: u64) -> (Table, Table) {
     let (mut train, mut test) = (train.to_vec(), test.to_vec());
     train.sort_unstable();
     test.sort_unstable();
-    (take_rows(table, &train), take_rows(table, &test))
-}
-
-/// The given rows of a table, in the given order.
-fn take_rows(table: &Table, rows: &[usize]) -> Table {
-    fn pick<T: Clone>(v: &[T], rows: &[usize]) -> Vec<T> {
-        rows.iter().map(|&i| v[i].clone()).collect()
-    }
-    let columns = table
-        .columns
-        .iter()
-        .map(|c| Column {
-            name: c.name.clone(),
-            data: match &c.data {
-                ColumnData::Float(v) => ColumnData::Float(pick(v, rows)),
-                ColumnData::Int(v) => ColumnData::Int(pick(v, rows)),
-                ColumnData::Bool(v) => ColumnData::Bool(pick(v, rows)),
-                ColumnData::Str(v) => ColumnData::Str(pick(v, rows)),
-                ColumnData::Datetime(v) => ColumnData::Datetime(pick(v, rows)),
-            },
-        })
-        .collect();
-    Table { columns }
+    (table.take_rows(&train), table.take_rows(&test))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use synth_core::table::{Column, ColumnData};
 
     #[test]
     fn split_is_seeded_and_keeps_every_row_once() {

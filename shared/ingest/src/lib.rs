@@ -27,27 +27,6 @@ impl TableAnalyzer {
     }
 }
 
-fn head(table: &Table, n: usize) -> Table {
-    fn take<T: Clone>(v: &[T], n: usize) -> Vec<T> {
-        v[..v.len().min(n)].to_vec()
-    }
-    let columns = table
-        .columns
-        .iter()
-        .map(|c| Column {
-            name: c.name.clone(),
-            data: match &c.data {
-                ColumnData::Float(v) => ColumnData::Float(take(v, n)),
-                ColumnData::Int(v) => ColumnData::Int(take(v, n)),
-                ColumnData::Bool(v) => ColumnData::Bool(take(v, n)),
-                ColumnData::Str(v) => ColumnData::Str(take(v, n)),
-                ColumnData::Datetime(v) => ColumnData::Datetime(take(v, n)),
-            },
-        })
-        .collect();
-    Table { columns }
-}
-
 /// Whether every present value of a column is distinct (what an `id` column needs).
 fn all_unique(data: &ColumnData) -> bool {
     fn uniq<T: std::hash::Hash + Eq>(v: impl Iterator<Item = T>) -> bool {
@@ -121,7 +100,7 @@ impl Analyzer for TableAnalyzer {
         let canonical_parquet = synth_data::write_bytes(&table, &metadata, FileFormat::Parquet)
             .map_err(|e| e.to_string())?;
         let preview_json =
-            synth_data::write_bytes(&head(&table, PREVIEW_ROWS), &metadata, FileFormat::Json)
+            synth_data::write_bytes(&table.head(PREVIEW_ROWS), &metadata, FileFormat::Json)
                 .map_err(|e| e.to_string())?;
         let preview: Vec<Map<String, Value>> =
             serde_json::from_slice(&preview_json).map_err(|e| e.to_string())?;
