@@ -1,4 +1,4 @@
-//! `synth generate`: learn a table and write a synthetic one — the engine alone, as a data
+//! `synth generate`: learn a table (CTGAN or TVAE) and write a synthetic one — the engine alone, as a data
 //! scientist would run it.
 
 use std::path::{Path, PathBuf};
@@ -20,7 +20,7 @@ pub struct GenerateArgs {
     /// SDV single-table metadata; inferred from the data when absent.
     #[arg(long)]
     metadata: Option<PathBuf>,
-    /// The model to train.
+    /// The model to train: ctgan or tvae.
     #[arg(long, default_value = "ctgan")]
     model: String,
     /// Model parameters in the seed platform's JSON (e.g. {"epochs": 300, "batch_size": 500}).
@@ -164,9 +164,7 @@ pub fn run(args: GenerateArgs) -> Result<(), String> {
                 return Err(format!("{} has no rows", input.display()));
             }
             let params = params(&args)?;
-            let epochs = match &params {
-                ModelParams::Ctgan(p) => p.epochs,
-            };
+            let epochs = params.epochs();
             let bar = progress(epochs);
             let bar_cb = bar.clone();
             let options = FitOptions {

@@ -7,6 +7,7 @@
 //!   normalisation with a Dirichlet-process Gaussian mixture, one-hot, nulls, ids,
 //!   high-cardinality columns).
 //! - [`ctgan`]: CTGAN with the reference implementation's defaults.
+//! - [`tvae`]: TVAE with the reference implementation's defaults.
 //! - [`Synthesizer`]: the interface every model implements; [`fit`] and [`load`] choose the
 //!   model from its parameters or its saved files.
 
@@ -20,6 +21,7 @@ pub(crate) mod rows;
 pub(crate) mod sampler;
 pub mod synthesizer;
 pub mod transformer;
+pub mod tvae;
 
 pub use ctgan::{Ctgan, CtganParams};
 pub use device::EngineDevice;
@@ -28,6 +30,7 @@ pub use synthesizer::{
     EpochCallback, EpochReport, FitOptions, ModelParams, Synthesizer, fit, load,
 };
 pub use transformer::{DataTransformer, Encoded, Span, SpanKind, TransformerOptions};
+pub use tvae::{Tvae, TvaeParams};
 
 /// The JSON file of a saved model (kind, parameters, transformer, loss history).
 pub const MODEL_FILE: &str = "model.json";

@@ -10,6 +10,7 @@ use crate::ctgan::{Ctgan, CtganParams};
 use crate::device::EngineDevice;
 use crate::error::{EngineError, Result};
 use crate::transformer::TransformerOptions;
+use crate::tvae::{Tvae, TvaeParams};
 
 /// Progress after one epoch, passed to the callback and kept in the loss history.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -69,6 +70,34 @@ pub trait Synthesizer: Send + Sync {
 #[serde(tag = "model", rename_all = "lowercase")]
 pub enum ModelParams {
     Ctgan(CtganParams),
+    Tvae(TvaeParams),
+}
+
+impl ModelParams {
+    /// The epochs the model will train for, so callers can size progress bars without
+    /// matching on the model.
+    pub fn epochs(&self) -> usize {
+        match self {
+            ModelParams::Ctgan(p) => p.epochs,
+            ModelParams::Tvae(p) => p.epochs,
+        }
+    }
+
+    /// The model's name, as in the JSON's `"model"` field and in saved models.
+    pub fn model_name(&self) -> &'static str {
+        match self {
+            ModelParams::Ctgan(_) => "ctgan",
+            ModelParams::Tvae(_) => "tvae",
+        }
+    }
+
+    /// Checks the hyperparameters, naming the first one that is wrong.
+    pub fn validate(&self) -> Result<()> {
+        match self {
+            ModelParams::Ctgan(p) => p.validate(),
+            ModelParams::Tvae(p) => p.validate(),
+        }
+    }
 }
 
 /// Fits the chosen model.
@@ -80,6 +109,7 @@ pub fn fit(
 ) -> Result<Box<dyn Synthesizer>> {
     Ok(match params {
         ModelParams::Ctgan(p) => Box::new(Ctgan::fit(table, metadata, p.clone(), options)?),
+        ModelParams::Tvae(p) => Box::new(Tvae::fit(table, metadata, p.clone(), options)?),
     })
 }
 
@@ -95,6 +125,7 @@ pub fn load(dir: &Path, device: EngineDevice) -> Result<Box<dyn Synthesizer>> {
     let header: Header = serde_json::from_str(&text)?;
     match header.model.as_str() {
         "ctgan" => Ok(Box::new(Ctgan::load(dir, device)?)),
+        "tvae" => Ok(Box::new(Tvae::load(dir, device)?)),
         other => Err(EngineError::InvalidModel(format!(
             "unknown model {other:?}"
         ))),
@@ -109,11 +140,27 @@ mod tests {
     fn model_params_read_the_seed_platform_json() {
         let p: ModelParams =
             serde_json::from_str(r#"{"model": "ctgan", "epochs": 5, "pac": 5}"#).unwrap();
-        let ModelParams::Ctgan(c) = &p;
+        let ModelParams::Ctgan(c) = &p else {
+            panic!("ctgan")
+        };
         assert_eq!((c.epochs, c.pac, c.batch_size), (5, 5, 500));
         let back: ModelParams = serde_json::from_str(&serde_json::to_string(&p).unwrap()).unwrap();
         assert_eq!(back, p);
         assert!(serde_json::from_str::<ModelParams>(r#"{"model": "gpt", "epochs": 5}"#).is_err());
         assert!(serde_json::from_str::<ModelParams>(r#"{"model": "ctgan", "epoch": 5}"#).is_err());
+        let p: ModelParams = serde_json::from_str(
+            r#"{"model": "tvae", "epochs": 7, "compress_dims": [64, 64], "loss_factor": 2}"#,
+        )
+        .unwrap();
+        let ModelParams::Tvae(t) = &p else {
+            panic!("tvae")
+        };
+        assert_eq!((t.epochs, t.batch_size), (7, 500));
+        assert_eq!((p.epochs(), p.model_name()), (7, "tvae"));
+        p.validate().unwrap();
+        assert_eq!(t.compress_dims, [64, 64]);
+        let back: ModelParams = serde_json::from_str(&serde_json::to_string(&p).unwrap()).unwrap();
+        assert_eq!(back, p);
+        assert!(serde_json::from_str::<ModelParams>(r#"{"model": "tvae", "pac": 5}"#).is_err());
     }
 }

@@ -1,4 +1,4 @@
-//! End to end: fit CTGAN for a few epochs on the penguins dataset and check that the sample
+//! End to end: fit CTGAN and TVAE for a few epochs on the penguins dataset and check that the sample
 //! has the real table's shape, column types, categories, ranges and (roughly) null rates.
 //! Cheap on purpose: it checks plumbing, not quality.
 
@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use synth_core::table::{Column, ColumnData, ColumnMetadata, Metadata, SdType, Table};
-use synth_engine::{CtganParams, FitOptions, ModelParams};
+use synth_engine::{CtganParams, FitOptions, ModelParams, TvaeParams};
 
 const DATA: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -76,31 +76,12 @@ fn range(c: &ColumnData) -> (f64, f64) {
     )
 }
 
-#[test]
-fn ctgan_learns_penguins_and_samples_a_faithful_table() {
-    let (real, meta) = read_penguins(Path::new(DATA));
-    assert_eq!(real.n_rows(), 344);
-    let params = ModelParams::Ctgan(CtganParams {
-        epochs: 30,
-        batch_size: 100,
-        ..Default::default()
-    });
-    let model = synth_engine::fit(
-        &real,
-        &meta,
-        &params,
-        FitOptions {
-            seed: 42,
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    assert_eq!(model.loss_history().len(), 30);
-    let fake = model.sample(1000, 1).unwrap();
-
-    assert_eq!(fake.n_rows(), 1000);
+/// The sample has the real table's columns, types, categories, ranges and (roughly) null
+/// rates.
+fn check_faithful(real: &Table, fake: &Table, n: usize) {
+    assert_eq!(fake.n_rows(), n);
     let names = |t: &Table| t.columns.iter().map(|c| c.name.clone()).collect::<Vec<_>>();
-    assert_eq!(names(&fake), names(&real));
+    assert_eq!(names(fake), names(real));
     for (r, f) in real.columns.iter().zip(&fake.columns) {
         assert_eq!(
             std::mem::discriminant(&r.data),
@@ -131,6 +112,31 @@ fn ctgan_learns_penguins_and_samples_a_faithful_table() {
             r.name
         );
     }
+}
+
+#[test]
+fn ctgan_learns_penguins_and_samples_a_faithful_table() {
+    let (real, meta) = read_penguins(Path::new(DATA));
+    assert_eq!(real.n_rows(), 344);
+    let params = ModelParams::Ctgan(CtganParams {
+        epochs: 30,
+        batch_size: 100,
+        ..Default::default()
+    });
+    let model = synth_engine::fit(
+        &real,
+        &meta,
+        &params,
+        FitOptions {
+            seed: 42,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(model.loss_history().len(), 30);
+    let fake = model.sample(1000, 1).unwrap();
+
+    check_faithful(&real, &fake, 1000);
     // Every species comes back, in roughly real proportions.
     let ColumnData::Str(species) = &fake.column("species").unwrap().data else {
         unreachable!()
@@ -150,5 +156,42 @@ fn ctgan_learns_penguins_and_samples_a_faithful_table() {
             (share - real_share).abs() < 0.15,
             "{name}: {share} vs {real_share}"
         );
+    }
+}
+
+#[test]
+fn tvae_learns_penguins_and_samples_a_faithful_table() {
+    let (real, meta) = read_penguins(Path::new(DATA));
+    let params = ModelParams::Tvae(TvaeParams {
+        epochs: 100,
+        batch_size: 50,
+        ..Default::default()
+    });
+    let model = synth_engine::fit(
+        &real,
+        &meta,
+        &params,
+        FitOptions {
+            seed: 42,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(model.model_name(), "tvae");
+    assert_eq!(model.loss_history().len(), 100);
+    let fake = model.sample(1000, 1).unwrap();
+    check_faithful(&real, &fake, 1000);
+    // Every species comes back.
+    let ColumnData::Str(species) = &fake.column("species").unwrap().data else {
+        unreachable!()
+    };
+    for name in ["Adelie", "Gentoo", "Chinstrap"] {
+        let share = species
+            .iter()
+            .filter(|s| s.as_deref() == Some(name))
+            .count() as f64
+            / 1000.0;
+        eprintln!("{name}: synthetic {share:.3}");
+        assert!(share > 0.02, "{name}: {share}");
     }
 }

@@ -1,0 +1,154 @@
+//! TVAE's hyperparameters, named as in the seed platform's JSON, with the reference
+//! implementation's defaults.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{EngineError, Result};
+
+/// Hyperparameters of TVAE; `Default` is the reference's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TvaeParams {
+    pub epochs: usize,
+    pub batch_size: usize,
+    /// Size of the latent code.
+    pub embedding_dim: usize,
+    /// Hidden widths of the encoder's ReLU MLP.
+    pub compress_dims: Vec<usize>,
+    /// Hidden widths of the decoder's ReLU MLP.
+    pub decompress_dims: Vec<usize>,
+    /// L2 penalty added to the gradient (PyTorch Adam's `weight_decay`).
+    pub l2scale: f64,
+    pub learning_rate: f64,
+    /// Weight of the reconstruction term against the KL term.
+    pub loss_factor: f64,
+}
+
+impl Default for TvaeParams {
+    fn default() -> Self {
+        Self {
+            epochs: 300,
+            batch_size: 500,
+            embedding_dim: 128,
+            compress_dims: vec![128, 128],
+            decompress_dims: vec![128, 128],
+            l2scale: 1e-5,
+            learning_rate: 1e-3,
+            loss_factor: 2.0,
+        }
+    }
+}
+
+impl TvaeParams {
+    /// Checks every parameter, naming the first one that is wrong.
+    pub fn validate(&self) -> Result<()> {
+        for (name, v) in [
+            ("epochs", self.epochs),
+            ("batch_size", self.batch_size),
+            ("embedding_dim", self.embedding_dim),
+        ] {
+            if v == 0 {
+                return Err(EngineError::param(name, "must be at least 1"));
+            }
+        }
+        for (name, dims) in [
+            ("compress_dims", &self.compress_dims),
+            ("decompress_dims", &self.decompress_dims),
+        ] {
+            if dims.contains(&0) {
+                return Err(EngineError::param(name, "layer widths must be positive"));
+            }
+        }
+        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
+            return Err(EngineError::param(
+                "learning_rate",
+                format!("{} is not a positive number", self.learning_rate),
+            ));
+        }
+        for (name, v) in [("l2scale", self.l2scale), ("loss_factor", self.loss_factor)] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(EngineError::param(
+                    name,
+                    format!("{v} is not a non-negative number"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_reference_and_bad_values_are_named() {
+        let d = TvaeParams::default();
+        d.validate().unwrap();
+        assert_eq!((d.epochs, d.batch_size, d.embedding_dim), (300, 500, 128));
+        let bad = |p: TvaeParams| match p.validate() {
+            Err(EngineError::InvalidParameter { name, .. }) => name,
+            other => panic!("expected an invalid parameter, got {other:?}"),
+        };
+        let base = TvaeParams::default;
+        assert_eq!(
+            bad(TvaeParams {
+                epochs: 0,
+                ..base()
+            }),
+            "epochs"
+        );
+        assert_eq!(
+            bad(TvaeParams {
+                batch_size: 0,
+                ..base()
+            }),
+            "batch_size"
+        );
+        assert_eq!(
+            bad(TvaeParams {
+                embedding_dim: 0,
+                ..base()
+            }),
+            "embedding_dim"
+        );
+        assert_eq!(
+            bad(TvaeParams {
+                compress_dims: vec![128, 0],
+                ..base()
+            }),
+            "compress_dims"
+        );
+        assert_eq!(
+            bad(TvaeParams {
+                decompress_dims: vec![0],
+                ..base()
+            }),
+            "decompress_dims"
+        );
+        assert_eq!(
+            bad(TvaeParams {
+                learning_rate: 0.0,
+                ..base()
+            }),
+            "learning_rate"
+        );
+        assert_eq!(
+            bad(TvaeParams {
+                l2scale: f64::NAN,
+                ..base()
+            }),
+            "l2scale"
+        );
+        assert_eq!(
+            bad(TvaeParams {
+                loss_factor: -1.0,
+                ..base()
+            }),
+            "loss_factor"
+        );
+        let p: TvaeParams = serde_json::from_str(r#"{"epochs": 5, "loss_factor": 3}"#).unwrap();
+        assert_eq!((p.epochs, p.loss_factor, p.batch_size), (5, 3.0, 500));
+        assert!(serde_json::from_str::<TvaeParams>(r#"{"pac": 5}"#).is_err());
+    }
+}
