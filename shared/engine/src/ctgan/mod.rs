@@ -22,7 +22,7 @@ use crate::error::{EngineError, Result};
 use crate::nn::{BatchNormMode, log_softmax};
 use crate::optim::{Adam, AdamConfig};
 use crate::random::{EngineRng, fill_normal, rng_for};
-use crate::rows::{append, take_rows};
+use crate::rows::append;
 use crate::sampler::{CondSpace, TrainingSampler};
 use crate::synthesizer::{EpochReport, FitOptions, Synthesizer};
 use crate::transformer::{DataTransformer, Encoded, Span};
@@ -467,7 +467,7 @@ impl Synthesizer for Ctgan {
                 .take(n - have)
                 .collect();
             have += keep.len();
-            append(&mut out, take_rows(&decoded, &keep));
+            append(&mut out, decoded.take_rows(&keep));
         }
         if have < n {
             return Err(EngineError::InvalidCondition(format!(

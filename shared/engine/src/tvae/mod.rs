@@ -25,7 +25,7 @@ use crate::device::EngineDevice;
 use crate::error::{EngineError, Result};
 use crate::optim::{Adam, AdamConfig};
 use crate::random::{EngineRng, fill_normal, rng_for};
-use crate::rows::{append, take_rows};
+use crate::rows::append;
 use crate::synthesizer::{EpochReport, FitOptions, Synthesizer};
 use crate::transformer::DataTransformer;
 use loss::{Layout, loss};
@@ -339,7 +339,7 @@ impl Synthesizer for Tvae {
                 .take(n - have)
                 .collect();
             have += keep.len();
-            append(&mut out, take_rows(&decoded, &keep));
+            append(&mut out, decoded.take_rows(&keep));
         }
         if have < n {
             return Err(EngineError::InvalidCondition(format!(
