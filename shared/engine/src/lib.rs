@@ -20,6 +20,8 @@ pub(crate) mod random;
 pub(crate) mod rows;
 pub(crate) mod sampler;
 pub mod synthesizer;
+#[cfg(test)]
+mod test_support;
 pub mod transformer;
 pub mod tvae;
 
