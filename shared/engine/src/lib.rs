@@ -14,6 +14,7 @@
 pub mod ctgan;
 pub mod device;
 pub mod error;
+pub(crate) mod fused;
 pub(crate) mod nn;
 pub(crate) mod optim;
 pub(crate) mod random;

@@ -6,6 +6,7 @@ use candle_core::{DType, Device, Module, Tensor, Var};
 use rand::Rng;
 
 use crate::error::Result;
+use crate::fused;
 use crate::random::EngineRng;
 
 /// A fully connected layer, `y = x Wᵀ + b` with W of shape (out, in) as in PyTorch.
@@ -42,9 +43,21 @@ impl Linear {
     }
 }
 
+impl Linear {
+    /// The layer applied with its parameters held constant: the input still gets its
+    /// gradient, the parameters get none (and none is computed).
+    pub fn forward_frozen(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        fused::linear(
+            x,
+            &self.weight.as_tensor().detach(),
+            &self.bias.as_tensor().detach(),
+        )
+    }
+}
+
 impl Module for Linear {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        x.matmul(&self.weight.t()?)?.broadcast_add(&self.bias)
+        fused::linear(x, &self.weight, &self.bias)
     }
 }
 
@@ -68,7 +81,6 @@ pub struct BatchNorm1d {
     pub running_var: Var,
 }
 
-const BN_EPS: f64 = 1e-5;
 const BN_MOMENTUM: f64 = 0.1;
 
 impl BatchNorm1d {
@@ -97,36 +109,48 @@ impl BatchNorm1d {
         ]
     }
 
-    pub fn forward(&self, x: &Tensor, mode: BatchNormMode) -> candle_core::Result<Tensor> {
-        let (mean, var) = if mode == BatchNormMode::Running {
-            (
-                self.running_mean.as_tensor().unsqueeze(0)?,
-                self.running_var.as_tensor().unsqueeze(0)?,
-            )
-        } else {
-            let mean = x.mean_keepdim(0)?;
-            // Biased variance, as PyTorch normalises with in training mode.
-            let var = x.broadcast_sub(&mean)?.sqr()?.mean_keepdim(0)?;
-            if mode == BatchNormMode::Train {
-                let n = x.dims()[0] as f64;
-                let unbiased = var
-                    .detach()
-                    .affine(n / (n - 1.0).max(1.0), 0.0)?
-                    .squeeze(0)?;
-                let m = mean.detach().squeeze(0)?;
-                let rm = (self.running_mean.affine(1.0 - BN_MOMENTUM, 0.0)?
-                    + m.affine(BN_MOMENTUM, 0.0)?)?;
-                let rv = (self.running_var.affine(1.0 - BN_MOMENTUM, 0.0)?
-                    + unbiased.affine(BN_MOMENTUM, 0.0)?)?;
-                self.running_mean.set(&rm)?;
-                self.running_var.set(&rv)?;
+    /// ReLU(batch normalisation of `x`), as the generator's residual blocks apply it.
+    pub fn forward_relu(&self, x: &Tensor, mode: BatchNormMode) -> candle_core::Result<Tensor> {
+        match mode {
+            BatchNormMode::Running => {
+                let mean = self.running_mean.as_tensor().unsqueeze(0)?;
+                let var = self.running_var.as_tensor().unsqueeze(0)?;
+                x.broadcast_sub(&mean)?
+                    .broadcast_div(&(var + fused::BN_EPS)?.sqrt()?)?
+                    .broadcast_mul(&self.gamma)?
+                    .broadcast_add(&self.beta)?
+                    .relu()
             }
-            (mean, var)
-        };
-        x.broadcast_sub(&mean)?
-            .broadcast_div(&(var + BN_EPS)?.sqrt()?)?
-            .broadcast_mul(&self.gamma)?
-            .broadcast_add(&self.beta)
+            BatchNormMode::Batch => fused::batch_norm_relu(x, &self.gamma, &self.beta, None),
+            BatchNormMode::Train => {
+                let stats = fused::BatchStats::default();
+                let y = fused::batch_norm_relu(x, &self.gamma, &self.beta, Some(&stats))?;
+                let (mean, var) = stats
+                    .lock()
+                    .expect("batch statistics lock")
+                    .take()
+                    .expect("a training pass reports its statistics");
+                // PyTorch updates the running variance with the unbiased batch variance.
+                let n = x.dims()[0] as f64;
+                let unbias = (n / (n - 1.0).max(1.0)) as f32;
+                let m = BN_MOMENTUM as f32;
+                let blend = |running: &Var, batch: Vec<f32>, k: f32| -> candle_core::Result<()> {
+                    let old = running.as_tensor().to_dtype(DType::F32)?.to_vec1::<f32>()?;
+                    let new: Vec<f32> = old
+                        .iter()
+                        .zip(&batch)
+                        .map(|(o, b)| (1.0 - m) * o + m * k * b)
+                        .collect();
+                    running.set(
+                        &Tensor::from_vec(new, old.len(), running.device())?
+                            .to_dtype(running.dtype())?,
+                    )
+                };
+                blend(&self.running_mean, mean, 1.0)?;
+                blend(&self.running_var, var, unbias)?;
+                Ok(y)
+            }
+        }
     }
 }
 
@@ -140,11 +164,6 @@ pub fn softmax(x: &Tensor) -> candle_core::Result<Tensor> {
 pub fn log_softmax(x: &Tensor) -> candle_core::Result<Tensor> {
     let shifted = x.broadcast_sub(&x.max_keepdim(1)?)?;
     shifted.broadcast_sub(&shifted.exp()?.sum_keepdim(1)?.log()?)
-}
-
-/// Leaky ReLU as max(x, slope·x), valid for slopes below one.
-pub fn leaky_relu(x: &Tensor, slope: f64) -> candle_core::Result<Tensor> {
-    x.maximum(&x.affine(slope, 0.0)?)
 }
 
 /// Every named parameter of a model, for the optimiser and for saving.

@@ -2,10 +2,13 @@
 //! does. The reference trains with it; candle only ships the decoupled variant (AdamW),
 //! which is a different optimiser.
 
-use candle_core::Var;
+use std::cell::RefCell;
+
 use candle_core::backprop::GradStore;
+use candle_core::{CpuStorage, InplaceOp2, Layout, Tensor, Var};
 
 use crate::error::Result;
+use crate::fused::fusable;
 
 /// Adam hyperparameters.
 #[derive(Debug, Clone, Copy)]
@@ -17,26 +20,37 @@ pub struct AdamConfig {
     pub weight_decay: f64,
 }
 
+/// The first and second moments of one parameter: host vectors updated in place by the
+/// fused CPU kernel, or tensors on other devices.
+enum Moments {
+    Host(Vec<f32>, Vec<f32>),
+    Device(Tensor, Tensor),
+}
+
 /// Adam state over a fixed set of parameters.
 pub struct Adam {
     vars: Vec<Var>,
-    m: Vec<candle_core::Tensor>,
-    v: Vec<candle_core::Tensor>,
+    moments: Vec<Moments>,
     config: AdamConfig,
     t: i32,
 }
 
 impl Adam {
     pub fn new(vars: Vec<Var>, config: AdamConfig) -> Result<Self> {
-        let m = vars
+        let moments = vars
             .iter()
-            .map(|v| v.zeros_like())
-            .collect::<candle_core::Result<Vec<_>>>()?;
-        let v = m.clone();
+            .map(|v| {
+                Ok(if fusable(&[v.as_tensor()]) {
+                    let n = v.elem_count();
+                    Moments::Host(vec![0.0; n], vec![0.0; n])
+                } else {
+                    Moments::Device(v.zeros_like()?, v.zeros_like()?)
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
         Ok(Self {
             vars,
-            m,
-            v,
+            moments,
             config,
             t: 0,
         })
@@ -49,9 +63,24 @@ impl Adam {
         let c = self.config;
         let bc1 = 1.0 - c.beta1.powi(self.t);
         let bc2 = 1.0 - c.beta2.powi(self.t);
-        for ((var, m), v) in self.vars.iter().zip(&mut self.m).zip(&mut self.v) {
+        for (var, moments) in self.vars.iter().zip(&mut self.moments) {
             let Some(g) = grads.get(var.as_tensor()) else {
                 continue;
+            };
+            let (m, v) = match moments {
+                Moments::Host(m, v) => {
+                    // One pass over parameter, moments and gradient, in place.
+                    let kernel = AdamKernel {
+                        config: c,
+                        bc1,
+                        bc2,
+                        moments: RefCell::new((m, v)),
+                    };
+                    var.as_tensor()
+                        .inplace_op2(&g.to_dtype(var.dtype())?.contiguous()?, &kernel)?;
+                    continue;
+                }
+                Moments::Device(m, v) => (m, v),
             };
             // Everything here is detached: the parameter is a variable, so otherwise every
             // moment would carry a backprop graph linking it to the previous step's, and
@@ -73,39 +102,104 @@ impl Adam {
     }
 }
 
+/// Adam's update of one f32 parameter on the CPU, in place, moments included.
+struct AdamKernel<'a> {
+    config: AdamConfig,
+    bc1: f64,
+    bc2: f64,
+    moments: RefCell<(&'a mut Vec<f32>, &'a mut Vec<f32>)>,
+}
+
+impl InplaceOp2 for AdamKernel<'_> {
+    fn name(&self) -> &'static str {
+        "fused-adam"
+    }
+
+    fn cpu_fwd(
+        &self,
+        sp: &mut CpuStorage,
+        lp: &Layout,
+        sg: &CpuStorage,
+        lg: &Layout,
+    ) -> candle_core::Result<()> {
+        let (CpuStorage::F32(p), Some((p0, p1))) = (sp, lp.contiguous_offsets()) else {
+            candle_core::bail!("fused-adam: expected a contiguous f32 parameter")
+        };
+        let (CpuStorage::F32(g), Some((g0, g1))) = (sg, lg.contiguous_offsets()) else {
+            candle_core::bail!("fused-adam: expected a contiguous f32 gradient")
+        };
+        let (p, g) = (&mut p[p0..p1], &g[g0..g1]);
+        let mut moments = self.moments.borrow_mut();
+        let (m, v) = &mut *moments;
+        if g.len() != p.len() || m.len() != p.len() || v.len() != p.len() {
+            candle_core::bail!("fused-adam: parameter, gradient and moments differ in size")
+        }
+        let c = self.config;
+        let (b1, b2) = (c.beta1 as f32, c.beta2 as f32);
+        let (wd, eps) = (c.weight_decay as f32, c.eps as f32);
+        let step = (c.lr / self.bc1) as f32;
+        let inv_sqrt_bc2 = (1.0 / self.bc2.sqrt()) as f32;
+        for (((p, g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+            let g = g + wd * *p;
+            *m = b1 * *m + (1.0 - b1) * g;
+            *v = b2 * *v + (1.0 - b2) * g * g;
+            *p -= step * *m / (v.sqrt() * inv_sqrt_bc2 + eps);
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use candle_core::{Device, Tensor};
+    use candle_core::{DType, Device, Tensor};
 
     #[test]
     fn matches_pytorch_adam_with_weight_decay_by_hand() {
-        // One parameter, loss = p²/2 so the gradient is p; two steps computed by hand.
-        let p = Var::from_tensor(&Tensor::new(&[1.0f64], &Device::Cpu).unwrap()).unwrap();
-        let config = AdamConfig {
-            lr: 0.1,
-            beta1: 0.5,
-            beta2: 0.9,
-            eps: 1e-8,
-            weight_decay: 0.01,
-        };
-        let mut adam = Adam::new(vec![p.clone()], config).unwrap();
-        let (mut m, mut v, mut x) = (0.0f64, 0.0f64, 1.0f64);
-        for t in 1..=2 {
-            let loss = (p.as_tensor().sqr().unwrap() * 0.5)
-                .unwrap()
-                .sum_all()
-                .unwrap();
-            adam.step(&loss.backward().unwrap()).unwrap();
-            let g = x + 0.01 * x;
-            m = 0.5 * m + 0.5 * g;
-            v = 0.9 * v + 0.1 * g * g;
-            let denom = (v / (1.0 - 0.9f64.powi(t))).sqrt() + 1e-8;
-            x -= 0.1 / (1.0 - 0.5f64.powi(t)) * m / denom;
-            let got = p.as_tensor().to_vec1::<f64>().unwrap()[0];
-            assert!((got - x).abs() < 1e-12, "step {t}: {got} vs {x}");
+        // On f64 the update is composed of tensor ops, on f32 CPU it is the fused kernel:
+        // both must follow PyTorch's Adam. One parameter, loss = p²/2 so the gradient is p;
+        // two steps computed by hand.
+        for (dtype, tol) in [(DType::F64, 1e-12), (DType::F32, 1e-6)] {
+            let p = Var::from_tensor(
+                &Tensor::new(&[1.0f64], &Device::Cpu)
+                    .unwrap()
+                    .to_dtype(dtype)
+                    .unwrap(),
+            )
+            .unwrap();
+            let config = AdamConfig {
+                lr: 0.1,
+                beta1: 0.5,
+                beta2: 0.9,
+                eps: 1e-8,
+                weight_decay: 0.01,
+            };
+            let mut adam = Adam::new(vec![p.clone()], config).unwrap();
+            let (mut m, mut v, mut x) = (0.0f64, 0.0f64, 1.0f64);
+            for t in 1..=2 {
+                let loss = (p.as_tensor().sqr().unwrap() * 0.5)
+                    .unwrap()
+                    .sum_all()
+                    .unwrap();
+                adam.step(&loss.backward().unwrap()).unwrap();
+                let g = x + 0.01 * x;
+                m = 0.5 * m + 0.5 * g;
+                v = 0.9 * v + 0.1 * g * g;
+                let denom = (v / (1.0 - 0.9f64.powi(t))).sqrt() + 1e-8;
+                x -= 0.1 / (1.0 - 0.5f64.powi(t)) * m / denom;
+                let got = p
+                    .as_tensor()
+                    .to_dtype(DType::F64)
+                    .unwrap()
+                    .to_vec1::<f64>()
+                    .unwrap()[0];
+                assert!((got - x).abs() < tol, "{dtype:?} step {t}: {got} vs {x}");
+            }
+            // The moments hold values, not graphs back to earlier steps (a leak per step).
+            assert!(adam.moments.iter().all(|m| match m {
+                Moments::Device(m, v) => !m.track_op() && !v.track_op(),
+                Moments::Host(..) => true,
+            }));
         }
-        // The moments hold values, not graphs back to earlier steps (a leak per step).
-        assert!(adam.m.iter().chain(&adam.v).all(|t| !t.track_op()));
     }
 }

@@ -5,7 +5,8 @@ use candle_core::{DType, Device, Module, Tensor};
 use rand::Rng;
 
 use crate::error::Result;
-use crate::nn::{Linear, NamedVars, leaky_relu};
+use crate::fused::leaky_relu_masked;
+use crate::nn::{Linear, NamedVars};
 use crate::random::EngineRng;
 
 pub const LEAKY_SLOPE: f64 = 0.2;
@@ -79,24 +80,37 @@ impl Critic {
             .collect()
     }
 
-    /// Scores of packed groups of rows, shape (rows / pac, 1).
-    pub(crate) fn pass(&self, x: &Tensor, masks: &[Tensor]) -> Result<CriticPass> {
+    /// Scores of packed groups of rows, shape (rows / pac, 1). A `frozen` pass treats the
+    /// parameters as constants: gradients reach the input only.
+    pub(crate) fn pass(&self, x: &Tensor, masks: &[Tensor], frozen: bool) -> Result<CriticPass> {
         let rows = x.dims()[0];
+        let apply = |layer: &Linear, h: &Tensor| {
+            if frozen {
+                layer.forward_frozen(h)
+            } else {
+                layer.forward(h)
+            }
+        };
         let mut h = x.reshape((rows / self.pac, self.pac * self.input_dim))?;
         let mut pre = Vec::with_capacity(self.hidden.len());
         for (layer, mask) in self.hidden.iter().zip(masks) {
-            let z = layer.forward(&h)?;
-            h = (leaky_relu(&z, LEAKY_SLOPE)? * mask)?;
+            let z = apply(layer, &h)?;
+            h = leaky_relu_masked(&z, mask, LEAKY_SLOPE)?;
             pre.push(z);
         }
         Ok(CriticPass {
-            score: self.out.forward(&h)?,
+            score: apply(&self.out, &h)?,
             pre,
         })
     }
 
     pub fn forward(&self, x: &Tensor, masks: &[Tensor]) -> Result<Tensor> {
-        Ok(self.pass(x, masks)?.score)
+        Ok(self.pass(x, masks, false)?.score)
+    }
+
+    /// Scores with the parameters held constant (the generator's update).
+    pub fn forward_frozen(&self, x: &Tensor, masks: &[Tensor]) -> Result<Tensor> {
+        Ok(self.pass(x, masks, true)?.score)
     }
 
     pub fn vars(&self) -> NamedVars {

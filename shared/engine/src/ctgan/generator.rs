@@ -5,7 +5,8 @@
 use candle_core::{DType, Device, Module, Tensor};
 
 use crate::error::Result;
-use crate::nn::{BatchNorm1d, BatchNormMode, Linear, NamedVars, softmax};
+use crate::fused::{self, Activation};
+use crate::nn::{BatchNorm1d, BatchNormMode, Linear, NamedVars};
 use crate::random::EngineRng;
 use crate::transformer::{Span, SpanKind};
 
@@ -50,7 +51,7 @@ impl Generator {
     pub fn forward(&self, input: &Tensor, mode: BatchNormMode) -> Result<Tensor> {
         let mut x = input.clone();
         for b in &self.blocks {
-            let h = b.bn.forward(&b.fc.forward(&x)?, mode)?.relu()?;
+            let h = b.bn.forward_relu(&b.fc.forward(&x)?, mode)?;
             x = Tensor::cat(&[&h, &x], 1)?;
         }
         Ok(self.out.forward(&x)?)
@@ -80,17 +81,23 @@ impl Generator {
 /// spans. `gumbel` holds standard Gumbel noise of the same shape as `logits`; candle's own
 /// `gumbel_softmax` returns hard indices, which would cut the generator's gradient.
 pub fn activate(logits: &Tensor, spans: &[Span], gumbel: &Tensor) -> Result<Tensor> {
-    let mut parts = Vec::with_capacity(spans.len());
-    let mut off = 0;
-    for s in spans {
-        let x = logits.narrow(1, off, s.width)?;
-        parts.push(match s.kind {
-            SpanKind::Tanh => x.tanh()?,
-            SpanKind::Softmax => softmax(&((x + gumbel.narrow(1, off, s.width)?)? / GUMBEL_TAU)?)?,
-        });
-        off += s.width;
-    }
-    Ok(Tensor::cat(&parts, 1)?)
+    Ok(fused::activate(logits, gumbel, &activations(spans))?)
+}
+
+/// The activation of each output span.
+pub fn activations(spans: &[Span]) -> Vec<(Activation, usize)> {
+    spans
+        .iter()
+        .map(|s| {
+            let kind = match s.kind {
+                SpanKind::Tanh => Activation::Tanh,
+                SpanKind::Softmax => Activation::GumbelSoftmax {
+                    tau: GUMBEL_TAU as f32,
+                },
+            };
+            (kind, s.width)
+        })
+        .collect()
 }
 
 /// Standard Gumbel noise −ln(−ln U), U uniform in (0, 1).

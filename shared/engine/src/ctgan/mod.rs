@@ -19,7 +19,8 @@ use synth_core::table::{Metadata, Table};
 
 use crate::device::EngineDevice;
 use crate::error::{EngineError, Result};
-use crate::nn::{BatchNormMode, log_softmax};
+use crate::fused::{self, CondSpan};
+use crate::nn::BatchNormMode;
 use crate::optim::{Adam, AdamConfig};
 use crate::random::{EngineRng, fill_normal, rng_for};
 use crate::rows::append;
@@ -178,7 +179,9 @@ impl Training<'_> {
         let masks = self
             .critic
             .dropout_masks(b, DType::F32, &self.device, &mut self.rng)?;
-        let y_fake = self.critic.forward(&cat_cond(&act, c1.as_ref())?, &masks)?;
+        let y_fake = self
+            .critic
+            .forward_frozen(&cat_cond(&act, c1.as_ref())?, &masks)?;
         let mut loss = y_fake.mean_all()?.neg()?;
         if let Some(c1) = &c1 {
             let ce = conditional_loss(&fake, c1, &self.sampler.space)?;
@@ -191,22 +194,19 @@ impl Training<'_> {
 }
 
 /// Cross-entropy of each row's conditioned column logits against its conditioned category,
-/// summed over the batch and divided by its size. The conditional vector is zero outside the
-/// chosen column, so summing over every discrete span applies the reference's column mask.
+/// summed over the batch and divided by its size.
 fn conditional_loss(logits: &Tensor, cond: &Tensor, space: &CondSpace) -> Result<Tensor> {
-    let b = logits.dims()[0];
-    let mut total: Option<Tensor> = None;
-    for (i, s) in space.spans.iter().enumerate() {
-        let lsm = log_softmax(&logits.narrow(1, s.offset, s.width)?)?;
-        let target = cond.narrow(1, space.cond_offset(i), s.width)?;
-        let term = (lsm * target)?.sum_all()?;
-        total = Some(match total {
-            Some(t) => (t + term)?,
-            None => term,
-        });
-    }
-    let total = total.expect("conditional loss needs discrete columns");
-    Ok((total.neg()? / b as f64)?)
+    let spans: Vec<CondSpan> = space
+        .spans
+        .iter()
+        .enumerate()
+        .map(|(i, s)| CondSpan {
+            logit_offset: s.offset,
+            cond_offset: space.cond_offset(i),
+            width: s.width,
+        })
+        .collect();
+    Ok(fused::conditional_loss(logits, cond, &spans)?)
 }
 
 impl Ctgan {

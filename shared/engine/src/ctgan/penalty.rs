@@ -8,6 +8,7 @@ use candle_core::Tensor;
 
 use super::critic::{Critic, LEAKY_SLOPE};
 use crate::error::Result;
+use crate::fused::{penalty_norm, slope_mask};
 
 /// Weight of the penalty (the reference's λ).
 pub const LAMBDA: f64 = 10.0;
@@ -24,14 +25,14 @@ pub fn gradient_penalty(
     let interpolates =
         (real.broadcast_mul(alpha)? + fake.broadcast_mul(&alpha.affine(-1.0, 1.0)?)?)?;
     let grad = input_gradient(critic, &interpolates, masks)?;
-    let norm = (grad.sqr()?.sum(1)? + 1e-12)?.sqrt()?;
-    Ok(((norm - 1.0)?.sqr()?.mean_all()? * LAMBDA)?)
+    Ok(penalty_norm(&grad, LAMBDA)?)
 }
 
 /// ∂(Σ scores)/∂(packed input), shape (rows / pac, pac · input_dim), built from the
 /// parameters so that it carries their gradient.
 pub(crate) fn input_gradient(critic: &Critic, x: &Tensor, masks: &[Tensor]) -> Result<Tensor> {
-    let pass = critic.pass(x, masks)?;
+    // Only the pre-activations matter here, and only as constants (through LeakyReLU′).
+    let pass = critic.pass(&x.detach(), masks, true)?;
     let packs = pass.score.dims()[0];
     let dtype = x.dtype();
     // ∂score/∂h_last = the output layer's weight row, for every pack.
@@ -45,12 +46,9 @@ pub(crate) fn input_gradient(critic: &Critic, x: &Tensor, masks: &[Tensor]) -> R
         .zip(masks.iter().rev())
     {
         // LeakyReLU′ is piecewise constant: a constant of the graph, with no gradient.
-        let slope = z
-            .ge(0.0)?
-            .to_dtype(dtype)?
-            .affine(1.0 - LEAKY_SLOPE, LEAKY_SLOPE)?
-            .detach();
-        g = (g * mask)?.mul(&slope)?.matmul(layer.weight.as_tensor())?;
+        g = g
+            .mul(&slope_mask(z, mask, LEAKY_SLOPE)?)?
+            .matmul(layer.weight.as_tensor())?;
     }
     Ok(g)
 }
