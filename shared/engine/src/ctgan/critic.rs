@@ -12,6 +12,27 @@ use crate::random::EngineRng;
 pub const LEAKY_SLOPE: f64 = 0.2;
 pub const DROPOUT: f64 = 0.5;
 
+/// Dropout masks for `packs` packed rows, one (packs × width) mask per hidden layer: each
+/// entry is 0 or 1/(1−p), as inverted dropout scales. Drawn from our generator for
+/// reproducibility.
+pub fn dropout_mask_values(packs: usize, widths: &[usize], rng: &mut EngineRng) -> Vec<Vec<f32>> {
+    let keep = (1.0 / (1.0 - DROPOUT)) as f32;
+    widths
+        .iter()
+        .map(|&w| {
+            (0..packs * w)
+                .map(|_| {
+                    if rng.random::<f64>() < DROPOUT {
+                        0.0
+                    } else {
+                        keep
+                    }
+                })
+                .collect()
+        })
+        .collect()
+}
+
 /// The critic network.
 pub struct Critic {
     pub(crate) hidden: Vec<Linear>,
@@ -51,8 +72,13 @@ impl Critic {
         })
     }
 
-    /// Fresh dropout masks for a batch of `rows` (unpacked) rows: each entry is 0 or
-    /// 1/(1−p), as inverted dropout scales. Drawn from our generator for reproducibility.
+    /// Widths of the hidden layers, each of which has a dropout mask.
+    pub fn hidden_widths(&self) -> Vec<usize> {
+        self.hidden.iter().map(|l| l.bias.dims()[0]).collect()
+    }
+
+    /// Fresh dropout masks for a batch of `rows` (unpacked) rows, as tensors.
+    #[cfg(test)]
     pub fn dropout_masks(
         &self,
         rows: usize,
@@ -61,22 +87,10 @@ impl Critic {
         rng: &mut EngineRng,
     ) -> Result<Vec<Tensor>> {
         let packs = rows / self.pac;
-        let keep = 1.0 / (1.0 - DROPOUT);
-        self.hidden
-            .iter()
-            .map(|l| {
-                let width = l.bias.dims()[0];
-                let m: Vec<f32> = (0..packs * width)
-                    .map(|_| {
-                        if rng.random::<f64>() < DROPOUT {
-                            0.0
-                        } else {
-                            keep as f32
-                        }
-                    })
-                    .collect();
-                Ok(Tensor::from_vec(m, (packs, width), device)?.to_dtype(dtype)?)
-            })
+        dropout_mask_values(packs, &self.hidden_widths(), rng)
+            .into_iter()
+            .zip(self.hidden_widths())
+            .map(|(m, w)| Ok(Tensor::from_vec(m, (packs, w), device)?.to_dtype(dtype)?))
             .collect()
     }
 

@@ -3,6 +3,7 @@
 //! penalty, trained by sampling conditions, on the [`DataTransformer`]'s encoding.
 
 pub(crate) mod critic;
+mod draws;
 pub(crate) mod generator;
 mod params;
 pub(crate) mod penalty;
@@ -12,8 +13,6 @@ use std::path::Path;
 use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor, Var};
-use rand::Rng;
-use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 use synth_core::table::{Metadata, Table};
 
@@ -28,6 +27,7 @@ use crate::sampler::{CondSpace, TrainingSampler};
 use crate::synthesizer::{EpochReport, FitOptions, Synthesizer};
 use crate::transformer::{DataTransformer, Encoded, Span};
 use critic::Critic;
+use draws::{CriticDraw, DrawShape, Draws, GeneratorDraw};
 use generator::{Generator, activate, gumbel_noise};
 pub use params::CtganParams;
 use penalty::gradient_penalty;
@@ -81,80 +81,66 @@ struct Training<'a> {
     opt_g: Adam,
     opt_d: Adam,
     device: Device,
-    rng: EngineRng,
 }
 
 impl Training<'_> {
-    fn noise(&mut self) -> Result<Tensor> {
-        let (b, e) = (self.params.batch_size, self.params.embedding_dim);
-        let mut z = vec![0f32; b * e];
-        fill_normal(&mut self.rng, &mut z);
-        tensor(z, b, e, &self.device)
+    fn tensor(&self, v: Vec<f32>, cols: usize) -> Result<Tensor> {
+        let rows = v.len() / cols.max(1);
+        tensor(v, rows, cols, &self.device)
     }
 
-    fn activated(&mut self, logits: &Tensor) -> Result<Tensor> {
-        let (b, w) = (self.params.batch_size, self.data.width);
-        let g = tensor(gumbel_noise(b * w, &mut self.rng), b, w, &self.device)?;
-        activate(logits, self.spans, &g)
+    fn masks(&self, masks: Vec<Vec<f32>>) -> Result<Vec<Tensor>> {
+        masks
+            .into_iter()
+            .zip(self.critic.hidden_widths())
+            .map(|(m, w)| self.tensor(m, w))
+            .collect()
+    }
+
+    /// The generator's activated output for `noise` ⊕ `cond`, and its logits.
+    fn fake(
+        &self,
+        noise: Vec<f32>,
+        cond: Option<&Tensor>,
+        gumbel: Vec<f32>,
+    ) -> Result<(Tensor, Tensor)> {
+        let z = self.tensor(noise, self.params.embedding_dim)?;
+        let logits = self
+            .generator
+            .forward(&cat_cond(&z, cond)?, BatchNormMode::Train)?;
+        let act = activate(&logits, self.spans, &self.tensor(gumbel, self.data.width)?)?;
+        Ok((act, logits))
     }
 
     /// One critic update; returns (Wasserstein loss, penalty).
-    fn critic_step(&mut self) -> Result<(f64, f64)> {
-        let b = self.params.batch_size;
-        let z = self.noise()?;
+    fn critic_step(&mut self, draw: CriticDraw) -> Result<(f64, f64)> {
         let cond_dim = self.sampler.space.dim();
-        let (c1, c2, real) = match self.sampler.sample_cond(b, &mut self.rng) {
-            Some(cb) => {
-                // The real rows are drawn for a permutation of the conditions, as the
-                // reference does, so the critic cannot match fake and real by position.
-                let mut perm: Vec<usize> = (0..b).collect();
-                perm.shuffle(&mut self.rng);
-                let cols: Vec<usize> = perm.iter().map(|&i| cb.columns[i]).collect();
-                let cats: Vec<usize> = perm.iter().map(|&i| cb.categories[i]).collect();
-                let real =
-                    self.sampler
-                        .sample_rows(self.data, Some((&cols, &cats)), b, &mut self.rng);
-                let permuted: Vec<f32> = perm
-                    .iter()
-                    .flat_map(|&i| cb.cond[i * cond_dim..(i + 1) * cond_dim].iter().copied())
-                    .collect();
-                (
-                    Some(tensor(cb.cond, b, cond_dim, &self.device)?),
-                    Some(tensor(permuted, b, cond_dim, &self.device)?),
-                    real,
-                )
-            }
-            None => (
-                None,
-                None,
-                self.sampler.sample_rows(self.data, None, b, &mut self.rng),
+        let (c1, c2) = match draw.cond {
+            Some((c1, c2)) => (
+                Some(self.tensor(c1, cond_dim)?),
+                Some(self.tensor(c2, cond_dim)?),
             ),
+            None => (None, None),
         };
-        let fake = self
-            .generator
-            .forward(&cat_cond(&z, c1.as_ref())?, BatchNormMode::Train)?;
-        let fake = self.activated(&fake)?.detach();
-        let fake_cat = cat_cond(&fake, c1.as_ref())?;
-        let real_cat = cat_cond(
-            &tensor(real, b, self.data.width, &self.device)?,
-            c2.as_ref(),
+        let (fake, _) = self.fake(draw.noise, c1.as_ref(), draw.gumbel)?;
+        let fake_cat = cat_cond(&fake.detach(), c1.as_ref())?;
+        let real_cat = cat_cond(&self.tensor(draw.real, self.data.width)?, c2.as_ref())?;
+        // Fake and real packs go through the critic together, as one batch.
+        let scores = self.critic.forward(
+            &Tensor::cat(&[&fake_cat, &real_cat], 0)?,
+            &self.masks(draw.masks_scored)?,
         )?;
-        let critic = &self.critic;
-        let masks_fake = critic.dropout_masks(b, DType::F32, &self.device, &mut self.rng)?;
-        let masks_real = critic.dropout_masks(b, DType::F32, &self.device, &mut self.rng)?;
-        let masks_pen = critic.dropout_masks(b, DType::F32, &self.device, &mut self.rng)?;
-        let y_fake = critic.forward(&fake_cat, &masks_fake)?;
-        let y_real = critic.forward(&real_cat, &masks_real)?;
-        let packs = b / self.params.pac;
-        let alpha: Vec<f32> = (0..packs)
-            .flat_map(|_| {
-                let a: f32 = self.rng.random();
-                std::iter::repeat_n(a, self.params.pac)
-            })
-            .collect();
-        let alpha = tensor(alpha, b, 1, &self.device)?;
-        let pen = gradient_penalty(critic, &real_cat, &fake_cat, &alpha, &masks_pen)?;
-        let loss = (y_fake.mean_all()? - y_real.mean_all()?)?;
+        let packs = self.params.batch_size / self.params.pac;
+        let loss = (scores.narrow(0, 0, packs)?.mean_all()?
+            - scores.narrow(0, packs, packs)?.mean_all()?)?;
+        let alpha = self.tensor(draw.alpha, 1)?;
+        let pen = gradient_penalty(
+            &self.critic,
+            &real_cat,
+            &fake_cat,
+            &alpha,
+            &self.masks(draw.masks_penalty)?,
+        )?;
         let grads = (&loss + &pen)?.backward()?;
         self.opt_d.step(&grads)?;
         Ok((
@@ -164,27 +150,19 @@ impl Training<'_> {
     }
 
     /// One generator update; returns its loss (−critic score + conditional cross-entropy).
-    fn generator_step(&mut self) -> Result<f64> {
-        let b = self.params.batch_size;
-        let z = self.noise()?;
+    fn generator_step(&mut self, draw: GeneratorDraw) -> Result<f64> {
         let cond_dim = self.sampler.space.dim();
-        let c1 = match self.sampler.sample_cond(b, &mut self.rng) {
-            Some(cb) => Some(tensor(cb.cond, b, cond_dim, &self.device)?),
+        let c1 = match draw.cond {
+            Some(c) => Some(self.tensor(c, cond_dim)?),
             None => None,
         };
-        let fake = self
-            .generator
-            .forward(&cat_cond(&z, c1.as_ref())?, BatchNormMode::Train)?;
-        let act = self.activated(&fake)?;
-        let masks = self
-            .critic
-            .dropout_masks(b, DType::F32, &self.device, &mut self.rng)?;
+        let (act, logits) = self.fake(draw.noise, c1.as_ref(), draw.gumbel)?;
         let y_fake = self
             .critic
-            .forward_frozen(&cat_cond(&act, c1.as_ref())?, &masks)?;
+            .forward_frozen(&cat_cond(&act, c1.as_ref())?, &self.masks(draw.masks)?)?;
         let mut loss = y_fake.mean_all()?.neg()?;
         if let Some(c1) = &c1 {
-            let ce = conditional_loss(&fake, c1, &self.sampler.space)?;
+            let ce = conditional_loss(&logits, c1, &self.sampler.space)?;
             loss = (loss + ce)?;
         }
         let grads = loss.backward()?;
@@ -256,6 +234,13 @@ impl Ctgan {
             weight_decay,
         };
         let var_list = |v: Vec<(String, Var)>| v.into_iter().map(|(_, v)| v).collect::<Vec<_>>();
+        let draw_shape = DrawShape {
+            batch: params.batch_size,
+            embedding: params.embedding_dim,
+            pac: params.pac,
+            critic_widths: critic.hidden_widths(),
+            discriminator_steps: params.discriminator_steps,
+        };
         let mut training = Training {
             params: &params,
             data: &data,
@@ -272,32 +257,43 @@ impl Ctgan {
             )?,
             critic,
             device: device.clone(),
-            rng,
         };
         let steps = (data.n_rows / params.batch_size).max(1);
         let mut history = Vec::with_capacity(params.epochs);
-        for epoch in 0..params.epochs {
-            let epoch_start = Instant::now();
-            let (mut loss_d, mut loss_g) = (0.0, 0.0);
-            for _ in 0..steps {
-                for _ in 0..params.discriminator_steps {
-                    loss_d = training.critic_step()?.0;
+        // The random inputs of each step are drawn ahead on a second thread; dropping the
+        // receiver (on return, error included) stops it.
+        let (tx, rx) = draws::channel();
+        let producer = Draws::new(draw_shape, &data, &sampler, rng);
+        std::thread::scope(|scope| -> Result<()> {
+            scope.spawn(move || producer.produce(params.epochs * steps, tx));
+            for epoch in 0..params.epochs {
+                let epoch_start = Instant::now();
+                let (mut loss_d, mut loss_g) = (0.0, 0.0);
+                for _ in 0..steps {
+                    let step = rx.recv().map_err(|_| {
+                        EngineError::InvalidData("the training draws stopped early".into())
+                    })?;
+                    for draw in step.critic {
+                        loss_d = training.critic_step(draw)?.0;
+                    }
+                    loss_g = training.generator_step(step.generator)?;
                 }
-                loss_g = training.generator_step()?;
+                let report = EpochReport {
+                    epoch: epoch + 1,
+                    epochs: params.epochs,
+                    generator_loss: loss_g,
+                    critic_loss: loss_d,
+                    epoch_seconds: epoch_start.elapsed().as_secs_f64(),
+                    elapsed_seconds: started.elapsed().as_secs_f64(),
+                };
+                if let Some(cb) = options.on_epoch.as_mut() {
+                    cb(&report);
+                }
+                history.push(report);
             }
-            let report = EpochReport {
-                epoch: epoch + 1,
-                epochs: params.epochs,
-                generator_loss: loss_g,
-                critic_loss: loss_d,
-                epoch_seconds: epoch_start.elapsed().as_secs_f64(),
-                elapsed_seconds: started.elapsed().as_secs_f64(),
-            };
-            if let Some(cb) = options.on_epoch.as_mut() {
-                cb(&report);
-            }
-            history.push(report);
-        }
+            drop(rx);
+            Ok(())
+        })?;
         Ok(Self {
             cond: sampler.space,
             params,
