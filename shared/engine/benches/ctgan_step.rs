@@ -3,11 +3,18 @@
 //! spans, critic pac 10 over (256, 256) with dropout, the hand-written gradient penalty, Adam.
 //! Prints milliseconds per D+G step (median over epochs) and the transformer and sampling
 //! times. Run: `cargo bench -p synth-engine --bench ctgan_step [-- EPOCHS]`.
+//!
+//! `-- --csv DIR` writes the table (`step.csv`) and its metadata (`step.json`) instead, so
+//! the reference implementation can be timed on exactly these shapes: its seconds per epoch
+//! divided by the 10 steps of an epoch is its time per step.
 
 use std::time::Instant;
 
 use synth_core::table::{Column, ColumnData, ColumnMetadata, Metadata, SdType, Table};
 use synth_engine::{CtganParams, DataTransformer, FitOptions, Synthesizer, TransformerOptions};
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const ROWS: usize = 5000;
 
@@ -63,13 +70,54 @@ fn cpu_seconds() -> Option<f64> {
     Some(ticks / 100.0)
 }
 
+/// Writes the table as CSV and its metadata as SDV JSON into `dir`.
+fn write_csv(dir: &str, real: &Table, meta: &Metadata) {
+    use std::fmt::Write;
+    let mut out = real
+        .columns
+        .iter()
+        .map(|c| c.name.clone())
+        .collect::<Vec<_>>()
+        .join(",");
+    out.push('\n');
+    for i in 0..real.n_rows() {
+        let mut line = String::new();
+        for (j, c) in real.columns.iter().enumerate() {
+            if j > 0 {
+                line.push(',');
+            }
+            match &c.data {
+                ColumnData::Float(v) => write!(line, "{}", v[i].unwrap()).unwrap(),
+                ColumnData::Str(v) => line.push_str(v[i].as_deref().unwrap()),
+                _ => unreachable!("the benchmark table has floats and strings"),
+            }
+        }
+        out.push_str(&line);
+        out.push('\n');
+    }
+    let dir = std::path::Path::new(dir);
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("step.csv"), out).unwrap();
+    std::fs::write(
+        dir.join("step.json"),
+        serde_json::to_string_pretty(meta).unwrap(),
+    )
+    .unwrap();
+    println!("wrote {}", dir.join("step.csv").display());
+}
+
 fn main() {
-    let epochs: usize = std::env::args()
-        .skip(1)
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (real, meta) = table();
+    if let Some(i) = args.iter().position(|a| a == "--csv") {
+        write_csv(args.get(i + 1).expect("--csv DIR"), &real, &meta);
+        return;
+    }
+    let epochs: usize = args
+        .iter()
         .find(|a| !a.starts_with('-'))
         .map(|a| a.parse().expect("EPOCHS is a number"))
         .unwrap_or(5);
-    let (real, meta) = table();
 
     let cpu0 = cpu_seconds();
     let t = Instant::now();

@@ -43,7 +43,7 @@ fn slice<'a>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
 }
 
 /// Runs `f` on the f32 contents of a (contiguous) CPU tensor.
-fn with_data<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Result<R> {
+pub(crate) fn with_data<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Result<R> {
     let t = t.contiguous()?;
     let (s, l) = t.storage_and_layout();
     match &*s {
@@ -64,9 +64,40 @@ fn dims2(l: &Layout) -> Result<(usize, usize)> {
 /// other threads costs more than they save.
 const PARALLEL_GEMM_MIN: usize = 1 << 22;
 
+thread_local! {
+    static GEMM_THREADS: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
+}
+
+/// Limits the threads of this thread's matrix products to `threads` until the returned
+/// guard is dropped (training that keeps other threads busy leaves them their cores).
+pub fn limit_gemm_threads(threads: usize) -> GemmThreadsGuard {
+    let previous = GEMM_THREADS.with(|t| t.replace(Some(threads.max(1))));
+    GemmThreadsGuard { previous }
+}
+
+/// Restores the previous thread limit when dropped.
+pub struct GemmThreadsGuard {
+    previous: Option<usize>,
+}
+
+impl Drop for GemmThreadsGuard {
+    fn drop(&mut self) {
+        GEMM_THREADS.with(|t| t.set(self.previous));
+    }
+}
+
+fn gemm_threads(macs: usize) -> usize {
+    if macs < PARALLEL_GEMM_MIN {
+        return 1;
+    }
+    GEMM_THREADS
+        .with(|t| t.get())
+        .unwrap_or_else(candle_core::utils::get_num_threads)
+}
+
 /// dst (m×n) = [dst +] a (m×k) · b (k×n), each operand given by its row and column strides.
 #[allow(clippy::too_many_arguments)]
-fn gemm(
+pub(crate) fn gemm(
     (m, n, k): (usize, usize, usize),
     dst: &mut [f32],
     accumulate: bool,
@@ -78,8 +109,8 @@ fn gemm(
     assert!(dst.len() >= m * n);
     assert!(m == 0 || k == 0 || a.len() > (m - 1) * a_rs + (k - 1) * a_cs);
     assert!(k == 0 || n == 0 || b.len() > (k - 1) * b_rs + (n - 1) * b_cs);
-    let threads = candle_core::utils::get_num_threads();
-    let parallelism = if threads > 1 && m * n * k >= PARALLEL_GEMM_MIN {
+    let threads = gemm_threads(m * n * k);
+    let parallelism = if threads > 1 {
         gemm::Parallelism::Rayon(threads)
     } else {
         gemm::Parallelism::None
@@ -110,8 +141,29 @@ fn gemm(
     }
 }
 
+/// Runs `f` on the f32 contents of a contiguous CPU tensor, in place. Only for tensors
+/// whose storage nothing else shares (such as gradients fresh from `backward()`).
+pub(crate) fn update_in_place(t: &Tensor, f: impl Fn(&mut [f32])) -> Result<()> {
+    struct Update<F>(F);
+    impl<F: Fn(&mut [f32])> candle_core::InplaceOp1 for Update<F> {
+        fn name(&self) -> &'static str {
+            "fused-update"
+        }
+        fn cpu_fwd(&self, s: &mut CpuStorage, l: &Layout) -> Result<()> {
+            match (s, l.contiguous_offsets()) {
+                (CpuStorage::F32(v), Some((a, b))) => {
+                    (self.0)(&mut v[a..b]);
+                    Ok(())
+                }
+                _ => bail!("fused-update: expected a contiguous f32 tensor"),
+            }
+        }
+    }
+    t.inplace_op1(&Update(f))
+}
+
 /// Column sums of a row-major (rows × cols) matrix.
-fn column_sums(x: &[f32], cols: usize) -> Vec<f32> {
+pub(crate) fn column_sums(x: &[f32], cols: usize) -> Vec<f32> {
     let mut s = vec![0f32; cols];
     for row in x.chunks_exact(cols) {
         for (a, v) in s.iter_mut().zip(row) {
@@ -230,6 +282,80 @@ pub fn linear(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
 }
 
 // ---------------------------------------------------------------------------------------
+// Matrix product
+
+struct MatMulOp;
+
+impl CustomOp2 for MatMulOp {
+    fn name(&self) -> &'static str {
+        "fused-matmul"
+    }
+
+    fn cpu_fwd(
+        &self,
+        sa: &CpuStorage,
+        la: &Layout,
+        sb: &CpuStorage,
+        lb: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let ((m, k), (k2, n)) = (dims2(la)?, dims2(lb)?);
+        if k != k2 {
+            bail!("fused-matmul: shapes {la:?} and {lb:?} do not fit")
+        }
+        let mut c = vec![0f32; m * n];
+        gemm(
+            (m, n, k),
+            &mut c,
+            false,
+            slice(sa, la)?,
+            (k, 1),
+            slice(sb, lb)?,
+            (n, 1),
+        );
+        Ok((CpuStorage::F32(c), Shape::from((m, n))))
+    }
+
+    fn bwd(
+        &self,
+        a: &Tensor,
+        b: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let ((m, k), n) = (a.dims2()?, b.dims2()?.1);
+        with_data(grad, |g| -> Result<_> {
+            let da = if a.track_op() {
+                let mut da = vec![0f32; m * k];
+                // dA = G · Bᵀ
+                with_data(b, |b| gemm((m, k, n), &mut da, false, g, (n, 1), b, (1, n)))?;
+                Some(cpu_tensor(da, (m, k))?)
+            } else {
+                None
+            };
+            let db = if b.track_op() {
+                let mut db = vec![0f32; k * n];
+                // dB = Aᵀ · G
+                with_data(a, |a| gemm((k, n, m), &mut db, false, a, (1, k), g, (n, 1)))?;
+                Some(cpu_tensor(db, (k, n))?)
+            } else {
+                None
+            };
+            Ok((da, db))
+        })?
+    }
+}
+
+/// The matrix product `a · b` of two 2-D tensors.
+pub fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    if fusable(&[a, b]) {
+        a.contiguous()?
+            .apply_op2_arc(&b.contiguous()?, Arc::new(Box::new(MatMulOp)))
+    } else {
+        a.matmul(b)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
 // Batch normalisation followed by ReLU
 
 /// Batch mean and biased variance per column, filled in by a training-mode forward pass.
@@ -328,10 +454,17 @@ impl CustomOp3 for BatchNormReluOp {
                         .zip(y.chunks_exact(cols))
                         .zip(g.chunks_exact(cols))
                     {
-                        for j in 0..cols {
-                            let d = if yr[j] > 0.0 { gr[j] } else { 0.0 };
-                            dbeta[j] += d;
-                            dgamma[j] += d * (xr[j] - mean[j]) * invstd[j];
+                        for (((((db, dg), x), y), g), (m, s)) in dbeta
+                            .iter_mut()
+                            .zip(dgamma.iter_mut())
+                            .zip(xr)
+                            .zip(yr)
+                            .zip(gr)
+                            .zip(mean.iter().zip(&invstd))
+                        {
+                            let d = if *y > 0.0 { *g } else { 0.0 };
+                            *db += d;
+                            *dg += d * (x - m) * s;
                         }
                     }
                     let n = rows as f32;
@@ -343,10 +476,17 @@ impl CustomOp3 for BatchNormReluOp {
                         .zip(y.chunks_exact(cols))
                         .zip(g.chunks_exact(cols))
                     {
-                        for j in 0..cols {
-                            let d = if yr[j] > 0.0 { gr[j] } else { 0.0 };
-                            let xhat = (xr[j] - mean[j]) * invstd[j];
-                            dr[j] = k[j] * (n * d - dbeta[j] - xhat * dgamma[j]);
+                        for (((((d, x), y), g), (m, s)), ((k, db), dg)) in dr
+                            .iter_mut()
+                            .zip(xr)
+                            .zip(yr)
+                            .zip(gr)
+                            .zip(mean.iter().zip(&invstd))
+                            .zip(k.iter().zip(&dbeta).zip(&dgamma))
+                        {
+                            let gy = if *y > 0.0 { *g } else { 0.0 };
+                            let xhat = (x - m) * s;
+                            *d = k * (n * gy - db - xhat * dg);
                         }
                     }
                     (dx, dgamma, dbeta)
@@ -930,6 +1070,15 @@ mod tests {
         check(
             &[var((7, 5), 1), var((3, 5), 2), var((1, 3), 3)],
             |t| linear(&t[0], &t[1], &t[2].flatten_all().unwrap()).unwrap(),
+            1e-5,
+        );
+    }
+
+    #[test]
+    fn matmul_matches_the_composition() {
+        check(
+            &[var((4, 6), 12), var((6, 3), 13)],
+            |t| matmul(&t[0], &t[1]).unwrap(),
             1e-5,
         );
     }

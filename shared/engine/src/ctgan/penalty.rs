@@ -5,10 +5,13 @@
 //! would return a detached tensor, and the penalty would silently train the first layer only.
 
 use candle_core::Tensor;
+use candle_core::backprop::GradStore;
 
 use super::critic::{Critic, LEAKY_SLOPE};
 use crate::error::Result;
-use crate::fused::{penalty_norm, slope_mask};
+use crate::fused::{
+    column_sums, fusable, gemm, matmul, penalty_norm, slope_mask, update_in_place, with_data,
+};
 
 /// Weight of the penalty (the reference's λ).
 pub const LAMBDA: f64 = 10.0;
@@ -28,6 +31,133 @@ pub fn gradient_penalty(
     Ok(penalty_norm(&grad, LAMBDA)?)
 }
 
+/// The same penalty on f32 CPU tensors, with its gradient for every critic weight worked
+/// out by hand and added into `grads` (which must come from the critic loss's `backward()`),
+/// so that no autograd graph is built for it. Returns the penalty; `None` where the fused
+/// kernels cannot run (then use [`gradient_penalty`]).
+pub fn accumulate_penalty(
+    critic: &Critic,
+    real: &Tensor,
+    fake: &Tensor,
+    alpha: &Tensor,
+    masks: &[Tensor],
+    grads: &mut GradStore,
+) -> Result<Option<f64>> {
+    let weights: Vec<&Tensor> = critic
+        .hidden
+        .iter()
+        .map(|l| l.weight.as_tensor())
+        .chain([critic.out.weight.as_tensor()])
+        .collect();
+    let mut all = vec![real, fake, alpha];
+    all.extend(masks);
+    all.extend(&weights);
+    if !fusable(&all) {
+        return Ok(None);
+    }
+    let (rows, width) = real.dims2()?;
+    let packed = critic.pac * width;
+    let packs = rows / critic.pac;
+    // x̂ = α·real + (1 − α)·fake, one α per row.
+    let x = with_data(real, |r| {
+        with_data(fake, |f| {
+            with_data(alpha, |a| {
+                let mut x = Vec::with_capacity(rows * width);
+                for ((rr, fr), a) in r.chunks_exact(width).zip(f.chunks_exact(width)).zip(a) {
+                    x.extend(rr.iter().zip(fr).map(|(r, f)| a * r + (1.0 - a) * f));
+                }
+                x
+            })
+        })
+    })???;
+    let x = Tensor::from_vec(x, (rows, width), real.device())?;
+    let pass = critic.pass(&x, masks, true)?;
+    // How each hidden layer's activation scales a gradient flowing back through it.
+    let scales: Vec<Vec<f32>> = pass
+        .pre
+        .iter()
+        .zip(masks)
+        .map(|(z, m)| {
+            Ok(slope_mask(z, m, LEAKY_SLOPE)?
+                .flatten_all()?
+                .to_vec1::<f32>()?)
+        })
+        .collect::<Result<_>>()?;
+    let widths = critic.hidden_widths();
+    let inputs: Vec<usize> = std::iter::once(packed)
+        .chain(widths.iter().copied())
+        .collect();
+    let depth = widths.len();
+    let w: Vec<Vec<f32>> = weights
+        .iter()
+        .map(|t| with_data(t, |d| d.to_vec()))
+        .collect::<candle_core::Result<_>>()?;
+    // Forward: a_last = w_out ⊙ S_last per pack; u_i = a_i · W_i; a_{i−1} = u_i ⊙ S_{i−1};
+    // the input gradient is u_0.
+    let mut a: Vec<Vec<f32>> = vec![Vec::new(); depth];
+    a[depth - 1] = scales[depth - 1]
+        .chunks_exact(widths[depth - 1])
+        .flat_map(|s| s.iter().zip(&w[depth]).map(|(s, w)| s * w))
+        .collect();
+    let mut u = Vec::new();
+    for i in (0..depth).rev() {
+        u = vec![0f32; packs * inputs[i]];
+        gemm(
+            (packs, inputs[i], widths[i]),
+            &mut u,
+            false,
+            &a[i],
+            (widths[i], 1),
+            &w[i],
+            (inputs[i], 1),
+        );
+        if i > 0 {
+            a[i - 1] = u.iter().zip(&scales[i - 1]).map(|(u, s)| u * s).collect();
+        }
+    }
+    // Penalty and its gradient at the input gradient: 2λ/P · (‖g‖ − 1)/‖g‖ · g per pack.
+    let mut penalty = 0f64;
+    let mut du = u;
+    for g in du.chunks_exact_mut(packed) {
+        let n = (g.iter().map(|v| (*v as f64).powi(2)).sum::<f64>() + 1e-12).sqrt();
+        penalty += (n - 1.0).powi(2);
+        let k = (2.0 * LAMBDA / packs as f64 * (n - 1.0) / n) as f32;
+        g.iter_mut().for_each(|v| *v *= k);
+    }
+    penalty *= LAMBDA / packs as f64;
+    // Backward: dW_i += a_iᵀ · du_i; da_i = du_i · W_iᵀ; du_{i+1} = da_i ⊙ S_i;
+    // dw_out += Σ_packs da_last ⊙ S_last.
+    for i in 0..depth {
+        let (h, n) = (widths[i], inputs[i]);
+        let ai = &a[i];
+        let du_i = &du;
+        add_to_grad(grads, weights[i], |dw| {
+            gemm((h, n, packs), dw, true, ai, (1, h), du_i, (n, 1))
+        })?;
+        let mut da = vec![0f32; packs * h];
+        gemm((packs, h, n), &mut da, false, &du, (n, 1), &w[i], (1, n));
+        da.iter_mut().zip(&scales[i]).for_each(|(d, s)| *d *= s);
+        if i + 1 < depth {
+            du = da;
+        } else {
+            let dw_out = column_sums(&da, h);
+            add_to_grad(grads, weights[depth], |dw| {
+                dw.iter_mut().zip(&dw_out).for_each(|(d, v)| *d += v)
+            })?;
+        }
+    }
+    Ok(Some(penalty))
+}
+
+/// Adds to the gradient of `param` in `grads` in place (starting from zero if it has none).
+fn add_to_grad(grads: &mut GradStore, param: &Tensor, f: impl Fn(&mut [f32])) -> Result<()> {
+    if grads.get(param).is_none() {
+        grads.insert(param, param.zeros_like()?.detach());
+    }
+    let g = grads.get(param).expect("inserted above");
+    Ok(update_in_place(g, f)?)
+}
+
 /// ∂(Σ scores)/∂(packed input), shape (rows / pac, pac · input_dim), built from the
 /// parameters so that it carries their gradient.
 pub(crate) fn input_gradient(critic: &Critic, x: &Tensor, masks: &[Tensor]) -> Result<Tensor> {
@@ -36,8 +166,10 @@ pub(crate) fn input_gradient(critic: &Critic, x: &Tensor, masks: &[Tensor]) -> R
     let packs = pass.score.dims()[0];
     let dtype = x.dtype();
     // ∂score/∂h_last = the output layer's weight row, for every pack.
-    let mut g =
-        Tensor::ones((packs, 1), dtype, x.device())?.matmul(critic.out.weight.as_tensor())?;
+    let mut g = matmul(
+        &Tensor::ones((packs, 1), dtype, x.device())?,
+        critic.out.weight.as_tensor(),
+    )?;
     for ((layer, z), mask) in critic
         .hidden
         .iter()
@@ -46,9 +178,10 @@ pub(crate) fn input_gradient(critic: &Critic, x: &Tensor, masks: &[Tensor]) -> R
         .zip(masks.iter().rev())
     {
         // LeakyReLU′ is piecewise constant: a constant of the graph, with no gradient.
-        g = g
-            .mul(&slope_mask(z, mask, LEAKY_SLOPE)?)?
-            .matmul(layer.weight.as_tensor())?;
+        g = matmul(
+            &g.mul(&slope_mask(z, mask, LEAKY_SLOPE)?)?,
+            layer.weight.as_tensor(),
+        )?;
     }
     Ok(g)
 }
@@ -98,6 +231,77 @@ mod tests {
             .to_scalar::<f64>()
             .unwrap();
         assert!(diff < 1e-12, "{diff}");
+    }
+
+    /// The hand-written penalty gradient on f32 matches autodiff of the f64 expression for
+    /// every critic weight, and leaves the biases alone.
+    #[test]
+    fn accumulated_penalty_gradient_matches_autodiff() {
+        let dev = Device::Cpu;
+        let mut rng = rng_for(8, 0);
+        let critic = Critic::new(4, &[6, 5], 2, DType::F64, &dev, &mut rng).unwrap();
+        let masks = critic.dropout_masks(8, DType::F64, &dev, &mut rng).unwrap();
+        let (real, fake) = (normal(8, 4, 3), normal(8, 4, 4));
+        let alpha = Tensor::new(&[0.3f64, 0.3, 0.8, 0.8, 0.1, 0.1, 0.6, 0.6], &dev)
+            .unwrap()
+            .reshape((8, 1))
+            .unwrap();
+        let pen = gradient_penalty(&critic, &real, &fake, &alpha, &masks).unwrap();
+        let want = pen.backward().unwrap();
+        // The same critic in f32.
+        let f32c = Critic::new(4, &[6, 5], 2, DType::F32, &dev, &mut rng).unwrap();
+        for ((_, a), (_, b)) in f32c.vars().iter().zip(critic.vars()) {
+            a.set(&b.as_tensor().to_dtype(DType::F32).unwrap()).unwrap();
+        }
+        let f = |t: &Tensor| t.to_dtype(DType::F32).unwrap();
+        let masks32: Vec<Tensor> = masks.iter().map(f).collect();
+        // Start from an existing gradient for one weight, to check it is added to.
+        let mut grads = (f32c.hidden[0].weight.as_tensor().sum_all().unwrap() * 0.0)
+            .unwrap()
+            .backward()
+            .unwrap();
+        let got = accumulate_penalty(
+            &f32c,
+            &f(&real),
+            &f(&fake),
+            &f(&alpha),
+            &masks32,
+            &mut grads,
+        )
+        .unwrap()
+        .expect("f32 on the CPU is fusable");
+        let want_pen = pen.to_scalar::<f64>().unwrap();
+        assert!(
+            (got - want_pen).abs() < 1e-4 * (1.0 + want_pen),
+            "{got} vs {want_pen}"
+        );
+        for ((name, a), (_, b)) in f32c.vars().iter().zip(critic.vars()) {
+            let expected = want.get(b.as_tensor());
+            let actual = grads.get(a.as_tensor());
+            if name.ends_with("bias") {
+                assert!(actual.is_none(), "{name} gets no penalty gradient");
+                continue;
+            }
+            let (e, a) = (
+                expected
+                    .unwrap()
+                    .flatten_all()
+                    .unwrap()
+                    .to_vec1::<f64>()
+                    .unwrap(),
+                f(actual.unwrap())
+                    .flatten_all()
+                    .unwrap()
+                    .to_vec1::<f32>()
+                    .unwrap(),
+            );
+            for (x, y) in a.iter().zip(&e) {
+                assert!(
+                    (*x as f64 - y).abs() < 1e-4 * (1.0 + y.abs()),
+                    "{name}: {x} vs {y}"
+                );
+            }
+        }
     }
 
     /// The penalty's gradient for every critic parameter matches central finite differences,
