@@ -64,35 +64,11 @@ fn dims2(l: &Layout) -> Result<(usize, usize)> {
 /// other threads costs more than they save.
 const PARALLEL_GEMM_MIN: usize = 1 << 22;
 
-thread_local! {
-    static GEMM_THREADS: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
-}
-
-/// Limits the threads of this thread's matrix products to `threads` until the returned
-/// guard is dropped (training that keeps other threads busy leaves them their cores).
-pub fn limit_gemm_threads(threads: usize) -> GemmThreadsGuard {
-    let previous = GEMM_THREADS.with(|t| t.replace(Some(threads.max(1))));
-    GemmThreadsGuard { previous }
-}
-
-/// Restores the previous thread limit when dropped.
-pub struct GemmThreadsGuard {
-    previous: Option<usize>,
-}
-
-impl Drop for GemmThreadsGuard {
-    fn drop(&mut self) {
-        GEMM_THREADS.with(|t| t.set(self.previous));
-    }
-}
-
 fn gemm_threads(macs: usize) -> usize {
     if macs < PARALLEL_GEMM_MIN {
         return 1;
     }
-    GEMM_THREADS
-        .with(|t| t.get())
-        .unwrap_or_else(candle_core::utils::get_num_threads)
+    candle_core::utils::get_num_threads()
 }
 
 /// dst (m×n) = [dst +] a (m×k) · b (k×n), each operand given by its row and column strides.
@@ -446,47 +422,35 @@ impl CustomOp3 for BatchNormReluOp {
                         .iter()
                         .map(|v| 1.0 / (v + BN_EPS as f32).sqrt())
                         .collect();
-                    // Gradient at the batch norm's output: zero where ReLU cut it.
-                    let mut dbeta = vec![0f32; cols];
+                    // Gradient at the batch norm's output (zero where ReLU cut it) and the
+                    // normalised input, each in one simple pass that vectorises.
+                    let gy: Vec<f32> = g
+                        .iter()
+                        .zip(y)
+                        .map(|(g, y)| if *y > 0.0 { *g } else { 0.0 })
+                        .collect();
+                    let mut xhat = x.to_vec();
+                    for row in xhat.chunks_exact_mut(cols) {
+                        for ((v, m), s) in row.iter_mut().zip(&mean).zip(&invstd) {
+                            *v = (*v - m) * s;
+                        }
+                    }
+                    let dbeta = column_sums(&gy, cols);
                     let mut dgamma = vec![0f32; cols];
-                    for ((xr, yr), gr) in x
-                        .chunks_exact(cols)
-                        .zip(y.chunks_exact(cols))
-                        .zip(g.chunks_exact(cols))
-                    {
-                        for (((((db, dg), x), y), g), (m, s)) in dbeta
-                            .iter_mut()
-                            .zip(dgamma.iter_mut())
-                            .zip(xr)
-                            .zip(yr)
-                            .zip(gr)
-                            .zip(mean.iter().zip(&invstd))
-                        {
-                            let d = if *y > 0.0 { *g } else { 0.0 };
-                            *db += d;
-                            *dg += d * (x - m) * s;
+                    for (gr, hr) in gy.chunks_exact(cols).zip(xhat.chunks_exact(cols)) {
+                        for ((d, g), h) in dgamma.iter_mut().zip(gr).zip(hr) {
+                            *d += g * h;
                         }
                     }
                     let n = rows as f32;
                     let k: Vec<f32> = (0..cols).map(|j| gamma_v[j] * invstd[j] / n).collect();
-                    let mut dx = vec![0f32; rows * cols];
-                    for (((dr, xr), yr), gr) in dx
-                        .chunks_exact_mut(cols)
-                        .zip(x.chunks_exact(cols))
-                        .zip(y.chunks_exact(cols))
-                        .zip(g.chunks_exact(cols))
-                    {
-                        for (((((d, x), y), g), (m, s)), ((k, db), dg)) in dr
-                            .iter_mut()
-                            .zip(xr)
-                            .zip(yr)
-                            .zip(gr)
-                            .zip(mean.iter().zip(&invstd))
-                            .zip(k.iter().zip(&dbeta).zip(&dgamma))
+                    // dx = k · (n·gy − dβ − x̂·dγ), written over x̂'s buffer.
+                    let mut dx = xhat;
+                    for (dr, gr) in dx.chunks_exact_mut(cols).zip(gy.chunks_exact(cols)) {
+                        for ((((d, g), k), db), dg) in
+                            dr.iter_mut().zip(gr).zip(&k).zip(&dbeta).zip(&dgamma)
                         {
-                            let gy = if *y > 0.0 { *g } else { 0.0 };
-                            let xhat = (x - m) * s;
-                            *d = k * (n * gy - db - xhat * dg);
+                            *d = k * (n * g - db - *d * dg);
                         }
                     }
                     (dx, dgamma, dbeta)

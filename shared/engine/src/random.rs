@@ -16,26 +16,11 @@ pub fn rng_for(seed: u64, stream: u64) -> EngineRng {
     rng
 }
 
-/// Fills `out` with standard normal draws (Box–Muller).
+/// Fills `out` with standard normal draws (ziggurat, in f32).
 pub fn fill_normal(rng: &mut EngineRng, out: &mut [f32]) {
-    let mut chunks = out.chunks_exact_mut(2);
-    for pair in &mut chunks {
-        let (a, b) = box_muller(rng);
-        pair[0] = a as f32;
-        pair[1] = b as f32;
+    for v in out {
+        *v = rng.sample(rand_distr::StandardNormal);
     }
-    if let [last] = chunks.into_remainder() {
-        *last = box_muller(rng).0 as f32;
-    }
-}
-
-fn box_muller(rng: &mut EngineRng) -> (f64, f64) {
-    // 1 - u keeps the argument of ln in (0, 1].
-    let u1: f64 = 1.0 - rng.random::<f64>();
-    let u2: f64 = rng.random::<f64>();
-    let r = (-2.0 * u1.ln()).sqrt();
-    let t = std::f64::consts::TAU * u2;
-    (r * t.cos(), r * t.sin())
 }
 
 /// Draws an index with probability proportional to `weights` (which need not sum to one).

@@ -105,8 +105,8 @@ pub fn gumbel_noise(n: usize, rng: &mut EngineRng) -> Vec<f32> {
     use rand::Rng;
     (0..n)
         .map(|_| {
-            let u: f64 = rng.random::<f64>().clamp(1e-10, 1.0 - 1e-10);
-            (-(-u.ln()).ln()) as f32
+            let u: f32 = rng.sample(rand::distr::Open01);
+            -(-u.ln()).ln()
         })
         .collect()
 }
