@@ -18,6 +18,9 @@ pub enum EngineError {
     /// A saved model directory that is missing pieces or is not one of ours.
     #[error("invalid saved model: {0}")]
     InvalidModel(String),
+    /// A hyperparameter search that cannot run as asked (search space, metric, method).
+    #[error("invalid search: {0}")]
+    InvalidSearch(String),
     #[error("tensor error: {0}")]
     Tensor(#[from] candle_core::Error),
     #[error("i/o error: {0}")]

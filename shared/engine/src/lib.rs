@@ -8,6 +8,7 @@
 //!   high-cardinality columns).
 //! - [`ctgan`]: CTGAN with the reference implementation's defaults.
 //! - [`tvae`]: TVAE with the reference implementation's defaults.
+//! - [`optimize`]: hyperparameter search (grid, random, Bayesian) scored on a holdout.
 //! - [`Synthesizer`]: the interface every model implements; [`fit`] and [`load`] choose the
 //!   model from its parameters or its saved files.
 
@@ -17,6 +18,7 @@ pub mod error;
 pub(crate) mod fused;
 pub(crate) mod nn;
 pub(crate) mod optim;
+pub mod optimize;
 pub(crate) mod random;
 pub(crate) mod rows;
 pub(crate) mod sampler;
@@ -29,8 +31,10 @@ pub mod tvae;
 pub use ctgan::{Ctgan, CtganParams};
 pub use device::EngineDevice;
 pub use error::{EngineError, Result};
+pub use optimize::{Optimization, OptimizeOptions, OptimizeRequest, optimize};
 pub use synthesizer::{
-    EpochCallback, EpochReport, FitOptions, ModelParams, Synthesizer, fit, load,
+    CheckpointCallback, EpochCallback, EpochReport, FitControl, FitOptions, ModelParams,
+    Synthesizer, fit, load,
 };
 pub use transformer::{DataTransformer, Encoded, Span, SpanKind, TransformerOptions};
 pub use tvae::{Tvae, TvaeParams};

@@ -2,13 +2,17 @@
 //! choose a model by its parameters and never branch on it afterwards.
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use synth_core::table::{Metadata, Table};
 
 use crate::ctgan::{Ctgan, CtganParams};
 use crate::device::EngineDevice;
 use crate::error::{EngineError, Result};
+use crate::optimize::space::{Domain, SearchSpace, Tunable};
 use crate::transformer::TransformerOptions;
 use crate::tvae::{Tvae, TvaeParams};
 
@@ -30,6 +34,18 @@ pub struct EpochReport {
 /// The per-epoch progress callback.
 pub type EpochCallback = Box<dyn FnMut(&EpochReport) + Send>;
 
+/// Whether training goes on after a checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FitControl {
+    Continue,
+    /// End training here; the fit returns the model as trained so far.
+    Stop,
+}
+
+/// Called after every epoch with the model as trained so far, so a caller can score it
+/// mid-training (pruning) or end training early (NaN losses, deadlines).
+pub type CheckpointCallback = Box<dyn FnMut(&EpochReport, &dyn Synthesizer) -> FitControl + Send>;
+
 /// How to fit, as opposed to what model to fit.
 #[derive(Default)]
 pub struct FitOptions {
@@ -37,6 +53,19 @@ pub struct FitOptions {
     pub device: EngineDevice,
     pub transformer: TransformerOptions,
     pub on_epoch: Option<EpochCallback>,
+    /// Checked before every training step: once set, the fit returns the model trained so
+    /// far (its loss history then holds only the finished epochs).
+    pub stop: Option<Arc<AtomicBool>>,
+    pub checkpoint: Option<CheckpointCallback>,
+}
+
+impl FitOptions {
+    /// Whether the stop flag is set.
+    pub(crate) fn stopped(&self) -> bool {
+        self.stop
+            .as_ref()
+            .is_some_and(|s| s.load(Ordering::Relaxed))
+    }
 }
 
 /// A fitted model that samples synthetic tables.
@@ -98,6 +127,58 @@ impl ModelParams {
             ModelParams::Tvae(p) => p.validate(),
         }
     }
+
+    /// The parameters a search may change, with their types.
+    pub fn tunable(&self) -> &'static [Tunable] {
+        match self {
+            ModelParams::Ctgan(_) => CtganParams::TUNABLE,
+            ModelParams::Tvae(_) => TvaeParams::TUNABLE,
+        }
+    }
+
+    /// The model's default search space.
+    pub fn search_space(&self) -> SearchSpace {
+        match self {
+            ModelParams::Ctgan(_) => CtganParams::search_space(),
+            ModelParams::Tvae(_) => TvaeParams::search_space(),
+        }
+    }
+
+    /// A user's search space in the seed platform's JSON, checked against this model: known
+    /// names, types, ranges, and choices these parameters accept.
+    pub fn parse_search_space(&self, json: &Value) -> Result<SearchSpace> {
+        let space = SearchSpace::parse(json, self.model_name(), self.tunable())?;
+        for d in &space.dims {
+            if let Domain::Choice { values } = &d.domain {
+                for v in values {
+                    let point = Map::from_iter([(d.name.clone(), v.clone())]);
+                    self.with_point(&point).map_err(|e| {
+                        EngineError::InvalidSearch(format!(
+                            "{}: choice {v} is not valid: {e}",
+                            d.name
+                        ))
+                    })?;
+                }
+            }
+        }
+        Ok(space)
+    }
+
+    /// Moves a search point onto values the model accepts (CTGAN: a batch size that is a
+    /// multiple of pac).
+    pub fn normalise_point(&self, point: &mut Map<String, Value>) {
+        if let ModelParams::Ctgan(p) = self {
+            p.normalise_point(point);
+        }
+    }
+
+    /// These parameters with a search point's values, checked.
+    pub fn with_point(&self, point: &Map<String, Value>) -> Result<Self> {
+        Ok(match self {
+            ModelParams::Ctgan(p) => ModelParams::Ctgan(p.with_point(point)?),
+            ModelParams::Tvae(p) => ModelParams::Tvae(p.with_point(point)?),
+        })
+    }
 }
 
 /// Fits the chosen model.
@@ -135,6 +216,129 @@ pub fn load(dir: &Path, device: EngineDevice) -> Result<Box<dyn Synthesizer>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::table;
+
+    fn both(epochs: usize) -> [ModelParams; 2] {
+        [
+            ModelParams::Ctgan(CtganParams {
+                epochs,
+                batch_size: 50,
+                pac: 5,
+                generator_dim: vec![16],
+                discriminator_dim: vec![16],
+                embedding_dim: 8,
+                ..CtganParams::default()
+            }),
+            ModelParams::Tvae(TvaeParams {
+                epochs,
+                batch_size: 50,
+                compress_dims: vec![16],
+                decompress_dims: vec![16],
+                embedding_dim: 8,
+                ..TvaeParams::default()
+            }),
+        ]
+    }
+
+    fn losses(model: &dyn Synthesizer) -> Vec<(f64, f64)> {
+        model
+            .loss_history()
+            .iter()
+            .map(|r| (r.generator_loss, r.critic_loss))
+            .collect()
+    }
+
+    #[test]
+    fn a_checkpoint_sees_the_model_so_far_and_can_end_training() {
+        let (t, m) = table(150);
+        for params in both(5) {
+            let plain = fit(&t, &m, &params, FitOptions::default()).unwrap();
+            // Sampling the model at every epoch leaves training as it was.
+            let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+            let sink = seen.clone();
+            let watched = fit(
+                &t,
+                &m,
+                &params,
+                FitOptions {
+                    checkpoint: Some(Box::new(move |r, model| {
+                        let sample = model.sample(30, 1).expect("samples mid-training");
+                        sink.lock().unwrap().push((r.epoch, sample.n_rows()));
+                        FitControl::Continue
+                    })),
+                    ..FitOptions::default()
+                },
+            )
+            .unwrap();
+            assert_eq!(
+                losses(&*watched),
+                losses(&*plain),
+                "{}",
+                params.model_name()
+            );
+            assert_eq!(
+                *seen.lock().unwrap(),
+                (1..=5).map(|e| (e, 30)).collect::<Vec<_>>()
+            );
+            // Stop after the second epoch: the model trained so far comes back.
+            let stopped = fit(
+                &t,
+                &m,
+                &params,
+                FitOptions {
+                    checkpoint: Some(Box::new(|r, _| {
+                        if r.epoch == 2 {
+                            FitControl::Stop
+                        } else {
+                            FitControl::Continue
+                        }
+                    })),
+                    ..FitOptions::default()
+                },
+            )
+            .unwrap();
+            assert_eq!(losses(&*stopped), losses(&*plain)[..2]);
+            stopped.sample(10, 0).unwrap();
+        }
+    }
+
+    #[test]
+    fn the_stop_flag_ends_training_at_the_next_step() {
+        let (t, m) = table(150);
+        for params in both(50) {
+            let stop = Arc::new(AtomicBool::new(true));
+            let model = fit(
+                &t,
+                &m,
+                &params,
+                FitOptions {
+                    stop: Some(stop),
+                    ..FitOptions::default()
+                },
+            )
+            .unwrap();
+            assert!(model.loss_history().is_empty(), "{}", params.model_name());
+            // Raised during the third epoch: that epoch is not finished.
+            let stop = Arc::new(AtomicBool::new(false));
+            let flag = stop.clone();
+            let model = fit(
+                &t,
+                &m,
+                &params,
+                FitOptions {
+                    stop: Some(stop),
+                    on_epoch: Some(Box::new(move |r| {
+                        if r.epoch == 2 {
+                            flag.store(true, Ordering::Relaxed);
+                        }
+                    })),
+                    ..FitOptions::default()
+                },
+            )
+            .unwrap();
+            assert_eq!(model.loss_history().len(), 2, "{}", params.model_name());
+        }
+    }
 
     #[test]
     fn model_params_read_the_seed_platform_json() {

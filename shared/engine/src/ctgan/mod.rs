@@ -24,7 +24,7 @@ use crate::optim::{Adam, AdamConfig};
 use crate::random::{EngineRng, fill_normal, rng_for};
 use crate::rows::append;
 use crate::sampler::{CondSpace, TrainingSampler};
-use crate::synthesizer::{EpochReport, FitOptions, Synthesizer};
+use crate::synthesizer::{EpochReport, FitControl, FitOptions, Synthesizer};
 use crate::transformer::{DataTransformer, Encoded, Span};
 use critic::Critic;
 use draws::{CriticDraw, DrawShape, Draws, GeneratorDraw};
@@ -234,6 +234,17 @@ impl Ctgan {
             weight_decay,
         };
         let var_list = |v: Vec<(String, Var)>| v.into_iter().map(|(_, v)| v).collect::<Vec<_>>();
+        // The model under training, trained in place, so checkpoints can sample from it.
+        let mut model = Self {
+            cond: sampler.space.clone(),
+            params: params.clone(),
+            transformer,
+            spans,
+            generator,
+            device: device.clone(),
+            history: Vec::new(),
+        };
+        let (spans, generator) = (&model.spans, &model.generator);
         let draw_shape = DrawShape {
             batch: params.batch_size,
             embedding: params.embedding_dim,
@@ -245,8 +256,8 @@ impl Ctgan {
             params: &params,
             data: &data,
             sampler: &sampler,
-            spans: &spans,
-            generator: &generator,
+            spans,
+            generator,
             opt_g: Adam::new(
                 var_list(generator.vars()),
                 adam(params.generator_lr, params.generator_decay),
@@ -265,11 +276,16 @@ impl Ctgan {
         let (tx, rx) = draws::channel();
         let producer = Draws::new(draw_shape, &data, &sampler, rng);
         std::thread::scope(|scope| -> Result<()> {
-            scope.spawn(move || producer.produce(params.epochs * steps, tx));
-            for epoch in 0..params.epochs {
+            std::thread::Builder::new()
+                .name("ctgan-draws".into())
+                .spawn_scoped(scope, move || producer.produce(params.epochs * steps, tx))?;
+            'epochs: for epoch in 0..params.epochs {
                 let epoch_start = Instant::now();
                 let (mut loss_d, mut loss_g) = (0.0, 0.0);
                 for _ in 0..steps {
+                    if options.stopped() {
+                        break 'epochs;
+                    }
                     let step = rx.recv().map_err(|_| {
                         EngineError::InvalidData("the training draws stopped early".into())
                     })?;
@@ -289,20 +305,20 @@ impl Ctgan {
                 if let Some(cb) = options.on_epoch.as_mut() {
                     cb(&report);
                 }
+                let control = match options.checkpoint.as_mut() {
+                    Some(cb) => cb(&report, &model),
+                    None => FitControl::Continue,
+                };
                 history.push(report);
+                if control == FitControl::Stop {
+                    break;
+                }
             }
             drop(rx);
             Ok(())
         })?;
-        Ok(Self {
-            cond: sampler.space,
-            params,
-            transformer,
-            spans,
-            generator,
-            device,
-            history,
-        })
+        model.history = history;
+        Ok(model)
     }
 
     /// The fitted transformer (column order, spans) of this model.

@@ -2,8 +2,10 @@
 //! implementation's defaults.
 
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
 
 use crate::error::{EngineError, Result};
+use crate::optimize::space::{Dimension, ParamKind, SearchSpace, Tunable, merge_point};
 
 /// Hyperparameters of CTGAN; `Default` is the reference's.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -46,6 +48,65 @@ impl Default for CtganParams {
 }
 
 impl CtganParams {
+    /// The parameters a search may change; `learning_rate` sets both learning rates.
+    pub const TUNABLE: &'static [Tunable] = &[
+        ("epochs", ParamKind::Int),
+        ("batch_size", ParamKind::Int),
+        ("learning_rate", ParamKind::LogFloat),
+        ("generator_lr", ParamKind::LogFloat),
+        ("discriminator_lr", ParamKind::LogFloat),
+        ("generator_dim", ParamKind::Choice),
+        ("discriminator_dim", ParamKind::Choice),
+        ("discriminator_steps", ParamKind::Int),
+        ("embedding_dim", ParamKind::Int),
+        ("pac", ParamKind::Int),
+        ("log_frequency", ParamKind::Choice),
+        ("generator_decay", ParamKind::LogFloat),
+        ("discriminator_decay", ParamKind::LogFloat),
+    ];
+
+    /// The space searched when the user gives none: training length, batch, one learning
+    /// rate for both networks (log scale, around the reference's 2e-4), and network sizes.
+    pub fn search_space() -> SearchSpace {
+        let shapes = || vec![json!([128, 128]), json!([256, 256]), json!([256, 256, 256])];
+        SearchSpace::new(vec![
+            Dimension::int("epochs", 50, 300),
+            Dimension::int("batch_size", 100, 1000),
+            Dimension::log_float("learning_rate", 5e-5, 2e-3),
+            Dimension::choice("generator_dim", shapes()),
+            Dimension::choice("discriminator_dim", shapes()),
+            Dimension::choice("embedding_dim", vec![json!(64), json!(128), json!(256)]),
+        ])
+    }
+
+    /// Moves a search point onto values CTGAN accepts: `batch_size` to the nearest positive
+    /// multiple of `pac` (the point's or these parameters').
+    pub fn normalise_point(&self, point: &mut Map<String, Value>) {
+        let pac = point
+            .get("pac")
+            .and_then(Value::as_u64)
+            .map_or(self.pac, |p| p as usize)
+            .max(1);
+        if let Some(b) = point.get("batch_size").and_then(Value::as_f64) {
+            let packs = ((b / pac as f64).round() as usize).max(1);
+            point.insert("batch_size".into(), json!(packs * pac));
+        }
+    }
+
+    /// These parameters with a search point's values (`learning_rate` setting both learning
+    /// rates, `batch_size` rounded to a multiple of `pac`), checked.
+    pub fn with_point(&self, point: &Map<String, Value>) -> Result<Self> {
+        let mut point = point.clone();
+        if let Some(lr) = point.remove("learning_rate") {
+            point.insert("generator_lr".into(), lr.clone());
+            point.insert("discriminator_lr".into(), lr);
+        }
+        self.normalise_point(&mut point);
+        let params: Self = merge_point(self, &point)?;
+        params.validate()?;
+        Ok(params)
+    }
+
     /// Checks every parameter, naming the first one that is wrong.
     pub fn validate(&self) -> Result<()> {
         let positive = |name: &'static str, v: usize| {
@@ -160,5 +221,48 @@ mod tests {
         let p: CtganParams = serde_json::from_str(r#"{"epochs": 5, "batch_size": 100}"#).unwrap();
         assert_eq!((p.epochs, p.batch_size, p.pac), (5, 100, 10));
         assert!(serde_json::from_str::<CtganParams>(r#"{"epoch": 5}"#).is_err());
+    }
+
+    #[test]
+    fn search_points_set_both_learning_rates_and_round_the_batch_to_pac() {
+        let base = CtganParams::default();
+        let point = json!({"learning_rate": 1e-3, "batch_size": 537, "epochs": 12,
+                           "generator_dim": [64, 32]});
+        let p = base.with_point(point.as_object().unwrap()).unwrap();
+        assert_eq!((p.generator_lr, p.discriminator_lr), (1e-3, 1e-3));
+        assert_eq!((p.batch_size, p.epochs, p.pac), (540, 12, 10));
+        assert_eq!(p.generator_dim, [64, 32]);
+        // Never below one pack, and with the point's own pac.
+        let p = base
+            .with_point(json!({"batch_size": 3, "pac": 4}).as_object().unwrap())
+            .unwrap();
+        assert_eq!((p.batch_size, p.pac), (4, 4));
+        let mut m = json!({"batch_size": 996}).as_object().unwrap().clone();
+        base.normalise_point(&mut m);
+        assert_eq!(m["batch_size"], json!(1000));
+        // Values of the wrong type or out of range are errors naming the parameter.
+        let err = base
+            .with_point(json!({"generator_dim": "big"}).as_object().unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("generator_dim"), "{err}");
+        assert!(
+            base.with_point(json!({"epochs": 0}).as_object().unwrap())
+                .is_err()
+        );
+        // The default space names only tunable parameters and draws valid parameters.
+        let space = CtganParams::search_space();
+        let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(1);
+        for _ in 0..50 {
+            let point = space.to_map(&space.sample(&mut rng));
+            assert!(
+                point
+                    .keys()
+                    .all(|k| CtganParams::TUNABLE.iter().any(|(n, _)| n == k))
+            );
+            let p = base.with_point(&point).unwrap();
+            assert_eq!(p.batch_size % p.pac, 0);
+            assert!((100..=1000).contains(&p.batch_size));
+        }
     }
 }

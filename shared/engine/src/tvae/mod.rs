@@ -26,7 +26,7 @@ use crate::error::{EngineError, Result};
 use crate::optim::{Adam, AdamConfig};
 use crate::random::{EngineRng, fill_normal, rng_for};
 use crate::rows::append;
-use crate::synthesizer::{EpochReport, FitOptions, Synthesizer};
+use crate::synthesizer::{EpochReport, FitControl, FitOptions, Synthesizer};
 use crate::transformer::DataTransformer;
 use loss::{Layout, loss};
 use network::{Decoder, Encoder};
@@ -126,13 +126,26 @@ impl Tvae {
             },
         )?;
         let sigma_t = decoder.sigma.as_tensor().clone();
+        // The model under training, trained in place, so checkpoints can sample from it.
+        let mut model = Self {
+            params: params.clone(),
+            transformer,
+            layout,
+            decoder,
+            device: device.clone(),
+            history: Vec::new(),
+        };
+        let (layout, decoder) = (&model.layout, &model.decoder);
         let mut order: Vec<usize> = (0..data.n_rows).collect();
         let mut history = Vec::with_capacity(params.epochs);
-        for epoch in 0..params.epochs {
+        'epochs: for epoch in 0..params.epochs {
             let epoch_start = Instant::now();
             order.shuffle(&mut rng);
             let mut last = None;
             for batch in order.chunks(params.batch_size) {
+                if options.stopped() {
+                    break 'epochs;
+                }
                 let b = batch.len();
                 let rows: Vec<f32> = batch
                     .iter()
@@ -152,7 +165,7 @@ impl Tvae {
                     &sigma_t,
                     &mu,
                     &logvar,
-                    &layout,
+                    layout,
                     params.loss_factor,
                 )?;
                 let total = losses.total()?;
@@ -176,16 +189,17 @@ impl Tvae {
             if let Some(cb) = options.on_epoch.as_mut() {
                 cb(&report);
             }
+            let control = match options.checkpoint.as_mut() {
+                Some(cb) => cb(&report, &model),
+                None => FitControl::Continue,
+            };
             history.push(report);
+            if control == FitControl::Stop {
+                break;
+            }
         }
-        Ok(Self {
-            params,
-            transformer,
-            layout,
-            decoder,
-            device,
-            history,
-        })
+        model.history = history;
+        Ok(model)
     }
 
     /// The fitted transformer (column order, spans) of this model.

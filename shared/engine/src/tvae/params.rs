@@ -2,8 +2,10 @@
 //! implementation's defaults.
 
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
 
 use crate::error::{EngineError, Result};
+use crate::optimize::space::{Dimension, ParamKind, SearchSpace, Tunable, merge_point};
 
 /// Hyperparameters of TVAE; `Default` is the reference's.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -40,6 +42,40 @@ impl Default for TvaeParams {
 }
 
 impl TvaeParams {
+    /// The parameters a search may change.
+    pub const TUNABLE: &'static [Tunable] = &[
+        ("epochs", ParamKind::Int),
+        ("batch_size", ParamKind::Int),
+        ("learning_rate", ParamKind::LogFloat),
+        ("embedding_dim", ParamKind::Int),
+        ("compress_dims", ParamKind::Choice),
+        ("decompress_dims", ParamKind::Choice),
+        ("l2scale", ParamKind::LogFloat),
+        ("loss_factor", ParamKind::Float),
+    ];
+
+    /// The space searched when the user gives none: training length, batch, learning rate
+    /// (log scale, around the reference's 1e-3), network sizes and the reconstruction weight.
+    pub fn search_space() -> SearchSpace {
+        let shapes = || vec![json!([64, 64]), json!([128, 128]), json!([256, 256])];
+        SearchSpace::new(vec![
+            Dimension::int("epochs", 50, 300),
+            Dimension::int("batch_size", 100, 1000),
+            Dimension::log_float("learning_rate", 1e-4, 1e-2),
+            Dimension::choice("embedding_dim", vec![json!(64), json!(128), json!(256)]),
+            Dimension::choice("compress_dims", shapes()),
+            Dimension::choice("decompress_dims", shapes()),
+            Dimension::float("loss_factor", 1.0, 4.0),
+        ])
+    }
+
+    /// These parameters with a search point's values, checked.
+    pub fn with_point(&self, point: &Map<String, Value>) -> Result<Self> {
+        let params: Self = merge_point(self, point)?;
+        params.validate()?;
+        Ok(params)
+    }
+
     /// Checks every parameter, naming the first one that is wrong.
     pub fn validate(&self) -> Result<()> {
         for (name, v) in [
@@ -150,5 +186,34 @@ mod tests {
         let p: TvaeParams = serde_json::from_str(r#"{"epochs": 5, "loss_factor": 3}"#).unwrap();
         assert_eq!((p.epochs, p.loss_factor, p.batch_size), (5, 3.0, 500));
         assert!(serde_json::from_str::<TvaeParams>(r#"{"pac": 5}"#).is_err());
+    }
+
+    #[test]
+    fn search_points_set_the_named_parameters() {
+        let base = TvaeParams::default();
+        let p = base
+            .with_point(
+                json!({"learning_rate": 3e-3, "compress_dims": [32], "epochs": 9})
+                    .as_object()
+                    .unwrap(),
+            )
+            .unwrap();
+        assert_eq!((p.learning_rate, p.epochs, p.batch_size), (3e-3, 9, 500));
+        assert_eq!(p.compress_dims, [32]);
+        assert!(
+            base.with_point(json!({"loss_factor": -1.0}).as_object().unwrap())
+                .is_err()
+        );
+        let space = TvaeParams::search_space();
+        let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(1);
+        for _ in 0..50 {
+            let point = space.to_map(&space.sample(&mut rng));
+            assert!(
+                point
+                    .keys()
+                    .all(|k| TvaeParams::TUNABLE.iter().any(|(n, _)| n == k))
+            );
+            base.with_point(&point).unwrap();
+        }
     }
 }

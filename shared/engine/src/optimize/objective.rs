@@ -1,0 +1,326 @@
+//! The objective of a model search: fit the model with a trial's parameters on the training
+//! part of a seeded split of the real table, sample it, and score the sample against the
+//! holdout part, which no trial ever fits on — so a model cannot win by copying rows.
+//!
+//! Along the way, a checkpoint after every epoch ends a trial whose losses stop being
+//! finite (failed), whose intermediate score falls far below the best earlier trials had at
+//! the same epoch (pruned), or whose search was stopped (cancelled).
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use synth_core::table::{Metadata, Table};
+use synth_evaluate::{EfficacyOptions, PairOptions};
+
+use super::search::{Objective, TrialContext, TrialReport};
+use crate::device::EngineDevice;
+use crate::error::{EngineError, Result};
+use crate::synthesizer::{EpochReport, FitControl, FitOptions, ModelParams, Synthesizer, fit};
+use crate::transformer::TransformerOptions;
+
+/// What a model search maximises, measured on the holdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    /// The quality report's overall score: the mean of the two below.
+    #[default]
+    QualityScore,
+    ColumnShapes,
+    ColumnPairTrends,
+    /// Macro F1 (classification) or R² (regression) on the holdout of a random forest
+    /// trained on the synthetic rows to predict the target.
+    MlEfficacy,
+}
+
+impl Metric {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Metric::QualityScore => "quality_score",
+            Metric::ColumnShapes => "column_shapes",
+            Metric::ColumnPairTrends => "column_pair_trends",
+            Metric::MlEfficacy => "ml_efficacy",
+        }
+    }
+}
+
+impl fmt::Display for Metric {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Metric {
+    type Err = EngineError;
+
+    fn from_str(s: &str) -> Result<Self> {
+        serde_json::from_value(Value::String(s.to_lowercase())).map_err(|_| {
+            EngineError::InvalidSearch(format!(
+                "unknown metric {s:?}; use quality_score, column_shapes, column_pair_trends \
+                 or ml_efficacy"
+            ))
+        })
+    }
+}
+
+/// Rows sampled for the final score of a trial, at most.
+const MAX_SCORED_ROWS: usize = 10_000;
+/// Rows sampled for an intermediate score, at most.
+const MAX_CHECKPOINT_ROWS: usize = 1_000;
+
+/// Scores synthetic tables against the holdout; cheap to clone into a fit's checkpoint.
+#[derive(Clone)]
+struct Scorer {
+    train: Arc<Table>,
+    holdout: Arc<Table>,
+    metadata: Arc<Metadata>,
+    metric: Metric,
+    target: Option<String>,
+    seed: u64,
+}
+
+impl Scorer {
+    fn score(&self, synthetic: &Table) -> Result<f64, String> {
+        let value = match self.metric {
+            Metric::MlEfficacy => {
+                let target = self.target.as_deref().ok_or("ml_efficacy needs a target")?;
+                let options = EfficacyOptions {
+                    seed: self.seed,
+                    ..EfficacyOptions::default()
+                };
+                let r = synth_evaluate::ml_efficacy(
+                    &self.train,
+                    synthetic,
+                    &self.holdout,
+                    &self.metadata,
+                    target,
+                    &options,
+                )
+                .map_err(|e| e.to_string())?;
+                r.synthetic.f1_macro.or(r.synthetic.r2)
+            }
+            metric => {
+                let options = PairOptions {
+                    seed: self.seed,
+                    ..PairOptions::default()
+                };
+                let q = synth_evaluate::quality_report(
+                    &self.holdout,
+                    synthetic,
+                    &self.metadata,
+                    &options,
+                )
+                .map_err(|e| e.to_string())?;
+                match metric {
+                    Metric::ColumnShapes => q.column_shapes,
+                    Metric::ColumnPairTrends => q.column_pair_trends,
+                    _ => q.score,
+                }
+            }
+        };
+        value.ok_or_else(|| format!("{} cannot be computed on this table", self.metric))
+    }
+
+    fn score_model(&self, model: &dyn Synthesizer, rows: usize) -> Result<f64, String> {
+        let synthetic = model.sample(rows, self.seed).map_err(|e| e.to_string())?;
+        self.score(&synthetic)
+    }
+}
+
+/// How a model objective measures trials.
+#[derive(Debug, Clone)]
+pub struct ObjectiveSettings {
+    pub metric: Metric,
+    /// The column ML efficacy predicts.
+    pub target: Option<String>,
+    /// Share of the real rows held out for scoring.
+    pub holdout_fraction: f64,
+    /// Seeds the split, every fit and every sample, so trials differ only by parameters.
+    pub seed: u64,
+    pub device: EngineDevice,
+    pub transformer: TransformerOptions,
+}
+
+impl Default for ObjectiveSettings {
+    fn default() -> Self {
+        Self {
+            metric: Metric::QualityScore,
+            target: None,
+            holdout_fraction: 0.2,
+            seed: 0,
+            device: EngineDevice::default(),
+            transformer: TransformerOptions::default(),
+        }
+    }
+}
+
+/// How a fit's checkpoint ended it.
+enum Ended {
+    NonFinite(String),
+    Pruned(String),
+    Cancelled,
+}
+
+#[derive(Default)]
+struct CheckpointLog {
+    intermediate: Vec<(usize, f64)>,
+    ended: Option<Ended>,
+}
+
+/// Fits a model per trial and scores it on the holdout.
+pub struct ModelObjective {
+    base: ModelParams,
+    scorer: Scorer,
+    settings: ObjectiveSettings,
+}
+
+impl ModelObjective {
+    /// Splits `table` into training and holdout rows; `base` gives every parameter a trial
+    /// does not set.
+    pub fn new(
+        table: &Table,
+        metadata: &Metadata,
+        base: ModelParams,
+        settings: ObjectiveSettings,
+    ) -> Result<Self> {
+        base.validate()?;
+        let bad = |m: String| Err(EngineError::InvalidSearch(m));
+        let f = settings.holdout_fraction;
+        if !(f > 0.0 && f < 1.0) {
+            return bad(format!("the holdout fraction must be in (0, 1), got {f}"));
+        }
+        if table.n_rows() < 2 {
+            return bad(format!(
+                "the table has {} rows; a search needs at least 2 to hold some out",
+                table.n_rows()
+            ));
+        }
+        match (&settings.target, settings.metric) {
+            (None, Metric::MlEfficacy) => {
+                return bad("the ml_efficacy metric needs a target column".into());
+            }
+            (Some(t), _) if metadata.column(t).is_none() => {
+                return bad(format!("the target {t:?} is not a column of the table"));
+            }
+            _ => {}
+        }
+        let (train, holdout) = synth_evaluate::split(table, f, settings.seed);
+        Ok(Self {
+            base,
+            scorer: Scorer {
+                train: Arc::new(train),
+                holdout: Arc::new(holdout),
+                metadata: Arc::new(metadata.clone()),
+                metric: settings.metric,
+                target: settings.target.clone(),
+                seed: settings.seed,
+            },
+            settings,
+        })
+    }
+
+    /// The real rows trials are scored against.
+    pub fn holdout(&self) -> &Table {
+        &self.scorer.holdout
+    }
+
+    /// The real rows trials are fitted on.
+    pub fn train(&self) -> &Table {
+        &self.scorer.train
+    }
+
+    /// After every epoch: stop on non-finite losses or a stop request; on pruning epochs,
+    /// score the model so far and stop it if it is far behind.
+    fn checkpoint(
+        &self,
+        ctx: &TrialContext,
+        log: Arc<Mutex<CheckpointLog>>,
+    ) -> impl FnMut(&EpochReport, &dyn Synthesizer) -> FitControl + Send + 'static {
+        let (scorer, stop, gate) = (self.scorer.clone(), ctx.stop.clone(), ctx.prune.clone());
+        let rows = scorer.holdout.n_rows().min(MAX_CHECKPOINT_ROWS);
+        move |r: &EpochReport, model: &dyn Synthesizer| {
+            let mut log = log.lock().expect("checkpoint log");
+            if !(r.generator_loss.is_finite() && r.critic_loss.is_finite()) {
+                log.ended = Some(Ended::NonFinite(format!(
+                    "the loss is not finite at epoch {} (generator {}, critic {})",
+                    r.epoch, r.generator_loss, r.critic_loss
+                )));
+                return FitControl::Stop;
+            }
+            if r.epoch == r.epochs {
+                return FitControl::Continue;
+            }
+            if stop.is_set() {
+                log.ended = Some(Ended::Cancelled);
+                return FitControl::Stop;
+            }
+            let Some(gate) = gate.as_ref().filter(|g| g.due(r.epoch)) else {
+                return FitControl::Continue;
+            };
+            let Ok(value) = scorer.score_model(model, rows) else {
+                return FitControl::Continue;
+            };
+            log.intermediate.push((r.epoch, value));
+            if gate.should_prune(r.epoch, value) {
+                let best = gate.best_at(r.epoch).unwrap_or(f64::NAN);
+                log.ended = Some(Ended::Pruned(format!(
+                    "{} {value:.4} at epoch {} is more than {} below the best {best:.4} there",
+                    scorer.metric, r.epoch, gate.rule.margin
+                )));
+                return FitControl::Stop;
+            }
+            FitControl::Continue
+        }
+    }
+}
+
+impl Objective for ModelObjective {
+    type Model = Box<dyn Synthesizer>;
+
+    fn normalise(&self, mut params: Map<String, Value>) -> Map<String, Value> {
+        self.base.normalise_point(&mut params);
+        params
+    }
+
+    fn evaluate(&mut self, ctx: TrialContext) -> TrialReport<Box<dyn Synthesizer>> {
+        let params = match self.base.with_point(&ctx.params) {
+            Ok(p) => p,
+            Err(e) => return TrialReport::failed(e.to_string()),
+        };
+        let log = Arc::new(Mutex::new(CheckpointLog::default()));
+        let options = FitOptions {
+            seed: self.settings.seed,
+            device: self.settings.device,
+            transformer: self.settings.transformer.clone(),
+            on_epoch: None,
+            stop: Some(ctx.stop.flag()),
+            checkpoint: Some(Box::new(self.checkpoint(&ctx, log.clone()))),
+        };
+        let started = Instant::now();
+        let fitted = fit(&self.scorer.train, &self.scorer.metadata, &params, options);
+        let fit_seconds = started.elapsed().as_secs_f64();
+        let log = std::mem::take(&mut *log.lock().expect("checkpoint log"));
+        let mut report = match (fitted, log.ended) {
+            (Err(e), _) => TrialReport::failed(e.to_string()),
+            (Ok(_), Some(Ended::NonFinite(reason))) => TrialReport::failed(reason),
+            (Ok(_), Some(Ended::Pruned(reason))) => TrialReport::pruned(reason),
+            (Ok(_), Some(Ended::Cancelled)) => TrialReport::cancelled(),
+            // Stopped inside an epoch, before its checkpoint.
+            (Ok(model), None) if model.loss_history().len() < params.epochs() => {
+                TrialReport::cancelled()
+            }
+            (Ok(model), None) => {
+                let rows = self.scorer.train.n_rows().min(MAX_SCORED_ROWS);
+                match self.scorer.score_model(&*model, rows) {
+                    Ok(score) => TrialReport::completed(score, model),
+                    Err(e) => TrialReport::failed(e),
+                }
+            }
+        };
+        report.fit_seconds = Some(fit_seconds);
+        report.intermediate = log.intermediate;
+        report
+    }
+}
