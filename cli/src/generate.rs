@@ -1,17 +1,15 @@
 //! `synth generate`: learn a table (CTGAN or TVAE) and write a synthetic one — the engine alone, as a data
 //! scientist would run it.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
-use synth_core::table::{Metadata, Table};
-use synth_data::ReadOptions;
+use synth_core::table::Metadata;
 use synth_engine::{EngineDevice, EpochReport, FitOptions, ModelParams, Synthesizer};
 
-/// The SDV metadata saved beside a model, so a loaded model writes its output alike.
-const METADATA_FILE: &str = "metadata.json";
+use crate::input::{METADATA_FILE, read_metadata, read_table, save_model};
 
 #[derive(clap::Args)]
 pub struct GenerateArgs {
@@ -50,12 +48,6 @@ pub struct GenerateArgs {
     /// Print one JSON line of figures on stdout at the end.
     #[arg(long)]
     json: bool,
-}
-
-fn read_metadata(path: &Path) -> Result<Metadata, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    Metadata::from_json(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 fn params(args: &GenerateArgs) -> Result<ModelParams, String> {
@@ -149,20 +141,7 @@ pub fn run(args: GenerateArgs) -> Result<(), String> {
                 .input
                 .as_ref()
                 .ok_or("give an INPUT table, or --load-model")?;
-            let read = synth_data::read_path(input, &ReadOptions::default())
-                .map_err(|e| format!("{}: {e}", input.display()))?;
-            for w in &read.warnings {
-                eprintln!("warning: {w}");
-            }
-            let metadata = match &args.metadata {
-                Some(p) => read_metadata(p)?,
-                None => synth_data::infer_metadata(&read.table).metadata,
-            };
-            let table: Table =
-                synth_data::apply_metadata(read.table, &metadata).map_err(|e| e.to_string())?;
-            if table.n_rows() == 0 {
-                return Err(format!("{} has no rows", input.display()));
-            }
+            let (table, metadata) = read_table(input, args.metadata.as_deref())?;
             let params = params(&args)?;
             let epochs = params.epochs();
             let bar = progress(epochs);
@@ -188,12 +167,7 @@ pub fn run(args: GenerateArgs) -> Result<(), String> {
     };
     let fit_seconds = started.elapsed().as_secs_f64();
     if let Some(dir) = &args.save_model {
-        model
-            .save(dir)
-            .map_err(|e| format!("cannot save the model to {}: {e}", dir.display()))?;
-        let text = serde_json::to_string_pretty(&metadata).expect("metadata serialises");
-        std::fs::write(dir.join(METADATA_FILE), text)
-            .map_err(|e| format!("cannot save the metadata: {e}"))?;
+        save_model(&*model, &metadata, dir)?;
     }
     let rows = args
         .rows

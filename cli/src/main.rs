@@ -1,8 +1,11 @@
-//! `synth`: the platform on one machine (`synth serve`) and the engine from a shell.
+//! `synth`: the platform on one machine (`synth serve`) and the engine from a shell
+//! (`generate`, `evaluate`, `optimize`, `profile`).
 
 mod admin;
 mod evaluate;
 mod generate;
+mod input;
+mod optimize;
 mod profile;
 mod serve;
 
@@ -29,6 +32,8 @@ enum Command {
     Generate(Box<generate::GenerateArgs>),
     /// Score a synthetic table against the real one: quality, diagnostic, privacy, ML efficacy.
     Evaluate(Box<evaluate::EvaluateArgs>),
+    /// Search a model's hyperparameters (grid, random or Bayesian) and keep the best model.
+    Optimize(Box<optimize::OptimizeArgs>),
     /// Profile a table: column types (SDV metadata) and statistics.
     Profile(profile::ProfileArgs),
     /// Administer accounts.
@@ -54,6 +59,7 @@ fn main() -> ExitCode {
         Command::Profile(args) => profile::run(args),
         Command::Generate(args) => generate::run(*args),
         Command::Evaluate(args) => evaluate::run(*args),
+        Command::Optimize(args) => optimize::run(*args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
