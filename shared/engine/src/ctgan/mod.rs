@@ -30,7 +30,7 @@ use critic::Critic;
 use draws::{CriticDraw, DrawShape, Draws, GeneratorDraw};
 use generator::{Generator, activate, gumbel_noise};
 pub use params::CtganParams;
-use penalty::gradient_penalty;
+use penalty::{accumulate_penalty, gradient_penalty};
 
 const MODEL_NAME: &str = "ctgan";
 const FORMAT_VERSION: u32 = 1;
@@ -134,19 +134,29 @@ impl Training<'_> {
         let loss = (scores.narrow(0, 0, packs)?.mean_all()?
             - scores.narrow(0, packs, packs)?.mean_all()?)?;
         let alpha = self.tensor(draw.alpha, 1)?;
-        let pen = gradient_penalty(
-            &self.critic,
-            &real_cat,
-            &fake_cat,
-            &alpha,
-            &self.masks(draw.masks_penalty)?,
-        )?;
-        let grads = (&loss + &pen)?.backward()?;
+        let masks = self.masks(draw.masks_penalty)?;
+        let mut grads = loss.backward()?;
+        let critic = &self.critic;
+        let pen =
+            match accumulate_penalty(critic, &real_cat, &fake_cat, &alpha, &masks, &mut grads)? {
+                Some(pen) => pen,
+                None => {
+                    let pen = gradient_penalty(critic, &real_cat, &fake_cat, &alpha, &masks)?;
+                    let more = pen.backward()?;
+                    for var in critic.vars().iter().map(|(_, v)| v.as_tensor()) {
+                        if let Some(g) = more.get(var) {
+                            let sum = match grads.get(var) {
+                                Some(have) => (have + g)?,
+                                None => g.clone(),
+                            };
+                            grads.insert(var, sum);
+                        }
+                    }
+                    pen.to_scalar::<f32>()? as f64
+                }
+            };
         self.opt_d.step(&grads)?;
-        Ok((
-            loss.to_scalar::<f32>()? as f64,
-            pen.to_scalar::<f32>()? as f64,
-        ))
+        Ok((loss.to_scalar::<f32>()? as f64, pen))
     }
 
     /// One generator update; returns its loss (−critic score + conditional cross-entropy).

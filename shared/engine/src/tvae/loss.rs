@@ -5,7 +5,7 @@
 use candle_core::Tensor;
 
 use crate::error::Result;
-use crate::nn::log_softmax;
+use crate::fused::{CondSpan, conditional_loss};
 use crate::transformer::{Span, SpanKind};
 
 /// Where each span sits in an encoded row: α columns (tanh spans, one value each) and the
@@ -70,10 +70,19 @@ pub fn loss(
         let log_sigma = (sigma.log()?.sum_all()? * b)?;
         rec = (rec + gauss + log_sigma)?;
     }
-    for &(offset, width) in &layout.one_hot {
-        // Cross-entropy against the one-hot target (the reference's argmax of the span).
-        let lsm = log_softmax(&recon.narrow(1, offset, width)?)?;
-        let ce = (lsm * x.narrow(1, offset, width)?)?.sum_all()?.neg()?;
+    if !layout.one_hot.is_empty() {
+        // Cross-entropy against the one-hot target (the reference's argmax of the span),
+        // summed over rows and spans: one fused op whose target is the span of `x` itself.
+        let spans: Vec<CondSpan> = layout
+            .one_hot
+            .iter()
+            .map(|&(offset, width)| CondSpan {
+                logit_offset: offset,
+                cond_offset: offset,
+                width,
+            })
+            .collect();
+        let ce = (conditional_loss(recon, x, &spans)? * b)?;
         rec = (rec + ce)?;
     }
     let kl = ((logvar.exp()? + mu.sqr()? - logvar)? - 1.0)?.sum_all()?;
