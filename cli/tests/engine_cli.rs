@@ -1,27 +1,11 @@
 //! `synth generate` and `synth evaluate` as a user runs them: real files in, real files and
 //! figures out, clear errors for bad input.
 
-use std::process::{Command, Output};
+mod common;
 
-const PENGUINS: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/data/penguins.csv"
-);
-const PENGUINS_META: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/data/penguins.json"
-);
+use std::process::Command;
 
-fn synth(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_synth"))
-        .args(args)
-        .output()
-        .expect("run synth")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+use common::{PENGUINS, PENGUINS_META, synth, text};
 
 #[test]
 fn generate_then_evaluate_a_real_table() {

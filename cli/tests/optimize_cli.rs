@@ -1,30 +1,12 @@
 //! `synth optimize` as a user runs it: a real table in, a progress line per trial, the
 //! results as JSON, the best model saved for `synth generate`, and clear errors.
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output};
 
+use common::{PENGUINS, PENGUINS_META, synth, text};
 use serde_json::{Value, json};
-
-const PENGUINS: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/data/penguins.csv"
-);
-const PENGUINS_META: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/data/penguins.json"
-);
-
-fn synth(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_synth"))
-        .args(args)
-        .output()
-        .expect("run synth")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 fn write_json(dir: &Path, name: &str, v: &Value) -> String {
     let path = dir.join(name);
@@ -211,5 +193,9 @@ fn bad_requests_are_clear_errors() {
     std::fs::write(&empty, "a,b\n").unwrap();
     let o = synth(&["optimize", empty.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(text(&o.stderr).contains("no data rows"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("no data rows"),
+        "{}",
+        text(&o.stderr)
+    );
 }

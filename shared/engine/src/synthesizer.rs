@@ -249,27 +249,46 @@ mod tests {
     }
 
     #[test]
+    fn default_search_spaces_name_tunable_parameters_and_draw_valid_ones() {
+        let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(1);
+        for base in both(5) {
+            let space = base.search_space();
+            for _ in 0..50 {
+                let mut point = space.to_map(&space.sample(&mut rng));
+                let tunable = |k: &String| base.tunable().iter().any(|(n, _)| n == k);
+                assert!(point.keys().all(tunable), "{point:?}");
+                let params = base.with_point(&point).unwrap();
+                // What is recorded of a point is what is trained.
+                base.normalise_point(&mut point);
+                let json = serde_json::to_value(&params).unwrap();
+                let batch = point["batch_size"].as_u64().unwrap();
+                assert_eq!(json["batch_size"].as_u64(), Some(batch));
+                assert!((100..=1000).contains(&batch));
+                if let ModelParams::Ctgan(p) = &params {
+                    assert_eq!(p.batch_size % p.pac, 0);
+                    assert_eq!(json["generator_lr"], point["learning_rate"]);
+                }
+            }
+        }
+    }
+
+    #[test]
     fn a_checkpoint_sees_the_model_so_far_and_can_end_training() {
         let (t, m) = table(150);
         for params in both(5) {
-            let plain = fit(&t, &m, &params, FitOptions::default()).unwrap();
+            let fit_with = |options| fit(&t, &m, &params, options).unwrap();
+            let plain = fit_with(FitOptions::default());
             // Sampling the model at every epoch leaves training as it was.
             let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
             let sink = seen.clone();
-            let watched = fit(
-                &t,
-                &m,
-                &params,
-                FitOptions {
-                    checkpoint: Some(Box::new(move |r, model| {
-                        let sample = model.sample(30, 1).expect("samples mid-training");
-                        sink.lock().unwrap().push((r.epoch, sample.n_rows()));
-                        FitControl::Continue
-                    })),
-                    ..FitOptions::default()
-                },
-            )
-            .unwrap();
+            let watched = fit_with(FitOptions {
+                checkpoint: Some(Box::new(move |r, model| {
+                    let sample = model.sample(30, 1).expect("samples mid-training");
+                    sink.lock().unwrap().push((r.epoch, sample.n_rows()));
+                    FitControl::Continue
+                })),
+                ..FitOptions::default()
+            });
             assert_eq!(
                 losses(&*watched),
                 losses(&*plain),
@@ -281,22 +300,16 @@ mod tests {
                 (1..=5).map(|e| (e, 30)).collect::<Vec<_>>()
             );
             // Stop after the second epoch: the model trained so far comes back.
-            let stopped = fit(
-                &t,
-                &m,
-                &params,
-                FitOptions {
-                    checkpoint: Some(Box::new(|r, _| {
-                        if r.epoch == 2 {
-                            FitControl::Stop
-                        } else {
-                            FitControl::Continue
-                        }
-                    })),
-                    ..FitOptions::default()
-                },
-            )
-            .unwrap();
+            let stopped = fit_with(FitOptions {
+                checkpoint: Some(Box::new(|r, _| {
+                    if r.epoch == 2 {
+                        FitControl::Stop
+                    } else {
+                        FitControl::Continue
+                    }
+                })),
+                ..FitOptions::default()
+            });
             assert_eq!(losses(&*stopped), losses(&*plain)[..2]);
             stopped.sample(10, 0).unwrap();
         }
@@ -306,36 +319,25 @@ mod tests {
     fn the_stop_flag_ends_training_at_the_next_step() {
         let (t, m) = table(150);
         for params in both(50) {
+            let fit_with = |options| fit(&t, &m, &params, options).unwrap();
             let stop = Arc::new(AtomicBool::new(true));
-            let model = fit(
-                &t,
-                &m,
-                &params,
-                FitOptions {
-                    stop: Some(stop),
-                    ..FitOptions::default()
-                },
-            )
-            .unwrap();
+            let model = fit_with(FitOptions {
+                stop: Some(stop),
+                ..FitOptions::default()
+            });
             assert!(model.loss_history().is_empty(), "{}", params.model_name());
             // Raised during the third epoch: that epoch is not finished.
             let stop = Arc::new(AtomicBool::new(false));
             let flag = stop.clone();
-            let model = fit(
-                &t,
-                &m,
-                &params,
-                FitOptions {
-                    stop: Some(stop),
-                    on_epoch: Some(Box::new(move |r| {
-                        if r.epoch == 2 {
-                            flag.store(true, Ordering::Relaxed);
-                        }
-                    })),
-                    ..FitOptions::default()
-                },
-            )
-            .unwrap();
+            let model = fit_with(FitOptions {
+                stop: Some(stop),
+                on_epoch: Some(Box::new(move |r| {
+                    if r.epoch == 2 {
+                        flag.store(true, Ordering::Relaxed);
+                    }
+                })),
+                ..FitOptions::default()
+            });
             assert_eq!(model.loss_history().len(), 2, "{}", params.model_name());
         }
     }

@@ -250,19 +250,5 @@ mod tests {
             base.with_point(json!({"epochs": 0}).as_object().unwrap())
                 .is_err()
         );
-        // The default space names only tunable parameters and draws valid parameters.
-        let space = CtganParams::search_space();
-        let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(1);
-        for _ in 0..50 {
-            let point = space.to_map(&space.sample(&mut rng));
-            assert!(
-                point
-                    .keys()
-                    .all(|k| CtganParams::TUNABLE.iter().any(|(n, _)| n == k))
-            );
-            let p = base.with_point(&point).unwrap();
-            assert_eq!(p.batch_size % p.pac, 0);
-            assert!((100..=1000).contains(&p.batch_size));
-        }
     }
 }

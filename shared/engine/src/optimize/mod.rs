@@ -260,6 +260,11 @@ mod tests {
         }
     }
 
+    fn objective_of(t: &Table, m: &Metadata, request: &OptimizeRequest) -> ModelObjective {
+        let base = request.base_params().unwrap();
+        ModelObjective::new(t, m, base, ObjectiveSettings::default()).unwrap()
+    }
+
     #[test]
     fn a_model_search_returns_its_best_fitted_model() {
         let (t, m) = table(200);
@@ -338,13 +343,7 @@ mod tests {
             vec![json!(0), json!(4), json!(8)],
         )]);
         let request = tiny("tvae", Method::Grid, 3);
-        let mut objective = ModelObjective::new(
-            &t,
-            &m,
-            request.base_params().unwrap(),
-            ObjectiveSettings::default(),
-        )
-        .unwrap();
+        let mut objective = objective_of(&t, &m, &request);
         let config = SearchConfig {
             method: Method::Grid,
             n_trials: 3,
@@ -399,13 +398,7 @@ mod tests {
     fn a_stop_inside_a_fit_cancels_the_trial() {
         let (t, m) = table(120);
         let request = tiny("ctgan", Method::Random, 2);
-        let mut objective = ModelObjective::new(
-            &t,
-            &m,
-            request.base_params().unwrap(),
-            ObjectiveSettings::default(),
-        )
-        .unwrap();
+        let mut objective = objective_of(&t, &m, &request);
         let cancel = Arc::new(AtomicBool::new(false));
         let flag = cancel.clone();
         let mut calls = 0;
