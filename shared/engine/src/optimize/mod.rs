@@ -453,6 +453,26 @@ mod tests {
     }
 
     #[test]
+    fn ml_efficacy_scores_predictions_of_the_target_on_the_holdout() {
+        let (t, m) = table(200);
+        let request = OptimizeRequest {
+            optimization_metric: Metric::MlEfficacy,
+            target: Some("kind".into()),
+            ..tiny("tvae", Method::Random, 1)
+        };
+        let out = optimize(&t, &m, &request, OptimizeOptions::default()).unwrap();
+        assert_eq!(
+            out.trials[0].status,
+            TrialStatus::Completed,
+            "{:?}",
+            out.trials[0]
+        );
+        let f1 = out.best_score.unwrap();
+        assert!((0.0..=1.0).contains(&f1), "{f1}");
+        assert_eq!(serde_json::to_value(&out).unwrap()["metric"], "ml_efficacy");
+    }
+
+    #[test]
     fn bad_requests_are_clear_errors() {
         let (t, m) = table(50);
         let err = |r: OptimizeRequest| {

@@ -360,8 +360,22 @@ pub fn search<O: Objective>(
             stopped = Some(StopReason::Exhausted);
             break;
         };
-        let params = objective.normalise(space.to_map(&proposed));
-        let point = space.from_map(&params);
+        let mut params = objective.normalise(space.to_map(&proposed));
+        let mut point = space.from_map(&params);
+        // A proposal the objective moves onto a point already tried (a batch size rounded
+        // to one tried before) would repeat a trial: draw untried points instead, a few times.
+        if !matches!(proposer, Proposer::Grid(_)) {
+            for _ in 0..20 {
+                if !tried.contains(&point) {
+                    break;
+                }
+                let Some(other) = untried_random(space, &tried, &mut rng) else {
+                    break;
+                };
+                params = objective.normalise(space.to_map(&other));
+                point = space.from_map(&params);
+            }
+        }
         let context = TrialContext {
             number,
             params: params.clone(),
@@ -881,5 +895,17 @@ mod tests {
                 .iter()
                 .all(|t| t.params["batch_size"].as_i64().unwrap() % 10 == 0)
         );
+        // Rounded points are not tried twice, though many proposals round onto one.
+        let space = SearchSpace::new(vec![Dimension::int("batch_size", 10, 59)]);
+        for method in [Method::Random, Method::Bayesian] {
+            let out = search(&space, &config(method, 5), &mut Rounding, |_, _| {}).unwrap();
+            let mut sizes: Vec<i64> = out
+                .trials
+                .iter()
+                .map(|t| t.params["batch_size"].as_i64().unwrap())
+                .collect();
+            sizes.sort_unstable();
+            assert_eq!(sizes, [10, 20, 30, 40, 50], "{method:?}");
+        }
     }
 }
