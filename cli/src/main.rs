@@ -13,6 +13,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+// Training allocates and frees the same large buffers every step; mimalloc keeps and reuses
+// them where the system allocator returns them to the kernel and faults them back in.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "synth",
@@ -42,6 +47,15 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // candle runs large elementwise ops on a pool whose workers spin between ops. The engine
+    // does its heavy elementwise work in its own kernels and keeps the cores for the matrix
+    // products and its drawing thread, so candle's pool only competes with them: keep it to
+    // the calling thread unless the user chose otherwise.
+    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
+        // SAFETY: no other thread exists yet (the runtime is built below), so nothing can
+        // read the environment concurrently.
+        unsafe { std::env::set_var("CANDLE_NUM_THREADS", "1") };
+    }
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -107,6 +107,11 @@ fn write_csv(dir: &str, real: &Table, meta: &Metadata) {
 }
 
 fn main() {
+    // As `synth` does: candle's elementwise pool stays on the calling thread.
+    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
+        // SAFETY: single-threaded here, before anything reads the environment.
+        unsafe { std::env::set_var("CANDLE_NUM_THREADS", "1") };
+    }
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (real, meta) = table();
     if let Some(i) = args.iter().position(|a| a == "--csv") {

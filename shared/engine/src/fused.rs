@@ -62,7 +62,7 @@ fn dims2(l: &Layout) -> Result<(usize, usize)> {
 
 /// Products smaller than this many multiply-adds run on one thread: below it, waking
 /// other threads costs more than they save.
-const PARALLEL_GEMM_MIN: usize = 1 << 22;
+const PARALLEL_GEMM_MIN: usize = 1 << 24;
 
 fn gemm_threads(macs: usize) -> usize {
     if macs < PARALLEL_GEMM_MIN {
