@@ -326,8 +326,13 @@ impl SearchSpace {
         if obj.is_empty() {
             return Err(bad("the search space names no parameter".into()));
         }
+        // In name order whatever the map's own order (serde_json keeps insertion order when
+        // another crate in the build enables its `preserve_order`), so that a seed draws the
+        // same points in every build.
+        let mut entries: Vec<(&String, &Value)> = obj.iter().collect();
+        entries.sort_by(|a, b| a.0.cmp(b.0));
         let mut dims = Vec::with_capacity(obj.len());
-        for (name, spec) in obj {
+        for (name, spec) in entries {
             let Some(&(_, kind)) = tunables.iter().find(|(n, _)| n == name) else {
                 let known: Vec<&str> = tunables.iter().map(|(n, _)| *n).collect();
                 return Err(bad(format!(
