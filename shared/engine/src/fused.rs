@@ -152,7 +152,10 @@ pub(crate) fn column_sums(x: &[f32], cols: usize) -> Vec<f32> {
 // ---------------------------------------------------------------------------------------
 // Linear layer
 
-struct LinearOp;
+struct LinearOp {
+    /// ReLU applied to the output (and its mask to the incoming gradient).
+    relu: bool,
+}
 
 impl CustomOp3 for LinearOp {
     fn name(&self) -> &'static str {
@@ -188,6 +191,9 @@ impl CustomOp3 for LinearOp {
             w,
             (1, input),
         );
+        if self.relu {
+            y.iter_mut().for_each(|v| *v = v.max(0.0));
+        }
         Ok((CpuStorage::F32(y), Shape::from((rows, out))))
     }
 
@@ -196,12 +202,26 @@ impl CustomOp3 for LinearOp {
         x: &Tensor,
         w: &Tensor,
         b: &Tensor,
-        _res: &Tensor,
+        res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let (rows, input) = x.dims2()?;
         let out = w.dims2()?.0;
-        with_data(grad, |g| -> Result<_> {
+        // Through ReLU, the gradient survives only where the output is positive.
+        let grad = if self.relu {
+            let masked = with_data(res, |y| {
+                with_data(grad, |g| {
+                    g.iter()
+                        .zip(y)
+                        .map(|(g, y)| if *y > 0.0 { *g } else { 0.0 })
+                        .collect::<Vec<f32>>()
+                })
+            })??;
+            cpu_tensor(masked, (rows, out))?
+        } else {
+            grad.clone()
+        };
+        with_data(&grad, |g| -> Result<_> {
             let dx = if x.track_op() {
                 let mut dx = vec![0f32; rows * input];
                 with_data(w, |w| {
@@ -251,9 +271,19 @@ impl CustomOp3 for LinearOp {
 pub fn linear(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
     if fusable(&[x, w, b]) {
         x.contiguous()?
-            .apply_op3_arc(w, b, Arc::new(Box::new(LinearOp)))
+            .apply_op3_arc(w, b, Arc::new(Box::new(LinearOp { relu: false })))
     } else {
         x.matmul(&w.t()?)?.broadcast_add(b)
+    }
+}
+
+/// `ReLU(x Wᵀ + b)`: a hidden layer of a ReLU network, in one op.
+pub fn linear_relu(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
+    if fusable(&[x, w, b]) {
+        x.contiguous()?
+            .apply_op3_arc(w, b, Arc::new(Box::new(LinearOp { relu: true })))
+    } else {
+        x.matmul(&w.t()?)?.broadcast_add(b)?.relu()
     }
 }
 
@@ -1043,6 +1073,15 @@ mod tests {
         check(
             &[var((4, 6), 12), var((6, 3), 13)],
             |t| matmul(&t[0], &t[1]).unwrap(),
+            1e-5,
+        );
+    }
+
+    #[test]
+    fn linear_relu_matches_the_composition() {
+        check(
+            &[var((7, 5), 14), var((3, 5), 15), var((1, 3), 16)],
+            |t| linear_relu(&t[0], &t[1], &t[2].flatten_all().unwrap()).unwrap(),
             1e-5,
         );
     }

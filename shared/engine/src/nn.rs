@@ -44,6 +44,11 @@ impl Linear {
 }
 
 impl Linear {
+    /// ReLU of the layer's output, in one op.
+    pub fn forward_relu(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        fused::linear_relu(x, &self.weight, &self.bias)
+    }
+
     /// The layer applied with its parameters held constant: the input still gets its
     /// gradient, the parameters get none (and none is computed).
     pub fn forward_frozen(&self, x: &Tensor) -> candle_core::Result<Tensor> {

@@ -31,7 +31,7 @@ fn mlp(
 fn mlp_forward(layers: &[Linear], x: &Tensor) -> Result<Tensor> {
     let mut x = x.clone();
     for l in layers {
-        x = l.forward(&x)?.relu()?;
+        x = l.forward_relu(&x)?;
     }
     Ok(x)
 }
