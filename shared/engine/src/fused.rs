@@ -42,14 +42,19 @@ fn slice<'a>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
     }
 }
 
+/// The f32 contents of a contiguous CPU storage, as `Tensor::storage_and_layout` gives it.
+pub(crate) fn storage_slice<'a>(s: &'a Storage, l: &Layout) -> Result<&'a [f32]> {
+    match s {
+        Storage::Cpu(c) => slice(c, l),
+        _ => bail!("fused kernels run on the CPU"),
+    }
+}
+
 /// Runs `f` on the f32 contents of a (contiguous) CPU tensor.
 pub(crate) fn with_data<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Result<R> {
     let t = t.contiguous()?;
     let (s, l) = t.storage_and_layout();
-    match &*s {
-        Storage::Cpu(c) => Ok(f(slice(c, l)?)),
-        _ => bail!("fused kernels run on the CPU"),
-    }
+    Ok(f(storage_slice(&s, l)?))
 }
 
 fn cpu_tensor(v: Vec<f32>, shape: impl Into<Shape>) -> Result<Tensor> {
@@ -208,20 +213,19 @@ impl CustomOp3 for LinearOp {
         let (rows, input) = x.dims2()?;
         let out = w.dims2()?.0;
         // Through ReLU, the gradient survives only where the output is positive.
-        let grad = if self.relu {
-            let masked = with_data(res, |y| {
+        let masked = if self.relu {
+            Some(with_data(res, |y| {
                 with_data(grad, |g| {
                     g.iter()
                         .zip(y)
                         .map(|(g, y)| if *y > 0.0 { *g } else { 0.0 })
                         .collect::<Vec<f32>>()
                 })
-            })??;
-            cpu_tensor(masked, (rows, out))?
+            })??)
         } else {
-            grad.clone()
+            None
         };
-        with_data(&grad, |g| -> Result<_> {
+        let backward = |g: &[f32]| -> Result<_> {
             let dx = if x.track_op() {
                 let mut dx = vec![0f32; rows * input];
                 with_data(w, |w| {
@@ -263,7 +267,11 @@ impl CustomOp3 for LinearOp {
                 None
             };
             Ok((dx, dw, db))
-        })?
+        };
+        match &masked {
+            Some(g) => backward(g),
+            None => with_data(grad, backward)?,
+        }
     }
 }
 
@@ -539,13 +547,19 @@ pub fn batch_norm_relu(
 // ---------------------------------------------------------------------------------------
 // LeakyReLU with a dropout mask
 
+/// `mask · LeakyReLU(z)`, or with `derivative` its slope `mask · LeakyReLU′(z)`.
 struct LeakyMaskOp {
     slope: f32,
+    derivative: bool,
 }
 
 impl CustomOp2 for LeakyMaskOp {
     fn name(&self) -> &'static str {
-        "fused-leaky-relu-dropout"
+        if self.derivative {
+            "fused-leaky-relu-derivative"
+        } else {
+            "fused-leaky-relu-dropout"
+        }
     }
 
     fn cpu_fwd(
@@ -557,13 +571,16 @@ impl CustomOp2 for LeakyMaskOp {
     ) -> Result<(CpuStorage, Shape)> {
         let (z, m) = (slice(sz, lz)?, slice(sm, lm)?);
         if z.len() != m.len() {
-            bail!("fused-leaky-relu-dropout: mask shape differs")
+            bail!("{}: mask shape differs", self.name())
         }
         let s = self.slope;
         let y = z
             .iter()
             .zip(m)
-            .map(|(z, m)| if *z >= 0.0 { z * m } else { z * s * m })
+            .map(|(z, m)| {
+                let k = if *z >= 0.0 { *m } else { s * m };
+                if self.derivative { k } else { z * k }
+            })
             .collect();
         Ok((CpuStorage::F32(y), lz.shape().clone()))
     }
@@ -580,36 +597,6 @@ impl CustomOp2 for LeakyMaskOp {
     }
 }
 
-struct SlopeMaskOp {
-    slope: f32,
-}
-
-impl CustomOp2 for SlopeMaskOp {
-    fn name(&self) -> &'static str {
-        "fused-leaky-relu-derivative"
-    }
-
-    fn cpu_fwd(
-        &self,
-        sz: &CpuStorage,
-        lz: &Layout,
-        sm: &CpuStorage,
-        lm: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let (z, m) = (slice(sz, lz)?, slice(sm, lm)?);
-        if z.len() != m.len() {
-            bail!("fused-leaky-relu-derivative: mask shape differs")
-        }
-        let s = self.slope;
-        let d = z
-            .iter()
-            .zip(m)
-            .map(|(z, m)| if *z >= 0.0 { *m } else { s * m })
-            .collect();
-        Ok((CpuStorage::F32(d), lz.shape().clone()))
-    }
-}
-
 /// `mask · LeakyReLU(z)`: a critic layer's activation with its (inverted) dropout mask.
 pub fn leaky_relu_masked(z: &Tensor, mask: &Tensor, slope: f64) -> Result<Tensor> {
     if fusable(&[z, mask]) {
@@ -617,6 +604,7 @@ pub fn leaky_relu_masked(z: &Tensor, mask: &Tensor, slope: f64) -> Result<Tensor
             &mask.contiguous()?,
             Arc::new(Box::new(LeakyMaskOp {
                 slope: slope as f32,
+                derivative: false,
             })),
         )
     } else {
@@ -629,8 +617,9 @@ pub fn slope_mask(z: &Tensor, mask: &Tensor, slope: f64) -> Result<Tensor> {
     if fusable(&[z, mask]) {
         z.detach().contiguous()?.apply_op2_no_bwd(
             &mask.detach().contiguous()?,
-            &SlopeMaskOp {
+            &LeakyMaskOp {
                 slope: slope as f32,
+                derivative: true,
             },
         )
     } else {

@@ -22,7 +22,7 @@ use crate::fused::{self, CondSpan};
 use crate::nn::BatchNormMode;
 use crate::optim::{Adam, AdamConfig};
 use crate::random::{EngineRng, fill_normal, rng_for};
-use crate::rows::append;
+use crate::rows::{condition_slots, sample_matching};
 use crate::sampler::{CondSpace, TrainingSampler};
 use crate::synthesizer::{EpochReport, FitControl, FitOptions, Synthesizer};
 use crate::transformer::{DataTransformer, Encoded, Span};
@@ -34,8 +34,6 @@ use penalty::{accumulate_penalty, gradient_penalty};
 
 const MODEL_NAME: &str = "ctgan";
 const FORMAT_VERSION: u32 = 1;
-/// Batches tried by conditional sampling before a condition is declared too rare.
-const MAX_CONDITIONAL_BATCHES: usize = 200;
 
 /// A fitted CTGAN: everything needed to sample, nothing of the training data.
 pub struct Ctgan {
@@ -453,52 +451,15 @@ impl Synthesizer for Ctgan {
         if conditions.is_empty() {
             return self.sample(n, seed);
         }
-        let mut slots = Vec::with_capacity(conditions.len());
-        for (i, (column, value)) in conditions.iter().enumerate() {
-            if let Some((_, other)) = conditions[..i]
-                .iter()
-                .find(|(c, v)| c == column && v != value)
-            {
-                return Err(EngineError::InvalidCondition(format!(
-                    "column {column:?} cannot equal both {other:?} and {value:?}"
-                )));
-            }
-            slots.push(self.transformer.condition_slot(column, value)?);
-        }
-        let mut rng = rng_for(seed, 11);
-        let mut out = Table::default();
-        let mut have = 0;
-        for attempt in 0..MAX_CONDITIONAL_BATCHES {
-            if have >= n {
-                break;
-            }
-            let want = (n - have).max(self.params.batch_size);
-            let data = self.generate(want, Some(slots[0]), &mut rng)?;
-            let decoded =
-                self.transformer
-                    .inverse(&data, want, seed.wrapping_add(attempt as u64))?;
-            let keep: Vec<usize> = (0..want)
-                .filter(|&i| {
-                    conditions.iter().all(|(column, value)| {
-                        let col = decoded
-                            .column(column)
-                            .expect("decoded tables have every column");
-                        self.transformer.matches(col, i, value)
-                    })
-                })
-                .take(n - have)
-                .collect();
-            have += keep.len();
-            append(&mut out, decoded.take_rows(&keep));
-        }
-        if have < n {
-            return Err(EngineError::InvalidCondition(format!(
-                "only {have} of {n} rows met the conditions after {MAX_CONDITIONAL_BATCHES} batches; \
-                 the combination is too rare for this model"
-            )));
-        }
-        self.transformer.regenerate_ids(&mut out);
-        Ok(out)
+        let slots = condition_slots(&self.transformer, conditions)?;
+        sample_matching(
+            &self.transformer,
+            n,
+            self.params.batch_size,
+            conditions,
+            seed,
+            |want, rng| self.generate(want, Some(slots[0]), rng),
+        )
     }
 
     fn save(&self, dir: &Path) -> Result<()> {

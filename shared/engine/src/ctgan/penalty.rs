@@ -10,7 +10,8 @@ use candle_core::backprop::GradStore;
 use super::critic::{Critic, LEAKY_SLOPE};
 use crate::error::Result;
 use crate::fused::{
-    column_sums, fusable, gemm, matmul, penalty_norm, slope_mask, update_in_place, with_data,
+    column_sums, fusable, gemm, matmul, penalty_norm, slope_mask, storage_slice, update_in_place,
+    with_data,
 };
 
 /// Weight of the penalty (the reference's λ).
@@ -88,16 +89,18 @@ pub fn accumulate_penalty(
         .chain(widths.iter().copied())
         .collect();
     let depth = widths.len();
-    let w: Vec<Vec<f32>> = weights
+    // The weights are read in place (parameters are contiguous), not copied every step.
+    let guards: Vec<_> = weights.iter().map(|t| t.storage_and_layout()).collect();
+    let w: Vec<&[f32]> = guards
         .iter()
-        .map(|t| with_data(t, |d| d.to_vec()))
+        .map(|(s, l)| storage_slice(s, l))
         .collect::<candle_core::Result<_>>()?;
     // Forward: a_last = w_out ⊙ S_last per pack; u_i = a_i · W_i; a_{i−1} = u_i ⊙ S_{i−1};
     // the input gradient is u_0.
     let mut a: Vec<Vec<f32>> = vec![Vec::new(); depth];
     a[depth - 1] = scales[depth - 1]
         .chunks_exact(widths[depth - 1])
-        .flat_map(|s| s.iter().zip(&w[depth]).map(|(s, w)| s * w))
+        .flat_map(|s| s.iter().zip(w[depth]).map(|(s, w)| s * w))
         .collect();
     let mut u = Vec::new();
     for i in (0..depth).rev() {
@@ -108,7 +111,7 @@ pub fn accumulate_penalty(
             false,
             &a[i],
             (widths[i], 1),
-            &w[i],
+            w[i],
             (inputs[i], 1),
         );
         if i > 0 {
@@ -135,7 +138,7 @@ pub fn accumulate_penalty(
             gemm((h, n, packs), dw, true, ai, (1, h), du_i, (n, 1))
         })?;
         let mut da = vec![0f32; packs * h];
-        gemm((packs, h, n), &mut da, false, &du, (n, 1), &w[i], (1, n));
+        gemm((packs, h, n), &mut da, false, &du, (n, 1), w[i], (1, n));
         da.iter_mut().zip(&scales[i]).for_each(|(d, s)| *d *= s);
         if i + 1 < depth {
             du = da;
