@@ -48,8 +48,11 @@ impl Losses {
     }
 }
 
-/// The loss of one batch: `x` the encoded rows, `recon` the decoder's pre-activation output,
-/// `sigma` one σ per α entry, `mu`/`logvar` the encoder's output.
+/// The loss of `x`, the encoded rows of one batch or of a shard of it: `recon` the decoder's
+/// pre-activation output, `sigma` one σ per α entry, `mu`/`logvar` the encoder's output,
+/// `batch` the size of the whole batch the terms are divided by. The losses of a batch's
+/// shards add up to the loss of the batch.
+#[allow(clippy::too_many_arguments)]
 pub fn loss(
     recon: &Tensor,
     x: &Tensor,
@@ -58,8 +61,9 @@ pub fn loss(
     logvar: &Tensor,
     layout: &Layout,
     factor: f64,
+    batch: f64,
 ) -> Result<Losses> {
-    let b = x.dims()[0] as f64;
+    let rows = x.dims()[0] as f64;
     let mut rec = Tensor::zeros((), x.dtype(), x.device())?;
     if !layout.alpha.is_empty() {
         let idx = Tensor::new(layout.alpha.as_slice(), x.device())?;
@@ -67,7 +71,7 @@ pub fn loss(
         let ra = recon.index_select(&idx, 1)?.tanh()?;
         let two_var = (sigma.sqr()? * 2.0)?;
         let gauss = (xa - ra)?.sqr()?.broadcast_div(&two_var)?.sum_all()?;
-        let log_sigma = (sigma.log()?.sum_all()? * b)?;
+        let log_sigma = (sigma.log()?.sum_all()? * rows)?;
         rec = (rec + gauss + log_sigma)?;
     }
     if !layout.one_hot.is_empty() {
@@ -82,13 +86,13 @@ pub fn loss(
                 width,
             })
             .collect();
-        let ce = (conditional_loss(recon, x, &spans)? * b)?;
+        let ce = (conditional_loss(recon, x, &spans)? * rows)?;
         rec = (rec + ce)?;
     }
     let kl = ((logvar.exp()? + mu.sqr()? - logvar)? - 1.0)?.sum_all()?;
     Ok(Losses {
-        reconstruction: (rec * (factor / b))?,
-        kl: (kl * (0.5 / b))?,
+        reconstruction: (rec * (factor / batch))?,
+        kl: (kl * (0.5 / batch))?,
     })
 }
 
@@ -126,7 +130,7 @@ mod tests {
         let sigma = Tensor::new(&[0.1f32, 0.5], &Device::Cpu).unwrap();
         let mu = t2(&[0.3, -0.1, 0.0, 1.0], 2, 2);
         let logvar = t2(&[0.0, 0.2, -0.5, 0.1], 2, 2);
-        let l = loss(&recon, &x, &sigma, &mu, &logvar, &layout, 2.0).unwrap();
+        let l = loss(&recon, &x, &sigma, &mu, &logvar, &layout, 2.0, 2.0).unwrap();
 
         let th = |v: f64| v.tanh();
         let (s0, s1) = (0.1f64, 0.5f64);
@@ -154,5 +158,30 @@ mod tests {
         assert!((got_kl - kl).abs() < 1e-5, "{got_kl} vs {kl}");
         let total = l.total().unwrap().to_scalar::<f32>().unwrap() as f64;
         assert!((total - rec - kl).abs() < 1e-4 * rec.abs().max(1.0));
+
+        // Each row as its own shard, divided by the whole batch: the shards' losses add up
+        // to the batch's.
+        let row = |t: &Tensor, i: usize| t.narrow(0, i, 1).unwrap();
+        let (mut rec_sum, mut kl_sum) = (0.0, 0.0);
+        for i in 0..2 {
+            let s = loss(
+                &row(&recon, i),
+                &row(&x, i),
+                &sigma,
+                &row(&mu, i),
+                &row(&logvar, i),
+                &layout,
+                2.0,
+                2.0,
+            )
+            .unwrap();
+            rec_sum += s.reconstruction.to_scalar::<f32>().unwrap() as f64;
+            kl_sum += s.kl.to_scalar::<f32>().unwrap() as f64;
+        }
+        assert!(
+            (rec_sum - rec).abs() < 1e-4 * rec.abs().max(1.0),
+            "{rec_sum}"
+        );
+        assert!((kl_sum - kl).abs() < 1e-5, "{kl_sum} vs {kl}");
     }
 }

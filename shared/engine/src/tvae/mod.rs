@@ -16,8 +16,11 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::Instant;
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::backprop::GradStore;
+use candle_core::{DType, Device, Tensor, Var};
 use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use synth_core::table::{Metadata, Table};
 
@@ -33,6 +36,13 @@ use network::{Decoder, Encoder};
 pub use params::TvaeParams;
 
 const MODEL_NAME: &str = "tvae";
+/// On the CPU each batch is split into this many shards whose gradients are computed on
+/// their own threads (as many as there are cores, up to this) and summed. TVAE has no batch
+/// statistics, so the sum is exactly the batch's gradient; the count is fixed, not taken
+/// from the machine, so that a seed trains the same model on any CPU.
+const CPU_SHARDS: usize = 2;
+/// A shard of fewer rows is not worth a thread: smaller batches run in one piece.
+const MIN_SHARD_ROWS: usize = 32;
 const FORMAT_VERSION: u32 = 1;
 pub use crate::rows::MAX_CONDITIONAL_BATCHES;
 
@@ -58,6 +68,90 @@ struct SavedModel {
 
 fn tensor(v: Vec<f32>, rows: usize, cols: usize, device: &Device) -> Result<Tensor> {
     Ok(Tensor::from_vec(v, (rows, cols), device)?)
+}
+
+/// What one training step reads: the networks, the encoded table and the loss settings.
+struct Step<'a> {
+    encoder: &'a Encoder,
+    decoder: &'a Decoder,
+    sigma: &'a Tensor,
+    layout: &'a Layout,
+    /// The encoded table, row-major, `width` values per row.
+    data: &'a [f32],
+    width: usize,
+    embedding_dim: usize,
+    loss_factor: f64,
+    /// Every trained parameter.
+    vars: &'a [Var],
+    device: &'a Device,
+}
+
+impl Step<'_> {
+    /// The total loss of the batch of table rows `batch` and its gradients, computed in one
+    /// shard per seed (each on its own thread where there are cores for it) and summed in
+    /// shard order, so the result does not depend on which thread finishes first.
+    fn gradients(&self, batch: &[usize], seeds: &[u64]) -> Result<(Tensor, GradStore)> {
+        let shards = if batch.len() >= seeds.len() * MIN_SHARD_ROWS {
+            seeds.len()
+        } else {
+            1
+        };
+        let rows = batch.len().div_ceil(shards);
+        let mut parts = batch
+            .chunks(rows)
+            .zip(seeds)
+            .collect::<Vec<_>>()
+            .into_par_iter()
+            .map(|(rows, &seed)| self.shard(rows, batch.len(), seed))
+            .collect::<Result<Vec<_>>>()?
+            .into_iter();
+        let (mut total, mut grads) = parts.next().expect("a batch has rows");
+        for (shard_total, shard_grads) in parts {
+            total = (total + shard_total)?;
+            for var in self.vars {
+                let Some(g) = shard_grads.get(var.as_tensor()) else {
+                    continue;
+                };
+                let sum = match grads.remove(var.as_tensor()) {
+                    Some(mine) => (mine + g)?,
+                    None => g.clone(),
+                };
+                grads.insert(var.as_tensor(), sum);
+            }
+        }
+        Ok((total, grads))
+    }
+
+    /// The loss of the table rows `rows`, part of a batch of `batch` rows, with the latent
+    /// code's noise drawn from `seed`, and its gradients.
+    fn shard(&self, rows: &[usize], batch: usize, seed: u64) -> Result<(Tensor, GradStore)> {
+        let (w, e) = (self.width, self.embedding_dim);
+        let mut x = Vec::with_capacity(rows.len() * w);
+        for &i in rows {
+            x.extend_from_slice(&self.data[i * w..(i + 1) * w]);
+        }
+        let x = tensor(x, rows.len(), w, self.device)?;
+        let (mu, logvar) = self.encoder.forward(&x)?;
+        let mut eps = vec![0f32; rows.len() * e];
+        fill_normal(&mut EngineRng::seed_from_u64(seed), &mut eps);
+        let eps = tensor(eps, rows.len(), e, self.device)?;
+        let std = (&logvar * 0.5)?.exp()?;
+        let z = ((eps * std)? + &mu)?;
+        let recon = self.decoder.forward(&z)?;
+        let total = loss(
+            &recon,
+            &x,
+            self.sigma,
+            &mu,
+            &logvar,
+            self.layout,
+            self.loss_factor,
+            batch as f64,
+        )?
+        .total()?;
+        let grads = total.backward()?;
+        Ok((total.detach(), grads))
+    }
 }
 
 impl Tvae {
@@ -106,7 +200,7 @@ impl Tvae {
             &device,
             &mut rng,
         )?;
-        let vars = encoder
+        let vars: Vec<Var> = encoder
             .vars()
             .into_iter()
             .chain(decoder.vars())
@@ -115,7 +209,7 @@ impl Tvae {
             .filter(|v| v.elem_count() > 0)
             .collect();
         let mut opt = Adam::new(
-            vars,
+            vars.clone(),
             AdamConfig {
                 lr: params.learning_rate,
                 beta1: 0.9,
@@ -135,6 +229,19 @@ impl Tvae {
             history: Vec::new(),
         };
         let (layout, decoder) = (&model.layout, &model.decoder);
+        let shards = if device.is_cpu() { CPU_SHARDS } else { 1 };
+        let step = Step {
+            encoder: &encoder,
+            decoder,
+            sigma: &sigma_t,
+            layout,
+            data: &data.data,
+            width: w,
+            embedding_dim: params.embedding_dim,
+            loss_factor: params.loss_factor,
+            vars: &vars,
+            device: &device,
+        };
         let mut order: Vec<usize> = (0..data.n_rows).collect();
         let mut history = Vec::with_capacity(params.epochs);
         'epochs: for epoch in 0..params.epochs {
@@ -145,33 +252,14 @@ impl Tvae {
                 if options.stopped() {
                     break 'epochs;
                 }
-                let b = batch.len();
-                let rows: Vec<f32> = batch
-                    .iter()
-                    .flat_map(|&i| data.data[i * w..(i + 1) * w].iter().copied())
-                    .collect();
-                let x = tensor(rows, b, w, &device)?;
-                let (mu, logvar) = encoder.forward(&x)?;
-                let mut eps = vec![0f32; b * params.embedding_dim];
-                fill_normal(&mut rng, &mut eps);
-                let eps = tensor(eps, b, params.embedding_dim, &device)?;
-                let std = (&logvar * 0.5)?.exp()?;
-                let z = ((eps * std)? + &mu)?;
-                let recon = decoder.forward(&z)?;
-                let losses = loss(
-                    &recon,
-                    &x,
-                    &sigma_t,
-                    &mu,
-                    &logvar,
-                    layout,
-                    params.loss_factor,
-                )?;
-                let total = losses.total()?;
-                opt.step(&total.backward()?)?;
+                // Each shard's latent noise comes from its own seed, so the shards can
+                // draw it on their own threads in any order.
+                let seeds: Vec<u64> = (0..shards).map(|_| rng.random()).collect();
+                let (total, grads) = step.gradients(batch, &seeds)?;
+                opt.step(&grads)?;
                 decoder.clamp_sigma()?;
                 // Read back once per epoch, so the device is not synchronised every step.
-                last = Some(total.detach());
+                last = Some(total);
             }
             let last = match last {
                 Some(t) => t.to_scalar::<f32>()? as f64,
