@@ -17,6 +17,7 @@
 //! CUDA path keeps working, and the tests check each fused kernel against that
 //! composition, forward and backward.
 
+use std::cell::Cell;
 use std::sync::{Arc, Mutex};
 
 use crate::nn::{log_softmax, softmax};
@@ -69,11 +70,46 @@ fn dims2(l: &Layout) -> Result<(usize, usize)> {
 /// other threads costs more than they save.
 const PARALLEL_GEMM_MIN: usize = 1 << 24;
 
+thread_local! {
+    /// Set while this thread runs one of [`side_by_side`]'s halves: the other core is busy
+    /// with the other half, so matrix products stay on this thread.
+    static SERIAL_GEMM: Cell<bool> = const { Cell::new(false) };
+}
+
 fn gemm_threads(macs: usize) -> usize {
-    if macs < PARALLEL_GEMM_MIN {
+    if macs < PARALLEL_GEMM_MIN || SERIAL_GEMM.get() {
         return 1;
     }
     candle_core::utils::get_num_threads()
+}
+
+/// Runs two independent computations at once on rayon's pool, each keeping its matrix
+/// products on its own thread (two coarse tasks use two cores better than one task whose
+/// products are split finely). The results come back in argument order, whichever
+/// finishes first.
+pub(crate) fn side_by_side<A: Send, B: Send>(
+    a: impl FnOnce() -> A + Send,
+    b: impl FnOnce() -> B + Send,
+) -> (A, B) {
+    fn serial<T>(f: impl FnOnce() -> T) -> T {
+        let was = SERIAL_GEMM.replace(true);
+        let out = f();
+        SERIAL_GEMM.set(was);
+        out
+    }
+    rayon::join(|| serial(a), || serial(b))
+}
+
+/// Adds the f32 contents of `src` into `dst` in place (same shape; `dst` a gradient that
+/// nothing else shares, as [`update_in_place`] requires).
+pub(crate) fn add_in_place(dst: &Tensor, src: &Tensor) -> Result<()> {
+    if dst.dims() != src.dims() {
+        bail!("add-in-place: shapes {:?} and {:?}", dst.dims(), src.dims())
+    }
+    let src = src.contiguous()?;
+    let (storage, layout) = src.storage_and_layout();
+    let s = storage_slice(&storage, layout)?;
+    update_in_place(dst, |d| d.iter_mut().zip(s).for_each(|(d, s)| *d += s))
 }
 
 /// dst (m×n) = [dst +] a (m×k) · b (k×n), each operand given by its row and column strides.

@@ -128,35 +128,54 @@ impl BatchNorm1d {
             }
             BatchNormMode::Batch => fused::batch_norm_relu(x, &self.gamma, &self.beta, None),
             BatchNormMode::Train => {
-                let stats = fused::BatchStats::default();
-                let y = fused::batch_norm_relu(x, &self.gamma, &self.beta, Some(&stats))?;
-                let (mean, var) = stats
-                    .lock()
-                    .expect("batch statistics lock")
-                    .take()
-                    .expect("a training pass reports its statistics");
-                // PyTorch updates the running variance with the unbiased batch variance.
-                let n = x.dims()[0] as f64;
-                let unbias = (n / (n - 1.0).max(1.0)) as f32;
-                let m = BN_MOMENTUM as f32;
-                let blend = |running: &Var, batch: Vec<f32>, k: f32| -> candle_core::Result<()> {
-                    let old = running.as_tensor().to_dtype(DType::F32)?.to_vec1::<f32>()?;
-                    let new: Vec<f32> = old
-                        .iter()
-                        .zip(&batch)
-                        .map(|(o, b)| (1.0 - m) * o + m * k * b)
-                        .collect();
-                    running.set(
-                        &Tensor::from_vec(new, old.len(), running.device())?
-                            .to_dtype(running.dtype())?,
-                    )
-                };
-                blend(&self.running_mean, mean, 1.0)?;
-                blend(&self.running_var, var, unbias)?;
+                let (y, stats) = self.forward_relu_batch(x)?;
+                self.update_running(stats)?;
                 Ok(y)
             }
         }
     }
+
+    /// ReLU(batch normalisation of `x`) with batch statistics, and those statistics, for
+    /// [`Self::update_running`] to fold into the running ones (training, in two steps).
+    pub fn forward_relu_batch(&self, x: &Tensor) -> candle_core::Result<(Tensor, BatchMoments)> {
+        let stats = fused::BatchStats::default();
+        let y = fused::batch_norm_relu(x, &self.gamma, &self.beta, Some(&stats))?;
+        let (mean, var) = stats
+            .lock()
+            .expect("batch statistics lock")
+            .take()
+            .expect("a training pass reports its statistics");
+        let rows = x.dims()[0];
+        Ok((y, BatchMoments { mean, var, rows }))
+    }
+
+    /// Folds one batch's statistics into the running ones, as PyTorch does (momentum 0.1,
+    /// the unbiased batch variance).
+    pub fn update_running(&self, batch: BatchMoments) -> candle_core::Result<()> {
+        let n = batch.rows as f64;
+        let unbias = (n / (n - 1.0).max(1.0)) as f32;
+        let m = BN_MOMENTUM as f32;
+        let blend = |running: &Var, batch: Vec<f32>, k: f32| -> candle_core::Result<()> {
+            let old = running.as_tensor().to_dtype(DType::F32)?.to_vec1::<f32>()?;
+            let new: Vec<f32> = old
+                .iter()
+                .zip(&batch)
+                .map(|(o, b)| (1.0 - m) * o + m * k * b)
+                .collect();
+            running.set(
+                &Tensor::from_vec(new, old.len(), running.device())?.to_dtype(running.dtype())?,
+            )
+        };
+        blend(&self.running_mean, batch.mean, 1.0)?;
+        blend(&self.running_var, batch.var, unbias)
+    }
+}
+
+/// The per-feature mean and (biased) variance of one training batch of `rows` rows.
+pub struct BatchMoments {
+    pub mean: Vec<f32>,
+    pub var: Vec<f32>,
+    pub rows: usize,
 }
 
 /// Softmax over the last dimension of a 2-D tensor.

@@ -8,7 +8,7 @@ use candle_core::backprop::GradStore;
 use candle_core::{CpuStorage, InplaceOp2, Layout, Tensor, Var};
 
 use crate::error::Result;
-use crate::fused::fusable;
+use crate::fused::{add_in_place, fusable};
 
 /// Adam hyperparameters.
 #[derive(Debug, Clone, Copy)]
@@ -100,6 +100,27 @@ impl Adam {
         }
         Ok(())
     }
+}
+
+/// Adds the gradients `more` holds for `params` into `grads`: in place where both are f32
+/// CPU tensors (gradients fresh from `backward()`, which nothing else shares).
+pub(crate) fn add_gradients(grads: &mut GradStore, more: &GradStore, params: &[Var]) -> Result<()> {
+    for p in params.iter().map(Var::as_tensor) {
+        let Some(g) = more.get(p) else {
+            continue;
+        };
+        match grads.get(p) {
+            Some(have) if fusable(&[have, g]) => add_in_place(have, g)?,
+            Some(have) => {
+                let sum = (have + g)?;
+                grads.insert(p, sum);
+            }
+            None => {
+                grads.insert(p, g.clone());
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Adam's update of one f32 parameter on the CPU, in place, moments included.

@@ -6,7 +6,7 @@ use candle_core::{DType, Device, Module, Tensor};
 
 use crate::error::Result;
 use crate::fused::{self, Activation};
-use crate::nn::{BatchNorm1d, BatchNormMode, Linear, NamedVars};
+use crate::nn::{BatchMoments, BatchNorm1d, BatchNormMode, Linear, NamedVars};
 use crate::random::EngineRng;
 use crate::transformer::{Span, SpanKind};
 
@@ -49,12 +49,39 @@ impl Generator {
 
     /// Pre-activation output (the logits the conditional loss is computed on).
     pub fn forward(&self, input: &Tensor, mode: BatchNormMode) -> Result<Tensor> {
+        if mode == BatchNormMode::Train {
+            let (logits, moments) = self.forward_train(input)?;
+            self.update_running(moments)?;
+            return Ok(logits);
+        }
         let mut x = input.clone();
         for b in &self.blocks {
             let h = b.bn.forward_relu(&b.fc.forward(&x)?, mode)?;
             x = Tensor::cat(&[&h, &x], 1)?;
         }
         Ok(self.out.forward(&x)?)
+    }
+
+    /// A training pass that leaves the running statistics alone and returns each block's
+    /// batch statistics instead, so that passes computed at the same time can fold theirs
+    /// in a fixed order ([`Self::update_running`]).
+    pub fn forward_train(&self, input: &Tensor) -> Result<(Tensor, Vec<BatchMoments>)> {
+        let mut x = input.clone();
+        let mut moments = Vec::with_capacity(self.blocks.len());
+        for b in &self.blocks {
+            let (h, m) = b.bn.forward_relu_batch(&b.fc.forward(&x)?)?;
+            moments.push(m);
+            x = Tensor::cat(&[&h, &x], 1)?;
+        }
+        Ok((self.out.forward(&x)?, moments))
+    }
+
+    /// Folds a training pass's batch statistics into the running ones.
+    pub fn update_running(&self, moments: Vec<BatchMoments>) -> Result<()> {
+        for (b, m) in self.blocks.iter().zip(moments) {
+            b.bn.update_running(m)?;
+        }
+        Ok(())
     }
 
     pub fn vars(&self) -> NamedVars {

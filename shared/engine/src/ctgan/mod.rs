@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::Instant;
 
+use candle_core::backprop::GradStore;
 use candle_core::{DType, Device, Tensor, Var};
 use serde::{Deserialize, Serialize};
 use synth_core::table::{Metadata, Table};
@@ -19,15 +20,16 @@ use synth_core::table::{Metadata, Table};
 use crate::device::EngineDevice;
 use crate::error::{EngineError, Result};
 use crate::fused::{self, CondSpan};
-use crate::nn::BatchNormMode;
-use crate::optim::{Adam, AdamConfig};
+use crate::fused::{fusable, side_by_side};
+use crate::nn::{BatchMoments, BatchNormMode};
+use crate::optim::{Adam, AdamConfig, add_gradients};
 use crate::random::{EngineRng, fill_normal, rng_for};
 use crate::rows::{condition_slots, sample_matching};
 use crate::sampler::{CondSpace, TrainingSampler};
 use crate::synthesizer::{EpochReport, FitControl, FitOptions, Synthesizer};
 use crate::transformer::{DataTransformer, Encoded, Span};
 use critic::Critic;
-use draws::{CriticDraw, DrawShape, Draws, GeneratorDraw};
+use draws::{CriticDraw, DrawShape, Draws, GeneratorDraw, StepDraws};
 use generator::{Generator, activate, gumbel_noise};
 pub use params::CtganParams;
 use penalty::{accumulate_penalty, gradient_penalty};
@@ -78,6 +80,8 @@ struct Training<'a> {
     critic: Critic,
     opt_g: Adam,
     opt_d: Adam,
+    /// The critic's parameters, whose gradients the loss and the penalty add up.
+    critic_params: Vec<Var>,
     device: Device,
 }
 
@@ -95,88 +99,161 @@ impl Training<'_> {
             .collect()
     }
 
-    /// The generator's activated output for `noise` ⊕ `cond`, and its logits.
-    fn fake(
-        &self,
-        noise: Vec<f32>,
-        cond: Option<&Tensor>,
-        gumbel: Vec<f32>,
-    ) -> Result<(Tensor, Tensor)> {
-        let z = self.tensor(noise, self.params.embedding_dim)?;
-        let logits = self
-            .generator
-            .forward(&cat_cond(&z, cond)?, BatchNormMode::Train)?;
-        let act = activate(&logits, self.spans, &self.tensor(gumbel, self.data.width)?)?;
-        Ok((act, logits))
+    fn cond(&self, cond: Option<Vec<f32>>) -> Result<Option<Tensor>> {
+        cond.map(|c| self.tensor(c, self.sampler.space.dim()))
+            .transpose()
     }
 
-    /// One critic update; returns (Wasserstein loss, penalty).
-    fn critic_step(&mut self, draw: CriticDraw) -> Result<(f64, f64)> {
-        let cond_dim = self.sampler.space.dim();
-        let (c1, c2) = match draw.cond {
-            Some((c1, c2)) => (
-                Some(self.tensor(c1, cond_dim)?),
-                Some(self.tensor(c2, cond_dim)?),
-            ),
-            None => (None, None),
-        };
-        let (fake, _) = self.fake(draw.noise, c1.as_ref(), draw.gumbel)?;
-        let fake_cat = cat_cond(&fake.detach(), c1.as_ref())?;
-        let real_cat = cat_cond(&self.tensor(draw.real, self.data.width)?, c2.as_ref())?;
-        // Fake and real packs go through the critic together, as one batch.
-        let scores = self.critic.forward(
-            &Tensor::cat(&[&fake_cat, &real_cat], 0)?,
-            &self.masks(draw.masks_scored)?,
-        )?;
-        let packs = self.params.batch_size / self.params.pac;
-        let loss = (scores.narrow(0, 0, packs)?.mean_all()?
-            - scores.narrow(0, packs, packs)?.mean_all()?)?;
-        let alpha = self.tensor(draw.alpha, 1)?;
-        let masks = self.masks(draw.masks_penalty)?;
-        let mut grads = loss.backward()?;
-        let critic = &self.critic;
-        let pen =
-            match accumulate_penalty(critic, &real_cat, &fake_cat, &alpha, &masks, &mut grads)? {
-                Some(pen) => pen,
-                None => {
-                    let pen = gradient_penalty(critic, &real_cat, &fake_cat, &alpha, &masks)?;
-                    let more = pen.backward()?;
-                    for var in critic.vars().iter().map(|(_, v)| v.as_tensor()) {
-                        if let Some(g) = more.get(var) {
-                            let sum = match grads.get(var) {
-                                Some(have) => (have + g)?,
-                                None => g.clone(),
-                            };
-                            grads.insert(var, sum);
-                        }
-                    }
-                    pen.to_scalar::<f32>()? as f64
+    /// The generator's training pass over `noise` ⊕ `cond`. Its batch statistics are
+    /// returned for the caller to fold into the running ones, in step order.
+    fn fake(&self, noise: Vec<f32>, cond: Option<&Tensor>, gumbel: Vec<f32>) -> Result<FakePass> {
+        let z = self.tensor(noise, self.params.embedding_dim)?;
+        let (logits, moments) = self.generator.forward_train(&cat_cond(&z, cond)?)?;
+        let act = activate(&logits, self.spans, &self.tensor(gumbel, self.data.width)?)?;
+        Ok(FakePass {
+            act,
+            logits,
+            moments,
+        })
+    }
+
+    /// One training step: `discriminator_steps` critic updates, then one generator update.
+    /// Returns the last critic update's Wasserstein loss and the generator's loss.
+    ///
+    /// The generator's weights change only in its own update, so its pass for that update
+    /// uses the same weights as the last critic update's fake rows: on the CPU the two
+    /// passes run side by side. Batch statistics are folded into the running ones in the
+    /// order a sequential step computes them, so the result is the same either way.
+    fn step(&mut self, draws: StepDraws) -> Result<(f64, f64)> {
+        let StepDraws { critic, generator } = draws;
+        let GeneratorDraw {
+            noise,
+            cond,
+            gumbel,
+            masks,
+        } = generator;
+        let g_cond = self.cond(cond)?;
+        let mut g_inputs = Some((noise, gumbel));
+        let mut g_pass = None;
+        let mut loss_d = 0.0;
+        let updates = critic.len();
+        for (i, draw) in critic.into_iter().enumerate() {
+            let CriticDraw {
+                noise,
+                cond,
+                real,
+                gumbel,
+                masks_scored,
+                masks_penalty,
+                alpha,
+            } = draw;
+            let (c1, c2) = match cond {
+                Some((c1, c2)) => (self.cond(Some(c1))?, self.cond(Some(c2))?),
+                None => (None, None),
+            };
+            let d_pass = match g_inputs.take() {
+                Some((g_noise, g_gumbel)) if i + 1 == updates && self.device.is_cpu() => {
+                    let this = &*self;
+                    let (d, g) = side_by_side(
+                        || this.fake(noise, c1.as_ref(), gumbel),
+                        || this.fake(g_noise, g_cond.as_ref(), g_gumbel),
+                    );
+                    g_pass = Some(g?);
+                    d?
+                }
+                other => {
+                    g_inputs = other;
+                    self.fake(noise, c1.as_ref(), gumbel)?
                 }
             };
-        self.opt_d.step(&grads)?;
-        Ok((loss.to_scalar::<f32>()? as f64, pen))
+            self.generator.update_running(d_pass.moments)?;
+            let fake = cat_cond(&d_pass.act.detach(), c1.as_ref())?;
+            let real = cat_cond(&self.tensor(real, self.data.width)?, c2.as_ref())?;
+            let penalty = (self.tensor(alpha, 1)?, self.masks(masks_penalty)?);
+            loss_d = self.critic_update(&fake, &real, self.masks(masks_scored)?, penalty)?;
+        }
+        let g_pass = match (g_pass, g_inputs) {
+            (Some(pass), _) => pass,
+            (None, Some((noise, gumbel))) => self.fake(noise, g_cond.as_ref(), gumbel)?,
+            (None, None) => unreachable!("the generator's inputs are used once"),
+        };
+        let masks = self.masks(masks)?;
+        let loss_g = self.generator_update(g_pass, g_cond.as_ref(), &masks)?;
+        Ok((loss_d, loss_g))
     }
 
-    /// One generator update; returns its loss (−critic score + conditional cross-entropy).
-    fn generator_step(&mut self, draw: GeneratorDraw) -> Result<f64> {
-        let cond_dim = self.sampler.space.dim();
-        let c1 = match draw.cond {
-            Some(c) => Some(self.tensor(c, cond_dim)?),
-            None => None,
+    /// One critic update on `fake` and `real` packs (conditions appended), with dropout
+    /// masks for both, and the penalty's interpolation weights and masks; returns the
+    /// Wasserstein loss.
+    fn critic_update(
+        &mut self,
+        fake: &Tensor,
+        real: &Tensor,
+        masks_scored: Vec<Tensor>,
+        (alpha, masks): (Tensor, Vec<Tensor>),
+    ) -> Result<f64> {
+        let packs = self.params.batch_size / self.params.pac;
+        let critic = &self.critic;
+        // The Wasserstein loss and the penalty are independent given the packs: on the CPU
+        // they are computed side by side, each with its own gradients, then summed.
+        let scored = || -> Result<(Tensor, GradStore)> {
+            // Fake and real packs go through the critic together, as one batch.
+            let scores = critic.forward(&Tensor::cat(&[fake, real], 0)?, &masks_scored)?;
+            let loss = (scores.narrow(0, 0, packs)?.mean_all()?
+                - scores.narrow(0, packs, packs)?.mean_all()?)?;
+            let grads = loss.backward()?;
+            Ok((loss, grads))
         };
-        let (act, logits) = self.fake(draw.noise, c1.as_ref(), draw.gumbel)?;
+        let penalised = || -> Result<Option<(f64, GradStore)>> {
+            let mut grads = GradStore::default();
+            let pen = accumulate_penalty(critic, real, fake, &alpha, &masks, &mut grads)?;
+            Ok(pen.map(|pen| (pen, grads)))
+        };
+        let (scored, penalised) = if fusable(&[fake]) {
+            side_by_side(scored, penalised)
+        } else {
+            (scored(), Ok(None))
+        };
+        let (loss, mut grads) = scored?;
+        let more = match penalised? {
+            Some((_, grads)) => grads,
+            // Elsewhere (CUDA, f64): the composed penalty, differentiated by autograd.
+            None => gradient_penalty(critic, real, fake, &alpha, &masks)?.backward()?,
+        };
+        add_gradients(&mut grads, &more, &self.critic_params)?;
+        self.opt_d.step(&grads)?;
+        Ok(loss.to_scalar::<f32>()? as f64)
+    }
+
+    /// One generator update from its training pass; returns its loss (−critic score +
+    /// conditional cross-entropy).
+    fn generator_update(
+        &mut self,
+        pass: FakePass,
+        cond: Option<&Tensor>,
+        masks: &[Tensor],
+    ) -> Result<f64> {
+        self.generator.update_running(pass.moments)?;
         let y_fake = self
             .critic
-            .forward_frozen(&cat_cond(&act, c1.as_ref())?, &self.masks(draw.masks)?)?;
+            .forward_frozen(&cat_cond(&pass.act, cond)?, masks)?;
         let mut loss = y_fake.mean_all()?.neg()?;
-        if let Some(c1) = &c1 {
-            let ce = conditional_loss(&logits, c1, &self.sampler.space)?;
+        if let Some(c1) = cond {
+            let ce = conditional_loss(&pass.logits, c1, &self.sampler.space)?;
             loss = (loss + ce)?;
         }
         let grads = loss.backward()?;
         self.opt_g.step(&grads)?;
         Ok(loss.to_scalar::<f32>()? as f64)
     }
+}
+
+/// One training pass of the generator: activated rows, their logits, and the batch
+/// statistics still to be folded into the running ones.
+struct FakePass {
+    act: Tensor,
+    logits: Tensor,
+    moments: Vec<BatchMoments>,
 }
 
 /// Cross-entropy of each row's conditioned column logits against its conditioned category,
@@ -274,6 +351,7 @@ impl Ctgan {
                 var_list(critic.vars()),
                 adam(params.discriminator_lr, params.discriminator_decay),
             )?,
+            critic_params: var_list(critic.vars()),
             critic,
             device: device.clone(),
         };
@@ -297,10 +375,7 @@ impl Ctgan {
                     let step = rx.recv().map_err(|_| {
                         EngineError::InvalidData("the training draws stopped early".into())
                     })?;
-                    for draw in step.critic {
-                        loss_d = training.critic_step(draw)?.0;
-                    }
-                    loss_g = training.generator_step(step.generator)?;
+                    (loss_d, loss_g) = training.step(step)?;
                 }
                 let report = EpochReport {
                     epoch: epoch + 1,

@@ -26,7 +26,7 @@ use synth_core::table::{Metadata, Table};
 
 use crate::device::EngineDevice;
 use crate::error::{EngineError, Result};
-use crate::optim::{Adam, AdamConfig};
+use crate::optim::{Adam, AdamConfig, add_gradients};
 use crate::random::{EngineRng, fill_normal, rng_for};
 use crate::rows::{condition_slots, sample_matching};
 use crate::synthesizer::{EpochReport, FitControl, FitOptions, Synthesizer};
@@ -108,16 +108,7 @@ impl Step<'_> {
         let (mut total, mut grads) = parts.next().expect("a batch has rows");
         for (shard_total, shard_grads) in parts {
             total = (total + shard_total)?;
-            for var in self.vars {
-                let Some(g) = shard_grads.get(var.as_tensor()) else {
-                    continue;
-                };
-                let sum = match grads.remove(var.as_tensor()) {
-                    Some(mine) => (mine + g)?,
-                    None => g.clone(),
-                };
-                grads.insert(var.as_tensor(), sum);
-            }
+            add_gradients(&mut grads, &shard_grads, self.vars)?;
         }
         Ok((total, grads))
     }
