@@ -176,6 +176,46 @@ mod tests {
     use candle_core::{DType, Device, Tensor};
 
     #[test]
+    fn gradients_of_two_passes_add_up() {
+        // f32 on the CPU adds in place, f64 through a tensor op: the same sums either way.
+        for dtype in [DType::F32, DType::F64] {
+            let a = Var::from_tensor(&Tensor::new(&[1.0f32, 2.0], &Device::Cpu).unwrap()).unwrap();
+            let b = Var::from_tensor(&Tensor::new(&[3.0f32], &Device::Cpu).unwrap()).unwrap();
+            let (a, b) = (
+                Var::from_tensor(&a.to_dtype(dtype).unwrap()).unwrap(),
+                Var::from_tensor(&b.to_dtype(dtype).unwrap()).unwrap(),
+            );
+            // First pass: gradient 2 for each entry of a, none for b. Second pass: gradient
+            // 3 for a and 5 for b.
+            let first = (a.as_tensor() * 2.0).unwrap().sum_all().unwrap();
+            let second = ((a.as_tensor() * 3.0).unwrap().sum_all().unwrap()
+                + (b.as_tensor() * 5.0).unwrap().sum_all().unwrap())
+            .unwrap();
+            let mut grads = first.backward().unwrap();
+            let more = second.backward().unwrap();
+            add_gradients(&mut grads, &more, &[a.clone(), b.clone()]).unwrap();
+            let read = |v: &Var| {
+                grads
+                    .get(v.as_tensor())
+                    .unwrap()
+                    .to_dtype(DType::F64)
+                    .unwrap()
+                    .to_vec1::<f64>()
+                    .unwrap()
+            };
+            assert_eq!(read(&a), [5.0, 5.0], "{dtype:?}");
+            assert_eq!(read(&b), [5.0], "{dtype:?}");
+            // The second pass's own gradients are left as they were.
+            let own = more
+                .get(a.as_tensor())
+                .unwrap()
+                .to_dtype(DType::F64)
+                .unwrap();
+            assert_eq!(own.to_vec1::<f64>().unwrap(), [3.0, 3.0]);
+        }
+    }
+
+    #[test]
     fn matches_pytorch_adam_with_weight_decay_by_hand() {
         // On f64 the update is composed of tensor ops, on f32 CPU it is the fused kernel:
         // both must follow PyTorch's Adam. One parameter, loss = p²/2 so the gradient is p;

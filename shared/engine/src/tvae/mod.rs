@@ -20,12 +20,12 @@ use candle_core::backprop::GradStore;
 use candle_core::{DType, Device, Tensor, Var};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use synth_core::table::{Metadata, Table};
 
 use crate::device::EngineDevice;
 use crate::error::{EngineError, Result};
+use crate::fused::side_by_side;
 use crate::optim::{Adam, AdamConfig, add_gradients};
 use crate::random::{EngineRng, fill_normal, rng_for};
 use crate::rows::{condition_slots, sample_matching};
@@ -36,13 +36,11 @@ use network::{Decoder, Encoder};
 pub use params::TvaeParams;
 
 const MODEL_NAME: &str = "tvae";
-/// On the CPU each batch is split into this many shards whose gradients are computed on
-/// their own threads (as many as there are cores, up to this) and summed. TVAE has no batch
-/// statistics, so the sum is exactly the batch's gradient; the count is fixed, not taken
-/// from the machine, so that a seed trains the same model on any CPU.
-const CPU_SHARDS: usize = 2;
-/// A shard of fewer rows is not worth a thread: smaller batches run in one piece.
-const MIN_SHARD_ROWS: usize = 32;
+/// On the CPU each batch is split in two halves whose gradients are computed side by side
+/// and summed. TVAE has no batch statistics, so the sum is exactly the batch's gradient;
+/// the split is fixed, not taken from the machine, so that a seed trains the same model on
+/// any CPU. A batch smaller than this runs in one piece: halves would not pay for a thread.
+const MIN_SPLIT_ROWS: usize = 64;
 const FORMAT_VERSION: u32 = 1;
 pub use crate::rows::MAX_CONDITIONAL_BATCHES;
 
@@ -87,30 +85,25 @@ struct Step<'a> {
 }
 
 impl Step<'_> {
-    /// The total loss of the batch of table rows `batch` and its gradients, computed in one
-    /// shard per seed (each on its own thread where there are cores for it) and summed in
-    /// shard order, so the result does not depend on which thread finishes first.
+    /// The total loss of the batch of table rows `batch` and its gradients. With two seeds
+    /// (on the CPU) and enough rows, the batch's two halves are computed side by side,
+    /// each drawing its latent noise from its own seed, and summed in order, so the result
+    /// does not depend on which finishes first.
     fn gradients(&self, batch: &[usize], seeds: &[u64]) -> Result<(Tensor, GradStore)> {
-        let shards = if batch.len() >= seeds.len() * MIN_SHARD_ROWS {
-            seeds.len()
-        } else {
-            1
-        };
-        let rows = batch.len().div_ceil(shards);
-        let mut parts = batch
-            .chunks(rows)
-            .zip(seeds)
-            .collect::<Vec<_>>()
-            .into_par_iter()
-            .map(|(rows, &seed)| self.shard(rows, batch.len(), seed))
-            .collect::<Result<Vec<_>>>()?
-            .into_iter();
-        let (mut total, mut grads) = parts.next().expect("a batch has rows");
-        for (shard_total, shard_grads) in parts {
-            total = (total + shard_total)?;
-            add_gradients(&mut grads, &shard_grads, self.vars)?;
+        let b = batch.len();
+        match seeds {
+            &[first, second] if b >= MIN_SPLIT_ROWS => {
+                let (head, tail) = batch.split_at(b.div_ceil(2));
+                let (a, z) = side_by_side(
+                    || self.shard(head, b, first),
+                    || self.shard(tail, b, second),
+                );
+                let ((total, mut grads), (more_total, more)) = (a?, z?);
+                add_gradients(&mut grads, &more, self.vars)?;
+                Ok(((total + more_total)?, grads))
+            }
+            _ => self.shard(batch, b, seeds[0]),
         }
-        Ok((total, grads))
     }
 
     /// The loss of the table rows `rows`, part of a batch of `batch` rows, with the latent
@@ -220,7 +213,7 @@ impl Tvae {
             history: Vec::new(),
         };
         let (layout, decoder) = (&model.layout, &model.decoder);
-        let shards = if device.is_cpu() { CPU_SHARDS } else { 1 };
+        let shards = if device.is_cpu() { 2 } else { 1 };
         let step = Step {
             encoder: &encoder,
             decoder,
