@@ -91,11 +91,16 @@ pub(crate) fn side_by_side<A: Send, B: Send>(
     a: impl FnOnce() -> A + Send,
     b: impl FnOnce() -> B + Send,
 ) -> (A, B) {
+    /// Puts the thread's setting back when the half ends, even by unwinding.
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            SERIAL_GEMM.set(self.0);
+        }
+    }
     fn serial<T>(f: impl FnOnce() -> T) -> T {
-        let was = SERIAL_GEMM.replace(true);
-        let out = f();
-        SERIAL_GEMM.set(was);
-        out
+        let _restore = Restore(SERIAL_GEMM.replace(true));
+        f()
     }
     rayon::join(|| serial(a), || serial(b))
 }
@@ -1010,6 +1015,19 @@ mod tests {
     use super::*;
     use crate::random::{fill_normal, rng_for};
     use candle_core::{Device, Var};
+
+    #[test]
+    fn side_by_side_keeps_each_half_on_its_thread_and_returns_in_order() {
+        let half = |v: u32| move || (SERIAL_GEMM.get(), gemm_threads(usize::MAX), v);
+        let (a, b) = side_by_side(half(1), half(2));
+        assert_eq!((a, b), ((true, 1, 1), (true, 1, 2)));
+        // The caller's own setting is untouched.
+        assert!(!SERIAL_GEMM.get());
+        assert_eq!(
+            gemm_threads(usize::MAX),
+            candle_core::utils::get_num_threads()
+        );
+    }
 
     fn normal(shape: (usize, usize), seed: u64) -> Tensor {
         let mut v = vec![0f32; shape.0 * shape.1];
