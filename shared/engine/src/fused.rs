@@ -76,6 +76,22 @@ thread_local! {
     static SERIAL_GEMM: Cell<bool> = const { Cell::new(false) };
 }
 
+#[cfg(test)]
+thread_local! {
+    /// Set by [`in_sequence`]: [`side_by_side`] runs its halves one after the other.
+    static IN_SEQUENCE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` with every [`side_by_side`] it calls on this thread running its halves one
+/// after the other, so tests can check that running them at once changes nothing.
+#[cfg(test)]
+pub(crate) fn in_sequence<T>(f: impl FnOnce() -> T) -> T {
+    IN_SEQUENCE.set(true);
+    let out = f();
+    IN_SEQUENCE.set(false);
+    out
+}
+
 fn gemm_threads(macs: usize) -> usize {
     if macs < PARALLEL_GEMM_MIN || SERIAL_GEMM.get() {
         return 1;
@@ -101,6 +117,10 @@ pub(crate) fn side_by_side<A: Send, B: Send>(
     fn serial<T>(f: impl FnOnce() -> T) -> T {
         let _restore = Restore(SERIAL_GEMM.replace(true));
         f()
+    }
+    #[cfg(test)]
+    if IN_SEQUENCE.get() {
+        return (a(), b());
     }
     rayon::join(|| serial(a), || serial(b))
 }

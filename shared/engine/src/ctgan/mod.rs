@@ -615,6 +615,42 @@ mod tests {
     }
 
     #[test]
+    fn side_by_side_and_in_sequence_train_the_same_model() {
+        let (t, m) = table(200);
+        for discriminator_steps in [1, 2] {
+            let params = CtganParams {
+                discriminator_steps,
+                ..small()
+            };
+            let fit = || {
+                let options = FitOptions {
+                    seed: 5,
+                    ..Default::default()
+                };
+                Ctgan::fit(&t, &m, params.clone(), options).unwrap()
+            };
+            let (together, apart) = (fit(), crate::fused::in_sequence(fit));
+            assert_eq!(
+                together.sample(100, 1).unwrap(),
+                apart.sample(100, 1).unwrap()
+            );
+            assert_eq!(together.loss_history().len(), 2);
+            for (a, b) in together.loss_history().iter().zip(apart.loss_history()) {
+                assert_eq!(
+                    (a.generator_loss, a.critic_loss),
+                    (b.generator_loss, b.critic_loss)
+                );
+            }
+            // Fixed conditions sample with the running statistics, which both fold alike.
+            let cond = [("kind".to_owned(), "b".to_owned())];
+            assert_eq!(
+                together.sample_conditional(50, &cond, 2).unwrap(),
+                apart.sample_conditional(50, &cond, 2).unwrap()
+            );
+        }
+    }
+
+    #[test]
     fn reports_every_epoch_and_keeps_the_history() {
         let (t, m) = table(200);
         let seen = Arc::new(Mutex::new(Vec::new()));

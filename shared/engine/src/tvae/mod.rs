@@ -526,6 +526,25 @@ mod tests {
     }
 
     #[test]
+    fn halves_side_by_side_and_in_sequence_train_the_same_model() {
+        // Batches of 64 and more are split in two halves.
+        let params = TvaeParams {
+            batch_size: 100,
+            ..small()
+        };
+        let fit = || fit_with(6, params.clone());
+        let (together, apart) = (fit(), crate::fused::in_sequence(fit));
+        assert_eq!(
+            together.sample(100, 1).unwrap(),
+            apart.sample(100, 1).unwrap()
+        );
+        assert_eq!(together.loss_history().len(), 3);
+        for (a, b) in together.loss_history().iter().zip(apart.loss_history()) {
+            assert_eq!(a.generator_loss, b.generator_loss);
+        }
+    }
+
+    #[test]
     fn reports_every_epoch_and_the_loss_falls() {
         let (t, m) = table(200);
         let seen = Arc::new(Mutex::new(Vec::new()));
