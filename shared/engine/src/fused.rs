@@ -99,6 +99,13 @@ fn gemm_threads(macs: usize) -> usize {
     candle_core::utils::get_num_threads()
 }
 
+/// Whether two independent products of `macs` multiply-adds each are worth running side
+/// by side: where one of them alone would be split over threads, and this thread is not
+/// already one half of a pair.
+fn split_pays(macs: usize) -> bool {
+    gemm_threads(macs) > 1
+}
+
 /// Runs two independent computations at once on rayon's pool, each keeping its matrix
 /// products on its own thread (two coarse tasks use two cores better than one task whose
 /// products are split finely). The results come back in argument order, whichever
@@ -287,7 +294,10 @@ impl CustomOp3 for LinearOp {
             None
         };
         let backward = |g: &[f32]| -> Result<_> {
-            let dx = if x.track_op() {
+            let dx = || -> Result<Option<Tensor>> {
+                if !x.track_op() {
+                    return Ok(None);
+                }
                 let mut dx = vec![0f32; rows * input];
                 with_data(w, |w| {
                     gemm(
@@ -300,34 +310,42 @@ impl CustomOp3 for LinearOp {
                         (input, 1),
                     )
                 })?;
-                Some(cpu_tensor(dx, (rows, input))?)
-            } else {
-                None
+                Ok(Some(cpu_tensor(dx, (rows, input))?))
             };
-            let dw = if w.track_op() {
-                let mut dw = vec![0f32; out * input];
-                // dW = gᵀ · x, gᵀ read through g's strides.
-                with_data(x, |x| {
-                    gemm(
-                        (out, input, rows),
-                        &mut dw,
-                        false,
-                        g,
-                        (1, out),
-                        x,
-                        (input, 1),
-                    )
-                })?;
-                Some(cpu_tensor(dw, (out, input))?)
-            } else {
-                None
+            let dw_db = || -> Result<(Option<Tensor>, Option<Tensor>)> {
+                let dw = if w.track_op() {
+                    let mut dw = vec![0f32; out * input];
+                    // dW = gᵀ · x, gᵀ read through g's strides.
+                    with_data(x, |x| {
+                        gemm(
+                            (out, input, rows),
+                            &mut dw,
+                            false,
+                            g,
+                            (1, out),
+                            x,
+                            (input, 1),
+                        )
+                    })?;
+                    Some(cpu_tensor(dw, (out, input))?)
+                } else {
+                    None
+                };
+                let db = if b.track_op() {
+                    Some(cpu_tensor(column_sums(g, out), out)?)
+                } else {
+                    None
+                };
+                Ok((dw, db))
             };
-            let db = if b.track_op() {
-                Some(cpu_tensor(column_sums(g, out), out)?)
+            // Two products big enough to be split are better done side by side, whole.
+            let (dx, dw_db) = if x.track_op() && w.track_op() && split_pays(rows * input * out) {
+                side_by_side(dx, dw_db)
             } else {
-                None
+                (dx(), dw_db())
             };
-            Ok((dx, dw, db))
+            let (dw, db) = dw_db?;
+            Ok((dx?, dw, db))
         };
         match &masked {
             Some(g) => backward(g),
@@ -1147,6 +1165,20 @@ mod tests {
             |t| linear_relu(&t[0], &t[1], &t[2].flatten_all().unwrap()).unwrap(),
             1e-5,
         );
+    }
+
+    #[test]
+    fn linear_backward_with_its_products_side_by_side_matches_the_composition() {
+        // 256³ multiply-adds per product: where there are two cores, the input and weight
+        // gradients are computed side by side.
+        const { assert!(PARALLEL_GEMM_MIN <= 256 * 256 * 256) };
+        for f in [linear, linear_relu] {
+            check(
+                &[var((256, 256), 17), var((256, 256), 18), var((1, 256), 19)],
+                |t| f(&t[0], &t[1], &t[2].flatten_all().unwrap()).unwrap(),
+                1e-4,
+            );
+        }
     }
 
     #[test]
