@@ -204,10 +204,10 @@ impl Training<'_> {
             let grads = loss.backward()?;
             Ok((loss, grads))
         };
-        let penalised = || -> Result<Option<(f64, GradStore)>> {
+        let penalised = || -> Result<Option<GradStore>> {
             let mut grads = GradStore::default();
             let pen = accumulate_penalty(critic, real, fake, &alpha, &masks, &mut grads)?;
-            Ok(pen.map(|pen| (pen, grads)))
+            Ok(pen.map(|_| grads))
         };
         let (scored, penalised) = if fusable(&[fake]) {
             side_by_side(scored, penalised)
@@ -216,7 +216,7 @@ impl Training<'_> {
         };
         let (loss, mut grads) = scored?;
         let more = match penalised? {
-            Some((_, grads)) => grads,
+            Some(grads) => grads,
             // Elsewhere (CUDA, f64): the composed penalty, differentiated by autograd.
             None => gradient_penalty(critic, real, fake, &alpha, &masks)?.backward()?,
         };
