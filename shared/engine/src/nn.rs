@@ -5,7 +5,7 @@
 use candle_core::{DType, Device, Module, Tensor, Var};
 use rand::Rng;
 
-use crate::error::Result;
+use crate::error::{EngineError, Result};
 use crate::fused;
 use crate::random::EngineRng;
 
@@ -192,3 +192,33 @@ pub fn log_softmax(x: &Tensor) -> candle_core::Result<Tensor> {
 
 /// Every named parameter of a model, for the optimiser and for saving.
 pub type NamedVars = Vec<(String, Var)>;
+
+/// Writes `vars` under their names to the saved model's weights file in `dir`.
+pub fn save_weights(vars: NamedVars, dir: &std::path::Path) -> Result<()> {
+    let weights: std::collections::HashMap<String, Tensor> = vars
+        .into_iter()
+        .map(|(name, var)| (name, var.as_tensor().clone()))
+        .collect();
+    candle_core::safetensors::save(&weights, dir.join(crate::WEIGHTS_FILE))?;
+    Ok(())
+}
+
+/// Sets each of `vars` from the weight of its name in the saved model's weights file in
+/// `dir`, loaded onto `device`; a missing weight or one of another shape is an error.
+pub fn load_weights(vars: NamedVars, dir: &std::path::Path, device: &Device) -> Result<()> {
+    let weights = candle_core::safetensors::load(dir.join(crate::WEIGHTS_FILE), device)?;
+    for (name, var) in vars {
+        let w = weights
+            .get(&name)
+            .ok_or_else(|| EngineError::InvalidModel(format!("weights lack {name}")))?;
+        if w.dims() != var.dims() {
+            return Err(EngineError::InvalidModel(format!(
+                "{name} has shape {:?}, expected {:?}",
+                w.dims(),
+                var.dims()
+            )));
+        }
+        var.set(&w.to_dtype(var.dtype())?)?;
+    }
+    Ok(())
+}

@@ -66,6 +66,39 @@ impl FitOptions {
             .as_ref()
             .is_some_and(|s| s.load(Ordering::Relaxed))
     }
+
+    /// Hands a finished epoch's report to the callbacks (`model` is the model trained so
+    /// far) and records it in `history`; returns whether the checkpoint asked to stop.
+    pub(crate) fn finish_epoch(
+        &mut self,
+        report: EpochReport,
+        model: &dyn Synthesizer,
+        history: &mut Vec<EpochReport>,
+    ) -> FitControl {
+        if let Some(cb) = self.on_epoch.as_mut() {
+            cb(&report);
+        }
+        let control = match self.checkpoint.as_mut() {
+            Some(cb) => cb(&report, model),
+            None => FitControl::Continue,
+        };
+        history.push(report);
+        control
+    }
+}
+
+/// Checks that a saved `model.json` holds a `model` model of `format_version`, as the
+/// loader reading it expects.
+pub(crate) fn check_saved_kind(
+    (found, found_version): (&str, u32),
+    (model, format_version): (&str, u32),
+) -> Result<()> {
+    if found != model || found_version != format_version {
+        return Err(EngineError::InvalidModel(format!(
+            "expected a {model} model of format {format_version}, found {found} of format {found_version}"
+        )));
+    }
+    Ok(())
 }
 
 /// A fitted model that samples synthetic tables.

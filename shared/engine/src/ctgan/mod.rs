@@ -8,7 +8,6 @@ pub(crate) mod generator;
 mod params;
 pub(crate) mod penalty;
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::time::Instant;
 
@@ -22,11 +21,12 @@ use crate::error::{EngineError, Result};
 use crate::fused::{self, CondSpan};
 use crate::fused::{fusable, side_by_side};
 use crate::nn::{BatchMoments, BatchNormMode};
+use crate::nn::{load_weights, save_weights};
 use crate::optim::{Adam, AdamConfig, add_gradients};
 use crate::random::{EngineRng, fill_normal, rng_for};
 use crate::rows::{condition_slots, sample_matching};
 use crate::sampler::{CondSpace, TrainingSampler};
-use crate::synthesizer::{EpochReport, FitControl, FitOptions, Synthesizer};
+use crate::synthesizer::{EpochReport, FitControl, FitOptions, Synthesizer, check_saved_kind};
 use crate::transformer::{DataTransformer, Encoded, Span};
 use critic::Critic;
 use draws::{CriticDraw, DrawShape, Draws, GeneratorDraw, StepDraws};
@@ -385,15 +385,7 @@ impl Ctgan {
                     epoch_seconds: epoch_start.elapsed().as_secs_f64(),
                     elapsed_seconds: started.elapsed().as_secs_f64(),
                 };
-                if let Some(cb) = options.on_epoch.as_mut() {
-                    cb(&report);
-                }
-                let control = match options.checkpoint.as_mut() {
-                    Some(cb) => cb(&report, &model),
-                    None => FitControl::Continue,
-                };
-                history.push(report);
-                if control == FitControl::Stop {
+                if options.finish_epoch(report, &model, &mut history) == FitControl::Stop {
                     break;
                 }
             }
@@ -462,15 +454,12 @@ impl Ctgan {
     pub fn load(dir: &Path, device: EngineDevice) -> Result<Self> {
         let text = std::fs::read_to_string(dir.join(crate::MODEL_FILE))?;
         let saved: SavedModel = serde_json::from_str(&text)?;
-        if saved.model != MODEL_NAME || saved.format_version != FORMAT_VERSION {
-            return Err(EngineError::InvalidModel(format!(
-                "expected a {MODEL_NAME} model of format {FORMAT_VERSION}, found {} of format {}",
-                saved.model, saved.format_version
-            )));
-        }
+        check_saved_kind(
+            (&saved.model, saved.format_version),
+            (MODEL_NAME, FORMAT_VERSION),
+        )?;
         saved.params.validate()?;
         let device_c = device.candle()?;
-        let weights = candle_core::safetensors::load(dir.join(crate::WEIGHTS_FILE), &device_c)?;
         let data_dim = saved.transformer.output_width();
         // Initial values are overwritten by the saved ones; the shapes come from the params.
         let generator = Generator::new(
@@ -480,19 +469,15 @@ impl Ctgan {
             &device_c,
             &mut rng_for(0, 0),
         )?;
-        for (name, var) in generator.vars().into_iter().chain(generator.buffers()) {
-            let w = weights
-                .get(&name)
-                .ok_or_else(|| EngineError::InvalidModel(format!("weights lack {name}")))?;
-            if w.dims() != var.dims() {
-                return Err(EngineError::InvalidModel(format!(
-                    "{name} has shape {:?}, expected {:?}",
-                    w.dims(),
-                    var.dims()
-                )));
-            }
-            var.set(&w.to_dtype(DType::F32)?)?;
-        }
+        load_weights(
+            generator
+                .vars()
+                .into_iter()
+                .chain(generator.buffers())
+                .collect(),
+            dir,
+            &device_c,
+        )?;
         Ok(Self {
             spans: saved.transformer.spans(),
             params: saved.params,
@@ -539,14 +524,8 @@ impl Synthesizer for Ctgan {
 
     fn save(&self, dir: &Path) -> Result<()> {
         std::fs::create_dir_all(dir)?;
-        let weights: HashMap<String, Tensor> = self
-            .generator
-            .vars()
-            .into_iter()
-            .chain(self.generator.buffers())
-            .map(|(name, var)| (name, var.as_tensor().clone()))
-            .collect();
-        candle_core::safetensors::save(&weights, dir.join(crate::WEIGHTS_FILE))?;
+        let vars = self.generator.vars().into_iter();
+        save_weights(vars.chain(self.generator.buffers()).collect(), dir)?;
         let saved = SavedModel {
             model: MODEL_NAME.into(),
             format_version: FORMAT_VERSION,

@@ -12,12 +12,11 @@ mod loss;
 mod network;
 mod params;
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::time::Instant;
 
 use candle_core::backprop::GradStore;
-use candle_core::{DType, Device, Tensor, Var};
+use candle_core::{Device, Tensor, Var};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
@@ -26,10 +25,11 @@ use synth_core::table::{Metadata, Table};
 use crate::device::EngineDevice;
 use crate::error::{EngineError, Result};
 use crate::fused::side_by_side;
+use crate::nn::{load_weights, save_weights};
 use crate::optim::{Adam, AdamConfig, add_gradients};
 use crate::random::{EngineRng, fill_normal, rng_for};
 use crate::rows::{condition_slots, sample_matching};
-use crate::synthesizer::{EpochReport, FitControl, FitOptions, Synthesizer};
+use crate::synthesizer::{EpochReport, FitControl, FitOptions, Synthesizer, check_saved_kind};
 use crate::transformer::DataTransformer;
 use loss::{Layout, loss};
 use network::{Decoder, Encoder};
@@ -257,15 +257,7 @@ impl Tvae {
                 epoch_seconds: epoch_start.elapsed().as_secs_f64(),
                 elapsed_seconds: started.elapsed().as_secs_f64(),
             };
-            if let Some(cb) = options.on_epoch.as_mut() {
-                cb(&report);
-            }
-            let control = match options.checkpoint.as_mut() {
-                Some(cb) => cb(&report, &model),
-                None => FitControl::Continue,
-            };
-            history.push(report);
-            if control == FitControl::Stop {
+            if options.finish_epoch(report, &model, &mut history) == FitControl::Stop {
                 break;
             }
         }
@@ -320,15 +312,12 @@ impl Tvae {
     pub fn load(dir: &Path, device: EngineDevice) -> Result<Self> {
         let text = std::fs::read_to_string(dir.join(crate::MODEL_FILE))?;
         let saved: SavedModel = serde_json::from_str(&text)?;
-        if saved.model != MODEL_NAME || saved.format_version != FORMAT_VERSION {
-            return Err(EngineError::InvalidModel(format!(
-                "expected a {MODEL_NAME} model of format {FORMAT_VERSION}, found {} of format {}",
-                saved.model, saved.format_version
-            )));
-        }
+        check_saved_kind(
+            (&saved.model, saved.format_version),
+            (MODEL_NAME, FORMAT_VERSION),
+        )?;
         saved.params.validate()?;
         let device_c = device.candle()?;
-        let weights = candle_core::safetensors::load(dir.join(crate::WEIGHTS_FILE), &device_c)?;
         let layout = Layout::new(&saved.transformer.spans());
         // Initial values are overwritten by the saved ones; the shapes come from the params.
         let decoder = Decoder::new(
@@ -339,19 +328,7 @@ impl Tvae {
             &device_c,
             &mut rng_for(0, 0),
         )?;
-        for (name, var) in decoder.vars() {
-            let w = weights
-                .get(&name)
-                .ok_or_else(|| EngineError::InvalidModel(format!("weights lack {name}")))?;
-            if w.dims() != var.dims() {
-                return Err(EngineError::InvalidModel(format!(
-                    "{name} has shape {:?}, expected {:?}",
-                    w.dims(),
-                    var.dims()
-                )));
-            }
-            var.set(&w.to_dtype(DType::F32)?)?;
-        }
+        load_weights(decoder.vars(), dir, &device_c)?;
         Ok(Self {
             params: saved.params,
             transformer: saved.transformer,
@@ -403,13 +380,7 @@ impl Synthesizer for Tvae {
     /// Saves the decoder and σ (all sampling needs); the encoder is not kept.
     fn save(&self, dir: &Path) -> Result<()> {
         std::fs::create_dir_all(dir)?;
-        let weights: HashMap<String, Tensor> = self
-            .decoder
-            .vars()
-            .into_iter()
-            .map(|(name, var)| (name, var.as_tensor().clone()))
-            .collect();
-        candle_core::safetensors::save(&weights, dir.join(crate::WEIGHTS_FILE))?;
+        save_weights(self.decoder.vars(), dir)?;
         let saved = SavedModel {
             model: MODEL_NAME.into(),
             format_version: FORMAT_VERSION,
