@@ -53,9 +53,10 @@ pub struct GenerateArgs {
 fn params(args: &GenerateArgs) -> Result<ModelParams, String> {
     let mut config = match &args.config {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            serde_json::from_str::<Value>(&text).map_err(|e| format!("{}: {e}", path.display()))?
+            let bytes =
+                std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            synth_core::json::from_slice::<Value>(&bytes)
+                .map_err(|e| format!("{}: {e}", path.display()))?
         }
         None => json!({}),
     };

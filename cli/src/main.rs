@@ -44,6 +44,9 @@ enum Command {
     /// Administer accounts.
     #[command(subcommand)]
     Admin(admin::AdminCommand),
+    /// Analyse one upload in a process of its own (what `synth serve` runs per upload).
+    #[command(name = "analyze-upload", hide = true)]
+    AnalyzeUpload(serve::AnalyzeUploadArgs),
 }
 
 fn main() -> ExitCode {
@@ -57,8 +60,14 @@ fn main() -> ExitCode {
         unsafe { std::env::set_var("CANDLE_NUM_THREADS", "1") };
     }
     let cli = Cli::parse();
+    if let Command::AnalyzeUpload(args) = &cli.command {
+        return serve::analyze_upload(args);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        // Stated rather than inherited: nothing on these threads recurses on user input
+        // (uploads are analysed in a child process; JSON depth is bounded before parsing).
+        .thread_stack_size(8 * 1024 * 1024)
         .build()
     {
         Ok(rt) => rt,
@@ -74,6 +83,7 @@ fn main() -> ExitCode {
         Command::Generate(args) => generate::run(*args),
         Command::Evaluate(args) => evaluate::run(*args),
         Command::Optimize(args) => optimize::run(*args),
+        Command::AnalyzeUpload(_) => unreachable!("run before the runtime starts"),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -71,9 +71,8 @@ pub struct OptimizeArgs {
 }
 
 fn read_json(path: &Path) -> Result<Value, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    synth_core::json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// The request: the config file's, with each flag given in place of its field.

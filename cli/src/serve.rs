@@ -28,6 +28,35 @@ pub struct ServeArgs {
     public_url: Option<String>,
 }
 
+/// The hidden `analyze-upload` subcommand: one upload, analysed in this process.
+#[derive(Args)]
+pub struct AnalyzeUploadArgs {
+    #[arg(long)]
+    input: PathBuf,
+    #[arg(long)]
+    filename: String,
+    #[arg(long)]
+    max_bytes: u64,
+    #[arg(long)]
+    output: PathBuf,
+}
+
+pub fn analyze_upload(args: &AnalyzeUploadArgs) -> std::process::ExitCode {
+    synth_ingest::run_child(&args.input, &args.filename, args.max_bytes, &args.output)
+}
+
+/// Where uploads are staged for their analysis process; emptied at every start (what a
+/// crash left there is of no use).
+fn analysis_dir(data_dir: &Path) -> Result<PathBuf, String> {
+    let dir = data_dir.join("analysis");
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)
+            .map_err(|e| format!("cannot empty {}: {e}", dir.display()))?;
+    }
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    Ok(dir)
+}
+
 /// Jobs fail with this until the trainer is part of the build.
 struct NoTrainer;
 
@@ -81,11 +110,16 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         backends,
         stop_rx.clone(),
     ));
+    let program = std::env::current_exe()
+        .map_err(|e| format!("cannot find this program's path to run analyses: {e}"))?;
+    let analyzer = synth_ingest::ProcessAnalyzer::new(
+        program,
+        state.settings.max_file_bytes(),
+        analysis_dir(&args.data_dir)?,
+    );
     let ingest = tokio::spawn(synth_ingest::run_embedded(
         state.datasets.clone(),
-        Arc::new(synth_ingest::TableAnalyzer::new(
-            state.settings.max_file_bytes(),
-        )),
+        Arc::new(analyzer),
         embedded.objects.subscribe_created(),
         stop_rx,
     ));

@@ -71,7 +71,12 @@ async fn upload(
     body: Vec<u8>,
 ) -> reqwest::Result<reqwest::StatusCode> {
     let put = urls
-        .presign_put(key, "application/octet-stream", Duration::from_secs(600))
+        .presign_put(
+            key,
+            "application/octet-stream",
+            body.len() as u64,
+            Duration::from_secs(600),
+        )
         .await
         .unwrap();
     let mut req = http.put(&put.url).body(body);
@@ -288,4 +293,137 @@ async fn admin_create_makes_the_first_administrator() {
         .await
         .unwrap();
     assert_eq!(logs["data"]["items"][0]["action"], "admin.created");
+}
+
+async fn register_and_login(http: &reqwest::Client, url: &str, email: &str) -> String {
+    let creds = serde_json::json!({"email": email, "password": "a long passphrase"});
+    let r = http
+        .post(format!("{url}/auth/register"))
+        .json(&creds)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let login: serde_json::Value = http
+        .post(format!("{url}/auth/login"))
+        .json(&creds)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    login["data"]["access_token"].as_str().unwrap().to_owned()
+}
+
+async fn dataset(http: &reqwest::Client, url: &str, token: &str, id: &str) -> serde_json::Value {
+    let r: serde_json::Value = http
+        .get(format!("{url}/upload/datasets/{id}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    r["data"].clone()
+}
+
+async fn healthy(http: &reqwest::Client, url: &str) -> bool {
+    match http.get(format!("{url}/health")).send().await {
+        Ok(r) => r.status().is_success(),
+        Err(_) => false,
+    }
+}
+
+/// Hostile uploads (JSON nested thousands of levels deep, as arrays, objects and NDJSON)
+/// end `invalid` with the reason, and the server answers throughout and after a restart on
+/// the same data folder, which does not ingest them again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deeply_nested_uploads_never_stop_the_server() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let http = reqwest::Client::new();
+    let server = start(&dir);
+    let token = register_and_login(&http, &server.url, "hostile@example.com").await;
+    let deep = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+    let files = [
+        ("arrays.json", deep(1_000)),
+        ("million.json", deep(1_000_000)),
+        (
+            "objects.json",
+            format!("[{}1{}]", "{\"a\": ".repeat(5_000), "}".repeat(5_000)),
+        ),
+        (
+            "lines.ndjson",
+            format!("{{\"a\": 1}}\n{{\"a\": {}}}\n", deep(3_000)),
+        ),
+    ];
+    let mut ids = Vec::new();
+    for (name, body) in files {
+        let form = reqwest::multipart::Form::new().part(
+            "file",
+            reqwest::multipart::Part::bytes(body.into_bytes()).file_name(name),
+        );
+        let r: serde_json::Value = http
+            .post(format!("{}/upload/dataset", server.url))
+            .bearer_auth(&token)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        ids.push(r["data"]["id"].as_str().expect("stored").to_owned());
+    }
+    // A deep request body is refused before it is parsed.
+    let body = deep(100_000);
+    let r = http
+        .post(format!("{}/upload/presign", server.url))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let r: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(r["error"]["details"]["max_depth"], 32, "{r}");
+
+    for id in &ids {
+        let mut d = serde_json::Value::Null;
+        for _ in 0..300 {
+            assert!(healthy(&http, &server.url).await, "the server died");
+            d = dataset(&http, &server.url, &token, id).await;
+            if d["status"] != "validating" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(d["status"], "invalid", "{d}");
+        assert!(
+            d["error"]
+                .as_str()
+                .unwrap()
+                .contains("nested more than 64 levels"),
+            "{d}"
+        );
+    }
+    drop(server);
+
+    let server = start(&dir);
+    for _ in 0..10 {
+        assert!(
+            healthy(&http, &server.url).await,
+            "the server died after a restart"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for id in &ids {
+        assert_eq!(
+            dataset(&http, &server.url, &token, id).await["status"],
+            "invalid"
+        );
+    }
 }

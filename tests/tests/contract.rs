@@ -564,16 +564,30 @@ async fn presigned_put_then_get_over_http(f: Family) {
     let o = &f.backends.objects;
     let http = reqwest::Client::new();
     let ct = "application/octet-stream";
+    let body = "a,b\n1,2\n";
     let put = o
-        .presign_put("uploads/u1/data.csv", ct, Duration::from_secs(300))
+        .presign_put(
+            "uploads/u1/data.csv",
+            ct,
+            body.len() as u64,
+            Duration::from_secs(300),
+        )
         .await
         .unwrap();
     assert_eq!(put.method, "PUT");
-    let mut req = http.put(&put.url).body("a,b\n1,2\n");
-    for (h, v) in &put.headers {
-        req = req.header(h, v);
-    }
-    let res = req.send().await.unwrap();
+    let send = |url: String, headers: Vec<(String, String)>, body: Vec<u8>| {
+        let http = http.clone();
+        async move {
+            let mut req = http.put(&url).body(body);
+            for (h, v) in &headers {
+                if h != "content-length" {
+                    req = req.header(h, v);
+                }
+            }
+            req.send().await.unwrap()
+        }
+    };
+    let res = send(put.url.clone(), put.headers.clone(), body.into()).await;
     assert!(
         res.status().is_success(),
         "{}: presigned PUT answered {}",
@@ -586,6 +600,52 @@ async fn presigned_put_then_get_over_http(f: Family) {
         .unwrap()
         .expect("uploaded object exists");
     assert_eq!(meta.size, 8);
+
+    // The URL works once: a second PUT, of any body, is refused and changes nothing.
+    for again in [body.as_bytes().to_vec(), b"x,y\n9,9\n".to_vec()] {
+        let res = send(put.url.clone(), put.headers.clone(), again).await;
+        let expected = if f.name == "aws" { 412 } else { 409 };
+        assert_eq!(res.status().as_u16(), expected, "{}: second use", f.name);
+    }
+    assert_eq!(
+        o.get("uploads/u1/data.csv")
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap(),
+        body
+    );
+
+    // A body of another length than the signed one.
+    let other = o
+        .presign_put("uploads/u1/size.csv", ct, 150, Duration::from_secs(300))
+        .await
+        .unwrap();
+    let headers: std::collections::HashMap<_, _> = other.headers.iter().cloned().collect();
+    assert_eq!(headers["content-length"], "150");
+    assert_eq!(headers["content-type"], ct);
+    if f.verifies_signatures {
+        let res = send(
+            other.url.clone(),
+            other.headers.clone(),
+            vec![b'x'; 23 * 1024],
+        )
+        .await;
+        assert_eq!(res.status().as_u16(), 400, "{}: a longer body", f.name);
+        assert_eq!(o.head("uploads/u1/size.csv").await.unwrap(), None);
+    } else {
+        // The emulator does not check signatures; S3 does, and this URL signs the length
+        // and the condition that makes it single-use.
+        let url = reqwest::Url::parse(&other.url).unwrap();
+        let query: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
+        let signed: Vec<&str> = query["X-Amz-SignedHeaders"].split(';').collect();
+        for h in ["content-length", "content-type", "host", "if-none-match"] {
+            assert!(signed.contains(&h), "{h} is signed: {signed:?}");
+        }
+        assert_eq!(headers["if-none-match"], "*");
+        assert_eq!(query["X-Amz-Expires"], "300");
+    }
 
     let get = o
         .presign_get("uploads/u1/data.csv", Duration::from_secs(300))

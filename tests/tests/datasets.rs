@@ -14,6 +14,7 @@ synth_tests::both_families!(
     presigned_upload_is_ingested_once,
     bad_files_are_refused_or_marked_invalid,
     users_never_see_each_others_datasets,
+    interrupted_ingestion_is_retried_then_given_up,
 );
 
 const PASSWORD: &str = "a perfectly fine passphrase";
@@ -267,8 +268,24 @@ async fn presigned_upload_is_ingested_once(f: synth_tests::Family) {
             "duplicate event ignored"
         );
     }
+    // The URL is spent: another PUT (of another body) is refused and changes nothing.
+    let mut reuse = s
+        .http
+        .put(upload["url"].as_str().unwrap())
+        .body(b"x,y\n1,2\n".to_vec());
+    for h in upload["headers"].as_array().unwrap() {
+        if h[0] != "content-length" {
+            reuse = reuse.header(h[0].as_str().unwrap(), h[1].as_str().unwrap());
+        }
+    }
+    let refused = reuse.send().await.unwrap().status().as_u16();
+    assert!(
+        refused == 409 || refused == 412,
+        "second use answered {refused}"
+    );
     let again = s.get(&format!("/upload/datasets/{id}"), Some(&t)).await;
     assert_eq!(again.data()["updated_at"], d["updated_at"]);
+    assert_eq!(again.data()["size_bytes"], csv.len());
     assert_eq!(
         s.get("/upload/datasets", Some(&t)).await.data()["items"]
             .as_array()
@@ -276,6 +293,42 @@ async fn presigned_upload_is_ingested_once(f: synth_tests::Family) {
             .len(),
         1
     );
+
+    // Declared 150 bytes, sent 23 KB: refused by the URL (embedded; S3 checks the signed
+    // length), and in any case never ingested as if it were the declared file.
+    let r = s
+        .post(
+            "/upload/presign",
+            Some(&t),
+            json!({"filename": "size.csv", "size": 150}),
+        )
+        .await;
+    let sized = r.data()["dataset"]["id"].as_str().unwrap().to_owned();
+    let upload = r.data()["upload"].clone();
+    let mut req = s
+        .http
+        .put(upload["url"].as_str().unwrap())
+        .body("a,b\n1,2\n".repeat(23 * 1024 / 8).into_bytes());
+    for h in upload["headers"].as_array().unwrap() {
+        if h[0] != "content-length" {
+            req = req.header(h[0].as_str().unwrap(), h[1].as_str().unwrap());
+        }
+    }
+    let status = req.send().await.unwrap().status().as_u16();
+    if s.family.verifies_signatures {
+        assert_eq!(status, 400);
+    } else {
+        assert_eq!(status, 200, "the emulator does not check the signed length");
+        let d = ingested(&s, &t, &owner, &sized, "size.csv").await;
+        assert_eq!(d["status"], "invalid", "{d}");
+        assert!(
+            d["error"]
+                .as_str()
+                .unwrap()
+                .contains("but 150 were declared"),
+            "{d}"
+        );
+    }
 
     let too_big = s
         .post(
@@ -388,5 +441,108 @@ async fn users_never_see_each_others_datasets(f: synth_tests::Family) {
             .data()["status"],
         "ready",
         "still there for its owner"
+    );
+}
+
+/// An analysis that never finishes, as when the process running it dies or is killed: the
+/// test drops the ingestion future after a moment, which is all a crash leaves behind.
+struct NeverFinishes;
+
+impl synth_core::datasets::Analyzer for NeverFinishes {
+    fn analyze(&self, _: &[u8], _: &str) -> Result<synth_core::datasets::Analysis, String> {
+        std::thread::sleep(Duration::from_secs(60));
+        Err("the test's analysis was abandoned long ago".into())
+    }
+}
+
+/// Each claim of an upload is counted durably before its analysis starts: one that was
+/// interrupted is retried, and after `MAX_INGEST_ATTEMPTS` interruptions the dataset is
+/// `invalid` with the reason instead of being retried forever. A file whose size is not the
+/// declared one is refused. Driven on the service directly (no ingest loop), as the
+/// `ingest` Lambda and the embedded loop both call it.
+async fn interrupted_ingestion_is_retried_then_given_up(f: synth_tests::Family) {
+    use synth_core::datasets::{Datasets, MAX_INGEST_ATTEMPTS};
+    let settings = Settings::for_tests();
+    let datasets = Datasets::new(
+        f.backends.records.clone(),
+        f.backends.objects.clone(),
+        &settings,
+    );
+    let good = std::sync::Arc::new(synth_ingest::TableAnalyzer::new(settings.max_file_bytes()));
+    let csv = b"x,y\n1,a\n2,b\n3,a\n".to_vec();
+    let owner = synth_tests::unique("owner");
+    let stage = |declared: usize, body: Vec<u8>| {
+        let (datasets, objects, owner) =
+            (datasets.clone(), f.backends.objects.clone(), owner.clone());
+        async move {
+            let (d, _) = datasets
+                .presign(&owner, "t.csv", declared as u64, "text/csv")
+                .await
+                .unwrap();
+            let key = format!("uploads/{owner}/{}/t.csv", d.id);
+            objects.put(&key, body.into(), "text/csv").await.unwrap();
+            (d.id, key)
+        }
+    };
+    let crash = |key: String| {
+        let datasets = datasets.clone();
+        async move {
+            let run = datasets.ingest(std::sync::Arc::new(NeverFinishes), &key);
+            assert!(
+                tokio::time::timeout(Duration::from_millis(300), run)
+                    .await
+                    .is_err()
+            );
+        }
+    };
+    let status = |id: String| {
+        let datasets = datasets.clone();
+        let owner = owner.clone();
+        async move { datasets.get(&owner, &id).await.unwrap() }
+    };
+
+    // Interrupted once, then it finishes.
+    let (id, key) = stage(csv.len(), csv.clone()).await;
+    crash(key.clone()).await;
+    assert_eq!(status(id.clone()).await.status.as_str(), "validating");
+    let d = datasets
+        .ingest(good.clone(), &key)
+        .await
+        .unwrap()
+        .expect("ingested");
+    assert_eq!((d.status.as_str(), d.n_rows), ("ready", Some(3)));
+
+    // Interrupted every time: given up after the limit, never analysed again.
+    let (id, key) = stage(csv.len(), csv.clone()).await;
+    for _ in 0..MAX_INGEST_ATTEMPTS {
+        crash(key.clone()).await;
+    }
+    let d = datasets
+        .ingest(good.clone(), &key)
+        .await
+        .unwrap()
+        .expect("given up");
+    assert_eq!(d.status.as_str(), "invalid");
+    let reason = d.error.clone().unwrap();
+    assert!(
+        reason.contains(&format!("interrupted {MAX_INGEST_ATTEMPTS} times")),
+        "{reason}"
+    );
+    assert_eq!(status(id).await.status.as_str(), "invalid");
+    assert!(
+        datasets.ingest(good.clone(), &key).await.unwrap().is_none(),
+        "final"
+    );
+
+    // Bytes other than the declared size (a presigned URL used with another body).
+    let (_, key) = stage(10, csv.clone()).await;
+    let d = datasets.ingest(good.clone(), &key).await.unwrap().unwrap();
+    assert_eq!(d.status.as_str(), "invalid");
+    assert!(
+        d.error
+            .as_deref()
+            .unwrap()
+            .contains(&format!("{} bytes, but 10 were declared", csv.len())),
+        "{d:?}"
     );
 }

@@ -263,27 +263,41 @@ impl ObjectStore for S3Objects {
         presigned(req, expires)
     }
 
+    /// Signs the content type, the length and `If-None-Match: *`: S3 refuses a body of
+    /// another length (the signature no longer matches) and any PUT once the object exists
+    /// (412, conditional writes), so the URL uploads one object of the declared size, once.
     async fn presign_put(
         &self,
         key: &str,
         content_type: &str,
+        content_length: u64,
         expires: Duration,
     ) -> PortResult<PresignedRequest> {
         validate_key(key)?;
+        let length = i64::try_from(content_length).map_err(|_| {
+            PortError::Invalid(format!("content length {content_length} too large"))
+        })?;
         let req = self
             .client
             .put_object()
             .bucket(&self.bucket)
             .key(key)
             .content_type(content_type)
+            .content_length(length)
+            .if_none_match("*")
             .presigned(presign_config(expires)?)
             .await
             .map_err(|e| port_error("presign PutObject", e))?;
         let mut out = presigned(req, expires)?;
-        // The content type is signed: the client must send exactly this value.
-        if !out.headers.iter().any(|(k, _)| k == "content-type") {
-            out.headers
-                .push(("content-type".to_owned(), content_type.to_owned()));
+        // Signed headers: the client must send exactly these values.
+        for (name, value) in [
+            ("content-type", content_type.to_owned()),
+            ("content-length", content_length.to_string()),
+            ("if-none-match", "*".to_owned()),
+        ] {
+            if !out.headers.iter().any(|(k, _)| k == name) {
+                out.headers.push((name.to_owned(), value));
+            }
         }
         Ok(out)
     }

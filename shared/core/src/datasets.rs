@@ -18,7 +18,7 @@ use utoipa::ToSchema;
 
 use crate::accounts::Paged;
 use crate::ports::objects::PresignedRequest;
-use crate::ports::records::{Condition, Index, Item, Key, Query, SortKey, Update};
+use crate::ports::records::{Cmp, Condition, Index, Item, Key, Query, SortKey, Update};
 use crate::service::{ServiceError, ServiceResult};
 use crate::table::{Metadata, SdType};
 use crate::{ObjectStore, PortError, RecordStore, Settings};
@@ -79,8 +79,9 @@ pub struct Dataset {
     pub updated_at: DateTime<Utc>,
 }
 
-/// What analysing an uploaded file yields.
-#[derive(Debug, Clone, PartialEq)]
+/// What analysing an uploaded file yields. Serialisable so the analysis can run in a
+/// process of its own; the canonical copy travels beside it as a file, not in the JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Analysis {
     pub format: String,
     pub n_rows: u64,
@@ -92,6 +93,7 @@ pub struct Analysis {
     /// The first rows, as JSON objects.
     pub preview: Vec<Map<String, Value>>,
     /// The table as Parquet: what the trainer reads.
+    #[serde(skip)]
     pub canonical_parquet: Vec<u8>,
     pub warnings: Vec<String>,
 }
@@ -104,6 +106,16 @@ pub trait Analyzer: Send + Sync {
 
 /// Rows kept for previews.
 pub const PREVIEW_ROWS: usize = 100;
+/// Analyses of one upload that may start before it is given up. Each claim counts one,
+/// durably and before the analysis begins, so a file whose analysis never finishes (the
+/// process crashed, was killed, or a Lambda timed out on it) is retried once and then
+/// marked `invalid`, never retried forever. The `ingest` Lambda is tried three times
+/// (`MaximumRetryAttempts: 2`), so its third try is the one that marks it.
+pub const MAX_INGEST_ATTEMPTS: i64 = 2;
+/// Stack of the thread that analyses an upload: readers of nested formats recurse, and
+/// their depth is bounded (see `json`), so a known, generous stack makes that bound safe
+/// whatever thread the runtime would have lent.
+pub const ANALYSIS_STACK_BYTES: usize = 16 * 1024 * 1024;
 /// How long an upload URL stays valid.
 pub const UPLOAD_URL_TTL: Duration = Duration::from_secs(15 * 60);
 
@@ -327,6 +339,7 @@ impl Datasets {
             .presign_put(
                 &original_key(owner, &d.id, &d.filename),
                 "application/octet-stream",
+                size,
                 UPLOAD_URL_TTL,
             )
             .await?;
@@ -568,25 +581,37 @@ impl Datasets {
             tracing::info!(dataset_id = %id, status = d.status.as_str(), "already ingested; duplicate event ignored");
             return Ok(None);
         }
+        let attempts = item.i64("ingest_attempts").unwrap_or(0);
         let attempt = uuid::Uuid::new_v4().to_string();
+        let claimable = Condition::Or(vec![
+            Condition::eq("status", DatasetStatus::PendingUpload.as_str()),
+            Condition::eq("status", DatasetStatus::Validating.as_str()),
+        ]);
+        if attempts >= MAX_INGEST_ATTEMPTS {
+            return self.give_up(&key, attempts, claimable).await;
+        }
+        // Counted before the work starts: a crash during it still counts.
         let claim = Update::default()
             .set("status", DatasetStatus::Validating.as_str())
             .set(
                 "gsi1pk",
                 format!("DATASETS#{}", DatasetStatus::Validating.as_str()),
             )
-            .set("ingest_attempt", attempt.as_str());
-        let claimable = Condition::Or(vec![
-            Condition::eq("status", DatasetStatus::PendingUpload.as_str()),
-            Condition::eq("status", DatasetStatus::Validating.as_str()),
+            .set("ingest_attempt", attempt.as_str())
+            .add("ingest_attempts", 1);
+        let under_limit = Condition::Or(vec![
+            Condition::AttrNotExists("ingest_attempts".into()),
+            Condition::cmp("ingest_attempts", Cmp::Lt, MAX_INGEST_ATTEMPTS),
         ]);
-        match self.records.update(&key, claim, Some(claimable)).await {
+        let cond = Condition::And(vec![claimable, under_limit]);
+        match self.records.update(&key, claim, Some(cond)).await {
             Ok(_) => {}
             Err(PortError::ConditionFailed) => return Ok(None),
             Err(e) => return Err(e.into()),
         }
+        tracing::info!(dataset_id = %id, attempt = attempts + 1, "ingesting");
         let started = std::time::Instant::now();
-        let outcome = self.analyse(analyzer, &owner, &id, object_key).await;
+        let outcome = self.analyse(analyzer, &d, object_key).await;
         let mine = Condition::eq("ingest_attempt", attempt.as_str());
         let now = Utc::now().to_rfc3339();
         let update = match outcome {
@@ -640,6 +665,51 @@ impl Datasets {
         }
     }
 
+    /// Mark a dataset whose analyses kept being interrupted `invalid`, with the reason.
+    async fn give_up(
+        &self,
+        key: &Key,
+        attempts: i64,
+        claimable: Condition,
+    ) -> ServiceResult<Option<Dataset>> {
+        let reason = format!(
+            "ingestion was interrupted {attempts} times before it finished (the server \
+             stopped or ran out of time or memory on this file); it is not retried"
+        );
+        let update = Update::default()
+            .set("status", DatasetStatus::Invalid.as_str())
+            .set(
+                "gsi1pk",
+                format!("DATASETS#{}", DatasetStatus::Invalid.as_str()),
+            )
+            .set("error", reason.as_str())
+            // A run still in flight can no longer write its result.
+            .set("ingest_attempt", uuid::Uuid::new_v4().to_string())
+            .set("updated_at", Utc::now().to_rfc3339());
+        let exhausted = Condition::cmp("ingest_attempts", Cmp::Ge, attempts);
+        match self
+            .records
+            .update(
+                key,
+                update,
+                Some(Condition::And(vec![claimable, exhausted])),
+            )
+            .await
+        {
+            Ok(item) => {
+                let d: Dataset = item.to_value()?;
+                let _ = self
+                    .objects
+                    .delete_prefix(&derived_prefix(&d.owner_id, &d.id))
+                    .await;
+                tracing::warn!(dataset_id = %d.id, attempts, "ingestion given up");
+                Ok(Some(d))
+            }
+            Err(PortError::ConditionFailed) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Ingest again every dataset left `validating` (e.g. by a crash mid-ingestion).
     pub async fn resume_validating(&self, analyzer: Arc<dyn Analyzer>) -> ServiceResult<usize> {
         let pk = format!("DATASETS#{}", DatasetStatus::Validating.as_str());
@@ -665,10 +735,10 @@ impl Datasets {
     async fn analyse(
         &self,
         analyzer: Arc<dyn Analyzer>,
-        owner: &str,
-        id: &str,
+        d: &Dataset,
         object_key: &str,
     ) -> Result<Analysis, String> {
+        let (owner, id) = (d.owner_id.as_str(), d.id.as_str());
         let meta = self
             .objects
             .head(object_key)
@@ -681,6 +751,14 @@ impl Datasets {
                 meta.size, self.max_file_bytes
             ));
         }
+        // The upload URL is signed for the declared length; this holds it on stores that
+        // do not check signatures, and for any other way in.
+        if meta.size != d.size_bytes {
+            return Err(format!(
+                "the uploaded file is {} bytes, but {} were declared",
+                meta.size, d.size_bytes
+            ));
+        }
         let bytes = self
             .objects
             .get(object_key)
@@ -690,9 +768,7 @@ impl Datasets {
             .await
             .map_err(|e| e.to_string())?;
         let filename = object_key.rsplit('/').next().unwrap_or_default().to_owned();
-        let analysis = tokio::task::spawn_blocking(move || analyzer.analyze(&bytes, &filename))
-            .await
-            .map_err(|e| format!("analysis crashed: {e}"))??;
+        let analysis = run_analysis(analyzer, bytes, filename).await?;
         let put = |key: String, body: Vec<u8>, ct: &'static str| {
             let objects = self.objects.clone();
             async move {
@@ -714,6 +790,37 @@ impl Datasets {
         put(profile_key(owner, id), profile, "application/json").await?;
         put(preview_key(owner, id), preview, "application/json").await?;
         Ok(analysis)
+    }
+}
+
+/// Analyse on a thread of its own with a known stack ([`ANALYSIS_STACK_BYTES`]); a panic
+/// is an invalid file, not a dead worker.
+async fn run_analysis(
+    analyzer: Arc<dyn Analyzer>,
+    bytes: bytes::Bytes,
+    filename: String,
+) -> Result<Analysis, String> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("synth-analysis".into())
+        .stack_size(ANALYSIS_STACK_BYTES)
+        .spawn(move || {
+            let run = std::panic::AssertUnwindSafe(|| analyzer.analyze(&bytes, &filename));
+            let _ = tx.send(std::panic::catch_unwind(run));
+        })
+        .map_err(|e| format!("cannot start the analysis: {e}"))?;
+    match rx.await {
+        Ok(Ok(result)) => result,
+        Ok(Err(panic)) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            tracing::error!(panic = %what, "the analysis of an upload panicked");
+            Err("the file could not be analysed (the reader failed on it)".into())
+        }
+        Err(_) => Err("the analysis stopped before it finished".into()),
     }
 }
 

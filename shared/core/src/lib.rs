@@ -9,6 +9,7 @@ pub mod datasets;
 pub mod dispatch;
 pub mod envelope;
 pub mod error;
+pub mod json;
 pub mod ports;
 pub mod service;
 pub mod table;

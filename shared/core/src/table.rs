@@ -94,6 +94,8 @@ impl Metadata {
         struct MultiTable {
             tables: std::collections::HashMap<String, Metadata>,
         }
+        crate::json::check_depth(text.as_bytes(), crate::json::MAX_DOCUMENT_DEPTH)
+            .map_err(|e| format!("invalid SDV metadata: {e}"))?;
         // Parsed straight into the types, so column order survives.
         match serde_json::from_str::<Metadata>(text) {
             Ok(m) => Ok(m),

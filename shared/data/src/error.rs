@@ -27,6 +27,8 @@ pub enum DataError {
     XlsxTooLarge { uncompressed: u64, limit: u64 },
     #[error("xlsx compression ratio is {ratio:.0}:1, over the limit of {limit:.0}:1 (zip bomb?)")]
     XlsxRatio { ratio: f64, limit: f64 },
+    #[error("JSON nested more than {limit} levels deep; a table needs 2 (an array of row objects)")]
+    TooDeep { limit: usize },
     #[error("file is empty")]
     Empty,
     #[error("file has a header but no data rows")]

@@ -9,6 +9,7 @@ mod apply;
 mod datetime;
 mod error;
 mod format;
+mod formula;
 mod infer;
 mod limits;
 mod profile;
@@ -19,6 +20,7 @@ pub use apply::apply_metadata;
 pub use datetime::DEFAULT_DATETIME_FORMAT;
 pub use error::DataError;
 pub use format::FileFormat;
+pub use formula::{is_formula, neutralise};
 pub use infer::{ColumnInference, Inference, infer_metadata};
 pub use limits::Limits;
 pub use profile::{

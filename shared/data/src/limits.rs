@@ -14,6 +14,9 @@ pub struct Limits {
     pub max_xlsx_uncompressed: u64,
     /// Declared uncompressed / compressed size of an XLSX.
     pub max_xlsx_ratio: f64,
+    /// Nesting of arrays and objects in a JSON or NDJSON table, checked before parsing
+    /// (the parser recurses once per level; see `synth_core::json`).
+    pub max_json_depth: usize,
 }
 
 impl Default for Limits {
@@ -26,6 +29,7 @@ impl Default for Limits {
             max_xlsx_uncompressed: 2 * 1024 * 1024 * 1024,
             // Sheet XML of repetitive data compresses ~10-50x; hundreds is a bomb.
             max_xlsx_ratio: 200.0,
+            max_json_depth: synth_core::json::MAX_TABLE_DEPTH,
         }
     }
 }

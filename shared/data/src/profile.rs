@@ -28,6 +28,9 @@ pub struct Profile {
     /// The first rows as JSON objects (column name → value); datetimes in their format.
     #[schema(value_type = Vec<Object>)]
     pub preview: Vec<PreviewRow>,
+    /// What the user should know about the values (e.g. cells that read as formulas).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// One row of a preview: (column, value) pairs in column order, serialised as a JSON object
@@ -153,6 +156,7 @@ pub fn profile(table: &Table, metadata: &Metadata, inference: Option<&Inference>
         n_columns: table.columns.len(),
         columns,
         preview: preview(table, metadata, PREVIEW_ROWS),
+        warnings: crate::formula::warnings(table),
     }
 }
 

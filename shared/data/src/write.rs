@@ -1,7 +1,9 @@
 //! Writing a table (a synthetic result, usually) in the format the user asked for. polars
 //! writes CSV, JSON, NDJSON and Parquet; rust_xlsxwriter writes Excel. Datetimes go out as
 //! text in their `datetime_format`, except in Parquet, which has a native timestamp type.
+//! CSV and XLSX outputs neutralise formula cells (see `formula`).
 
+use std::borrow::Cow;
 use std::path::Path;
 
 use polars::prelude::*;
@@ -9,6 +11,7 @@ use rust_xlsxwriter::Workbook;
 use synth_core::table::{ColumnData, Metadata, Table};
 
 use crate::datetime::{DEFAULT_DATETIME_FORMAT, DateFormatter};
+use crate::formula::neutralise;
 use crate::{DataError, FileFormat};
 
 /// Excel's sheet size.
@@ -41,7 +44,7 @@ pub fn write_bytes(
     if format == FileFormat::Xlsx {
         return write_xlsx(table, metadata).map_err(|e| fail(&e));
     }
-    let mut df = to_frame(table, metadata, format == FileFormat::Parquet).map_err(|e| fail(&e))?;
+    let mut df = to_frame(table, metadata, format).map_err(|e| fail(&e))?;
     let mut buf = Vec::new();
     let result = match format {
         FileFormat::Csv => CsvWriter::new(&mut buf)
@@ -67,16 +70,28 @@ fn datetime_format<'a>(metadata: &'a Metadata, column: &str) -> &'a str {
         .unwrap_or(DEFAULT_DATETIME_FORMAT)
 }
 
-fn to_frame(table: &Table, metadata: &Metadata, native_time: bool) -> PolarsResult<DataFrame> {
+fn to_frame(table: &Table, metadata: &Metadata, format: FileFormat) -> PolarsResult<DataFrame> {
+    let native_time = format == FileFormat::Parquet;
+    let spreadsheet = format == FileFormat::Csv;
     let columns = table
         .columns
         .iter()
         .map(|c| {
-            let name = PlSmallStr::from(c.name.as_str());
+            let name = if spreadsheet {
+                PlSmallStr::from(neutralise(&c.name).as_ref())
+            } else {
+                PlSmallStr::from(c.name.as_str())
+            };
             let s = match &c.data {
                 ColumnData::Float(v) => Series::new(name, v),
                 ColumnData::Int(v) => Series::new(name, v),
                 ColumnData::Bool(v) => Series::new(name, v),
+                ColumnData::Str(v) if spreadsheet => {
+                    let safe: Vec<Option<Cow<'_, str>>> =
+                        v.iter().map(|x| x.as_deref().map(neutralise)).collect();
+                    let safe: Vec<Option<&str>> = safe.iter().map(|x| x.as_deref()).collect();
+                    Series::new(name, safe)
+                }
                 ColumnData::Str(v) => Series::new(name, v),
                 ColumnData::Datetime(v) if native_time => {
                     Series::new(name, v).cast(&DataType::Datetime(TimeUnit::Microseconds, None))?
@@ -105,7 +120,7 @@ fn write_xlsx(table: &Table, metadata: &Metadata) -> Result<Vec<u8>, String> {
     let e = |e: rust_xlsxwriter::XlsxError| e.to_string();
     for (j, col) in table.columns.iter().enumerate() {
         let c = j as u16;
-        sheet.write_string(0, c, &col.name).map_err(e)?;
+        sheet.write_string(0, c, neutralise(&col.name)).map_err(e)?;
         let formatter = DateFormatter::new(datetime_format(metadata, &col.name));
         for r in 0..col.data.len() {
             let row = r as u32 + 1;
@@ -123,7 +138,7 @@ fn write_xlsx(table: &Table, metadata: &Metadata) -> Result<Vec<u8>, String> {
                     None => Ok(()),
                 },
                 ColumnData::Str(v) => match &v[r] {
-                    Some(x) => sheet.write_string(row, c, x).map(|_| ()),
+                    Some(x) => sheet.write_string(row, c, neutralise(x)).map(|_| ()),
                     None => Ok(()),
                 },
                 ColumnData::Datetime(v) => match v[r] {

@@ -25,7 +25,7 @@ pub use objects::FsObjects;
 pub use queue::SqliteQueue;
 pub use records::SqliteRecords;
 pub use router::object_router;
-pub use signer::{SignatureError, UrlSigner};
+pub use signer::{SignatureError, SignedRequest, UrlSigner};
 pub use topic::{LocalTopic, TopicMessage};
 
 /// Where and how the embedded backends keep their state.

@@ -25,7 +25,7 @@ use synth_core::{ObjectBody, ObjectMeta, ObjectStore, PortError, PresignedReques
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::broadcast;
 
-use crate::signer::UrlSigner;
+use crate::signer::{SignedRequest, UrlSigner};
 
 const SUFFIX: &str = "~obj";
 const TMP_DIR: &str = ".tmp";
@@ -67,7 +67,12 @@ struct Header {
 /// Why a streamed upload did not become an object.
 #[derive(Debug)]
 pub(crate) enum UploadError {
-    TooLarge,
+    /// The body ended with another length than the one signed.
+    WrongLength {
+        got: u64,
+    },
+    /// The object exists: a presigned PUT only creates.
+    Exists,
     Body(String),
     Port(PortError),
 }
@@ -155,28 +160,40 @@ impl FsObjects {
         }
     }
 
-    /// Move a complete, fsynced temp file into place as `key` and announce it.
+    /// Move a complete, fsynced temp file into place as `key` and announce it. With
+    /// `create_only`, an existing object is left as it is and `Ok(None)` returned: the file
+    /// is hard-linked into place, which fails atomically when the name is taken.
     fn commit_blocking(
         &self,
         temp: &mut TempFile,
         key: &str,
         content_type: &str,
         header_len: u64,
-    ) -> PortResult<ObjectMeta> {
+        create_only: bool,
+    ) -> PortResult<Option<ObjectMeta>> {
         let dest = self.object_path(key)?;
         let parent = dest.parent().expect("object paths are under the root");
         let stat = fs::metadata(&temp.path).map_err(|e| io_error(&temp.path, e))?;
         let mut attempt = 0;
         loop {
             ensure_dir(&self.inner.root, parent).map_err(|e| io_error(parent, e))?;
-            match fs::rename(&temp.path, &dest) {
+            let placed = if create_only {
+                fs::hard_link(&temp.path, &dest)
+            } else {
+                fs::rename(&temp.path, &dest)
+            };
+            match placed {
                 Ok(()) => break,
+                Err(e) if create_only && e.kind() == io::ErrorKind::AlreadyExists => {
+                    return Ok(None);
+                }
                 // A concurrent delete pruned the (then empty) folder: make it again.
                 Err(e) if e.kind() == io::ErrorKind::NotFound && attempt < 5 => attempt += 1,
                 Err(e) => return Err(io_error(&dest, e)),
             }
         }
-        temp.armed = false;
+        // Linked: the temp name goes (the armed guard removes it); renamed: it is gone.
+        temp.armed = create_only;
         sync_dir(parent).map_err(|e| io_error(parent, e))?;
         let meta = ObjectMeta {
             key: key.to_owned(),
@@ -186,29 +203,30 @@ impl FsObjects {
         };
         // No receiver is not an error: nobody is listening for uploads.
         let _ = self.inner.created.send(meta.clone());
-        Ok(meta)
+        Ok(Some(meta))
     }
 
-    async fn commit(
+    /// The blocking commit of a temp file that must replace any existing object.
+    fn replace_blocking(
         &self,
-        mut temp: TempFile,
+        temp: &mut TempFile,
         key: &str,
         content_type: &str,
         header_len: u64,
     ) -> PortResult<ObjectMeta> {
-        let this = self.clone();
-        let (key, ct) = (key.to_owned(), content_type.to_owned());
-        blocking(move || this.commit_blocking(&mut temp, &key, &ct, header_len)).await
+        self.commit_blocking(temp, key, content_type, header_len, false)
+            .map(|m| m.expect("a replacing commit always places the file"))
     }
 
-    /// Stream an upload into a temp file, then commit it; nothing is kept on failure.
-    /// Returns the object and the hex SHA-256 of its bytes (the ETag).
-    pub(crate) async fn put_stream<S, E>(
+    /// Stream a presigned upload of exactly `length` bytes into a temp file, then create
+    /// the object from it; nothing is kept on failure, and an existing object is never
+    /// replaced. Returns the object and the hex SHA-256 of its bytes (the ETag).
+    pub(crate) async fn create_from_stream<S, E>(
         &self,
         key: &str,
         content_type: &str,
         mut body: S,
-        max_bytes: u64,
+        length: u64,
     ) -> Result<(ObjectMeta, String), UploadError>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
@@ -216,6 +234,10 @@ impl FsObjects {
     {
         self.object_path(key)?;
         validate_content_type(content_type)?;
+        // Refused before a byte is stored; the commit checks again for a racing upload.
+        if self.head(key).await?.is_some() {
+            return Err(UploadError::Exists);
+        }
         let temp = self.temp();
         let header = header(content_type);
         let file = tokio::fs::File::create_new(&temp.path)
@@ -229,50 +251,76 @@ impl FsObjects {
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(|e| UploadError::Body(e.to_string()))?;
             size += chunk.len() as u64;
-            if size > max_bytes {
-                return Err(UploadError::TooLarge);
+            if size > length {
+                return Err(UploadError::WrongLength { got: size });
             }
             hasher.update(&chunk);
             out.write_all(&chunk).await.map_err(werr)?;
+        }
+        if size != length {
+            return Err(UploadError::WrongLength { got: size });
         }
         out.flush().await.map_err(werr)?;
         let file = out.into_inner();
         file.sync_all().await.map_err(werr)?;
         drop(file);
-        let meta = self
-            .commit(temp, key, content_type, header.len() as u64)
-            .await?;
+        let this = self.clone();
+        let (k, ct, header_len) = (key.to_owned(), content_type.to_owned(), header.len() as u64);
+        let mut temp = temp;
+        let meta = blocking(move || this.commit_blocking(&mut temp, &k, &ct, header_len, true))
+            .await?
+            .ok_or(UploadError::Exists)?;
         Ok((meta, hex::encode(hasher.finalize())))
     }
 
-    fn url(&self, method: &str, key: &str, expires: i64, content_type: &str) -> String {
-        let sig = self.inner.signer.sign(method, key, expires, content_type);
+    fn url(&self, req: &SignedRequest<'_>) -> String {
+        let sig = self.inner.signer.sign(req);
         let base = self.public_base_url();
-        let ct = if content_type.is_empty() {
+        let ct = if req.content_type.is_empty() {
             String::new()
         } else {
-            format!("&ct={}", percent_encode(content_type))
+            format!("&ct={}", percent_encode(req.content_type))
         };
-        format!("{base}/objects/{key}?method={method}&expires={expires}{ct}&sig={sig}")
+        let len = req
+            .content_length
+            .map(|n| format!("&len={n}"))
+            .unwrap_or_default();
+        format!(
+            "{base}/objects/{}?method={}&expires={}{ct}{len}&sig={sig}",
+            req.key, req.method, req.expires
+        )
     }
 
     fn presign(
         &self,
         method: &str,
         key: &str,
-        content_type: &str,
+        content: Option<(&str, u64)>,
         expires: Duration,
     ) -> PortResult<PresignedRequest> {
         self.object_path(key)?;
         validate_expiry(expires)?;
         let expires_at = Utc::now().timestamp() + expires.as_secs() as i64;
-        let headers = if content_type.is_empty() {
-            Vec::new()
-        } else {
-            vec![("content-type".to_owned(), content_type.to_owned())]
+        let (content_type, content_length) = match content {
+            Some((ct, len)) => (ct, Some(len)),
+            None => ("", None),
+        };
+        let headers = match content {
+            Some((ct, len)) => vec![
+                ("content-type".to_owned(), ct.to_owned()),
+                ("content-length".to_owned(), len.to_string()),
+            ],
+            None => Vec::new(),
+        };
+        let req = SignedRequest {
+            method,
+            key,
+            expires: expires_at,
+            content_type,
+            content_length,
         };
         Ok(PresignedRequest {
-            url: self.url(method, key, expires_at, content_type),
+            url: self.url(&req),
             method: method.to_owned(),
             headers,
             expires_at: DateTime::from_timestamp(expires_at, 0)
@@ -319,7 +367,7 @@ impl ObjectStore for FsObjects {
                 f.write_all(&header)?;
                 f.write_all(&body)
             })?;
-            this.commit_blocking(&mut temp, &key, &ct, header.len() as u64)
+            this.replace_blocking(&mut temp, &key, &ct, header.len() as u64)
         })
         .await
     }
@@ -339,7 +387,7 @@ impl ObjectStore for FsObjects {
                 f.write_all(&header)?;
                 io::copy(&mut input, f).map(|_| ())
             })?;
-            this.commit_blocking(&mut temp, &key, &ct, header.len() as u64)
+            this.replace_blocking(&mut temp, &key, &ct, header.len() as u64)
         })
         .await
     }
@@ -415,17 +463,18 @@ impl ObjectStore for FsObjects {
     }
 
     async fn presign_get(&self, key: &str, expires: Duration) -> PortResult<PresignedRequest> {
-        self.presign("GET", key, "", expires)
+        self.presign("GET", key, None, expires)
     }
 
     async fn presign_put(
         &self,
         key: &str,
         content_type: &str,
+        content_length: u64,
         expires: Duration,
     ) -> PortResult<PresignedRequest> {
         validate_content_type(content_type)?;
-        self.presign("PUT", key, content_type, expires)
+        self.presign("PUT", key, Some((content_type, content_length)), expires)
     }
 
     async fn health(&self) -> PortResult<()> {
@@ -697,20 +746,31 @@ mod tests {
             Err("connection reset".into()),
         ];
         let r = s
-            .put_stream(
-                "x/y.csv",
-                "text/csv",
-                futures::stream::iter(chunks),
-                1 << 20,
-            )
+            .create_from_stream("x/z.csv", "text/csv", futures::stream::iter(chunks), 20)
             .await;
         assert!(matches!(r, Err(UploadError::Body(_))));
-        // One over the limit.
-        let chunks: Vec<Result<Bytes, String>> = vec![Ok(Bytes::from(vec![0u8; 11]))];
+        // One over and one under the signed length.
+        for (len, expected) in [(11, 10), (9, 10)] {
+            let chunks: Vec<Result<Bytes, String>> = vec![Ok(Bytes::from(vec![0u8; len]))];
+            let r = s
+                .create_from_stream(
+                    "x/z.csv",
+                    "text/csv",
+                    futures::stream::iter(chunks),
+                    expected,
+                )
+                .await;
+            assert!(
+                matches!(r, Err(UploadError::WrongLength { got }) if got == len as u64),
+                "{r:?}"
+            );
+        }
+        // An existing object is never replaced by a signed upload.
+        let chunks: Vec<Result<Bytes, String>> = vec![Ok(Bytes::from_static(b"new"))];
         let r = s
-            .put_stream("x/z.csv", "text/csv", futures::stream::iter(chunks), 10)
+            .create_from_stream("x/y.csv", "text/csv", futures::stream::iter(chunks), 3)
             .await;
-        assert!(matches!(r, Err(UploadError::TooLarge)));
+        assert!(matches!(r, Err(UploadError::Exists)), "{r:?}");
         assert_eq!(temp_files(&s), 0);
         assert_eq!(s.head("x/z.csv").await.unwrap(), None);
         let old = s.get("x/y.csv").await.unwrap().bytes().await.unwrap();
@@ -777,33 +837,41 @@ mod tests {
             .presign_put(
                 "d/in.csv",
                 "text/csv; charset=utf-8",
+                150,
                 Duration::from_secs(60),
             )
             .await
             .unwrap();
         let exp = p.expires_at.timestamp();
-        let sig = s
-            .signer()
-            .sign("PUT", "d/in.csv", exp, "text/csv; charset=utf-8");
+        let sig = s.signer().sign(&SignedRequest {
+            method: "PUT",
+            key: "d/in.csv",
+            expires: exp,
+            content_type: "text/csv; charset=utf-8",
+            content_length: Some(150),
+        });
         assert_eq!(
             p.url,
             format!(
                 "http://127.0.0.1:8080/objects/d/in.csv?method=PUT&expires={exp}\
-                 &ct=text%2Fcsv%3B%20charset%3Dutf-8&sig={sig}"
+                 &ct=text%2Fcsv%3B%20charset%3Dutf-8&len=150&sig={sig}"
             )
         );
         assert_eq!(
             p.headers,
-            vec![(
-                "content-type".to_owned(),
-                "text/csv; charset=utf-8".to_owned()
-            )]
+            vec![
+                (
+                    "content-type".to_owned(),
+                    "text/csv; charset=utf-8".to_owned()
+                ),
+                ("content-length".to_owned(), "150".to_owned())
+            ]
         );
         let g = s
             .presign_get("d/in.csv", Duration::from_secs(60))
             .await
             .unwrap();
-        assert!(g.url.contains("method=GET") && !g.url.contains("ct="));
+        assert!(g.url.contains("method=GET") && !g.url.contains("ct=") && !g.url.contains("len="));
         assert!(g.headers.is_empty());
         assert!(s.presign_get("d/in.csv", Duration::ZERO).await.is_err());
     }

@@ -14,7 +14,7 @@ use synth_core::{ErrorCode, Failure, ObjectStore, PortError};
 use tokio_util::io::ReaderStream;
 
 use crate::objects::{FsObjects, UploadError};
-use crate::signer::SignatureError;
+use crate::signer::{SignatureError, SignedRequest};
 
 struct RouteState {
     objects: Arc<FsObjects>,
@@ -24,7 +24,9 @@ struct RouteState {
 /// `GET` and `PUT /objects/{*key}` for URLs issued by `presign_get`/`presign_put`.
 ///
 /// Mount it at the root of the server whose address is the store's `public_base_url`.
-/// Uploads stream to disk; anything larger than `max_upload_bytes` is refused with 413.
+/// Uploads stream to disk; anything larger than `max_upload_bytes` is refused with 413. A
+/// PUT URL is signed for one length and creates its object: a body of another length is
+/// refused (400), and so is any use once the object exists (409), so each URL works once.
 pub fn object_router(objects: Arc<FsObjects>, max_upload_bytes: u64) -> Router {
     let state = Arc::new(RouteState {
         objects,
@@ -65,14 +67,14 @@ fn port_failure(e: PortError) -> Response {
     }
 }
 
-/// Check the query's signature for `method` on `key`; returns the signed content type, or
-/// why the request is forbidden.
+/// Check the query's signature for `method` on `key`; returns the signed content type and
+/// length (a PUT's), or why the request is forbidden.
 fn authorise(
     state: &RouteState,
     method: &str,
     key: &str,
     params: &HashMap<String, String>,
-) -> Result<String, String> {
+) -> Result<(String, Option<u64>), String> {
     let (Some(signed_method), Some(expires), Some(sig)) = (
         params.get("method"),
         params.get("expires"),
@@ -87,13 +89,20 @@ fn authorise(
     }
     let expires: i64 = expires.parse().map_err(|_| "invalid signature")?;
     let ct = params.get("ct").cloned().unwrap_or_default();
+    let length = match params.get("len") {
+        Some(n) => Some(n.parse::<u64>().map_err(|_| "invalid signature")?),
+        None => None,
+    };
     let now = chrono::Utc::now();
-    match state
-        .objects
-        .signer()
-        .verify(method, key, expires, &ct, sig, now)
-    {
-        Ok(()) => Ok(ct),
+    let req = SignedRequest {
+        method,
+        key,
+        expires,
+        content_type: &ct,
+        content_length: length,
+    };
+    match state.objects.signer().verify(&req, sig, now) {
+        Ok(()) => Ok((ct, length)),
         Err(SignatureError::Invalid) => Err("invalid signature".into()),
         Err(SignatureError::Expired) => Err("this URL has expired".into()),
     }
@@ -151,8 +160,9 @@ async fn upload(
         (Ok(Path(k)), Ok(Query(p))) => (k, p),
         _ => return fail(ErrorCode::Forbidden, "malformed object URL"),
     };
-    let signed_ct = match authorise(&state, "PUT", &key, &params) {
-        Ok(ct) => ct,
+    let (signed_ct, length) = match authorise(&state, "PUT", &key, &params) {
+        Ok((ct, Some(length))) => (ct, length),
+        Ok((_, None)) => return fail(ErrorCode::Forbidden, "this URL is not signed for uploads"),
         Err(why) => return fail(ErrorCode::Forbidden, why),
     };
     let sent_ct = headers
@@ -175,20 +185,43 @@ async fn upload(
             format!("uploads are limited to {} bytes", state.max_upload_bytes),
         )
     };
-    if declared.is_some_and(|n| n > state.max_upload_bytes) {
+    let used = || {
+        fail(
+            ErrorCode::Conflict,
+            "this upload URL has been used: the object exists, and a signed upload never replaces one",
+        )
+    };
+    match state.objects.head(&key).await {
+        Ok(Some(_)) => return used(),
+        Ok(None) => {}
+        Err(e) => return port_failure(e),
+    }
+    if length > state.max_upload_bytes || declared.is_some_and(|n| n > state.max_upload_bytes) {
         return too_large();
+    }
+    // As S3 does for a presigned PUT whose length is signed: the body must be that long.
+    let wrong_length = |got: Option<u64>| {
+        let got = got.map_or_else(|| "none".to_owned(), |n| n.to_string());
+        fail(
+            ErrorCode::ValidationError,
+            format!("this URL accepts an upload of exactly {length} bytes; got {got}"),
+        )
+    };
+    if declared != Some(length) {
+        return wrong_length(declared);
     }
     let stream = body.into_data_stream();
     match state
         .objects
-        .put_stream(&key, &signed_ct, stream, state.max_upload_bytes)
+        .create_from_stream(&key, &signed_ct, stream, length)
         .await
     {
         Ok((_, etag)) => {
             let etag = HeaderValue::from_str(&format!("\"{etag}\"")).expect("hex is a header");
             (StatusCode::OK, [(header::ETAG, etag)]).into_response()
         }
-        Err(UploadError::TooLarge) => too_large(),
+        Err(UploadError::WrongLength { got }) => wrong_length(Some(got)),
+        Err(UploadError::Exists) => used(),
         Err(UploadError::Body(m)) => fail(
             ErrorCode::ValidationError,
             format!("the upload was interrupted: {m}"),

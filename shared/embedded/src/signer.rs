@@ -17,6 +17,19 @@ pub enum SignatureError {
     Expired,
 }
 
+/// What a signed URL allows: one method on one object until `expires` (Unix seconds); for
+/// a PUT, the content type the upload must carry and its exact length in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignedRequest<'a> {
+    pub method: &'a str,
+    pub key: &'a str,
+    pub expires: i64,
+    /// Empty for a GET.
+    pub content_type: &'a str,
+    /// `None` for a GET.
+    pub content_length: Option<u64>,
+}
+
 /// Signs and checks object URLs with a key derived from the platform secret.
 ///
 /// The key is `HMAC-SHA256(SECRET_KEY, "synth-object-urls")`, so a URL signature can never
@@ -43,15 +56,20 @@ impl UrlSigner {
         }
     }
 
-    fn mac(&self, method: &str, key: &str, expires: i64, content_type: &str) -> HmacSha256 {
+    fn mac(&self, req: &SignedRequest<'_>) -> HmacSha256 {
         let mut mac = HmacSha256::new_from_slice(&self.key).expect("HMAC takes any key length");
         // Length-prefixed fields: no two different requests share a message.
-        mac.update(b"v1");
+        mac.update(b"v2");
+        let length = req
+            .content_length
+            .map(|n| n.to_string())
+            .unwrap_or_default();
         for field in [
-            method.as_bytes(),
-            key.as_bytes(),
-            expires.to_string().as_bytes(),
-            content_type.as_bytes(),
+            req.method.as_bytes(),
+            req.key.as_bytes(),
+            req.expires.to_string().as_bytes(),
+            req.content_type.as_bytes(),
+            length.as_bytes(),
         ] {
             mac.update(&(field.len() as u64).to_be_bytes());
             mac.update(field);
@@ -59,31 +77,23 @@ impl UrlSigner {
         mac
     }
 
-    /// The hex signature of a request: `method` (GET or PUT), object `key`, expiry in Unix
-    /// seconds and, for PUT, the content type the upload must carry (empty for GET).
-    pub fn sign(&self, method: &str, key: &str, expires: i64, content_type: &str) -> String {
-        hex::encode(
-            self.mac(method, key, expires, content_type)
-                .finalize()
-                .into_bytes(),
-        )
+    /// The hex signature of a request.
+    pub fn sign(&self, req: &SignedRequest<'_>) -> String {
+        hex::encode(self.mac(req).finalize().into_bytes())
     }
 
     /// Check a signature in constant time, then its expiry against `now`.
     pub fn verify(
         &self,
-        method: &str,
-        key: &str,
-        expires: i64,
-        content_type: &str,
+        req: &SignedRequest<'_>,
         signature: &str,
         now: DateTime<Utc>,
     ) -> Result<(), SignatureError> {
         let sig = hex::decode(signature).map_err(|_| SignatureError::Invalid)?;
-        self.mac(method, key, expires, content_type)
+        self.mac(req)
             .verify_slice(&sig)
             .map_err(|_| SignatureError::Invalid)?;
-        if now.timestamp() > expires {
+        if now.timestamp() > req.expires {
             return Err(SignatureError::Expired);
         }
         Ok(())
@@ -95,41 +105,57 @@ mod tests {
     use super::*;
 
     #[test]
-    fn refuses_tampering_wrong_method_other_keys_and_expiry() {
+    fn refuses_tampering_wrong_method_other_keys_lengths_and_expiry() {
         let s = UrlSigner::new("secret");
         let now = Utc::now();
-        let exp = now.timestamp() + 60;
-        let sig = s.sign("PUT", "a/b.csv", exp, "text/csv");
-        assert_eq!(
-            s.verify("PUT", "a/b.csv", exp, "text/csv", &sig, now),
-            Ok(())
-        );
+        let req = SignedRequest {
+            method: "PUT",
+            key: "a/b.csv",
+            expires: now.timestamp() + 60,
+            content_type: "text/csv",
+            content_length: Some(150),
+        };
+        let sig = s.sign(&req);
+        assert_eq!(s.verify(&req, &sig, now), Ok(()));
         let bad = Err(SignatureError::Invalid);
-        assert_eq!(s.verify("GET", "a/b.csv", exp, "text/csv", &sig, now), bad);
-        assert_eq!(s.verify("PUT", "a/c.csv", exp, "text/csv", &sig, now), bad);
-        assert_eq!(
-            s.verify("PUT", "a/b.csv", exp + 1, "text/csv", &sig, now),
-            bad
-        );
-        assert_eq!(s.verify("PUT", "a/b.csv", exp, "text/html", &sig, now), bad);
-        assert_eq!(s.verify("PUT", "a/b.csv", exp, "text/csv", "zz", now), bad);
+        let changed = [
+            SignedRequest {
+                method: "GET",
+                ..req
+            },
+            SignedRequest {
+                key: "a/c.csv",
+                ..req
+            },
+            SignedRequest {
+                expires: req.expires + 1,
+                ..req
+            },
+            SignedRequest {
+                content_type: "text/html",
+                ..req
+            },
+            SignedRequest {
+                content_length: Some(151),
+                ..req
+            },
+            SignedRequest {
+                content_length: None,
+                ..req
+            },
+        ];
+        for other in changed {
+            assert_eq!(s.verify(&other, &sig, now), bad, "{other:?}");
+        }
+        assert_eq!(s.verify(&req, "zz", now), bad);
         let mut flipped = sig.clone().into_bytes();
         flipped[0] = if flipped[0] == b'0' { b'1' } else { b'0' };
         let flipped = String::from_utf8(flipped).unwrap();
-        assert_eq!(
-            s.verify("PUT", "a/b.csv", exp, "text/csv", &flipped, now),
-            bad
-        );
+        assert_eq!(s.verify(&req, &flipped, now), bad);
         let other = UrlSigner::new("other secret");
-        assert_eq!(
-            other.verify("PUT", "a/b.csv", exp, "text/csv", &sig, now),
-            bad
-        );
+        assert_eq!(other.verify(&req, &sig, now), bad);
         let later = now + chrono::Duration::seconds(61);
-        assert_eq!(
-            s.verify("PUT", "a/b.csv", exp, "text/csv", &sig, later),
-            Err(SignatureError::Expired)
-        );
+        assert_eq!(s.verify(&req, &sig, later), Err(SignatureError::Expired));
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use synth_core::{ObjectStore, PresignedRequest};
-use synth_embedded::{FsObjects, UrlSigner, object_router};
+use synth_embedded::{FsObjects, SignedRequest, UrlSigner, object_router};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const SECRET: &str = "test-secret";
@@ -73,16 +73,21 @@ async fn a_presigned_put_then_get_round_trips_and_announces_the_upload() {
     let s = serve().await;
     let mut created = s.objects.subscribe_created();
     let ct = "text/csv; charset=utf-8";
+    let data = "a,b\n1,2\n".repeat(1000);
     let p = s
         .objects
-        .presign_put("datasets/u1/d=1/a+b@c.csv", ct, Duration::from_secs(60))
+        .presign_put(
+            "datasets/u1/d=1/a+b@c.csv",
+            ct,
+            data.len() as u64,
+            Duration::from_secs(60),
+        )
         .await
         .unwrap();
     assert!(
         p.url
             .starts_with(&format!("{}/objects/datasets/u1/d=1/a+b@c.csv?", s.base))
     );
-    let data = "a,b\n1,2\n".repeat(1000);
     let r = put(&s, &p, data.clone()).await;
     assert_eq!(r.status().as_u16(), 200);
     let etag = r.headers()["etag"].to_str().unwrap().to_owned();
@@ -162,7 +167,14 @@ async fn tampered_wrong_method_and_expired_urls_are_refused() {
 
     // Genuinely signed, but expired.
     let past = chrono::Utc::now().timestamp() - 5;
-    let sig = UrlSigner::new(SECRET).sign("GET", "k/file.bin", past, "");
+    let get = |expires| SignedRequest {
+        method: "GET",
+        key: "k/file.bin",
+        expires,
+        content_type: "",
+        content_length: None,
+    };
+    let sig = UrlSigner::new(SECRET).sign(&get(past));
     let expired = format!(
         "{}/objects/k/file.bin?method=GET&expires={past}&sig={sig}",
         s.base
@@ -171,7 +183,7 @@ async fn tampered_wrong_method_and_expired_urls_are_refused() {
     assert_eq!(v["error"]["code"], "FORBIDDEN");
     assert!(v["error"]["message"].as_str().unwrap().contains("expired"));
     // Signed by another secret.
-    let sig = UrlSigner::new("other").sign("GET", "k/file.bin", past + 3600, "");
+    let sig = UrlSigner::new("other").sign(&get(past + 3600));
     let forged = format!(
         "{}/objects/k/file.bin?method=GET&expires={}&sig={sig}",
         s.base,
@@ -194,7 +206,7 @@ async fn missing_objects_wrong_types_and_oversized_uploads_are_refused() {
 
     let p = s
         .objects
-        .presign_put("up/a.csv", "text/csv", Duration::from_secs(60))
+        .presign_put("up/a.csv", "text/csv", 3, Duration::from_secs(60))
         .await
         .unwrap();
     let r = s
@@ -210,13 +222,83 @@ async fn missing_objects_wrong_types_and_oversized_uploads_are_refused() {
     let r = s.http.put(&p.url).body("a,b").send().await.unwrap();
     envelope(r, 415).await;
 
-    let r = put(&s, &p, vec![b'x'; MAX as usize + 1]).await;
+    // A body of another length than the signed one: refused, nothing stored.
+    for body in ["a,b,c,d", "a"] {
+        let r = s
+            .http
+            .put(&p.url)
+            .header("content-type", "text/csv")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let v = envelope(r, 400).await;
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("exactly 3 bytes"),
+            "{v}"
+        );
+    }
+    assert_eq!(s.objects.head("up/a.csv").await.unwrap(), None);
+
+    // A URL signed for more than the limit is refused before any byte is read.
+    let big = s
+        .objects
+        .presign_put("up/big.csv", "text/csv", MAX + 1, Duration::from_secs(60))
+        .await
+        .unwrap();
+    let r = put(&s, &big, vec![b'x'; MAX as usize + 1]).await;
     let v = envelope(r, 413).await;
     assert_eq!(v["error"]["code"], "PAYLOAD_TOO_LARGE");
-    assert_eq!(s.objects.head("up/a.csv").await.unwrap(), None);
+    assert_eq!(s.objects.head("up/big.csv").await.unwrap(), None);
     // Exactly the limit is fine.
-    let r = put(&s, &p, vec![b'x'; MAX as usize]).await;
+    let exact = s
+        .objects
+        .presign_put("up/max.csv", "text/csv", MAX, Duration::from_secs(60))
+        .await
+        .unwrap();
+    let r = put(&s, &exact, vec![b'x'; MAX as usize]).await;
     assert_eq!(r.status().as_u16(), 200);
+}
+
+/// A signed upload URL creates its object once: a second use is refused, whatever its
+/// body, and the stored bytes stay those of the first.
+#[tokio::test]
+async fn an_upload_url_works_once() {
+    let s = serve().await;
+    let p = s
+        .objects
+        .presign_put("up/once.csv", "text/csv", 8, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(put(&s, &p, "a,b\n1,2\n").await.status().as_u16(), 200);
+    for again in ["a,b\n1,2\n", "x,y\n9,9\n"] {
+        let v = envelope(put(&s, &p, again).await, 409).await;
+        assert_eq!(v["error"]["code"], "CONFLICT");
+    }
+    let body = s
+        .objects
+        .get("up/once.csv")
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(&body[..], b"a,b\n1,2\n");
+    // Nor does it replace an object written by the platform itself.
+    s.objects
+        .put("up/mine.csv", Bytes::from_static(b"platform"), "text/csv")
+        .await
+        .unwrap();
+    let p = s
+        .objects
+        .presign_put("up/mine.csv", "text/csv", 8, Duration::from_secs(60))
+        .await
+        .unwrap();
+    envelope(put(&s, &p, "attacker").await, 409).await;
+    assert_eq!(temp_files(&s), 0);
 }
 
 /// Speak HTTP by hand, for bodies reqwest will not send (chunked, cut short).
@@ -240,18 +322,14 @@ fn temp_files(s: &Server) -> usize {
 #[tokio::test]
 async fn streamed_uploads_are_limited_and_a_cut_upload_leaves_nothing() {
     let s = serve().await;
-    s.objects
-        .put("up/b.csv", Bytes::from_static(b"previous"), "text/csv")
-        .await
-        .unwrap();
     let p = s
         .objects
-        .presign_put("up/b.csv", "text/csv", Duration::from_secs(60))
+        .presign_put("up/b.csv", "text/csv", 1000, Duration::from_secs(60))
         .await
         .unwrap();
     let path = p.url.strip_prefix(&s.base).unwrap();
 
-    // Chunked, no length announced: refused once the limit is crossed.
+    // Chunked, no length announced: refused, since the URL is signed for a length.
     let chunk = vec![b'y'; 16 * 1024];
     let mut req = format!(
         "PUT {path} HTTP/1.1\r\nhost: x\r\ncontent-type: text/csv\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n"
@@ -264,7 +342,7 @@ async fn streamed_uploads_are_limited_and_a_cut_upload_leaves_nothing() {
     }
     req.extend(b"0\r\n\r\n");
     let answer = raw(&s, &req, false).await;
-    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
 
     // A body cut off half-way (client gone).
     let req = format!(
@@ -273,14 +351,8 @@ async fn streamed_uploads_are_limited_and_a_cut_upload_leaves_nothing() {
     raw(&s, req.as_bytes(), true).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
 
-    let body = s
-        .objects
-        .get("up/b.csv")
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    assert_eq!(&body[..], b"previous");
+    assert_eq!(s.objects.head("up/b.csv").await.unwrap(), None);
     assert_eq!(temp_files(&s), 0, "no partial file is left behind");
+    // The URL is still good for its one complete upload.
+    assert_eq!(put(&s, &p, vec![b'z'; 1000]).await.status().as_u16(), 200);
 }

@@ -2,12 +2,16 @@
 //! profile it, and write its canonical Parquet copy. Used by the `ingest` function and by
 //! `synth serve`; kept apart from the HTTP crates so light functions never link polars.
 
+mod isolated;
+
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 use synth_core::datasets::{Analysis, Analyzer, PREVIEW_ROWS};
 use synth_core::table::{Column, ColumnData, ColumnMetadata, Metadata, SdType, Table};
 use synth_data::{FileFormat, Limits, ReadOptions};
+
+pub use isolated::{ANALYSIS_TIMEOUT, ProcessAnalyzer, SUBCOMMAND, run_child};
 
 /// The analyzer of uploaded tables.
 #[derive(Debug, Clone, Default)]
@@ -116,7 +120,7 @@ impl Analyzer for TableAnalyzer {
             profile: serde_json::to_value(&profile).map_err(|e| e.to_string())?,
             preview,
             canonical_parquet,
-            warnings: read.warnings,
+            warnings: read.warnings.into_iter().chain(profile.warnings).collect(),
         })
     }
 }

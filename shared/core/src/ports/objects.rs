@@ -117,11 +117,14 @@ pub trait ObjectStore: Send + Sync {
     async fn delete_prefix(&self, prefix: &str) -> PortResult<u64>;
     /// A URL that downloads the object until it expires.
     async fn presign_get(&self, key: &str, expires: Duration) -> PortResult<PresignedRequest>;
-    /// A URL that uploads the object (with this content type) until it expires.
+    /// A URL that uploads the object until it expires: once, with this content type and
+    /// exactly `content_length` bytes. It only creates: once the object exists (the URL
+    /// was used), it is refused, so stored bytes never change behind a check of them.
     async fn presign_put(
         &self,
         key: &str,
         content_type: &str,
+        content_length: u64,
         expires: Duration,
     ) -> PortResult<PresignedRequest>;
     /// Whether the store answers.

@@ -64,7 +64,15 @@ pub(super) fn read(
         Ok(df) => df,
         Err(_) => parse(None).map_err(|e| malformed(FileFormat::Csv, e))?,
     };
-    frame_to_table(&df, FileFormat::Csv)
+    let mut table = frame_to_table(&df, FileFormat::Csv)?;
+    // polars unquotes header fields but leaves their doubled quotes (`"a""b"` is `a""b`).
+    if table.columns.iter().any(|c| c.name.contains("\"\"")) {
+        for col in &mut table.columns {
+            col.name = col.name.replace("\"\"", "\"");
+        }
+        table = Table::new(table.columns).map_err(DataError::InvalidTable)?;
+    }
+    Ok(table)
 }
 
 /// UTF-8 without its BOM, or Latin-1 transcoded to UTF-8 (every byte is a valid Latin-1 char).

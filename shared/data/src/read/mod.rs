@@ -98,8 +98,8 @@ pub fn read_bytes(
     };
     let table = match format {
         FileFormat::Csv => csv::read(bytes, limits, &mut warnings)?,
-        FileFormat::Json => json::read(bytes, JsonFormat::Json)?,
-        FileFormat::Ndjson => json::read(bytes, JsonFormat::JsonLines)?,
+        FileFormat::Json => json::read(bytes, JsonFormat::Json, limits)?,
+        FileFormat::Ndjson => json::read(bytes, JsonFormat::JsonLines, limits)?,
         FileFormat::Parquet => parquet::read(bytes)?,
         FileFormat::Xlsx => xlsx::read(bytes, opts.sheet.as_deref(), limits)?,
     };

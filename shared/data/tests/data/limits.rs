@@ -180,3 +180,53 @@ fn malformed_json_parquet_and_xlsx() {
     let err = read_bytes(b"\x00\x01\x02binary", None, &ReadOptions::default()).unwrap_err();
     assert!(matches!(err, DataError::UnknownFormat), "{err}");
 }
+
+/// Nested JSON at and past the limit, in every shape a table reader meets: bare arrays,
+/// objects in cells, NDJSON lines. Each runs on a thread with a small stack (256 KiB):
+/// were the depth not refused before parsing, the deepest would overflow it and abort.
+#[test]
+fn deeply_nested_json_is_refused_before_parsing() {
+    let deep = |n: usize, open: &str, close: &str| format!("{}{}", open.repeat(n), close.repeat(n));
+    let limit = Limits::default().max_json_depth;
+    let cases: Vec<(String, &str)> = vec![
+        (deep(1_000, "[", "]"), "array"),
+        (deep(100_000, "[", "]"), "array"),
+        (format!("[{{\"a\": {}}}]", deep(5_000, "[", "]")), "cell"),
+        (
+            format!(
+                "[{{\"a\": {}1{}}}]",
+                "{\"b\": ".repeat(2_000),
+                "}".repeat(2_000)
+            ),
+            "objects",
+        ),
+        (
+            format!("{{\"a\": 1}}\n{{\"a\": {}}}\n", deep(10_000, "[", "]")),
+            "ndjson",
+        ),
+        (deep(limit + 1, "[", "]"), "just past"),
+    ];
+    for (doc, shape) in cases {
+        let handle = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || read_bytes(doc.as_bytes(), Some("d.json"), &ReadOptions::default()))
+            .unwrap();
+        let err = handle.join().expect("refused, not crashed").unwrap_err();
+        assert!(
+            matches!(err, DataError::TooDeep { limit: l } if l == limit),
+            "{shape}: {err}"
+        );
+        assert!(
+            err.to_string().contains("nested more than 64 levels"),
+            "{err}"
+        );
+    }
+    // At the limit, the scan lets it through to the parser, which answers on its own.
+    let at = format!("[{{\"a\": {}}}]", deep(limit - 2, "[", "]"));
+    let err = read_bytes(at.as_bytes(), Some("d.json"), &ReadOptions::default()).unwrap_err();
+    assert!(!matches!(err, DataError::TooDeep { .. }), "{err}");
+    // Brackets in strings are data, not nesting.
+    let text = format!("[{{\"a\": \"{}\"}}]", "[".repeat(10_000));
+    let read = read_bytes(text.as_bytes(), Some("d.json"), &ReadOptions::default()).unwrap();
+    assert_eq!(read.table.n_rows(), 1);
+}

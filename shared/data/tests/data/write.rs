@@ -79,3 +79,69 @@ fn write_path_picks_the_format_by_extension() {
     let err = write_path(&t, &m, &dir.path().join("out.doc")).unwrap_err();
     assert!(matches!(err, DataError::UnsupportedOutput(_)), "{err}");
 }
+
+/// Formula cells (and a formula-like header) go out behind a `'` in CSV and XLSX, and
+/// unchanged in JSON and Parquet; the profile of a table holding them warns.
+#[test]
+fn formula_cells_are_neutralised_in_spreadsheet_outputs() {
+    let t = table(vec![
+        (
+            "note",
+            strs(&[
+                Some("=cmd|' /C calc'!A0"),
+                Some("+SUM(A1:A9)"),
+                Some("@SUM(A1)"),
+                Some("-3"),
+                Some("plain"),
+            ]),
+        ),
+        (
+            "=HYPERLINK(\"x\")",
+            ColumnData::Int(vec![Some(1), Some(-2), None, Some(4), Some(5)]),
+        ),
+    ]);
+    let m = Metadata::new(vec![
+        ("note".into(), ColumnMetadata::new(SdType::Text)),
+        (
+            "=HYPERLINK(\"x\")".into(),
+            ColumnMetadata::new(SdType::Numerical),
+        ),
+    ]);
+    let expected = [
+        "'=cmd|' /C calc'!A0",
+        "'+SUM(A1:A9)",
+        "'@SUM(A1)",
+        "-3",
+        "plain",
+    ];
+    for format in [FileFormat::Csv, FileFormat::Xlsx] {
+        let bytes = write_bytes(&t, &m, format).unwrap();
+        let back = read_bytes(&bytes, None, &ReadOptions::default())
+            .unwrap()
+            .table;
+        assert_eq!(back.columns[1].name, "'=HYPERLINK(\"x\")", "{format:?}");
+        let ColumnData::Str(notes) = &back.columns[0].data else {
+            panic!("{format:?}: {:?}", back.columns[0].data);
+        };
+        let notes: Vec<&str> = notes.iter().map(|n| n.as_deref().unwrap()).collect();
+        assert_eq!(notes, expected, "{format:?}");
+    }
+    for format in [FileFormat::Json, FileFormat::Parquet] {
+        let bytes = write_bytes(&t, &m, format).unwrap();
+        let back = read_bytes(&bytes, None, &ReadOptions::default())
+            .unwrap()
+            .table;
+        assert_eq!(back.columns[1].name, "=HYPERLINK(\"x\")", "{format:?}");
+        assert_eq!(back.columns[0].data, t.columns[0].data, "{format:?}");
+    }
+    let warnings = synth_data::profile(&t, &m, None).warnings;
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(
+        warnings[0].contains("column \"note\": 3 cell(s)"),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings[1].contains("\"=HYPERLINK(\\\"x\\\")\""),
+        "{warnings:?}"
+    );
+}
