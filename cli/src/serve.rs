@@ -126,10 +126,13 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
 
     tracing::info!(address = %addr, public_url = %public_url, data_dir = %args.data_dir.display(), "synth serve listening");
     println!("Synth is listening on {public_url} (API page: {public_url}/docs)");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| format!("server error: {e}"))?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .map_err(|e| format!("server error: {e}"))?;
 
     let _ = stop_tx.send(true);
     let _ = consumer.await;

@@ -66,6 +66,7 @@ pub async fn serve(mut family: Family, settings: Settings) -> TestServer {
     let state = AppState::new(settings, family.backends.clone(), family.name);
     let app = synth_api::app(state.clone(), &ResourceGroup::ALL, None);
     let mut tasks = vec![tokio::spawn(async move {
+        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
         let _ = axum::serve(listener, app).await;
     })];
     if let Some(created) = family.objects_created.take() {

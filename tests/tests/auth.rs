@@ -13,7 +13,7 @@ synth_tests::both_families!(
     bad_tokens_are_refused,
     concurrent_registrations_make_one_account,
     refresh_token_reuse_ends_the_session,
-    repeated_failed_logins_lock_the_email,
+    failed_logins_slow_the_guessing_client_not_the_owner,
     profile_and_push_tokens,
     admin_manages_users_with_an_audit_trail,
     users_are_refused_every_admin_route,
@@ -25,6 +25,8 @@ const PASSWORD: &str = "a perfectly fine passphrase";
 fn settings() -> Settings {
     let mut s = Settings::for_tests();
     s.login_max_attempts = 3;
+    // The tests play several clients by their forwarded address.
+    s.trust_forwarded_for = true;
     s
 }
 
@@ -393,48 +395,163 @@ async fn refresh_token_reuse_ends_the_session(f: synth_tests::Family) {
     login(&s, "reuse@example.com").await;
 }
 
-async fn repeated_failed_logins_lock_the_email(f: synth_tests::Family) {
-    let s = server(f).await;
-    user(&s, "lock@example.com").await;
-    user(&s, "other@example.com").await;
-    for _ in 0..3 {
-        let r = s
-            .post(
-                "/auth/login",
-                None,
-                json!({"email": "lock@example.com", "password": "not the password"}),
-            )
-            .await;
-        assert_eq!(r.status, 401);
-    }
-    let locked = s
-        .post(
-            "/auth/login",
-            None,
-            json!({"email": "lock@example.com", "password": PASSWORD}),
-        )
-        .await;
-    assert_eq!(
-        (locked.status, locked.code()),
-        (429, "RATE_LIMITED"),
-        "locked even with the right password"
-    );
-    let retry: u64 = locked.headers["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
+/// A login attempt from the client at `ip`.
+async fn login_from(s: &TestServer, ip: &str, email: &str, password: &str) -> Reply {
+    post_from(
+        s,
+        ip,
+        "/auth/login",
+        json!({"email": email, "password": password}),
+    )
+    .await
+}
+
+async fn post_from(s: &TestServer, ip: &str, path: &str, body: Value) -> Reply {
+    let res = s
+        .http
+        .post(format!("{}{path}", s.url))
+        .header("x-forwarded-for", format!("{ip}, 10.255.0.1"))
+        .json(&body)
+        .send()
+        .await
         .unwrap();
-    assert!(retry > 0 && retry <= 15 * 60);
-    // Other emails are not affected, and the counter lives in the shared store.
-    login(&s, "other@example.com").await;
-    let counter = s
+    let status = res.status().as_u16();
+    let headers = res.headers().clone();
+    Reply {
+        status,
+        headers,
+        body: res.json().await.unwrap(),
+    }
+}
+
+fn retry_after(r: &Reply) -> u64 {
+    r.headers["retry-after"].to_str().unwrap().parse().unwrap()
+}
+
+/// Guessing a password slows down the guessing client (for that email, then for every
+/// email), with a doubling wait, and never locks the owner out; unknown emails are treated
+/// alike, so throttling tells nothing about which emails have accounts; many failures on
+/// one account from many clients raise an alert on the topic.
+async fn failed_logins_slow_the_guessing_client_not_the_owner(mut f: synth_tests::Family) {
+    let mut subscriber = f.subscribers.remove(0);
+    let s = server(f).await;
+    let (owner_id, _, _) = user(&s, "lock@example.com").await;
+    let (attacker, owner) = ("203.0.113.66", "198.51.100.7");
+    for _ in 0..3 {
+        let r = login_from(&s, attacker, "lock@example.com", "not the password").await;
+        assert_eq!((r.status, r.code()), (401, "UNAUTHORIZED"));
+    }
+    // The third failure slowed this client down for this email: even the right password
+    // waits, and says for how long.
+    let slowed = login_from(&s, attacker, "lock@example.com", PASSWORD).await;
+    assert_eq!((slowed.status, slowed.code()), (429, "RATE_LIMITED"));
+    assert!(
+        (1..=2).contains(&retry_after(&slowed)),
+        "{:?}",
+        slowed.headers
+    );
+    // The owner, from their own client, logs in during the attack.
+    let r = login_from(&s, owner, "lock@example.com", PASSWORD).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    // After the wait, one more failure doubles it.
+    tokio::time::sleep(std::time::Duration::from_millis(
+        1100 * retry_after(&slowed),
+    ))
+    .await;
+    let r = login_from(&s, attacker, "lock@example.com", "still not it").await;
+    assert_eq!(r.status, 401);
+    let slowed = login_from(&s, attacker, "lock@example.com", PASSWORD).await;
+    assert_eq!(slowed.status, 429);
+    assert!(
+        (2..=3).contains(&retry_after(&slowed)),
+        "{:?}",
+        slowed.headers
+    );
+
+    // An email without an account is throttled exactly the same.
+    let prober = "203.0.113.99";
+    for _ in 0..3 {
+        let r = login_from(&s, prober, "nobody@example.com", "a guess at it").await;
+        assert_eq!((r.status, r.code()), (401, "UNAUTHORIZED"));
+    }
+    let r = login_from(&s, prober, "nobody@example.com", "a guess at it").await;
+    assert_eq!(r.status, 429);
+    assert_eq!(
+        r.body["error"]["message"], slowed.body["error"]["message"],
+        "the same answer for an unknown email"
+    );
+
+    // A client trying many emails is slowed for all of them after 4x the limit.
+    let sprayer = "203.0.113.150";
+    for i in 0..12 {
+        let r = login_from(&s, sprayer, &format!("u{i}@example.com"), "a guess at it").await;
+        assert_eq!(r.status, 401, "attempt {i}");
+    }
+    let r = login_from(&s, sprayer, "lock@example.com", PASSWORD).await;
+    assert_eq!(r.status, 429, "slowed for every email");
+    assert_eq!(
+        login_from(&s, owner, "lock@example.com", PASSWORD)
+            .await
+            .status,
+        200
+    );
+
+    // Counters live in the shared store, per (email, client) and per client.
+    let per_client = s
         .family
         .backends
         .records
-        .get(&synth_core::Key::new("LOGIN#lock@example.com", "FAILURES"))
+        .query(&Query::partition(Index::Primary, "LOGIN#lock@example.com"))
         .await
         .unwrap();
-    assert_eq!(counter.unwrap().i64("count"), Some(3));
+    let sks: Vec<&str> = per_client
+        .items
+        .iter()
+        .filter_map(|i| i.str("sk"))
+        .collect();
+    assert!(sks.contains(&"FAILURES"), "{sks:?}");
+    assert!(sks.iter().any(|k| k.starts_with("CLIENT#")), "{sks:?}");
+    assert!(
+        !per_client.items.iter().any(|i| i
+            .to_value::<Value>()
+            .unwrap()
+            .to_string()
+            .contains(attacker)),
+        "client addresses are stored hashed"
+    );
+
+    // Twelve failures on one account from twelve clients raise one alert for its owner
+    // (four have happened above).
+    for i in 0..8 {
+        let r = login_from(&s, &format!("192.0.2.{i}"), "lock@example.com", "guess").await;
+        assert_eq!(r.status, 401);
+    }
+    let alert = loop {
+        let m = subscriber
+            .next(std::time::Duration::from_secs(10))
+            .await
+            .expect("a login alert on the topic");
+        let m: Value = serde_json::from_str(&m).unwrap();
+        if m["type"] == "security.login_failures" {
+            break m;
+        }
+    };
+    assert_eq!(alert["user_id"], owner_id.as_str());
+    assert_eq!(alert["failures"], 12);
+
+    // Learning which emails are registered by trying to register them is slowed the same.
+    let enumerator = "203.0.113.201";
+    let taken = json!({"email": "lock@example.com", "password": PASSWORD});
+    for _ in 0..12 {
+        assert_eq!(
+            post_from(&s, enumerator, "/auth/register", taken.clone())
+                .await
+                .status,
+            409
+        );
+    }
+    let r = post_from(&s, enumerator, "/auth/register", taken).await;
+    assert_eq!((r.status, r.code()), (429, "RATE_LIMITED"));
 }
 
 async fn profile_and_push_tokens(f: synth_tests::Family) {

@@ -20,6 +20,23 @@ pub async fn start() -> Result<(Settings, Backends), Error> {
 pub async fn run_http(group: ResourceGroup) -> Result<(), Error> {
     let (settings, backends) = start().await?;
     tracing::info!(group = group.name(), "starting HTTP function");
-    let app = synth_api::app(AppState::new(settings, backends, "aws"), &[group], None);
+    let app = synth_api::app(AppState::new(settings, backends, "aws"), &[group], None)
+        .layer(axum::middleware::map_request(client_ip));
     lambda_http::run(app).await
+}
+
+/// Hand the caller's address, as API Gateway saw it, to the API's extractors.
+async fn client_ip(mut req: axum::extract::Request) -> axum::extract::Request {
+    use lambda_http::RequestExt;
+    use lambda_http::request::RequestContext;
+    let ip = match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => {
+            ctx.http.source_ip.as_deref().and_then(|ip| ip.parse().ok())
+        }
+        _ => None,
+    };
+    if let Some(ip) = ip {
+        req.extensions_mut().insert(synth_api::auth::ClientIp(ip));
+    }
+    req
 }

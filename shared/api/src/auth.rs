@@ -1,11 +1,14 @@
-//! Who is calling: extractors for the bearer-authenticated caller, the admin, and the
-//! request context carried into audit entries.
+//! Who is calling: extractors for the bearer-authenticated caller, the admin, the client's
+//! address (what login throttling counts by), and the request context carried into audit
+//! entries.
 
-use axum::extract::FromRequestParts;
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::header;
 use axum::http::request::Parts;
 use synth_core::RequestContext;
-use synth_core::accounts::Principal;
+use synth_core::accounts::{ClientId, Principal};
 
 use crate::error::ApiError;
 use crate::middleware::REQUEST_ID;
@@ -19,6 +22,49 @@ pub struct Admin(pub Principal);
 
 /// The request id and other context of the current request.
 pub struct Ctx(pub RequestContext);
+
+/// The client's address as the platform's edge saw it: the Lambda adapter puts API
+/// Gateway's `sourceIp` in the request's extensions; `synth serve` has the connection's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientIp(pub IpAddr);
+
+/// The calling client, for throttling. With `TRUST_FORWARDED_FOR` (behind a reverse proxy
+/// that sets it), the first address of `X-Forwarded-For`; otherwise what the edge saw.
+pub struct Client(pub ClientId);
+
+impl FromRequestParts<AppState> for Client {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, std::convert::Infallible> {
+        let forwarded = state
+            .settings
+            .trust_forwarded_for
+            .then(|| {
+                parts
+                    .headers
+                    .get("x-forwarded-for")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.split(',').next())
+                    .and_then(|ip| ip.trim().parse::<IpAddr>().ok())
+            })
+            .flatten();
+        let ip = forwarded
+            .or_else(|| parts.extensions.get::<ClientIp>().map(|c| c.0))
+            .or_else(|| {
+                parts
+                    .extensions
+                    .get::<ConnectInfo<SocketAddr>>()
+                    .map(|c| c.0.ip())
+            });
+        Ok(Client(match ip {
+            Some(ip) => ClientId::new(&ip.to_string()),
+            None => ClientId::unknown(),
+        }))
+    }
+}
 
 fn bearer(parts: &Parts) -> Result<&str, ApiError> {
     let value = parts

@@ -22,6 +22,7 @@ impl AppState {
         let accounts = Accounts::new(
             backends.records.clone(),
             backends.objects.clone(),
+            backends.topic.clone(),
             &settings,
         );
         let datasets = Datasets::new(

@@ -65,10 +65,14 @@ pub struct Settings {
     pub cors_origins: Vec<String>,
     pub max_request_size_mb: u64,
     pub log_level: String,
-    /// Failed logins for one email within the window before it is locked.
+    /// Failed logins of one client for one email within the window before that client is
+    /// slowed down for that email (four times as many for any email).
     pub login_max_attempts: u64,
     pub login_window_minutes: u64,
+    /// The longest a slowed-down client waits between login attempts.
     pub login_lockout_minutes: u64,
+    /// Take the client's address from `X-Forwarded-For` (only behind a proxy that sets it).
+    pub trust_forwarded_for: bool,
 }
 
 impl fmt::Debug for Settings {
@@ -178,6 +182,7 @@ impl Settings {
             login_max_attempts: env.positive("LOGIN_MAX_ATTEMPTS", 5)?,
             login_window_minutes: env.positive("LOGIN_WINDOW_MINUTES", 15)?,
             login_lockout_minutes: env.positive("LOGIN_LOCKOUT_MINUTES", 15)?,
+            trust_forwarded_for: env.parse("TRUST_FORWARDED_FOR", false)?,
             log_level: if log_level == "warning" {
                 "warn".into()
             } else {

@@ -3,13 +3,13 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use synth_core::accounts::{Role, TokenPair, User};
+use synth_core::accounts::{TokenPair, User};
 use synth_core::{Failure, Success};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::Caller;
+use crate::auth::{Caller, Client};
 use crate::error::ApiError;
 use crate::extract::Json;
 use crate::routes::Ack;
@@ -48,15 +48,17 @@ pub struct RefreshRequest {
     responses(
         (status = 201, description = "Account created", body = Success<User>),
         (status = 400, description = "Invalid email or password", body = Failure),
-        (status = 409, description = "Email already registered", body = Failure),
+        (status = 409, description = "Email already registered (counts against the client's login failures)", body = Failure),
+        (status = 429, description = "This client has failed too often; Retry-After says when to try again", body = Failure),
     ))]
 async fn register(
     State(s): State<AppState>,
+    Client(client): Client,
     Json(r): Json<RegisterRequest>,
 ) -> Result<(StatusCode, axum::Json<Success<User>>), ApiError> {
     let user = s
         .accounts
-        .register(&r.email, &r.password, r.full_name, Role::User)
+        .register(&r.email, &r.password, r.full_name, &client)
         .await?;
     Ok((
         StatusCode::CREATED,
@@ -69,14 +71,15 @@ async fn register(
     responses(
         (status = 200, description = "Logged in", body = Success<TokenPair>),
         (status = 401, description = "Invalid email or password, or a deactivated account", body = Failure),
-        (status = 429, description = "Too many failed logins for this email", body = Failure),
+        (status = 429, description = "Too many failed logins from this client (for this email, or for any); Retry-After says when to try again", body = Failure),
     ))]
 async fn login(
     State(s): State<AppState>,
+    Client(client): Client,
     Json(r): Json<LoginRequest>,
 ) -> Result<axum::Json<Success<TokenPair>>, ApiError> {
     Ok(axum::Json(Success::new(
-        s.accounts.login(&r.email, &r.password).await?,
+        s.accounts.login(&r.email, &r.password, &client).await?,
     )))
 }
 

@@ -8,14 +8,17 @@
 //! - `USER#{id}` / `PUSH#{sha256}` — a device push token.
 //! - `EMAIL#{email}` / `EMAIL` — the unique-email guard, written in the same transaction as
 //!   the account.
-//! - `LOGIN#{email}` / `FAILURES` — failed-login counter and lockout.
+//! - `LOGIN#…`, `LOGINCLIENT#…` — failed-login counters (see [`login`]).
 //! - `AUDIT` / `{time}#{id}` — the audit log, written in the same transaction as the change.
 //!
 //! Everything a user owns lives in their `USER#{id}` partition or under `users/{id}/` in
 //! the object store, so erasure is one partition and one prefix.
 
+pub mod login;
 pub mod password;
 pub mod tokens;
+
+pub use login::{ClientId, LoginPolicy};
 
 use std::time::Duration;
 
@@ -24,11 +27,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::ToSchema;
 
-use crate::ports::records::{Cmp, Condition, Index, Item, Key, Query, SortKey, TxOp, Update};
+use crate::ports::records::{Condition, Index, Item, Key, Query, SortKey, TxOp, Update};
 use crate::service::{RequestContext, ServiceError, ServiceResult};
 use std::sync::Arc;
 
-use crate::{ObjectStore, PortError, RecordStore, Settings};
+use crate::{ObjectStore, PortError, RecordStore, Settings, Topic};
 use tokens::TokenIssuer;
 
 /// What an account may do.
@@ -174,14 +177,6 @@ struct AdminChange<'a> {
     details: Value,
 }
 
-/// Failed-login limits.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct LoginPolicy {
-    pub max_failures: i64,
-    pub window: Duration,
-    pub lockout: Duration,
-}
-
 fn user_key(id: &str) -> Key {
     Key::new(format!("USER#{id}"), "PROFILE")
 }
@@ -196,10 +191,6 @@ fn session_key(user: &str, sid: &str) -> Key {
 
 fn token_key(user: &str, hash: &str) -> Key {
     Key::new(format!("USER#{user}"), format!("TOKEN#{hash}"))
-}
-
-fn login_key(email: &str) -> Key {
-    Key::new(format!("LOGIN#{email}"), "FAILURES")
 }
 
 pub const AUDIT_PK: &str = "AUDIT";
@@ -252,26 +243,33 @@ fn security_event(event: &str, fields: Value) {
 pub struct Accounts {
     records: Arc<dyn RecordStore>,
     objects: Arc<dyn ObjectStore>,
+    topic: Arc<dyn Topic>,
     tokens: TokenIssuer,
     refresh_ttl: chrono::Duration,
     policy: LoginPolicy,
 }
 
 impl Accounts {
+    /// The service over the records and objects; security alerts go to `topic`.
     pub fn new(
         records: Arc<dyn RecordStore>,
         objects: Arc<dyn ObjectStore>,
+        topic: Arc<dyn Topic>,
         settings: &Settings,
     ) -> Self {
+        let max_failures = settings.login_max_attempts as i64;
         Self {
             records,
             objects,
+            topic,
             tokens: TokenIssuer::new(&settings.secret_key, settings.access_token_expire_minutes),
             refresh_ttl: chrono::Duration::days(settings.refresh_token_expire_days as i64),
             policy: LoginPolicy {
-                max_failures: settings.login_max_attempts as i64,
+                max_failures,
+                max_client_failures: max_failures * 4,
+                alert_failures: max_failures * 4,
                 window: Duration::from_secs(settings.login_window_minutes * 60),
-                lockout: Duration::from_secs(settings.login_lockout_minutes * 60),
+                max_delay: Duration::from_secs(settings.login_lockout_minutes * 60),
             },
         }
     }
@@ -284,112 +282,9 @@ impl Accounts {
         })
     }
 
-    /// Create an account. Two concurrent registrations of one email give one account.
-    pub async fn register(
-        &self,
-        email: &str,
-        password: &str,
-        full_name: Option<String>,
-        role: Role,
-    ) -> ServiceResult<User> {
-        register(self.records.as_ref(), email, password, full_name, role).await
-    }
-
     async fn user_id_for_email(&self, email: &str) -> ServiceResult<Option<String>> {
         let guard = self.records.get(&email_key(email)).await?;
         Ok(guard.and_then(|g| g.str("user_id").map(str::to_owned)))
-    }
-
-    /// Exchange credentials for tokens; same answer for an unknown email and a wrong
-    /// password, and lockout after repeated failures.
-    pub async fn login(&self, email: &str, password: &str) -> ServiceResult<TokenPair> {
-        let invalid = || ServiceError::Unauthorized("invalid email or password".into());
-        let Ok(email) = normalise_email(email) else {
-            password::verify_dummy(password);
-            return Err(invalid());
-        };
-        self.check_lockout(&email).await?;
-        let stored = match self.user_id_for_email(&email).await? {
-            Some(id) => self.stored_user(&id).await?,
-            None => None,
-        };
-        let ok = match &stored {
-            Some(s) => password::verify(password, &s.password_hash),
-            None => {
-                password::verify_dummy(password);
-                false
-            }
-        };
-        let Some(stored) = stored.filter(|_| ok) else {
-            self.record_failure(&email).await?;
-            return Err(invalid());
-        };
-        if !stored.user.is_active {
-            security_event(
-                "login_refused_inactive",
-                json!({ "user_id": stored.user.id }),
-            );
-            return Err(ServiceError::Unauthorized(
-                "this account is deactivated".into(),
-            ));
-        }
-        self.records.delete(&login_key(&email), None).await?;
-        self.start_session(&stored.user).await
-    }
-
-    async fn check_lockout(&self, email: &str) -> ServiceResult<()> {
-        let Some(item) = self.records.get(&login_key(email)).await? else {
-            return Ok(());
-        };
-        let now = Utc::now().timestamp();
-        if let Some(until) = item.i64("locked_until")
-            && until > now
-        {
-            return Err(ServiceError::RateLimited {
-                message: "too many failed logins; try again later".into(),
-                retry_after_seconds: (until - now) as u64,
-            });
-        }
-        Ok(())
-    }
-
-    async fn record_failure(&self, email: &str) -> ServiceResult<()> {
-        let records = &self.records;
-        let key = login_key(email);
-        let now = Utc::now().timestamp();
-        let window_start = now - self.policy.window.as_secs() as i64;
-        // Count within the current window, or start a new window.
-        let counted = records
-            .update(
-                &key,
-                Update::default().add("count", 1),
-                Some(Condition::cmp("window_start", Cmp::Gt, window_start)),
-            )
-            .await;
-        let count = match counted {
-            Ok(item) => item.i64("count").unwrap_or(1),
-            Err(PortError::ConditionFailed) => {
-                let fresh = Item::new(&key).with("count", 1).with("window_start", now);
-                records.put(fresh, None).await?;
-                1
-            }
-            Err(e) => return Err(e.into()),
-        };
-        security_event(
-            "login_failed",
-            json!({ "email_sha256": tokens::sha256_hex(email), "failures": count }),
-        );
-        if count >= self.policy.max_failures {
-            let until = now + self.policy.lockout.as_secs() as i64;
-            records
-                .update(&key, Update::default().set("locked_until", until), None)
-                .await?;
-            security_event(
-                "login_locked",
-                json!({ "email_sha256": tokens::sha256_hex(email), "until": until }),
-            );
-        }
-        Ok(())
     }
 
     async fn start_session(&self, user: &User) -> ServiceResult<TokenPair> {
@@ -619,7 +514,7 @@ impl Accounts {
         for item in items.iter().filter(|i| i.str("sk") != Some("PROFILE")) {
             records.delete(&item.key(), None).await?;
         }
-        records.delete(&login_key(&who.user.email), None).await?;
+        self.forget_login_failures(&who.user.email).await?;
         self.anonymise_audit(id).await?;
         let audit = audit_item(
             None,
