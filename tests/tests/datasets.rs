@@ -337,7 +337,8 @@ async fn presigned_upload_is_ingested_once(f: synth_tests::Family) {
             json!({"filename": "huge.csv", "size": 600u64 * 1024 * 1024}),
         )
         .await;
-    assert_eq!((too_big.status, too_big.code()), (413, "PAYLOAD_TOO_LARGE"));
+    assert_eq!((too_big.status, too_big.code()), (400, "VALIDATION_ERROR"));
+    assert_eq!(too_big.body["error"]["details"]["field"], "size");
     assert!(
         too_big.body["error"]["message"]
             .as_str()

@@ -54,9 +54,32 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
                 })),
             );
         }
-        axum::Json::<T>::from_bytes(&bytes)
-            .map(|axum::Json(v)| Json(v))
-            .map_err(ApiError::from)
+        let invalid = |e: serde_json::Error| {
+            ApiError::validation("invalid JSON body")
+                .with_details(json!({ "reason": e.to_string() }))
+        };
+        let mut value: serde_json::Value = serde_json::from_slice(&bytes).map_err(invalid)?;
+        integral_floats_as_integers(&mut value);
+        T::deserialize(value).map(Json).map_err(invalid)
+    }
+}
+
+/// JSON has one number type, and `2.0` is as much an integer as `2` (JSON Schema agrees);
+/// serde would refuse it for an integer field. Within ±2^53, where a float is exact.
+fn integral_floats_as_integers(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) => {
+            if let Some(f) = n.as_f64().filter(|_| n.is_f64())
+                && f.fract() == 0.0
+                && f.abs() <= 9_007_199_254_740_992.0
+            {
+                *value = Value::from(f as i64);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_floats_as_integers),
+        Value::Object(fields) => fields.values_mut().for_each(integral_floats_as_integers),
+        _ => {}
     }
 }
 
@@ -99,5 +122,21 @@ impl From<PathRejection> for ApiError {
     fn from(r: PathRejection) -> Self {
         ApiError::validation("invalid path parameters")
             .with_details(json!({ "reason": r.body_text() }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integral_floats_become_integers_and_others_stay() {
+        let mut v = json!({"size": 259.0, "r": 0.5, "big": 1e300, "n": [2.0, -3.0, 4], "s": "1.0"});
+        integral_floats_as_integers(&mut v);
+        assert_eq!(
+            v,
+            json!({"size": 259, "r": 0.5, "big": 1e300, "n": [2, -3, 4], "s": "1.0"})
+        );
+        assert!(v["size"].is_u64() && v["n"][1].is_i64());
     }
 }

@@ -216,7 +216,15 @@ impl Datasets {
         }
     }
 
-    fn check_file(&self, filename: &str, size: u64) -> ServiceResult<String> {
+    /// Check a file's name and size: the bytes of a direct upload (`declared == false`:
+    /// too large is 413, like any oversized body) or the size a presign request declares
+    /// (a field of the request: 400 naming it).
+    fn check_file(&self, filename: &str, size: u64, declared: bool) -> ServiceResult<String> {
+        let (name_field, size_field) = if declared {
+            ("filename", "size")
+        } else {
+            ("file", "file")
+        };
         let name = sanitise_filename(filename);
         let ext = name
             .rsplit_once('.')
@@ -230,7 +238,7 @@ impl Datasets {
         };
         if !self.supported.iter().any(|s| s == kind) {
             return Err(ServiceError::field(
-                "file",
+                name_field,
                 format!(
                     "unsupported file type {ext:?}; supported: {}",
                     self.supported.join(", ")
@@ -238,13 +246,18 @@ impl Datasets {
             ));
         }
         if size == 0 {
-            return Err(ServiceError::field("file", "the file is empty"));
+            return Err(ServiceError::field(size_field, "the file is empty"));
         }
         if size > self.max_file_bytes {
-            return Err(ServiceError::TooLarge(format!(
+            let why = format!(
                 "the file is {size} bytes; MAX_FILE_SIZE_MB allows {} bytes",
                 self.max_file_bytes
-            )));
+            );
+            return Err(if declared {
+                ServiceError::field(size_field, why)
+            } else {
+                ServiceError::TooLarge(why)
+            });
         }
         Ok(name)
     }
@@ -294,7 +307,7 @@ impl Datasets {
         content_type: &str,
         bytes: bytes::Bytes,
     ) -> ServiceResult<Dataset> {
-        let name = self.check_file(filename, bytes.len() as u64)?;
+        let name = self.check_file(filename, bytes.len() as u64, false)?;
         let d = Self::new_record(
             owner,
             name,
@@ -326,7 +339,15 @@ impl Datasets {
         size: u64,
         content_type: &str,
     ) -> ServiceResult<(Dataset, PresignedRequest)> {
-        let name = self.check_file(filename, size)?;
+        let name = self.check_file(filename, size, true)?;
+        let printable = (1..=255).contains(&content_type.len())
+            && content_type.bytes().all(|b| (0x20..0x7f).contains(&b));
+        if !printable {
+            return Err(ServiceError::field(
+                "content_type",
+                "must be 1 to 255 printable ASCII characters",
+            ));
+        }
         let d = Self::new_record(
             owner,
             name,

@@ -67,7 +67,7 @@ pub struct ErrorBody {
     pub code: ErrorCode,
     pub message: String,
     /// Structured context (e.g. which field was invalid); `null` when there is none.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub details: Value,
 }
 

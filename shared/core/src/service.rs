@@ -45,6 +45,22 @@ impl ServiceError {
 
 pub type ServiceResult<T> = Result<T, ServiceError>;
 
+/// Largest page of a listing, and the size when none is asked for.
+pub const MAX_PAGE: usize = 100;
+pub const DEFAULT_PAGE: usize = 20;
+
+/// The page size a listing was asked for: 1..=[`MAX_PAGE`], [`DEFAULT_PAGE`] by default.
+pub fn page_size(limit: Option<usize>) -> ServiceResult<usize> {
+    match limit {
+        None => Ok(DEFAULT_PAGE),
+        Some(n @ 1..=MAX_PAGE) => Ok(n),
+        Some(_) => Err(ServiceError::field(
+            "limit",
+            format!("must be 1..={MAX_PAGE}"),
+        )),
+    }
+}
+
 /// Who made a request and which request it was, for audit entries and logs.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RequestContext {

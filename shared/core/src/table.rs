@@ -63,7 +63,8 @@ pub const METADATA_SPEC_VERSION: &str = "SINGLE_TABLE_V1";
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Metadata {
     #[serde(serialize_with = "ordered_ser", deserialize_with = "ordered_de")]
-    #[schema(value_type = Object)]
+    /// Column name → its metadata, in the table's column order.
+    #[schema(value_type = std::collections::HashMap<String, ColumnMetadata>)]
     pub columns: Vec<(String, ColumnMetadata)>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub primary_key: Option<String>,
@@ -263,6 +264,17 @@ mod tests {
         let wrapped = format!(r#"{{"tables": {{"t": {text}}}}}"#);
         assert_eq!(Metadata::from_json(&wrapped).unwrap(), m);
         assert!(Metadata::from_json(r#"{"columns": {"a": {"sdtype": "weird"}}}"#).is_err());
+    }
+
+    #[test]
+    fn deeply_nested_metadata_is_refused_before_parsing() {
+        let deep = format!(
+            "{{\"columns\": {}{}}}",
+            "{\"a\": ".repeat(100_000),
+            "}".repeat(100_000)
+        );
+        let err = Metadata::from_json(&deep).unwrap_err();
+        assert!(err.contains("nested more than 32 levels"), "{err}");
     }
 
     #[test]

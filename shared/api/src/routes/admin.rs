@@ -13,6 +13,7 @@ use crate::auth::{Admin, Ctx};
 use crate::error::ApiError;
 use crate::extract::{Json, Path, Query};
 use crate::state::AppState;
+use synth_core::service::page_size;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -28,14 +29,20 @@ pub struct UserListParams {
     pub is_active: Option<bool>,
     pub email_prefix: Option<String>,
     /// Page size, 1..=100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<usize>,
+    /// `next_cursor` of the previous page, as it was given.
+    #[param(min_length = 1)]
     pub cursor: Option<String>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct PageParams {
     /// Page size, 1..=100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<usize>,
+    /// `next_cursor` of the previous page, as it was given.
+    #[param(min_length = 1)]
     pub cursor: Option<String>,
 }
 
@@ -63,7 +70,7 @@ async fn list_users(
     };
     Ok(axum::Json(Success::new(
         s.accounts
-            .list_users(&filter, q.limit.unwrap_or(20), q.cursor)
+            .list_users(&filter, page_size(q.limit)?, q.cursor)
             .await?,
     )))
 }
@@ -122,8 +129,6 @@ async fn logs(
     Query(q): Query<PageParams>,
 ) -> Result<axum::Json<Success<Paged<AuditEntry>>>, ApiError> {
     Ok(axum::Json(Success::new(
-        s.accounts
-            .audit_log(q.limit.unwrap_or(20), q.cursor)
-            .await?,
+        s.accounts.audit_log(page_size(q.limit)?, q.cursor).await?,
     )))
 }

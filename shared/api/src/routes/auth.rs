@@ -26,9 +26,15 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RegisterRequest {
+    #[schema(
+        max_length = 254,
+        pattern = r"^\s*[^@\s\x00-\x1f\x7f-\x9f]+@[^@\s.\x00-\x1f\x7f-\x9f]+(\.[^@\s.\x00-\x1f\x7f-\x9f]+)+\s*$"
+    )]
     pub email: String,
-    /// At least 10 characters, not one of the most common passwords.
+    /// 10 to 256 characters, not one of the most common passwords.
+    #[schema(min_length = 10, max_length = 256)]
     pub password: String,
+    #[schema(max_length = 200)]
     pub full_name: Option<String>,
 }
 
@@ -40,6 +46,7 @@ pub struct LoginRequest {
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct RefreshRequest {
+    #[schema(min_length = 1)]
     pub refresh_token: String,
 }
 

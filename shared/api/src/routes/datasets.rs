@@ -19,6 +19,7 @@ use crate::error::ApiError;
 use crate::extract::{Json, Path, Query};
 use crate::routes::Ack;
 use crate::state::AppState;
+use synth_core::service::page_size;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -41,9 +42,16 @@ pub struct UploadForm {
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct PresignRequest {
+    /// The file's name; its extension names the format.
+    #[schema(
+        max_length = 255,
+        pattern = r"(^|[/\\])[^/\\]*[^./\\][^/\\]*\.([cC][sS][vV]|[jJ][sS][oO][nN]|[nN][dD][jJ][sS][oO][nN]|[jJ][sS][oO][nN][lL]|[xX][lL][sS][xXmM]?|[pP][aA][rR][qQ][uU][eE][tT]|[pP][qQ])$"
+    )]
     pub filename: String,
-    /// Size of the file in bytes.
+    /// Size of the file in bytes; the upload URL accepts exactly this many.
+    #[schema(minimum = 1)]
     pub size: u64,
+    #[schema(pattern = "^[ -~]{1,255}$")]
     pub content_type: Option<String>,
 }
 
@@ -60,7 +68,8 @@ pub struct PresignedUpload {
 pub struct DatasetDetail {
     #[serde(flatten)]
     pub dataset: Dataset,
-    #[schema(value_type = Object)]
+    /// `null` until the dataset is ready.
+    #[schema(value_type = Option<Object>)]
     pub profile: Option<Value>,
 }
 
@@ -73,13 +82,17 @@ pub struct Preview {
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct ListParams {
     /// Page size, 1..=100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<usize>,
+    /// `next_cursor` of the previous page, as it was given.
+    #[param(min_length = 1)]
     pub cursor: Option<String>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct PreviewParams {
     /// Rows to return, 1..=100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub rows: Option<usize>,
 }
 
@@ -134,8 +147,7 @@ fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
 #[utoipa::path(post, path = "/upload/presign", tag = "datasets", security(("bearer" = [])), request_body = PresignRequest,
     responses(
         (status = 201, description = "A dataset awaiting its file, and the upload URL", body = Success<PresignedUpload>),
-        (status = 400, description = "Unsupported type or empty file", body = Failure),
-        (status = 413, description = "Larger than MAX_FILE_SIZE_MB", body = Failure),
+        (status = 400, description = "Unsupported type, or a size of 0 or above MAX_FILE_SIZE_MB", body = Failure),
     ))]
 async fn presign(
     State(s): State<AppState>,
@@ -166,7 +178,7 @@ async fn list(
 ) -> Result<axum::Json<Success<Paged<Dataset>>>, ApiError> {
     Ok(axum::Json(Success::new(
         s.datasets
-            .list(&p.user.id, q.limit.unwrap_or(20), q.cursor)
+            .list(&p.user.id, page_size(q.limit)?, q.cursor)
             .await?,
     )))
 }

@@ -127,6 +127,7 @@ fn documented(groups: &[ResourceGroup]) -> OpenApiRouter<AppState> {
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut doc = documented(&ResourceGroup::ALL).into_openapi();
     doc.info.version = synth_core::VERSION.to_owned();
+    crate::spec::complete(&mut doc);
     doc
 }
 

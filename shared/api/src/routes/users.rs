@@ -26,8 +26,10 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct PushTokenRequest {
+    #[schema(min_length = 1, max_length = 4096, pattern = r"\S")]
     pub token: String,
     /// `ios`, `android` or `web`.
+    #[schema(pattern = "^(ios|android|web)$")]
     pub platform: String,
 }
 

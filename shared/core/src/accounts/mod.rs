@@ -120,12 +120,17 @@ impl Principal {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ProfileUpdate {
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(max_length = 200)]
     pub full_name: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(max_length = 200)]
     pub organization: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(max_length = 2000)]
     pub bio: Option<Option<String>>,
+    /// An http(s) URL.
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(max_length = 2048, pattern = "^https?://")]
     pub avatar_url: Option<Option<String>>,
     pub notification_preferences: Option<NotificationPreferences>,
 }
@@ -207,21 +212,38 @@ pub fn upload_prefix(user_id: &str) -> String {
 
 /// Trim and lower-case an email, and check its shape.
 pub fn normalise_email(raw: &str) -> ServiceResult<String> {
-    let email = raw.trim().to_lowercase();
-    let valid = email.len() <= 254
-        && !email.chars().any(char::is_whitespace)
+    let email = raw.trim_matches(is_space).to_lowercase();
+    // As the API document's pattern states it: at most 254 characters as sent, one `@`, a
+    // domain of two or more non-empty labels, no whitespace (but around it) and no control
+    // characters.
+    let valid = raw.chars().count() <= 254
+        && !email.chars().any(|c| is_space(c) || c.is_control())
         && email.split_once('@').is_some_and(|(local, domain)| {
             !local.is_empty()
                 && !domain.contains('@')
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !domain.ends_with('.')
+                && domain.split('.').count() >= 2
+                && domain.split('.').all(|label| !label.is_empty())
         });
     if valid {
         Ok(email)
     } else {
         Err(ServiceError::field("email", "not a valid email address"))
     }
+}
+
+/// Whitespace as the API document's patterns (ECMAScript's `\s`) mean it.
+fn is_space(c: char) -> bool {
+    matches!(
+        c,
+        '\t' | '\n' | '\u{b}' | '\u{c}' | '\r' | ' ' | '\u{a0}' | '\u{1680}' | '\u{2000}'
+            ..='\u{200a}'
+                | '\u{2028}'
+                | '\u{2029}'
+                | '\u{202f}'
+                | '\u{205f}'
+                | '\u{3000}'
+                | '\u{feff}'
+    )
 }
 
 fn check_text(field: &str, value: &Option<String>, max: usize) -> ServiceResult<()> {
@@ -472,7 +494,7 @@ impl Accounts {
         token: &str,
         platform: &str,
     ) -> ServiceResult<()> {
-        if token.trim().is_empty() || token.len() > 4096 {
+        if token.trim().is_empty() || token.chars().count() > 4096 {
             return Err(ServiceError::field("token", "must be 1..=4096 characters"));
         }
         if !["ios", "android", "web"].contains(&platform) {
