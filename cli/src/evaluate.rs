@@ -3,9 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use synth_core::table::{Metadata, Table};
 use synth_data::ReadOptions;
 use synth_evaluate::{EvaluateOptions, EvaluationReport};
+use synth_table::{Metadata, Table};
 
 #[derive(clap::Args)]
 pub struct EvaluateArgs {

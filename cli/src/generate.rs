@@ -6,8 +6,8 @@ use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
-use synth_core::table::Metadata;
 use synth_engine::{EngineDevice, EpochReport, FitOptions, ModelParams, Synthesizer};
+use synth_table::Metadata;
 
 use crate::input::{METADATA_FILE, read_metadata, read_table, save_model};
 
@@ -55,7 +55,7 @@ fn params(args: &GenerateArgs) -> Result<ModelParams, String> {
         Some(path) => {
             let bytes =
                 std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            synth_core::json::from_slice::<Value>(&bytes)
+            synth_table::json::from_slice::<Value>(&bytes)
                 .map_err(|e| format!("{}: {e}", path.display()))?
         }
         None => json!({}),

@@ -3,9 +3,9 @@
 
 use std::path::Path;
 
-use synth_core::table::{Metadata, Table};
 use synth_data::ReadOptions;
 use synth_engine::Synthesizer;
+use synth_table::{Metadata, Table};
 
 /// The SDV metadata saved beside a model, so a loaded model writes its output alike.
 pub const METADATA_FILE: &str = "metadata.json";

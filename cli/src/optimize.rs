@@ -72,7 +72,7 @@ pub struct OptimizeArgs {
 
 fn read_json(path: &Path) -> Result<Value, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    synth_core::json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display()))
+    synth_table::json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// The request: the config file's, with each flag given in place of its field.

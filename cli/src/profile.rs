@@ -4,11 +4,8 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use synth_core::table::{Metadata, SdType};
-use synth_data::{
-    ColumnProfile, Dataset, Profile, ReadOptions, apply_metadata, infer_metadata, profile,
-    read_path,
-};
+use synth_data::{Dataset, ReadOptions, apply_metadata, infer_metadata, profile, read_path};
+use synth_table::{ColumnProfile, Metadata, Profile, SdType};
 
 #[derive(clap::Args)]
 pub struct ProfileArgs {
@@ -160,7 +157,7 @@ fn render(title: &str, warnings: &[String], p: &Profile) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use synth_core::table::{Column, ColumnData, Table};
+    use synth_table::{Column, ColumnData, Table};
 
     #[test]
     fn renders_a_row_per_column_with_its_statistics() {

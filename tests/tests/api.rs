@@ -305,3 +305,42 @@ fn openapi_documents_every_route_with_schemas_and_security() {
     ];
     assert_eq!(routes, expected);
 }
+
+/// The embedded object URLs answer in the API's envelope (that crate does not link the API
+/// and writes it by hand): every failure parses as `synth_api::Failure` with its code.
+#[tokio::test]
+async fn object_url_failures_are_the_api_envelope() {
+    let dir = tempfile::tempdir().unwrap();
+    let objects = std::sync::Arc::new(
+        synth_embedded::FsObjects::new(
+            dir.path().join("objects"),
+            synth_embedded::UrlSigner::new("k"),
+            String::new(),
+        )
+        .unwrap(),
+    );
+    let router = synth_embedded::object_router(objects, 1024);
+    let cases = [
+        (
+            get("/objects/a/b.csv"),
+            403,
+            synth_api::ErrorCode::Forbidden,
+        ),
+        (
+            Request::delete("/objects/a/b.csv")
+                .body(Body::empty())
+                .unwrap(),
+            405,
+            synth_api::ErrorCode::MethodNotAllowed,
+        ),
+    ];
+    for (req, status, code) in cases {
+        let (got, headers, body) = call(&router, req).await;
+        assert_eq!(got.as_u16(), status);
+        assert_eq!(headers[header::CONTENT_TYPE], "application/json");
+        let failure: synth_api::Failure = serde_json::from_slice(&body).unwrap();
+        assert_eq!(failure.error.code, code);
+        assert_eq!(code.status(), status);
+        assert!(!failure.success);
+    }
+}

@@ -1,10 +1,11 @@
 //! API errors: every failure leaves the HTTP edge as the envelope
 //! `{"success": false, "error": {"code", "message", "details"}, "timestamp"}`.
 
+use crate::envelope::{ErrorCode, Failure};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
-use synth_core::{ErrorCode, Failure, PortError, ServiceError};
+use synth_core::{PortError, ServiceError};
 
 /// A failure to report to the client.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,14 +1,14 @@
 //! Extractors whose rejections are envelopes with stable codes rather than axum's
 //! plain-text bodies.
 
+use crate::envelope::ErrorCode;
 use axum::body::Bytes;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{StatusCode, header};
 use serde::de::DeserializeOwned;
 use serde_json::json;
-use synth_core::ErrorCode;
-use synth_core::json::{MAX_DOCUMENT_DEPTH, check_depth};
+use synth_table::json::{MAX_DOCUMENT_DEPTH, check_depth};
 
 use crate::error::ApiError;
 

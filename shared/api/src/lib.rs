@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod docs;
+pub mod envelope;
 pub mod error;
 pub mod extract;
 pub mod middleware;
@@ -12,6 +13,7 @@ mod spec;
 pub mod state;
 pub mod telemetry;
 
+pub use envelope::{ErrorBody, ErrorCode, Failure, Success};
 pub use error::ApiError;
 pub use routes::{ResourceGroup, app, openapi};
 pub use state::AppState;

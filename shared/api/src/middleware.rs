@@ -4,11 +4,12 @@
 
 use std::time::Duration;
 
+use crate::envelope::{ErrorCode, Failure};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method, Request, header};
 use axum::response::Response;
-use synth_core::{ErrorCode, Failure, Settings};
+use synth_core::Settings;
 use tower::ServiceBuilder;
 use tower_http::LatencyUnit;
 use tower_http::cors::{AllowOrigin, CorsLayer};

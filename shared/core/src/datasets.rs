@@ -14,17 +14,17 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use utoipa::ToSchema;
 
 use crate::accounts::Paged;
 use crate::ports::objects::PresignedRequest;
 use crate::ports::records::{Cmp, Condition, Index, Item, Key, Query, SortKey, Update};
 use crate::service::{ServiceError, ServiceResult};
-use crate::table::{Metadata, SdType};
 use crate::{ObjectStore, PortError, RecordStore, Settings};
+use synth_table::{Metadata, SdType};
 
 /// Where a dataset is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum DatasetStatus {
     /// A presigned upload was issued; the file has not arrived yet.
@@ -51,7 +51,8 @@ impl DatasetStatus {
 }
 
 /// A dataset as stored and as clients see it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Dataset {
     pub id: String,
     pub owner_id: String,

@@ -7,15 +7,11 @@ pub mod accounts;
 pub mod config;
 pub mod datasets;
 pub mod dispatch;
-pub mod envelope;
 pub mod error;
-pub mod json;
 pub mod ports;
 pub mod service;
-pub mod table;
 
 pub use config::{ConfigError, Environment, Settings};
-pub use envelope::{ErrorBody, ErrorCode, Failure, Success};
 pub use error::PortError;
 pub use ports::{
     Backends,

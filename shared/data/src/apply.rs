@@ -4,7 +4,7 @@
 use polars::prelude::PlHashSet as HashSet;
 
 use rayon::prelude::*;
-use synth_core::table::{Column, ColumnData, ColumnMetadata, Metadata, SdType, Table};
+use synth_table::{Column, ColumnData, ColumnMetadata, Metadata, SdType, Table};
 
 use crate::DataError;
 use crate::datetime;

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 /// A file format Synth reads and writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FileFormat {
     Csv,

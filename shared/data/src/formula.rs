@@ -6,7 +6,7 @@
 
 use std::borrow::Cow;
 
-use synth_core::table::{ColumnData, Table};
+use synth_table::{ColumnData, Table};
 
 /// The characters that start a formula in Excel, LibreOffice and Google Sheets.
 const TRIGGERS: [char; 7] = ['=', '+', '-', '@', '\t', '\r', '\n'];

@@ -7,7 +7,7 @@ use polars::prelude::PlHashSet as HashSet;
 use rayon::prelude::*;
 
 use serde::Serialize;
-use synth_core::table::{Column, ColumnData, ColumnMetadata, Metadata, SdType, Table};
+use synth_table::{Column, ColumnData, ColumnMetadata, Metadata, SdType, Table};
 
 use crate::datetime::{self, Detected};
 
@@ -24,7 +24,7 @@ const DETECT_SAMPLE: usize = 200;
 const VERIFY_SAMPLE: usize = 20_000;
 
 /// What inference concluded about one column, and why.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ColumnInference {
     pub name: String,
     pub sdtype: SdType,
@@ -34,7 +34,7 @@ pub struct ColumnInference {
 }
 
 /// Inferred SDV metadata plus the per-column reasoning behind it.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Inference {
     pub metadata: Metadata,
     pub columns: Vec<ColumnInference>,

@@ -23,9 +23,6 @@ pub use format::FileFormat;
 pub use formula::{is_formula, neutralise};
 pub use infer::{ColumnInference, Inference, infer_metadata};
 pub use limits::Limits;
-pub use profile::{
-    CategoryCount, ColumnProfile, DatetimeQuantile, DatetimeSummary, NumericSummary, PreviewRow,
-    Profile, Quantile, profile,
-};
+pub use profile::{PREVIEW_ROWS, TOP_CATEGORIES, profile};
 pub use read::{Dataset, ReadOptions, read_bytes, read_path};
 pub use write::{write_bytes, write_path};

@@ -15,7 +15,7 @@ pub struct Limits {
     /// Declared uncompressed / compressed size of an XLSX.
     pub max_xlsx_ratio: f64,
     /// Nesting of arrays and objects in a JSON or NDJSON table, checked before parsing
-    /// (the parser recurses once per level; see `synth_core::json`).
+    /// (the parser recurses once per level; see `synth_table::json`).
     pub max_json_depth: usize,
 }
 
@@ -29,7 +29,7 @@ impl Default for Limits {
             max_xlsx_uncompressed: 2 * 1024 * 1024 * 1024,
             // Sheet XML of repetitive data compresses ~10-50x; hundreds is a bomb.
             max_xlsx_ratio: 200.0,
-            max_json_depth: synth_core::json::MAX_TABLE_DEPTH,
+            max_json_depth: synth_table::json::MAX_TABLE_DEPTH,
         }
     }
 }

@@ -6,9 +6,11 @@ use std::hash::Hash;
 
 use polars::prelude::*;
 use rayon::prelude::*;
-use serde::Serialize;
 use serde_json::Value;
-use synth_core::table::{Column, ColumnData, ColumnMetadata, Metadata, SdType, Table};
+use synth_table::{
+    CategoryCount, Column, ColumnData, ColumnMetadata, ColumnProfile, DatetimeQuantile,
+    DatetimeSummary, Metadata, NumericSummary, PreviewRow, Profile, Quantile, SdType, Table,
+};
 
 use crate::Inference;
 use crate::datetime::{self, DEFAULT_DATETIME_FORMAT};
@@ -18,116 +20,6 @@ pub const PREVIEW_ROWS: usize = 20;
 /// Categories listed per column, most frequent first.
 pub const TOP_CATEGORIES: usize = 20;
 const QUANTILES: [f64; 5] = [0.05, 0.25, 0.5, 0.75, 0.95];
-
-/// A table's profile: per-column statistics plus the first rows.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct Profile {
-    pub n_rows: usize,
-    pub n_columns: usize,
-    pub columns: Vec<ColumnProfile>,
-    /// The first rows as JSON objects (column name → value); datetimes in their format.
-    #[schema(value_type = Vec<Object>)]
-    pub preview: Vec<PreviewRow>,
-    /// What the user should know about the values (e.g. cells that read as formulas).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub warnings: Vec<String>,
-}
-
-/// One row of a preview: (column, value) pairs in column order, serialised as a JSON object
-/// (a `serde_json::Map` would sort the columns by name).
-#[derive(Debug, Clone, PartialEq)]
-pub struct PreviewRow(pub Vec<(String, Value)>);
-
-impl PreviewRow {
-    /// The value of a column in this row.
-    pub fn get(&self, column: &str) -> Option<&Value> {
-        self.0.iter().find(|(n, _)| n == column).map(|(_, v)| v)
-    }
-}
-
-impl Serialize for PreviewRow {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let mut m = s.serialize_map(Some(self.0.len()))?;
-        for (k, v) in &self.0 {
-            m.serialize_entry(k, v)?;
-        }
-        m.end()
-    }
-}
-
-/// One column's statistics; which parts are present depends on its sdtype.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct ColumnProfile {
-    pub name: String,
-    pub sdtype: SdType,
-    /// From inference, when the profile was given one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub confidence: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    /// Non-missing values.
-    pub count: usize,
-    pub nulls: usize,
-    /// Distinct non-missing values.
-    pub distinct: usize,
-    /// Numerical columns.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub numeric: Option<NumericSummary>,
-    /// Decimal places of a numerical column (0 for integers), so generated values can be
-    /// rounded like the real ones; SDV metadata has no field for it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub decimals: Option<u32>,
-    /// Datetime columns, rendered in the column's datetime format.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub datetime: Option<DatetimeSummary>,
-    /// Categorical and boolean columns.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub top: Vec<CategoryCount>,
-}
-
-/// Summary statistics of a numerical column.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct NumericSummary {
-    pub min: f64,
-    pub max: f64,
-    pub mean: f64,
-    /// Sample standard deviation; absent with a single value.
-    pub std: Option<f64>,
-    pub quantiles: Vec<Quantile>,
-}
-
-/// A quantile `q` (0..1) and its value.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct Quantile {
-    pub q: f64,
-    pub value: f64,
-}
-
-/// Summary statistics of a datetime column.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct DatetimeSummary {
-    pub min: String,
-    pub max: String,
-    pub mean: String,
-    pub quantiles: Vec<DatetimeQuantile>,
-}
-
-/// A quantile `q` (0..1) of a datetime column, in the column's format.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct DatetimeQuantile {
-    pub q: f64,
-    pub value: String,
-}
-
-/// A category and how often it occurs.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct CategoryCount {
-    pub value: String,
-    pub count: usize,
-    /// count / non-missing values.
-    pub frequency: f64,
-}
 
 /// Profile a table under its metadata; `inference`, when given, adds confidence and reason.
 pub fn profile(table: &Table, metadata: &Metadata, inference: Option<&Inference>) -> Profile {

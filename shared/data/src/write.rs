@@ -8,7 +8,7 @@ use std::path::Path;
 
 use polars::prelude::*;
 use rust_xlsxwriter::Workbook;
-use synth_core::table::{ColumnData, Metadata, Table};
+use synth_table::{ColumnData, Metadata, Table};
 
 use crate::datetime::{DEFAULT_DATETIME_FORMAT, DateFormatter};
 use crate::formula::neutralise;

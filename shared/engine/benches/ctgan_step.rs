@@ -10,8 +10,8 @@
 
 use std::time::Instant;
 
-use synth_core::table::{Column, ColumnData, ColumnMetadata, Metadata, SdType, Table};
 use synth_engine::{CtganParams, DataTransformer, FitOptions, Synthesizer, TransformerOptions};
+use synth_table::{Column, ColumnData, ColumnMetadata, Metadata, SdType, Table};
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

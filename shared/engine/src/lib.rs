@@ -1,5 +1,5 @@
 //! Synth's engine: learns a table with a deep generative model and samples synthetic rows
-//! that keep its statistics. It takes and returns [`synth_core::table::Table`]s, knows
+//! that keep its statistics. It takes and returns [`synth_table::Table`]s, knows
 //! nothing of files, AWS or HTTP, and runs on candle (CPU by default; the `cuda` feature
 //! adds the GPU).
 //!

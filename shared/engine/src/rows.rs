@@ -1,7 +1,7 @@
 //! Conditional sampling by rejection, shared by every model: draw batches, decode them,
 //! keep the rows that meet every condition, stack them.
 
-use synth_core::table::{ColumnData, Table};
+use synth_table::{ColumnData, Table};
 
 use crate::error::{EngineError, Result};
 use crate::random::{EngineRng, rng_for};

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use synth_core::table::{Metadata, Table};
+use synth_table::{Metadata, Table};
 
 use crate::ctgan::{Ctgan, CtganParams};
 use crate::device::EngineDevice;

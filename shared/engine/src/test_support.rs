@@ -1,6 +1,6 @@
 //! Fixtures shared by the models' unit tests.
 
-use synth_core::table::{Column, ColumnData, ColumnMetadata, Metadata, SdType, Table};
+use synth_table::{Column, ColumnData, ColumnMetadata, Metadata, SdType, Table};
 
 /// A small table with a numerical, a categorical and a boolean column, nulls included.
 pub(crate) fn table(n: usize) -> (Table, Metadata) {

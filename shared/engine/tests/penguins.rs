@@ -5,8 +5,8 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use synth_core::table::{Column, ColumnData, ColumnMetadata, Metadata, SdType, Table};
 use synth_engine::{CtganParams, FitOptions, ModelParams, TvaeParams};
+use synth_table::{Column, ColumnData, ColumnMetadata, Metadata, SdType, Table};
 
 const DATA: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),

@@ -5,13 +5,13 @@
 use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
-use synth_core::table::{ColumnData, Metadata, SdType, Table};
+use synth_table::{ColumnData, Metadata, SdType, Table};
 
 use crate::EvaluateError;
 use crate::values::{self, check_columns, mean_of};
 
 /// One validity check of one column.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ColumnValidity {
     pub column: String,
     /// `BoundaryAdherence`, `CategoryAdherence` or `KeyUniqueness`.
@@ -21,7 +21,7 @@ pub struct ColumnValidity {
 }
 
 /// Data validity and structure, each 0–1, and their mean.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DiagnosticReport {
     pub score: Option<f64>,
     pub data_validity: Option<f64>,
@@ -139,7 +139,7 @@ pub fn table_structure(real: &Table, synthetic: &Table) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use synth_core::table::Column;
+    use synth_table::Column;
 
     fn strs(v: &[Option<&str>]) -> ColumnData {
         ColumnData::Str(v.iter().map(|x| x.map(str::to_owned)).collect())

@@ -16,13 +16,13 @@ use smartcore::ensemble::random_forest_regressor::{
     RandomForestRegressor, RandomForestRegressorParameters,
 };
 use smartcore::linalg::basic::matrix::DenseMatrix;
-use synth_core::table::{Metadata, Table};
+use synth_table::{Metadata, Table};
 
 use crate::EvaluateError;
 use crate::values::{self, Shape};
 
 /// Settings of the efficacy models.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EfficacyOptions {
     pub n_trees: u16,
     pub max_depth: u16,
@@ -46,7 +46,7 @@ impl Default for EfficacyOptions {
 }
 
 /// One model's scores on the real holdout; only the task's metrics are set.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EfficacyScores {
     pub accuracy: Option<f64>,
     pub f1_macro: Option<f64>,
@@ -55,7 +55,7 @@ pub struct EfficacyScores {
 }
 
 /// Train-on-synthetic versus train-on-real, tested on real holdout rows.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MlEfficacyReport {
     pub target: String,
     /// `classification` or `regression`.
@@ -366,7 +366,7 @@ pub fn r2(truth: &[f64], pred: &[f64]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use synth_core::table::{Column, ColumnData, ColumnMetadata, SdType};
+    use synth_table::{Column, ColumnData, ColumnMetadata, SdType};
 
     #[test]
     fn classification_metrics_by_hand() {

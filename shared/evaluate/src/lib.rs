@@ -18,7 +18,7 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use synth_core::table::{Metadata, Table};
+use synth_table::{Metadata, Table};
 
 pub use diagnostic::{ColumnValidity, DiagnosticReport, diagnostic_report};
 pub use efficacy::{EfficacyOptions, EfficacyScores, MlEfficacyReport, ml_efficacy};
@@ -68,7 +68,7 @@ impl Default for EvaluateOptions<'_> {
 }
 
 /// The whole evaluation, shaped as `synth evaluate --json` prints it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EvaluationReport {
     pub quality: QualityReport,
     pub diagnostic: DiagnosticReport,
@@ -156,7 +156,7 @@ pub fn split(table: &Table, fraction: f64, seed: u64) -> (Table, Table) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use synth_core::table::{Column, ColumnData};
+    use synth_table::{Column, ColumnData};
 
     #[test]
     fn split_is_seeded_and_keeps_every_row_once() {

@@ -20,13 +20,13 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use synth_core::table::{Metadata, Table};
+use synth_table::{Metadata, Table};
 
 use crate::EvaluateError;
 use crate::values::{self, Shape};
 
 /// Settings of the privacy measures.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PrivacyOptions {
     /// Rows sampled from each table for the distance measures (see the module docs).
     pub max_rows: usize,
@@ -43,7 +43,7 @@ impl Default for PrivacyOptions {
 }
 
 /// Privacy figures of a synthetic table.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PrivacyReport {
     /// Share of sampled synthetic rows closer to a training row than to any holdout row (ties
     /// count half); ~0.5 is no memorisation. `None` without a holdout.
@@ -342,7 +342,7 @@ fn two_nearest(from: &Encoded, i: usize, to: &Encoded) -> (f32, f32) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use synth_core::table::{Column, ColumnData, ColumnMetadata, SdType};
+    use synth_table::{Column, ColumnData, ColumnMetadata, SdType};
 
     fn table(x: &[f64], c: &[&str]) -> Table {
         Table::new(vec![

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use plotters::prelude::*;
-use synth_core::table::{Metadata, SdType, Table};
+use synth_table::{Metadata, SdType, Table};
 
 use crate::EvaluationReport;
 use crate::values::{self, Shape};

@@ -3,8 +3,8 @@
 
 use std::collections::HashMap;
 
-use synth_core::table::ColumnData;
-use synth_core::table::{Metadata, SdType, Table};
+use synth_table::ColumnData;
+use synth_table::{Metadata, SdType, Table};
 
 use crate::EvaluateError;
 

@@ -18,9 +18,9 @@ fn check(name: &str) {
 
 fn check_tables(
     name: &str,
-    real: &synth_core::table::Table,
-    synth: &synth_core::table::Table,
-    meta: &synth_core::table::Metadata,
+    real: &synth_table::Table,
+    synth: &synth_table::Table,
+    meta: &synth_table::Metadata,
     want: &Value,
     detail: bool,
 ) {

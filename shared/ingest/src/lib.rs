@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 use synth_core::datasets::{Analysis, Analyzer, PREVIEW_ROWS};
-use synth_core::table::{Column, ColumnData, ColumnMetadata, Metadata, SdType, Table};
 use synth_data::{FileFormat, Limits, ReadOptions};
+use synth_table::{Column, ColumnData, ColumnMetadata, Metadata, SdType, Table};
 
 pub use isolated::{ANALYSIS_TIMEOUT, ProcessAnalyzer, SUBCOMMAND, run_child};
 

@@ -1,9 +1,9 @@
 //! `/admin`: users and the audit log, for administrators only.
 
+use crate::envelope::Failure;
+use crate::envelope::Success;
 use axum::extract::State;
 use serde::Deserialize;
-use synth_core::Failure;
-use synth_core::Success;
 use synth_core::accounts::{AuditEntry, Paged, Role, User, UserFilter};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;

@@ -1,10 +1,10 @@
 //! `/auth`: registration, login, token refresh, the caller, logout.
 
+use crate::envelope::{Failure, Success};
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use synth_core::accounts::{TokenPair, User};
-use synth_core::{Failure, Success};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;

@@ -2,14 +2,15 @@
 //! metadata override, delete. Ingestion itself runs elsewhere (the `ingest` function, or
 //! the embedded server's ingest loop): these handlers never parse a table.
 
+use crate::envelope::{Failure, Success};
 use axum::extract::{Multipart, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use synth_core::PresignedRequest;
 use synth_core::accounts::Paged;
 use synth_core::datasets::Dataset;
-use synth_core::table::Metadata;
-use synth_core::{Failure, PresignedRequest, Success};
+use synth_table::Metadata;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -136,7 +137,7 @@ async fn upload(
 fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
         return ApiError::new(
-            synth_core::ErrorCode::PayloadTooLarge,
+            crate::envelope::ErrorCode::PayloadTooLarge,
             "upload too large for the API; use /upload/presign",
         );
     }

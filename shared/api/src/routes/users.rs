@@ -1,11 +1,11 @@
 //! `/users`: the caller's profile, push tokens, erasure and export.
 
+use crate::envelope::{Failure, Success};
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::Value;
 use synth_core::accounts::{ProfileUpdate, User};
-use synth_core::{Failure, Success};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;

@@ -25,7 +25,6 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use utoipa::ToSchema;
 
 use crate::ports::records::{Condition, Index, Item, Key, Query, SortKey, TxOp, Update};
 use crate::service::{RequestContext, ServiceError, ServiceResult};
@@ -35,7 +34,8 @@ use crate::{ObjectStore, PortError, RecordStore, Settings, Topic};
 use tokens::TokenIssuer;
 
 /// What an account may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     User,
@@ -52,7 +52,8 @@ impl Role {
 }
 
 /// Which notifications a user wants, by channel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NotificationPreferences {
     pub email: bool,
     pub push: bool,
@@ -70,7 +71,8 @@ impl Default for NotificationPreferences {
 }
 
 /// An account as clients see it (never the password hash).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct User {
     pub id: String,
     pub email: String,
@@ -93,7 +95,8 @@ struct StoredUser {
 }
 
 /// The tokens a login or refresh hands out.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenPair {
     pub access_token: String,
     pub refresh_token: String,
@@ -117,20 +120,21 @@ impl Principal {
 }
 
 /// Changes to a profile; absent fields stay as they are, `null` clears a text field.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProfileUpdate {
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(max_length = 200)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 200))]
     pub full_name: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(max_length = 200)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 200))]
     pub organization: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(max_length = 2000)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 2000))]
     pub bio: Option<Option<String>>,
     /// An http(s) URL.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(max_length = 2048, pattern = "^https?://")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 2048, pattern = "^https?://"))]
     pub avatar_url: Option<Option<String>>,
     pub notification_preferences: Option<NotificationPreferences>,
 }
@@ -152,7 +156,8 @@ pub struct UserFilter {
 }
 
 /// One entry of the audit log.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditEntry {
     pub id: String,
     pub at: DateTime<Utc>,
@@ -162,12 +167,13 @@ pub struct AuditEntry {
     /// The affected user or resource.
     pub target_id: Option<String>,
     pub request_id: String,
-    #[schema(value_type = Object)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub details: Value,
 }
 
 /// A page of results with the cursor of the next one.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Paged<T> {
     pub items: Vec<T>,
     /// Pass as `cursor` to get the next page; absent on the last page.

@@ -44,13 +44,14 @@ impl ObjectBody {
 }
 
 /// A request the client makes itself, directly against the object store.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PresignedRequest {
     pub url: String,
     pub method: String,
     /// Headers the client must send with the request (e.g. the signed content type), as
     /// `[name, value]` pairs.
-    #[schema(value_type = Vec<Vec<String>>)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Vec<String>>))]
     pub headers: Vec<(String, String)>,
     pub expires_at: DateTime<Utc>,
 }

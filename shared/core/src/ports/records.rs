@@ -367,7 +367,7 @@ impl Cursor {
         let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(raw)
             .map_err(|_| PortError::InvalidCursor)?;
-        crate::json::from_slice(&bytes).map_err(|_| PortError::InvalidCursor)
+        synth_table::json::from_slice(&bytes).map_err(|_| PortError::InvalidCursor)
     }
 
     /// The sort position of this cursor in `index`: (index sort key, pk, sk).

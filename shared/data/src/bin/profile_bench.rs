@@ -186,7 +186,7 @@ fn convert(from: &Path, to: &Path, rows: usize) {
     let inference = infer_metadata(&ds.table);
     let mut table = apply_metadata(ds.table, &inference.metadata).expect("apply");
     for c in &mut table.columns {
-        use synth_core::table::ColumnData::*;
+        use synth_table::ColumnData::*;
         match &mut c.data {
             Float(v) => v.truncate(rows),
             Int(v) | Datetime(v) => v.truncate(rows),

@@ -4,7 +4,7 @@
 use std::io::Cursor;
 
 use polars::prelude::*;
-use synth_core::table::Table;
+use synth_table::Table;
 
 use super::{frame_to_table, malformed};
 use crate::{DataError, FileFormat, Limits};
@@ -20,7 +20,7 @@ pub(super) fn read(
     };
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     // Before polars sees it: its reader recurses once per level with no bound of its own.
-    synth_core::json::check_depth(bytes, limits.max_json_depth)
+    synth_table::json::check_depth(bytes, limits.max_json_depth)
         .map_err(|e| DataError::TooDeep { limit: e.limit })?;
     let df = JsonReader::new(Cursor::new(bytes))
         .with_json_format(json_format)

@@ -11,7 +11,7 @@ use std::path::Path;
 
 use polars::prelude::*;
 use rayon::prelude::*;
-use synth_core::table::{Column, ColumnData, Table};
+use synth_table::{Column, ColumnData, Table};
 
 use crate::{DataError, FileFormat, Limits};
 

@@ -3,7 +3,7 @@
 use std::io::Cursor;
 
 use polars::prelude::*;
-use synth_core::table::Table;
+use synth_table::Table;
 
 use super::{frame_to_table, malformed};
 use crate::{DataError, FileFormat};

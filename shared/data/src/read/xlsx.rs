@@ -5,7 +5,7 @@
 use std::io::Cursor;
 
 use calamine::{Data, Reader, Xlsx};
-use synth_core::table::{Column, ColumnData, Table};
+use synth_table::{Column, ColumnData, Table};
 
 use super::{is_null_token, malformed};
 use crate::{DataError, FileFormat, Limits};

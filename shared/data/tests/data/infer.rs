@@ -1,7 +1,7 @@
 use std::fmt::Write;
 
-use synth_core::table::{ColumnData, Metadata, SdType};
 use synth_data::{ReadOptions, infer_metadata, read_path};
+use synth_table::{ColumnData, Metadata, SdType};
 
 use super::*;
 

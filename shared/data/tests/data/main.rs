@@ -10,8 +10,8 @@ mod write;
 
 use std::path::{Path, PathBuf};
 
-use synth_core::table::{Column, ColumnData, Table};
 use synth_data::{DataError, Dataset, ReadOptions, read_bytes, read_path};
+use synth_table::{Column, ColumnData, Table};
 
 /// The repository's shared demo datasets (/work/shared/data, beside the /work/main checkout).
 pub fn shared_data(name: &str) -> PathBuf {

@@ -1,5 +1,5 @@
-use synth_core::table::{ColumnData, ColumnMetadata, Metadata, SdType};
 use synth_data::{ReadOptions, apply_metadata, infer_metadata, profile, read_path};
+use synth_table::{ColumnData, ColumnMetadata, Metadata, SdType};
 
 use super::*;
 

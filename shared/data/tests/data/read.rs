@@ -1,6 +1,6 @@
 use rust_xlsxwriter::Workbook;
-use synth_core::table::{ColumnData, Metadata};
 use synth_data::{DataError, FileFormat, ReadOptions, read_bytes, write_bytes};
+use synth_table::{ColumnData, Metadata};
 
 use super::*;
 

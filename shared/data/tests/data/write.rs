@@ -1,7 +1,7 @@
-use synth_core::table::{ColumnData, ColumnMetadata, Metadata, SdType, Table};
 use synth_data::{
     DataError, FileFormat, ReadOptions, apply_metadata, read_bytes, write_bytes, write_path,
 };
+use synth_table::{ColumnData, ColumnMetadata, Metadata, SdType, Table};
 
 use super::*;
 

@@ -14,7 +14,7 @@ use std::time::Instant;
 use candle_core::backprop::GradStore;
 use candle_core::{DType, Device, Tensor, Var};
 use serde::{Deserialize, Serialize};
-use synth_core::table::{Metadata, Table};
+use synth_table::{Metadata, Table};
 
 use crate::device::EngineDevice;
 use crate::error::{EngineError, Result};
@@ -548,7 +548,7 @@ mod tests {
     use super::*;
     use crate::test_support::table;
     use std::sync::{Arc, Mutex};
-    use synth_core::table::ColumnData;
+    use synth_table::ColumnData;
 
     fn small() -> CtganParams {
         CtganParams {

@@ -12,8 +12,8 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use synth_core::table::{Metadata, Table};
 use synth_evaluate::{EfficacyOptions, PairOptions};
+use synth_table::{Metadata, Table};
 
 use super::search::{Objective, TrialContext, TrialReport};
 use crate::device::EngineDevice;

@@ -5,7 +5,7 @@
 //! decimals, datetime granularity) and range.
 
 use serde::{Deserialize, Serialize};
-use synth_core::table::ColumnData;
+use synth_table::ColumnData;
 
 use super::gmm::{BayesianGmm, GmmConfig};
 use super::{Span, SpanKind, TransformerOptions, argmax};

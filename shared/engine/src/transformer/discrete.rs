@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
-use synth_core::table::ColumnData;
+use synth_table::ColumnData;
 
 use super::continuous::argmax_f32;
 use super::{Span, SpanKind};

@@ -11,7 +11,7 @@ pub mod gmm;
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use synth_core::table::{Column, ColumnData, Metadata, SdType, Table};
+use synth_table::{Column, ColumnData, Metadata, SdType, Table};
 
 use crate::error::{EngineError, Result};
 use crate::random::rng_for;
@@ -410,7 +410,7 @@ pub(crate) fn argmax(v: &[f64]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use synth_core::table::ColumnMetadata;
+    use synth_table::ColumnMetadata;
 
     fn col(name: &str, data: ColumnData) -> Column {
         Column {

@@ -20,7 +20,7 @@ use candle_core::{Device, Tensor, Var};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
-use synth_core::table::{Metadata, Table};
+use synth_table::{Metadata, Table};
 
 use crate::device::EngineDevice;
 use crate::error::{EngineError, Result};
@@ -403,7 +403,7 @@ mod tests {
     use crate::nn::NamedVars;
     use crate::test_support::table;
     use std::sync::{Arc, Mutex};
-    use synth_core::table::{Column, ColumnData, ColumnMetadata, SdType};
+    use synth_table::{Column, ColumnData, ColumnMetadata, SdType};
 
     fn small() -> TvaeParams {
         TvaeParams {

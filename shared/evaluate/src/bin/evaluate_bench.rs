@@ -7,10 +7,10 @@ use std::time::Instant;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use synth_core::table::{Column, ColumnData, ColumnMetadata, Metadata, SdType, Table};
 use synth_evaluate::{
     PairOptions, PrivacyOptions, diagnostic_report, privacy_report, quality_report,
 };
+use synth_table::{Column, ColumnData, ColumnMetadata, Metadata, SdType, Table};
 
 /// Correlated numbers (a shared latent), a datetime, categories driven by the latent too.
 fn table(rows: usize, seed: u64, noise: f64) -> Table {

@@ -5,7 +5,7 @@ pub mod pairs;
 pub mod shapes;
 
 use serde::{Deserialize, Serialize};
-use synth_core::table::{Metadata, Table};
+use synth_table::{Metadata, Table};
 
 use crate::EvaluateError;
 use crate::values::{check_columns, mean_of};
@@ -14,7 +14,7 @@ pub use shapes::ColumnShape;
 
 /// Scores and their per-column and per-pair detail. A property is `None` when nothing in it
 /// could be scored (SDMetrics' NaN), and the overall score is then the other property alone.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QualityReport {
     pub score: Option<f64>,
     pub column_shapes: Option<f64>,

@@ -14,13 +14,13 @@ use std::collections::BTreeMap;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use synth_core::table::{Metadata, Table};
+use synth_table::{Metadata, Table};
 
 use crate::EvaluateError;
 use crate::values::{self, Codes, Shape};
 
 /// Settings of the pair property; the defaults are SDMetrics' QualityReport defaults.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PairOptions {
     /// A numeric pair counts only if |real Pearson ρ| is above this.
     pub real_correlation_threshold: f64,
@@ -44,7 +44,7 @@ impl Default for PairOptions {
 }
 
 /// One column pair's trend score.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ColumnPairTrend {
     pub column_1: String,
     pub column_2: String,

@@ -6,13 +6,13 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use synth_core::table::{ColumnData, Metadata, Table};
+use synth_table::{ColumnData, Metadata, Table};
 
 use crate::EvaluateError;
 use crate::values::{self, Shape};
 
 /// One column's shape score.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ColumnShape {
     pub column: String,
     /// `KSComplement` or `TVComplement`.

@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use chrono::{NaiveDate, NaiveDateTime};
-use synth_core::table::{Column, ColumnData, Metadata, SdType, Table};
+use synth_table::{Column, ColumnData, Metadata, SdType, Table};
 
 /// The shared datasets beside the repository (`/work/shared/data` for `/work/main`).
 pub fn shared_data(name: &str) -> String {

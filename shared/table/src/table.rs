@@ -9,7 +9,8 @@ use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// SDV's semantic type of a column.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum SdType {
     Numerical,
@@ -33,7 +34,8 @@ impl SdType {
 }
 
 /// One column's metadata, as SDV writes it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ColumnMetadata {
     pub sdtype: SdType,
     /// `Int64` or `Float` for numerical columns.
@@ -60,11 +62,15 @@ impl ColumnMetadata {
 pub const METADATA_SPEC_VERSION: &str = "SINGLE_TABLE_V1";
 
 /// A table's metadata in SDV's single-table format; column order is kept.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Metadata {
     #[serde(serialize_with = "ordered_ser", deserialize_with = "ordered_de")]
     /// Column name → its metadata, in the table's column order.
-    #[schema(value_type = std::collections::HashMap<String, ColumnMetadata>)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(value_type = std::collections::HashMap<String, ColumnMetadata>)
+    )]
     pub columns: Vec<(String, ColumnMetadata)>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub primary_key: Option<String>,
