@@ -69,7 +69,7 @@ impl JobHandler for NoTrainer {
 
 pub async fn run(args: ServeArgs) -> Result<(), String> {
     let mut settings = Settings::from_env().map_err(|e| e.to_string())?;
-    synth_api::telemetry::init(&settings.log_level);
+    synth_telemetry::init(&settings.log_level);
     std::fs::create_dir_all(&args.data_dir)
         .map_err(|e| format!("cannot create data dir {}: {e}", args.data_dir.display()))?;
     if settings.secret_key_generated {

@@ -6,13 +6,19 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent
 use lambda_runtime::{LambdaEvent, service_fn};
 use synth_core::dispatch::{Dispatched, dispatch};
 use synth_core::{Backends, PortError};
+use tracing::Instrument;
 
 async fn handle(backends: &Backends, event: SqsEvent) -> SqsBatchResponse {
     let mut failures = Vec::new();
     for record in event.records {
         let id = record.message_id.unwrap_or_default();
         let body = record.body.unwrap_or_default();
-        match dispatch(backends.records.as_ref(), backends.jobs.as_ref(), &body).await {
+        let span = synth_telemetry::event_span("sqs", &id);
+        let outcome = dispatch(backends.records.as_ref(), backends.jobs.as_ref(), &body)
+            .instrument(span.clone())
+            .await;
+        let _in_span = span.enter();
+        match outcome {
             Ok(d) => tracing::info!(
                 message_id = %id,
                 job_id = d.job_id(),

@@ -11,7 +11,6 @@ pub mod middleware;
 pub mod routes;
 mod spec;
 pub mod state;
-pub mod telemetry;
 
 pub use envelope::{ErrorBody, ErrorCode, Failure, Success};
 pub use error::ApiError;

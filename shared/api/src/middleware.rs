@@ -21,7 +21,7 @@ use tracing::Level;
 use crate::error::envelope_response;
 
 /// The request id header, set on every request that lacks one and echoed on every response.
-pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub const REQUEST_ID: HeaderName = HeaderName::from_static(synth_telemetry::REQUEST_ID_HEADER);
 
 /// Wrap a router in the shared middleware stack.
 pub fn apply(router: Router, settings: &Settings) -> Router {
@@ -54,11 +54,10 @@ pub fn apply(router: Router, settings: &Settings) -> Router {
                                 .get(&REQUEST_ID)
                                 .and_then(|v| v.to_str().ok())
                                 .unwrap_or("-");
-                            tracing::info_span!(
-                                "request",
-                                request_id = %id,
-                                method = %req.method(),
-                                path = %req.uri().path(),
+                            synth_telemetry::request_span(
+                                id,
+                                req.method().as_str(),
+                                req.uri().path(),
                             )
                         })
                         .on_request(())
