@@ -29,6 +29,53 @@ fn schema_name(v: &Value) -> Option<String> {
     Some(r.to_string())
 }
 
+/// One operation: method, path, whether it needs a token, summary, body and answers.
+fn operation(m: &str, path: &str, op: &Value) -> String {
+    let summary = op.get("summary").and_then(Value::as_str).unwrap_or("");
+    let secured = op
+        .get("security")
+        .and_then(Value::as_array)
+        .is_some_and(|s| {
+            s.iter()
+                .any(|r| r.as_object().is_some_and(|o| !o.is_empty()))
+        });
+    let mut html = format!(
+        "<div class=\"op\" id=\"{m}-{id}\"><span class=\"m {m}\">{m}</span> <code>{p}</code> {lock}<p>{s}</p>",
+        id = esc(&path.replace('/', "-")),
+        p = esc(path),
+        lock = if secured {
+            "<span class=\"lock\">bearer token required</span>"
+        } else {
+            ""
+        },
+        s = esc(summary),
+    );
+    if let Some(d) = op.get("description").and_then(Value::as_str) {
+        html.push_str(&format!("<p>{}</p>", esc(d)));
+    }
+    if let Some(b) = op.get("requestBody").and_then(schema_name) {
+        html.push_str(&format!("<p>Request body: <code>{}</code></p>", esc(&b)));
+    }
+    if let Some(rs) = op.get("responses").and_then(Value::as_object) {
+        html.push_str("<table>");
+        for (code, r) in rs {
+            let desc = r.get("description").and_then(Value::as_str).unwrap_or("");
+            let body = schema_name(r)
+                .map(|b| format!(" <code>{}</code>", esc(&b)))
+                .unwrap_or_default();
+            html.push_str(&format!(
+                "<tr><td>{}</td><td>{}{}</td></tr>",
+                esc(code),
+                esc(desc),
+                body
+            ));
+        }
+        html.push_str("</table>");
+    }
+    html.push_str("</div>");
+    html
+}
+
 /// Render the document as one HTML page.
 pub fn render(doc: &Value) -> String {
     let title = doc
@@ -52,45 +99,9 @@ pub fn render(doc: &Value) -> String {
     if let Some(paths) = doc.get("paths").and_then(Value::as_object) {
         for (path, item) in paths {
             for m in METHODS {
-                let Some(op) = item.get(m) else { continue };
-                let summary = op.get("summary").and_then(Value::as_str).unwrap_or("");
-                let secured = op
-                    .get("security")
-                    .and_then(Value::as_array)
-                    .is_some_and(|s| {
-                        s.iter()
-                            .any(|r| r.as_object().is_some_and(|o| !o.is_empty()))
-                    });
-                html.push_str(&format!(
-                    "<div class=\"op\" id=\"{m}-{id}\"><span class=\"m {m}\">{m}</span> <code>{p}</code> {lock}<p>{s}</p>",
-                    id = esc(&path.replace('/', "-")),
-                    p = esc(path),
-                    lock = if secured { "<span class=\"lock\">bearer token required</span>" } else { "" },
-                    s = esc(summary),
-                ));
-                if let Some(d) = op.get("description").and_then(Value::as_str) {
-                    html.push_str(&format!("<p>{}</p>", esc(d)));
+                if let Some(op) = item.get(m) {
+                    html.push_str(&operation(m, path, op));
                 }
-                if let Some(b) = op.get("requestBody").and_then(schema_name) {
-                    html.push_str(&format!("<p>Request body: <code>{}</code></p>", esc(&b)));
-                }
-                if let Some(rs) = op.get("responses").and_then(Value::as_object) {
-                    html.push_str("<table>");
-                    for (code, r) in rs {
-                        let desc = r.get("description").and_then(Value::as_str).unwrap_or("");
-                        let body = schema_name(r)
-                            .map(|b| format!(" <code>{}</code>", esc(&b)))
-                            .unwrap_or_default();
-                        html.push_str(&format!(
-                            "<tr><td>{}</td><td>{}{}</td></tr>",
-                            esc(code),
-                            esc(desc),
-                            body
-                        ));
-                    }
-                    html.push_str("</table>");
-                }
-                html.push_str("</div>");
             }
         }
     }

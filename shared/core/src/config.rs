@@ -118,45 +118,9 @@ impl Settings {
     fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Env(&get);
         let environment: Environment = env.parse("ENVIRONMENT", Environment::Development)?;
-        let (secret_key, secret_key_generated) = match get("SECRET_KEY").filter(|s| !s.is_empty()) {
-            Some(k) if environment == Environment::Production && k.len() < MIN_SECRET_BYTES => {
-                return Err(err(
-                    "SECRET_KEY",
-                    format!("must be at least {MIN_SECRET_BYTES} bytes in production"),
-                ));
-            }
-            Some(k) => (k, false),
-            None if environment == Environment::Production => {
-                return Err(err("SECRET_KEY", "is required in production"));
-            }
-            None => {
-                let mut bytes = [0u8; 32];
-                rand::rng().fill_bytes(&mut bytes);
-                (hex::encode(bytes), true)
-            }
-        };
-        let supported_file_types = env.list("SUPPORTED_FILE_TYPES", "csv,json,xlsx,parquet");
-        if let Some(bad) = supported_file_types
-            .iter()
-            .find(|t| !KNOWN_FILE_TYPES.contains(&t.as_str()))
-        {
-            return Err(err(
-                "SUPPORTED_FILE_TYPES",
-                format!(
-                    "unknown type {bad:?} (known: {})",
-                    KNOWN_FILE_TYPES.join(", ")
-                ),
-            ));
-        }
-        let log_level = get("LOG_LEVEL")
-            .unwrap_or_else(|| "info".into())
-            .to_ascii_lowercase();
-        if !["trace", "debug", "info", "warn", "warning", "error"].contains(&log_level.as_str()) {
-            return Err(err(
-                "LOG_LEVEL",
-                "expected trace, debug, info, warn or error",
-            ));
-        }
+        let (secret_key, secret_key_generated) = secret_key(&get, environment)?;
+        let supported_file_types = supported_file_types(&env)?;
+        let log_level = log_level(&get)?;
         let s = Settings {
             environment,
             secret_key,
@@ -183,11 +147,7 @@ impl Settings {
             login_window_minutes: env.positive("LOGIN_WINDOW_MINUTES", 15)?,
             login_lockout_minutes: env.positive("LOGIN_LOCKOUT_MINUTES", 15)?,
             trust_forwarded_for: env.parse("TRUST_FORWARDED_FOR", false)?,
-            log_level: if log_level == "warning" {
-                "warn".into()
-            } else {
-                log_level
-            },
+            log_level,
         };
         ordered(
             "SAMPLE_SIZE",
@@ -231,6 +191,64 @@ fn ordered(what: &str, min: u64, default: u64, max: u64) -> Result<(), ConfigErr
             &format!("DEFAULT_{what}"),
             format!("must lie between MIN_{what} ({min}) and MAX_{what} ({max}), got {default}"),
         ))
+    }
+}
+
+/// `SECRET_KEY`, or a random one outside production (and whether it was generated).
+fn secret_key(
+    get: impl Fn(&str) -> Option<String>,
+    environment: Environment,
+) -> Result<(String, bool), ConfigError> {
+    match get("SECRET_KEY").filter(|s| !s.is_empty()) {
+        Some(k) if environment == Environment::Production && k.len() < MIN_SECRET_BYTES => {
+            Err(err(
+                "SECRET_KEY",
+                format!("must be at least {MIN_SECRET_BYTES} bytes in production"),
+            ))
+        }
+        Some(k) => Ok((k, false)),
+        None if environment == Environment::Production => {
+            Err(err("SECRET_KEY", "is required in production"))
+        }
+        None => {
+            let mut bytes = [0u8; 32];
+            rand::rng().fill_bytes(&mut bytes);
+            Ok((hex::encode(bytes), true))
+        }
+    }
+}
+
+fn supported_file_types<F: Fn(&str) -> Option<String>>(
+    env: &Env<'_, F>,
+) -> Result<Vec<String>, ConfigError> {
+    let types = env.list("SUPPORTED_FILE_TYPES", "csv,json,xlsx,parquet");
+    match types
+        .iter()
+        .find(|t| !KNOWN_FILE_TYPES.contains(&t.as_str()))
+    {
+        Some(bad) => Err(err(
+            "SUPPORTED_FILE_TYPES",
+            format!(
+                "unknown type {bad:?} (known: {})",
+                KNOWN_FILE_TYPES.join(", ")
+            ),
+        )),
+        None => Ok(types),
+    }
+}
+
+/// `LOG_LEVEL`, lower-cased, with `warning` spelled `warn`.
+fn log_level(get: impl Fn(&str) -> Option<String>) -> Result<String, ConfigError> {
+    let level = get("LOG_LEVEL")
+        .unwrap_or_else(|| "info".into())
+        .to_ascii_lowercase();
+    match level.as_str() {
+        "warning" => Ok("warn".into()),
+        "trace" | "debug" | "info" | "warn" | "error" => Ok(level),
+        _ => Err(err(
+            "LOG_LEVEL",
+            "expected trace, debug, info, warn or error",
+        )),
     }
 }
 

@@ -185,124 +185,150 @@ pub fn ml_efficacy(
         EvaluateError::Invalid(format!("target {target:?} is an id, text or PII column"))
     })?;
     let features = Features::fit(real_train, metadata, target, options.max_categories);
+    // One generator, drawn in this order, so a seed gives the same subsamples.
     let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
-    let mut rows_with_target = |t: &Table, side: &'static str, cap: usize| {
-        let col = values::column(t, target, side)?;
-        let mut rows: Vec<usize> = values::labels(col)
-            .iter()
-            .enumerate()
-            .filter_map(|(i, l)| l.is_some().then_some(i))
-            .collect();
-        if rows.len() > cap {
-            rows = rand::seq::index::sample(&mut rng, rows.len(), cap)
-                .into_iter()
-                .map(|k| rows[k])
-                .collect();
-            rows.sort_unstable();
-        }
-        if rows.is_empty() {
-            return Err(EvaluateError::Empty(side));
-        }
-        Ok::<_, EvaluateError>(rows)
-    };
-    let real_rows = rows_with_target(real_train, "real", options.max_train_rows)?;
-    let synth_rows = rows_with_target(synthetic, "synthetic", options.max_train_rows)?;
-    let test_rows = rows_with_target(test, "holdout", usize::MAX)?;
-    let x_real = features.matrix(real_train, &real_rows)?;
-    let x_synth = features.matrix(synthetic, &synth_rows)?;
-    let x_test = features.matrix(test, &test_rows)?;
-    let model = format!(
-        "random forest (smartcore, {} trees, max depth {})",
-        options.n_trees, options.max_depth
-    );
-
-    let (task, real, synthetic_scores) = match shape {
+    let sides = [
+        (real_train, "real", options.max_train_rows),
+        (synthetic, "synthetic", options.max_train_rows),
+        (test, "holdout", usize::MAX),
+    ];
+    let mut sets = Vec::with_capacity(3);
+    for (table, side, cap) in sides {
+        let rows = rows_with_target(table, target, side, cap, &mut rng)?;
+        let x = features.matrix(table, &rows)?;
+        sets.push(LabelledRows { table, rows, x });
+    }
+    let [real, synth, holdout]: [LabelledRows; 3] = sets.try_into().ok().expect("three sides");
+    let (task, real_scores, synthetic_scores) = match shape {
         Shape::Discrete => {
-            let mut classes: HashMap<String, u32> = HashMap::new();
-            let mut codes = |t: &Table, rows: &[usize]| -> Vec<u32> {
-                let labels = values::labels(&t.column(target).expect("checked").data);
-                rows.iter()
-                    .map(|&i| {
-                        let l = labels[i].clone().expect("rows have a target");
-                        let next = classes.len() as u32;
-                        *classes.entry(l).or_insert(next)
-                    })
-                    .collect()
-            };
-            let y_real = codes(real_train, &real_rows);
-            let y_synth = codes(synthetic, &synth_rows);
-            let y_test = codes(test, &test_rows);
-            let params = RandomForestClassifierParameters::default()
-                .with_n_trees(options.n_trees)
-                .with_max_depth(options.max_depth)
-                .with_seed(options.seed);
-            let fit_score =
-                |x: &DenseMatrix<f64>, y: &Vec<u32>| -> Result<EfficacyScores, EvaluateError> {
-                    let pred = if all_equal(y) {
-                        vec![y[0]; test_rows.len()]
-                    } else {
-                        let m = RandomForestClassifier::fit(x, y, params.clone())
-                            .map_err(|e| EvaluateError::Model(e.to_string()))?;
-                        m.predict(&x_test)
-                            .map_err(|e| EvaluateError::Model(e.to_string()))?
-                    };
-                    Ok(EfficacyScores {
-                        accuracy: Some(accuracy(&y_test, &pred)),
-                        f1_macro: Some(f1_macro(&y_test, &pred)),
-                        r2: None,
-                        train_rows: y.len(),
-                    })
-                };
-            (
-                "classification",
-                fit_score(&x_real, &y_real)?,
-                fit_score(&x_synth, &y_synth)?,
-            )
+            let (a, b) = classification(target, [&real, &synth, &holdout], options)?;
+            ("classification", a, b)
         }
         Shape::Continuous => {
-            let ys = |t: &Table, rows: &[usize]| -> Vec<f64> {
-                let v = values::numeric(&t.column(target).expect("checked").data);
-                rows.iter().map(|&i| v[i].unwrap_or(0.0)).collect()
-            };
-            let (y_real, y_synth, y_test) = (
-                ys(real_train, &real_rows),
-                ys(synthetic, &synth_rows),
-                ys(test, &test_rows),
-            );
-            let params = RandomForestRegressorParameters::default()
-                .with_n_trees(usize::from(options.n_trees))
-                .with_max_depth(options.max_depth)
-                .with_seed(options.seed);
-            let fit_score =
-                |x: &DenseMatrix<f64>, y: &Vec<f64>| -> Result<EfficacyScores, EvaluateError> {
-                    let m = RandomForestRegressor::fit(x, y, params.clone())
-                        .map_err(|e| EvaluateError::Model(e.to_string()))?;
-                    let pred: Vec<f64> = m
-                        .predict(&x_test)
-                        .map_err(|e| EvaluateError::Model(e.to_string()))?;
-                    Ok(EfficacyScores {
-                        accuracy: None,
-                        f1_macro: None,
-                        r2: Some(r2(&y_test, &pred)),
-                        train_rows: y.len(),
-                    })
-                };
-            (
-                "regression",
-                fit_score(&x_real, &y_real)?,
-                fit_score(&x_synth, &y_synth)?,
-            )
+            let (a, b) = regression(target, [&real, &synth, &holdout], options)?;
+            ("regression", a, b)
         }
     };
     Ok(MlEfficacyReport {
         target: target.to_owned(),
         task: task.to_owned(),
-        model,
-        real,
+        model: format!(
+            "random forest (smartcore, {} trees, max depth {})",
+            options.n_trees, options.max_depth
+        ),
+        real: real_scores,
         synthetic: synthetic_scores,
-        test_rows: test_rows.len(),
+        test_rows: holdout.rows.len(),
         holdout_seen_by_generator: false,
     })
+}
+
+/// The rows of one side that have a target, and their feature matrix.
+struct LabelledRows<'a> {
+    table: &'a Table,
+    rows: Vec<usize>,
+    x: DenseMatrix<f64>,
+}
+
+/// The rows whose target is present, at most `cap` of them (a seeded subsample, in order).
+fn rows_with_target(
+    t: &Table,
+    target: &str,
+    side: &'static str,
+    cap: usize,
+    rng: &mut ChaCha8Rng,
+) -> Result<Vec<usize>, EvaluateError> {
+    let col = values::column(t, target, side)?;
+    let mut rows: Vec<usize> = values::labels(col)
+        .iter()
+        .enumerate()
+        .filter_map(|(i, l)| l.is_some().then_some(i))
+        .collect();
+    if rows.len() > cap {
+        rows = rand::seq::index::sample(rng, rows.len(), cap)
+            .into_iter()
+            .map(|k| rows[k])
+            .collect();
+        rows.sort_unstable();
+    }
+    if rows.is_empty() {
+        return Err(EvaluateError::Empty(side));
+    }
+    Ok(rows)
+}
+
+/// Classifier scores of training on the real and on the synthetic rows, on the holdout.
+fn classification(
+    target: &str,
+    [real, synth, holdout]: [&LabelledRows; 3],
+    options: &EfficacyOptions,
+) -> Result<(EfficacyScores, EfficacyScores), EvaluateError> {
+    // Class codes in order of first appearance across the sides, as they are read.
+    let mut classes: HashMap<String, u32> = HashMap::new();
+    let mut codes = |side: &LabelledRows| -> Vec<u32> {
+        let labels = values::labels(&side.table.column(target).expect("checked").data);
+        side.rows
+            .iter()
+            .map(|&i| {
+                let l = labels[i].clone().expect("rows have a target");
+                let next = classes.len() as u32;
+                *classes.entry(l).or_insert(next)
+            })
+            .collect()
+    };
+    let (y_real, y_synth, y_test) = (codes(real), codes(synth), codes(holdout));
+    let params = RandomForestClassifierParameters::default()
+        .with_n_trees(options.n_trees)
+        .with_max_depth(options.max_depth)
+        .with_seed(options.seed);
+    let fit_score = |x: &DenseMatrix<f64>, y: &Vec<u32>| -> Result<EfficacyScores, EvaluateError> {
+        let pred = if all_equal(y) {
+            vec![y[0]; holdout.rows.len()]
+        } else {
+            let m = RandomForestClassifier::fit(x, y, params.clone())
+                .map_err(|e| EvaluateError::Model(e.to_string()))?;
+            m.predict(&holdout.x)
+                .map_err(|e| EvaluateError::Model(e.to_string()))?
+        };
+        Ok(EfficacyScores {
+            accuracy: Some(accuracy(&y_test, &pred)),
+            f1_macro: Some(f1_macro(&y_test, &pred)),
+            r2: None,
+            train_rows: y.len(),
+        })
+    };
+    Ok((fit_score(&real.x, &y_real)?, fit_score(&synth.x, &y_synth)?))
+}
+
+/// Regressor scores of training on the real and on the synthetic rows, on the holdout.
+fn regression(
+    target: &str,
+    [real, synth, holdout]: [&LabelledRows; 3],
+    options: &EfficacyOptions,
+) -> Result<(EfficacyScores, EfficacyScores), EvaluateError> {
+    let ys = |side: &LabelledRows| -> Vec<f64> {
+        let v = values::numeric(&side.table.column(target).expect("checked").data);
+        side.rows.iter().map(|&i| v[i].unwrap_or(0.0)).collect()
+    };
+    let (y_real, y_synth, y_test) = (ys(real), ys(synth), ys(holdout));
+    let params = RandomForestRegressorParameters::default()
+        .with_n_trees(usize::from(options.n_trees))
+        .with_max_depth(options.max_depth)
+        .with_seed(options.seed);
+    let fit_score = |x: &DenseMatrix<f64>, y: &Vec<f64>| -> Result<EfficacyScores, EvaluateError> {
+        let m = RandomForestRegressor::fit(x, y, params.clone())
+            .map_err(|e| EvaluateError::Model(e.to_string()))?;
+        let pred: Vec<f64> = m
+            .predict(&holdout.x)
+            .map_err(|e| EvaluateError::Model(e.to_string()))?;
+        Ok(EfficacyScores {
+            accuracy: None,
+            f1_macro: None,
+            r2: Some(r2(&y_test, &pred)),
+            train_rows: y.len(),
+        })
+    };
+    Ok((fit_score(&real.x, &y_real)?, fit_score(&synth.x, &y_synth)?))
 }
 
 fn all_equal(y: &[u32]) -> bool {

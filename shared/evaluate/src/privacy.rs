@@ -87,6 +87,49 @@ pub fn privacy_report(
     metadata: &Metadata,
     options: &PrivacyOptions,
 ) -> Result<PrivacyReport, EvaluateError> {
+    let holdout = holdout.filter(|h| h.n_rows() > 0);
+    let scored = scored_columns(train, holdout, synthetic, metadata, options)?;
+    let exact_match_share = exact_share(train, synthetic, &scored);
+    let holdout_exact_match_share = holdout.map(|h| exact_share(train, h, &scored));
+
+    let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
+    let mut sample = |n: usize, k: usize| -> Vec<usize> {
+        let mut idx = rand::seq::index::sample(&mut rng, n, n.min(k)).into_vec();
+        idx.sort_unstable();
+        idx
+    };
+    let synth_rows = sample(synthetic.n_rows(), options.max_rows);
+    let n_ref = holdout.map_or(train.n_rows(), |h| h.n_rows().min(train.n_rows()));
+    let train_rows = sample(train.n_rows(), n_ref.min(options.max_rows));
+    let hold_rows = holdout.map(|h| sample(h.n_rows(), n_ref.min(options.max_rows)));
+
+    let mut sides: Vec<(&Table, &[usize])> = vec![(train, &train_rows), (synthetic, &synth_rows)];
+    if let (Some(h), Some(r)) = (holdout, hold_rows.as_deref()) {
+        sides.push((h, r));
+    }
+    let enc = encode(&scored, &sides);
+    let distances = Distances::measure(&enc);
+    Ok(PrivacyReport {
+        dcr_share: distances.holdout_share(),
+        median_dcr_train: median(&mut distances.to_train()),
+        median_dcr_holdout: distances.to_holdout().map(|mut d| median(&mut d)),
+        exact_match_share,
+        holdout_exact_match_share,
+        median_nndr: median(&mut distances.nndr()),
+        sampled_synthetic_rows: synth_rows.len(),
+        sampled_reference_rows: train_rows.len(),
+        columns: scored.iter().map(|(n, _)| (*n).to_owned()).collect(),
+    })
+}
+
+/// The columns distances are taken over, once every side is checked to have them.
+fn scored_columns<'m>(
+    train: &Table,
+    holdout: Option<&Table>,
+    synthetic: &Table,
+    metadata: &'m Metadata,
+    options: &PrivacyOptions,
+) -> Result<Vec<(&'m str, Shape)>, EvaluateError> {
     if train.n_rows() == 0 {
         return Err(EvaluateError::Empty("real"));
     }
@@ -98,7 +141,6 @@ pub fn privacy_report(
             "privacy max_rows must be positive".into(),
         ));
     }
-    let holdout = holdout.filter(|h| h.n_rows() > 0);
     let scored: Vec<(&str, Shape)> = metadata
         .columns
         .iter()
@@ -118,81 +160,65 @@ pub fn privacy_report(
             values::column(t, name, side)?;
         }
     }
+    Ok(scored)
+}
 
-    let exact_match_share = exact_share(train, synthetic, &scored);
-    let holdout_exact_match_share = holdout.map(|h| exact_share(train, h, &scored));
+/// Per sampled synthetic row: the distances (averaged over columns) to its nearest and
+/// second-nearest training row, and to its nearest holdout row when there is a holdout.
+struct Distances(Vec<(f32, f32, Option<f32>)>);
 
-    let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
-    let mut sample = |n: usize, k: usize| -> Vec<usize> {
-        let mut idx = rand::seq::index::sample(&mut rng, n, n.min(k)).into_vec();
-        idx.sort_unstable();
-        idx
-    };
-    let synth_rows = sample(synthetic.n_rows(), options.max_rows);
-    let n_ref = holdout.map_or(train.n_rows(), |h| h.n_rows().min(train.n_rows()));
-    let train_rows = sample(train.n_rows(), n_ref.min(options.max_rows));
-    let hold_rows = holdout.map(|h| sample(h.n_rows(), n_ref.min(options.max_rows)));
+impl Distances {
+    /// `enc` holds training, synthetic and (optionally) holdout rows, in that order.
+    fn measure(enc: &[Encoded]) -> Self {
+        let n_cols = (enc[0].n_num + enc[0].n_cat).max(1) as f32;
+        let (t_enc, s_enc, h_enc) = (&enc[0], &enc[1], enc.get(2));
+        Self(
+            (0..s_enc.rows)
+                .into_par_iter()
+                .map(|i| {
+                    let (d1, d2) = two_nearest(s_enc, i, t_enc);
+                    let dh = h_enc.map(|h| two_nearest(s_enc, i, h).0);
+                    (d1 / n_cols, d2 / n_cols, dh.map(|d| d / n_cols))
+                })
+                .collect(),
+        )
+    }
 
-    let enc = encode(
-        &scored,
-        train,
-        holdout,
-        synthetic,
-        &train_rows,
-        hold_rows.as_deref(),
-        &synth_rows,
-    );
-    let n_cols = (enc[0].n_num + enc[0].n_cat).max(1) as f32;
-    let (t_enc, s_enc) = (&enc[0], &enc[1]);
-    let h_enc = enc.get(2);
+    fn to_train(&self) -> Vec<f64> {
+        self.0.iter().map(|r| f64::from(r.0)).collect()
+    }
 
-    let per_row: Vec<(f32, f32, Option<f32>)> = (0..synth_rows.len())
-        .into_par_iter()
-        .map(|i| {
-            let (d1, d2) = two_nearest(s_enc, i, t_enc);
-            let dh = h_enc.map(|h| two_nearest(s_enc, i, h).0);
-            (d1 / n_cols, d2 / n_cols, dh.map(|d| d / n_cols))
-        })
-        .collect();
-
-    let mut dcr_train: Vec<f64> = per_row.iter().map(|r| f64::from(r.0)).collect();
-    let mut nndr: Vec<f64> = per_row
-        .iter()
-        .map(|&(d1, d2, _)| if d2 > 0.0 { f64::from(d1 / d2) } else { 0.0 })
-        .collect();
-    let (dcr_share, median_dcr_holdout) = if h_enc.is_some() {
-        let mut dh: Vec<f64> = per_row
+    fn to_holdout(&self) -> Option<Vec<f64>> {
+        self.0
             .iter()
-            .map(|r| f64::from(r.2.unwrap_or(0.0)))
-            .collect();
-        let closer: f64 = per_row
+            .map(|r| r.2.map(f64::from))
+            .collect::<Option<Vec<f64>>>()
+            .filter(|d| !d.is_empty())
+    }
+
+    /// Nearest over second-nearest training distance (0 where both are 0).
+    fn nndr(&self) -> Vec<f64> {
+        self.0
             .iter()
-            .map(|&(d1, _, h)| {
-                let h = h.unwrap_or(0.0);
-                if d1 < h {
-                    1.0
-                } else if d1 == h {
-                    0.5
-                } else {
-                    0.0
-                }
-            })
-            .sum();
-        (Some(closer / per_row.len() as f64), Some(median(&mut dh)))
-    } else {
-        (None, None)
-    };
-    Ok(PrivacyReport {
-        dcr_share,
-        median_dcr_train: median(&mut dcr_train),
-        median_dcr_holdout,
-        exact_match_share,
-        holdout_exact_match_share,
-        median_nndr: median(&mut nndr),
-        sampled_synthetic_rows: synth_rows.len(),
-        sampled_reference_rows: train_rows.len(),
-        columns: scored.iter().map(|(n, _)| (*n).to_owned()).collect(),
-    })
+            .map(|&(d1, d2, _)| if d2 > 0.0 { f64::from(d1 / d2) } else { 0.0 })
+            .collect()
+    }
+
+    /// Share of rows closer to a training row than to any holdout row (ties count half).
+    fn holdout_share(&self) -> Option<f64> {
+        let mut closer = 0.0;
+        for &(d1, _, h) in &self.0 {
+            let h = h?;
+            closer += if d1 < h {
+                1.0
+            } else if d1 == h {
+                0.5
+            } else {
+                0.0
+            };
+        }
+        Some(closer / self.0.len() as f64)
+    }
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -227,90 +253,92 @@ fn exact_share(reference: &Table, rows: &Table, scored: &[(&str, Shape)]) -> f64
     rows.iter().filter(|r| reference.contains(*r)).count() as f64 / rows.len() as f64
 }
 
-/// Encode the sampled rows of train, synthetic and (if any) holdout, in that order.
-fn encode(
-    scored: &[(&str, Shape)],
-    train: &Table,
-    holdout: Option<&Table>,
-    synthetic: &Table,
-    train_rows: &[usize],
-    hold_rows: Option<&[usize]>,
-    synth_rows: &[usize],
-) -> Vec<Encoded> {
-    let mut sides: Vec<(&Table, &[usize])> = vec![(train, train_rows), (synthetic, synth_rows)];
-    if let (Some(h), Some(r)) = (holdout, hold_rows) {
-        sides.push((h, r));
-    }
-    let mut out: Vec<Encoded> = sides
-        .iter()
-        .map(|_| Encoded {
-            num: Vec::new(),
-            cat: Vec::new(),
-            n_num: 0,
-            n_cat: 0,
-            rows: 0,
-        })
-        .collect();
+/// Encode the sampled rows of each side (training first: its range scales the numbers).
+fn encode(scored: &[(&str, Shape)], sides: &[(&Table, &[usize])]) -> Vec<Encoded> {
     let mut num_cols: Vec<Vec<Vec<f32>>> = vec![Vec::new(); sides.len()];
     let mut cat_cols: Vec<Vec<Vec<u32>>> = vec![Vec::new(); sides.len()];
     for (name, shape) in scored {
         match shape {
             Shape::Continuous => {
-                let cols: Vec<Vec<Option<f64>>> = sides
-                    .iter()
-                    .map(|(t, _)| values::numeric(&t.column(name).expect("checked").data))
-                    .collect();
-                // The range of the real data (training and holdout).
-                let (lo, hi) = cols
-                    .iter()
-                    .enumerate()
-                    .filter(|(k, _)| *k != 1)
-                    .flat_map(|(_, c)| c.iter().flatten())
-                    .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &x| {
-                        (l.min(x), h.max(x))
-                    });
-                let range = if hi > lo { hi - lo } else { 1.0 };
-                for (k, (col, (_, rows))) in cols.iter().zip(&sides).enumerate() {
-                    num_cols[k].push(
-                        rows.iter()
-                            .map(|&i| match col[i] {
-                                Some(x) => ((x - lo) / range).clamp(-2.0, 3.0) as f32,
-                                None => MISSING,
-                            })
-                            .collect(),
-                    );
+                for (k, col) in scaled_numbers(name, sides).into_iter().enumerate() {
+                    num_cols[k].push(col);
                 }
             }
             Shape::Discrete => {
-                let mut dict: HashMap<String, u32> = HashMap::new();
-                for (k, (t, rows)) in sides.iter().enumerate() {
-                    let labels = values::labels(&t.column(name).expect("checked").data);
-                    cat_cols[k].push(
-                        rows.iter()
-                            .map(|&i| match &labels[i] {
-                                None => 0,
-                                Some(s) => {
-                                    let next = dict.len() as u32 + 1;
-                                    *dict.entry(s.clone()).or_insert(next)
-                                }
-                            })
-                            .collect(),
-                    );
+                for (k, col) in category_codes(name, sides).into_iter().enumerate() {
+                    cat_cols[k].push(col);
                 }
             }
         }
     }
     // Row-major, so the inner loop reads one row's values contiguously.
-    for (k, ((_, rows), enc)) in sides.iter().zip(out.iter_mut()).enumerate() {
-        enc.n_num = num_cols[k].len();
-        enc.n_cat = cat_cols[k].len();
-        enc.rows = rows.len();
-        for i in 0..rows.len() {
-            enc.num.extend(num_cols[k].iter().map(|c| c[i]));
-            enc.cat.extend(cat_cols[k].iter().map(|c| c[i]));
-        }
-    }
-    out
+    sides
+        .iter()
+        .enumerate()
+        .map(|(k, (_, rows))| {
+            let mut enc = Encoded {
+                num: Vec::with_capacity(rows.len() * num_cols[k].len()),
+                cat: Vec::with_capacity(rows.len() * cat_cols[k].len()),
+                n_num: num_cols[k].len(),
+                n_cat: cat_cols[k].len(),
+                rows: rows.len(),
+            };
+            for i in 0..rows.len() {
+                enc.num.extend(num_cols[k].iter().map(|c| c[i]));
+                enc.cat.extend(cat_cols[k].iter().map(|c| c[i]));
+            }
+            enc
+        })
+        .collect()
+}
+
+/// A numerical column of each side's sampled rows, scaled by the range of the real data
+/// (every side but the synthetic one, which is second).
+fn scaled_numbers(name: &str, sides: &[(&Table, &[usize])]) -> Vec<Vec<f32>> {
+    let cols: Vec<Vec<Option<f64>>> = sides
+        .iter()
+        .map(|(t, _)| values::numeric(&t.column(name).expect("checked").data))
+        .collect();
+    let (lo, hi) = cols
+        .iter()
+        .enumerate()
+        .filter(|(k, _)| *k != 1)
+        .flat_map(|(_, c)| c.iter().flatten())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &x| {
+            (l.min(x), h.max(x))
+        });
+    let range = if hi > lo { hi - lo } else { 1.0 };
+    cols.iter()
+        .zip(sides)
+        .map(|(col, (_, rows))| {
+            rows.iter()
+                .map(|&i| match col[i] {
+                    Some(x) => ((x - lo) / range).clamp(-2.0, 3.0) as f32,
+                    None => MISSING,
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// A categorical column of each side's sampled rows as codes shared by all sides (0: missing).
+fn category_codes(name: &str, sides: &[(&Table, &[usize])]) -> Vec<Vec<u32>> {
+    let mut dict: HashMap<String, u32> = HashMap::new();
+    sides
+        .iter()
+        .map(|(t, rows)| {
+            let labels = values::labels(&t.column(name).expect("checked").data);
+            rows.iter()
+                .map(|&i| match &labels[i] {
+                    None => 0,
+                    Some(s) => {
+                        let next = dict.len() as u32 + 1;
+                        *dict.entry(s.clone()).or_insert(next)
+                    }
+                })
+                .collect()
+        })
+        .collect()
 }
 
 /// The closest and second-closest summed distances from row `i` of `from` to rows of `to`.
