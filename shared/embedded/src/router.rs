@@ -37,47 +37,27 @@ pub fn object_router(objects: Arc<FsObjects>, max_upload_bytes: u64) -> Router {
             "/objects/{*key}",
             get(download)
                 .put(upload)
-                .fallback(|| async { fail(ErrorCode::MethodNotAllowed, "use GET or PUT") }),
+                .fallback(|| async { fail(METHOD_NOT_ALLOWED, "use GET or PUT") }),
         )
         .with_state(state)
 }
 
-/// The answers of these routes, as the API's error codes name them.
-#[derive(Debug, Clone, Copy)]
-enum ErrorCode {
-    ValidationError,
-    Forbidden,
-    NotFound,
-    MethodNotAllowed,
-    Conflict,
-    PayloadTooLarge,
-    UnsupportedMediaType,
-    ServiceUnavailable,
-    Internal,
-}
+/// An answer of these routes: its status and the API's error code for it.
+type Code = (StatusCode, &'static str);
 
-impl ErrorCode {
-    fn status_and_name(self) -> (StatusCode, &'static str) {
-        match self {
-            Self::ValidationError => (StatusCode::BAD_REQUEST, "VALIDATION_ERROR"),
-            Self::Forbidden => (StatusCode::FORBIDDEN, "FORBIDDEN"),
-            Self::NotFound => (StatusCode::NOT_FOUND, "NOT_FOUND"),
-            Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED"),
-            Self::Conflict => (StatusCode::CONFLICT, "CONFLICT"),
-            Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE"),
-            Self::UnsupportedMediaType => {
-                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE")
-            }
-            Self::ServiceUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE"),
-            Self::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL"),
-        }
-    }
-}
+const VALIDATION_ERROR: Code = (StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+const FORBIDDEN: Code = (StatusCode::FORBIDDEN, "FORBIDDEN");
+const NOT_FOUND: Code = (StatusCode::NOT_FOUND, "NOT_FOUND");
+const METHOD_NOT_ALLOWED: Code = (StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED");
+const CONFLICT: Code = (StatusCode::CONFLICT, "CONFLICT");
+const PAYLOAD_TOO_LARGE: Code = (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE");
+const UNSUPPORTED_MEDIA_TYPE: Code = (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE");
+const SERVICE_UNAVAILABLE: Code = (StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE");
+const INTERNAL: Code = (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL");
 
 /// A failure in the API's envelope (`synth_api::Failure`; this crate does not link the API,
 /// and the cross-crate tests hold both to one shape).
-fn fail(code: ErrorCode, message: impl Into<String>) -> Response {
-    let (status, name) = code.status_and_name();
+fn fail((status, name): Code, message: impl Into<String>) -> Response {
     let body = serde_json::json!({
         "success": false,
         "error": {"code": name, "message": message.into(), "details": null},
@@ -93,18 +73,15 @@ fn fail(code: ErrorCode, message: impl Into<String>) -> Response {
 
 fn port_failure(e: PortError) -> Response {
     match e {
-        PortError::NotFound(_) => fail(ErrorCode::NotFound, "no such object"),
-        PortError::Invalid(m) => fail(ErrorCode::ValidationError, m),
+        PortError::NotFound(_) => fail(NOT_FOUND, "no such object"),
+        PortError::Invalid(m) => fail(VALIDATION_ERROR, m),
         PortError::Unavailable(m) => {
             tracing::error!(error = %m, "object store unavailable");
-            fail(
-                ErrorCode::ServiceUnavailable,
-                "object storage is unavailable",
-            )
+            fail(SERVICE_UNAVAILABLE, "object storage is unavailable")
         }
         other => {
             tracing::error!(error = %other, "object store failed");
-            fail(ErrorCode::Internal, "object storage failed")
+            fail(INTERNAL, "object storage failed")
         }
     }
 }
@@ -158,10 +135,10 @@ async fn download(
     // HEAD arrives here too: a GET URL allows it (as S3's do) and axum drops the body.
     let (key, params) = match (key, params) {
         (Ok(Path(k)), Ok(Query(p))) => (k, p),
-        _ => return fail(ErrorCode::Forbidden, "malformed object URL"),
+        _ => return fail(FORBIDDEN, "malformed object URL"),
     };
     if let Err(why) = authorise(&state, "GET", &key, &params) {
-        return fail(ErrorCode::Forbidden, why);
+        return fail(FORBIDDEN, why);
     }
     let body = match state.objects.get(&key).await {
         Ok(b) => b,
@@ -200,12 +177,12 @@ async fn upload(
 ) -> Response {
     let (key, params) = match (key, params) {
         (Ok(Path(k)), Ok(Query(p))) => (k, p),
-        _ => return fail(ErrorCode::Forbidden, "malformed object URL"),
+        _ => return fail(FORBIDDEN, "malformed object URL"),
     };
     let (signed_ct, length) = match authorise(&state, "PUT", &key, &params) {
         Ok((ct, Some(length))) => (ct, length),
-        Ok((_, None)) => return fail(ErrorCode::Forbidden, "this URL is not signed for uploads"),
-        Err(why) => return fail(ErrorCode::Forbidden, why),
+        Ok((_, None)) => return fail(FORBIDDEN, "this URL is not signed for uploads"),
+        Err(why) => return fail(FORBIDDEN, why),
     };
     let sent_ct = headers
         .get(header::CONTENT_TYPE)
@@ -213,7 +190,7 @@ async fn upload(
         .unwrap_or_default();
     if sent_ct != signed_ct {
         return fail(
-            ErrorCode::UnsupportedMediaType,
+            UNSUPPORTED_MEDIA_TYPE,
             format!("this URL accepts content-type {signed_ct:?} only"),
         );
     }
@@ -223,13 +200,13 @@ async fn upload(
         .and_then(|v| v.parse::<u64>().ok());
     let too_large = || {
         fail(
-            ErrorCode::PayloadTooLarge,
+            PAYLOAD_TOO_LARGE,
             format!("uploads are limited to {} bytes", state.max_upload_bytes),
         )
     };
     let used = || {
         fail(
-            ErrorCode::Conflict,
+            CONFLICT,
             "this upload URL has been used: the object exists, and a signed upload never replaces one",
         )
     };
@@ -245,7 +222,7 @@ async fn upload(
     let wrong_length = |got: Option<u64>| {
         let got = got.map_or_else(|| "none".to_owned(), |n| n.to_string());
         fail(
-            ErrorCode::ValidationError,
+            VALIDATION_ERROR,
             format!("this URL accepts an upload of exactly {length} bytes; got {got}"),
         )
     };
@@ -264,10 +241,9 @@ async fn upload(
         }
         Err(UploadError::WrongLength { got }) => wrong_length(Some(got)),
         Err(UploadError::Exists) => used(),
-        Err(UploadError::Body(m)) => fail(
-            ErrorCode::ValidationError,
-            format!("the upload was interrupted: {m}"),
-        ),
+        Err(UploadError::Body(m)) => {
+            fail(VALIDATION_ERROR, format!("the upload was interrupted: {m}"))
+        }
         Err(UploadError::Port(e)) => port_failure(e),
     }
 }
