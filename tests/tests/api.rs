@@ -102,10 +102,13 @@ async fn openapi_is_valid_3_1_and_lists_every_route() {
     assert_eq!(status, StatusCode::OK);
     let text = String::from_utf8(body).unwrap();
     // Read back as an OpenAPI document (schemathesis, in scripts/test, checks it in depth).
-    let spec: utoipa::openapi::OpenApi =
-        serde_json::from_str(&text).expect("an OpenAPI document");
+    let spec: utoipa::openapi::OpenApi = serde_json::from_str(&text).expect("an OpenAPI document");
     let v: Value = serde_json::from_str(&text).unwrap();
-    assert!(v["openapi"].as_str().unwrap().starts_with("3.1"), "{}", v["openapi"]);
+    assert!(
+        v["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        v["openapi"]
+    );
     assert!(spec.paths.paths.contains_key("/health"));
     let doc = synth_api::openapi();
     assert_eq!(

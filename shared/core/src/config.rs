@@ -73,6 +73,10 @@ pub struct Settings {
     pub login_lockout_minutes: u64,
     /// Take the client's address from `X-Forwarded-For` (only behind a proxy that sets it).
     pub trust_forwarded_for: bool,
+    /// Every new generation request waits for an administrator's approval.
+    pub require_approval: bool,
+    /// A trainer run silent for this long is taken for dead and its request taken over.
+    pub trainer_lease_seconds: u64,
 }
 
 impl fmt::Debug for Settings {
@@ -147,6 +151,8 @@ impl Settings {
             login_window_minutes: env.positive("LOGIN_WINDOW_MINUTES", 15)?,
             login_lockout_minutes: env.positive("LOGIN_LOCKOUT_MINUTES", 15)?,
             trust_forwarded_for: env.parse("TRUST_FORWARDED_FOR", false)?,
+            require_approval: env.parse("REQUIRE_APPROVAL", false)?,
+            trainer_lease_seconds: env.positive("TRAINER_LEASE_SECONDS", 60)?,
             log_level,
         };
         ordered(

@@ -8,6 +8,7 @@ pub mod config;
 pub mod datasets;
 pub mod dispatch;
 pub mod error;
+pub mod generation;
 pub mod ports;
 pub mod service;
 

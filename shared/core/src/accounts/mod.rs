@@ -910,7 +910,7 @@ pub async fn create_admin(
     Ok(user)
 }
 
-fn audit_item(
+pub(crate) fn audit_item(
     actor: Option<&str>,
     action: &str,
     target: Option<&str>,

@@ -1,0 +1,305 @@
+//! The trainer's side of a request: take it on ([`TrainerRun::claim`]), hold it (heartbeats
+//! and progress) and finish it (completed, failed or cancelled). Every write is conditioned
+//! on the run's attempt token, so two runs of one request (a message delivered twice, a job
+//! retried after a crash) never both work on it or both finish it.
+//!
+//! A run proves it is alive by a heartbeat at least every [`HEARTBEAT`]; a request whose
+//! heartbeat is older than the lease (`TRAINER_LEASE_SECONDS`) was left by a run that died,
+//! and the next run takes it over, counting an attempt. After [`MAX_TRAINER_ATTEMPTS`]
+//! runs that never finished, the next one marks it failed instead: AWS Batch tries a job
+//! three times (template.yaml), so its last try is the one that says so; in `synth serve`
+//! a restart runs the job again and the same count ends it.
+
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use serde_json::json;
+
+use super::requests::{notify, release};
+use super::{GenerationRequest, GenerationResult, Progress, RequestStatus, request_key};
+use crate::ports::records::{Condition, Update};
+use crate::service::{ServiceError, ServiceResult};
+use crate::{PortError, RecordStore, Topic};
+
+/// Runs that took a request on and never finished it before it is given up.
+pub const MAX_TRAINER_ATTEMPTS: u32 = 2;
+/// How often a run tells the store it is alive.
+pub const HEARTBEAT: Duration = Duration::from_secs(10);
+/// Least time between two progress writes (a heartbeat too).
+pub const PROGRESS_EVERY: Duration = Duration::from_secs(2);
+
+/// What claiming a request gave.
+pub enum Claim {
+    /// This run holds the request: do its work.
+    Run(TrainerRun),
+    /// Nothing to do, and why (already finished, cancelled, held by a live run, …).
+    Skip(String),
+}
+
+/// What the store says after a heartbeat or a progress write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Beat {
+    Continue,
+    /// The owner cancelled it: stop at the next epoch and finish it as cancelled.
+    Cancel,
+    /// Another run holds it now (or it was finished meanwhile): stop, write nothing more.
+    Lost,
+}
+
+/// One run of the trainer on one request.
+pub struct TrainerRun {
+    records: std::sync::Arc<dyn RecordStore>,
+    topic: std::sync::Arc<dyn Topic>,
+    request: GenerationRequest,
+    attempt: String,
+    last_progress: Option<Instant>,
+}
+
+impl TrainerRun {
+    /// Take the request on, waiting at most about one `lease` for a run that may still be
+    /// alive to show it.
+    pub async fn claim(
+        records: std::sync::Arc<dyn RecordStore>,
+        topic: std::sync::Arc<dyn Topic>,
+        lease: Duration,
+        owner: &str,
+        id: &str,
+    ) -> ServiceResult<Claim> {
+        let deadline = Instant::now() + lease + HEARTBEAT;
+        loop {
+            let Some(item) = records.get(&request_key(owner, id)).await? else {
+                return Ok(Claim::Skip("no such request (it was deleted)".into()));
+            };
+            let r: GenerationRequest = item.to_value()?;
+            let previous = item.str("attempt").map(str::to_owned);
+            let beat = item.i64("heartbeat_at").unwrap_or(0);
+            let stale = Utc::now().timestamp() - beat > lease.as_secs() as i64;
+            match r.status {
+                s if s.is_final() => {
+                    return Ok(Claim::Skip(format!("the request is {}", s.as_str())));
+                }
+                RequestStatus::Queued => {}
+                RequestStatus::Running if stale && r.attempts >= MAX_TRAINER_ATTEMPTS => {
+                    give_up(records.as_ref(), topic.as_ref(), &r, previous.as_deref()).await?;
+                    return Ok(Claim::Skip(
+                        "given up after repeated interrupted runs".into(),
+                    ));
+                }
+                RequestStatus::Running if !stale => {
+                    if Instant::now() > deadline {
+                        return Ok(Claim::Skip("another trainer run holds the request".into()));
+                    }
+                    tokio::time::sleep(PROGRESS_EVERY).await;
+                    continue;
+                }
+                RequestStatus::Running => {}
+                s => {
+                    return Ok(Claim::Skip(format!(
+                        "the request is {}, not queued",
+                        s.as_str()
+                    )));
+                }
+            }
+            let attempt = uuid::Uuid::new_v4().to_string();
+            if let Some(run) = take(&records, &topic, r, previous, attempt).await? {
+                return Ok(Claim::Run(run));
+            }
+            // Another run won the race; look again, for a while.
+            if Instant::now() > deadline {
+                return Ok(Claim::Skip("another trainer run holds the request".into()));
+            }
+        }
+    }
+
+    pub fn request(&self) -> &GenerationRequest {
+        &self.request
+    }
+
+    /// Tell the store this run is alive.
+    pub async fn heartbeat(&self) -> ServiceResult<Beat> {
+        self.write(Update::default()).await
+    }
+
+    /// Record progress (at most every [`PROGRESS_EVERY`] unless `force`); it is a heartbeat too.
+    pub async fn progress(&mut self, p: Progress, force: bool) -> ServiceResult<Beat> {
+        if !force
+            && self
+                .last_progress
+                .is_some_and(|t| t.elapsed() < PROGRESS_EVERY)
+        {
+            return Ok(Beat::Continue);
+        }
+        self.last_progress = Some(Instant::now());
+        let update =
+            Update::default().set("progress", serde_json::to_value(&p).expect("serialises"));
+        self.write(update).await
+    }
+
+    async fn write(&self, update: Update) -> ServiceResult<Beat> {
+        let update = update
+            .set("heartbeat_at", Utc::now().timestamp())
+            .set("updated_at", Utc::now().to_rfc3339());
+        let cond = Condition::And(vec![
+            Condition::eq("status", RequestStatus::Running.as_str()),
+            Condition::eq("attempt", self.attempt.as_str()),
+        ]);
+        let key = request_key(&self.request.owner_id, &self.request.id);
+        match self.records.update(&key, update, Some(cond)).await {
+            Ok(item) if item.get("cancel_requested") == Some(&json!(true)) => Ok(Beat::Cancel),
+            Ok(_) => Ok(Beat::Continue),
+            Err(PortError::ConditionFailed) => Ok(Beat::Lost),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Finish as completed with its result, and say so on the topic.
+    pub async fn complete(self, result: GenerationResult) -> ServiceResult<()> {
+        let quality = result.quality_score;
+        let rows = result.rows;
+        let update = Update::default()
+            .set("result", serde_json::to_value(&result).expect("serialises"))
+            .set("finished_at", Utc::now().to_rfc3339())
+            .remove("progress");
+        self.finish(
+            RequestStatus::Completed,
+            update,
+            json!({ "quality_score": quality, "rows": rows }),
+        )
+        .await
+    }
+
+    /// Finish as failed, with a reason the owner can act on.
+    pub async fn fail(self, reason: &str) -> ServiceResult<()> {
+        let update = Update::default()
+            .set("error", reason)
+            .set("finished_at", Utc::now().to_rfc3339());
+        self.finish(RequestStatus::Failed, update, json!({ "error": reason }))
+            .await
+    }
+
+    /// Finish as cancelled (the owner asked; this run stopped between epochs).
+    pub async fn cancelled(self) -> ServiceResult<()> {
+        let update = Update::default().set("finished_at", Utc::now().to_rfc3339());
+        self.finish(RequestStatus::Cancelled, update, json!({}))
+            .await
+    }
+
+    async fn finish(
+        self,
+        to: RequestStatus,
+        update: Update,
+        notice: serde_json::Value,
+    ) -> ServiceResult<()> {
+        let r = &self.request;
+        release(
+            self.records.as_ref(),
+            r,
+            RequestStatus::Running,
+            to,
+            Some(update),
+            Some(&self.attempt),
+        )
+        .await?;
+        let done = GenerationRequest {
+            status: to,
+            ..r.clone()
+        };
+        notify(
+            self.topic.as_ref(),
+            &format!("generation.{}", to.as_str()),
+            &done,
+            notice,
+        )
+        .await;
+        tracing::info!(request_id = %r.id, status = to.as_str(), "generation request finished");
+        Ok(())
+    }
+}
+
+/// Claim `r` for a new attempt (from queued, or over a dead run's `previous` attempt).
+async fn take(
+    records: &std::sync::Arc<dyn RecordStore>,
+    topic: &std::sync::Arc<dyn Topic>,
+    r: GenerationRequest,
+    previous: Option<String>,
+    attempt: String,
+) -> ServiceResult<Option<TrainerRun>> {
+    let now = Utc::now();
+    let mut update = Update::default()
+        .set("status", RequestStatus::Running.as_str())
+        .set("gsi1pk", super::status_partition(RequestStatus::Running))
+        .set("attempt", attempt.as_str())
+        .set("heartbeat_at", now.timestamp())
+        .set("updated_at", now.to_rfc3339())
+        .add("attempts", 1);
+    if r.started_at.is_none() {
+        update = update.set("started_at", now.to_rfc3339());
+    }
+    let cond = match (r.status, &previous) {
+        (RequestStatus::Running, Some(p)) => Condition::And(vec![
+            Condition::eq("status", RequestStatus::Running.as_str()),
+            Condition::eq("attempt", p.as_str()),
+        ]),
+        _ => Condition::eq("status", RequestStatus::Queued.as_str()),
+    };
+    let key = request_key(&r.owner_id, &r.id);
+    match records.update(&key, update, Some(cond)).await {
+        Ok(item) => {
+            let request: GenerationRequest = item.to_value()?;
+            tracing::info!(request_id = %request.id, attempt = request.attempts, "trainer run took the request");
+            Ok(Some(TrainerRun {
+                records: records.clone(),
+                topic: topic.clone(),
+                request,
+                attempt,
+                last_progress: None,
+            }))
+        }
+        Err(PortError::ConditionFailed) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Mark a request failed whose runs kept dying before they finished.
+async fn give_up(
+    records: &dyn RecordStore,
+    topic: &dyn Topic,
+    r: &GenerationRequest,
+    previous: Option<&str>,
+) -> ServiceResult<()> {
+    let reason = format!(
+        "the trainer stopped {} times before finishing (the process was killed or ran out of \
+         memory or time); try fewer rows, epochs or a smaller model",
+        r.attempts
+    );
+    let update = Update::default()
+        .set("error", reason.as_str())
+        .set("finished_at", Utc::now().to_rfc3339());
+    match release(
+        records,
+        r,
+        RequestStatus::Running,
+        RequestStatus::Failed,
+        Some(update),
+        previous,
+    )
+    .await
+    {
+        Ok(()) => {}
+        Err(ServiceError::Conflict(_)) => return Ok(()),
+        Err(e) => return Err(e),
+    }
+    let failed = GenerationRequest {
+        status: RequestStatus::Failed,
+        ..r.clone()
+    };
+    notify(
+        topic,
+        "generation.failed",
+        &failed,
+        json!({ "error": reason }),
+    )
+    .await;
+    tracing::warn!(request_id = %r.id, attempts = r.attempts, "generation request given up");
+    Ok(())
+}

@@ -1,0 +1,311 @@
+//! Generation requests: a user asks for a synthetic table of one of their ready datasets,
+//! with a model configuration; the request is queued, a trainer runs it, and the user
+//! downloads the result with its quality report.
+//!
+//! Life of a request (every transition a conditional write, so a retried job or a message
+//! delivered twice can never move it backwards or finish it twice):
+//!
+//! ```text
+//! pending ─┬─────────────────────────────┬─> queued ─> running ─┬─> completed
+//!          └─> awaiting_approval ─> approved ┘                  ├─> failed
+//!                      └─> rejected             (any not final) └─> cancelled
+//! ```
+//!
+//! Records (the one DynamoDB-shaped table):
+//! - `USER#{owner}` / `GENREQ#{id}` — the request (ids are UUIDv7: the sort key is creation
+//!   order); in gsi1 under `GENREQS#{status}` and in gsi2 under `GENREQS`, both sorted by
+//!   id (so by creation time), for administrators, who also find a request by its id alone
+//!   in gsi2.
+//! - `USER#{owner}` / `GENACTIVE` — how many of the owner's requests are queued or running,
+//!   changed in the same transaction as the status (`MAX_CONCURRENT_GENERATIONS`).
+//!
+//! Objects: everything a request produces lives under `users/{owner}/generations/{id}/`.
+//!
+//! The service is split by who calls it: [`Generations`] for users and administrators
+//! (`requests`), [`Trainer`](lifecycle::TrainerRun) for the job that runs a request
+//! (`lifecycle`), and the checks of a request against its dataset (`validate`).
+
+mod catalog;
+pub mod lifecycle;
+mod requests;
+mod validate;
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::ports::records::Key;
+
+pub use catalog::{CheckedModel, ModelCatalog};
+pub use requests::{GenerationInput, Generations, ResultLinks};
+pub use validate::{Problem, Validation};
+
+/// Where a request is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum RequestStatus {
+    /// Created, not started (the seed platform's two-step flow).
+    Pending,
+    /// Waiting for an administrator (`REQUIRE_APPROVAL`).
+    AwaitingApproval,
+    /// An administrator approved it; it starts as soon as the owner's limit allows.
+    Approved,
+    Rejected,
+    /// Waiting for a trainer.
+    Queued,
+    Running,
+    Completed,
+    /// It could not be done; `error` says why.
+    Failed,
+    Cancelled,
+}
+
+impl RequestStatus {
+    pub const ALL: [RequestStatus; 9] = [
+        Self::Pending,
+        Self::AwaitingApproval,
+        Self::Approved,
+        Self::Rejected,
+        Self::Queued,
+        Self::Running,
+        Self::Completed,
+        Self::Failed,
+        Self::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::AwaitingApproval => "awaiting_approval",
+            Self::Approved => "approved",
+            Self::Rejected => "rejected",
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    /// Nothing more happens to a request in this state.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            Self::Rejected | Self::Completed | Self::Failed | Self::Cancelled
+        )
+    }
+
+    /// Counted against the owner's `MAX_CONCURRENT_GENERATIONS`.
+    pub fn is_active(self) -> bool {
+        matches!(self, Self::Queued | Self::Running)
+    }
+}
+
+impl std::str::FromStr for RequestStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| format!("unknown status {s:?}"))
+    }
+}
+
+/// The file format of the synthetic table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum OutputFormat {
+    #[default]
+    Csv,
+    Json,
+    Parquet,
+    Xlsx,
+}
+
+impl OutputFormat {
+    pub fn extension(self) -> &'static str {
+        match self {
+            Self::Csv => "csv",
+            Self::Json => "json",
+            Self::Parquet => "parquet",
+            Self::Xlsx => "xlsx",
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Self::Csv => "text/csv",
+            Self::Json => "application/json",
+            Self::Parquet => "application/vnd.apache.parquet",
+            Self::Xlsx => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        }
+    }
+}
+
+/// What a running request is doing, updated by its trainer at most every couple of seconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Progress {
+    /// `preparing`, `optimizing`, `training`, `sampling`, `evaluating` or `writing`.
+    pub phase: String,
+    /// Within the phase: the trial (optimizing) or the epoch (training), 1-based.
+    pub step: Option<u64>,
+    pub steps: Option<u64>,
+    /// The whole request's progress, 0 to 100.
+    pub percent: f64,
+    /// Seconds until the request should be done, once there is a pace to go by.
+    pub eta_seconds: Option<f64>,
+    /// The latest losses: the generator's (TVAE: the decoder's) and the critic's.
+    pub generator_loss: Option<f64>,
+    pub critic_loss: Option<f64>,
+    /// E.g. "training epoch 3/10".
+    pub message: String,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A file a completed request produced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ResultFile {
+    /// `data`, `report_json`, `report_html`, `metadata` or `model`.
+    pub kind: String,
+    /// The file name a download gets.
+    pub name: String,
+    pub size_bytes: u64,
+    #[serde(skip_serializing_if = "String::is_empty", default)]
+    #[cfg_attr(feature = "openapi", schema(ignore))]
+    pub(crate) key: String,
+}
+
+/// Seconds each phase took.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Timings {
+    pub preparing: f64,
+    pub optimizing: f64,
+    pub training: f64,
+    pub sampling: f64,
+    pub evaluating: f64,
+    pub writing: f64,
+    pub total: f64,
+}
+
+/// What a completed request produced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct GenerationResult {
+    pub rows: u64,
+    /// SDMetrics-equal overall quality of the synthetic table against the dataset (0..1).
+    pub quality_score: Option<f64>,
+    pub files: Vec<ResultFile>,
+    pub timings: Timings,
+    /// The parameters the final model was fitted with (the best trial's, after a search).
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub parameters: Value,
+}
+
+/// An administrator's decision on a request that needed one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Decision {
+    pub approved: bool,
+    pub by: String,
+    pub at: DateTime<Utc>,
+    pub reason: Option<String>,
+}
+
+/// A generation request as stored and as clients see it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct GenerationRequest {
+    pub id: String,
+    pub owner_id: String,
+    pub dataset_id: String,
+    /// The dataset's file name when the request was made.
+    pub dataset_name: String,
+    /// `ctgan` or `tvae`.
+    pub model_type: String,
+    /// Every parameter of the model, defaults filled in.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub parameters: Value,
+    pub sample_size: u64,
+    pub output_format: OutputFormat,
+    /// Whether the SDV metadata and the quality report come with the result.
+    pub include_metadata: bool,
+    /// Column → the value every synthetic row has in it.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub conditions: BTreeMap<String, Value>,
+    pub seed: Option<u64>,
+    /// A hyperparameter search run before the final fit.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub optimization: Option<Value>,
+    pub status: RequestStatus,
+    /// Why it failed or was rejected.
+    pub error: Option<String>,
+    pub progress: Option<Progress>,
+    /// Set when a running request is cancelled: its trainer stops at the next epoch.
+    #[serde(default)]
+    pub cancel_requested: bool,
+    /// Trainer runs that took this request on (a crashed one is retried).
+    #[serde(default)]
+    pub attempts: u32,
+    pub result: Option<GenerationResult>,
+    pub decision: Option<Decision>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl GenerationRequest {
+    /// The parameters as a JSON object (they are always one).
+    pub fn parameter_map(&self) -> Map<String, Value> {
+        self.parameters.as_object().cloned().unwrap_or_default()
+    }
+}
+
+pub(crate) fn request_key(owner: &str, id: &str) -> Key {
+    Key::new(format!("USER#{owner}"), format!("GENREQ#{id}"))
+}
+
+pub(crate) fn active_key(owner: &str) -> Key {
+    Key::new(format!("USER#{owner}"), "GENACTIVE")
+}
+
+/// Folder of everything a request produces.
+pub fn result_prefix(owner: &str, id: &str) -> String {
+    format!("users/{owner}/generations/{id}/")
+}
+
+/// The gsi1 partition of requests in one status.
+pub(crate) fn status_partition(status: RequestStatus) -> String {
+    format!("GENREQS#{}", status.as_str())
+}
+
+/// The gsi2 partition of every request.
+pub(crate) const ALL_PARTITION: &str = "GENREQS";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_round_trip_and_classify() {
+        for s in RequestStatus::ALL {
+            assert_eq!(s.as_str().parse::<RequestStatus>(), Ok(s));
+            let json = serde_json::to_value(s).unwrap();
+            assert_eq!(json, s.as_str());
+            assert!(!(s.is_final() && s.is_active()));
+        }
+        assert!("done".parse::<RequestStatus>().is_err());
+        let finals: Vec<_> = RequestStatus::ALL
+            .into_iter()
+            .filter(|s| s.is_final())
+            .collect();
+        assert_eq!(finals.len(), 4);
+    }
+}

@@ -1,0 +1,739 @@
+//! The users' and administrators' side of generation requests: create, start, read, list,
+//! cancel or delete, download, approve and reject. The trainer's side is `lifecycle`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use synth_table::Profile;
+
+use super::validate::{self, Checked};
+use super::{
+    ALL_PARTITION, Decision, GenerationRequest, ModelCatalog, RequestStatus, Validation,
+    active_key, request_key, result_prefix, status_partition,
+};
+use crate::accounts::{Paged, Principal, audit_item};
+use crate::datasets::{Dataset, DatasetStatus, Datasets, dataset_key};
+use crate::dispatch::JobRequest;
+use crate::ports::jobs::JobSpec;
+use crate::ports::objects::PresignedRequest;
+use crate::ports::records::{Cmp, Condition, Index, Item, Query, SortKey, TxOp, Update};
+use crate::service::{RequestContext, ServiceError, ServiceResult};
+use crate::{ObjectStore, PortError, Queue, RecordStore, Settings, Topic};
+
+/// How long a download link stays valid.
+pub const DOWNLOAD_URL_TTL: Duration = Duration::from_secs(3600);
+
+/// A request as a user asks for it, whichever route it came by.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct GenerationInput {
+    pub dataset_id: String,
+    pub model_type: String,
+    /// The model's parameters; those left out take their defaults.
+    pub parameters: Map<String, Value>,
+    /// `DEFAULT_SAMPLE_SIZE` when absent.
+    pub sample_size: Option<u64>,
+    /// csv (the default), json, parquet or xlsx.
+    pub output_format: Option<String>,
+    pub include_metadata: bool,
+    pub conditions: BTreeMap<String, Value>,
+    pub seed: Option<u64>,
+    pub optimization: Option<Value>,
+}
+
+/// Where to download a completed request's files.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ResultLinks {
+    /// The synthetic table, in the requested format.
+    pub data: PresignedRequest,
+    /// With `include_metadata`: the quality report (JSON and self-contained HTML) and the
+    /// SDV metadata.
+    pub report_json: Option<PresignedRequest>,
+    pub report_html: Option<PresignedRequest>,
+    pub metadata: Option<PresignedRequest>,
+}
+
+/// The generation requests service.
+#[derive(Clone)]
+pub struct Generations {
+    records: Arc<dyn RecordStore>,
+    objects: Arc<dyn ObjectStore>,
+    queue: Arc<dyn Queue>,
+    topic: Arc<dyn Topic>,
+    datasets: Datasets,
+    catalog: Arc<dyn ModelCatalog>,
+    settings: Arc<Settings>,
+}
+
+fn not_found() -> ServiceError {
+    ServiceError::NotFound("no such generation request".into())
+}
+
+/// The message and details of a refused request: the first error, and all of them.
+fn refused(v: &Validation) -> ServiceError {
+    let first = v
+        .errors
+        .first()
+        .cloned()
+        .unwrap_or_else(|| validate::Problem::new("request", "the request is not valid"));
+    ServiceError::Validation(
+        format!("{}: {}", first.field, first.message),
+        json!({ "field": first.field, "errors": v.errors, "warnings": v.warnings }),
+    )
+}
+
+/// The job that runs a request: the trainer's command line (AWS Batch's container command
+/// override; the embedded worker reads the same arguments).
+pub fn trainer_job(owner: &str, id: &str) -> JobSpec {
+    JobSpec {
+        name: format!("generation-{id}"),
+        args: vec![
+            "trainer".into(),
+            "--owner".into(),
+            owner.into(),
+            "--request".into(),
+            id.into(),
+        ],
+        env: Vec::new(),
+    }
+}
+
+impl Generations {
+    pub fn new(
+        backends: &crate::Backends,
+        datasets: Datasets,
+        catalog: Arc<dyn ModelCatalog>,
+        settings: Arc<Settings>,
+    ) -> Self {
+        Self {
+            records: backends.records.clone(),
+            objects: backends.objects.clone(),
+            queue: backends.queue.clone(),
+            topic: backends.topic.clone(),
+            datasets,
+            catalog,
+            settings,
+        }
+    }
+
+    /// The models and their parameters (defaults, bounds, descriptions).
+    pub fn models(&self) -> Value {
+        self.catalog.describe()
+    }
+
+    async fn dataset_and_profile(
+        &self,
+        owner: &str,
+        dataset_id: &str,
+    ) -> ServiceResult<(Dataset, Option<Profile>)> {
+        let dataset = self.datasets.get(owner, dataset_id).await?;
+        let profile =
+            match self.datasets.profile(&dataset).await? {
+                Some(v) => Some(serde_json::from_value(v).map_err(|e| {
+                    PortError::Backend(format!("stored profile does not parse: {e}"))
+                })?),
+                None => None,
+            };
+        Ok((dataset, profile))
+    }
+
+    /// Check a request against its dataset without starting anything.
+    pub async fn validate(
+        &self,
+        owner: &str,
+        input: &GenerationInput,
+    ) -> ServiceResult<Validation> {
+        let (dataset, profile) = self.dataset_and_profile(owner, &input.dataset_id).await?;
+        let (v, _) = validate::check(
+            &self.settings,
+            self.catalog.as_ref(),
+            &dataset,
+            profile.as_ref(),
+            input,
+        );
+        Ok(v)
+    }
+
+    /// Store a new request (`pending`), and start it when `start` is set.
+    pub async fn create(
+        &self,
+        owner: &str,
+        input: &GenerationInput,
+        start: bool,
+    ) -> ServiceResult<GenerationRequest> {
+        let (dataset, profile) = self.dataset_and_profile(owner, &input.dataset_id).await?;
+        let (v, checked) = validate::check(
+            &self.settings,
+            self.catalog.as_ref(),
+            &dataset,
+            profile.as_ref(),
+            input,
+        );
+        let Some(checked) = checked else {
+            return Err(refused(&v));
+        };
+        let r = new_request(owner, &dataset, input, checked);
+        self.records
+            .put(item(&r)?, Some(Condition::NotExists))
+            .await?;
+        tracing::info!(request_id = %r.id, dataset_id = %r.dataset_id, model = %r.model_type, "generation request created");
+        if start {
+            return self.start_request(r).await;
+        }
+        Ok(r)
+    }
+
+    /// Start a pending (or approved) request: to the administrators first when
+    /// `REQUIRE_APPROVAL` is set, otherwise onto the queue.
+    pub async fn start(&self, owner: &str, id: &str) -> ServiceResult<GenerationRequest> {
+        let r = self.get(owner, id).await?;
+        self.start_request(r).await
+    }
+
+    async fn start_request(&self, r: GenerationRequest) -> ServiceResult<GenerationRequest> {
+        match r.status {
+            RequestStatus::Pending if self.settings.require_approval => {
+                let update = Update::default()
+                    .set("status", RequestStatus::AwaitingApproval.as_str())
+                    .set("gsi1pk", status_partition(RequestStatus::AwaitingApproval))
+                    .set("updated_at", Utc::now().to_rfc3339());
+                let cond = Condition::eq("status", RequestStatus::Pending.as_str());
+                let key = request_key(&r.owner_id, &r.id);
+                match self.records.update(&key, update, Some(cond)).await {
+                    Ok(item) => Ok(item.to_value()?),
+                    Err(PortError::ConditionFailed) => Err(changed()),
+                    Err(e) => Err(e.into()),
+                }
+            }
+            RequestStatus::Pending | RequestStatus::Approved => self.enqueue(&r).await,
+            RequestStatus::AwaitingApproval => Err(ServiceError::Conflict(
+                "the request is waiting for an administrator's approval".into(),
+            )),
+            other => Err(ServiceError::Conflict(format!(
+                "the request is {}; only a pending or approved request can start",
+                other.as_str()
+            ))),
+        }
+    }
+
+    /// Move a request onto the queue: its status, the owner's count of active requests and
+    /// the dataset's count of generations change in one transaction, then the job is sent.
+    async fn enqueue(&self, r: &GenerationRequest) -> ServiceResult<GenerationRequest> {
+        let max = self.settings.max_concurrent_generations as i64;
+        let now = Utc::now().to_rfc3339();
+        let ops = vec![
+            TxOp::Update {
+                key: request_key(&r.owner_id, &r.id),
+                update: Update::default()
+                    .set("status", RequestStatus::Queued.as_str())
+                    .set("gsi1pk", status_partition(RequestStatus::Queued))
+                    .set("updated_at", now.as_str()),
+                condition: Some(Condition::eq("status", r.status.as_str())),
+            },
+            TxOp::Update {
+                key: active_key(&r.owner_id),
+                update: Update::default().add("count", 1),
+                condition: Some(Condition::Or(vec![
+                    Condition::AttrNotExists("count".into()),
+                    Condition::cmp("count", Cmp::Lt, max),
+                ])),
+            },
+            TxOp::Update {
+                key: dataset_key(&r.owner_id, &r.dataset_id),
+                update: Update::default().add("active_generations", 1),
+                condition: Some(Condition::eq("status", DatasetStatus::Ready.as_str())),
+            },
+        ];
+        match self.records.transact(ops).await {
+            Ok(()) => {}
+            Err(PortError::TransactionCanceled { failed }) if failed.contains(&1) => {
+                return Err(ServiceError::RateLimited {
+                    message: format!(
+                        "you have {max} generation requests queued or running \
+                         (MAX_CONCURRENT_GENERATIONS); start this one when one finishes"
+                    ),
+                    retry_after_seconds: 60,
+                });
+            }
+            Err(PortError::TransactionCanceled { failed }) if failed.contains(&2) => {
+                return Err(ServiceError::Conflict(
+                    "the dataset is no longer ready".into(),
+                ));
+            }
+            Err(PortError::TransactionCanceled { .. }) => return Err(changed()),
+            Err(e) => return Err(e.into()),
+        }
+        let message = JobRequest {
+            request_id: r.id.clone(),
+            job: trainer_job(&r.owner_id, &r.id),
+        };
+        let body = serde_json::to_string(&message).expect("a job request serialises");
+        if let Err(e) = self.queue.send(&body, &r.id).await {
+            // Nothing half-done: the request goes back to where it was.
+            self.release(r, RequestStatus::Queued, r.status, None)
+                .await?;
+            return Err(e.into());
+        }
+        tracing::info!(request_id = %r.id, "generation request queued");
+        self.get(&r.owner_id, &r.id).await
+    }
+
+    /// Leave the queued/running state (`from`) for `to` in one transaction with the counts
+    /// that state held; `extra` sets more attributes on the request.
+    pub(crate) async fn release(
+        &self,
+        r: &GenerationRequest,
+        from: RequestStatus,
+        to: RequestStatus,
+        extra: Option<Update>,
+    ) -> ServiceResult<()> {
+        release(self.records.as_ref(), r, from, to, extra, None).await
+    }
+
+    /// One of the caller's requests; another user's is simply not found.
+    pub async fn get(&self, owner: &str, id: &str) -> ServiceResult<GenerationRequest> {
+        if id.is_empty() || id.len() > 64 {
+            return Err(not_found());
+        }
+        let item = self
+            .records
+            .get(&request_key(owner, id))
+            .await?
+            .ok_or_else(not_found)?;
+        Ok(item.to_value()?)
+    }
+
+    /// The caller's requests, newest first, optionally in one status. With a status, a page
+    /// may hold fewer than `limit` requests: follow `next_cursor` until there is none.
+    pub async fn list(
+        &self,
+        owner: &str,
+        status: Option<RequestStatus>,
+        limit: usize,
+        cursor: Option<String>,
+    ) -> ServiceResult<Paged<GenerationRequest>> {
+        let q = Query::partition(Index::Primary, format!("USER#{owner}"))
+            .sk(SortKey::BeginsWith("GENREQ#".into()))
+            .backward()
+            .limit(limit)
+            .after(cursor);
+        let page = self.records.query(&q).await?;
+        let mut items = Vec::with_capacity(page.items.len());
+        for item in &page.items {
+            let r: GenerationRequest = item.to_value()?;
+            if status.is_none_or(|s| s == r.status) {
+                items.push(r);
+            }
+        }
+        Ok(Paged {
+            items,
+            next_cursor: page.next,
+        })
+    }
+
+    /// Cancel a request that has not finished (a running one stops at its next epoch), or
+    /// delete a finished one with everything it produced. Returns the request as it now
+    /// is, `None` once deleted.
+    pub async fn cancel_or_delete(
+        &self,
+        owner: &str,
+        id: &str,
+    ) -> ServiceResult<Option<GenerationRequest>> {
+        let r = self.get(owner, id).await?;
+        let key = request_key(owner, id);
+        let now = Utc::now().to_rfc3339();
+        match r.status {
+            s if s.is_final() => {
+                self.objects
+                    .delete_prefix(&result_prefix(owner, id))
+                    .await?;
+                match self
+                    .records
+                    .delete(&key, Some(Condition::eq("status", s.as_str())))
+                    .await
+                {
+                    Ok(()) => Ok(None),
+                    Err(PortError::ConditionFailed) => Err(changed()),
+                    Err(e) => Err(e.into()),
+                }
+            }
+            RequestStatus::Running => {
+                let update = Update::default()
+                    .set("cancel_requested", true)
+                    .set("updated_at", now);
+                let cond = Condition::eq("status", RequestStatus::Running.as_str());
+                match self.records.update(&key, update, Some(cond)).await {
+                    Ok(item) => Ok(Some(item.to_value()?)),
+                    // It finished meanwhile; the caller may delete it now.
+                    Err(PortError::ConditionFailed) => Err(changed()),
+                    Err(e) => Err(e.into()),
+                }
+            }
+            RequestStatus::Queued => {
+                let finished = Update::default().set("finished_at", now);
+                self.release(
+                    &r,
+                    RequestStatus::Queued,
+                    RequestStatus::Cancelled,
+                    Some(finished),
+                )
+                .await?;
+                let r = self.get(owner, id).await?;
+                self.notify("generation.cancelled", &r, json!({})).await;
+                Ok(Some(r))
+            }
+            s => {
+                let update = Update::default()
+                    .set("status", RequestStatus::Cancelled.as_str())
+                    .set("gsi1pk", status_partition(RequestStatus::Cancelled))
+                    .set("finished_at", now.as_str())
+                    .set("updated_at", now);
+                let cond = Condition::eq("status", s.as_str());
+                match self.records.update(&key, update, Some(cond)).await {
+                    Ok(item) => Ok(Some(item.to_value()?)),
+                    Err(PortError::ConditionFailed) => Err(changed()),
+                    Err(e) => Err(e.into()),
+                }
+            }
+        }
+    }
+
+    /// Expiring links to a completed request's files.
+    pub async fn download(&self, owner: &str, id: &str) -> ServiceResult<ResultLinks> {
+        let r = self.get(owner, id).await?;
+        let Some(result) = r
+            .result
+            .as_ref()
+            .filter(|_| r.status == RequestStatus::Completed)
+        else {
+            return Err(ServiceError::Conflict(format!(
+                "the request is {}, not completed",
+                r.status.as_str()
+            )));
+        };
+        let mut links: BTreeMap<&str, PresignedRequest> = BTreeMap::new();
+        for f in &result.files {
+            let wanted = f.kind == "data" || (r.include_metadata && f.kind != "model");
+            if wanted {
+                let url = self.objects.presign_get(&f.key, DOWNLOAD_URL_TTL).await?;
+                links.insert(f.kind.as_str(), url);
+            }
+        }
+        let data = links
+            .remove("data")
+            .ok_or_else(|| PortError::Backend(format!("request {id} has no data file")))?;
+        Ok(ResultLinks {
+            data,
+            report_json: links.remove("report_json"),
+            report_html: links.remove("report_html"),
+            metadata: links.remove("metadata"),
+        })
+    }
+
+    /// Every user's requests, newest first, optionally in one status (administrators).
+    pub async fn list_all(
+        &self,
+        status: Option<RequestStatus>,
+        limit: usize,
+        cursor: Option<String>,
+    ) -> ServiceResult<Paged<GenerationRequest>> {
+        let q = match status {
+            Some(s) => Query::partition(Index::Gsi1, status_partition(s)),
+            None => Query::partition(Index::Gsi2, ALL_PARTITION),
+        }
+        .backward()
+        .limit(limit)
+        .after(cursor);
+        let page = self.records.query(&q).await?;
+        let items = page
+            .items
+            .iter()
+            .map(Item::to_value)
+            .collect::<Result<Vec<GenerationRequest>, _>>()?;
+        Ok(Paged {
+            items,
+            next_cursor: page.next,
+        })
+    }
+
+    /// Any user's request by its id (administrators).
+    async fn find(&self, id: &str) -> ServiceResult<GenerationRequest> {
+        if id.is_empty() || id.len() > 64 {
+            return Err(not_found());
+        }
+        let q = Query::partition(Index::Gsi2, ALL_PARTITION)
+            .sk(SortKey::Eq(id.to_owned()))
+            .limit(1);
+        let page = self.records.query(&q).await?;
+        let item = page.items.first().ok_or_else(not_found)?;
+        Ok(item.to_value()?)
+    }
+
+    /// Approve a request awaiting approval, and start it if its owner's limit allows
+    /// (otherwise it stays `approved` and its owner starts it later). Audited.
+    pub async fn approve(
+        &self,
+        admin: &Principal,
+        id: &str,
+        ctx: &RequestContext,
+    ) -> ServiceResult<GenerationRequest> {
+        let r = self.decide(admin, id, None, ctx).await?;
+        self.notify("generation.approved", &r, json!({})).await;
+        match self.enqueue(&r).await {
+            Ok(r) => Ok(r),
+            Err(ServiceError::RateLimited { .. }) => Ok(r),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Reject a request awaiting approval, with the reason its owner is told. Audited.
+    pub async fn reject(
+        &self,
+        admin: &Principal,
+        id: &str,
+        reason: &str,
+        ctx: &RequestContext,
+    ) -> ServiceResult<GenerationRequest> {
+        let reason = reason.trim();
+        if reason.is_empty() || reason.chars().count() > 1000 {
+            return Err(ServiceError::field(
+                "reason",
+                "must be 1 to 1000 characters",
+            ));
+        }
+        let r = self.decide(admin, id, Some(reason), ctx).await?;
+        self.notify("generation.rejected", &r, json!({ "reason": reason }))
+            .await;
+        Ok(r)
+    }
+
+    /// Record an administrator's decision and its audit entry in one transaction.
+    async fn decide(
+        &self,
+        admin: &Principal,
+        id: &str,
+        rejection: Option<&str>,
+        ctx: &RequestContext,
+    ) -> ServiceResult<GenerationRequest> {
+        let r = self.find(id).await?;
+        if r.status != RequestStatus::AwaitingApproval {
+            return Err(ServiceError::Conflict(format!(
+                "the request is {}, not awaiting approval",
+                r.status.as_str()
+            )));
+        }
+        let now = Utc::now();
+        let to = if rejection.is_some() {
+            RequestStatus::Rejected
+        } else {
+            RequestStatus::Approved
+        };
+        let decision = Decision {
+            approved: rejection.is_none(),
+            by: admin.user.id.clone(),
+            at: now,
+            reason: rejection.map(str::to_owned),
+        };
+        let mut update = Update::default()
+            .set("status", to.as_str())
+            .set("gsi1pk", status_partition(to))
+            .set(
+                "decision",
+                serde_json::to_value(&decision).expect("serialises"),
+            )
+            .set("updated_at", now.to_rfc3339());
+        if let Some(reason) = rejection {
+            update = update
+                .set("error", format!("rejected by an administrator: {reason}"))
+                .set("finished_at", now.to_rfc3339());
+        }
+        let action = if rejection.is_some() {
+            "generation.rejected"
+        } else {
+            "generation.approved"
+        };
+        let audit = audit_item(
+            Some(&admin.user.id),
+            action,
+            Some(&r.owner_id),
+            ctx,
+            json!({ "request_id": r.id, "reason": rejection }),
+        );
+        let ops = vec![
+            TxOp::Update {
+                key: request_key(&r.owner_id, &r.id),
+                update,
+                condition: Some(Condition::eq(
+                    "status",
+                    RequestStatus::AwaitingApproval.as_str(),
+                )),
+            },
+            TxOp::Put {
+                item: audit,
+                condition: Some(Condition::NotExists),
+            },
+        ];
+        match self.records.transact(ops).await {
+            Ok(()) => self.get(&r.owner_id, &r.id).await,
+            Err(PortError::TransactionCanceled { .. }) => Err(changed()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Tell the topic (and so the owner's notifications) what happened to a request; best
+    /// effort: the change itself is already stored.
+    async fn notify(&self, kind: &str, r: &GenerationRequest, extra: Value) {
+        notify(self.topic.as_ref(), kind, r, extra).await;
+    }
+}
+
+fn changed() -> ServiceError {
+    ServiceError::Conflict("the request changed meanwhile; read it again".into())
+}
+
+fn new_request(
+    owner: &str,
+    dataset: &Dataset,
+    input: &GenerationInput,
+    checked: Checked,
+) -> GenerationRequest {
+    let now = Utc::now();
+    GenerationRequest {
+        id: uuid::Uuid::now_v7().to_string(),
+        owner_id: owner.to_owned(),
+        dataset_id: dataset.id.clone(),
+        dataset_name: dataset.filename.clone(),
+        model_type: checked.model.model_type,
+        parameters: Value::Object(checked.model.parameters),
+        sample_size: checked.sample_size,
+        output_format: checked.output_format,
+        include_metadata: input.include_metadata,
+        conditions: checked.conditions,
+        seed: input.seed,
+        optimization: checked.optimization,
+        status: RequestStatus::Pending,
+        error: None,
+        progress: None,
+        cancel_requested: false,
+        attempts: 0,
+        result: None,
+        decision: None,
+        created_at: now,
+        updated_at: now,
+        started_at: None,
+        finished_at: None,
+    }
+}
+
+/// The stored form of a request, with its index keys.
+pub(crate) fn item(r: &GenerationRequest) -> ServiceResult<Item> {
+    Ok(Item::from_value(&request_key(&r.owner_id, &r.id), r)?
+        .with_gsi1(status_partition(r.status), r.id.as_str())
+        .with_gsi2(ALL_PARTITION, r.id.as_str()))
+}
+
+/// Leave `from` (queued or running) for `to`: the request, the owner's active count and the
+/// dataset's generation count change in one transaction. `attempt`, when given, must still
+/// own the request (a trainer run finishing it).
+pub(crate) async fn release(
+    records: &dyn RecordStore,
+    r: &GenerationRequest,
+    from: RequestStatus,
+    to: RequestStatus,
+    extra: Option<Update>,
+    attempt: Option<&str>,
+) -> ServiceResult<()> {
+    let mut update = extra
+        .unwrap_or_default()
+        .set("status", to.as_str())
+        .set("gsi1pk", status_partition(to))
+        .set("updated_at", Utc::now().to_rfc3339());
+    if to.is_final() {
+        update = update.remove("attempt");
+    }
+    let mut cond = vec![Condition::eq("status", from.as_str())];
+    if let Some(a) = attempt {
+        cond.push(Condition::eq("attempt", a));
+    }
+    let mut ops = vec![TxOp::Update {
+        key: request_key(&r.owner_id, &r.id),
+        update,
+        condition: Some(Condition::And(cond)),
+    }];
+    if from.is_active() && !to.is_active() {
+        ops.push(TxOp::Update {
+            key: active_key(&r.owner_id),
+            update: Update::default().add("count", -1),
+            condition: None,
+        });
+        ops.push(TxOp::Update {
+            key: dataset_key(&r.owner_id, &r.dataset_id),
+            update: Update::default().add("active_generations", -1),
+            condition: Some(Condition::Exists),
+        });
+    }
+    match records.transact(ops).await {
+        Ok(()) => Ok(()),
+        Err(PortError::TransactionCanceled { failed }) if failed == [2] => {
+            // The dataset went (erasure): release the request and the count without it.
+            Box::pin(release_without_dataset(records, r, from, to, attempt)).await
+        }
+        Err(PortError::TransactionCanceled { .. }) => Err(changed()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn release_without_dataset(
+    records: &dyn RecordStore,
+    r: &GenerationRequest,
+    from: RequestStatus,
+    to: RequestStatus,
+    attempt: Option<&str>,
+) -> ServiceResult<()> {
+    let mut cond = vec![Condition::eq("status", from.as_str())];
+    if let Some(a) = attempt {
+        cond.push(Condition::eq("attempt", a));
+    }
+    let ops = vec![
+        TxOp::Update {
+            key: request_key(&r.owner_id, &r.id),
+            update: Update::default()
+                .set("status", to.as_str())
+                .set("gsi1pk", status_partition(to))
+                .set("updated_at", Utc::now().to_rfc3339()),
+            condition: Some(Condition::And(cond)),
+        },
+        TxOp::Update {
+            key: active_key(&r.owner_id),
+            update: Update::default().add("count", -1),
+            condition: None,
+        },
+    ];
+    match records.transact(ops).await {
+        Ok(()) => Ok(()),
+        Err(PortError::TransactionCanceled { .. }) => Err(changed()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Publish what happened to a request on the topic (`kind` is its subject).
+pub(crate) async fn notify(topic: &dyn Topic, kind: &str, r: &GenerationRequest, extra: Value) {
+    let mut message = json!({
+        "type": kind,
+        "user_id": r.owner_id,
+        "request_id": r.id,
+        "dataset_id": r.dataset_id,
+        "status": r.status,
+        "at": Utc::now().to_rfc3339(),
+    });
+    if let (Some(m), Value::Object(extra)) = (message.as_object_mut(), extra) {
+        m.extend(extra);
+    }
+    if let Err(e) = topic.publish(kind, &message.to_string()).await {
+        tracing::error!(request_id = %r.id, error = %e, kind, "could not publish a generation notice");
+    }
+}

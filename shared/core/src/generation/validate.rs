@@ -1,0 +1,241 @@
+//! Checking a generation request against the platform's limits, the model's parameters and
+//! the dataset it names, before anything is stored: what `POST /generation-v2/validate`
+//! answers, and what every start refuses on.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use synth_table::{Profile, SdType};
+
+use super::{CheckedModel, GenerationInput, ModelCatalog, OutputFormat};
+use crate::Settings;
+use crate::datasets::{Dataset, DatasetStatus};
+
+/// One thing wrong (or worth knowing) about a request, and the field it is about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Problem {
+    pub field: String,
+    pub message: String,
+}
+
+impl Problem {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// The outcome of checking a request: errors refuse it, warnings do not.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Validation {
+    pub valid: bool,
+    pub errors: Vec<Problem>,
+    pub warnings: Vec<Problem>,
+}
+
+/// A request that passed: what the service stores.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Checked {
+    pub model: CheckedModel,
+    pub sample_size: u64,
+    pub output_format: OutputFormat,
+    /// Column → value, each value as the dataset spells it (text).
+    pub conditions: BTreeMap<String, Value>,
+    pub optimization: Option<Value>,
+}
+
+/// Check `input` for `dataset` (whose profile is `profile`, once it is ready).
+pub(crate) fn check(
+    settings: &Settings,
+    catalog: &dyn ModelCatalog,
+    dataset: &Dataset,
+    profile: Option<&Profile>,
+    input: &GenerationInput,
+) -> (Validation, Option<Checked>) {
+    let mut v = Validation::default();
+    if dataset.status != DatasetStatus::Ready {
+        v.errors.push(Problem::new(
+            "dataset_id",
+            format!("the dataset is {}, not ready", dataset.status.as_str()),
+        ));
+    }
+    let sample_size = input.sample_size.unwrap_or(settings.default_sample_size);
+    if !(settings.min_sample_size..=settings.max_sample_size).contains(&sample_size) {
+        v.errors.push(Problem::new(
+            "sample_size",
+            format!(
+                "must be between MIN_SAMPLE_SIZE ({}) and MAX_SAMPLE_SIZE ({}), got {sample_size}",
+                settings.min_sample_size, settings.max_sample_size
+            ),
+        ));
+    }
+    let output_format = output_format(input.output_format.as_deref(), &mut v);
+    let model = match catalog.check(&input.model_type, &input.parameters) {
+        Ok(m) => {
+            check_model(settings, dataset, &m, &mut v);
+            Some(m)
+        }
+        Err(problems) => {
+            v.errors.extend(problems);
+            None
+        }
+    };
+    let conditions = check_conditions(dataset, profile, &input.conditions, &mut v);
+    let optimization = check_optimization(settings, catalog, input, &mut v);
+    v.valid = v.errors.is_empty();
+    let checked = match (v.valid, model, output_format) {
+        (true, Some(model), Some(output_format)) => Some(Checked {
+            model,
+            sample_size,
+            output_format,
+            conditions,
+            optimization,
+        }),
+        _ => None,
+    };
+    (v, checked)
+}
+
+fn output_format(raw: Option<&str>, v: &mut Validation) -> Option<OutputFormat> {
+    let Some(raw) = raw else {
+        return Some(OutputFormat::default());
+    };
+    match serde_json::from_value(Value::String(raw.to_ascii_lowercase())) {
+        Ok(f) => Some(f),
+        Err(_) => {
+            v.errors.push(Problem::new(
+                "output_format",
+                format!("unknown output format {raw:?}; use csv, json, parquet or xlsx"),
+            ));
+            None
+        }
+    }
+}
+
+fn check_model(settings: &Settings, dataset: &Dataset, m: &CheckedModel, v: &mut Validation) {
+    if m.epochs > settings.max_epochs {
+        v.errors.push(Problem::new(
+            "epochs",
+            format!(
+                "epochs above MAX_EPOCHS ({}): {}",
+                settings.max_epochs, m.epochs
+            ),
+        ));
+    } else if m.epochs < settings.min_epochs {
+        v.errors.push(Problem::new(
+            "epochs",
+            format!(
+                "epochs below MIN_EPOCHS ({}): {}",
+                settings.min_epochs, m.epochs
+            ),
+        ));
+    }
+    if let (Some(batch), Some(rows)) = (m.batch_size, dataset.n_rows)
+        && batch > rows
+    {
+        v.warnings.push(Problem::new(
+            "batch_size",
+            format!("the dataset has {rows} rows: batch_size {batch} is larger than the data"),
+        ));
+    }
+}
+
+/// Conditions name discrete columns of the dataset and values they hold; returns them with
+/// each value as text (how the engine's conditional sampling takes them).
+fn check_conditions(
+    dataset: &Dataset,
+    profile: Option<&Profile>,
+    conditions: &BTreeMap<String, Value>,
+    v: &mut Validation,
+) -> BTreeMap<String, Value> {
+    let mut out = BTreeMap::new();
+    for (column, value) in conditions {
+        let field = format!("conditions.{column}");
+        let Some(meta) = dataset.metadata.as_ref().and_then(|m| m.column(column)) else {
+            v.errors.push(Problem::new(
+                field,
+                format!("condition column {column:?} is not in the dataset"),
+            ));
+            continue;
+        };
+        if !matches!(meta.sdtype, SdType::Categorical | SdType::Boolean) {
+            v.errors.push(Problem::new(
+                field,
+                format!(
+                    "column {column:?} is {:?}: conditions take categorical and boolean columns",
+                    meta.sdtype
+                ),
+            ));
+            continue;
+        }
+        let text = match value {
+            Value::String(s) => s.clone(),
+            Value::Bool(b) => b.to_string(),
+            Value::Number(n) => n.to_string(),
+            _ => {
+                v.errors.push(Problem::new(
+                    field,
+                    "a condition's value is a string, a number or a boolean",
+                ));
+                continue;
+            }
+        };
+        if let Some(col) = profile.and_then(|p| p.columns.iter().find(|c| &c.name == column)) {
+            let seen = col.top.iter().any(|c| c.value == text);
+            if !seen && col.top.len() >= col.distinct {
+                v.errors.push(Problem::new(
+                    field.clone(),
+                    format!("value {text:?} never occurs in column {column:?}"),
+                ));
+            } else if !seen {
+                v.warnings.push(Problem::new(
+                    field.clone(),
+                    format!(
+                        "value {text:?} is not among the {} most frequent of column {column:?}; \
+                         the job checks it",
+                        col.top.len()
+                    ),
+                ));
+            }
+        }
+        out.insert(column.clone(), Value::String(text));
+    }
+    out
+}
+
+fn check_optimization(
+    settings: &Settings,
+    catalog: &dyn ModelCatalog,
+    input: &GenerationInput,
+    v: &mut Validation,
+) -> Option<Value> {
+    let config = input.optimization.as_ref()?;
+    if config.get("enabled").and_then(Value::as_bool) == Some(false) {
+        return None;
+    }
+    let prefix = |p: Problem| Problem::new(format!("optimization_config.{}", p.field), p.message);
+    match catalog.check_optimization(&input.model_type, config) {
+        Ok(checked) => {
+            let trials = checked.get("n_trials").and_then(Value::as_u64).unwrap_or(0);
+            if trials > settings.max_optimization_trials {
+                v.errors.push(Problem::new(
+                    "optimization_config.n_trials",
+                    format!(
+                        "n_trials above MAX_OPTIMIZATION_TRIALS ({}): {trials}",
+                        settings.max_optimization_trials
+                    ),
+                ));
+            }
+            Some(checked)
+        }
+        Err(problems) => {
+            v.errors.extend(problems.into_iter().map(prefix));
+            None
+        }
+    }
+}
