@@ -120,7 +120,8 @@ pub const ANALYSIS_STACK_BYTES: usize = 16 * 1024 * 1024;
 /// How long an upload URL stays valid.
 pub const UPLOAD_URL_TTL: Duration = Duration::from_secs(15 * 60);
 
-pub(crate) fn dataset_key(owner: &str, id: &str) -> Key {
+/// The record of a dataset.
+pub fn dataset_key(owner: &str, id: &str) -> Key {
     Key::new(format!("USER#{owner}"), format!("DATASET#{id}"))
 }
 

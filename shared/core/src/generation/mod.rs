@@ -181,6 +181,18 @@ pub struct ResultFile {
     pub(crate) key: String,
 }
 
+impl ResultFile {
+    /// A file of `kind` stored under `key`, downloaded as `name`.
+    pub fn new(kind: &str, name: String, size_bytes: u64, key: String) -> Self {
+        Self {
+            kind: kind.into(),
+            name,
+            size_bytes,
+            key,
+        }
+    }
+}
+
 /// Seconds each phase took.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

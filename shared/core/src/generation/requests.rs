@@ -187,6 +187,56 @@ impl Generations {
         Ok(r)
     }
 
+    /// Change a pending request's hyperparameter search (`None`: none) before it starts.
+    pub async fn set_optimization(
+        &self,
+        owner: &str,
+        id: &str,
+        optimization: Option<Value>,
+    ) -> ServiceResult<GenerationRequest> {
+        let r = self.get(owner, id).await?;
+        if r.status != RequestStatus::Pending {
+            return Err(ServiceError::Conflict(format!(
+                "the request is {}; only a pending request's search can change",
+                r.status.as_str()
+            )));
+        }
+        let checked = match optimization {
+            Some(config) => {
+                let input = GenerationInput {
+                    model_type: r.model_type.clone(),
+                    optimization: Some(config),
+                    ..GenerationInput::default()
+                };
+                let mut v = Validation::default();
+                let checked = validate::check_optimization(
+                    &self.settings,
+                    self.catalog.as_ref(),
+                    &input,
+                    &mut v,
+                );
+                if !v.errors.is_empty() {
+                    return Err(refused(&v));
+                }
+                checked
+            }
+            None => None,
+        };
+        let update = Update::default()
+            .set("optimization", checked.unwrap_or(Value::Null))
+            .set("updated_at", Utc::now().to_rfc3339());
+        let cond = Condition::eq("status", RequestStatus::Pending.as_str());
+        match self
+            .records
+            .update(&request_key(owner, id), update, Some(cond))
+            .await
+        {
+            Ok(item) => Ok(item.to_value()?),
+            Err(PortError::ConditionFailed) => Err(changed()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Start a pending (or approved) request: to the administrators first when
     /// `REQUIRE_APPROVAL` is set, otherwise onto the queue.
     pub async fn start(&self, owner: &str, id: &str) -> ServiceResult<GenerationRequest> {

@@ -208,7 +208,7 @@ fn check_conditions(
     out
 }
 
-fn check_optimization(
+pub(crate) fn check_optimization(
     settings: &Settings,
     catalog: &dyn ModelCatalog,
     input: &GenerationInput,

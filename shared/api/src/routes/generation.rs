@@ -1,0 +1,455 @@
+//! `/generation`, `/generation-v2` and `/data`: asking for a synthetic table of a ready
+//! dataset, following it, downloading it, cancelling it. The seed platform's three shapes of
+//! the same request all become one [`GenerationInput`]; the trainer does the work elsewhere
+//! (an AWS Batch job, or `synth serve`'s workers).
+
+use std::collections::BTreeMap;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use synth_core::generation::{
+    GenerationInput, GenerationRequest, RequestStatus, ResultLinks, Validation,
+};
+use synth_core::ports::Paged;
+use synth_core::service::{ServiceError, page_size};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::auth::{Admin, Caller, Ctx};
+use crate::envelope::{Failure, Success};
+use crate::error::ApiError;
+use crate::extract::{Json, Path, Query};
+use crate::state::AppState;
+
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(start))
+        .routes(routes!(list))
+        .routes(routes!(status))
+        .routes(routes!(download))
+        .routes(routes!(cancel_or_delete))
+        .routes(routes!(start_v2))
+        .routes(routes!(config))
+        .routes(routes!(validate))
+        .routes(routes!(create_data_request))
+        .routes(routes!(generate_data_request))
+}
+
+/// A model and its parameters: `model_type` and any of that model's parameters beside it
+/// (those left out take their defaults; see `GET /generation-v2/config`).
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ModelConfig {
+    /// `ctgan` or `tvae`.
+    pub model_type: String,
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub parameters: Map<String, Value>,
+}
+
+/// What every shape of a request shares besides the model.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct Output {
+    /// Rows to generate, MIN_SAMPLE_SIZE..=MAX_SAMPLE_SIZE (default DEFAULT_SAMPLE_SIZE).
+    #[schema(minimum = 1)]
+    pub sample_size: Option<u64>,
+    /// `csv` (default), `json`, `parquet` or `xlsx`.
+    pub output_format: Option<String>,
+    /// The SDV metadata and the quality report come with the result.
+    #[serde(default)]
+    pub include_metadata: bool,
+    /// Column → the value every generated row has in it (categorical and boolean columns).
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub conditions: BTreeMap<String, Value>,
+    /// Same seed, same data, same result.
+    pub seed: Option<u64>,
+    /// A hyperparameter search before the final fit: `{enabled, method, n_trials, metric,
+    /// search_space, acquisition_function, random_state}`.
+    #[schema(value_type = Option<Object>)]
+    pub optimization_config: Option<Value>,
+}
+
+/// `POST /generation/start`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct StartRequest {
+    pub dataset_id: String,
+    pub model_config: ModelConfig,
+    #[serde(flatten)]
+    pub output: Output,
+}
+
+/// `POST /generation-v2/start` and `/generation-v2/validate`: the model's parameters in an
+/// object of their own.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct StartRequestV2 {
+    pub dataset_id: String,
+    /// `ctgan` or `tvae`.
+    pub model_type: String,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub parameters: Map<String, Value>,
+    #[serde(flatten)]
+    pub output: Output,
+}
+
+/// `POST /data/requests` (the seed platform's first step): which dataset, and the
+/// parameters (`model_type`, the model's parameters, `optimization_enabled`,
+/// `optimization_search_type`, `optimization_n_trials`, and any of `sample_size`,
+/// `output_format`, `include_metadata`, `conditions`, `seed`).
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct DataRequest {
+    pub request: DatasetRef,
+    #[schema(value_type = Object)]
+    pub params: Map<String, Value>,
+}
+
+/// A dataset of the caller, by id or by its file name (the newest ready one of that name).
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct DatasetRef {
+    pub dataset_id: Option<String>,
+    pub dataset_name: Option<String>,
+}
+
+/// `POST /data/generate/{request_id}`: optionally, another search before it starts.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct GenerateOverride {
+    pub optimization_enabled: Option<bool>,
+    /// `grid`, `random` or `bayesian`.
+    pub optimization_search_type: Option<String>,
+    pub optimization_n_trials: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct RequestListParams {
+    /// Only requests in this status.
+    pub status: Option<RequestStatus>,
+    /// Page size, 1..=100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: Option<usize>,
+    /// `next_cursor` of the previous page, as it was given.
+    #[param(min_length = 1)]
+    pub cursor: Option<String>,
+}
+
+fn input(dataset_id: String, model_type: String, parameters: Map<String, Value>, o: Output) -> GenerationInput {
+    GenerationInput {
+        dataset_id,
+        model_type,
+        parameters,
+        sample_size: o.sample_size,
+        output_format: o.output_format,
+        include_metadata: o.include_metadata,
+        conditions: o.conditions,
+        seed: o.seed,
+        optimization: o.optimization_config,
+    }
+}
+
+type Created = (StatusCode, axum::Json<Success<GenerationRequest>>);
+
+fn created(r: GenerationRequest) -> Created {
+    let message = match r.status {
+        RequestStatus::AwaitingApproval => "waiting for an administrator's approval",
+        RequestStatus::Queued => "queued",
+        _ => "created",
+    };
+    (StatusCode::CREATED, axum::Json(Success::with_message(r, message)))
+}
+
+/// Ask for a synthetic table of one of the caller's ready datasets.
+#[utoipa::path(post, path = "/generation/start", tag = "generation", security(("bearer" = [])), request_body = StartRequest,
+    responses(
+        (status = 201, description = "Queued (or waiting for approval with REQUIRE_APPROVAL)", body = Success<GenerationRequest>),
+        (status = 400, description = "A field is wrong; `details.field` names it and `details.errors` lists every problem", body = Failure),
+        (status = 404, description = "No such dataset of the caller", body = Failure),
+        (status = 409, description = "The dataset is not ready", body = Failure),
+        (status = 429, description = "MAX_CONCURRENT_GENERATIONS requests of the caller are queued or running", body = Failure),
+    ))]
+async fn start(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Json(r): Json<StartRequest>,
+) -> Result<Created, ApiError> {
+    let i = input(r.dataset_id, r.model_config.model_type, r.model_config.parameters, r.output);
+    Ok(created(s.generations.create(&p.user.id, &i, true).await?))
+}
+
+/// The same, with the model's parameters in their own object.
+#[utoipa::path(post, path = "/generation-v2/start", tag = "generation", security(("bearer" = [])), request_body = StartRequestV2,
+    responses(
+        (status = 201, description = "Queued (or waiting for approval with REQUIRE_APPROVAL)", body = Success<GenerationRequest>),
+        (status = 400, description = "A field is wrong; `details.field` names it and `details.errors` lists every problem", body = Failure),
+        (status = 404, description = "No such dataset of the caller", body = Failure),
+        (status = 429, description = "MAX_CONCURRENT_GENERATIONS requests of the caller are queued or running", body = Failure),
+    ))]
+async fn start_v2(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Json(r): Json<StartRequestV2>,
+) -> Result<Created, ApiError> {
+    let i = input(r.dataset_id, r.model_type, r.parameters, r.output);
+    Ok(created(s.generations.create(&p.user.id, &i, true).await?))
+}
+
+/// Check a request against its dataset without starting anything: errors and warnings.
+#[utoipa::path(post, path = "/generation-v2/validate", tag = "generation", security(("bearer" = [])), request_body = StartRequestV2,
+    responses(
+        (status = 200, description = "`valid`, with every error and warning", body = Success<Validation>),
+        (status = 404, description = "No such dataset of the caller", body = Failure),
+    ))]
+async fn validate(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Json(r): Json<StartRequestV2>,
+) -> Result<axum::Json<Success<Validation>>, ApiError> {
+    let i = input(r.dataset_id, r.model_type, r.parameters, r.output);
+    Ok(axum::Json(Success::new(s.generations.validate(&p.user.id, &i).await?)))
+}
+
+/// Every model with each parameter's default, bounds and description.
+#[utoipa::path(get, path = "/generation-v2/config", tag = "generation", security(("bearer" = [])),
+    responses((status = 200, description = "The models and their parameters", body = Success<Object>)))]
+async fn config(State(s): State<AppState>, Caller(_p): Caller) -> axum::Json<Success<Value>> {
+    axum::Json(Success::new(s.generations.models()))
+}
+
+/// The caller's requests, newest first.
+#[utoipa::path(get, path = "/generation/requests", tag = "generation", security(("bearer" = [])), params(RequestListParams),
+    responses((status = 200, description = "A page of requests (with a status filter, pages may hold fewer than `limit`: follow `next_cursor`)", body = Success<Paged<GenerationRequest>>)))]
+async fn list(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Query(q): Query<RequestListParams>,
+) -> Result<axum::Json<Success<Paged<GenerationRequest>>>, ApiError> {
+    let page = s
+        .generations
+        .list(&p.user.id, q.status, page_size(q.limit)?, q.cursor)
+        .await?;
+    Ok(axum::Json(Success::new(page)))
+}
+
+/// One request: its status, progress (phase, percent, ETA, latest losses) and result.
+#[utoipa::path(get, path = "/generation/status/{id}", tag = "generation", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Request id")),
+    responses((status = 200, description = "The request", body = Success<GenerationRequest>)))]
+async fn status(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Success<GenerationRequest>>, ApiError> {
+    Ok(axum::Json(Success::new(s.generations.get(&p.user.id, &id).await?)))
+}
+
+/// Expiring links to a completed request's synthetic table (and, with `include_metadata`,
+/// its report and metadata).
+#[utoipa::path(get, path = "/generation/download/{id}", tag = "generation", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Request id")),
+    responses(
+        (status = 200, description = "Download links", body = Success<ResultLinks>),
+        (status = 409, description = "The request is not completed", body = Failure),
+    ))]
+async fn download(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Success<ResultLinks>>, ApiError> {
+    Ok(axum::Json(Success::new(s.generations.download(&p.user.id, &id).await?)))
+}
+
+/// Cancel a request that has not finished (a running one stops at its next epoch), or
+/// delete a finished one and everything it produced.
+#[utoipa::path(delete, path = "/generation/requests/{id}", tag = "generation", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Request id")),
+    responses(
+        (status = 200, description = "Cancelled (the request as it is now) or deleted (`data` null)", body = Success<Option<GenerationRequest>>),
+        (status = 409, description = "It changed meanwhile (e.g. finished): read it and try again", body = Failure),
+    ))]
+async fn cancel_or_delete(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Success<Option<GenerationRequest>>>, ApiError> {
+    let r = s.generations.cancel_or_delete(&p.user.id, &id).await?;
+    let message = match &r {
+        None => "deleted",
+        Some(r) if r.status == RequestStatus::Running => "cancelling: it stops at its next epoch",
+        Some(_) => "cancelled",
+    };
+    Ok(axum::Json(Success::with_message(r, message)))
+}
+
+/// The seed platform's keys for a search inside `params`.
+fn seed_optimization(params: &mut Map<String, Value>) -> Option<Value> {
+    let enabled = params.remove("optimization_enabled");
+    let method = params.remove("optimization_search_type");
+    let trials = params.remove("optimization_n_trials");
+    let nested = params.remove("optimization_config");
+    if let Some(n) = nested {
+        return Some(n);
+    }
+    if enabled.as_ref().and_then(Value::as_bool) != Some(true) {
+        return None;
+    }
+    let mut config = Map::new();
+    config.insert("enabled".into(), Value::Bool(true));
+    if let Some(m) = method {
+        config.insert("method".into(), m);
+    }
+    if let Some(t) = trials {
+        config.insert("n_trials".into(), t);
+    }
+    Some(Value::Object(config))
+}
+
+/// The parts of `params` that are not the model's own.
+fn seed_input(dataset_id: String, mut params: Map<String, Value>) -> Result<GenerationInput, ApiError> {
+    let optimization = seed_optimization(&mut params);
+    let mut output = Map::new();
+    for key in ["sample_size", "output_format", "include_metadata", "conditions", "seed"] {
+        if let Some(v) = params.remove(key) {
+            output.insert(key.into(), v);
+        }
+    }
+    let output: Output = serde_json::from_value(Value::Object(output))
+        .map_err(|e| ApiError::validation(format!("params: {e}")).with_details(serde_json::json!({"field": "params", "reason": e.to_string()})))?;
+    let model_type = match params.remove("model_type") {
+        Some(Value::String(m)) => m,
+        _ => {
+            return Err(ApiError::validation("params.model_type is required (ctgan or tvae)")
+                .with_details(serde_json::json!({"field": "params.model_type"})));
+        }
+    };
+    let mut i = input(dataset_id, model_type, params, output);
+    i.optimization = optimization;
+    Ok(i)
+}
+
+/// Create a pending request from the seed platform's body; `POST /data/generate/{id}`
+/// starts it.
+#[utoipa::path(post, path = "/data/requests", tag = "generation", security(("bearer" = [])), request_body = DataRequest,
+    responses(
+        (status = 201, description = "Created, pending", body = Success<GenerationRequest>),
+        (status = 400, description = "A field is wrong; `details.field` names it", body = Failure),
+        (status = 404, description = "No such dataset of the caller", body = Failure),
+    ))]
+async fn create_data_request(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Json(r): Json<DataRequest>,
+) -> Result<Created, ApiError> {
+    let dataset_id = match (r.request.dataset_id, r.request.dataset_name) {
+        (Some(id), _) => id,
+        (None, Some(name)) => s.datasets.find_ready_by_name(&p.user.id, &name).await?.id,
+        (None, None) => {
+            return Err(ServiceError::field("request", "give dataset_id or dataset_name").into());
+        }
+    };
+    let i = seed_input(dataset_id, r.params)?;
+    Ok(created(s.generations.create(&p.user.id, &i, false).await?))
+}
+
+/// Start a pending request (with another search first, if given).
+#[utoipa::path(post, path = "/data/generate/{request_id}", tag = "generation", security(("bearer" = [])),
+    params(("request_id" = String, Path, description = "Request id")), request_body(content = Option<GenerateOverride>),
+    responses(
+        (status = 200, description = "Queued (or waiting for approval)", body = Success<GenerationRequest>),
+        (status = 409, description = "The request is not pending", body = Failure),
+        (status = 429, description = "MAX_CONCURRENT_GENERATIONS requests of the caller are queued or running", body = Failure),
+    ))]
+async fn generate_data_request(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Path(id): Path<String>,
+    body: Option<Json<GenerateOverride>>,
+) -> Result<axum::Json<Success<GenerationRequest>>, ApiError> {
+    if let Some(Json(o)) = body {
+        let mut params = Map::new();
+        if let Some(e) = o.optimization_enabled {
+            params.insert("optimization_enabled".into(), Value::Bool(e));
+        }
+        if let Some(m) = o.optimization_search_type {
+            params.insert("optimization_search_type".into(), Value::String(m));
+        }
+        if let Some(n) = o.optimization_n_trials {
+            params.insert("optimization_n_trials".into(), n.into());
+        }
+        let optimization = seed_optimization(&mut params);
+        s.generations
+            .set_optimization(&p.user.id, &id, optimization)
+            .await?;
+    }
+    Ok(axum::Json(Success::new(s.generations.start(&p.user.id, &id).await?)))
+}
+
+/// The administrators' routes over every user's requests (the admin resource group).
+pub(crate) fn admin_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(admin_list))
+        .routes(routes!(approve))
+        .routes(routes!(reject))
+}
+
+/// Why a request is rejected; its owner is told.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RejectRequest {
+    #[schema(min_length = 1, max_length = 1000, pattern = r"\S")]
+    pub reason: String,
+}
+
+/// Every user's requests, newest first, optionally in one status.
+#[utoipa::path(get, path = "/admin/requests", tag = "admin", security(("bearer" = [])), params(RequestListParams),
+    responses(
+        (status = 200, description = "A page of requests", body = Success<Paged<GenerationRequest>>),
+        (status = 403, description = "Not an administrator", body = Failure),
+    ))]
+async fn admin_list(
+    State(s): State<AppState>,
+    Admin(_a): Admin,
+    Query(q): Query<RequestListParams>,
+) -> Result<axum::Json<Success<Paged<GenerationRequest>>>, ApiError> {
+    let page = s
+        .generations
+        .list_all(q.status, page_size(q.limit)?, q.cursor)
+        .await?;
+    Ok(axum::Json(Success::new(page)))
+}
+
+/// Approve a request awaiting approval; it starts when its owner's limit allows. Audited.
+#[utoipa::path(post, path = "/admin/approve/{id}", tag = "admin", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Request id")),
+    responses(
+        (status = 200, description = "Approved (queued, or approved until its owner's limit allows)", body = Success<GenerationRequest>),
+        (status = 403, description = "Not an administrator", body = Failure),
+        (status = 409, description = "The request is not awaiting approval", body = Failure),
+    ))]
+async fn approve(
+    State(s): State<AppState>,
+    Admin(a): Admin,
+    Ctx(ctx): Ctx,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Success<GenerationRequest>>, ApiError> {
+    Ok(axum::Json(Success::new(s.generations.approve(&a, &id, &ctx).await?)))
+}
+
+/// Reject a request awaiting approval, with the reason its owner is told. Audited.
+#[utoipa::path(post, path = "/admin/reject/{id}", tag = "admin", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Request id")), request_body = RejectRequest,
+    responses(
+        (status = 200, description = "Rejected", body = Success<GenerationRequest>),
+        (status = 403, description = "Not an administrator", body = Failure),
+        (status = 409, description = "The request is not awaiting approval", body = Failure),
+    ))]
+async fn reject(
+    State(s): State<AppState>,
+    Admin(a): Admin,
+    Ctx(ctx): Ctx,
+    Path(id): Path<String>,
+    Json(r): Json<RejectRequest>,
+) -> Result<axum::Json<Success<GenerationRequest>>, ApiError> {
+    Ok(axum::Json(Success::new(
+        s.generations.reject(&a, &id, &r.reason, &ctx).await?,
+    )))
+}

@@ -1,0 +1,108 @@
+//! The run's voice to the store while the work goes on: a task that owns the claimed
+//! [`TrainerRun`], writes the progress the work reports (at most every couple of seconds,
+//! and at once when the phase changes), beats every [`HEARTBEAT`] in between (a transformer
+//! fit can take minutes without an epoch), and raises the stop flag the moment the owner
+//! cancels or another run takes the request over.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+
+use synth_core::generation::Progress;
+use synth_core::generation::lifecycle::{Beat, HEARTBEAT, TrainerRun};
+use synth_core::service::ServiceResult;
+use tokio::sync::mpsc;
+
+/// Why the work was told to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    Go,
+    Cancel,
+    Lost,
+}
+
+/// Shared between the work (which reads it) and the keeper (which sets it).
+#[derive(Clone, Default)]
+pub(crate) struct Signals {
+    /// The engine's stop flag: set, a fit returns after the current step.
+    pub stop: Arc<AtomicBool>,
+    verdict: Arc<AtomicU8>,
+}
+
+impl Signals {
+    pub fn verdict(&self) -> Verdict {
+        match self.verdict.load(Ordering::SeqCst) {
+            1 => Verdict::Cancel,
+            2 => Verdict::Lost,
+            _ => Verdict::Go,
+        }
+    }
+
+    fn raise(&self, v: Verdict) {
+        let code = match v {
+            Verdict::Go => return,
+            Verdict::Cancel => 1,
+            Verdict::Lost => 2,
+        };
+        // Lost wins over cancel: once lost, nothing more is written.
+        self.verdict.fetch_max(code, Ordering::SeqCst);
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+/// The keeper task and the sending side of its progress channel.
+pub(crate) struct Keeper {
+    pub tx: mpsc::UnboundedSender<Progress>,
+    pub signals: Signals,
+    task: tokio::task::JoinHandle<ServiceResult<TrainerRun>>,
+}
+
+impl Keeper {
+    pub fn start(run: TrainerRun) -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let signals = Signals::default();
+        let task = tokio::spawn(keep(run, rx, signals.clone()));
+        Self { tx, signals, task }
+    }
+
+    /// Close the channel, let the last progress be written, and hand the run back.
+    pub async fn finish(self) -> ServiceResult<TrainerRun> {
+        drop(self.tx);
+        self.task
+            .await
+            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+    }
+}
+
+async fn keep(
+    mut run: TrainerRun,
+    mut rx: mpsc::UnboundedReceiver<Progress>,
+    signals: Signals,
+) -> ServiceResult<TrainerRun> {
+    let mut ticker = tokio::time::interval(HEARTBEAT);
+    ticker.tick().await;
+    let mut phase = String::new();
+    loop {
+        let beat = tokio::select! {
+            p = rx.recv() => match p {
+                Some(p) if signals.verdict() != Verdict::Lost => {
+                    let force = p.phase != phase;
+                    phase.clone_from(&p.phase);
+                    run.progress(p, force).await?
+                }
+                Some(_) => continue,
+                None => return Ok(run),
+            },
+            _ = ticker.tick() => {
+                if signals.verdict() == Verdict::Lost {
+                    continue;
+                }
+                run.heartbeat().await?
+            }
+        };
+        match beat {
+            Beat::Continue => {}
+            Beat::Cancel => signals.raise(Verdict::Cancel),
+            Beat::Lost => signals.raise(Verdict::Lost),
+        }
+    }
+}

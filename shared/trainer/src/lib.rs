@@ -1,0 +1,223 @@
+//! Synth's trainer: runs one generation request from start to finish. It takes the request
+//! on (a conditional claim, so a job started twice does the work once), reads the dataset's
+//! canonical copy, searches the hyperparameters if asked, fits the model, samples the rows
+//! with their conditions, evaluates them, writes the table, the report, the metadata and
+//! the model to the object store, and finishes the request as completed — or failed, with
+//! a reason the user can act on, or cancelled between epochs when its owner asked.
+//!
+//! Two entry points call [`Trainer::run`]: the AWS Batch container (`functions/trainer`,
+//! the request named on its command line) and `synth serve`'s worker pool. Both use the
+//! same [`JobArgs`] the queue carries.
+
+mod keeper;
+mod pace;
+mod work;
+
+use std::sync::Arc;
+
+use synth_core::datasets::{Dataset, canonical_key};
+use synth_core::generation::lifecycle::{Claim, TrainerRun};
+use synth_core::generation::{GenerationRequest, GenerationResult};
+use synth_core::service::ServiceError;
+use synth_core::{Backends, JobSpec, PortError, Settings};
+use synth_table::{Metadata, Table};
+
+use keeper::{Keeper, Verdict};
+
+/// How a run ended, as far as its job is concerned.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Completed,
+    /// The request failed; the reason is on it.
+    Failed(String),
+    Cancelled,
+    /// Nothing was done: the request is finished, gone, or held by another run.
+    Skipped(String),
+    /// Another run took the request over mid-way; this one stopped writing.
+    Lost,
+}
+
+/// A run that could not even record how it ended (a store is down): the job should be
+/// retried, and the next run takes the request over once this one's lease expires.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainerError {
+    #[error("a store failed: {0}")]
+    Store(#[from] ServiceError),
+    #[error("{0}")]
+    Job(String),
+}
+
+/// Why the work stopped short.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// Something about the request or its data; the user is told.
+    User(String),
+    /// The trainer itself broke (a crash); the user is told it was not their fault.
+    Internal(String),
+    /// The stop flag: cancelled, or lost to another run.
+    Stopped,
+    /// A store failed mid-way: retry the job.
+    Store(PortError),
+}
+
+/// The request a job is for, as its command line names it:
+/// `trainer --owner OWNER --request ID`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobArgs {
+    pub owner: String,
+    pub request: String,
+}
+
+impl JobArgs {
+    /// Read the arguments (the first may be the program's name).
+    pub fn parse<S: AsRef<str>>(args: &[S]) -> Result<Self, String> {
+        let mut owner = None;
+        let mut request = None;
+        let mut it = args.iter().map(AsRef::as_ref).peekable();
+        if it.peek() == Some(&"trainer") {
+            it.next();
+        }
+        while let Some(a) = it.next() {
+            let value = it.next().ok_or_else(|| format!("{a} needs a value"))?;
+            match a {
+                "--owner" => owner = Some(value.to_owned()),
+                "--request" => request = Some(value.to_owned()),
+                other => return Err(format!("unknown argument {other:?}")),
+            }
+        }
+        Ok(Self {
+            owner: owner.ok_or("missing --owner")?,
+            request: request.ok_or("missing --request")?,
+        })
+    }
+
+    /// The arguments of a queued job.
+    pub fn of(spec: &JobSpec) -> Result<Self, String> {
+        Self::parse(&spec.args)
+    }
+}
+
+/// Runs generation requests on the platform's backends.
+#[derive(Clone)]
+pub struct Trainer {
+    backends: Backends,
+    settings: Arc<Settings>,
+}
+
+impl Trainer {
+    pub fn new(backends: Backends, settings: Arc<Settings>) -> Self {
+        Self { backends, settings }
+    }
+
+    /// Run one request to its end (see [`Outcome`]).
+    pub async fn run(&self, job: &JobArgs) -> Result<Outcome, TrainerError> {
+        let lease = std::time::Duration::from_secs(self.settings.trainer_lease_seconds);
+        let claim = TrainerRun::claim(
+            self.backends.records.clone(),
+            self.backends.topic.clone(),
+            lease,
+            &job.owner,
+            &job.request,
+        )
+        .await?;
+        let run = match claim {
+            Claim::Run(run) => run,
+            Claim::Skip(why) => {
+                tracing::info!(request_id = %job.request, %why, "nothing to run");
+                return Ok(Outcome::Skipped(why));
+            }
+        };
+        let request = run.request().clone();
+        let keeper = Keeper::start(run);
+        let signals = keeper.signals.clone();
+        let produced = match self.inputs(&request).await {
+            Ok((table, metadata)) => {
+                let work = work::Job {
+                    request: request.clone(),
+                    table,
+                    metadata,
+                    objects: self.backends.objects.clone(),
+                    progress: keeper.tx.clone(),
+                    signals: signals.clone(),
+                };
+                work.run().await
+            }
+            Err(f) => Err(f),
+        };
+        let run = keeper.finish().await?;
+        self.conclude(run, signals.verdict(), produced).await
+    }
+
+    /// The dataset's table (its canonical copy) and metadata.
+    async fn inputs(&self, r: &GenerationRequest) -> Result<(Table, Metadata), Failure> {
+        let key = synth_core::datasets::dataset_key(&r.owner_id, &r.dataset_id);
+        let Some(item) = self.backends.records.get(&key).await? else {
+            return Err(Failure::User("the dataset was deleted".into()));
+        };
+        let dataset: Dataset = item.to_value()?;
+        let metadata = dataset
+            .metadata
+            .ok_or_else(|| Failure::User("the dataset has no metadata".into()))?;
+        let bytes = self
+            .backends
+            .objects
+            .get(&canonical_key(&r.owner_id, &r.dataset_id))
+            .await?
+            .bytes()
+            .await?;
+        let read = tokio::task::spawn_blocking(move || {
+            let opts = synth_data::ReadOptions {
+                format: Some(synth_data::FileFormat::Parquet),
+                ..synth_data::ReadOptions::default()
+            };
+            synth_data::read_bytes(&bytes, None, &opts)
+        })
+        .await
+        .map_err(|e| Failure::Internal(format!("reading the dataset crashed: {e}")))?
+        .map_err(|e| Failure::Internal(format!("the dataset's stored copy does not read: {e}")))?;
+        Ok((read.table, metadata))
+    }
+
+    /// Finish the request as the work and the signals say.
+    async fn conclude(
+        &self,
+        run: TrainerRun,
+        verdict: Verdict,
+        produced: Result<work::Produced, Failure>,
+    ) -> Result<Outcome, TrainerError> {
+        let id = run.request().id.clone();
+        match (verdict, produced) {
+            (Verdict::Lost, _) => {
+                tracing::warn!(request_id = %id, "another run took the request over; stopping");
+                Ok(Outcome::Lost)
+            }
+            (Verdict::Cancel, _) | (_, Err(Failure::Stopped)) => {
+                run.cancelled().await?;
+                Ok(Outcome::Cancelled)
+            }
+            (_, Ok(p)) => {
+                let result = GenerationResult {
+                    rows: p.rows,
+                    quality_score: p.quality_score,
+                    files: p.files,
+                    timings: p.timings,
+                    parameters: p.parameters,
+                };
+                run.complete(result).await?;
+                Ok(Outcome::Completed)
+            }
+            (_, Err(Failure::User(reason))) => {
+                run.fail(&reason).await?;
+                Ok(Outcome::Failed(reason))
+            }
+            (_, Err(Failure::Internal(detail))) => {
+                tracing::error!(request_id = %id, %detail, "the trainer failed");
+                let reason =
+                    format!("the trainer failed on this request ({detail}); it is not retried");
+                run.fail(&reason).await?;
+                Ok(Outcome::Failed(reason))
+            }
+            (_, Err(Failure::Store(e))) => Err(TrainerError::Store(e.into())),
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! How far along a request is, for its status: the phase, the percent of the whole request
+//! and an ETA from the pace so far. Training takes most of a request: preparing 0–5 %,
+//! a search (when asked) 5–45 %, training up to 85 %, then sampling, evaluating, writing.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::Utc;
+use synth_core::generation::{GenerationRequest, Progress};
+use synth_engine::EpochReport;
+
+/// Shared by the phases of one run (the epoch callback runs on the fitting thread).
+#[derive(Clone)]
+pub(crate) struct Pace {
+    started: Arc<Instant>,
+    searching: bool,
+    searched: bool,
+}
+
+impl Pace {
+    pub fn new(r: &GenerationRequest) -> Self {
+        Self {
+            started: Arc::new(Instant::now()),
+            searching: r.optimization.is_some(),
+            searched: false,
+        }
+    }
+
+    /// The search is over: training starts where it ended.
+    pub fn optimized(&mut self) {
+        self.searched = true;
+    }
+
+    /// Where training's share begins.
+    pub fn start_percent(&self) -> f64 {
+        if self.searching && self.searched {
+            45.0
+        } else {
+            5.0
+        }
+    }
+
+    fn progress(&self, phase: &str, message: String, percent: f64) -> Progress {
+        let elapsed = self.started.elapsed().as_secs_f64();
+        // Only once a tenth is done is the pace worth extrapolating.
+        let eta = (percent >= 10.0).then(|| elapsed * (100.0 - percent) / percent);
+        Progress {
+            phase: phase.into(),
+            step: None,
+            steps: None,
+            percent: (percent * 10.0).round() / 10.0,
+            eta_seconds: eta.map(|e| e.round()),
+            generator_loss: None,
+            critic_loss: None,
+            message,
+            updated_at: Utc::now(),
+        }
+    }
+
+    /// A phase without steps.
+    pub fn phase(&self, phase: &str, message: &str, percent: f64) -> Progress {
+        self.progress(phase, message.into(), percent)
+    }
+
+    /// A finished trial of the search.
+    pub fn trial(&self, trial: u64, trials: u64) -> Progress {
+        let share = trial as f64 / trials.max(1) as f64;
+        let mut p = self.progress(
+            "optimizing",
+            format!("optimizing: trial {trial}/{trials}"),
+            5.0 + 40.0 * share,
+        );
+        p.step = Some(trial);
+        p.steps = Some(trials);
+        p
+    }
+
+    /// A finished epoch of the final fit.
+    pub fn epoch(&self, e: &EpochReport, epochs: u64) -> Progress {
+        let from = self.start_percent();
+        let share = e.epoch as f64 / epochs.max(1) as f64;
+        let mut p = self.progress(
+            "training",
+            format!("training epoch {}/{epochs}", e.epoch),
+            from + (85.0 - from) * share,
+        );
+        p.step = Some(e.epoch as u64);
+        p.steps = Some(epochs);
+        p.generator_loss = Some(e.generator_loss).filter(|l| l.is_finite());
+        p.critic_loss = Some(e.critic_loss).filter(|l| l.is_finite());
+        p
+    }
+}

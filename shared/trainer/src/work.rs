@@ -1,0 +1,363 @@
+//! A request's work, phase by phase: read the dataset's canonical copy, search the
+//! hyperparameters if asked, fit, sample (with the conditions), evaluate, and write every
+//! file to the object store. CPU-bound phases run on blocking threads; each reports its
+//! progress to the keeper and each stops early when the stop flag is raised.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::{Map, Value};
+use synth_core::generation::{GenerationRequest, OutputFormat, Progress, ResultFile, Timings};
+use synth_core::{ObjectStore, PortError};
+use synth_engine::{EpochReport, FitOptions, ModelParams, Synthesizer};
+use synth_table::{Metadata, Table};
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::keeper::Signals;
+use crate::{Failure, pace::Pace};
+
+/// What the work needs: the request, the dataset it names, and where to write.
+pub(crate) struct Job {
+    pub request: GenerationRequest,
+    pub table: Table,
+    pub metadata: Metadata,
+    pub objects: Arc<dyn ObjectStore>,
+    pub progress: UnboundedSender<Progress>,
+    pub signals: Signals,
+}
+
+/// What the work produced.
+pub(crate) struct Produced {
+    pub rows: u64,
+    pub quality_score: Option<f64>,
+    pub files: Vec<ResultFile>,
+    pub timings: Timings,
+    pub parameters: Value,
+}
+
+/// The engine's model parameters of a request (its `model_type` and its parameters).
+fn model_params(
+    r: &GenerationRequest,
+    parameters: &Map<String, Value>,
+) -> Result<ModelParams, Failure> {
+    let mut json = parameters.clone();
+    json.insert("model".into(), Value::String(r.model_type.clone()));
+    serde_json::from_value(Value::Object(json))
+        .map_err(|e| Failure::User(format!("the model's parameters are not valid: {e}")))
+}
+
+/// The seed a request runs with: its own, or one drawn from its id (so a retried run of a
+/// request without a seed still gives the same result).
+pub(crate) fn seed_of(r: &GenerationRequest) -> u64 {
+    r.seed.unwrap_or_else(|| {
+        r.id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        })
+    })
+}
+
+impl Job {
+    fn stopped(&self) -> bool {
+        self.signals.stop.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Run every phase; `Err(Failure::Stopped)` when the stop flag ended it.
+    pub async fn run(self) -> Result<Produced, Failure> {
+        let job = Arc::new(self);
+        let mut pace = Pace::new(&job.request);
+        let mut timings = Timings::default();
+        let started = Instant::now();
+        let mut parameters = job.request.parameter_map();
+        if job.request.optimization.is_some() {
+            let t = Instant::now();
+            let search_pace = pace.clone();
+            parameters = blocking(job.clone(), move |j| j.optimize(search_pace)).await??;
+            timings.optimizing = t.elapsed().as_secs_f64();
+            pace.optimized();
+        }
+        if job.stopped() {
+            return Err(Failure::Stopped);
+        }
+        let params = model_params(&job.request, &parameters)?;
+        let t = Instant::now();
+        let fit_pace = pace.clone();
+        let model = blocking(job.clone(), move |j| j.fit(&params, fit_pace)).await??;
+        timings.training = t.elapsed().as_secs_f64();
+        if job.stopped() {
+            return Err(Failure::Stopped);
+        }
+        job.report(pace.phase("sampling", "sampling the synthetic rows", 85.0));
+        let t = Instant::now();
+        let model = Arc::new(model);
+        let m = model.clone();
+        let synthetic = blocking(job.clone(), move |j| j.sample(m.as_ref().as_ref())).await??;
+        timings.sampling = t.elapsed().as_secs_f64();
+        job.report(pace.phase("evaluating", "scoring the synthetic table", 90.0));
+        let t = Instant::now();
+        let synthetic = Arc::new(synthetic);
+        let s = synthetic.clone();
+        let (report_json, report_html, quality) =
+            blocking(job.clone(), move |j| j.evaluate(&s)).await??;
+        timings.evaluating = t.elapsed().as_secs_f64();
+        job.report(pace.phase("writing", "writing the results", 97.0));
+        let t = Instant::now();
+        let files = job
+            .write(
+                &synthetic,
+                model.as_ref().as_ref(),
+                report_json,
+                report_html,
+            )
+            .await?;
+        timings.writing = t.elapsed().as_secs_f64();
+        timings.total = started.elapsed().as_secs_f64();
+        timings.preparing = (timings.total
+            - timings.optimizing
+            - timings.training
+            - timings.sampling
+            - timings.evaluating
+            - timings.writing)
+            .max(0.0);
+        Ok(Produced {
+            rows: synthetic.n_rows() as u64,
+            quality_score: quality,
+            files,
+            timings,
+            parameters: Value::Object(parameters),
+        })
+    }
+
+    fn report(&self, p: Progress) {
+        // The keeper is gone only when the run is finishing; nothing to tell then.
+        let _ = self.progress.send(p);
+    }
+
+    /// The hyperparameter search; returns the best trial's parameters (all of them).
+    fn optimize(&self, pace: Pace) -> Result<Map<String, Value>, Failure> {
+        let r = &self.request;
+        let mut config = r.optimization.clone().unwrap_or(Value::Null);
+        let Some(obj) = config.as_object_mut() else {
+            return Err(Failure::User(
+                "the optimisation config is not an object".into(),
+            ));
+        };
+        obj.remove("enabled");
+        obj.insert("model".into(), Value::String(r.model_type.clone()));
+        obj.insert("params".into(), Value::Object(r.parameter_map()));
+        obj.entry("random_state").or_insert(Value::from(seed_of(r)));
+        let request: synth_engine::OptimizeRequest = serde_json::from_value(config)
+            .map_err(|e| Failure::User(format!("the optimisation config is not valid: {e}")))?;
+        let trials = request.n_trials as u64;
+        let progress = self.progress.clone();
+        let options = synth_engine::OptimizeOptions {
+            cancel: Some(self.signals.stop.clone()),
+            on_trial: Some(Box::new(move |trial, _best| {
+                let _ = progress.send(pace.trial(trial.number as u64, trials));
+            })),
+            ..synth_engine::OptimizeOptions::default()
+        };
+        let found = synth_engine::optimize(&self.table, &self.metadata, &request, options)
+            .map_err(|e| Failure::User(format!("the hyperparameter search failed: {e}")))?;
+        let best = found.model_params.ok_or_else(|| {
+            let reasons: Vec<String> = found
+                .trials
+                .iter()
+                .filter_map(|t| t.reason.clone())
+                .collect();
+            Failure::User(format!(
+                "every trial of the hyperparameter search failed: {}",
+                reasons.join("; ")
+            ))
+        })?;
+        let mut all = match serde_json::to_value(best) {
+            Ok(Value::Object(m)) => m,
+            _ => return Err(Failure::User("the best parameters do not serialise".into())),
+        };
+        all.remove("model");
+        Ok(all)
+    }
+
+    fn fit(&self, params: &ModelParams, pace: Pace) -> Result<Box<dyn Synthesizer>, Failure> {
+        self.report(pace.phase(
+            "preparing",
+            "learning the columns' distributions",
+            pace.start_percent(),
+        ));
+        let progress = self.progress.clone();
+        let epochs = params.epochs() as u64;
+        let options = FitOptions {
+            seed: seed_of(&self.request),
+            stop: Some(self.signals.stop.clone()),
+            on_epoch: Some(Box::new(move |e: &EpochReport| {
+                let _ = progress.send(pace.epoch(e, epochs));
+            })),
+            ..FitOptions::default()
+        };
+        synth_engine::fit(&self.table, &self.metadata, params, options)
+            .map_err(|e| Failure::User(format!("training failed: {e}")))
+    }
+
+    fn sample(&self, model: &dyn Synthesizer) -> Result<Table, Failure> {
+        let r = &self.request;
+        let rows = r.sample_size as usize;
+        let seed = seed_of(r);
+        let conditions: Vec<(String, String)> = r
+            .conditions
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    v.as_str()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| v.to_string()),
+                )
+            })
+            .collect();
+        let table = if conditions.is_empty() {
+            model.sample(rows, seed)
+        } else {
+            model.sample_conditional(rows, &conditions, seed)
+        };
+        table.map_err(|e| Failure::User(format!("sampling failed: {e}")))
+    }
+
+    /// The report as JSON and as HTML, and its overall quality score.
+    fn evaluate(&self, synthetic: &Table) -> Result<(Vec<u8>, Vec<u8>, Option<f64>), Failure> {
+        let options = synth_evaluate::EvaluateOptions {
+            seed: seed_of(&self.request),
+            ..synth_evaluate::EvaluateOptions::default()
+        };
+        let report = synth_evaluate::evaluate(&self.table, synthetic, &self.metadata, &options)
+            .map_err(|e| Failure::User(format!("evaluating the synthetic table failed: {e}")))?;
+        let html = synth_evaluate::render_html(&report, &self.table, synthetic, &self.metadata);
+        let json = serde_json::to_vec_pretty(&report).expect("the report serialises");
+        Ok((json, html.into_bytes(), report.quality.score))
+    }
+
+    async fn write(
+        &self,
+        synthetic: &Table,
+        model: &dyn Synthesizer,
+        report_json: Vec<u8>,
+        report_html: Vec<u8>,
+    ) -> Result<Vec<ResultFile>, Failure> {
+        let r = &self.request;
+        let format = r.output_format;
+        let data = synth_data::write_bytes(synthetic, &self.metadata, data_format(format))
+            .map_err(|e| {
+                Failure::User(format!(
+                    "writing the {} file failed: {e}",
+                    format.extension()
+                ))
+            })?;
+        let metadata = serde_json::to_vec_pretty(&self.metadata).expect("metadata serialises");
+        let stem = r
+            .dataset_name
+            .rsplit_once('.')
+            .map_or(r.dataset_name.as_str(), |(s, _)| s);
+        let mut files = vec![
+            (
+                "data",
+                format!("{stem}-synthetic.{}", format.extension()),
+                format!("synthetic.{}", format.extension()),
+                data,
+                format.content_type(),
+            ),
+            (
+                "report_json",
+                format!("{stem}-report.json"),
+                "report.json".into(),
+                report_json,
+                "application/json",
+            ),
+            (
+                "report_html",
+                format!("{stem}-report.html"),
+                "report.html".into(),
+                report_html,
+                "text/html; charset=utf-8",
+            ),
+            (
+                "metadata",
+                format!("{stem}-metadata.json"),
+                "metadata.json".into(),
+                metadata,
+                "application/json",
+            ),
+        ];
+        for (name, bytes) in saved_model(model)? {
+            files.push((
+                "model",
+                name.clone(),
+                format!("model/{name}"),
+                bytes,
+                "application/octet-stream",
+            ));
+        }
+        let prefix = synth_core::generation::result_prefix(&r.owner_id, &r.id);
+        let mut out = Vec::with_capacity(files.len());
+        for (kind, name, path, bytes, content_type) in files {
+            let key = format!("{prefix}{path}");
+            let size = bytes.len() as u64;
+            self.objects
+                .put(&key, bytes.into(), content_type)
+                .await
+                .map_err(Failure::Store)?;
+            out.push(ResultFile::new(kind, name, size, key));
+        }
+        Ok(out)
+    }
+}
+
+fn data_format(f: OutputFormat) -> synth_data::FileFormat {
+    match f {
+        OutputFormat::Csv => synth_data::FileFormat::Csv,
+        OutputFormat::Json => synth_data::FileFormat::Json,
+        OutputFormat::Parquet => synth_data::FileFormat::Parquet,
+        OutputFormat::Xlsx => synth_data::FileFormat::Xlsx,
+    }
+}
+
+/// The fitted model's files (what `synth generate --load-model` reads).
+fn saved_model(model: &dyn Synthesizer) -> Result<Vec<(String, Vec<u8>)>, Failure> {
+    let dir = tempfile::tempdir().map_err(|e| Failure::Internal(format!("temp dir: {e}")))?;
+    model
+        .save(dir.path())
+        .map_err(|e| Failure::Internal(format!("saving the model failed: {e}")))?;
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir.path()).map_err(|e| Failure::Internal(e.to_string()))? {
+        let entry = entry.map_err(|e| Failure::Internal(e.to_string()))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let bytes = std::fs::read(entry.path()).map_err(|e| Failure::Internal(e.to_string()))?;
+        files.push((name, bytes));
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Run a CPU-bound phase on a blocking thread; a panic in it is a failure of the request.
+async fn blocking<T: Send + 'static>(
+    job: Arc<Job>,
+    f: impl FnOnce(&Job) -> T + Send + 'static,
+) -> Result<T, Failure> {
+    tokio::task::spawn_blocking(move || f(&job))
+        .await
+        .map_err(|e| {
+            let what = e
+                .try_into_panic()
+                .ok()
+                .and_then(|p| {
+                    p.downcast_ref::<&str>()
+                        .map(|s| (*s).to_owned())
+                        .or_else(|| p.downcast_ref::<String>().cloned())
+                })
+                .unwrap_or_default();
+            Failure::Internal(format!("the trainer crashed: {what}"))
+        })
+}
+
+impl From<PortError> for Failure {
+    fn from(e: PortError) -> Self {
+        Failure::Store(e)
+    }
+}
