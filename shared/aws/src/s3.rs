@@ -1,5 +1,6 @@
 //! The objects port on one S3 bucket. Bodies stream in both directions and large
-//! transfers go straight between the client and S3 through presigned URLs.
+//! transfers go straight between the client and S3 through presigned URLs. Keys, content
+//! types, prefixes and expiries were checked by the layer in front (`synth_core::Checked`).
 
 use std::path::Path;
 use std::time::Duration;
@@ -14,7 +15,6 @@ use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use synth_core::error::PortResult;
-use synth_core::ports::objects::{self, validate_expiry, validate_key};
 use synth_core::{ObjectBody, ObjectMeta, ObjectStore, PortError, PresignedRequest};
 
 use crate::error::port_error;
@@ -48,7 +48,6 @@ fn size(n: Option<i64>) -> u64 {
 }
 
 fn presign_config(expires: Duration) -> PortResult<PresigningConfig> {
-    validate_expiry(expires)?;
     PresigningConfig::expires_in(expires).map_err(|e| PortError::Invalid(e.to_string()))
 }
 
@@ -72,7 +71,6 @@ fn presigned(
 #[async_trait]
 impl ObjectStore for S3Objects {
     async fn put(&self, key: &str, body: Bytes, content_type: &str) -> PortResult<ObjectMeta> {
-        validate_key(key)?;
         let len = body.len() as u64;
         self.client
             .put_object()
@@ -92,7 +90,6 @@ impl ObjectStore for S3Objects {
     }
 
     async fn put_file(&self, key: &str, path: &Path, content_type: &str) -> PortResult<ObjectMeta> {
-        validate_key(key)?;
         // Streams from disk with a known length; the file is never read whole into memory.
         let body = ByteStream::from_path(path)
             .await
@@ -116,7 +113,6 @@ impl ObjectStore for S3Objects {
     }
 
     async fn get(&self, key: &str) -> PortResult<ObjectBody> {
-        validate_key(key)?;
         let out = match self
             .client
             .get_object()
@@ -144,7 +140,6 @@ impl ObjectStore for S3Objects {
     }
 
     async fn head(&self, key: &str) -> PortResult<Option<ObjectMeta>> {
-        validate_key(key)?;
         match self
             .client
             .head_object()
@@ -170,7 +165,6 @@ impl ObjectStore for S3Objects {
     }
 
     async fn delete(&self, key: &str) -> PortResult<()> {
-        validate_key(key)?;
         self.client
             .delete_object()
             .bucket(&self.bucket)
@@ -209,7 +203,6 @@ impl ObjectStore for S3Objects {
     }
 
     async fn delete_prefix(&self, prefix: &str) -> PortResult<u64> {
-        objects::validate_prefix(prefix)?;
         let keys: Vec<String> = self
             .list(prefix)
             .await?
@@ -251,7 +244,6 @@ impl ObjectStore for S3Objects {
     }
 
     async fn presign_get(&self, key: &str, expires: Duration) -> PortResult<PresignedRequest> {
-        validate_key(key)?;
         let req = self
             .client
             .get_object()
@@ -273,7 +265,6 @@ impl ObjectStore for S3Objects {
         content_length: u64,
         expires: Duration,
     ) -> PortResult<PresignedRequest> {
-        validate_key(key)?;
         let length = i64::try_from(content_length).map_err(|_| {
             PortError::Invalid(format!("content length {content_length} too large"))
         })?;

@@ -1,7 +1,9 @@
 //! The records port on one DynamoDB table (`pk`/`sk`, GSIs `gsi1` and `gsi2`).
 //!
-//! Every input goes through the core validators first, so this family refuses exactly what
-//! the embedded one refuses; the rest is translation into DynamoDB requests.
+//! Requests reach it through the checking layer (`synth_core::Checked`), which refuses what
+//! breaks the port's rules for both families alike; this is translation into DynamoDB
+//! requests, plus the guard conditions that keep index key pairs whole (see
+//! `expr::index_guard`).
 
 mod attr;
 mod expr;
@@ -16,14 +18,15 @@ use aws_sdk_dynamodb::types::{
     ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update as DynUpdate,
 };
 use synth_core::error::PortResult;
-use synth_core::ports::records::{Cursor, PK, SK, validate_transaction};
+use synth_core::ports::records::{Cursor, PK, SK};
 use synth_core::{Condition, Index, Item, Key, Page, PortError, Query, RecordStore, TxOp, Update};
 
 use crate::error::port_error;
 use attr::{AttrMap, item_from, to_attrs};
 use expr::{Expr, combine, index_guard, normalize_sort_key};
 
-/// A [`RecordStore`] on a DynamoDB table laid out as `provision::create_table` makes it.
+/// A [`RecordStore`] on a DynamoDB table laid out as template.yaml's `Table` (string
+/// `pk`/`sk`, GSIs `gsi1` and `gsi2` projecting all attributes).
 #[derive(Debug, Clone)]
 pub struct DynamoRecords {
     client: Client,
@@ -103,7 +106,6 @@ fn failed_positions(reasons: &[CancellationReason], message: Option<&str>) -> Ve
 #[async_trait]
 impl RecordStore for DynamoRecords {
     async fn get(&self, key: &Key) -> PortResult<Option<Item>> {
-        key.validate()?;
         let out = self
             .client
             .get_item()
@@ -117,10 +119,6 @@ impl RecordStore for DynamoRecords {
     }
 
     async fn put(&self, item: Item, condition: Option<Condition>) -> PortResult<()> {
-        item.validate()?;
-        if let Some(c) = &condition {
-            c.validate()?;
-        }
         let mut e = Expr::default();
         let cond = condition.as_ref().map(|c| e.condition(c));
         self.client
@@ -142,12 +140,7 @@ impl RecordStore for DynamoRecords {
         update: Update,
         condition: Option<Condition>,
     ) -> PortResult<Item> {
-        key.validate()?;
-        update.validate()?;
-        if let Some(c) = &condition {
-            c.validate()?;
-        }
-        let guard = index_guard(&update)?;
+        let guard = index_guard(&update);
         let mut e = Expr::default();
         let update_expr = e.update(&update);
         let cond = combine(condition.as_ref(), guard.as_ref()).map(|c| e.condition(&c));
@@ -183,10 +176,6 @@ impl RecordStore for DynamoRecords {
     }
 
     async fn delete(&self, key: &Key, condition: Option<Condition>) -> PortResult<()> {
-        key.validate()?;
-        if let Some(c) = &condition {
-            c.validate()?;
-        }
         let mut e = Expr::default();
         let cond = condition.as_ref().map(|c| e.condition(c));
         self.client
@@ -203,7 +192,6 @@ impl RecordStore for DynamoRecords {
     }
 
     async fn query(&self, query: &Query) -> PortResult<Page> {
-        query.validate()?;
         let cursor = query.decode_cursor()?;
         let Some(sk) = normalize_sort_key(&query.sk) else {
             return Ok(Page {
@@ -265,14 +253,13 @@ impl RecordStore for DynamoRecords {
     }
 
     async fn transact(&self, ops: Vec<TxOp>) -> PortResult<()> {
-        validate_transaction(&ops)?;
-        let guards = ops
+        let guards: Vec<_> = ops
             .iter()
             .map(|op| match op {
                 TxOp::Update { update, .. } => index_guard(update),
-                _ => Ok(None),
+                _ => None,
             })
-            .collect::<PortResult<Vec<_>>>()?;
+            .collect();
         let items = ops
             .iter()
             .zip(&guards)
