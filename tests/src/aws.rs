@@ -8,7 +8,7 @@ use aws_config::SdkConfig;
 use synth_aws::{AwsSettings, SqsQueue};
 use synth_core::Queue;
 
-use crate::{Family, Subscriber, provision, unique};
+use crate::{Family, Subscriber, UrlCheck, provision, unique};
 
 /// The emulator's address, from `SYNTH_TEST_AWS_ENDPOINT`.
 pub fn endpoint() -> String {
@@ -121,7 +121,7 @@ pub async fn family() -> Family {
         name: "aws",
         backends,
         subscribers,
-        verifies_signatures: false,
+        url_check: UrlCheck::SigV4,
         objects_created: None,
         _guard: Box::new(()),
     }

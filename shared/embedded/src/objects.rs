@@ -888,6 +888,13 @@ mod tests {
             .unwrap();
         assert!(g.url.contains("method=GET") && !g.url.contains("ct=") && !g.url.contains("len="));
         assert!(g.headers.is_empty());
-        assert!(s.presign_get("d/in.csv", Duration::ZERO).await.is_err());
+        // Expiries are the checking layer's.
+        let checked = synth_core::Checked::new(Arc::new(s.clone()));
+        assert!(
+            checked
+                .presign_get("d/in.csv", Duration::ZERO)
+                .await
+                .is_err()
+        );
     }
 }
