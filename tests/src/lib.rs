@@ -46,6 +46,18 @@ pub trait Subscriber: Send {
     async fn next(&mut self, timeout: Duration) -> Option<String>;
 }
 
+/// The keys of the objects under `prefix`, in key order.
+pub async fn object_keys(objects: &dyn synth_core::ObjectStore, prefix: &str) -> Vec<String> {
+    let listed = objects.list(prefix).await.expect("list objects");
+    listed.into_iter().map(|m| m.key).collect()
+}
+
+/// Store a small CSV object.
+pub async fn put_csv(objects: &dyn synth_core::ObjectStore, key: &str, body: &str) {
+    let stored = objects.put(key, body.to_owned().into(), "text/csv").await;
+    stored.expect("put object");
+}
+
 /// A name no other test run uses (emulator resources are never reset, only new).
 pub fn unique(prefix: &str) -> String {
     let id = uuid::Uuid::new_v4().simple().to_string();

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use aws_config::SdkConfig;
 use aws_sdk_batch::types::{
-    CeState, CeType, ComputeEnvironmentOrder, ContainerProperties, JobDefinitionType, JqState,
-    ResourceRequirement, ResourceType,
+    CeState, CeType, ComputeEnvironmentDetail, ComputeEnvironmentOrder, ContainerProperties,
+    JobDefinitionType, JqState, ResourceRequirement, ResourceType,
 };
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::types::{
@@ -120,8 +120,7 @@ pub async fn create_table(
                 .is_some_and(|s| s.is_resource_in_use_exception()) => {}
         Err(e) => return Err(sdk_error("CreateTable", e)),
     }
-    let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
-    loop {
+    until_ready(&format!("table {name}"), || async {
         let out = client
             .describe_table()
             .table_name(name)
@@ -129,20 +128,33 @@ pub async fn create_table(
             .await
             .map_err(|e| sdk_error("DescribeTable", e))?;
         let table = out.table();
-        let ready = table.and_then(|t| t.table_status()) == Some(&TableStatus::Active)
-            && table.is_some_and(|t| {
-                t.global_secondary_indexes()
-                    .iter()
-                    .all(|i| i.index_status().is_none_or(|s| *s == IndexStatus::Active))
-            });
-        if ready {
-            return Ok(name.to_owned());
-        }
+        Ok(
+            table.and_then(|t| t.table_status()) == Some(&TableStatus::Active)
+                && table.is_some_and(|t| {
+                    t.global_secondary_indexes()
+                        .iter()
+                        .all(|i| i.index_status().is_none_or(|s| *s == IndexStatus::Active))
+                }),
+        )
+    })
+    .await?;
+    Ok(name.to_owned())
+}
+
+/// Poll `ready` until it says so, for at most [`READY_TIMEOUT`].
+async fn until_ready<F, Fut>(what: &str, mut ready: F) -> ProvisionResult<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ProvisionResult<bool>>,
+{
+    let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
+    while !ready().await? {
         if tokio::time::Instant::now() > deadline {
-            return Err(ProvisionError::NotReady(format!("table {name}")));
+            return Err(ProvisionError::NotReady(what.to_owned()));
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+    Ok(())
 }
 
 /// Create a bucket in the client's region.
@@ -184,34 +196,34 @@ pub async fn create_fifo_queue(
             "a FIFO queue's name must end in .fifo: {name}"
         )));
     }
-    let out = client
-        .create_queue()
-        .queue_name(name)
-        .attributes(QueueAttributeName::FifoQueue, "true")
-        .attributes(QueueAttributeName::ContentBasedDeduplication, "false")
-        .attributes(
-            QueueAttributeName::VisibilityTimeout,
-            DEFAULT_VISIBILITY_TIMEOUT_S.to_string(),
-        )
-        .send()
-        .await
-        .map_err(|e| sdk_error("CreateQueue", e))?;
-    out.queue_url.ok_or_else(|| missing("queue URL"))
+    let fifo = [
+        (QueueAttributeName::FifoQueue, "true"),
+        (QueueAttributeName::ContentBasedDeduplication, "false"),
+    ];
+    new_queue(client, name, &fifo).await
 }
 
 /// Create a standard queue and return its URL: the kind of queue a standard SNS topic can
 /// deliver to (AWS refuses to subscribe a FIFO queue to a standard topic).
 pub async fn create_queue(client: &aws_sdk_sqs::Client, name: &str) -> ProvisionResult<String> {
-    let out = client
+    new_queue(client, name, &[]).await
+}
+
+/// A queue with the default visibility timeout and `attributes`; returns its URL.
+async fn new_queue(
+    client: &aws_sdk_sqs::Client,
+    name: &str,
+    attributes: &[(QueueAttributeName, &str)],
+) -> ProvisionResult<String> {
+    let visibility = DEFAULT_VISIBILITY_TIMEOUT_S.to_string();
+    let mut req = client
         .create_queue()
         .queue_name(name)
-        .attributes(
-            QueueAttributeName::VisibilityTimeout,
-            DEFAULT_VISIBILITY_TIMEOUT_S.to_string(),
-        )
-        .send()
-        .await
-        .map_err(|e| sdk_error("CreateQueue", e))?;
+        .attributes(QueueAttributeName::VisibilityTimeout, visibility);
+    for (attribute, value) in attributes {
+        req = req.attributes(attribute.clone(), *value);
+    }
+    let out = req.send().await.map_err(|e| sdk_error("CreateQueue", e))?;
     out.queue_url.ok_or_else(|| missing("queue URL"))
 }
 
@@ -377,10 +389,11 @@ pub async fn create_batch_with_role(
     Ok((queue_arn, def_arn))
 }
 
-async fn existing_compute_env(
+/// The compute environment of that name or ARN, unless there is none (or it was deleted).
+async fn compute_env(
     client: &aws_sdk_batch::Client,
     name: &str,
-) -> ProvisionResult<Option<String>> {
+) -> ProvisionResult<Option<ComputeEnvironmentDetail>> {
     let out = client
         .describe_compute_environments()
         .compute_environments(name)
@@ -391,39 +404,30 @@ async fn existing_compute_env(
         .compute_environments()
         .iter()
         .find(|c| c.status().is_none_or(|s| s.as_str() != "DELETED"))
-        .and_then(|c| c.compute_environment_arn().map(str::to_owned)))
+        .cloned())
+}
+
+async fn existing_compute_env(
+    client: &aws_sdk_batch::Client,
+    name: &str,
+) -> ProvisionResult<Option<String>> {
+    let env = compute_env(client, name).await?;
+    Ok(env.and_then(|c| c.compute_environment_arn().map(str::to_owned)))
 }
 
 async fn wait_compute_env_valid(client: &aws_sdk_batch::Client, arn: &str) -> ProvisionResult<()> {
-    let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
-    loop {
-        let out = client
-            .describe_compute_environments()
-            .compute_environments(arn)
-            .send()
-            .await
-            .map_err(|e| sdk_error("DescribeComputeEnvironments", e))?;
-        let status = out
-            .compute_environments()
-            .first()
-            .and_then(|c| c.status())
-            .map(|s| s.as_str().to_owned());
-        match status.as_deref() {
-            Some("VALID") | None => return Ok(()),
-            Some("INVALID") => {
-                return Err(ProvisionError::Service {
-                    op: "DescribeComputeEnvironments",
-                    message: format!("compute environment {arn} is INVALID"),
-                });
-            }
-            _ if tokio::time::Instant::now() > deadline => {
-                return Err(ProvisionError::NotReady(format!(
-                    "compute environment {arn}"
-                )));
-            }
-            _ => tokio::time::sleep(Duration::from_secs(1)).await,
+    until_ready(&format!("compute environment {arn}"), || async {
+        let env = compute_env(client, arn).await?;
+        match env.as_ref().and_then(|c| c.status()).map(|s| s.as_str()) {
+            Some("VALID") | None => Ok(true),
+            Some("INVALID") => Err(ProvisionError::Service {
+                op: "DescribeComputeEnvironments",
+                message: format!("compute environment {arn} is INVALID"),
+            }),
+            _ => Ok(false),
         }
-    }
+    })
+    .await
 }
 
 /// Set-up only the moto emulator needs, done over its HTTP API. Not for real AWS.

@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use synth_core::accounts::{self, Role};
 use synth_core::{Index, Query, RequestContext, Settings};
 use synth_tests::http::{Reply, TestServer, serve};
+use synth_tests::{object_keys, put_csv};
 
 synth_tests::both_families!(
     register_login_refresh_logout,
@@ -56,18 +57,7 @@ async fn user(s: &TestServer, email: &str) -> (String, String, String) {
 }
 
 async fn login(s: &TestServer, email: &str) -> (String, String) {
-    let r = s
-        .post(
-            "/auth/login",
-            None,
-            json!({"email": email, "password": PASSWORD}),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{:?}", r.body);
-    (
-        r.data()["access_token"].as_str().unwrap().to_owned(),
-        r.data()["refresh_token"].as_str().unwrap().to_owned(),
-    )
+    s.login(email, PASSWORD).await
 }
 
 async fn admin(s: &TestServer, email: &str) -> (String, String) {
@@ -409,21 +399,12 @@ async fn login_from(s: &TestServer, ip: &str, email: &str, password: &str) -> Re
 }
 
 async fn post_from(s: &TestServer, ip: &str, path: &str, body: Value) -> Reply {
-    let res = s
+    let req = s
         .http
         .post(format!("{}{path}", s.url))
         .header("x-forwarded-for", format!("{ip}, 10.255.0.1"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = res.status().as_u16();
-    let headers = res.headers().clone();
-    Reply {
-        status,
-        headers,
-        body: res.json().await.unwrap(),
-    }
+        .json(&body);
+    Reply::of(req).await
 }
 
 fn retry_after(r: &Reply) -> u64 {
@@ -849,23 +830,10 @@ async fn erasure_removes_everything_and_export_has_it_all(f: synth_tests::Family
         json!({"token": "device-1", "platform": "android"}),
     )
     .await;
-    let objects = &s.family.backends.objects;
-    objects
-        .put(
-            &format!("users/{id}/datasets/d1/original.csv"),
-            "a,b\n1,2\n".into(),
-            "text/csv",
-        )
-        .await
-        .unwrap();
-    objects
-        .put(
-            &format!("users/{other_id}/datasets/d2/original.csv"),
-            "x\n".into(),
-            "text/csv",
-        )
-        .await
-        .unwrap();
+    let objects = s.family.backends.objects.as_ref();
+    let original = |owner: &str, d: &str| format!("users/{owner}/datasets/{d}/original.csv");
+    put_csv(objects, &original(&id, "d1"), "a,b\n1,2\n").await;
+    put_csv(objects, &original(&other_id, "d2"), "x\n").await;
 
     let export = s.get("/users/export", t).await;
     let doc = export.data();
@@ -930,14 +898,8 @@ async fn erasure_removes_everything_and_export_has_it_all(f: synth_tests::Family
         )
         .await;
     assert_eq!(relogin.status, 401);
-    assert!(
-        objects
-            .list(&format!("users/{id}/"))
-            .await
-            .unwrap()
-            .is_empty(),
-        "files erased"
-    );
+    let erased = object_keys(objects, &format!("users/{id}/")).await;
+    assert!(erased.is_empty(), "files erased: {erased:?}");
     let left = s
         .family
         .backends
@@ -951,10 +913,8 @@ async fn erasure_removes_everything_and_export_has_it_all(f: synth_tests::Family
     // The other user is untouched; the email can be used again.
     assert_eq!(s.get("/auth/me", Some(&other_token)).await.status, 200);
     assert_eq!(
-        objects
-            .list(&format!("users/{other_id}/"))
+        object_keys(objects, &format!("users/{other_id}/"))
             .await
-            .unwrap()
             .len(),
         1
     );

@@ -39,6 +39,33 @@ impl S3Objects {
     }
 }
 
+impl S3Objects {
+    /// Store `body` (`len` bytes) under `key`.
+    async fn put_stream(
+        &self,
+        key: &str,
+        body: ByteStream,
+        len: u64,
+        content_type: &str,
+    ) -> PortResult<ObjectMeta> {
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| port_error("PutObject", e))?;
+        Ok(ObjectMeta {
+            key: key.to_owned(),
+            size: len,
+            content_type: Some(content_type.to_owned()),
+            last_modified: Some(Utc::now()),
+        })
+    }
+}
+
 fn to_chrono(t: Option<&AwsDateTime>) -> Option<DateTime<Utc>> {
     t.and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos()))
 }
@@ -72,21 +99,8 @@ fn presigned(
 impl ObjectStore for S3Objects {
     async fn put(&self, key: &str, body: Bytes, content_type: &str) -> PortResult<ObjectMeta> {
         let len = body.len() as u64;
-        self.client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .content_type(content_type)
-            .body(ByteStream::from(body))
-            .send()
+        self.put_stream(key, ByteStream::from(body), len, content_type)
             .await
-            .map_err(|e| port_error("PutObject", e))?;
-        Ok(ObjectMeta {
-            key: key.to_owned(),
-            size: len,
-            content_type: Some(content_type.to_owned()),
-            last_modified: Some(Utc::now()),
-        })
     }
 
     async fn put_file(&self, key: &str, path: &Path, content_type: &str) -> PortResult<ObjectMeta> {
@@ -95,21 +109,7 @@ impl ObjectStore for S3Objects {
             .await
             .map_err(|e| PortError::Invalid(format!("cannot read {}: {e}", path.display())))?;
         let len = body.size_hint().0;
-        self.client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .content_type(content_type)
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| port_error("PutObject", e))?;
-        Ok(ObjectMeta {
-            key: key.to_owned(),
-            size: len,
-            content_type: Some(content_type.to_owned()),
-            last_modified: Some(Utc::now()),
-        })
+        self.put_stream(key, body, len, content_type).await
     }
 
     async fn get(&self, key: &str) -> PortResult<ObjectBody> {

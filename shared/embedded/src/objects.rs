@@ -682,6 +682,11 @@ mod tests {
         (dir, s)
     }
 
+    async fn listed(s: &FsObjects, prefix: &str) -> Vec<String> {
+        let found = s.list(prefix).await.unwrap();
+        found.into_iter().map(|m| m.key).collect()
+    }
+
     fn temp_files(s: &FsObjects) -> usize {
         fs::read_dir(s.root().join(TMP_DIR)).unwrap().count()
     }
@@ -694,21 +699,9 @@ mod tests {
                 .await
                 .unwrap();
         }
-        let keys: Vec<_> = s
-            .list("a")
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|m| m.key)
-            .collect();
+        let keys = listed(&s, "a").await;
         assert_eq!(keys, ["a", "a-c", "a/b", "a/b/c"]);
-        let keys: Vec<_> = s
-            .list("a/")
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|m| m.key)
-            .collect();
+        let keys = listed(&s, "a/").await;
         assert_eq!(keys, ["a/b", "a/b/c"]);
         let got = s.get("a/b").await.unwrap();
         assert_eq!(got.meta.content_type.as_deref(), Some("text/plain"));

@@ -68,10 +68,8 @@ async fn the_user_list_filters_and_pages() {
 
 #[tokio::test]
 async fn changes_are_audited_and_refused_when_they_should_be() {
-    let env = Env::new().await;
+    let (env, admin, user, _) = Env::with_admin_and_user("ada@example.com").await;
     let a = &env.accounts;
-    let admin = env.admin("root@example.com").await;
-    let (user, _, _) = env.signed_up("ada@example.com").await;
     let promoted = a
         .set_role(&admin, &user.id, Role::Admin, &ctx())
         .await

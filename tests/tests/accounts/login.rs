@@ -40,8 +40,7 @@ async fn wrong_credentials_get_one_answer() {
 
 #[tokio::test]
 async fn guessing_slows_the_guessing_client_not_the_owner() {
-    let env = Env::new().await;
-    let (owner_account, _, _) = env.signed_up("lock@example.com").await;
+    let (env, owner_account, _, _) = Env::with_user("lock@example.com").await;
     let a = &env.accounts;
     let attacker = ClientId::new("203.0.113.66");
     let owner = ClientId::new("198.51.100.7");
@@ -133,9 +132,7 @@ async fn many_clients_failing_on_one_account_raise_one_alert() {
 
 #[tokio::test]
 async fn a_deactivated_account_cannot_log_in() {
-    let env = Env::new().await;
-    let admin = env.admin("root@example.com").await;
-    let (user, _, _) = env.signed_up("off@example.com").await;
+    let (env, admin, user, _) = Env::with_admin_and_user("off@example.com").await;
     env.accounts
         .toggle_user(&admin, &user.id, &crate::ctx())
         .await

@@ -39,6 +39,23 @@ impl Env {
         Self { accounts, family }
     }
 
+    /// A fresh service with `email` signed up: the service, the account, the caller and
+    /// its tokens.
+    pub async fn with_user(email: &str) -> (Self, User, Principal, TokenPair) {
+        let env = Self::new().await;
+        let (user, who, pair) = env.signed_up(email).await;
+        (env, user, who, pair)
+    }
+
+    /// A fresh service with an administrator (`root@example.com`, logged in) and `email`
+    /// signed up: the service, the administrator, the account and its tokens.
+    pub async fn with_admin_and_user(email: &str) -> (Self, Principal, User, TokenPair) {
+        let env = Self::new().await;
+        let admin = env.admin("root@example.com").await;
+        let (user, _, pair) = env.signed_up(email).await;
+        (env, admin, user, pair)
+    }
+
     pub fn backends(&self) -> &Backends {
         &self.family.backends
     }
@@ -69,6 +86,11 @@ impl Env {
             .await
             .expect("a fresh access token authenticates");
         (who, pair)
+    }
+
+    /// The account of `email` as stored now (read by logging in).
+    pub async fn account(&self, email: &str) -> User {
+        self.logged_in(email).await.0.user
     }
 
     /// An administrator, created as the command line does, and logged in.

@@ -7,9 +7,8 @@ use crate::{Env, refuses_field};
 
 #[tokio::test]
 async fn profile_changes_set_clear_and_keep() {
-    let env = Env::new().await;
+    let (env, user, who, _) = Env::with_user("ada@example.com").await;
     let a = &env.accounts;
-    let (user, who, _) = env.signed_up("ada@example.com").await;
     assert_eq!(user.full_name.as_deref(), Some("Ada"));
     let prefs = NotificationPreferences {
         email: false,
@@ -36,16 +35,17 @@ async fn profile_changes_set_clear_and_keep() {
     let u = a.update_profile(&who, clear).await.unwrap();
     assert_eq!(u.organization, None, "null clears");
     assert_eq!(u.avatar_url.as_deref(), Some("https://example.com/a.png"));
-    // The stored account is what came back.
-    let (me, _) = env.logged_in("ada@example.com").await;
-    assert_eq!(me.user, u);
+    assert_eq!(
+        env.account("ada@example.com").await,
+        u,
+        "stored as returned"
+    );
 }
 
 #[tokio::test]
 async fn profile_changes_that_break_the_rules_change_nothing() {
-    let env = Env::new().await;
+    let (env, user, who, _) = Env::with_user("ada@example.com").await;
     let a = &env.accounts;
-    let (user, who, _) = env.signed_up("ada@example.com").await;
     let cases = [
         (
             "bio",
@@ -73,15 +73,13 @@ async fn profile_changes_that_break_the_rules_change_nothing() {
         let e = a.update_profile(&who, change).await.unwrap_err();
         assert!(refuses_field(&e, field), "{field}: {e:?}");
     }
-    let (now, _) = env.logged_in("ada@example.com").await;
-    assert_eq!(now.user, user);
+    assert_eq!(env.account("ada@example.com").await, user);
 }
 
 #[tokio::test]
 async fn push_tokens_are_kept_once_per_device() {
-    let env = Env::new().await;
+    let (env, user, who, _) = Env::with_user("ada@example.com").await;
     let a = &env.accounts;
-    let (user, who, _) = env.signed_up("ada@example.com").await;
     a.register_push_token(&who, "device-1", "ios")
         .await
         .unwrap();

@@ -11,9 +11,8 @@ fn refused<T: std::fmt::Debug>(r: Result<T, ServiceError>) -> bool {
 
 #[tokio::test]
 async fn refresh_rotates_and_a_replay_ends_the_session() {
-    let env = Env::new().await;
+    let (env, _, who, first) = Env::with_user("ada@example.com").await;
     let a = &env.accounts;
-    let (_, who, first) = env.signed_up("ada@example.com").await;
     let second = a.refresh(&first.refresh_token).await.unwrap();
     assert_ne!(second.refresh_token, first.refresh_token);
     assert_ne!(second.access_token, first.access_token);
@@ -30,9 +29,8 @@ async fn refresh_rotates_and_a_replay_ends_the_session() {
 
 #[tokio::test]
 async fn racing_refreshes_rotate_once_and_count_as_reuse() {
-    let env = Env::new().await;
+    let (env, _, _, pair) = Env::with_user("race@example.com").await;
     let a = &env.accounts;
-    let (_, _, pair) = env.signed_up("race@example.com").await;
     let (x, y) = tokio::join!(
         a.refresh(&pair.refresh_token),
         a.refresh(&pair.refresh_token)
@@ -49,9 +47,8 @@ async fn racing_refreshes_rotate_once_and_count_as_reuse() {
 
 #[tokio::test]
 async fn logout_and_expiry_end_what_they_should() {
-    let env = Env::new().await;
+    let (env, user, who, pair) = Env::with_user("ada@example.com").await;
     let a = &env.accounts;
-    let (user, who, pair) = env.signed_up("ada@example.com").await;
     let (_, other) = env.logged_in("ada@example.com").await;
     a.logout(&who).await.unwrap();
     assert!(refused(a.authenticate(&pair.access_token).await));
@@ -81,10 +78,8 @@ async fn logout_and_expiry_end_what_they_should() {
 
 #[tokio::test]
 async fn deactivation_stops_live_tokens_at_once() {
-    let env = Env::new().await;
+    let (env, admin, user, pair) = Env::with_admin_and_user("ada@example.com").await;
     let a = &env.accounts;
-    let admin = env.admin("root@example.com").await;
-    let (user, _, pair) = env.signed_up("ada@example.com").await;
     a.toggle_user(&admin, &user.id, &ctx()).await.unwrap();
     let r = a.authenticate(&pair.access_token).await;
     assert!(

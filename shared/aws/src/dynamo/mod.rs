@@ -25,6 +25,18 @@ use crate::error::port_error;
 use attr::{AttrMap, item_from, to_attrs};
 use expr::{Expr, combine, index_guard, normalize_sort_key};
 
+/// A request builder with the table, a condition and the placeholders its expressions use:
+/// what the single-item requests and the transaction's operations share.
+macro_rules! conditioned {
+    ($builder:expr, $table:expr, $e:expr, $condition:expr) => {
+        $builder
+            .table_name($table)
+            .set_condition_expression($condition)
+            .set_expression_attribute_names($e.names())
+            .set_expression_attribute_values($e.values())
+    };
+}
+
 /// A [`RecordStore`] on a DynamoDB table laid out as template.yaml's `Table` (string
 /// `pk`/`sk`, GSIs `gsi1` and `gsi2` projecting all attributes).
 #[derive(Debug, Clone)]
@@ -121,13 +133,8 @@ impl RecordStore for DynamoRecords {
     async fn put(&self, item: Item, condition: Option<Condition>) -> PortResult<()> {
         let mut e = Expr::default();
         let cond = condition.as_ref().map(|c| e.condition(c));
-        self.client
-            .put_item()
-            .table_name(&self.table)
+        conditioned!(self.client.put_item(), &self.table, e, cond)
             .set_item(Some(to_attrs(&item.0)))
-            .set_condition_expression(cond)
-            .set_expression_attribute_names(e.names())
-            .set_expression_attribute_values(e.values())
             .send()
             .await
             .map_err(|e| port_error("PutItem", e))?;
@@ -144,15 +151,9 @@ impl RecordStore for DynamoRecords {
         let mut e = Expr::default();
         let update_expr = e.update(&update);
         let cond = combine(condition.as_ref(), guard.as_ref()).map(|c| e.condition(&c));
-        let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
+        let out = conditioned!(self.client.update_item(), &self.table, e, cond)
             .set_key(Some(key_attrs(key)))
             .update_expression(update_expr)
-            .set_condition_expression(cond)
-            .set_expression_attribute_names(e.names())
-            .set_expression_attribute_values(e.values())
             .return_values(ReturnValue::AllNew)
             .set_return_values_on_condition_check_failure(
                 guard
@@ -178,13 +179,8 @@ impl RecordStore for DynamoRecords {
     async fn delete(&self, key: &Key, condition: Option<Condition>) -> PortResult<()> {
         let mut e = Expr::default();
         let cond = condition.as_ref().map(|c| e.condition(c));
-        self.client
-            .delete_item()
-            .table_name(&self.table)
+        conditioned!(self.client.delete_item(), &self.table, e, cond)
             .set_key(Some(key_attrs(key)))
-            .set_condition_expression(cond)
-            .set_expression_attribute_names(e.names())
-            .set_expression_attribute_values(e.values())
             .send()
             .await
             .map_err(|e| port_error("DeleteItem", e))?;
@@ -319,12 +315,8 @@ impl DynamoRecords {
         let item = match op {
             TxOp::Put { item, condition } => {
                 let cond = condition.as_ref().map(|c| e.condition(c));
-                let put = Put::builder()
-                    .table_name(&self.table)
+                let put = conditioned!(Put::builder(), &self.table, e, cond)
                     .set_item(Some(to_attrs(&item.0)))
-                    .set_condition_expression(cond)
-                    .set_expression_attribute_names(e.names())
-                    .set_expression_attribute_values(e.values())
                     .build()
                     .map_err(build)?;
                 TransactWriteItem::builder().put(put)
@@ -336,13 +328,9 @@ impl DynamoRecords {
             } => {
                 let update_expr = e.update(update);
                 let cond = combine(condition.as_ref(), guard).map(|c| e.condition(&c));
-                let upd = DynUpdate::builder()
-                    .table_name(&self.table)
+                let upd = conditioned!(DynUpdate::builder(), &self.table, e, cond)
                     .set_key(Some(key_attrs(key)))
                     .update_expression(update_expr)
-                    .set_condition_expression(cond)
-                    .set_expression_attribute_names(e.names())
-                    .set_expression_attribute_values(e.values())
                     .set_return_values_on_condition_check_failure(
                         guard.map(|_| ReturnValuesOnConditionCheckFailure::AllOld),
                     )
@@ -352,24 +340,16 @@ impl DynamoRecords {
             }
             TxOp::Delete { key, condition } => {
                 let cond = condition.as_ref().map(|c| e.condition(c));
-                let del = Delete::builder()
-                    .table_name(&self.table)
+                let del = conditioned!(Delete::builder(), &self.table, e, cond)
                     .set_key(Some(key_attrs(key)))
-                    .set_condition_expression(cond)
-                    .set_expression_attribute_names(e.names())
-                    .set_expression_attribute_values(e.values())
                     .build()
                     .map_err(build)?;
                 TransactWriteItem::builder().delete(del)
             }
             TxOp::Check { key, condition } => {
                 let cond = e.condition(condition);
-                let check = ConditionCheck::builder()
-                    .table_name(&self.table)
+                let check = conditioned!(ConditionCheck::builder(), &self.table, e, Some(cond))
                     .set_key(Some(key_attrs(key)))
-                    .condition_expression(cond)
-                    .set_expression_attribute_names(e.names())
-                    .set_expression_attribute_values(e.values())
                     .build()
                     .map_err(build)?;
                 TransactWriteItem::builder().condition_check(check)

@@ -250,8 +250,8 @@ pub async fn create_admin(
 }
 
 /// An entry of the audit log, indexed by actor (gsi1) and by target (gsi2) so erasure
-/// finds a user's entries without a scan.
-pub(super) fn audit_item(
+/// finds a user's entries without a scan. (Other services audit their changes with it.)
+pub(crate) fn audit_item(
     actor: Option<&str>,
     action: &str,
     target: Option<&str>,

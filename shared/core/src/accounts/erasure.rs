@@ -9,10 +9,9 @@ use std::time::Duration;
 use chrono::Utc;
 use serde_json::{Value, json};
 
-use super::admin::audit_item;
 use super::{
-    Accounts, Principal, email_key, security_event, upload_prefix, user_key, user_partition,
-    user_prefix,
+    Accounts, Principal, audit_item, email_key, security_event, upload_prefix, user_key,
+    user_partition, user_prefix,
 };
 use crate::ports::records::{Condition, Index, Item, Query, TxOp, Update, query_all};
 use crate::service::{RequestContext, ServiceResult};

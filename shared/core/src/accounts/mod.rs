@@ -31,6 +31,7 @@ pub mod registration;
 pub mod sessions;
 pub mod tokens;
 
+pub(crate) use admin::audit_item;
 pub use admin::{AUDIT_PK, AuditEntry, UserFilter, create_admin};
 pub use login::{ClientId, LoginPolicy};
 pub use profile::ProfileUpdate;

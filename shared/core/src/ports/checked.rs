@@ -52,6 +52,9 @@ impl<S: ?Sized> Clone for Checked<S> {
     }
 }
 
+/// What presigning answers.
+type Presigned = PortResult<PresignedRequest>;
+
 fn check_condition(condition: Option<&Condition>) -> PortResult<()> {
     condition.map_or(Ok(()), Condition::validate)
 }
@@ -69,16 +72,11 @@ impl<S: RecordStore + ?Sized> RecordStore for Checked<S> {
         self.inner.put(item, condition).await
     }
 
-    async fn update(
-        &self,
-        key: &Key,
-        update: Update,
-        condition: Option<Condition>,
-    ) -> PortResult<Item> {
+    async fn update(&self, key: &Key, u: Update, c: Option<Condition>) -> PortResult<Item> {
         key.validate()?;
-        update.validate()?;
-        check_condition(condition.as_ref())?;
-        self.inner.update(key, update, condition).await
+        u.validate()?;
+        check_condition(c.as_ref())?;
+        self.inner.update(key, u, c).await
     }
 
     async fn delete(&self, key: &Key, condition: Option<Condition>) -> PortResult<()> {
@@ -141,25 +139,17 @@ impl<S: ObjectStore + ?Sized> ObjectStore for Checked<S> {
         self.inner.delete_prefix(prefix).await
     }
 
-    async fn presign_get(&self, key: &str, expires: Duration) -> PortResult<PresignedRequest> {
+    async fn presign_get(&self, key: &str, ttl: Duration) -> Presigned {
         validate_key(key)?;
-        validate_expiry(expires)?;
-        self.inner.presign_get(key, expires).await
+        validate_expiry(ttl)?;
+        self.inner.presign_get(key, ttl).await
     }
 
-    async fn presign_put(
-        &self,
-        key: &str,
-        content_type: &str,
-        content_length: u64,
-        expires: Duration,
-    ) -> PortResult<PresignedRequest> {
+    async fn presign_put(&self, key: &str, ct: &str, len: u64, ttl: Duration) -> Presigned {
         validate_key(key)?;
-        validate_content_type(content_type)?;
-        validate_expiry(expires)?;
-        self.inner
-            .presign_put(key, content_type, content_length, expires)
-            .await
+        validate_content_type(ct)?;
+        validate_expiry(ttl)?;
+        self.inner.presign_put(key, ct, len, ttl).await
     }
 
     async fn health(&self) -> PortResult<()> {
@@ -232,16 +222,10 @@ mod tests {
         async fn delete_prefix(&self, _: &str) -> PortResult<u64> {
             reached()
         }
-        async fn presign_get(&self, _: &str, _: Duration) -> PortResult<PresignedRequest> {
+        async fn presign_get(&self, _: &str, _: Duration) -> Presigned {
             reached()
         }
-        async fn presign_put(
-            &self,
-            _: &str,
-            _: &str,
-            _: u64,
-            _: Duration,
-        ) -> PortResult<PresignedRequest> {
+        async fn presign_put(&self, _: &str, _: &str, _: u64, _: Duration) -> Presigned {
             reached()
         }
         async fn health(&self) -> PortResult<()> {
