@@ -360,6 +360,13 @@ pub async fn create_batch_with_role(
             .ok_or_else(|| missing("job queue ARN"))?,
     };
 
+    let def_arn = register_trainer(client, &def_name).await?;
+    Ok((queue_arn, def_arn))
+}
+
+/// Register the trainer's container job definition `name` (a new revision each time, as
+/// Batch does); returns its ARN.
+async fn register_trainer(client: &aws_sdk_batch::Client, name: &str) -> ProvisionResult<String> {
     let resource = |kind: ResourceType, value: &str| {
         ResourceRequirement::builder()
             .r#type(kind)
@@ -368,7 +375,7 @@ pub async fn create_batch_with_role(
     };
     let def = client
         .register_job_definition()
-        .job_definition_name(&def_name)
+        .job_definition_name(name)
         .r#type(JobDefinitionType::Container)
         .container_properties(
             ContainerProperties::builder()
@@ -383,10 +390,8 @@ pub async fn create_batch_with_role(
         .send()
         .await
         .map_err(|e| sdk_error("RegisterJobDefinition", e))?;
-    let def_arn = def
-        .job_definition_arn
-        .ok_or_else(|| missing("job definition ARN"))?;
-    Ok((queue_arn, def_arn))
+    def.job_definition_arn
+        .ok_or_else(|| missing("job definition ARN"))
 }
 
 /// The compute environment of that name or ARN, unless there is none (or it was deleted).
