@@ -831,6 +831,27 @@ mod tests {
     }
 
     #[test]
+    fn pages_decode_to_typed_pages_with_their_cursor() {
+        #[derive(Debug, PartialEq, Deserialize)]
+        struct Row {
+            sk: String,
+            n: i64,
+        }
+        let page = Page {
+            items: vec![Item::new(&Key::new("p", "a")).with("n", 1)],
+            next: Some("c".into()),
+        };
+        let typed: Paged<Row> = page.decode().unwrap();
+        assert_eq!(typed.items, [Row { sk: "a".into(), n: 1 }]);
+        assert_eq!(typed.next_cursor.as_deref(), Some("c"));
+        let bad = Page {
+            items: vec![Item::new(&Key::new("p", "a")).with("n", "one")],
+            next: None,
+        };
+        assert!(matches!(bad.decode::<Row>(), Err(PortError::Backend(_))));
+    }
+
+    #[test]
     fn transactions_are_validated() {
         let k = Key::new("a", "b");
         let dup = vec![
