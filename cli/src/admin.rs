@@ -60,6 +60,7 @@ pub async fn run(cmd: AdminCommand) -> Result<(), String> {
             .map_err(|e| e.to_string())?;
         Arc::new(synth_embedded::SqliteRecords::new(db))
     };
+    let records: Arc<dyn RecordStore> = Arc::new(synth_core::Checked::new(records));
     let ctx = RequestContext {
         request_id: format!("cli-{}", uuid::Uuid::new_v4()),
     };

@@ -4,10 +4,11 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use synth_aws::{AwsSettings, SqsQueue, provision};
+use aws_config::SdkConfig;
+use synth_aws::{AwsSettings, SqsQueue};
 use synth_core::Queue;
 
-use crate::{Family, Subscriber, unique};
+use crate::{Family, Subscriber, UrlCheck, provision, unique};
 
 /// The emulator's address, from `SYNTH_TEST_AWS_ENDPOINT`.
 pub fn endpoint() -> String {
@@ -17,6 +18,12 @@ pub fn endpoint() -> String {
              run ./scripts/test, which installs and starts it"
         )
     })
+}
+
+/// The SDK configuration for the emulator (credentials and region from the environment,
+/// as `scripts/test` sets them).
+pub async fn emulator() -> SdkConfig {
+    synth_aws::sdk_config(Some(&endpoint())).await
 }
 
 struct QueueSubscriber(SqsQueue);
@@ -46,8 +53,7 @@ impl Subscriber for QueueSubscriber {
 /// Settings naming fresh resources in the emulator (created here), sharing the Batch
 /// queue and job definition that `scripts/test` provisioned.
 pub async fn settings() -> AwsSettings {
-    let endpoint = endpoint();
-    let cfg = synth_aws::sdk_config(Some(&endpoint)).await;
+    let cfg = emulator().await;
     let table = unique("synth-test");
     let bucket = unique("synth-test");
     let queue_name = format!("{}.fifo", unique("synth-test"));
@@ -76,7 +82,7 @@ pub async fn settings() -> AwsSettings {
         topic_arn,
         job_queue,
         job_definition,
-        endpoint_url: Some(endpoint),
+        endpoint_url: Some(endpoint()),
     }
 }
 
@@ -85,9 +91,8 @@ async fn batch() -> (String, String) {
     static BATCH: tokio::sync::OnceCell<(String, String)> = tokio::sync::OnceCell::const_new();
     BATCH
         .get_or_init(|| async {
-            let endpoint = endpoint();
-            let cfg = synth_aws::sdk_config(Some(&endpoint)).await;
-            provision::create_batch(&cfg, &endpoint, &unique("synth-test"))
+            let cfg = emulator().await;
+            provision::create_batch(&cfg, &endpoint(), &unique("synth-test"))
                 .await
                 .expect("provision Batch")
         })
@@ -116,7 +121,7 @@ pub async fn family() -> Family {
         name: "aws",
         backends,
         subscribers,
-        verifies_signatures: false,
+        url_check: UrlCheck::SigV4,
         objects_created: None,
         _guard: Box::new(()),
     }

@@ -9,7 +9,7 @@ use synth_core::JobSpec;
 use synth_embedded::{EmbeddedOptions, JobHandler, TopicMessage};
 use tokio::sync::mpsc::UnboundedReceiver;
 
-use crate::{Family, Subscriber};
+use crate::{Family, Subscriber, UrlCheck};
 
 /// The secret the embedded test family signs URLs with.
 pub const TEST_SECRET: &str = "embedded-test-secret-key-0123456789abcdef";
@@ -85,7 +85,7 @@ pub async fn family() -> Family {
         name: "embedded",
         backends: emb.backends.clone(),
         subscribers,
-        verifies_signatures: true,
+        url_check: UrlCheck::Served,
         objects_created: Some(emb.objects.subscribe_created()),
         _guard: Box::new((dir, Abort(server), emb)),
     }

@@ -35,6 +35,21 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// Send `req` and read its answer (which must be JSON).
+    pub async fn of(req: reqwest::RequestBuilder) -> Reply {
+        let res = req.send().await.expect("request sent");
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let text = res.text().await.unwrap_or_default();
+        let body =
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("{status}: not JSON: {text}"));
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
     /// The `data` of a success envelope.
     pub fn data(&self) -> &Value {
         assert_eq!(
@@ -138,17 +153,7 @@ impl TestServer {
         if let Some(b) = body {
             req = req.json(&b);
         }
-        let res = req.send().await.expect("request sent");
-        let status = res.status().as_u16();
-        let headers = res.headers().clone();
-        let text = res.text().await.unwrap_or_default();
-        let body =
-            serde_json::from_str(&text).unwrap_or_else(|_| panic!("{status}: not JSON: {text}"));
-        Reply {
-            status,
-            headers,
-            body,
-        }
+        Reply::of(req).await
     }
 
     pub async fn get(&self, path: &str, token: Option<&str>) -> Reply {
@@ -157,5 +162,14 @@ impl TestServer {
 
     pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Reply {
         self.call("POST", path, token, Some(body)).await
+    }
+
+    /// Log in (which must succeed): the access and refresh tokens.
+    pub async fn login(&self, email: &str, password: &str) -> (String, String) {
+        let body = serde_json::json!({"email": email, "password": password});
+        let r = self.post("/auth/login", None, body).await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        let token = |name: &str| r.data()[name].as_str().unwrap().to_owned();
+        (token("access_token"), token("refresh_token"))
     }
 }

@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use aws_sdk_batch::Client;
-use aws_sdk_batch::types::{ContainerOverrides, JobStatus as BatchStatus, KeyValuePair};
+use aws_sdk_batch::types::{ContainerOverrides, JobDetail, JobStatus as BatchStatus, KeyValuePair};
 use synth_core::error::PortResult;
 use synth_core::ports::jobs::validate_job_name;
 use synth_core::{JobRunner, JobSpec, JobState, JobStatus, PortError};
@@ -44,6 +44,27 @@ pub(crate) fn job_state(s: &BatchStatus) -> Option<JobState> {
         BatchStatus::Succeeded => JobState::Succeeded,
         BatchStatus::Failed => JobState::Failed,
         _ => return None,
+    })
+}
+
+/// A described job as the port's status; a failed one says why (Batch's status reason, or
+/// the container's, e.g. its exit).
+pub(crate) fn job_status(id: &str, job: &JobDetail) -> PortResult<JobStatus> {
+    let status = job
+        .status()
+        .ok_or_else(|| PortError::Backend(format!("job {id} has no status")))?;
+    let state = job_state(status)
+        .ok_or_else(|| PortError::Backend(format!("job {id}: unknown status {status}")))?;
+    let reason = (state == JobState::Failed).then(|| {
+        job.status_reason()
+            .or_else(|| job.container().and_then(|c| c.reason()))
+            .unwrap_or("failed")
+            .to_owned()
+    });
+    Ok(JobStatus {
+        id: id.to_owned(),
+        state,
+        reason,
     })
 }
 
@@ -92,22 +113,7 @@ impl JobRunner for BatchJobs {
             .iter()
             .find(|j| j.job_id() == Some(id))
             .ok_or_else(|| PortError::NotFound(format!("job {id}")))?;
-        let status = job
-            .status()
-            .ok_or_else(|| PortError::Backend(format!("job {id} has no status")))?;
-        let state = job_state(status)
-            .ok_or_else(|| PortError::Backend(format!("job {id}: unknown status {status}")))?;
-        let reason = (state == JobState::Failed).then(|| {
-            job.status_reason()
-                .or_else(|| job.container().and_then(|c| c.reason()))
-                .unwrap_or("failed")
-                .to_owned()
-        });
-        Ok(JobStatus {
-            id: id.to_owned(),
-            state,
-            reason,
-        })
+        job_status(id, job)
     }
 
     async fn health(&self) -> PortResult<()> {
@@ -131,6 +137,7 @@ impl JobRunner for BatchJobs {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aws_sdk_batch::types::ContainerDetail;
 
     #[test]
     fn batch_states_fold_onto_four() {
@@ -150,5 +157,36 @@ mod tests {
             Some(JobState::Failed)
         );
         assert_eq!(job_state(&BatchStatus::from("EXPLODED")), None);
+    }
+
+    #[test]
+    fn failed_jobs_say_why() {
+        let job = |status: &str| {
+            JobDetail::builder()
+                .job_id("j1")
+                .status(BatchStatus::from(status))
+        };
+        let failed = |j: aws_sdk_batch::types::builders::JobDetailBuilder| {
+            job_status("j1", &j.build()).unwrap()
+        };
+        let by_batch = failed(job("FAILED").status_reason("Essential container exited"));
+        assert_eq!(by_batch.state, JobState::Failed);
+        assert_eq!(
+            by_batch.reason.as_deref(),
+            Some("Essential container exited")
+        );
+        let container = ContainerDetail::builder()
+            .reason("OutOfMemoryError")
+            .build();
+        let by_container = failed(job("FAILED").container(container));
+        assert_eq!(by_container.reason.as_deref(), Some("OutOfMemoryError"));
+        assert_eq!(failed(job("FAILED")).reason.as_deref(), Some("failed"));
+        let done = failed(job("SUCCEEDED").status_reason("Essential container exited"));
+        assert_eq!((done.state, done.reason), (JobState::Succeeded, None));
+        let unknown = JobDetail::builder().job_id("j1").build();
+        assert!(matches!(
+            job_status("j1", &unknown),
+            Err(PortError::Backend(_))
+        ));
     }
 }

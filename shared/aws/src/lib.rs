@@ -6,7 +6,6 @@
 mod batch;
 mod dynamo;
 mod error;
-pub mod provision;
 mod s3;
 mod sns;
 mod sqs;
@@ -85,33 +84,33 @@ pub fn s3_client(cfg: &SdkConfig, endpoint_set: bool) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(conf)
 }
 
-/// The five AWS adapters, sharing one SDK configuration.
+/// The five AWS adapters, sharing one SDK configuration, behind the ports' checking layer.
 pub async fn backends(settings: &AwsSettings) -> Backends {
     let cfg = sdk_config(settings.endpoint_url.as_deref()).await;
     let endpoint_set = settings.endpoint_url.is_some() || cfg.endpoint_url().is_some();
-    Backends {
-        records: Arc::new(DynamoRecords::new(
+    Backends::new(
+        Arc::new(DynamoRecords::new(
             aws_sdk_dynamodb::Client::new(&cfg),
             &settings.table,
         )),
-        objects: Arc::new(S3Objects::new(
+        Arc::new(S3Objects::new(
             s3_client(&cfg, endpoint_set),
             &settings.bucket,
         )),
-        queue: Arc::new(SqsQueue::new(
+        Arc::new(SqsQueue::new(
             aws_sdk_sqs::Client::new(&cfg),
             &settings.queue_url,
         )),
-        topic: Arc::new(SnsTopic::new(
+        Arc::new(SnsTopic::new(
             aws_sdk_sns::Client::new(&cfg),
             &settings.topic_arn,
         )),
-        jobs: Arc::new(BatchJobs::new(
+        Arc::new(BatchJobs::new(
             aws_sdk_batch::Client::new(&cfg),
             &settings.job_queue,
             &settings.job_definition,
         )),
-    }
+    )
 }
 
 #[cfg(test)]

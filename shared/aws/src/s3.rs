@@ -1,5 +1,6 @@
 //! The objects port on one S3 bucket. Bodies stream in both directions and large
-//! transfers go straight between the client and S3 through presigned URLs.
+//! transfers go straight between the client and S3 through presigned URLs. Keys, content
+//! types, prefixes and expiries were checked by the layer in front (`synth_core::Checked`).
 
 use std::path::Path;
 use std::time::Duration;
@@ -14,7 +15,6 @@ use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use synth_core::error::PortResult;
-use synth_core::ports::objects::{self, validate_expiry, validate_key};
 use synth_core::{ObjectBody, ObjectMeta, ObjectStore, PortError, PresignedRequest};
 
 use crate::error::port_error;
@@ -39,6 +39,33 @@ impl S3Objects {
     }
 }
 
+impl S3Objects {
+    /// Store `body` (`len` bytes) under `key`.
+    async fn put_stream(
+        &self,
+        key: &str,
+        body: ByteStream,
+        len: u64,
+        content_type: &str,
+    ) -> PortResult<ObjectMeta> {
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| port_error("PutObject", e))?;
+        Ok(ObjectMeta {
+            key: key.to_owned(),
+            size: len,
+            content_type: Some(content_type.to_owned()),
+            last_modified: Some(Utc::now()),
+        })
+    }
+}
+
 fn to_chrono(t: Option<&AwsDateTime>) -> Option<DateTime<Utc>> {
     t.and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos()))
 }
@@ -48,7 +75,6 @@ fn size(n: Option<i64>) -> u64 {
 }
 
 fn presign_config(expires: Duration) -> PortResult<PresigningConfig> {
-    validate_expiry(expires)?;
     PresigningConfig::expires_in(expires).map_err(|e| PortError::Invalid(e.to_string()))
 }
 
@@ -72,51 +98,21 @@ fn presigned(
 #[async_trait]
 impl ObjectStore for S3Objects {
     async fn put(&self, key: &str, body: Bytes, content_type: &str) -> PortResult<ObjectMeta> {
-        validate_key(key)?;
         let len = body.len() as u64;
-        self.client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .content_type(content_type)
-            .body(ByteStream::from(body))
-            .send()
+        self.put_stream(key, ByteStream::from(body), len, content_type)
             .await
-            .map_err(|e| port_error("PutObject", e))?;
-        Ok(ObjectMeta {
-            key: key.to_owned(),
-            size: len,
-            content_type: Some(content_type.to_owned()),
-            last_modified: Some(Utc::now()),
-        })
     }
 
     async fn put_file(&self, key: &str, path: &Path, content_type: &str) -> PortResult<ObjectMeta> {
-        validate_key(key)?;
         // Streams from disk with a known length; the file is never read whole into memory.
         let body = ByteStream::from_path(path)
             .await
             .map_err(|e| PortError::Invalid(format!("cannot read {}: {e}", path.display())))?;
         let len = body.size_hint().0;
-        self.client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .content_type(content_type)
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| port_error("PutObject", e))?;
-        Ok(ObjectMeta {
-            key: key.to_owned(),
-            size: len,
-            content_type: Some(content_type.to_owned()),
-            last_modified: Some(Utc::now()),
-        })
+        self.put_stream(key, body, len, content_type).await
     }
 
     async fn get(&self, key: &str) -> PortResult<ObjectBody> {
-        validate_key(key)?;
         let out = match self
             .client
             .get_object()
@@ -144,7 +140,6 @@ impl ObjectStore for S3Objects {
     }
 
     async fn head(&self, key: &str) -> PortResult<Option<ObjectMeta>> {
-        validate_key(key)?;
         match self
             .client
             .head_object()
@@ -170,7 +165,6 @@ impl ObjectStore for S3Objects {
     }
 
     async fn delete(&self, key: &str) -> PortResult<()> {
-        validate_key(key)?;
         self.client
             .delete_object()
             .bucket(&self.bucket)
@@ -209,7 +203,6 @@ impl ObjectStore for S3Objects {
     }
 
     async fn delete_prefix(&self, prefix: &str) -> PortResult<u64> {
-        objects::validate_prefix(prefix)?;
         let keys: Vec<String> = self
             .list(prefix)
             .await?
@@ -251,7 +244,6 @@ impl ObjectStore for S3Objects {
     }
 
     async fn presign_get(&self, key: &str, expires: Duration) -> PortResult<PresignedRequest> {
-        validate_key(key)?;
         let req = self
             .client
             .get_object()
@@ -273,7 +265,6 @@ impl ObjectStore for S3Objects {
         content_length: u64,
         expires: Duration,
     ) -> PortResult<PresignedRequest> {
-        validate_key(key)?;
         let length = i64::try_from(content_length).map_err(|_| {
             PortError::Invalid(format!("content length {content_length} too large"))
         })?;

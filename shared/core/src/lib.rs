@@ -15,7 +15,7 @@ pub mod service;
 pub use config::{ConfigError, Environment, Settings};
 pub use error::PortError;
 pub use ports::{
-    Backends,
+    Backends, Checked, Paged,
     jobs::{JobRunner, JobSpec, JobState, JobStatus},
     objects::{ObjectBody, ObjectMeta, ObjectStore, PresignedRequest},
     queue::{Queue, QueueMessage},

@@ -56,8 +56,9 @@ impl std::fmt::Debug for EmbeddedOptions {
     }
 }
 
-/// The opened family: the ports for handlers, plus the concrete pieces the server wires
-/// up itself (object routes, upload events, topic subscriptions).
+/// The opened family: the ports for handlers (the record and object stores behind the
+/// ports' checking layer), plus the concrete pieces the server wires up itself (object
+/// routes, upload events, topic subscriptions).
 #[derive(Clone)]
 pub struct Embedded {
     pub backends: Backends,
@@ -89,13 +90,13 @@ pub async fn open(
     let objects = Arc::new(objects);
     let topic = Arc::new(LocalTopic::new());
     let jobs = LocalJobs::new(db.clone(), handler, options.max_concurrent_jobs)?;
-    let backends = Backends {
-        records: Arc::new(SqliteRecords::new(db.clone())),
-        objects: objects.clone(),
-        queue: Arc::new(SqliteQueue::new(db.clone())),
-        topic: topic.clone(),
-        jobs: Arc::new(jobs),
-    };
+    let backends = Backends::new(
+        Arc::new(SqliteRecords::new(db.clone())),
+        objects.clone(),
+        Arc::new(SqliteQueue::new(db.clone())),
+        topic.clone(),
+        Arc::new(jobs),
+    );
     Ok(Embedded {
         backends,
         router: object_router(objects.clone(), options.max_upload_bytes),

@@ -6,10 +6,15 @@
 //! the content type, then the bytes: data and metadata are committed by one atomic rename.
 //! Writes go to `{root}/.tmp` (same filesystem), are fsynced, renamed into place, and the
 //! folder is fsynced, so a crash leaves either the old object or the new one, never a mix.
+//!
+//! Keys, content types, prefixes and expiries were checked by the ports' layer in front
+//! (`synth_core::Checked`, which [`crate::open`] puts in); the folder keeps only what is its
+//! own: a segment must fit in a file name, and — because it turns keys into paths, whoever
+//! calls it — a key never names a path outside the root.
 
 use std::fs;
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, SystemTime};
 
@@ -17,10 +22,10 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures::{Stream, StreamExt};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use synth_core::error::PortResult;
-use synth_core::ports::objects::{self, validate_expiry, validate_key};
 use synth_core::{ObjectBody, ObjectMeta, ObjectStore, PortError, PresignedRequest};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::broadcast;
@@ -37,6 +42,12 @@ const NAME_MAX: usize = 255;
 const STALE_TEMP: Duration = Duration::from_secs(3600);
 /// Events kept for a slow `subscribe_created` receiver before it starts lagging.
 const EVENT_BACKLOG: usize = 1024;
+/// What a query value keeps unescaped: RFC 3986's unreserved characters.
+const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 /// An `ObjectStore` over a local folder, with signed URLs served by [`crate::object_router`].
 #[derive(Clone)]
@@ -135,8 +146,15 @@ impl FsObjects {
         &self.inner.signer
     }
 
+    /// The file of `key`: a path of plain names under the root, each short enough to be a
+    /// file name once suffixed.
     fn object_path(&self, key: &str) -> PortResult<PathBuf> {
-        validate_key(key)?;
+        let rel = Path::new(key);
+        if key.is_empty() || !rel.components().all(|c| matches!(c, Component::Normal(_))) {
+            return Err(PortError::Invalid(format!(
+                "object key {key:?} is not a relative path"
+            )));
+        }
         if key
             .split('/')
             .any(|seg| seg.len() + SUFFIX.len() > NAME_MAX)
@@ -233,7 +251,6 @@ impl FsObjects {
         E: std::fmt::Display,
     {
         self.object_path(key)?;
-        validate_content_type(content_type)?;
         // Refused before a byte is stored; the commit checks again for a racing upload.
         if self.head(key).await?.is_some() {
             return Err(UploadError::Exists);
@@ -279,7 +296,7 @@ impl FsObjects {
         let ct = if req.content_type.is_empty() {
             String::new()
         } else {
-            format!("&ct={}", percent_encode(req.content_type))
+            format!("&ct={}", utf8_percent_encode(req.content_type, QUERY_VALUE))
         };
         let len = req
             .content_length
@@ -299,7 +316,6 @@ impl FsObjects {
         expires: Duration,
     ) -> PortResult<PresignedRequest> {
         self.object_path(key)?;
-        validate_expiry(expires)?;
         let expires_at = Utc::now().timestamp() + expires.as_secs() as i64;
         let (content_type, content_length) = match content {
             Some((ct, len)) => (ct, Some(len)),
@@ -357,7 +373,6 @@ impl FsObjects {
 impl ObjectStore for FsObjects {
     async fn put(&self, key: &str, body: Bytes, content_type: &str) -> PortResult<ObjectMeta> {
         self.object_path(key)?;
-        validate_content_type(content_type)?;
         let this = self.clone();
         let (key, ct) = (key.to_owned(), content_type.to_owned());
         blocking(move || {
@@ -374,7 +389,6 @@ impl ObjectStore for FsObjects {
 
     async fn put_file(&self, key: &str, path: &Path, content_type: &str) -> PortResult<ObjectMeta> {
         self.object_path(key)?;
-        validate_content_type(content_type)?;
         let this = self.clone();
         let (key, ct, src) = (key.to_owned(), content_type.to_owned(), path.to_owned());
         blocking(move || {
@@ -447,7 +461,6 @@ impl ObjectStore for FsObjects {
     }
 
     async fn delete_prefix(&self, prefix: &str) -> PortResult<u64> {
-        objects::validate_prefix(prefix)?;
         let this = self.clone();
         let prefix = prefix.to_owned();
         blocking(move || {
@@ -473,7 +486,6 @@ impl ObjectStore for FsObjects {
         content_length: u64,
         expires: Duration,
     ) -> PortResult<PresignedRequest> {
-        validate_content_type(content_type)?;
         self.presign("PUT", key, Some((content_type, content_length)), expires)
     }
 
@@ -503,14 +515,6 @@ impl Drop for TempFile {
             let _ = fs::remove_file(&self.path);
         }
     }
-}
-
-/// A content type is one printable ASCII header value, as S3 would store it.
-pub(crate) fn validate_content_type(ct: &str) -> PortResult<()> {
-    if ct.is_empty() || ct.len() > 255 || !ct.bytes().all(|b| (0x20..0x7f).contains(&b)) {
-        return Err(PortError::Invalid(format!("bad content type {ct:?}")));
-    }
-    Ok(())
 }
 
 fn header(content_type: &str) -> Vec<u8> {
@@ -645,19 +649,6 @@ fn trim_base(url: String) -> String {
     url.trim_end_matches('/').to_owned()
 }
 
-/// Percent-encode everything but RFC 3986 unreserved characters (for query values).
-fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 fn io_error(path: &Path, e: io::Error) -> PortError {
     let msg = format!("{}: {e}", path.display());
     match e.kind() {
@@ -691,6 +682,11 @@ mod tests {
         (dir, s)
     }
 
+    async fn listed(s: &FsObjects, prefix: &str) -> Vec<String> {
+        let found = s.list(prefix).await.unwrap();
+        found.into_iter().map(|m| m.key).collect()
+    }
+
     fn temp_files(s: &FsObjects) -> usize {
         fs::read_dir(s.root().join(TMP_DIR)).unwrap().count()
     }
@@ -703,21 +699,9 @@ mod tests {
                 .await
                 .unwrap();
         }
-        let keys: Vec<_> = s
-            .list("a")
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|m| m.key)
-            .collect();
+        let keys = listed(&s, "a").await;
         assert_eq!(keys, ["a", "a-c", "a/b", "a/b/c"]);
-        let keys: Vec<_> = s
-            .list("a/")
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|m| m.key)
-            .collect();
+        let keys = listed(&s, "a/").await;
         assert_eq!(keys, ["a/b", "a/b/c"]);
         let got = s.get("a/b").await.unwrap();
         assert_eq!(got.meta.content_type.as_deref(), Some("text/plain"));
@@ -808,8 +792,9 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn rejects_keys_that_escape_the_root() {
+    async fn behind_the_layer_bad_keys_and_types_never_reach_the_folder() {
         let (_d, s) = store();
+        let checked = synth_core::Checked::new(Arc::new(s.clone()));
         for k in [
             "../x",
             "a/../../x",
@@ -818,15 +803,38 @@ mod tests {
             "a/.hidden",
             "a~obj",
         ] {
+            let r = checked.put(k, Bytes::new(), "text/plain").await;
+            assert!(matches!(r, Err(PortError::Invalid(_))), "{k}: {r:?}");
+        }
+        let r = checked.put("a", Bytes::new(), "text/\nplain").await;
+        assert!(matches!(r, Err(PortError::Invalid(_))), "{r:?}");
+        assert_eq!(temp_files(&s), 0);
+        assert!(matches!(
+            checked.get("missing").await,
+            Err(PortError::NotFound(_))
+        ));
+        assert_eq!(checked.head("missing").await.unwrap(), None);
+        checked.delete("missing").await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_folder_alone_refuses_paths_out_of_the_root_and_overlong_names() {
+        let (d, s) = store();
+        for k in ["../x", "a/../../x", "/etc/passwd", ""] {
             let r = s.put(k, Bytes::new(), "text/plain").await;
             assert!(matches!(r, Err(PortError::Invalid(_))), "{k}: {r:?}");
         }
-        assert!(matches!(
-            s.get("missing").await,
-            Err(PortError::NotFound(_))
-        ));
-        assert_eq!(s.head("missing").await.unwrap(), None);
-        s.delete("missing").await.unwrap();
+        assert!(!d.path().join("x~obj").exists());
+        // A key the port allows (at most 512 bytes) whose segment is no file name.
+        let long = format!("a/{}", "b".repeat(NAME_MAX - SUFFIX.len() + 1));
+        let checked = synth_core::Checked::new(Arc::new(s.clone()));
+        let r = checked.put(&long, Bytes::new(), "text/plain").await;
+        assert!(matches!(r, Err(PortError::Invalid(_))), "{r:?}");
+        let fits = format!("a/{}", "b".repeat(NAME_MAX - SUFFIX.len()));
+        checked
+            .put(&fits, Bytes::new(), "text/plain")
+            .await
+            .unwrap();
     }
 
     #[tokio::test]
@@ -873,6 +881,13 @@ mod tests {
             .unwrap();
         assert!(g.url.contains("method=GET") && !g.url.contains("ct=") && !g.url.contains("len="));
         assert!(g.headers.is_empty());
-        assert!(s.presign_get("d/in.csv", Duration::ZERO).await.is_err());
+        // Expiries are the checking layer's.
+        let checked = synth_core::Checked::new(Arc::new(s.clone()));
+        assert!(
+            checked
+                .presign_get("d/in.csv", Duration::ZERO)
+                .await
+                .is_err()
+        );
     }
 }

@@ -2,13 +2,14 @@
 //!
 //! Every write is one `BEGIN IMMEDIATE` transaction that reads the current item, checks the
 //! condition with core's `Condition::holds`, applies core's `Update::apply` and writes, so
-//! conditional writes are atomic exactly as DynamoDB's are.
+//! conditional writes are atomic exactly as DynamoDB's are. Requests reach it through the
+//! checking layer (`synth_core::Checked`), which refuses what breaks the port's rules.
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use serde_json::{Map, Value};
 use synth_core::error::PortResult;
-use synth_core::ports::records::{Cursor, validate_transaction};
+use synth_core::ports::records::Cursor;
 use synth_core::{
     Condition, Index, Item, Key, Page, PortError, Query, RecordStore, SortKey, TxOp, Update,
 };
@@ -26,10 +27,6 @@ impl SqliteRecords {
     pub fn new(db: Database) -> Self {
         Self { db }
     }
-}
-
-fn validate_condition(condition: Option<&Condition>) -> PortResult<()> {
-    condition.map_or(Ok(()), Condition::validate)
 }
 
 fn read(conn: &Connection, key: &Key) -> PortResult<Option<Item>> {
@@ -96,14 +93,11 @@ fn check(condition: Option<&Condition>, current: Option<&Item>) -> PortResult<()
 #[async_trait]
 impl RecordStore for SqliteRecords {
     async fn get(&self, key: &Key) -> PortResult<Option<Item>> {
-        key.validate()?;
         let key = key.clone();
         self.db.call(move |c| read(c, &key)).await
     }
 
     async fn put(&self, item: Item, condition: Option<Condition>) -> PortResult<()> {
-        item.validate()?;
-        validate_condition(condition.as_ref())?;
         self.db
             .call(move |c| {
                 let tx = begin(c)?;
@@ -121,9 +115,6 @@ impl RecordStore for SqliteRecords {
         update: Update,
         condition: Option<Condition>,
     ) -> PortResult<Item> {
-        key.validate()?;
-        update.validate()?;
-        validate_condition(condition.as_ref())?;
         let key = key.clone();
         self.db
             .call(move |c| {
@@ -139,8 +130,6 @@ impl RecordStore for SqliteRecords {
     }
 
     async fn delete(&self, key: &Key, condition: Option<Condition>) -> PortResult<()> {
-        key.validate()?;
-        validate_condition(condition.as_ref())?;
         let key = key.clone();
         self.db
             .call(move |c| {
@@ -156,14 +145,12 @@ impl RecordStore for SqliteRecords {
     }
 
     async fn query(&self, query: &Query) -> PortResult<Page> {
-        query.validate()?;
         let cursor = query.decode_cursor()?;
         let query = query.clone();
         self.db.call(move |c| run_query(c, &query, cursor)).await
     }
 
     async fn transact(&self, ops: Vec<TxOp>) -> PortResult<()> {
-        validate_transaction(&ops)?;
         self.db
             .call(move |c| {
                 let tx = begin(c)?;

@@ -155,14 +155,7 @@ async fn tampered_wrong_method_and_expired_urls_are_refused() {
     let as_put = g.url.replace("method=GET", "method=PUT");
     let r = s.http.put(&as_put).body("overwrite").send().await.unwrap();
     envelope(r, 403).await;
-    let body = s
-        .objects
-        .get("k/file.bin")
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let body = stored(&s, "k/file.bin").await;
     assert_eq!(&body[..], b"secret bytes");
 
     // Genuinely signed, but expired.
@@ -204,11 +197,7 @@ async fn missing_objects_wrong_types_and_oversized_uploads_are_refused() {
     let v = envelope(s.http.get(&g.url).send().await.unwrap(), 404).await;
     assert_eq!(v["error"]["code"], "NOT_FOUND");
 
-    let p = s
-        .objects
-        .presign_put("up/a.csv", "text/csv", 3, Duration::from_secs(60))
-        .await
-        .unwrap();
+    let p = upload_url(&s, "up/a.csv", 3).await;
     let r = s
         .http
         .put(&p.url)
@@ -254,11 +243,7 @@ async fn missing_objects_wrong_types_and_oversized_uploads_are_refused() {
     assert_eq!(v["error"]["code"], "PAYLOAD_TOO_LARGE");
     assert_eq!(s.objects.head("up/big.csv").await.unwrap(), None);
     // Exactly the limit is fine.
-    let exact = s
-        .objects
-        .presign_put("up/max.csv", "text/csv", MAX, Duration::from_secs(60))
-        .await
-        .unwrap();
+    let exact = upload_url(&s, "up/max.csv", MAX).await;
     let r = put(&s, &exact, vec![b'x'; MAX as usize]).await;
     assert_eq!(r.status().as_u16(), 200);
 }
@@ -268,37 +253,36 @@ async fn missing_objects_wrong_types_and_oversized_uploads_are_refused() {
 #[tokio::test]
 async fn an_upload_url_works_once() {
     let s = serve().await;
-    let p = s
-        .objects
-        .presign_put("up/once.csv", "text/csv", 8, Duration::from_secs(60))
-        .await
-        .unwrap();
+    let p = upload_url(&s, "up/once.csv", 8).await;
     assert_eq!(put(&s, &p, "a,b\n1,2\n").await.status().as_u16(), 200);
     for again in ["a,b\n1,2\n", "x,y\n9,9\n"] {
         let v = envelope(put(&s, &p, again).await, 409).await;
         assert_eq!(v["error"]["code"], "CONFLICT");
     }
-    let body = s
-        .objects
-        .get("up/once.csv")
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let body = stored(&s, "up/once.csv").await;
     assert_eq!(&body[..], b"a,b\n1,2\n");
     // Nor does it replace an object written by the platform itself.
     s.objects
         .put("up/mine.csv", Bytes::from_static(b"platform"), "text/csv")
         .await
         .unwrap();
-    let p = s
-        .objects
-        .presign_put("up/mine.csv", "text/csv", 8, Duration::from_secs(60))
-        .await
-        .unwrap();
+    let p = upload_url(&s, "up/mine.csv", 8).await;
     envelope(put(&s, &p, "attacker").await, 409).await;
     assert_eq!(temp_files(&s), 0);
+}
+
+/// The bytes stored under `key`.
+async fn stored(s: &Server, key: &str) -> Bytes {
+    let object = s.objects.get(key).await.unwrap();
+    object.bytes().await.unwrap()
+}
+
+/// A CSV upload URL of `len` bytes for `key`, good for a minute.
+async fn upload_url(s: &Server, key: &str, len: u64) -> PresignedRequest {
+    let url = s
+        .objects
+        .presign_put(key, "text/csv", len, Duration::from_secs(60));
+    url.await.unwrap()
 }
 
 /// Speak HTTP by hand, for bodies reqwest will not send (chunked, cut short).
@@ -322,11 +306,7 @@ fn temp_files(s: &Server) -> usize {
 #[tokio::test]
 async fn streamed_uploads_are_limited_and_a_cut_upload_leaves_nothing() {
     let s = serve().await;
-    let p = s
-        .objects
-        .presign_put("up/b.csv", "text/csv", 1000, Duration::from_secs(60))
-        .await
-        .unwrap();
+    let p = upload_url(&s, "up/b.csv", 1000).await;
     let path = p.url.strip_prefix(&s.base).unwrap();
 
     // Chunked, no length announced: refused, since the URL is signed for a length.

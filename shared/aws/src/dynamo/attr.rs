@@ -1,6 +1,15 @@
 //! JSON ⇄ DynamoDB attribute values. Items are JSON in the port, so only the JSON-shaped
-//! types are written (S, N, BOOL, NULL, L, M); sets and binaries, which this platform never
-//! writes, are read back as their closest JSON form rather than refused.
+//! types are written (S, N, BOOL, NULL, L, M); string and number sets, which this platform
+//! never writes, are read back as JSON arrays, and binaries are refused.
+//!
+//! Hand-written rather than `serde_dynamo` (4.3, `aws-sdk-dynamodb+1`), which covers nested
+//! maps, lists, null, sets and the item shape alike, because of numbers: it writes a float
+//! with Rust's `Display` (`2.0` becomes `N("2")`, `1e300` a 301-digit string) and reads `N`
+//! back as an integer whenever it parses as one, so a whole-valued float (`2.0`, a profile's
+//! mean of a whole column) comes back as the integer `2`. The port's rule is that an item
+//! comes back as written, and the embedded family (JSON text in SQLite) keeps `2.0`; here a
+//! number is written in serde_json's own form (`2.0`, `1e300`), which DynamoDB stores as
+//! sent, and read back by the same integer-then-float rule, so `2.0` stays a float.
 
 use std::collections::HashMap;
 
@@ -100,6 +109,8 @@ mod tests {
         round_trip(json!(i64::MIN));
         round_trip(json!(u64::MAX));
         round_trip(json!(0.1));
+        round_trip(json!(2.0));
+        round_trip(json!(-1e20));
         round_trip(json!(-2.5e-7));
         round_trip(json!(1.5e300));
         round_trip(json!([1, "a", null, [true, {"x": 2.25}]]));
@@ -120,6 +131,13 @@ mod tests {
                 .is_f64()
         );
         assert!(from_attr(&AttributeValue::N("nope".into())).is_err());
+        // A whole-valued float keeps its fraction, so it reads back as a float.
+        assert_eq!(to_attr(&json!(2.0)), AttributeValue::N("2.0".into()));
+        assert!(
+            from_attr(&AttributeValue::N("2.0".into()))
+                .unwrap()
+                .is_f64()
+        );
     }
 
     #[test]

@@ -5,9 +5,8 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use serde_json::Value;
 use synth_core::ports::records::{Cmp, Index, PK};
-use synth_core::{Condition, PortError, SortKey, Update};
+use synth_core::{Condition, SortKey, Update};
 
 use super::attr::{AttrMap, to_attr};
 
@@ -148,55 +147,31 @@ pub(crate) fn normalize_sort_key(sk: &SortKey) -> Option<SortKey> {
 }
 
 /// The conditions an update needs so that the item it writes keeps each index's key pair
-/// whole, as `Item::validate` demands of the embedded family. Pure violations are refused
-/// here; those that depend on the stored item become a guard condition.
-pub(crate) fn index_guard(u: &Update) -> Result<Option<Condition>, PortError> {
+/// whole, as `Item::validate` demands of every stored item: DynamoDB cannot check the item
+/// it writes, so what depends on the stored item becomes a guard condition. (What does not
+/// — a key value that is no non-empty string, a pair half set and half removed — the
+/// checking layer refused before, with `Update::validate`.)
+pub(crate) fn index_guard(u: &Update) -> Option<Condition> {
     let mut guards = Vec::new();
     for index in [Index::Gsi1, Index::Gsi2] {
         let (p, s) = index.attrs();
-        for a in [p, s] {
-            if u.add.iter().any(|(x, _)| x == a) {
-                return Err(PortError::Invalid(format!(
-                    "key attribute {a} must be a string"
-                )));
-            }
-            if let Some((_, v)) = u.set.iter().find(|(x, _)| x == a) {
-                match v {
-                    Value::String(s) if !s.is_empty() => {}
-                    Value::String(_) => {
-                        return Err(PortError::Invalid(format!(
-                            "index key {a} must not be empty"
-                        )));
-                    }
-                    _ => {
-                        return Err(PortError::Invalid(format!(
-                            "key attribute {a} must be a string"
-                        )));
-                    }
-                }
-            }
-        }
         let sets = |a: &str| u.set.iter().any(|(x, _)| x == a);
         let removes = |a: &str| u.remove.iter().any(|x| x == a);
         let guard = match (sets(p), removes(p), sets(s), removes(s)) {
-            (true, _, true, _) | (_, true, _, true) | (false, false, false, false) => None,
-            (true, _, _, true) | (_, true, true, _) => {
-                return Err(PortError::Invalid(format!(
-                    "{p} and {s} must be set together"
-                )));
-            }
             (true, _, false, false) => Some(Condition::AttrExists(s.into())),
             (false, false, true, _) => Some(Condition::AttrExists(p.into())),
             (_, true, false, false) => Some(Condition::AttrNotExists(s.into())),
             (false, false, _, true) => Some(Condition::AttrNotExists(p.into())),
+            // Both halves written, or neither: the pair stays as whole as it was.
+            _ => None,
         };
         guards.extend(guard);
     }
-    Ok(match guards.len() {
+    match guards.len() {
         0 => None,
         1 => guards.pop(),
         _ => Some(Condition::And(guards)),
-    })
+    }
 }
 
 /// The condition sent with an update: the caller's and the index guard, both required.
@@ -341,36 +316,25 @@ mod tests {
     #[test]
     fn index_guard_keeps_key_pairs_whole() {
         let none = Update::default().set("a", 1);
-        assert_eq!(index_guard(&none).unwrap(), None);
+        assert_eq!(index_guard(&none), None);
         let both = Update::default().set("gsi1pk", "p").set("gsi1sk", "s");
-        assert_eq!(index_guard(&both).unwrap(), None);
+        assert_eq!(index_guard(&both), None);
         let gone = Update::default().remove("gsi2pk").remove("gsi2sk");
-        assert_eq!(index_guard(&gone).unwrap(), None);
+        assert_eq!(index_guard(&gone), None);
         assert_eq!(
-            index_guard(&Update::default().set("gsi1sk", "s")).unwrap(),
+            index_guard(&Update::default().set("gsi1sk", "s")),
             Some(Condition::AttrExists("gsi1pk".into()))
         );
         assert_eq!(
-            index_guard(&Update::default().remove("gsi1pk")).unwrap(),
+            index_guard(&Update::default().remove("gsi1pk")),
             Some(Condition::AttrNotExists("gsi1sk".into()))
         );
         assert_eq!(
-            index_guard(&Update::default().set("gsi1pk", "p").remove("gsi2sk")).unwrap(),
+            index_guard(&Update::default().set("gsi1pk", "p").remove("gsi2sk")),
             Some(Condition::And(vec![
                 Condition::AttrExists("gsi1sk".into()),
                 Condition::AttrNotExists("gsi2pk".into()),
             ]))
         );
-        for bad in [
-            Update::default().set("gsi1pk", "p").remove("gsi1sk"),
-            Update::default().set("gsi1pk", 3).set("gsi1sk", "s"),
-            Update::default().set("gsi1pk", "").set("gsi1sk", "s"),
-            Update::default().add("gsi2sk", 1),
-        ] {
-            assert!(
-                matches!(index_guard(&bad), Err(PortError::Invalid(_))),
-                "{bad:?}"
-            );
-        }
     }
 }

@@ -1,7 +1,9 @@
 //! The records port on one DynamoDB table (`pk`/`sk`, GSIs `gsi1` and `gsi2`).
 //!
-//! Every input goes through the core validators first, so this family refuses exactly what
-//! the embedded one refuses; the rest is translation into DynamoDB requests.
+//! Requests reach it through the checking layer (`synth_core::Checked`), which refuses what
+//! breaks the port's rules for both families alike; this is translation into DynamoDB
+//! requests, plus the guard conditions that keep index key pairs whole (see
+//! `expr::index_guard`).
 
 mod attr;
 mod expr;
@@ -16,14 +18,27 @@ use aws_sdk_dynamodb::types::{
     ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update as DynUpdate,
 };
 use synth_core::error::PortResult;
-use synth_core::ports::records::{Cursor, PK, SK, validate_transaction};
+use synth_core::ports::records::{Cursor, PK, SK};
 use synth_core::{Condition, Index, Item, Key, Page, PortError, Query, RecordStore, TxOp, Update};
 
 use crate::error::port_error;
 use attr::{AttrMap, item_from, to_attrs};
 use expr::{Expr, combine, index_guard, normalize_sort_key};
 
-/// A [`RecordStore`] on a DynamoDB table laid out as `provision::create_table` makes it.
+/// A request builder with the table, a condition and the placeholders its expressions use:
+/// what the single-item requests and the transaction's operations share.
+macro_rules! conditioned {
+    ($builder:expr, $table:expr, $e:expr, $condition:expr) => {
+        $builder
+            .table_name($table)
+            .set_condition_expression($condition)
+            .set_expression_attribute_names($e.names())
+            .set_expression_attribute_values($e.values())
+    };
+}
+
+/// A [`RecordStore`] on a DynamoDB table laid out as template.yaml's `Table` (string
+/// `pk`/`sk`, GSIs `gsi1` and `gsi2` projecting all attributes).
 #[derive(Debug, Clone)]
 pub struct DynamoRecords {
     client: Client,
@@ -103,7 +118,6 @@ fn failed_positions(reasons: &[CancellationReason], message: Option<&str>) -> Ve
 #[async_trait]
 impl RecordStore for DynamoRecords {
     async fn get(&self, key: &Key) -> PortResult<Option<Item>> {
-        key.validate()?;
         let out = self
             .client
             .get_item()
@@ -117,19 +131,10 @@ impl RecordStore for DynamoRecords {
     }
 
     async fn put(&self, item: Item, condition: Option<Condition>) -> PortResult<()> {
-        item.validate()?;
-        if let Some(c) = &condition {
-            c.validate()?;
-        }
         let mut e = Expr::default();
         let cond = condition.as_ref().map(|c| e.condition(c));
-        self.client
-            .put_item()
-            .table_name(&self.table)
+        conditioned!(self.client.put_item(), &self.table, e, cond)
             .set_item(Some(to_attrs(&item.0)))
-            .set_condition_expression(cond)
-            .set_expression_attribute_names(e.names())
-            .set_expression_attribute_values(e.values())
             .send()
             .await
             .map_err(|e| port_error("PutItem", e))?;
@@ -142,24 +147,13 @@ impl RecordStore for DynamoRecords {
         update: Update,
         condition: Option<Condition>,
     ) -> PortResult<Item> {
-        key.validate()?;
-        update.validate()?;
-        if let Some(c) = &condition {
-            c.validate()?;
-        }
-        let guard = index_guard(&update)?;
+        let guard = index_guard(&update);
         let mut e = Expr::default();
         let update_expr = e.update(&update);
         let cond = combine(condition.as_ref(), guard.as_ref()).map(|c| e.condition(&c));
-        let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
+        let out = conditioned!(self.client.update_item(), &self.table, e, cond)
             .set_key(Some(key_attrs(key)))
             .update_expression(update_expr)
-            .set_condition_expression(cond)
-            .set_expression_attribute_names(e.names())
-            .set_expression_attribute_values(e.values())
             .return_values(ReturnValue::AllNew)
             .set_return_values_on_condition_check_failure(
                 guard
@@ -183,19 +177,10 @@ impl RecordStore for DynamoRecords {
     }
 
     async fn delete(&self, key: &Key, condition: Option<Condition>) -> PortResult<()> {
-        key.validate()?;
-        if let Some(c) = &condition {
-            c.validate()?;
-        }
         let mut e = Expr::default();
         let cond = condition.as_ref().map(|c| e.condition(c));
-        self.client
-            .delete_item()
-            .table_name(&self.table)
+        conditioned!(self.client.delete_item(), &self.table, e, cond)
             .set_key(Some(key_attrs(key)))
-            .set_condition_expression(cond)
-            .set_expression_attribute_names(e.names())
-            .set_expression_attribute_values(e.values())
             .send()
             .await
             .map_err(|e| port_error("DeleteItem", e))?;
@@ -203,7 +188,6 @@ impl RecordStore for DynamoRecords {
     }
 
     async fn query(&self, query: &Query) -> PortResult<Page> {
-        query.validate()?;
         let cursor = query.decode_cursor()?;
         let Some(sk) = normalize_sort_key(&query.sk) else {
             return Ok(Page {
@@ -265,14 +249,13 @@ impl RecordStore for DynamoRecords {
     }
 
     async fn transact(&self, ops: Vec<TxOp>) -> PortResult<()> {
-        validate_transaction(&ops)?;
-        let guards = ops
+        let guards: Vec<_> = ops
             .iter()
             .map(|op| match op {
                 TxOp::Update { update, .. } => index_guard(update),
-                _ => Ok(None),
+                _ => None,
             })
-            .collect::<PortResult<Vec<_>>>()?;
+            .collect();
         let items = ops
             .iter()
             .zip(&guards)
@@ -332,12 +315,8 @@ impl DynamoRecords {
         let item = match op {
             TxOp::Put { item, condition } => {
                 let cond = condition.as_ref().map(|c| e.condition(c));
-                let put = Put::builder()
-                    .table_name(&self.table)
+                let put = conditioned!(Put::builder(), &self.table, e, cond)
                     .set_item(Some(to_attrs(&item.0)))
-                    .set_condition_expression(cond)
-                    .set_expression_attribute_names(e.names())
-                    .set_expression_attribute_values(e.values())
                     .build()
                     .map_err(build)?;
                 TransactWriteItem::builder().put(put)
@@ -349,13 +328,9 @@ impl DynamoRecords {
             } => {
                 let update_expr = e.update(update);
                 let cond = combine(condition.as_ref(), guard).map(|c| e.condition(&c));
-                let upd = DynUpdate::builder()
-                    .table_name(&self.table)
+                let upd = conditioned!(DynUpdate::builder(), &self.table, e, cond)
                     .set_key(Some(key_attrs(key)))
                     .update_expression(update_expr)
-                    .set_condition_expression(cond)
-                    .set_expression_attribute_names(e.names())
-                    .set_expression_attribute_values(e.values())
                     .set_return_values_on_condition_check_failure(
                         guard.map(|_| ReturnValuesOnConditionCheckFailure::AllOld),
                     )
@@ -365,24 +340,16 @@ impl DynamoRecords {
             }
             TxOp::Delete { key, condition } => {
                 let cond = condition.as_ref().map(|c| e.condition(c));
-                let del = Delete::builder()
-                    .table_name(&self.table)
+                let del = conditioned!(Delete::builder(), &self.table, e, cond)
                     .set_key(Some(key_attrs(key)))
-                    .set_condition_expression(cond)
-                    .set_expression_attribute_names(e.names())
-                    .set_expression_attribute_values(e.values())
                     .build()
                     .map_err(build)?;
                 TransactWriteItem::builder().delete(del)
             }
             TxOp::Check { key, condition } => {
                 let cond = e.condition(condition);
-                let check = ConditionCheck::builder()
-                    .table_name(&self.table)
+                let check = conditioned!(ConditionCheck::builder(), &self.table, e, Some(cond))
                     .set_key(Some(key_attrs(key)))
-                    .condition_expression(cond)
-                    .set_expression_attribute_names(e.names())
-                    .set_expression_attribute_values(e.values())
                     .build()
                     .map_err(build)?;
                 TransactWriteItem::builder().condition_check(check)

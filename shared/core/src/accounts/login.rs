@@ -29,7 +29,7 @@ use serde_json::json;
 
 use super::{Accounts, Role, TokenPair, User, normalise_email, password, security_event, tokens};
 use crate::PortError;
-use crate::ports::records::{Cmp, Condition, Index, Item, Key, Query, Update};
+use crate::ports::records::{Cmp, Condition, Index, Item, Key, Query, Update, query_all};
 use crate::service::{ServiceError, ServiceResult};
 
 /// Who is calling, as far as throttling is concerned: the client's address.
@@ -162,17 +162,11 @@ impl Accounts {
     /// Erasure: the failure counters kept under an email (those per client address are
     /// anonymous and expire with their window).
     pub(super) async fn forget_login_failures(&self, email: &str) -> ServiceResult<()> {
-        let mut q = Query::partition(Index::Primary, format!("LOGIN#{email}")).limit(100);
-        loop {
-            let page = self.records.query(&q).await?;
-            for item in &page.items {
-                self.records.delete(&item.key(), None).await?;
-            }
-            match page.next {
-                Some(c) => q.cursor = Some(c),
-                None => return Ok(()),
-            }
+        let q = Query::partition(Index::Primary, format!("LOGIN#{email}")).limit(100);
+        for item in query_all(self.records.as_ref(), &q).await? {
+            self.records.delete(&item.key(), None).await?;
         }
+        Ok(())
     }
 
     async fn check_throttle(&self, key: &Key) -> ServiceResult<()> {

@@ -88,6 +88,14 @@ pub fn validate_prefix(prefix: &str) -> PortResult<()> {
     }
 }
 
+/// A content type is one printable ASCII header value, as S3 would store it.
+pub fn validate_content_type(ct: &str) -> PortResult<()> {
+    if ct.is_empty() || ct.len() > 255 || !ct.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return Err(PortError::Invalid(format!("bad content type {ct:?}")));
+    }
+    Ok(())
+}
+
 /// Check an expiry against the limits both families share.
 pub fn validate_expiry(expires: Duration) -> PortResult<()> {
     if expires.is_zero() || expires > MAX_PRESIGN {

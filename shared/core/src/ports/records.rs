@@ -330,6 +330,29 @@ pub struct Page {
     pub next: Option<String>,
 }
 
+impl Page {
+    /// The page with every item decoded into `T`, the cursor kept: what a service hands out.
+    pub fn decode<T: for<'de> Deserialize<'de>>(&self) -> PortResult<Paged<T>> {
+        Ok(Paged {
+            items: self
+                .items
+                .iter()
+                .map(Item::to_value)
+                .collect::<PortResult<_>>()?,
+            next_cursor: self.next.clone(),
+        })
+    }
+}
+
+/// A page of typed results with the cursor of the next one, as listings return them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Paged<T> {
+    pub items: Vec<T>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
 /// The position after which a page continues: the last item's table key and, for index
 /// queries, its index key. Both adapters issue and accept this same opaque form.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -541,6 +564,45 @@ impl Update {
                 return Err(PortError::Invalid(format!("attribute {a} updated twice")));
             }
         }
+        self.validate_index_keys()
+    }
+
+    /// What the update does to an index's key pair, as far as it can be told without the
+    /// stored item: key values are non-empty strings, and one update never sets one half of
+    /// a pair while removing the other. (Whether a pair stays whole given the stored item is
+    /// the adapter's to enforce: the embedded store checks the item it writes, DynamoDB a
+    /// guard condition.)
+    fn validate_index_keys(&self) -> PortResult<()> {
+        for index in [Index::Gsi1, Index::Gsi2] {
+            let (p, s) = index.attrs();
+            for a in [p, s] {
+                if self.add.iter().any(|(x, _)| x == a) {
+                    return Err(PortError::Invalid(format!(
+                        "key attribute {a} must be a string"
+                    )));
+                }
+                match self.set.iter().find(|(x, _)| x == a).map(|(_, v)| v) {
+                    Some(Value::String(v)) if v.is_empty() => {
+                        return Err(PortError::Invalid(format!(
+                            "index key {a} must not be empty"
+                        )));
+                    }
+                    Some(Value::String(_)) | None => {}
+                    Some(_) => {
+                        return Err(PortError::Invalid(format!(
+                            "key attribute {a} must be a string"
+                        )));
+                    }
+                }
+            }
+            let sets = |a: &str| self.set.iter().any(|(x, _)| x == a);
+            let removes = |a: &str| self.remove.iter().any(|x| x == a);
+            if (sets(p) && removes(s)) || (removes(p) && sets(s)) {
+                return Err(PortError::Invalid(format!(
+                    "{p} and {s} must be set together"
+                )));
+            }
+        }
         Ok(())
     }
 
@@ -637,6 +699,21 @@ pub fn validate_transaction(ops: &[TxOp]) -> PortResult<()> {
         }
     }
     Ok(())
+}
+
+/// Every item a query finds, page after page, in order: for partitions known to be small
+/// (one user's items, one key's counters), never for a listing a client pages through.
+pub async fn query_all(records: &dyn RecordStore, query: &Query) -> PortResult<Vec<Item>> {
+    let mut q = query.clone();
+    let mut all = Vec::new();
+    loop {
+        let page = records.query(&q).await?;
+        all.extend(page.items);
+        match page.next {
+            Some(next) => q.cursor = Some(next),
+            None => return Ok(all),
+        }
+    }
 }
 
 /// A DynamoDB-shaped table of JSON items.
@@ -751,6 +828,27 @@ mod tests {
         );
         let big = ok.with("blob", "x".repeat(MAX_ITEM_BYTES));
         assert!(big.validate().is_err());
+    }
+
+    #[test]
+    fn pages_decode_to_typed_pages_with_their_cursor() {
+        #[derive(Debug, PartialEq, Deserialize)]
+        struct Row {
+            sk: String,
+            n: i64,
+        }
+        let page = Page {
+            items: vec![Item::new(&Key::new("p", "a")).with("n", 1)],
+            next: Some("c".into()),
+        };
+        let typed: Paged<Row> = page.decode().unwrap();
+        assert_eq!(typed.items, [Row { sk: "a".into(), n: 1 }]);
+        assert_eq!(typed.next_cursor.as_deref(), Some("c"));
+        let bad = Page {
+            items: vec![Item::new(&Key::new("p", "a")).with("n", "one")],
+            next: None,
+        };
+        assert!(matches!(bad.decode::<Row>(), Err(PortError::Backend(_))));
     }
 
     #[test]

@@ -1,25 +1,61 @@
-//! Creating the resources the adapters expect, for tests and for local development against
-//! an emulator (production resources come from template.yaml). Each function tolerates the
+//! Creating the resources the AWS adapters expect, on the emulator the tests run against
+//! (production resources come from template.yaml, and this module follows it: the table's
+//! keys and indexes, a FIFO work queue, a standard topic with raw delivery to queues, and
+//! the trainer's job definition with the template's command). Each function tolerates the
 //! resource already existing and returns its identifier, so a test can call it freely.
+//! Test-only: it lives in the test harness, not in the production adapter crate.
 
 use std::time::Duration;
 
 use aws_config::SdkConfig;
 use aws_sdk_batch::types::{
-    CeState, CeType, ComputeEnvironmentOrder, ContainerProperties, JobDefinitionType, JqState,
-    ResourceRequirement, ResourceType,
+    CeState, CeType, ComputeEnvironmentDetail, ComputeEnvironmentOrder, ContainerProperties,
+    JobDefinitionType, JqState, ResourceRequirement, ResourceType,
 };
+use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, IndexStatus, KeySchemaElement, KeyType,
     Projection, ProjectionType, ScalarAttributeType, TableStatus,
 };
 use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
 use aws_sdk_sqs::types::QueueAttributeName;
-use synth_core::PortError;
-use synth_core::error::PortResult;
-use synth_core::ports::records::{GSI1_PK, GSI1_SK, GSI2_PK, GSI2_SK, PK, SK};
+use synth_core::ports::records::{GSI1_PK, GSI1_SK, GSI2_PK, GSI2_SK, Index, PK, SK};
 
-use crate::error::port_error;
+/// Why a resource could not be provisioned.
+#[derive(Debug, thiserror::Error)]
+pub enum ProvisionError {
+    /// The request was wrong before it was sent (a bad name, a builder missing a field).
+    #[error("invalid request: {0}")]
+    Invalid(String),
+    /// The service (or the emulator's control API) answered with an error.
+    #[error("{op}: {message}")]
+    Service { op: &'static str, message: String },
+    /// The resource did not become usable in time.
+    #[error("not ready: {0}")]
+    NotReady(String),
+}
+
+pub type ProvisionResult<T> = Result<T, ProvisionError>;
+
+/// An SDK failure of `op`, with the service's whole answer.
+fn sdk_error<E: std::error::Error + 'static>(op: &'static str, e: SdkError<E>) -> ProvisionError {
+    ProvisionError::Service {
+        op,
+        message: DisplayErrorContext(&e).to_string(),
+    }
+}
+
+/// A field an answer should have carried.
+fn missing(what: &str) -> ProvisionError {
+    ProvisionError::Service {
+        op: "answer",
+        message: format!("no {what} in the answer"),
+    }
+}
+
+/// The trainer container's command, as template.yaml's `TrainerJobDefinition` gives it
+/// (the image puts the `trainer` binary on PATH, see infra/Dockerfile.trainer).
+pub const TRAINER_COMMAND: &[&str] = &["trainer"];
 
 /// Visibility timeout given to queues created here; receivers override it per call.
 pub const DEFAULT_VISIBILITY_TIMEOUT_S: u32 = 30;
@@ -27,11 +63,11 @@ pub const DEFAULT_VISIBILITY_TIMEOUT_S: u32 = 30;
 /// How long to wait for a table or compute environment to become usable.
 const READY_TIMEOUT: Duration = Duration::from_secs(120);
 
-fn build_err(e: impl std::fmt::Display) -> PortError {
-    PortError::Invalid(e.to_string())
+fn build_err(e: impl std::fmt::Display) -> ProvisionError {
+    ProvisionError::Invalid(e.to_string())
 }
 
-fn key(name: &str, kind: KeyType) -> PortResult<KeySchemaElement> {
+fn key(name: &str, kind: KeyType) -> ProvisionResult<KeySchemaElement> {
     KeySchemaElement::builder()
         .attribute_name(name)
         .key_type(kind)
@@ -39,9 +75,10 @@ fn key(name: &str, kind: KeyType) -> PortResult<KeySchemaElement> {
         .map_err(build_err)
 }
 
-fn gsi(name: &str, pk: &str, sk: &str) -> PortResult<GlobalSecondaryIndex> {
+fn gsi(index: Index) -> ProvisionResult<GlobalSecondaryIndex> {
+    let (pk, sk) = index.attrs();
     GlobalSecondaryIndex::builder()
-        .index_name(name)
+        .index_name(index.name().expect("a secondary index has a name"))
         .key_schema(key(pk, KeyType::Hash)?)
         .key_schema(key(sk, KeyType::Range)?)
         .projection(
@@ -55,15 +92,18 @@ fn gsi(name: &str, pk: &str, sk: &str) -> PortResult<GlobalSecondaryIndex> {
 
 /// Create the records table (string `pk`/`sk`, GSIs `gsi1` and `gsi2` projecting all
 /// attributes, on-demand billing) and wait until it and its indexes are active.
-pub async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str) -> PortResult<String> {
+pub async fn create_table(
+    client: &aws_sdk_dynamodb::Client,
+    name: &str,
+) -> ProvisionResult<String> {
     let mut req = client
         .create_table()
         .table_name(name)
         .billing_mode(BillingMode::PayPerRequest)
         .key_schema(key(PK, KeyType::Hash)?)
         .key_schema(key(SK, KeyType::Range)?)
-        .global_secondary_indexes(gsi("gsi1", GSI1_PK, GSI1_SK)?)
-        .global_secondary_indexes(gsi("gsi2", GSI2_PK, GSI2_SK)?);
+        .global_secondary_indexes(gsi(Index::Gsi1)?)
+        .global_secondary_indexes(gsi(Index::Gsi2)?);
     for attr in [PK, SK, GSI1_PK, GSI1_SK, GSI2_PK, GSI2_SK] {
         req = req.attribute_definitions(
             AttributeDefinition::builder()
@@ -78,37 +118,47 @@ pub async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str) -> Port
         Err(e)
             if e.as_service_error()
                 .is_some_and(|s| s.is_resource_in_use_exception()) => {}
-        Err(e) => return Err(port_error("CreateTable", e)),
+        Err(e) => return Err(sdk_error("CreateTable", e)),
     }
-    let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
-    loop {
+    until_ready(&format!("table {name}"), || async {
         let out = client
             .describe_table()
             .table_name(name)
             .send()
             .await
-            .map_err(|e| port_error("DescribeTable", e))?;
+            .map_err(|e| sdk_error("DescribeTable", e))?;
         let table = out.table();
-        let ready = table.and_then(|t| t.table_status()) == Some(&TableStatus::Active)
-            && table.is_some_and(|t| {
-                t.global_secondary_indexes()
-                    .iter()
-                    .all(|i| i.index_status().is_none_or(|s| *s == IndexStatus::Active))
-            });
-        if ready {
-            return Ok(name.to_owned());
-        }
+        Ok(
+            table.and_then(|t| t.table_status()) == Some(&TableStatus::Active)
+                && table.is_some_and(|t| {
+                    t.global_secondary_indexes()
+                        .iter()
+                        .all(|i| i.index_status().is_none_or(|s| *s == IndexStatus::Active))
+                }),
+        )
+    })
+    .await?;
+    Ok(name.to_owned())
+}
+
+/// Poll `ready` until it says so, for at most [`READY_TIMEOUT`].
+async fn until_ready<F, Fut>(what: &str, mut ready: F) -> ProvisionResult<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ProvisionResult<bool>>,
+{
+    let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
+    while !ready().await? {
         if tokio::time::Instant::now() > deadline {
-            return Err(PortError::Unavailable(format!(
-                "table {name} is not active"
-            )));
+            return Err(ProvisionError::NotReady(what.to_owned()));
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+    Ok(())
 }
 
 /// Create a bucket in the client's region.
-pub async fn create_bucket(client: &aws_sdk_s3::Client, name: &str) -> PortResult<String> {
+pub async fn create_bucket(client: &aws_sdk_s3::Client, name: &str) -> ProvisionResult<String> {
     let region = client
         .config()
         .region()
@@ -131,61 +181,61 @@ pub async fn create_bucket(client: &aws_sdk_s3::Client, name: &str) -> PortResul
         {
             Ok(name.to_owned())
         }
-        Err(e) => Err(port_error("CreateBucket", e)),
+        Err(e) => Err(sdk_error("CreateBucket", e)),
     }
 }
 
 /// Create the work queue (FIFO, as [`crate::SqsQueue`] needs; the name must end in
 /// `.fifo`) and return its URL.
-pub async fn create_fifo_queue(client: &aws_sdk_sqs::Client, name: &str) -> PortResult<String> {
+pub async fn create_fifo_queue(
+    client: &aws_sdk_sqs::Client,
+    name: &str,
+) -> ProvisionResult<String> {
     if !name.ends_with(".fifo") {
-        return Err(PortError::Invalid(format!(
+        return Err(ProvisionError::Invalid(format!(
             "a FIFO queue's name must end in .fifo: {name}"
         )));
     }
-    let out = client
-        .create_queue()
-        .queue_name(name)
-        .attributes(QueueAttributeName::FifoQueue, "true")
-        .attributes(QueueAttributeName::ContentBasedDeduplication, "false")
-        .attributes(
-            QueueAttributeName::VisibilityTimeout,
-            DEFAULT_VISIBILITY_TIMEOUT_S.to_string(),
-        )
-        .send()
-        .await
-        .map_err(|e| port_error("CreateQueue", e))?;
-    out.queue_url
-        .ok_or_else(|| PortError::Backend("CreateQueue returned no URL".into()))
+    let fifo = [
+        (QueueAttributeName::FifoQueue, "true"),
+        (QueueAttributeName::ContentBasedDeduplication, "false"),
+    ];
+    new_queue(client, name, &fifo).await
 }
 
 /// Create a standard queue and return its URL: the kind of queue a standard SNS topic can
 /// deliver to (AWS refuses to subscribe a FIFO queue to a standard topic).
-pub async fn create_queue(client: &aws_sdk_sqs::Client, name: &str) -> PortResult<String> {
-    let out = client
+pub async fn create_queue(client: &aws_sdk_sqs::Client, name: &str) -> ProvisionResult<String> {
+    new_queue(client, name, &[]).await
+}
+
+/// A queue with the default visibility timeout and `attributes`; returns its URL.
+async fn new_queue(
+    client: &aws_sdk_sqs::Client,
+    name: &str,
+    attributes: &[(QueueAttributeName, &str)],
+) -> ProvisionResult<String> {
+    let visibility = DEFAULT_VISIBILITY_TIMEOUT_S.to_string();
+    let mut req = client
         .create_queue()
         .queue_name(name)
-        .attributes(
-            QueueAttributeName::VisibilityTimeout,
-            DEFAULT_VISIBILITY_TIMEOUT_S.to_string(),
-        )
-        .send()
-        .await
-        .map_err(|e| port_error("CreateQueue", e))?;
-    out.queue_url
-        .ok_or_else(|| PortError::Backend("CreateQueue returned no URL".into()))
+        .attributes(QueueAttributeName::VisibilityTimeout, visibility);
+    for (attribute, value) in attributes {
+        req = req.attributes(attribute.clone(), *value);
+    }
+    let out = req.send().await.map_err(|e| sdk_error("CreateQueue", e))?;
+    out.queue_url.ok_or_else(|| missing("queue URL"))
 }
 
 /// Create a (standard) topic and return its ARN.
-pub async fn create_topic(client: &aws_sdk_sns::Client, name: &str) -> PortResult<String> {
+pub async fn create_topic(client: &aws_sdk_sns::Client, name: &str) -> ProvisionResult<String> {
     let out = client
         .create_topic()
         .name(name)
         .send()
         .await
-        .map_err(|e| port_error("CreateTopic", e))?;
-    out.topic_arn
-        .ok_or_else(|| PortError::Backend("CreateTopic returned no ARN".into()))
+        .map_err(|e| sdk_error("CreateTopic", e))?;
+    out.topic_arn.ok_or_else(|| missing("topic ARN"))
 }
 
 /// Subscribe a queue to a topic with raw message delivery (the queue receives the published
@@ -196,19 +246,19 @@ pub async fn subscribe_queue(
     sqs: &aws_sdk_sqs::Client,
     topic_arn: &str,
     queue_url: &str,
-) -> PortResult<String> {
+) -> ProvisionResult<String> {
     let attrs = sqs
         .get_queue_attributes()
         .queue_url(queue_url)
         .attribute_names(QueueAttributeName::QueueArn)
         .send()
         .await
-        .map_err(|e| port_error("GetQueueAttributes", e))?;
+        .map_err(|e| sdk_error("GetQueueAttributes", e))?;
     let queue_arn = attrs
         .attributes()
         .and_then(|a| a.get(&QueueAttributeName::QueueArn))
         .cloned()
-        .ok_or_else(|| PortError::Backend("queue has no ARN".into()))?;
+        .ok_or_else(|| missing("queue ARN"))?;
     let policy = serde_json::json!({
         "Version": "2012-10-17",
         "Statement": [{
@@ -224,7 +274,7 @@ pub async fn subscribe_queue(
         .attributes(QueueAttributeName::Policy, policy.to_string())
         .send()
         .await
-        .map_err(|e| port_error("SetQueueAttributes", e))?;
+        .map_err(|e| sdk_error("SetQueueAttributes", e))?;
     let out = sns
         .subscribe()
         .topic_arn(topic_arn)
@@ -234,9 +284,9 @@ pub async fn subscribe_queue(
         .return_subscription_arn(true)
         .send()
         .await
-        .map_err(|e| port_error("Subscribe", e))?;
+        .map_err(|e| sdk_error("Subscribe", e))?;
     out.subscription_arn
-        .ok_or_else(|| PortError::Backend("Subscribe returned no ARN".into()))
+        .ok_or_else(|| missing("subscription ARN"))
 }
 
 /// Batch on the emulator at `endpoint`: the IAM service role moto insists on, then
@@ -246,7 +296,7 @@ pub async fn create_batch(
     cfg: &SdkConfig,
     endpoint: &str,
     prefix: &str,
-) -> PortResult<(String, String)> {
+) -> ProvisionResult<(String, String)> {
     let role = moto::create_role_at(endpoint, cfg, &format!("{prefix}-batch-service")).await?;
     create_batch_with_role(&aws_sdk_batch::Client::new(cfg), &role, prefix).await
 }
@@ -259,7 +309,7 @@ pub async fn create_batch_with_role(
     client: &aws_sdk_batch::Client,
     service_role_arn: &str,
     prefix: &str,
-) -> PortResult<(String, String)> {
+) -> ProvisionResult<(String, String)> {
     let ce_name = format!("{prefix}-ce");
     let queue_name = format!("{prefix}-jobs");
     let def_name = format!("{prefix}-trainer");
@@ -274,9 +324,9 @@ pub async fn create_batch_with_role(
             .service_role(service_role_arn)
             .send()
             .await
-            .map_err(|e| port_error("CreateComputeEnvironment", e))?
+            .map_err(|e| sdk_error("CreateComputeEnvironment", e))?
             .compute_environment_arn
-            .ok_or_else(|| PortError::Backend("no compute environment ARN".into()))?,
+            .ok_or_else(|| missing("compute environment ARN"))?,
     };
     wait_compute_env_valid(client, &ce_arn).await?;
 
@@ -285,7 +335,7 @@ pub async fn create_batch_with_role(
         .job_queues(&queue_name)
         .send()
         .await
-        .map_err(|e| port_error("DescribeJobQueues", e))?
+        .map_err(|e| sdk_error("DescribeJobQueues", e))?
         .job_queues()
         .iter()
         .find(|q| q.status().is_none_or(|s| s.as_str() != "DELETED"))
@@ -305,11 +355,18 @@ pub async fn create_batch_with_role(
             )
             .send()
             .await
-            .map_err(|e| port_error("CreateJobQueue", e))?
+            .map_err(|e| sdk_error("CreateJobQueue", e))?
             .job_queue_arn
-            .ok_or_else(|| PortError::Backend("CreateJobQueue returned no ARN".into()))?,
+            .ok_or_else(|| missing("job queue ARN"))?,
     };
 
+    let def_arn = register_trainer(client, &def_name).await?;
+    Ok((queue_arn, def_arn))
+}
+
+/// Register the trainer's container job definition `name` (a new revision each time, as
+/// Batch does); returns its ARN.
+async fn register_trainer(client: &aws_sdk_batch::Client, name: &str) -> ProvisionResult<String> {
     let resource = |kind: ResourceType, value: &str| {
         ResourceRequirement::builder()
             .r#type(kind)
@@ -318,107 +375,106 @@ pub async fn create_batch_with_role(
     };
     let def = client
         .register_job_definition()
-        .job_definition_name(&def_name)
+        .job_definition_name(name)
         .r#type(JobDefinitionType::Container)
         .container_properties(
             ContainerProperties::builder()
                 .image("synth-trainer:latest")
-                .command("synth-trainer")
+                .set_command(Some(
+                    TRAINER_COMMAND.iter().map(|c| c.to_string()).collect(),
+                ))
                 .resource_requirements(resource(ResourceType::Vcpu, "1"))
                 .resource_requirements(resource(ResourceType::Memory, "2048"))
                 .build(),
         )
         .send()
         .await
-        .map_err(|e| port_error("RegisterJobDefinition", e))?;
-    let def_arn = def
-        .job_definition_arn
-        .ok_or_else(|| PortError::Backend("RegisterJobDefinition returned no ARN".into()))?;
-    Ok((queue_arn, def_arn))
+        .map_err(|e| sdk_error("RegisterJobDefinition", e))?;
+    def.job_definition_arn
+        .ok_or_else(|| missing("job definition ARN"))
 }
 
-async fn existing_compute_env(
+/// The compute environment of that name or ARN, unless there is none (or it was deleted).
+async fn compute_env(
     client: &aws_sdk_batch::Client,
     name: &str,
-) -> PortResult<Option<String>> {
+) -> ProvisionResult<Option<ComputeEnvironmentDetail>> {
     let out = client
         .describe_compute_environments()
         .compute_environments(name)
         .send()
         .await
-        .map_err(|e| port_error("DescribeComputeEnvironments", e))?;
+        .map_err(|e| sdk_error("DescribeComputeEnvironments", e))?;
     Ok(out
         .compute_environments()
         .iter()
         .find(|c| c.status().is_none_or(|s| s.as_str() != "DELETED"))
-        .and_then(|c| c.compute_environment_arn().map(str::to_owned)))
+        .cloned())
 }
 
-async fn wait_compute_env_valid(client: &aws_sdk_batch::Client, arn: &str) -> PortResult<()> {
-    let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
-    loop {
-        let out = client
-            .describe_compute_environments()
-            .compute_environments(arn)
-            .send()
-            .await
-            .map_err(|e| port_error("DescribeComputeEnvironments", e))?;
-        let status = out
-            .compute_environments()
-            .first()
-            .and_then(|c| c.status())
-            .map(|s| s.as_str().to_owned());
-        match status.as_deref() {
-            Some("VALID") | None => return Ok(()),
-            Some("INVALID") => {
-                return Err(PortError::Backend(format!(
-                    "compute environment {arn} is INVALID"
-                )));
-            }
-            _ if tokio::time::Instant::now() > deadline => {
-                return Err(PortError::Unavailable(format!(
-                    "compute environment {arn} is not valid yet"
-                )));
-            }
-            _ => tokio::time::sleep(Duration::from_secs(1)).await,
+async fn existing_compute_env(
+    client: &aws_sdk_batch::Client,
+    name: &str,
+) -> ProvisionResult<Option<String>> {
+    let env = compute_env(client, name).await?;
+    Ok(env.and_then(|c| c.compute_environment_arn().map(str::to_owned)))
+}
+
+async fn wait_compute_env_valid(client: &aws_sdk_batch::Client, arn: &str) -> ProvisionResult<()> {
+    until_ready(&format!("compute environment {arn}"), || async {
+        let env = compute_env(client, arn).await?;
+        match env.as_ref().and_then(|c| c.status()).map(|s| s.as_str()) {
+            Some("VALID") | None => Ok(true),
+            Some("INVALID") => Err(ProvisionError::Service {
+                op: "DescribeComputeEnvironments",
+                message: format!("compute environment {arn} is INVALID"),
+            }),
+            _ => Ok(false),
         }
-    }
+    })
+    .await
 }
 
 /// Set-up only the moto emulator needs, done over its HTTP API. Not for real AWS.
 pub mod moto {
     use aws_config::SdkConfig;
     use aws_sdk_s3::config::ProvideCredentials;
-    use synth_core::PortError;
-    use synth_core::error::PortResult;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+
+    use super::{ProvisionError, ProvisionResult};
+
+    /// What a form value keeps unescaped: RFC 3986's unreserved characters.
+    const FORM_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+
+    fn form_encode(s: &str) -> String {
+        utf8_percent_encode(s, FORM_VALUE).to_string()
+    }
 
     /// Make moto run Batch jobs without Docker: a submitted job then goes straight to
     /// SUCCEEDED (or FAILED with `MOTO_SIMPLE_BATCH_FAIL_AFTER` set on the server).
-    pub async fn batch_without_docker(endpoint: &str) -> PortResult<()> {
+    pub async fn batch_without_docker(endpoint: &str) -> ProvisionResult<()> {
         let body = r#"{"batch":{"use_docker":false}}"#;
-        let (status, text) = post(
+        post(
             endpoint,
             "/moto-api/config",
             &[("Content-Type", "application/json")],
-            body,
+            body.to_owned(),
         )
-        .await?;
-        if !(200..300).contains(&status) {
-            return Err(PortError::Backend(format!(
-                "moto config answered {status}: {text}"
-            )));
-        }
-        Ok(())
+        .await
+        .map(|_| ())
     }
 
     /// Create (or find) an IAM role on moto and return its ARN: moto's Batch refuses a
     /// compute environment whose service role does not exist in its IAM. Uses the SDK
     /// configuration's endpoint and access key (moto derives the account from it).
-    pub async fn create_role(cfg: &SdkConfig, name: &str) -> PortResult<String> {
+    pub async fn create_role(cfg: &SdkConfig, name: &str) -> ProvisionResult<String> {
         let endpoint = cfg
             .endpoint_url()
-            .ok_or_else(|| PortError::Invalid("no emulator endpoint configured".into()))?;
+            .ok_or_else(|| ProvisionError::Invalid("no emulator endpoint configured".into()))?;
         create_role_at(endpoint, cfg, name).await
     }
 
@@ -427,7 +483,7 @@ pub mod moto {
         endpoint: &str,
         cfg: &SdkConfig,
         name: &str,
-    ) -> PortResult<String> {
+    ) -> ProvisionResult<String> {
         let access_key = match cfg.credentials_provider() {
             Some(p) => p
                 .provide_credentials()
@@ -455,88 +511,55 @@ pub mod moto {
             ("Content-Type", "application/x-www-form-urlencoded"),
             ("Authorization", auth.as_str()),
         ];
+        let role = form_encode(name);
         let create = format!(
-            "Action=CreateRole&Version=2010-05-08&RoleName={}&AssumeRolePolicyDocument={}",
-            form_encode(name),
+            "Action=CreateRole&Version=2010-05-08&RoleName={role}&AssumeRolePolicyDocument={}",
             form_encode(&trust)
         );
-        let (status, text) = post(endpoint, "/", &headers, &create).await?;
-        let text = if status == 409 || text.contains("EntityAlreadyExists") {
-            let get = format!(
-                "Action=GetRole&Version=2010-05-08&RoleName={}",
-                form_encode(name)
-            );
-            post(endpoint, "/", &headers, &get).await?.1
-        } else if (200..300).contains(&status) {
-            text
-        } else {
-            return Err(PortError::Backend(format!(
-                "moto CreateRole answered {status}: {text}"
-            )));
+        let text = match post(endpoint, "/", &headers, create).await {
+            Ok(text) => text,
+            Err(ProvisionError::Service { message, .. })
+                if message.contains("EntityAlreadyExists") =>
+            {
+                let get = format!("Action=GetRole&Version=2010-05-08&RoleName={role}");
+                post(endpoint, "/", &headers, get).await?
+            }
+            Err(e) => return Err(e),
         };
-        let arn = text
-            .split_once("<Arn>")
+        text.split_once("<Arn>")
             .and_then(|(_, rest)| rest.split_once("</Arn>"))
             .map(|(arn, _)| arn.trim().to_owned())
-            .ok_or_else(|| PortError::Backend(format!("no role ARN in {text}")))?;
-        Ok(arn)
+            .ok_or_else(|| super::missing("role ARN"))
     }
 
-    fn form_encode(s: &str) -> String {
-        s.bytes()
-            .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                    (b as char).to_string()
-                }
-                _ => format!("%{b:02X}"),
-            })
-            .collect()
-    }
-
-    /// A minimal HTTP/1.0 POST to a plain-HTTP emulator: enough for moto's control API
-    /// without pulling an HTTP client into every Lambda.
+    /// POST to the emulator; the body of a 2xx answer, or the answer as the error.
     async fn post(
         endpoint: &str,
         path: &str,
         headers: &[(&str, &str)],
-        body: &str,
-    ) -> PortResult<(u16, String)> {
-        let unavailable = |e: std::io::Error| PortError::Unavailable(format!("{endpoint}: {e}"));
-        let rest = endpoint.strip_prefix("http://").ok_or_else(|| {
-            PortError::Invalid(format!("emulator endpoint must be http://: {endpoint}"))
-        })?;
-        let authority = rest.split('/').next().unwrap_or(rest);
-        let addr = if authority.contains(':') {
-            authority.to_owned()
-        } else {
-            format!("{authority}:80")
+        body: String,
+    ) -> ProvisionResult<String> {
+        let failed = |e: reqwest::Error| ProvisionError::Service {
+            op: "moto",
+            message: format!("{endpoint}{path}: {e}"),
         };
-        let mut stream = tokio::net::TcpStream::connect(&addr)
-            .await
-            .map_err(unavailable)?;
-        let mut req = format!(
-            "POST {path} HTTP/1.0\r\nHost: {authority}\r\nContent-Length: {}\r\n",
-            body.len()
-        );
+        let mut req = reqwest::Client::new()
+            .post(format!("{}{path}", endpoint.trim_end_matches('/')))
+            .body(body);
         for (k, v) in headers {
-            req.push_str(&format!("{k}: {v}\r\n"));
+            req = req.header(*k, *v);
         }
-        req.push_str("\r\n");
-        req.push_str(body);
-        stream
-            .write_all(req.as_bytes())
-            .await
-            .map_err(unavailable)?;
-        let mut raw = Vec::new();
-        stream.read_to_end(&mut raw).await.map_err(unavailable)?;
-        let raw = String::from_utf8_lossy(&raw);
-        let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-        let status = head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| PortError::Backend(format!("bad HTTP answer from {endpoint}")))?;
-        Ok((status, body.to_owned()))
+        let res = req.send().await.map_err(failed)?;
+        let status = res.status();
+        let text = res.text().await.map_err(failed)?;
+        if status.is_success() {
+            Ok(text)
+        } else {
+            Err(ProvisionError::Service {
+                op: "moto",
+                message: format!("{path} answered {status}: {text}"),
+            })
+        }
     }
 
     #[cfg(test)]
@@ -546,5 +569,37 @@ pub mod moto {
             assert_eq!(super::form_encode("a-b_c.d~"), "a-b_c.d~");
             assert_eq!(super::form_encode("{\"x\": 1}"), "%7B%22x%22%3A%201%7D");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TRAINER_COMMAND;
+
+    /// The `Command` of template.yaml's `TrainerJobDefinition`, as a list of words.
+    fn template_trainer_command() -> Vec<String> {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml");
+        let template = std::fs::read_to_string(path).expect("template.yaml is readable");
+        let resource = template
+            .split_once("\n  TrainerJobDefinition:\n")
+            .expect("the template defines TrainerJobDefinition")
+            .1;
+        // The resource's lines are indented deeper than the next resource's name.
+        let line = resource
+            .lines()
+            .take_while(|l| l.is_empty() || l.starts_with("   "))
+            .find_map(|l| l.trim().strip_prefix("Command:"))
+            .expect("TrainerJobDefinition has a Command");
+        line.trim()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .split(',')
+            .map(|w| w.trim().trim_matches('"').to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn the_trainer_command_is_the_templates() {
+        assert_eq!(template_trainer_command(), TRAINER_COMMAND);
     }
 }

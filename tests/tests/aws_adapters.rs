@@ -1,46 +1,25 @@
 //! What only the AWS family has, checked against a moto server: provisioning, DynamoDB
 //! pages cut short by the 1 MB limit, S3 deletes spanning several DeleteObjects batches,
 //! the index-key guard on updates, SNS → SQS fan-out and a Batch job run to completion.
-//! The shared contract suite covers the ports' behaviour itself.
+//! The shared contract suite (contract.rs) covers the ports' behaviour itself. These tests
+//! use the adapters bare, without the checking layer: what they check is the adapters' own.
 //!
-//! Needs a moto server at `SYNTH_TEST_AWS_ENDPOINT` (scripts/test starts one and sets it) or
-//! `AWS_ENDPOINT_URL`; like the shared suite, these tests fail loudly without it.
+//! Needs a moto server at `SYNTH_TEST_AWS_ENDPOINT` (scripts/test starts one and sets it);
+//! like the shared suite, these tests fail loudly without it.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_s3::config::Credentials;
-use synth_aws::{BatchJobs, DynamoRecords, S3Objects, SnsTopic, provision};
+use synth_aws::{BatchJobs, DynamoRecords, S3Objects, SnsTopic};
 use synth_core::{
     Condition, Index, Item, JobRunner, JobSpec, JobState, Key, ObjectStore, PortError, Query,
     RecordStore, Topic, TxOp, Update,
 };
-
-async fn emulator() -> SdkConfig {
-    let endpoint = ["SYNTH_TEST_AWS_ENDPOINT", "AWS_ENDPOINT_URL"]
-        .iter()
-        .find_map(|v| std::env::var(v).ok().filter(|e| !e.is_empty()))
-        .expect(
-            "SYNTH_TEST_AWS_ENDPOINT is not set: these tests run against moto server; \
-             run ./scripts/test, which installs and starts it",
-        );
-    aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "moto"))
-        .load()
-        .await
-}
-
-/// Resource names unique to this run, so tests can share one moto server.
-fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!("{prefix}-{}-{nanos}", std::process::id())
-}
+use synth_tests::aws::emulator;
+use synth_tests::provision::{self, ProvisionError};
+use synth_tests::unique;
 
 async fn records(cfg: &SdkConfig) -> DynamoRecords {
     let client = aws_sdk_dynamodb::Client::new(cfg);
@@ -204,7 +183,7 @@ async fn a_published_message_reaches_a_subscribed_queue() {
         .unwrap();
     assert!(matches!(
         provision::create_fifo_queue(&sqs, "not-fifo").await,
-        Err(PortError::Invalid(_))
+        Err(ProvisionError::Invalid(_))
     ));
     let topic = SnsTopic::new(sns, topic_arn);
     topic
