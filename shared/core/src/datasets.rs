@@ -12,15 +12,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 
 use crate::accounts::Paged;
 use crate::ports::objects::PresignedRequest;
 use crate::ports::records::{Cmp, Condition, Index, Item, Key, Query, SortKey, Update};
 use crate::service::{ServiceError, ServiceResult};
 use crate::{ObjectStore, PortError, RecordStore, Settings};
-use synth_table::{Metadata, SdType};
+use synth_table::{FileFormat, Metadata, PreviewRow, Profile, SdType};
 
 /// Where a dataset is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,15 +84,16 @@ pub struct Dataset {
 /// process of its own; the canonical copy travels beside it as a file, not in the JSON.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Analysis {
-    pub format: String,
+    /// The format the content showed (stored as its name: csv, json, ndjson, xlsx, parquet).
+    pub format: FileFormat,
     pub n_rows: u64,
     pub n_columns: u64,
     pub metadata: Metadata,
     pub compatible_sdtypes: BTreeMap<String, Vec<SdType>>,
-    /// The per-column profile, as served to clients.
-    pub profile: Value,
-    /// The first rows, as JSON objects.
-    pub preview: Vec<Map<String, Value>>,
+    /// The per-column profile, as served to clients (stored as `profile.json`).
+    pub profile: Profile,
+    /// The first [`PREVIEW_ROWS`] rows (stored as `preview.json`).
+    pub preview: Vec<PreviewRow>,
     /// The table as Parquet: what the trainer reads.
     #[serde(skip)]
     pub canonical_parquet: Vec<u8>,
@@ -194,6 +195,16 @@ fn sanitise_filename(raw: &str) -> String {
     }
 }
 
+/// The `SUPPORTED_FILE_TYPES` entry ([`crate::config::KNOWN_FILE_TYPES`]) that allows a format.
+fn file_type(format: FileFormat) -> &'static str {
+    match format {
+        FileFormat::Csv => "csv",
+        FileFormat::Json | FileFormat::Ndjson => "json",
+        FileFormat::Xlsx => "xlsx",
+        FileFormat::Parquet => "parquet",
+    }
+}
+
 /// The datasets service.
 #[derive(Clone)]
 pub struct Datasets {
@@ -231,13 +242,9 @@ impl Datasets {
             .rsplit_once('.')
             .map(|(_, e)| e.to_ascii_lowercase())
             .unwrap_or_default();
-        let kind = match ext.as_str() {
-            "ndjson" | "jsonl" => "json",
-            "xls" | "xlsm" => "xlsx",
-            "pq" => "parquet",
-            other => other,
-        };
-        if !self.supported.iter().any(|s| s == kind) {
+        let allowed = FileFormat::from_extension(&ext)
+            .is_some_and(|f| self.supported.iter().any(|s| s == file_type(f)));
+        if !allowed {
             return Err(ServiceError::field(
                 name_field,
                 format!(
@@ -413,14 +420,15 @@ impl Datasets {
         Ok(d)
     }
 
-    async fn json_object(&self, key: &str) -> ServiceResult<Value> {
+    /// A JSON object this service stored, read back as the type it was written from.
+    async fn json_object<T: DeserializeOwned>(&self, key: &str) -> ServiceResult<T> {
         let bytes = self.objects.get(key).await?.bytes().await?;
         serde_json::from_slice(&bytes)
             .map_err(|e| PortError::Backend(format!("stored {key} does not parse: {e}")).into())
     }
 
     /// The per-column profile of a ready dataset (`None` before ingestion finished).
-    pub async fn profile(&self, d: &Dataset) -> ServiceResult<Option<Value>> {
+    pub async fn profile(&self, d: &Dataset) -> ServiceResult<Option<Profile>> {
         if d.status != DatasetStatus::Ready {
             return Ok(None);
         }
@@ -430,7 +438,12 @@ impl Datasets {
     }
 
     /// The first `rows` rows of a ready dataset.
-    pub async fn preview(&self, owner: &str, id: &str, rows: usize) -> ServiceResult<Vec<Value>> {
+    pub async fn preview(
+        &self,
+        owner: &str,
+        id: &str,
+        rows: usize,
+    ) -> ServiceResult<Vec<PreviewRow>> {
         let d = self.get(owner, id).await?;
         if d.status != DatasetStatus::Ready {
             return Err(ServiceError::Conflict(format!(
@@ -444,10 +457,9 @@ impl Datasets {
                 format!("must be 1..={PREVIEW_ROWS}"),
             ));
         }
-        let Value::Array(all) = self.json_object(&preview_key(owner, id)).await? else {
-            return Err(PortError::Backend("stored preview is not an array".into()).into());
-        };
-        Ok(all.into_iter().take(rows).collect())
+        let mut all: Vec<PreviewRow> = self.json_object(&preview_key(owner, id)).await?;
+        all.truncate(rows);
+        Ok(all)
     }
 
     /// Override column sdtypes (and the primary key); checked against what the data allows.
@@ -643,7 +655,7 @@ impl Datasets {
                     "gsi1pk",
                     format!("DATASETS#{}", DatasetStatus::Ready.as_str()),
                 )
-                .set("format", a.format)
+                .set("format", a.format.extension())
                 .set("n_rows", a.n_rows)
                 .set("n_columns", a.n_columns)
                 .set(
@@ -864,5 +876,15 @@ mod tests {
         assert_eq!(sanitise_filename(".hidden"), "hidden");
         let long = sanitise_filename(&format!("{}.parquet", "a".repeat(300)));
         assert!(long.len() <= 100 && long.ends_with(".parquet"));
+    }
+
+    #[test]
+    fn every_format_is_allowed_by_a_known_file_type() {
+        for (_, format) in FileFormat::EXTENSIONS {
+            assert!(
+                crate::config::KNOWN_FILE_TYPES.contains(&file_type(format)),
+                "{format:?}"
+            );
+        }
     }
 }

@@ -1,8 +1,9 @@
 //! Applying metadata (inferred or the user's own) to a table: each column is converted to the
 //! storage its sdtype needs, and metadata the data contradicts is refused, naming the column.
 
-use polars::prelude::PlHashSet as HashSet;
+use std::collections::BTreeMap;
 
+use polars::prelude::PlHashSet as HashSet;
 use rayon::prelude::*;
 use synth_table::{Column, ColumnData, ColumnMetadata, Metadata, SdType, Table};
 
@@ -47,25 +48,73 @@ fn check_primary_key(table: &Table, pk: &str) -> Result<(), DataError> {
     if col.data.null_count() > 0 {
         return Err(why("has missing values"));
     }
-    let unique = match &col.data {
-        ColumnData::Int(v) | ColumnData::Datetime(v) => {
-            v.iter().collect::<HashSet<_>>().len() == v.len()
-        }
-        ColumnData::Str(v) => v.iter().collect::<HashSet<_>>().len() == v.len(),
-        ColumnData::Float(v) => {
-            v.iter()
-                .map(|x| x.map(f64::to_bits))
-                .collect::<HashSet<_>>()
-                .len()
-                == v.len()
-        }
-        ColumnData::Bool(v) => v.len() <= 2 && v.iter().collect::<HashSet<_>>().len() == v.len(),
-    };
-    if unique {
+    if present_values_distinct(&col.data) {
         Ok(())
     } else {
         Err(why("has duplicate values, so it cannot identify rows"))
     }
+}
+
+/// Whether no present value of a column occurs twice (what an `id` column needs).
+fn present_values_distinct(data: &ColumnData) -> bool {
+    fn distinct<T: std::hash::Hash + Eq>(values: impl Iterator<Item = T>) -> bool {
+        let mut seen = HashSet::default();
+        values.into_iter().all(|x| seen.insert(x))
+    }
+    match data {
+        ColumnData::Float(v) => distinct(v.iter().flatten().map(|f| f.to_bits())),
+        ColumnData::Int(v) | ColumnData::Datetime(v) => distinct(v.iter().flatten()),
+        ColumnData::Bool(v) => v.iter().flatten().count() <= 2 && distinct(v.iter().flatten()),
+        ColumnData::Str(v) => distinct(v.iter().flatten()),
+    }
+}
+
+/// For each column of `table` (as read, not yet typed) that `metadata` names, the sdtypes its
+/// values allow: what a user's metadata override may pick. Each sdtype is tried by applying
+/// it to the column alone; categorical always fits, the PII and text types fit text.
+pub fn compatible_sdtypes(table: &Table, metadata: &Metadata) -> BTreeMap<String, Vec<SdType>> {
+    table
+        .columns
+        .par_iter()
+        .filter_map(|column| {
+            let inferred = metadata.column(&column.name)?;
+            Some((column.name.clone(), compatible(column, inferred)))
+        })
+        .collect()
+}
+
+fn compatible(column: &Column, inferred: &ColumnMetadata) -> Vec<SdType> {
+    const CANDIDATES: [SdType; 8] = [
+        SdType::Numerical,
+        SdType::Categorical,
+        SdType::Boolean,
+        SdType::Datetime,
+        SdType::Id,
+        SdType::Text,
+        SdType::Email,
+        SdType::Phone,
+    ];
+    let is_text = matches!(column.data, ColumnData::Str(_));
+    let applies = |sdtype: SdType| {
+        let mut meta = ColumnMetadata::new(sdtype);
+        if sdtype == SdType::Datetime {
+            let Some(format) = inferred.datetime_format.clone() else {
+                return false;
+            };
+            meta.datetime_format = Some(format);
+        }
+        coerce(column.clone(), &meta).is_ok()
+    };
+    CANDIDATES
+        .into_iter()
+        .filter(|&sdtype| match sdtype {
+            SdType::Categorical => true,
+            SdType::Text | SdType::Email | SdType::Phone => is_text || inferred.sdtype == sdtype,
+            SdType::Id => present_values_distinct(&column.data),
+            _ if sdtype == inferred.sdtype => true,
+            _ => applies(sdtype),
+        })
+        .collect()
 }
 
 fn contradiction(col: &str, sdtype: SdType, row: usize, value: String, why: &str) -> DataError {

@@ -12,7 +12,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use synth_data::{ReadOptions, apply_metadata, infer_metadata, profile, read_path, write_path};
+use synth_data::{
+    LoadOptions, Loaded, ReadOptions, Source, apply_metadata, infer_metadata, load, profile,
+    read_path, write_path,
+};
 
 /// xorshift64*: enough randomness for a benchmark, no dependency.
 struct Rng(u64);
@@ -139,7 +142,8 @@ fn cpu_secs() -> f64 {
     (f.get(11).unwrap_or(&0.0) + f.get(12).unwrap_or(&0.0)) / 100.0
 }
 
-/// Child: time each phase on one file and print one result line.
+/// Child: time each phase of [`load`] on one file (called one by one, to time them apart)
+/// and print one result line.
 fn measure(path: &Path) {
     let opts = ReadOptions::default();
     let cpu0 = cpu_secs();
@@ -182,9 +186,11 @@ fn measure(path: &Path) {
 
 /// Child: read a CSV (first `rows` rows) and write it as another format, outside the timings.
 fn convert(from: &Path, to: &Path, rows: usize) {
-    let ds = read_path(from, &ReadOptions::default()).expect("read");
-    let inference = infer_metadata(&ds.table);
-    let mut table = apply_metadata(ds.table, &inference.metadata).expect("apply");
+    let Loaded {
+        mut table,
+        metadata,
+        ..
+    } = load(Source::Path(from), &LoadOptions::default()).expect("load");
     for c in &mut table.columns {
         use synth_table::ColumnData::*;
         match &mut c.data {
@@ -194,7 +200,7 @@ fn convert(from: &Path, to: &Path, rows: usize) {
             Str(v) => v.truncate(rows),
         }
     }
-    write_path(&table, &inference.metadata, to).expect("write");
+    write_path(&table, &metadata, to).expect("write");
 }
 
 fn child(args: &[&str]) {
