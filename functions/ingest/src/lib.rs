@@ -51,7 +51,18 @@ mod tests {
 
     #[test]
     fn keys_of_created_objects_are_decoded() {
-        let record = |name: &str, key: &str| serde_json::json!({"eventName": name, "s3": {"object": {"key": key}}});
+        let record = |name: &str, key: &str| {
+            serde_json::json!({
+                "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
+                "eventTime": "2025-01-01T00:00:00.000Z", "eventName": name,
+                "userIdentity": {"principalId": "AWS:EXAMPLE"},
+                "requestParameters": {"sourceIPAddress": "127.0.0.1"},
+                "responseElements": {"x-amz-request-id": "EXAMPLE", "x-amz-id-2": "EXAMPLE"},
+                "s3": {"s3SchemaVersion": "1.0", "configurationId": "ingest",
+                       "bucket": {"name": "synth", "arn": "arn:aws:s3:::synth"},
+                       "object": {"key": key, "size": 10, "sequencer": "0A"}}
+            })
+        };
         let event: S3Event = serde_json::from_value(serde_json::json!({"Records": [
             record("ObjectCreated:Put", "uploads/u1/d1/my+file%C3%A9.csv"),
             record("ObjectRemoved:Delete", "uploads/u1/d2/gone.csv"),

@@ -68,3 +68,56 @@ impl Analyzer for TableAnalyzer {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    /// A demo dataset of the repository (/work/shared/data, beside the checkout).
+    fn shared_data(name: &str) -> Vec<u8> {
+        let path = format!("{}/../../../shared/data/{name}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read(path).expect("the shared dataset")
+    }
+
+    /// The typed preview stores what the preview was before it was typed (the table written
+    /// as JSON and parsed back): datasets stored then and now read alike.
+    #[test]
+    fn the_preview_keeps_the_shape_of_the_tables_json() {
+        for name in ["penguins.csv", "seattle_weather.csv", "diamonds.csv"] {
+            let bytes = shared_data(name);
+            let a = TableAnalyzer::default().analyze(&bytes, name).unwrap();
+            let source = Source::Bytes {
+                bytes: &bytes,
+                filename: Some(name),
+            };
+            let loaded = synth_data::load(source, &LoadOptions::default()).unwrap();
+            let head = loaded.table.head(PREVIEW_ROWS);
+            let json = synth_data::write_bytes(&head, &loaded.metadata, FileFormat::Json).unwrap();
+            let written: Value = serde_json::from_slice(&json).unwrap();
+            assert_eq!(serde_json::to_value(&a.preview).unwrap(), written, "{name}");
+            assert_eq!(a.preview.len(), PREVIEW_ROWS);
+        }
+    }
+
+    #[test]
+    fn an_analysis_survives_its_trip_between_processes() {
+        let bytes = shared_data("seattle_weather.csv");
+        let a = TableAnalyzer::default().analyze(&bytes, "w.csv").unwrap();
+        assert_eq!(a.format, FileFormat::Csv);
+        assert!(a.canonical_parquet.starts_with(b"PAR1"));
+        assert_eq!(a.profile.n_rows as u64, a.n_rows);
+        assert_eq!(a.compatible_sdtypes.len() as u64, a.n_columns);
+        let back: Analysis = serde_json::from_slice(&serde_json::to_vec(&a).unwrap()).unwrap();
+        // The canonical copy travels as a file of its own, the rest as JSON.
+        assert!(back.canonical_parquet.is_empty());
+        let canonical_parquet = a.canonical_parquet.clone();
+        assert_eq!(
+            Analysis {
+                canonical_parquet,
+                ..back
+            },
+            a
+        );
+    }
+}
