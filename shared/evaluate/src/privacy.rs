@@ -87,12 +87,7 @@ pub fn privacy_report(
     metadata: &Metadata,
     options: &PrivacyOptions,
 ) -> Result<PrivacyReport, EvaluateError> {
-    if train.n_rows() == 0 {
-        return Err(EvaluateError::Empty("real"));
-    }
-    if synthetic.n_rows() == 0 {
-        return Err(EvaluateError::Empty("synthetic"));
-    }
+    crate::check_rows(train, synthetic)?;
     if options.max_rows == 0 {
         return Err(EvaluateError::Invalid(
             "privacy max_rows must be positive".into(),
