@@ -205,6 +205,106 @@ fn file_type(format: FileFormat) -> &'static str {
     }
 }
 
+/// `current` metadata with the columns and primary key of `change` put in, each column's
+/// sdtype checked against what its values allow.
+fn overridden(
+    current: Metadata,
+    change: &Metadata,
+    compatible: &BTreeMap<String, Vec<SdType>>,
+) -> ServiceResult<Metadata> {
+    let mut next = current;
+    for (name, col) in &change.columns {
+        let Some(slot) = next.columns.iter_mut().find(|(n, _)| n == name) else {
+            return Err(ServiceError::field(
+                "columns",
+                format!("unknown column {name:?}"),
+            ));
+        };
+        let allowed = compatible.get(name).cloned().unwrap_or_default();
+        if !allowed.contains(&col.sdtype) {
+            return Err(ServiceError::Validation(
+                format!(
+                    "column {name:?} cannot be {:?}: its values allow {allowed:?}",
+                    col.sdtype
+                ),
+                serde_json::json!({ "field": "columns", "column": name, "allowed": allowed }),
+            ));
+        }
+        if col.sdtype == SdType::Datetime
+            && col.datetime_format.is_none()
+            && slot.1.datetime_format.is_none()
+        {
+            return Err(ServiceError::field(
+                "columns",
+                format!("column {name:?}: a datetime needs datetime_format"),
+            ));
+        }
+        let keep_format = slot.1.datetime_format.clone();
+        slot.1 = col.clone();
+        if slot.1.datetime_format.is_none() && slot.1.sdtype == SdType::Datetime {
+            slot.1.datetime_format = keep_format;
+        }
+    }
+    if let Some(pk) = &change.primary_key {
+        match next.column(pk) {
+            Some(c) if c.sdtype == SdType::Id => next.primary_key = Some(pk.clone()),
+            Some(_) => {
+                return Err(ServiceError::field(
+                    "primary_key",
+                    format!("{pk:?} must have sdtype id"),
+                ));
+            }
+            None => {
+                return Err(ServiceError::field(
+                    "primary_key",
+                    format!("unknown column {pk:?}"),
+                ));
+            }
+        }
+    }
+    if let Some(pk) = next.primary_key.clone()
+        && next.column(&pk).is_none_or(|c| c.sdtype != SdType::Id)
+    {
+        next.primary_key = None;
+    }
+    Ok(next)
+}
+
+/// What claiming an upload for analysis came to.
+enum Claim {
+    /// This run analyses the dataset; `attempt` marks the result it may write.
+    Claimed { dataset: Dataset, attempt: String },
+    /// Nothing to analyse: the outcome is already known (`None`: nothing changed).
+    Done(Option<Dataset>),
+}
+
+/// `update` moving a dataset to `status`, in its record and in the administrators' index.
+fn with_status(update: Update, status: DatasetStatus) -> Update {
+    update
+        .set("status", status.as_str())
+        .set("gsi1pk", format!("DATASETS#{}", status.as_str()))
+}
+
+/// The update that records a finished analysis and makes the dataset ready.
+fn ready(a: &Analysis) -> Update {
+    with_status(Update::default(), DatasetStatus::Ready)
+        .set("format", a.format.extension())
+        .set("n_rows", a.n_rows)
+        .set("n_columns", a.n_columns)
+        .set(
+            "metadata",
+            serde_json::to_value(&a.metadata).expect("serialises"),
+        )
+        .set(
+            "compatible_sdtypes",
+            serde_json::to_value(&a.compatible_sdtypes).expect("serialises"),
+        )
+        .set(
+            "warnings",
+            serde_json::to_value(&a.warnings).expect("serialises"),
+        )
+}
+
 /// The datasets service.
 #[derive(Clone)]
 pub struct Datasets {
@@ -470,67 +570,13 @@ impl Datasets {
         change: Metadata,
     ) -> ServiceResult<Dataset> {
         let d = self.get(owner, id).await?;
-        let (Some(current), DatasetStatus::Ready) = (d.metadata.clone(), d.status) else {
+        let (Some(current), DatasetStatus::Ready) = (d.metadata, d.status) else {
             return Err(ServiceError::Conflict(format!(
                 "the dataset is {}, not ready",
                 d.status.as_str()
             )));
         };
-        let mut next = current.clone();
-        for (name, col) in &change.columns {
-            let Some(slot) = next.columns.iter_mut().find(|(n, _)| n == name) else {
-                return Err(ServiceError::field(
-                    "columns",
-                    format!("unknown column {name:?}"),
-                ));
-            };
-            let allowed = d.compatible_sdtypes.get(name).cloned().unwrap_or_default();
-            if !allowed.contains(&col.sdtype) {
-                return Err(ServiceError::Validation(
-                    format!(
-                        "column {name:?} cannot be {:?}: its values allow {allowed:?}",
-                        col.sdtype
-                    ),
-                    serde_json::json!({ "field": "columns", "column": name, "allowed": allowed }),
-                ));
-            }
-            if col.sdtype == SdType::Datetime
-                && col.datetime_format.is_none()
-                && slot.1.datetime_format.is_none()
-            {
-                return Err(ServiceError::field(
-                    "columns",
-                    format!("column {name:?}: a datetime needs datetime_format"),
-                ));
-            }
-            let keep_format = slot.1.datetime_format.clone();
-            slot.1 = col.clone();
-            if slot.1.datetime_format.is_none() && slot.1.sdtype == SdType::Datetime {
-                slot.1.datetime_format = keep_format;
-            }
-        }
-        if let Some(pk) = &change.primary_key {
-            match next.column(pk) {
-                Some(c) if c.sdtype == SdType::Id => next.primary_key = Some(pk.clone()),
-                Some(_) => {
-                    return Err(ServiceError::field(
-                        "primary_key",
-                        format!("{pk:?} must have sdtype id"),
-                    ));
-                }
-                None => {
-                    return Err(ServiceError::field(
-                        "primary_key",
-                        format!("unknown column {pk:?}"),
-                    ));
-                }
-            }
-        }
-        if let Some(pk) = next.primary_key.clone()
-            && next.column(&pk).is_none_or(|c| c.sdtype != SdType::Id)
-        {
-            next.primary_key = None;
-        }
+        let next = overridden(current, &change, &d.compatible_sdtypes)?;
         let update = Update::default()
             .set(
                 "metadata",
@@ -552,12 +598,7 @@ impl Datasets {
             Condition::AttrNotExists("active_generations".into()),
             Condition::cmp("active_generations", crate::ports::records::Cmp::Le, 0),
         ]);
-        let mark = Update::default()
-            .set("status", DatasetStatus::Deleting.as_str())
-            .set(
-                "gsi1pk",
-                format!("DATASETS#{}", DatasetStatus::Deleting.as_str()),
-            );
+        let mark = with_status(Update::default(), DatasetStatus::Deleting);
         match self
             .records
             .update(
@@ -602,91 +643,24 @@ impl Datasets {
             return Ok(None);
         };
         let key = dataset_key(&owner, &id);
-        let Some(item) = self.records.get(&key).await? else {
-            // The dataset was deleted (or never existed): drop the stray object.
-            self.objects.delete(object_key).await?;
-            return Ok(None);
+        let (d, attempt) = match self.claim(&key, object_key).await? {
+            Claim::Claimed { dataset, attempt } => (dataset, attempt),
+            Claim::Done(outcome) => return Ok(outcome),
         };
-        let d: Dataset = item.to_value()?;
-        if !matches!(
-            d.status,
-            DatasetStatus::PendingUpload | DatasetStatus::Validating
-        ) {
-            tracing::info!(dataset_id = %id, status = d.status.as_str(), "already ingested; duplicate event ignored");
-            return Ok(None);
-        }
-        let attempts = item.i64("ingest_attempts").unwrap_or(0);
-        let attempt = uuid::Uuid::new_v4().to_string();
-        let claimable = Condition::Or(vec![
-            Condition::eq("status", DatasetStatus::PendingUpload.as_str()),
-            Condition::eq("status", DatasetStatus::Validating.as_str()),
-        ]);
-        if attempts >= MAX_INGEST_ATTEMPTS {
-            return self.give_up(&key, attempts, claimable).await;
-        }
-        // Counted before the work starts: a crash during it still counts.
-        let claim = Update::default()
-            .set("status", DatasetStatus::Validating.as_str())
-            .set(
-                "gsi1pk",
-                format!("DATASETS#{}", DatasetStatus::Validating.as_str()),
-            )
-            .set("ingest_attempt", attempt.as_str())
-            .add("ingest_attempts", 1);
-        let under_limit = Condition::Or(vec![
-            Condition::AttrNotExists("ingest_attempts".into()),
-            Condition::cmp("ingest_attempts", Cmp::Lt, MAX_INGEST_ATTEMPTS),
-        ]);
-        let cond = Condition::And(vec![claimable, under_limit]);
-        match self.records.update(&key, claim, Some(cond)).await {
-            Ok(_) => {}
-            Err(PortError::ConditionFailed) => return Ok(None),
-            Err(e) => return Err(e.into()),
-        }
-        tracing::info!(dataset_id = %id, attempt = attempts + 1, "ingesting");
         let started = std::time::Instant::now();
-        let outcome = self.analyse(analyzer, &d, object_key).await;
-        let mine = Condition::eq("ingest_attempt", attempt.as_str());
-        let now = Utc::now().to_rfc3339();
-        let update = match outcome {
-            Ok(a) => Update::default()
-                .set("status", DatasetStatus::Ready.as_str())
-                .set(
-                    "gsi1pk",
-                    format!("DATASETS#{}", DatasetStatus::Ready.as_str()),
-                )
-                .set("format", a.format.extension())
-                .set("n_rows", a.n_rows)
-                .set("n_columns", a.n_columns)
-                .set(
-                    "metadata",
-                    serde_json::to_value(&a.metadata).expect("serialises"),
-                )
-                .set(
-                    "compatible_sdtypes",
-                    serde_json::to_value(&a.compatible_sdtypes).expect("serialises"),
-                )
-                .set(
-                    "warnings",
-                    serde_json::to_value(&a.warnings).expect("serialises"),
-                )
-                .set("updated_at", now),
+        let update = match self.analyse(analyzer, &d, object_key).await {
+            Ok(a) => ready(&a),
             Err(reason) => {
                 // Nothing half-written stays: remove derived files of this attempt.
                 let _ = self
                     .objects
                     .delete_prefix(&derived_prefix(&owner, &id))
                     .await;
-                Update::default()
-                    .set("status", DatasetStatus::Invalid.as_str())
-                    .set(
-                        "gsi1pk",
-                        format!("DATASETS#{}", DatasetStatus::Invalid.as_str()),
-                    )
-                    .set("error", reason)
-                    .set("updated_at", now)
+                with_status(Update::default(), DatasetStatus::Invalid).set("error", reason)
             }
         };
+        let update = update.set("updated_at", Utc::now().to_rfc3339());
+        let mine = Condition::eq("ingest_attempt", attempt.as_str());
         match self.records.update(&key, update, Some(mine)).await {
             Ok(item) => {
                 let d: Dataset = item.to_value()?;
@@ -697,6 +671,51 @@ impl Datasets {
             Err(PortError::ConditionFailed) => Ok(None),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Claim an upload's dataset for one analysis, counting the attempt durably before the
+    /// work starts (a crash during it still counts), or say why there is nothing to do.
+    async fn claim(&self, key: &Key, object_key: &str) -> ServiceResult<Claim> {
+        let Some(item) = self.records.get(key).await? else {
+            // The dataset was deleted (or never existed): drop the stray object.
+            self.objects.delete(object_key).await?;
+            return Ok(Claim::Done(None));
+        };
+        let d: Dataset = item.to_value()?;
+        if !matches!(
+            d.status,
+            DatasetStatus::PendingUpload | DatasetStatus::Validating
+        ) {
+            tracing::info!(dataset_id = %d.id, status = d.status.as_str(), "already ingested; duplicate event ignored");
+            return Ok(Claim::Done(None));
+        }
+        let attempts = item.i64("ingest_attempts").unwrap_or(0);
+        let claimable = Condition::Or(vec![
+            Condition::eq("status", DatasetStatus::PendingUpload.as_str()),
+            Condition::eq("status", DatasetStatus::Validating.as_str()),
+        ]);
+        if attempts >= MAX_INGEST_ATTEMPTS {
+            return Ok(Claim::Done(self.give_up(key, attempts, claimable).await?));
+        }
+        let attempt = uuid::Uuid::new_v4().to_string();
+        let claim = with_status(Update::default(), DatasetStatus::Validating)
+            .set("ingest_attempt", attempt.as_str())
+            .add("ingest_attempts", 1);
+        let under_limit = Condition::Or(vec![
+            Condition::AttrNotExists("ingest_attempts".into()),
+            Condition::cmp("ingest_attempts", Cmp::Lt, MAX_INGEST_ATTEMPTS),
+        ]);
+        let cond = Condition::And(vec![claimable, under_limit]);
+        match self.records.update(key, claim, Some(cond)).await {
+            Ok(_) => {}
+            Err(PortError::ConditionFailed) => return Ok(Claim::Done(None)),
+            Err(e) => return Err(e.into()),
+        }
+        tracing::info!(dataset_id = %d.id, attempt = attempts + 1, "ingesting");
+        Ok(Claim::Claimed {
+            dataset: d,
+            attempt,
+        })
     }
 
     /// Mark a dataset whose analyses kept being interrupted `invalid`, with the reason.
@@ -710,12 +729,7 @@ impl Datasets {
             "ingestion was interrupted {attempts} times before it finished (the server \
              stopped or ran out of time or memory on this file); it is not retried"
         );
-        let update = Update::default()
-            .set("status", DatasetStatus::Invalid.as_str())
-            .set(
-                "gsi1pk",
-                format!("DATASETS#{}", DatasetStatus::Invalid.as_str()),
-            )
+        let update = with_status(Update::default(), DatasetStatus::Invalid)
             .set("error", reason.as_str())
             // A run still in flight can no longer write its result.
             .set("ingest_attempt", uuid::Uuid::new_v4().to_string())
