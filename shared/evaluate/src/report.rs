@@ -374,6 +374,9 @@ fn bars(title: &str, real: &[Option<String>], synth: &[Option<String>]) -> Resul
     })
 }
 
+/// How a chart names its x ticks.
+type TickNames<'a> = dyn Fn(&f64) -> String + 'a;
+
 /// A 2-D chart of values in 0..1 shown as percent.
 type ShareChart<'a, 'b> = ChartContext<
     'a,
@@ -387,7 +390,7 @@ fn share_plot(
     title: &str,
     x: std::ops::Range<f64>,
     top: f64,
-    x_labels: (usize, Option<&dyn Fn(&f64) -> String>),
+    x_labels: (usize, Option<&TickNames<'_>>),
     draw: impl FnOnce(&mut ShareChart) -> Result<(), String>,
 ) -> Result<String, String> {
     svg((400, 260), |root| {
