@@ -3,9 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
-use synth_data::ReadOptions;
+use synth_data::Loaded;
 use synth_evaluate::{EvaluateOptions, EvaluationReport};
-use synth_table::{Metadata, Table};
+
+use crate::input::{load, read_metadata};
 
 #[derive(clap::Args)]
 pub struct EvaluateArgs {
@@ -30,12 +31,6 @@ pub struct EvaluateArgs {
     /// Also write a self-contained HTML report here.
     #[arg(long)]
     html: Option<PathBuf>,
-}
-
-fn read(path: &Path, metadata: &Metadata) -> Result<Table, String> {
-    let read = synth_data::read_path(path, &ReadOptions::default())
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    synth_data::apply_metadata(read.table, metadata).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 fn score(v: Option<f64>) -> String {
@@ -77,25 +72,16 @@ fn print_table(r: &EvaluationReport) {
 }
 
 pub fn run(args: EvaluateArgs) -> Result<(), String> {
-    let metadata = match &args.metadata {
-        Some(p) => {
-            let text = std::fs::read_to_string(p)
-                .map_err(|e| format!("cannot read {}: {e}", p.display()))?;
-            Metadata::from_json(&text).map_err(|e| format!("{}: {e}", p.display()))?
-        }
-        None => {
-            let raw = synth_data::read_path(&args.real, &ReadOptions::default())
-                .map_err(|e| format!("{}: {e}", args.real.display()))?;
-            synth_data::infer_metadata(&raw.table).metadata
-        }
-    };
-    let real = read(&args.real, &metadata)?;
-    let synthetic = read(&args.synthetic, &metadata)?;
-    let holdout = args
-        .holdout
-        .as_deref()
-        .map(|p| read(p, &metadata))
-        .transpose()?;
+    // The real table's metadata (given, or inferred from it) types all three tables.
+    let given = args.metadata.as_deref().map(read_metadata).transpose()?;
+    let Loaded {
+        table: real,
+        metadata,
+        ..
+    } = load(&args.real, given)?;
+    let typed = |path: &Path| load(path, Some(metadata.clone())).map(|l| l.table);
+    let synthetic = typed(&args.synthetic)?;
+    let holdout = args.holdout.as_deref().map(typed).transpose()?;
     let options = EvaluateOptions {
         seed: args.seed,
         target: args.target.clone(),

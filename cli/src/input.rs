@@ -1,9 +1,10 @@
-//! What `synth generate` and `synth optimize` share: reading the real table with its
-//! metadata, and saving a fitted model with the metadata its output is written by.
+//! What `synth generate`, `optimize` and `evaluate` share: loading a table with its metadata
+//! (through `synth_data::load`, as every ingestion does), and saving a fitted model with the
+//! metadata its output is written by.
 
 use std::path::Path;
 
-use synth_data::ReadOptions;
+use synth_data::{LoadOptions, Loaded, Source};
 use synth_engine::Synthesizer;
 use synth_table::{Metadata, Table};
 
@@ -19,20 +20,29 @@ pub fn read_metadata(path: &Path) -> Result<Metadata, String> {
 /// The table at `input`, typed by the metadata at `metadata` or by inference; reader
 /// warnings go to stderr, and a table without rows is an error.
 pub fn read_table(input: &Path, metadata: Option<&Path>) -> Result<(Table, Metadata), String> {
-    let read = synth_data::read_path(input, &ReadOptions::default())
-        .map_err(|e| format!("{}: {e}", input.display()))?;
-    for w in &read.warnings {
+    let metadata = metadata.map(read_metadata).transpose()?;
+    let loaded = load(input, metadata)?;
+    for w in &loaded.warnings {
         eprintln!("warning: {w}");
     }
-    let metadata = match metadata {
-        Some(p) => read_metadata(p)?,
-        None => synth_data::infer_metadata(&read.table).metadata,
-    };
-    let table = synth_data::apply_metadata(read.table, &metadata).map_err(|e| e.to_string())?;
-    if table.n_rows() == 0 {
+    if loaded.table.n_rows() == 0 {
         return Err(format!("{} has no rows", input.display()));
     }
-    Ok((table, metadata))
+    Ok((loaded.table, loaded.metadata))
+}
+
+/// The table at `path` typed by `metadata` (inferred when `None`); errors name the file.
+pub fn load(path: &Path, metadata: Option<Metadata>) -> Result<Loaded, String> {
+    let options = LoadOptions {
+        metadata,
+        ..LoadOptions::default()
+    };
+    load_with(path, &options)
+}
+
+/// The table at `path`, loaded as `options` say; errors name the file.
+pub fn load_with(path: &Path, options: &LoadOptions) -> Result<Loaded, String> {
+    synth_data::load(Source::Path(path), options).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// Saves `model` to `dir` with the metadata beside it.

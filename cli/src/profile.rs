@@ -4,8 +4,10 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use synth_data::{Dataset, ReadOptions, apply_metadata, infer_metadata, profile, read_path};
-use synth_table::{ColumnProfile, Metadata, Profile, SdType};
+use synth_data::{LoadOptions, Loaded, ReadOptions};
+use synth_table::{ColumnProfile, Profile, SdType};
+
+use crate::input::{load_with, read_metadata};
 
 #[derive(clap::Args)]
 pub struct ProfileArgs {
@@ -24,26 +26,23 @@ pub struct ProfileArgs {
 
 /// Profile a file and print the result; errors are messages for the user.
 pub fn run(args: ProfileArgs) -> Result<(), String> {
-    let opts = ReadOptions {
-        sheet: args.sheet,
-        ..ReadOptions::default()
+    let options = LoadOptions {
+        read: ReadOptions {
+            sheet: args.sheet,
+            ..ReadOptions::default()
+        },
+        metadata: args.metadata.as_deref().map(read_metadata).transpose()?,
+        profile: true,
+        ..LoadOptions::default()
     };
-    let Dataset {
-        table,
+    let Loaded {
         format,
         warnings,
-    } = read_path(&args.file, &opts).map_err(|e| format!("{}: {e}", args.file.display()))?;
-    let inference = infer_metadata(&table);
-    let metadata = match &args.metadata {
-        Some(path) => {
-            let text =
-                std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-            Metadata::from_json(&text).map_err(|e| format!("{}: {e}", path.display()))?
-        }
-        None => inference.metadata.clone(),
-    };
-    let table = apply_metadata(table, &metadata).map_err(|e| e.to_string())?;
-    let profile = profile(&table, &metadata, Some(&inference));
+        metadata,
+        profile,
+        ..
+    } = load_with(&args.file, &options)?;
+    let profile = profile.expect("load profiles when asked to");
     if args.json {
         // Composed by hand rather than through `json!`: a `serde_json::Value` would sort the
         // columns by name, and metadata and profile serialise in column order.
@@ -157,6 +156,7 @@ fn render(title: &str, warnings: &[String], p: &Profile) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use synth_data::{infer_metadata, profile};
     use synth_table::{Column, ColumnData, Table};
 
     #[test]

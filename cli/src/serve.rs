@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use clap::Args;
 use synth_api::{AppState, ResourceGroup};
 use synth_core::{JobSpec, Settings};
-use synth_embedded::{EmbeddedOptions, JobHandler};
+use synth_embedded::{EmbeddedOptions, JobHandler, triggers};
 use tokio::net::TcpListener;
 
 #[derive(Args)]
@@ -42,7 +42,7 @@ pub struct AnalyzeUploadArgs {
 }
 
 pub fn analyze_upload(args: &AnalyzeUploadArgs) -> std::process::ExitCode {
-    synth_ingest::run_child(&args.input, &args.filename, args.max_bytes, &args.output)
+    synth_analysis::run_child(&args.input, &args.filename, args.max_bytes, &args.output)
 }
 
 /// Where uploads are staged for their analysis process; emptied at every start (what a
@@ -105,19 +105,17 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         Some(embedded.router.clone()),
     );
 
+    // The stand-ins for the AWS triggers: queue → dispatch, upload → ingest.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let consumer = tokio::spawn(synth_core::dispatch::run_consumer(
-        backends,
-        stop_rx.clone(),
-    ));
+    let consumer = tokio::spawn(triggers::run_queue_consumer(backends, stop_rx.clone()));
     let program = std::env::current_exe()
         .map_err(|e| format!("cannot find this program's path to run analyses: {e}"))?;
-    let analyzer = synth_ingest::ProcessAnalyzer::new(
+    let analyzer = synth_analysis::ProcessAnalyzer::new(
         program,
         state.settings.max_file_bytes(),
         analysis_dir(&args.data_dir)?,
     );
-    let ingest = tokio::spawn(synth_ingest::run_embedded(
+    let ingest = tokio::spawn(triggers::run_ingest_loop(
         state.datasets.clone(),
         Arc::new(analyzer),
         embedded.objects.subscribe_created(),

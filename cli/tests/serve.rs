@@ -105,14 +105,7 @@ async fn serves_health_stops_gracefully_and_restarts_with_its_data() {
     let dir = tmp.path().join("data");
     let http = reqwest::Client::new();
     let mut server = start(&dir);
-    let health: serde_json::Value = http
-        .get(format!("{}/health", server.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health = reply(http.get(format!("{}/health", server.url))).await;
     assert_eq!(health["data"]["status"], "ok", "{health}");
     assert_eq!(health["data"]["mode"], "embedded");
     let urls = signer_for(&server, &dir);
@@ -217,6 +210,11 @@ async fn sigkill_during_a_burst_of_writes_loses_no_acknowledged_write() {
     }
 }
 
+/// The JSON a request is answered with.
+async fn reply(request: reqwest::RequestBuilder) -> serde_json::Value {
+    request.send().await.unwrap().json().await.unwrap()
+}
+
 fn admin_create(data_dir: &Path, email: &str, password: &str) -> std::process::Output {
     use std::io::Write;
     let mut child = Command::new(env!("CARGO_BIN_EXE_synth"))
@@ -261,37 +259,24 @@ async fn admin_create_makes_the_first_administrator() {
 
     let server = start(&dir);
     let http = reqwest::Client::new();
-    let login: serde_json::Value = http
-        .post(format!("{}/auth/login", server.url))
-        .json(&serde_json::json!({"email": "root@example.com", "password": "a strong admin passphrase"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let login = reply(http.post(format!("{}/auth/login", server.url)).json(
+        &serde_json::json!({"email": "root@example.com", "password": "a strong admin passphrase"}),
+    ))
+    .await;
     let token = login["data"]["access_token"]
         .as_str()
         .expect("admin can log in");
-    let users: serde_json::Value = http
-        .get(format!("{}/admin/users", server.url))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let users = reply(
+        http.get(format!("{}/admin/users", server.url))
+            .bearer_auth(token),
+    )
+    .await;
     assert_eq!(users["data"]["items"][0]["role"], "admin");
-    let logs: serde_json::Value = http
-        .get(format!("{}/admin/logs", server.url))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let logs = reply(
+        http.get(format!("{}/admin/logs", server.url))
+            .bearer_auth(token),
+    )
+    .await;
     assert_eq!(logs["data"]["items"][0]["action"], "admin.created");
 }
 
@@ -304,28 +289,16 @@ async fn register_and_login(http: &reqwest::Client, url: &str, email: &str) -> S
         .await
         .unwrap();
     assert_eq!(r.status(), 201);
-    let login: serde_json::Value = http
-        .post(format!("{url}/auth/login"))
-        .json(&creds)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let login = reply(http.post(format!("{url}/auth/login")).json(&creds)).await;
     login["data"]["access_token"].as_str().unwrap().to_owned()
 }
 
 async fn dataset(http: &reqwest::Client, url: &str, token: &str, id: &str) -> serde_json::Value {
-    let r: serde_json::Value = http
-        .get(format!("{url}/upload/datasets/{id}"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let r = reply(
+        http.get(format!("{url}/upload/datasets/{id}"))
+            .bearer_auth(token),
+    )
+    .await;
     r["data"].clone()
 }
 
@@ -365,16 +338,12 @@ async fn deeply_nested_uploads_never_stop_the_server() {
             "file",
             reqwest::multipart::Part::bytes(body.into_bytes()).file_name(name),
         );
-        let r: serde_json::Value = http
-            .post(format!("{}/upload/dataset", server.url))
-            .bearer_auth(&token)
-            .multipart(form)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let r = reply(
+            http.post(format!("{}/upload/dataset", server.url))
+                .bearer_auth(&token)
+                .multipart(form),
+        )
+        .await;
         ids.push(r["data"]["id"].as_str().expect("stored").to_owned());
     }
     // A deep request body is refused before it is parsed.

@@ -3,9 +3,9 @@
 use std::sync::Arc;
 
 use serde_json::Value;
+use synth_analysis::TableAnalyzer;
 use synth_api::{AppState, ResourceGroup};
 use synth_core::Settings;
-use synth_ingest::TableAnalyzer;
 
 use crate::Family;
 
@@ -89,7 +89,7 @@ pub async fn serve(mut family: Family, settings: Settings) -> TestServer {
         let analyzer = Arc::new(TableAnalyzer::new(state.settings.max_file_bytes()));
         let datasets = state.datasets.clone();
         tasks.push(tokio::spawn(async move {
-            synth_ingest::run_embedded(datasets, analyzer, created, stopped).await;
+            synth_embedded::triggers::run_ingest_loop(datasets, analyzer, created, stopped).await;
             drop(stop);
         }));
     }
@@ -132,7 +132,7 @@ impl TestServer {
         let event: aws_lambda_events::event::s3::S3Event =
             serde_json::from_value(event).expect("a real S3 event");
         let analyzer = Arc::new(TableAnalyzer::new(self.state.settings.max_file_bytes()));
-        synth_ingest::handle_s3_event(&self.state.datasets, analyzer, &event)
+        fn_ingest::handle_s3_event(&self.state.datasets, analyzer, &event)
             .await
             .expect("ingest")
     }

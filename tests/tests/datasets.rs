@@ -462,7 +462,9 @@ async fn interrupted_ingestion_is_retried_then_given_up(f: synth_tests::Family) 
         f.backends.objects.clone(),
         &settings,
     );
-    let good = std::sync::Arc::new(synth_ingest::TableAnalyzer::new(settings.max_file_bytes()));
+    let good = std::sync::Arc::new(synth_analysis::TableAnalyzer::new(
+        settings.max_file_bytes(),
+    ));
     let csv = b"x,y\n1,a\n2,b\n3,a\n".to_vec();
     let owner = synth_tests::unique("owner");
     let stage = |declared: usize, body: Vec<u8>| {

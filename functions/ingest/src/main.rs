@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::s3::S3Event;
 use lambda_runtime::{LambdaEvent, service_fn};
+use synth_analysis::TableAnalyzer;
 use synth_core::datasets::Datasets;
-use synth_ingest::TableAnalyzer;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -20,7 +20,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<S3Event>| {
         let (datasets, analyzer) = (datasets.clone(), analyzer.clone());
         async move {
-            let n = synth_ingest::handle_s3_event(&datasets, analyzer, &event.payload).await?;
+            let n = fn_ingest::handle_s3_event(&datasets, analyzer, &event.payload).await?;
             tracing::info!(ingested = n, "S3 event handled");
             Ok::<_, lambda_runtime::Error>(())
         }

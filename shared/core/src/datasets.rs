@@ -12,15 +12,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 
 use crate::ports::Paged;
 use crate::ports::objects::PresignedRequest;
 use crate::ports::records::{Cmp, Condition, Index, Item, Key, Query, SortKey, Update};
 use crate::service::{ServiceError, ServiceResult};
 use crate::{ObjectStore, PortError, RecordStore, Settings};
-use synth_table::{Metadata, SdType};
+use synth_table::{FileFormat, Metadata, PreviewRow, Profile, SdType};
 
 /// Where a dataset is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,15 +84,16 @@ pub struct Dataset {
 /// process of its own; the canonical copy travels beside it as a file, not in the JSON.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Analysis {
-    pub format: String,
+    /// The format the content showed (stored as its name: csv, json, ndjson, xlsx, parquet).
+    pub format: FileFormat,
     pub n_rows: u64,
     pub n_columns: u64,
     pub metadata: Metadata,
     pub compatible_sdtypes: BTreeMap<String, Vec<SdType>>,
-    /// The per-column profile, as served to clients.
-    pub profile: Value,
-    /// The first rows, as JSON objects.
-    pub preview: Vec<Map<String, Value>>,
+    /// The per-column profile, as served to clients (stored as `profile.json`).
+    pub profile: Profile,
+    /// The first [`PREVIEW_ROWS`] rows (stored as `preview.json`).
+    pub preview: Vec<PreviewRow>,
     /// The table as Parquet: what the trainer reads.
     #[serde(skip)]
     pub canonical_parquet: Vec<u8>,
@@ -195,6 +196,116 @@ fn sanitise_filename(raw: &str) -> String {
     }
 }
 
+/// The `SUPPORTED_FILE_TYPES` entry ([`crate::config::KNOWN_FILE_TYPES`]) that allows a format.
+fn file_type(format: FileFormat) -> &'static str {
+    match format {
+        FileFormat::Csv => "csv",
+        FileFormat::Json | FileFormat::Ndjson => "json",
+        FileFormat::Xlsx => "xlsx",
+        FileFormat::Parquet => "parquet",
+    }
+}
+
+/// `current` metadata with the columns and primary key of `change` put in, each column's
+/// sdtype checked against what its values allow.
+fn overridden(
+    current: Metadata,
+    change: &Metadata,
+    compatible: &BTreeMap<String, Vec<SdType>>,
+) -> ServiceResult<Metadata> {
+    let mut next = current;
+    for (name, col) in &change.columns {
+        let Some(slot) = next.columns.iter_mut().find(|(n, _)| n == name) else {
+            return Err(ServiceError::field(
+                "columns",
+                format!("unknown column {name:?}"),
+            ));
+        };
+        let allowed = compatible.get(name).cloned().unwrap_or_default();
+        if !allowed.contains(&col.sdtype) {
+            return Err(ServiceError::Validation(
+                format!(
+                    "column {name:?} cannot be {:?}: its values allow {allowed:?}",
+                    col.sdtype
+                ),
+                serde_json::json!({ "field": "columns", "column": name, "allowed": allowed }),
+            ));
+        }
+        if col.sdtype == SdType::Datetime
+            && col.datetime_format.is_none()
+            && slot.1.datetime_format.is_none()
+        {
+            return Err(ServiceError::field(
+                "columns",
+                format!("column {name:?}: a datetime needs datetime_format"),
+            ));
+        }
+        let keep_format = slot.1.datetime_format.clone();
+        slot.1 = col.clone();
+        if slot.1.datetime_format.is_none() && slot.1.sdtype == SdType::Datetime {
+            slot.1.datetime_format = keep_format;
+        }
+    }
+    if let Some(pk) = &change.primary_key {
+        match next.column(pk) {
+            Some(c) if c.sdtype == SdType::Id => next.primary_key = Some(pk.clone()),
+            Some(_) => {
+                return Err(ServiceError::field(
+                    "primary_key",
+                    format!("{pk:?} must have sdtype id"),
+                ));
+            }
+            None => {
+                return Err(ServiceError::field(
+                    "primary_key",
+                    format!("unknown column {pk:?}"),
+                ));
+            }
+        }
+    }
+    if let Some(pk) = next.primary_key.clone()
+        && next.column(&pk).is_none_or(|c| c.sdtype != SdType::Id)
+    {
+        next.primary_key = None;
+    }
+    Ok(next)
+}
+
+/// What claiming an upload for analysis came to.
+enum Claim {
+    /// This run analyses the dataset; `attempt` marks the result it may write.
+    Claimed { dataset: Dataset, attempt: String },
+    /// Nothing to analyse: the outcome is already known (`None`: nothing changed).
+    Done(Option<Dataset>),
+}
+
+/// `update` moving a dataset to `status`, in its record and in the administrators' index.
+fn with_status(update: Update, status: DatasetStatus) -> Update {
+    update
+        .set("status", status.as_str())
+        .set("gsi1pk", format!("DATASETS#{}", status.as_str()))
+}
+
+/// The update that records a finished analysis and makes the dataset ready.
+fn ready(a: &Analysis) -> Update {
+    with_status(Update::default(), DatasetStatus::Ready)
+        .set("format", a.format.extension())
+        .set("n_rows", a.n_rows)
+        .set("n_columns", a.n_columns)
+        .set(
+            "metadata",
+            serde_json::to_value(&a.metadata).expect("serialises"),
+        )
+        .set(
+            "compatible_sdtypes",
+            serde_json::to_value(&a.compatible_sdtypes).expect("serialises"),
+        )
+        .set(
+            "warnings",
+            serde_json::to_value(&a.warnings).expect("serialises"),
+        )
+}
+
 /// The datasets service.
 #[derive(Clone)]
 pub struct Datasets {
@@ -232,13 +343,9 @@ impl Datasets {
             .rsplit_once('.')
             .map(|(_, e)| e.to_ascii_lowercase())
             .unwrap_or_default();
-        let kind = match ext.as_str() {
-            "ndjson" | "jsonl" => "json",
-            "xls" | "xlsm" => "xlsx",
-            "pq" => "parquet",
-            other => other,
-        };
-        if !self.supported.iter().any(|s| s == kind) {
+        let allowed = FileFormat::from_extension(&ext)
+            .is_some_and(|f| self.supported.iter().any(|s| s == file_type(f)));
+        if !allowed {
             return Err(ServiceError::field(
                 name_field,
                 format!(
@@ -414,14 +521,15 @@ impl Datasets {
         Ok(d)
     }
 
-    async fn json_object(&self, key: &str) -> ServiceResult<Value> {
+    /// A JSON object this service stored, read back as the type it was written from.
+    async fn json_object<T: DeserializeOwned>(&self, key: &str) -> ServiceResult<T> {
         let bytes = self.objects.get(key).await?.bytes().await?;
         serde_json::from_slice(&bytes)
             .map_err(|e| PortError::Backend(format!("stored {key} does not parse: {e}")).into())
     }
 
     /// The per-column profile of a ready dataset (`None` before ingestion finished).
-    pub async fn profile(&self, d: &Dataset) -> ServiceResult<Option<Value>> {
+    pub async fn profile(&self, d: &Dataset) -> ServiceResult<Option<Profile>> {
         if d.status != DatasetStatus::Ready {
             return Ok(None);
         }
@@ -431,7 +539,12 @@ impl Datasets {
     }
 
     /// The first `rows` rows of a ready dataset.
-    pub async fn preview(&self, owner: &str, id: &str, rows: usize) -> ServiceResult<Vec<Value>> {
+    pub async fn preview(
+        &self,
+        owner: &str,
+        id: &str,
+        rows: usize,
+    ) -> ServiceResult<Vec<PreviewRow>> {
         let d = self.get(owner, id).await?;
         if d.status != DatasetStatus::Ready {
             return Err(ServiceError::Conflict(format!(
@@ -445,10 +558,9 @@ impl Datasets {
                 format!("must be 1..={PREVIEW_ROWS}"),
             ));
         }
-        let Value::Array(all) = self.json_object(&preview_key(owner, id)).await? else {
-            return Err(PortError::Backend("stored preview is not an array".into()).into());
-        };
-        Ok(all.into_iter().take(rows).collect())
+        let mut all: Vec<PreviewRow> = self.json_object(&preview_key(owner, id)).await?;
+        all.truncate(rows);
+        Ok(all)
     }
 
     /// Override column sdtypes (and the primary key); checked against what the data allows.
@@ -459,67 +571,13 @@ impl Datasets {
         change: Metadata,
     ) -> ServiceResult<Dataset> {
         let d = self.get(owner, id).await?;
-        let (Some(current), DatasetStatus::Ready) = (d.metadata.clone(), d.status) else {
+        let (Some(current), DatasetStatus::Ready) = (d.metadata, d.status) else {
             return Err(ServiceError::Conflict(format!(
                 "the dataset is {}, not ready",
                 d.status.as_str()
             )));
         };
-        let mut next = current.clone();
-        for (name, col) in &change.columns {
-            let Some(slot) = next.columns.iter_mut().find(|(n, _)| n == name) else {
-                return Err(ServiceError::field(
-                    "columns",
-                    format!("unknown column {name:?}"),
-                ));
-            };
-            let allowed = d.compatible_sdtypes.get(name).cloned().unwrap_or_default();
-            if !allowed.contains(&col.sdtype) {
-                return Err(ServiceError::Validation(
-                    format!(
-                        "column {name:?} cannot be {:?}: its values allow {allowed:?}",
-                        col.sdtype
-                    ),
-                    serde_json::json!({ "field": "columns", "column": name, "allowed": allowed }),
-                ));
-            }
-            if col.sdtype == SdType::Datetime
-                && col.datetime_format.is_none()
-                && slot.1.datetime_format.is_none()
-            {
-                return Err(ServiceError::field(
-                    "columns",
-                    format!("column {name:?}: a datetime needs datetime_format"),
-                ));
-            }
-            let keep_format = slot.1.datetime_format.clone();
-            slot.1 = col.clone();
-            if slot.1.datetime_format.is_none() && slot.1.sdtype == SdType::Datetime {
-                slot.1.datetime_format = keep_format;
-            }
-        }
-        if let Some(pk) = &change.primary_key {
-            match next.column(pk) {
-                Some(c) if c.sdtype == SdType::Id => next.primary_key = Some(pk.clone()),
-                Some(_) => {
-                    return Err(ServiceError::field(
-                        "primary_key",
-                        format!("{pk:?} must have sdtype id"),
-                    ));
-                }
-                None => {
-                    return Err(ServiceError::field(
-                        "primary_key",
-                        format!("unknown column {pk:?}"),
-                    ));
-                }
-            }
-        }
-        if let Some(pk) = next.primary_key.clone()
-            && next.column(&pk).is_none_or(|c| c.sdtype != SdType::Id)
-        {
-            next.primary_key = None;
-        }
+        let next = overridden(current, &change, &d.compatible_sdtypes)?;
         let update = Update::default()
             .set(
                 "metadata",
@@ -541,12 +599,7 @@ impl Datasets {
             Condition::AttrNotExists("active_generations".into()),
             Condition::cmp("active_generations", crate::ports::records::Cmp::Le, 0),
         ]);
-        let mark = Update::default()
-            .set("status", DatasetStatus::Deleting.as_str())
-            .set(
-                "gsi1pk",
-                format!("DATASETS#{}", DatasetStatus::Deleting.as_str()),
-            );
+        let mark = with_status(Update::default(), DatasetStatus::Deleting);
         match self
             .records
             .update(
@@ -591,91 +644,24 @@ impl Datasets {
             return Ok(None);
         };
         let key = dataset_key(&owner, &id);
-        let Some(item) = self.records.get(&key).await? else {
-            // The dataset was deleted (or never existed): drop the stray object.
-            self.objects.delete(object_key).await?;
-            return Ok(None);
+        let (d, attempt) = match self.claim(&key, object_key).await? {
+            Claim::Claimed { dataset, attempt } => (dataset, attempt),
+            Claim::Done(outcome) => return Ok(outcome),
         };
-        let d: Dataset = item.to_value()?;
-        if !matches!(
-            d.status,
-            DatasetStatus::PendingUpload | DatasetStatus::Validating
-        ) {
-            tracing::info!(dataset_id = %id, status = d.status.as_str(), "already ingested; duplicate event ignored");
-            return Ok(None);
-        }
-        let attempts = item.i64("ingest_attempts").unwrap_or(0);
-        let attempt = uuid::Uuid::new_v4().to_string();
-        let claimable = Condition::Or(vec![
-            Condition::eq("status", DatasetStatus::PendingUpload.as_str()),
-            Condition::eq("status", DatasetStatus::Validating.as_str()),
-        ]);
-        if attempts >= MAX_INGEST_ATTEMPTS {
-            return self.give_up(&key, attempts, claimable).await;
-        }
-        // Counted before the work starts: a crash during it still counts.
-        let claim = Update::default()
-            .set("status", DatasetStatus::Validating.as_str())
-            .set(
-                "gsi1pk",
-                format!("DATASETS#{}", DatasetStatus::Validating.as_str()),
-            )
-            .set("ingest_attempt", attempt.as_str())
-            .add("ingest_attempts", 1);
-        let under_limit = Condition::Or(vec![
-            Condition::AttrNotExists("ingest_attempts".into()),
-            Condition::cmp("ingest_attempts", Cmp::Lt, MAX_INGEST_ATTEMPTS),
-        ]);
-        let cond = Condition::And(vec![claimable, under_limit]);
-        match self.records.update(&key, claim, Some(cond)).await {
-            Ok(_) => {}
-            Err(PortError::ConditionFailed) => return Ok(None),
-            Err(e) => return Err(e.into()),
-        }
-        tracing::info!(dataset_id = %id, attempt = attempts + 1, "ingesting");
         let started = std::time::Instant::now();
-        let outcome = self.analyse(analyzer, &d, object_key).await;
-        let mine = Condition::eq("ingest_attempt", attempt.as_str());
-        let now = Utc::now().to_rfc3339();
-        let update = match outcome {
-            Ok(a) => Update::default()
-                .set("status", DatasetStatus::Ready.as_str())
-                .set(
-                    "gsi1pk",
-                    format!("DATASETS#{}", DatasetStatus::Ready.as_str()),
-                )
-                .set("format", a.format)
-                .set("n_rows", a.n_rows)
-                .set("n_columns", a.n_columns)
-                .set(
-                    "metadata",
-                    serde_json::to_value(&a.metadata).expect("serialises"),
-                )
-                .set(
-                    "compatible_sdtypes",
-                    serde_json::to_value(&a.compatible_sdtypes).expect("serialises"),
-                )
-                .set(
-                    "warnings",
-                    serde_json::to_value(&a.warnings).expect("serialises"),
-                )
-                .set("updated_at", now),
+        let update = match self.analyse(analyzer, &d, object_key).await {
+            Ok(a) => ready(&a),
             Err(reason) => {
                 // Nothing half-written stays: remove derived files of this attempt.
                 let _ = self
                     .objects
                     .delete_prefix(&derived_prefix(&owner, &id))
                     .await;
-                Update::default()
-                    .set("status", DatasetStatus::Invalid.as_str())
-                    .set(
-                        "gsi1pk",
-                        format!("DATASETS#{}", DatasetStatus::Invalid.as_str()),
-                    )
-                    .set("error", reason)
-                    .set("updated_at", now)
+                with_status(Update::default(), DatasetStatus::Invalid).set("error", reason)
             }
         };
+        let update = update.set("updated_at", Utc::now().to_rfc3339());
+        let mine = Condition::eq("ingest_attempt", attempt.as_str());
         match self.records.update(&key, update, Some(mine)).await {
             Ok(item) => {
                 let d: Dataset = item.to_value()?;
@@ -686,6 +672,51 @@ impl Datasets {
             Err(PortError::ConditionFailed) => Ok(None),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Claim an upload's dataset for one analysis, counting the attempt durably before the
+    /// work starts (a crash during it still counts), or say why there is nothing to do.
+    async fn claim(&self, key: &Key, object_key: &str) -> ServiceResult<Claim> {
+        let Some(item) = self.records.get(key).await? else {
+            // The dataset was deleted (or never existed): drop the stray object.
+            self.objects.delete(object_key).await?;
+            return Ok(Claim::Done(None));
+        };
+        let d: Dataset = item.to_value()?;
+        if !matches!(
+            d.status,
+            DatasetStatus::PendingUpload | DatasetStatus::Validating
+        ) {
+            tracing::info!(dataset_id = %d.id, status = d.status.as_str(), "already ingested; duplicate event ignored");
+            return Ok(Claim::Done(None));
+        }
+        let attempts = item.i64("ingest_attempts").unwrap_or(0);
+        let claimable = Condition::Or(vec![
+            Condition::eq("status", DatasetStatus::PendingUpload.as_str()),
+            Condition::eq("status", DatasetStatus::Validating.as_str()),
+        ]);
+        if attempts >= MAX_INGEST_ATTEMPTS {
+            return Ok(Claim::Done(self.give_up(key, attempts, claimable).await?));
+        }
+        let attempt = uuid::Uuid::new_v4().to_string();
+        let claim = with_status(Update::default(), DatasetStatus::Validating)
+            .set("ingest_attempt", attempt.as_str())
+            .add("ingest_attempts", 1);
+        let under_limit = Condition::Or(vec![
+            Condition::AttrNotExists("ingest_attempts".into()),
+            Condition::cmp("ingest_attempts", Cmp::Lt, MAX_INGEST_ATTEMPTS),
+        ]);
+        let cond = Condition::And(vec![claimable, under_limit]);
+        match self.records.update(key, claim, Some(cond)).await {
+            Ok(_) => {}
+            Err(PortError::ConditionFailed) => return Ok(Claim::Done(None)),
+            Err(e) => return Err(e.into()),
+        }
+        tracing::info!(dataset_id = %d.id, attempt = attempts + 1, "ingesting");
+        Ok(Claim::Claimed {
+            dataset: d,
+            attempt,
+        })
     }
 
     /// Mark a dataset whose analyses kept being interrupted `invalid`, with the reason.
@@ -699,12 +730,7 @@ impl Datasets {
             "ingestion was interrupted {attempts} times before it finished (the server \
              stopped or ran out of time or memory on this file); it is not retried"
         );
-        let update = Update::default()
-            .set("status", DatasetStatus::Invalid.as_str())
-            .set(
-                "gsi1pk",
-                format!("DATASETS#{}", DatasetStatus::Invalid.as_str()),
-            )
+        let update = with_status(Update::default(), DatasetStatus::Invalid)
             .set("error", reason.as_str())
             // A run still in flight can no longer write its result.
             .set("ingest_attempt", uuid::Uuid::new_v4().to_string())
@@ -865,5 +891,15 @@ mod tests {
         assert_eq!(sanitise_filename(".hidden"), "hidden");
         let long = sanitise_filename(&format!("{}.parquet", "a".repeat(300)));
         assert!(long.len() <= 100 && long.ends_with(".parquet"));
+    }
+
+    #[test]
+    fn every_format_is_allowed_by_a_known_file_type() {
+        for (_, format) in FileFormat::EXTENSIONS {
+            assert!(
+                crate::config::KNOWN_FILE_TYPES.contains(&file_type(format)),
+                "{format:?}"
+            );
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! Turning queued training requests into running jobs, exactly once per request as far as
 //! the stores allow. The `dispatch` Lambda (SQS → Batch) and the embedded server's queue
-//! consumer both call [`dispatch`], so a message delivered twice never starts two jobs.
+//! consumer (`synth_embedded::triggers`) both call [`dispatch`], so a message delivered twice
+//! never starts two jobs.
 
 use serde::{Deserialize, Serialize};
 
@@ -82,45 +83,4 @@ fn job_id_of(item: &Item) -> PortResult<String> {
     item.str("job_id")
         .map(str::to_owned)
         .ok_or_else(|| PortError::Backend("submission record without job_id".into()))
-}
-
-/// How long a message being dispatched stays hidden from other consumers.
-const DISPATCH_VISIBILITY: std::time::Duration = std::time::Duration::from_secs(60);
-
-/// Consume the queue until `stop` turns true: dispatch each message, acknowledge it once
-/// its job is started (or when it can never be dispatched), leave it for redelivery when a
-/// store failed. This is the embedded stand-in for the SQS → `dispatch` Lambda trigger.
-pub async fn run_consumer(backends: crate::Backends, mut stop: tokio::sync::watch::Receiver<bool>) {
-    let wait = std::time::Duration::from_secs(1);
-    while !*stop.borrow() {
-        let received = tokio::select! {
-            _ = stop.changed() => break,
-            r = backends.queue.receive(10, DISPATCH_VISIBILITY, wait) => r,
-        };
-        let messages = match received {
-            Ok(m) => m,
-            Err(e) => {
-                tracing::error!(error = %e, "receiving from the job queue failed");
-                tokio::time::sleep(wait).await;
-                continue;
-            }
-        };
-        for m in messages {
-            match dispatch(backends.records.as_ref(), backends.jobs.as_ref(), &m.body).await {
-                Ok(d) => {
-                    tracing::info!(message_id = %m.id, job_id = d.job_id(), duplicate = matches!(d, Dispatched::Duplicate { .. }), "dispatched");
-                    if let Err(e) = backends.queue.ack(&m.receipt).await {
-                        tracing::warn!(error = %e, "acknowledging a dispatched message failed");
-                    }
-                }
-                Err(PortError::Invalid(reason)) => {
-                    tracing::error!(message_id = %m.id, %reason, "dropping a message that can never be dispatched");
-                    let _ = backends.queue.ack(&m.receipt).await;
-                }
-                Err(e) => {
-                    tracing::warn!(message_id = %m.id, error = %e, "dispatch failed; the message will be redelivered")
-                }
-            }
-        }
-    }
 }

@@ -1,8 +1,9 @@
 //! Applying metadata (inferred or the user's own) to a table: each column is converted to the
 //! storage its sdtype needs, and metadata the data contradicts is refused, naming the column.
 
-use polars::prelude::PlHashSet as HashSet;
+use std::collections::BTreeMap;
 
+use polars::prelude::PlHashSet as HashSet;
 use rayon::prelude::*;
 use synth_table::{Column, ColumnData, ColumnMetadata, Metadata, SdType, Table};
 
@@ -47,25 +48,73 @@ fn check_primary_key(table: &Table, pk: &str) -> Result<(), DataError> {
     if col.data.null_count() > 0 {
         return Err(why("has missing values"));
     }
-    let unique = match &col.data {
-        ColumnData::Int(v) | ColumnData::Datetime(v) => {
-            v.iter().collect::<HashSet<_>>().len() == v.len()
-        }
-        ColumnData::Str(v) => v.iter().collect::<HashSet<_>>().len() == v.len(),
-        ColumnData::Float(v) => {
-            v.iter()
-                .map(|x| x.map(f64::to_bits))
-                .collect::<HashSet<_>>()
-                .len()
-                == v.len()
-        }
-        ColumnData::Bool(v) => v.len() <= 2 && v.iter().collect::<HashSet<_>>().len() == v.len(),
-    };
-    if unique {
+    if present_values_distinct(&col.data) {
         Ok(())
     } else {
         Err(why("has duplicate values, so it cannot identify rows"))
     }
+}
+
+/// Whether no present value of a column occurs twice (what an `id` column needs).
+fn present_values_distinct(data: &ColumnData) -> bool {
+    fn distinct<T: std::hash::Hash + Eq>(values: impl Iterator<Item = T>) -> bool {
+        let mut seen = HashSet::default();
+        values.into_iter().all(|x| seen.insert(x))
+    }
+    match data {
+        ColumnData::Float(v) => distinct(v.iter().flatten().map(|f| f.to_bits())),
+        ColumnData::Int(v) | ColumnData::Datetime(v) => distinct(v.iter().flatten()),
+        ColumnData::Bool(v) => v.iter().flatten().count() <= 2 && distinct(v.iter().flatten()),
+        ColumnData::Str(v) => distinct(v.iter().flatten()),
+    }
+}
+
+/// For each column of `table` (as read, not yet typed) that `metadata` names, the sdtypes its
+/// values allow: what a user's metadata override may pick. Each sdtype is tried by applying
+/// it to the column alone; categorical always fits, the PII and text types fit text.
+pub fn compatible_sdtypes(table: &Table, metadata: &Metadata) -> BTreeMap<String, Vec<SdType>> {
+    table
+        .columns
+        .par_iter()
+        .filter_map(|column| {
+            let inferred = metadata.column(&column.name)?;
+            Some((column.name.clone(), compatible(column, inferred)))
+        })
+        .collect()
+}
+
+fn compatible(column: &Column, inferred: &ColumnMetadata) -> Vec<SdType> {
+    const CANDIDATES: [SdType; 8] = [
+        SdType::Numerical,
+        SdType::Categorical,
+        SdType::Boolean,
+        SdType::Datetime,
+        SdType::Id,
+        SdType::Text,
+        SdType::Email,
+        SdType::Phone,
+    ];
+    let is_text = matches!(column.data, ColumnData::Str(_));
+    let applies = |sdtype: SdType| {
+        let mut meta = ColumnMetadata::new(sdtype);
+        if sdtype == SdType::Datetime {
+            let Some(format) = inferred.datetime_format.clone() else {
+                return false;
+            };
+            meta.datetime_format = Some(format);
+        }
+        coerce(column.clone(), &meta).is_ok()
+    };
+    CANDIDATES
+        .into_iter()
+        .filter(|&sdtype| match sdtype {
+            SdType::Categorical => true,
+            SdType::Text | SdType::Email | SdType::Phone => is_text || inferred.sdtype == sdtype,
+            SdType::Id => present_values_distinct(&column.data),
+            _ if sdtype == inferred.sdtype => true,
+            _ => applies(sdtype),
+        })
+        .collect()
 }
 
 fn contradiction(col: &str, sdtype: SdType, row: usize, value: String, why: &str) -> DataError {
@@ -97,44 +146,69 @@ fn convert<T, U>(
         .collect()
 }
 
+/// How a conversion names the value it refused: row, value, why.
+type Refusal<'a> = &'a dyn Fn(usize, String, &str) -> DataError;
+
 fn coerce(col: Column, meta: &ColumnMetadata) -> Result<Column, DataError> {
     let Column { name, data } = col;
     let sdtype = meta.sdtype;
     let err = |row: usize, value: String, why: &str| contradiction(&name, sdtype, row, value, why);
-    let data = match (sdtype, data) {
-        (SdType::Numerical, data) => {
+    let data = match sdtype {
+        SdType::Numerical => {
             let want_int = meta.computer_representation.as_deref().is_some_and(|r| {
                 r.starts_with("Int") || r.starts_with("UInt") || r.starts_with("int")
             });
             numerical(data, want_int, meta.computer_representation.is_none(), &err)?
         }
-        (SdType::Boolean, ColumnData::Bool(v)) => ColumnData::Bool(v),
-        (SdType::Boolean, ColumnData::Str(v)) => ColumnData::Bool(convert(
+        SdType::Boolean => boolean(data, &err)?,
+        SdType::Datetime => datetime_column(data, meta.datetime_format.as_deref(), &err)?,
+        // Categories, keys, text and PII keep their storage; only their meaning changes.
+        _ => data,
+    };
+    Ok(Column { name, data })
+}
+
+fn boolean(data: ColumnData, err: Refusal) -> Result<ColumnData, DataError> {
+    let zero_or_one = "only 0 and 1 are booleans";
+    Ok(ColumnData::Bool(match data {
+        ColumnData::Bool(v) => v,
+        ColumnData::Str(v) => convert(
             &v,
             |s| parse_bool(s),
             |i, s| err(i, s.clone(), "not a boolean (true/false, yes/no, 1/0)"),
-        )?),
-        (SdType::Boolean, ColumnData::Int(v)) => ColumnData::Bool(convert(
+        )?,
+        ColumnData::Int(v) => convert(
             &v,
             |x| match x {
                 0 => Some(false),
                 1 => Some(true),
                 _ => None,
             },
-            |i, x| err(i, x.to_string(), "only 0 and 1 are booleans"),
-        )?),
-        (SdType::Boolean, ColumnData::Float(v)) => ColumnData::Bool(convert(
+            |i, x| err(i, x.to_string(), zero_or_one),
+        )?,
+        ColumnData::Float(v) => convert(
             &v,
             |x| (*x == 0.0 || *x == 1.0).then_some(*x == 1.0),
-            |i, x| err(i, x.to_string(), "only 0 and 1 are booleans"),
-        )?),
-        (SdType::Boolean, ColumnData::Datetime(_)) => {
+            |i, x| err(i, x.to_string(), zero_or_one),
+        )?,
+        ColumnData::Datetime(_) => {
             return Err(err(0, "a datetime".into(), "datetimes are not booleans"));
         }
-        (SdType::Datetime, ColumnData::Datetime(v)) => ColumnData::Datetime(v),
-        (SdType::Datetime, ColumnData::Str(v)) => {
-            let format = match &meta.datetime_format {
-                Some(f) => f.clone(),
+    }))
+}
+
+/// Datetimes from text (in `format`, or one detected) or from integers (in `format` only).
+fn datetime_column(
+    data: ColumnData,
+    format: Option<&str>,
+    err: Refusal,
+) -> Result<ColumnData, DataError> {
+    let mismatch = |format: &str| format!("does not match datetime_format {format}");
+    Ok(ColumnData::Datetime(match data {
+        ColumnData::Datetime(v) => v,
+        ColumnData::Str(v) => {
+            let format = match format {
+                Some(f) => f.to_owned(),
                 None => detect_format(&v).ok_or_else(|| {
                     let (i, s) = first_present(&v);
                     err(
@@ -144,62 +218,42 @@ fn coerce(col: Column, meta: &ColumnMetadata) -> Result<Column, DataError> {
                     )
                 })?,
             };
-            let parser = date_parser(&format, &err)?;
-            ColumnData::Datetime(convert(
+            let parser = date_parser(&format, err)?;
+            convert(
                 &v,
                 |s| parser.parse(s),
-                |i, s| {
-                    err(
-                        i,
-                        s.clone(),
-                        &format!("does not match datetime_format {format}"),
-                    )
-                },
-            )?)
+                |i, s| err(i, s.clone(), &mismatch(&format)),
+            )?
         }
         // Integers are dates only when told how to read them (e.g. `%Y%m%d`).
-        (SdType::Datetime, ColumnData::Int(v)) => match &meta.datetime_format {
-            Some(format) => {
-                let parser = date_parser(format, &err)?;
-                ColumnData::Datetime(convert(
-                    &v,
-                    |x| parser.parse(&x.to_string()),
-                    |i, x| {
-                        err(
-                            i,
-                            x.to_string(),
-                            &format!("does not match datetime_format {format}"),
-                        )
-                    },
-                )?)
-            }
-            None => {
+        ColumnData::Int(v) => {
+            let Some(format) = format else {
                 let (i, s) = first_present(&v);
                 return Err(err(
                     i,
                     s,
                     "integers are dates only with a datetime_format such as %Y%m%d",
                 ));
-            }
-        },
-        (SdType::Datetime, other) => {
+            };
+            let parser = date_parser(format, err)?;
+            convert(
+                &v,
+                |x| parser.parse(&x.to_string()),
+                |i, x| err(i, x.to_string(), &mismatch(format)),
+            )?
+        }
+        other => {
             return Err(err(
                 0,
                 describe(&other).into(),
                 "this storage cannot hold datetimes",
             ));
         }
-        // Categories, keys, text and PII keep their storage; only their meaning changes.
-        (_, data) => data,
-    };
-    Ok(Column { name, data })
+    }))
 }
 
 /// A compiled datetime format, or an error naming the column if the format is invalid.
-fn date_parser(
-    format: &str,
-    err: &dyn Fn(usize, String, &str) -> DataError,
-) -> Result<datetime::DateParser, DataError> {
+fn date_parser(format: &str, err: Refusal) -> Result<datetime::DateParser, DataError> {
     datetime::DateParser::new(format)
         .ok_or_else(|| err(0, format.to_owned(), "not a valid strftime datetime_format"))
 }
@@ -238,7 +292,7 @@ fn numerical(
     data: ColumnData,
     want_int: bool,
     auto: bool,
-    err: &dyn Fn(usize, String, &str) -> DataError,
+    err: Refusal,
 ) -> Result<ColumnData, DataError> {
     Ok(match data {
         ColumnData::Int(v) if want_int || auto => ColumnData::Int(v),

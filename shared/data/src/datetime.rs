@@ -217,46 +217,21 @@ mod tests {
 
     #[test]
     fn detects_formats_and_mixes() {
-        let d = detect(["2024-01-31", "2023-12-01"].into_iter());
-        assert_eq!(
-            d,
-            Detected::Format {
-                format: "%Y-%m-%d",
-                ambiguous: false
-            }
-        );
-        let d = detect(["2024-01-31 10:00:00", "2023-12-01 23:59:59"].into_iter());
-        assert_eq!(
-            d,
-            Detected::Format {
-                format: "%Y-%m-%d %H:%M:%S",
-                ambiguous: false
-            }
-        );
-        let d = detect(["2024-01-31T10:00:00Z"].into_iter());
-        assert_eq!(
-            d,
-            Detected::Format {
-                format: "%Y-%m-%dT%H:%M:%SZ",
-                ambiguous: false
-            }
-        );
-        let d = detect(["01/02/2024", "03/04/2024"].into_iter());
-        assert_eq!(
-            d,
-            Detected::Format {
-                format: "%m/%d/%Y",
-                ambiguous: true
-            }
-        );
-        let d = detect(["31/01/2024", "03/04/2024"].into_iter());
-        assert_eq!(
-            d,
-            Detected::Format {
-                format: "%d/%m/%Y",
-                ambiguous: false
-            }
-        );
+        let cases: [(&[&str], &str, bool); 5] = [
+            (&["2024-01-31", "2023-12-01"], "%Y-%m-%d", false),
+            (
+                &["2024-01-31 10:00:00", "2023-12-01 23:59:59"],
+                "%Y-%m-%d %H:%M:%S",
+                false,
+            ),
+            (&["2024-01-31T10:00:00Z"], "%Y-%m-%dT%H:%M:%SZ", false),
+            (&["01/02/2024", "03/04/2024"], "%m/%d/%Y", true),
+            (&["31/01/2024", "03/04/2024"], "%d/%m/%Y", false),
+        ];
+        for (values, format, ambiguous) in cases {
+            let d = detect(values.iter().copied());
+            assert_eq!(d, Detected::Format { format, ambiguous }, "{values:?}");
+        }
         let d = detect(["2024-01-31", "31.01.2024"].into_iter());
         assert_eq!(d, Detected::Mixed(vec!["%Y-%m-%d", "%d.%m.%Y"]));
         assert_eq!(detect(["20240131", "20240201"].into_iter()), Detected::None);

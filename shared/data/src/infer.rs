@@ -148,29 +148,37 @@ fn integers(name: &str, values: &[Option<i64>], nulls: usize, as_text: bool) -> 
             && (1800..=2200).contains(&min)
             && (1800..=2200).contains(&max)
         {
-            let mut out = verdict(
-                SdType::Numerical,
+            return quantity(
+                "Int64",
                 0.6,
                 format!("only {distinct} distinct {stored}, but they look like calendar years"),
             );
-            out.0.computer_representation = Some("Int64".into());
-            return out;
         }
-        return verdict(
-            SdType::Categorical,
-            0.8,
-            format!(
-                "{stored} with only {distinct} distinct values in {nn} (≤ {CATEGORICAL_MAX_DISTINCT} and ≤ 5% of rows): coded categories"
-            ),
-        );
+        return coded_categories(stored, distinct, nn, 0.8);
     }
-    let mut out = verdict(
-        SdType::Numerical,
+    quantity(
+        "Int64",
         if as_text { 0.85 } else { 0.95 },
         format!("{stored} with {distinct} distinct values"),
-    );
-    out.0.computer_representation = Some("Int64".into());
+    )
+}
+
+/// A numerical verdict, stored as `representation` (SDV's `computer_representation`).
+fn quantity(representation: &str, confidence: f64, reason: String) -> Verdict {
+    let mut out = verdict(SdType::Numerical, confidence, reason);
+    out.0.computer_representation = Some(representation.into());
     out
+}
+
+/// Numbers of few distinct values: categories coded as numbers, not quantities.
+fn coded_categories(stored: &str, distinct: usize, nn: usize, confidence: f64) -> Verdict {
+    verdict(
+        SdType::Categorical,
+        confidence,
+        format!(
+            "{stored} with only {distinct} distinct values in {nn} (≤ {CATEGORICAL_MAX_DISTINCT} and ≤ 5% of rows): coded categories"
+        ),
+    )
 }
 
 /// Decimal places of a float as it would be printed (shortest round-trip form).
@@ -210,22 +218,14 @@ fn floats(values: &[Option<f64>], as_text: bool) -> Verdict {
         "decimal numbers"
     };
     if few_distinct(distinct, nn) {
-        return verdict(
-            SdType::Categorical,
-            0.7,
-            format!(
-                "{stored} with only {distinct} distinct values in {nn} (≤ {CATEGORICAL_MAX_DISTINCT} and ≤ 5% of rows): coded categories"
-            ),
-        );
+        return coded_categories(stored, distinct, nn, 0.7);
     }
     let places = max_decimals(values);
-    let mut out = verdict(
-        SdType::Numerical,
+    quantity(
+        "Float",
         if as_text { 0.85 } else { 0.95 },
         format!("{stored} with up to {places} decimals, {distinct} distinct values"),
-    );
-    out.0.computer_representation = Some("Float".into());
-    out
+    )
 }
 
 const TRUE_TOKENS: &[&str] = &["true", "t", "yes", "y"];

@@ -202,7 +202,7 @@ fn datetime_summary(values: &[Option<i64>], format: &str) -> Option<DatetimeSumm
 }
 
 /// The first `rows` rows as JSON objects, datetimes rendered in their format.
-pub(crate) fn preview(table: &Table, metadata: &Metadata, rows: usize) -> Vec<PreviewRow> {
+pub fn preview(table: &Table, metadata: &Metadata, rows: usize) -> Vec<PreviewRow> {
     let rows = rows.min(table.n_rows());
     (0..rows)
         .map(|r| {

@@ -4,6 +4,8 @@
 //! objects in a folder (`{data_dir}/objects`) served through signed, expiring URLs by
 //! [`object_router`], and the topic is in-process fan-out. `synth serve` and most tests
 //! use this family; the contract suite holds it to the same semantics as the AWS one.
+//! [`triggers`] are what stands in for the AWS event sources (upload → ingest, queue →
+//! dispatch).
 
 mod db;
 mod jobs;
@@ -13,6 +15,7 @@ mod records;
 mod router;
 mod signer;
 mod topic;
+pub mod triggers;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -78,6 +78,17 @@ pub struct EvaluationReport {
     pub seed: u64,
 }
 
+/// Both tables have rows to compare.
+fn check_rows(real: &Table, synthetic: &Table) -> Result<(), EvaluateError> {
+    if real.n_rows() == 0 {
+        return Err(EvaluateError::Empty("real"));
+    }
+    if synthetic.n_rows() == 0 {
+        return Err(EvaluateError::Empty("synthetic"));
+    }
+    Ok(())
+}
+
 /// Evaluate `synthetic` against `real` (the rows the synthesizer learned from).
 pub fn evaluate(
     real: &Table,
@@ -85,12 +96,7 @@ pub fn evaluate(
     metadata: &Metadata,
     options: &EvaluateOptions,
 ) -> Result<EvaluationReport, EvaluateError> {
-    if real.n_rows() == 0 {
-        return Err(EvaluateError::Empty("real"));
-    }
-    if synthetic.n_rows() == 0 {
-        return Err(EvaluateError::Empty("synthetic"));
-    }
+    check_rows(real, synthetic)?;
     let pair_options = PairOptions {
         seed: options.seed,
         ..PairOptions::default()

@@ -130,12 +130,7 @@ fn scored_columns<'m>(
     metadata: &'m Metadata,
     options: &PrivacyOptions,
 ) -> Result<Vec<(&'m str, Shape)>, EvaluateError> {
-    if train.n_rows() == 0 {
-        return Err(EvaluateError::Empty("real"));
-    }
-    if synthetic.n_rows() == 0 {
-        return Err(EvaluateError::Empty("synthetic"));
-    }
+    crate::check_rows(train, synthetic)?;
     if options.max_rows == 0 {
         return Err(EvaluateError::Invalid(
             "privacy max_rows must be positive".into(),

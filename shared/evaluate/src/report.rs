@@ -4,64 +4,96 @@
 //! stored with a generation and opened anywhere, offline.
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 
+use maud::{DOCTYPE, Markup, PreEscaped, html};
 use plotters::prelude::*;
 use synth_table::{Metadata, SdType, Table};
 
-use crate::EvaluationReport;
 use crate::values::{self, Shape};
+use crate::{
+    ColumnPairTrend, DiagnosticReport, EvaluationReport, MlEfficacyReport, PrivacyReport,
+    QualityReport,
+};
 
 const REAL: RGBColor = RGBColor(31, 119, 180);
 const SYNTH: RGBColor = RGBColor(255, 127, 14);
 const BINS: usize = 30;
 const MAX_BARS: usize = 15;
 
+/// The page's style sheet (inline: the page fetches nothing).
+const STYLE: &str = "body{font-family:sans-serif;margin:24px;color:#222;max-width:1280px}\
+table{border-collapse:collapse;margin:8px 0 20px}td,th{border:1px solid #ccc;\
+padding:4px 10px;text-align:left}th{background:#f3f3f3}td.n{text-align:right}\
+.grid{display:flex;flex-wrap:wrap;gap:12px}.grid>div{border:1px solid #eee}\
+.big{font-size:28px;font-weight:bold}.muted{color:#777}\
+.legend span{display:inline-block;width:12px;height:12px;margin:0 4px 0 12px}";
+
 /// Render the report as an HTML page. `real` and `synthetic` are the tables the report was
-/// computed from (the plots need their values, the report keeps only scores).
+/// computed from (the plots need their values, the report keeps only scores). The page is a
+/// maud template: every text it shows from the data (column names, metrics) is escaped.
 pub fn render_html(
     report: &EvaluationReport,
     real: &Table,
     synthetic: &Table,
     metadata: &Metadata,
 ) -> String {
-    let mut h = String::new();
-    h.push_str(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <title>Synth evaluation report</title><style>\
-         body{font-family:sans-serif;margin:24px;color:#222;max-width:1280px}\
-         table{border-collapse:collapse;margin:8px 0 20px}td,th{border:1px solid #ccc;\
-         padding:4px 10px;text-align:left}th{background:#f3f3f3}td.n{text-align:right}\
-         .grid{display:flex;flex-wrap:wrap;gap:12px}.grid>div{border:1px solid #eee}\
-         .big{font-size:28px;font-weight:bold}.muted{color:#777}\
-         .legend span{display:inline-block;width:12px;height:12px;margin:0 4px 0 12px}\
-         </style></head><body>\n<h1>Synthetic data evaluation</h1>\n",
-    );
-    let q = &report.quality;
-    let _ = write!(
-        h,
-        "<p class=\"big\">Quality {}</p>\n<table><tr><th>Measure</th><th>Score</th></tr>\
-         <tr><td>Column shapes</td><td class=\"n\">{}</td></tr>\
-         <tr><td>Column pair trends</td><td class=\"n\">{}</td></tr>\
-         <tr><td>Diagnostic: data validity</td><td class=\"n\">{}</td></tr>\
-         <tr><td>Diagnostic: data structure</td><td class=\"n\">{}</td></tr></table>\n",
-        pct(q.score),
-        pct(q.column_shapes),
-        pct(q.column_pair_trends),
-        pct(report.diagnostic.data_validity),
-        pct(Some(report.diagnostic.data_structure)),
-    );
+    html! {
+        (DOCTYPE) "\n"
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                title { "Synth evaluation report" }
+                style { (PreEscaped(STYLE)) }
+            }
+            body {
+                "\n" h1 { "Synthetic data evaluation" } "\n"
+                (scores(report))
+                (column_shapes(report, real, synthetic, metadata))
+                (correlations(&report.quality))
+                (pairs(&report.quality.pairs))
+                (diagnostic(&report.diagnostic))
+                (privacy(&report.privacy))
+                @if let Some(e) = &report.ml_efficacy { (efficacy(e)) }
+            }
+        }
+        "\n"
+    }
+    .into_string()
+}
 
-    h.push_str("<h2>Column shapes</h2>\n<p class=\"legend\"><span style=\"background:#1f77b4\"></span>real<span style=\"background:#ff7f0e\"></span>synthetic</p>\n<div class=\"grid\">\n");
-    for c in &q.columns {
-        let Some(meta) = metadata.column(&c.column) else {
-            continue;
-        };
-        let (Some(r), Some(s)) = (real.column(&c.column), synthetic.column(&c.column)) else {
-            continue;
-        };
+fn scores(report: &EvaluationReport) -> Markup {
+    let q = &report.quality;
+    let rows = [
+        ("Column shapes", q.column_shapes),
+        ("Column pair trends", q.column_pair_trends),
+        ("Diagnostic: data validity", report.diagnostic.data_validity),
+        (
+            "Diagnostic: data structure",
+            Some(report.diagnostic.data_structure),
+        ),
+    ];
+    html! {
+        p.big { "Quality " (pct(q.score)) } "\n"
+        table {
+            tr { th { "Measure" } th { "Score" } }
+            @for (name, score) in rows { tr { td { (name) } td.n { (pct(score)) } } }
+        }
+        "\n"
+    }
+}
+
+/// A real-vs-synthetic plot per column the metadata describes.
+fn column_shapes(
+    report: &EvaluationReport,
+    real: &Table,
+    synthetic: &Table,
+    metadata: &Metadata,
+) -> Markup {
+    let plots = report.quality.columns.iter().filter_map(|c| {
+        let meta = metadata.column(&c.column)?;
+        let (r, s) = (real.column(&c.column)?, synthetic.column(&c.column)?);
         let title = format!("{} — {} {}", c.column, c.metric, pct(c.score));
-        let svg = match values::shape_of(meta.sdtype) {
+        Some(match values::shape_of(meta.sdtype) {
             Some(Shape::Continuous) => histogram(
                 &title,
                 &values::numeric(&r.data),
@@ -69,138 +101,161 @@ pub fn render_html(
                 meta.sdtype == SdType::Datetime,
             ),
             _ => bars(&title, &values::labels(&r.data), &values::labels(&s.data)),
-        };
-        let _ = writeln!(h, "<div>{}</div>", svg.unwrap_or_else(|e| plot_error(&e)));
+        })
+    });
+    html! {
+        h2 { "Column shapes" } "\n"
+        p.legend {
+            span style="background:#1f77b4" {} "real"
+            span style="background:#ff7f0e" {} "synthetic"
+        }
+        "\n" div.grid { "\n" @for plot in plots { (figure(plot)) } } "\n"
     }
-    h.push_str("</div>\n");
+}
 
-    h.push_str(
-        "<h2>Correlations (Pearson, numerical and datetime columns)</h2>\n<div class=\"grid\">\n",
-    );
+/// A plot in its frame, or why there is none.
+fn figure(svg: Result<String, String>) -> Markup {
+    html! {
+        div {
+            @match svg {
+                Ok(svg) => (PreEscaped(svg)),
+                Err(e) => p.muted { "plot unavailable: " (e) },
+            }
+        }
+        "\n"
+    }
+}
+
+/// The real and synthetic correlation heatmaps of the numerical and datetime columns.
+fn correlations(q: &QualityReport) -> Markup {
     let names: Vec<&str> = q
         .columns
         .iter()
         .filter(|c| c.metric == "KSComplement")
         .map(|c| c.column.as_str())
         .collect();
-    if names.len() >= 2 {
-        let mut real_m = HashMap::new();
-        let mut synth_m = HashMap::new();
-        for p in &q.pairs {
-            if let Some(v) = p.real_correlation {
-                real_m.insert((p.column_1.as_str(), p.column_2.as_str()), v);
-            }
-            if let Some(v) = p.synthetic_correlation {
-                synth_m.insert((p.column_1.as_str(), p.column_2.as_str()), v);
+    let side = |pick: fn(&ColumnPairTrend) -> Option<f64>| -> HashMap<(&str, &str), f64> {
+        q.pairs
+            .iter()
+            .filter_map(|p| Some(((p.column_1.as_str(), p.column_2.as_str()), pick(p)?)))
+            .collect()
+    };
+    html! {
+        h2 { "Correlations (Pearson, numerical and datetime columns)" } "\n"
+        div.grid {
+            "\n"
+            @if names.len() >= 2 {
+                (figure(heatmap("Real data", &names, &side(|p| p.real_correlation))))
+                (figure(heatmap("Synthetic data", &names, &side(|p| p.synthetic_correlation))))
+            } @else {
+                p.muted { "Fewer than two numerical columns." }
             }
         }
-        for (title, m) in [("Real data", &real_m), ("Synthetic data", &synth_m)] {
-            let svg = heatmap(title, &names, m).unwrap_or_else(|e| plot_error(&e));
-            let _ = writeln!(h, "<div>{svg}</div>");
+        "\n"
+    }
+}
+
+fn pairs(pairs: &[ColumnPairTrend]) -> Markup {
+    let head = ["Column 1", "Column 2", "Metric", "Score", "Counts"];
+    html! {
+        h2 { "Column pairs" } "\n"
+        table {
+            tr { @for h in head { th { (h) } } } "\n"
+            @for p in pairs {
+                tr {
+                    td { (p.column_1) } td { (p.column_2) } td { (p.metric) }
+                    td.n { (pct(p.score)) }
+                    td { @if p.meets_threshold { "yes" } @else { "no (weak in real data)" } }
+                }
+                "\n"
+            }
         }
+        "\n"
+    }
+}
+
+fn diagnostic(d: &DiagnosticReport) -> Markup {
+    html! {
+        h2 { "Diagnostic" } "\n"
+        table {
+            tr { th { "Column" } th { "Check" } th { "Score" } } "\n"
+            @for c in &d.columns {
+                tr { td { (c.column) } td { (c.metric) } td.n { (pct(c.score)) } } "\n"
+            }
+        }
+        "\n"
+    }
+}
+
+fn privacy(p: &PrivacyReport) -> Markup {
+    let holdout = p
+        .median_dcr_holdout
+        .map_or("—".into(), |v| format!("{v:.4}"));
+    let rows = [
+        (
+            "DCR share (synthetic rows closer to training than to holdout; ~50% is good)",
+            pct(p.dcr_share),
+        ),
+        (
+            "Median distance to closest training row",
+            format!("{:.4}", p.median_dcr_train),
+        ),
+        ("Median distance to closest holdout row", holdout),
+        (
+            "Synthetic rows copying a training row",
+            pct(Some(p.exact_match_share)),
+        ),
+        (
+            "Holdout rows equal to a training row (baseline)",
+            pct(p.holdout_exact_match_share),
+        ),
+        (
+            "Median nearest-neighbour distance ratio",
+            format!("{:.3}", p.median_nndr),
+        ),
+    ];
+    html! {
+        h2 { "Privacy" } "\n"
+        table {
+            tr { th { "Measure" } th { "Value" } }
+            @for (name, value) in rows { tr { td { (name) } td.n { (value) } } }
+        }
+        p.muted {
+            (p.sampled_synthetic_rows) " synthetic and " (p.sampled_reference_rows)
+            " reference rows sampled per table."
+        }
+        "\n"
+    }
+}
+
+fn efficacy(e: &MlEfficacyReport) -> Markup {
+    let seen = if e.holdout_seen_by_generator {
+        " (split from the training data: the synthetic score is optimistic)"
     } else {
-        h.push_str("<p class=\"muted\">Fewer than two numerical columns.</p>");
-    }
-    h.push_str("</div>\n");
-
-    h.push_str("<h2>Column pairs</h2>\n<table><tr><th>Column 1</th><th>Column 2</th><th>Metric</th><th>Score</th><th>Counts</th></tr>\n");
-    for p in &q.pairs {
-        let _ = writeln!(
-            h,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
-            esc(&p.column_1),
-            esc(&p.column_2),
-            esc(&p.metric),
-            pct(p.score),
-            if p.meets_threshold {
-                "yes"
-            } else {
-                "no (weak in real data)"
+        ""
+    };
+    let head = ["Trained on", "Accuracy", "Macro F1", "R²", "Rows"];
+    html! {
+        h2 { "Machine-learning efficacy: predicting " (e.target) } "\n"
+        p { (e.task) " (" (e.model) "), tested on " (e.test_rows) " real rows" (seen) "." }
+        table {
+            tr { @for h in head { th { (h) } } }
+            @for (name, s) in [("real", &e.real), ("synthetic", &e.synthetic)] {
+                tr {
+                    td { (name) }
+                    td.n { (pct(s.accuracy)) }
+                    td.n { (pct(s.f1_macro)) }
+                    td.n { (s.r2.map_or("—".into(), |v| format!("{v:.3}"))) }
+                    td.n { (s.train_rows) }
+                }
             }
-        );
+        }
+        "\n"
     }
-    h.push_str("</table>\n");
-
-    h.push_str(
-        "<h2>Diagnostic</h2>\n<table><tr><th>Column</th><th>Check</th><th>Score</th></tr>\n",
-    );
-    for c in &report.diagnostic.columns {
-        let _ = writeln!(
-            h,
-            "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td></tr>",
-            esc(&c.column),
-            esc(&c.metric),
-            pct(c.score)
-        );
-    }
-    h.push_str("</table>\n");
-
-    let p = &report.privacy;
-    let _ = write!(
-        h,
-        "<h2>Privacy</h2>\n<table><tr><th>Measure</th><th>Value</th></tr>\
-         <tr><td>DCR share (synthetic rows closer to training than to holdout; ~50% is good)</td><td class=\"n\">{}</td></tr>\
-         <tr><td>Median distance to closest training row</td><td class=\"n\">{:.4}</td></tr>\
-         <tr><td>Median distance to closest holdout row</td><td class=\"n\">{}</td></tr>\
-         <tr><td>Synthetic rows copying a training row</td><td class=\"n\">{}</td></tr>\
-         <tr><td>Holdout rows equal to a training row (baseline)</td><td class=\"n\">{}</td></tr>\
-         <tr><td>Median nearest-neighbour distance ratio</td><td class=\"n\">{:.3}</td></tr>\
-         </table><p class=\"muted\">{} synthetic and {} reference rows sampled per table.</p>\n",
-        pct(p.dcr_share),
-        p.median_dcr_train,
-        p.median_dcr_holdout
-            .map_or("—".into(), |v| format!("{v:.4}")),
-        pct(Some(p.exact_match_share)),
-        pct(p.holdout_exact_match_share),
-        p.median_nndr,
-        p.sampled_synthetic_rows,
-        p.sampled_reference_rows,
-    );
-
-    if let Some(e) = &report.ml_efficacy {
-        let row = |name: &str, s: &crate::EfficacyScores| {
-            format!(
-                "<tr><td>{name}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
-                pct(s.accuracy),
-                pct(s.f1_macro),
-                s.r2.map_or("—".into(), |v| format!("{v:.3}")),
-                s.train_rows
-            )
-        };
-        let _ = write!(
-            h,
-            "<h2>Machine-learning efficacy: predicting {}</h2>\n<p>{} ({}), tested on {} real rows{}.</p>\
-             <table><tr><th>Trained on</th><th>Accuracy</th><th>Macro F1</th><th>R²</th><th>Rows</th></tr>{}{}</table>\n",
-            esc(&e.target),
-            esc(&e.task),
-            esc(&e.model),
-            e.test_rows,
-            if e.holdout_seen_by_generator {
-                " (split from the training data: the synthetic score is optimistic)"
-            } else {
-                ""
-            },
-            row("real", &e.real),
-            row("synthetic", &e.synthetic),
-        );
-    }
-    h.push_str("</body></html>\n");
-    h
 }
 
 fn pct(v: Option<f64>) -> String {
     v.map_or("—".into(), |v| format!("{:.1}%", v * 100.0))
-}
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-fn plot_error(e: &str) -> String {
-    format!("<p class=\"muted\">plot unavailable: {}</p>", esc(e))
 }
 
 /// Overlaid density histograms over the range of both sides.
@@ -249,26 +304,7 @@ fn histogram(
         .fold(0.0f64, |a, &b| a.max(b))
         .max(1e-9)
         * 1.1;
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (400, 260)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| e.to_string())?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 14))
-            .margin(8)
-            .x_label_area_size(28)
-            .y_label_area_size(44)
-            .build_cartesian_2d(lo..hi, 0f64..top)
-            .map_err(|e| e.to_string())?;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .light_line_style(WHITE)
-            .x_labels(5)
-            .y_labels(4)
-            .y_label_formatter(&|v| format!("{:.0}%", v * 100.0))
-            .draw()
-            .map_err(|e| e.to_string())?;
+    share_plot(title, lo..hi, top, (5, None), |chart| {
         for (d, color) in [(&dr, REAL), (&ds, SYNTH)] {
             chart
                 .draw_series(d.iter().enumerate().map(|(i, &v)| {
@@ -277,9 +313,8 @@ fn histogram(
                 }))
                 .map_err(|e| e.to_string())?;
         }
-        root.present().map_err(|e| e.to_string())?;
-    }
-    Ok(svg)
+        Ok(())
+    })
 }
 
 /// Side-by-side bars of category shares (the most frequent categories of both sides).
@@ -323,35 +358,9 @@ fn bars(title: &str, real: &[Option<String>], synth: &[Option<String>]) -> Resul
         .map(|(k, _)| k.chars().take(12).collect())
         .collect();
     let n = cats.len();
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (400, 260)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| e.to_string())?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 14))
-            .margin(8)
-            .x_label_area_size(28)
-            .y_label_area_size(44)
-            .build_cartesian_2d(-0.5f64..n as f64 - 0.5, 0f64..top)
-            .map_err(|e| e.to_string())?;
-        let label = |v: &f64| {
-            let i = v.round();
-            if (v - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < n {
-                labels[i as usize].clone()
-            } else {
-                String::new()
-            }
-        };
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .light_line_style(WHITE)
-            .x_labels(n + 1)
-            .x_label_formatter(&label)
-            .y_labels(4)
-            .y_label_formatter(&|v| format!("{:.0}%", v * 100.0))
-            .draw()
-            .map_err(|e| e.to_string())?;
+    let label = |v: &f64| tick(*v, 0.0, n).map_or_else(String::new, |i| labels[i].clone());
+    let x = -0.5f64..n as f64 - 0.5;
+    share_plot(title, x, top, (n + 1, Some(&label)), |chart| {
         for (m, color, off) in [(&sr, REAL, -0.4), (&ss, SYNTH, 0.0)] {
             chart
                 .draw_series(cats.iter().enumerate().map(|(i, (k, _))| {
@@ -361,9 +370,71 @@ fn bars(title: &str, real: &[Option<String>], synth: &[Option<String>]) -> Resul
                 }))
                 .map_err(|e| e.to_string())?;
         }
+        Ok(())
+    })
+}
+
+/// How a chart names its x ticks.
+type TickNames<'a> = dyn Fn(&f64) -> String + 'a;
+
+/// A 2-D chart of values in 0..1 shown as percent.
+type ShareChart<'a, 'b> = ChartContext<
+    'a,
+    SVGBackend<'b>,
+    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+>;
+
+/// A 400×260 SVG of shares (the y axis in percent, up to `top`) over `x`, titled as the column
+/// plots are; `x_labels` is how many ticks and how each is named (numbers when `None`).
+fn share_plot(
+    title: &str,
+    x: std::ops::Range<f64>,
+    top: f64,
+    x_labels: (usize, Option<&TickNames<'_>>),
+    draw: impl FnOnce(&mut ShareChart) -> Result<(), String>,
+) -> Result<String, String> {
+    svg((400, 260), |root| {
+        let mut chart = ChartBuilder::on(root)
+            .caption(title, ("sans-serif", 14))
+            .margin(8)
+            .x_label_area_size(28)
+            .y_label_area_size(44)
+            .build_cartesian_2d(x, 0f64..top)
+            .map_err(|e| e.to_string())?;
+        let percent = |v: &f64| format!("{:.0}%", v * 100.0);
+        let mut mesh = chart.configure_mesh();
+        mesh.disable_x_mesh()
+            .light_line_style(WHITE)
+            .x_labels(x_labels.0)
+            .y_labels(4)
+            .y_label_formatter(&percent);
+        if let Some(name) = x_labels.1 {
+            mesh.x_label_formatter(name);
+        }
+        mesh.draw().map_err(|e| e.to_string())?;
+        draw(&mut chart)
+    })
+}
+
+/// An SVG of `size`, drawn by `draw` on a white page.
+fn svg(
+    size: (u32, u32),
+    draw: impl FnOnce(&DrawingArea<SVGBackend, plotters::coord::Shift>) -> Result<(), String>,
+) -> Result<String, String> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        draw(&root)?;
         root.present().map_err(|e| e.to_string())?;
     }
     Ok(svg)
+}
+
+/// Which of `n` categories a tick at `v` names: those at `offset + i` for a whole `i`.
+fn tick(v: f64, offset: f64, n: usize) -> Option<usize> {
+    let i = (v - offset).round();
+    ((v - offset - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < n).then_some(i as usize)
 }
 
 /// A correlation matrix as coloured cells: blue −1, white 0, red +1, grey unknown.
@@ -392,28 +463,11 @@ fn heatmap(title: &str, names: &[&str], m: &HashMap<(&str, &str), f64>) -> Resul
         }
     };
     let short: Vec<String> = names.iter().map(|s| s.chars().take(10).collect()).collect();
-    let label = |v: &f64| {
-        let i = (v - 0.5).round();
-        if (v - 0.5 - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < n {
-            short[i as usize].clone()
-        } else {
-            String::new()
-        }
-    };
+    let label = |v: &f64| tick(*v, 0.5, n).map_or_else(String::new, |i| short[i].clone());
     // Rows are drawn from the top, so the y axis names them bottom-up.
-    let y_label = |v: &f64| {
-        let i = (v - 0.5).round();
-        if (v - 0.5 - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < n {
-            short[n - 1 - i as usize].clone()
-        } else {
-            String::new()
-        }
-    };
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (440, 420)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| e.to_string())?;
-        let mut chart = ChartBuilder::on(&root)
+    let y_label = |v: &f64| tick(*v, 0.5, n).map_or_else(String::new, |i| short[n - 1 - i].clone());
+    svg((440, 420), |root| {
+        let mut chart = ChartBuilder::on(root)
             .caption(title, ("sans-serif", 16))
             .margin(10)
             .x_label_area_size(40)
@@ -458,9 +512,8 @@ fn heatmap(title: &str, names: &[&str], m: &HashMap<(&str, &str), f64>) -> Resul
                     }),
             )
             .map_err(|e| e.to_string())?;
-        root.present().map_err(|e| e.to_string())?;
-    }
-    Ok(svg)
+        Ok(())
+    })
 }
 
 #[cfg(test)]
@@ -477,5 +530,40 @@ mod tests {
         let svg = heatmap("h", &["a", "b"], &m).unwrap();
         assert!(svg.contains("-0.50") && svg.contains("1.00"));
         assert!(histogram("x", &[None], &[None], false).is_err());
+    }
+
+    /// Text from the data is escaped by the template; the plots go in as they are.
+    #[test]
+    fn the_page_escapes_what_the_data_says() {
+        use synth_table::{Column, ColumnData, ColumnMetadata};
+        let name = "a<b & \"c\">";
+        let table = |values: [&str; 3]| {
+            let data = (0..30).map(|i| Some(values[i % 3].to_owned())).collect();
+            Table::new(vec![Column {
+                name: name.into(),
+                data: ColumnData::Str(data),
+            }])
+            .unwrap()
+        };
+        let (real, synth) = (table(["<x>", "y", "z"]), table(["<x>", "y", "y"]));
+        let meta = Metadata::new(vec![(
+            name.into(),
+            ColumnMetadata::new(SdType::Categorical),
+        )]);
+        let report = crate::evaluate(&real, &synth, &meta, &Default::default()).unwrap();
+        let page = render_html(&report, &real, &synth, &meta);
+        assert!(
+            page.starts_with("<!DOCTYPE html>\n<html lang=\"en\"><head>"),
+            "{page}"
+        );
+        assert!(
+            page.contains("<td>a&lt;b &amp; &quot;c&quot;&gt;</td>"),
+            "{page}"
+        );
+        assert!(!page.contains(name));
+        assert!(page.contains("<style>body{") && page.contains(".grid>div{"));
+        assert!(page.contains("Fewer than two numerical columns."));
+        assert_eq!(page.matches("<svg").count(), 1);
+        assert!(page.ends_with("</body></html>\n"));
     }
 }

@@ -16,7 +16,6 @@ pub struct Profile {
     pub n_columns: usize,
     pub columns: Vec<ColumnProfile>,
     /// The first rows as JSON objects (column name → value); datetimes in their format.
-    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
     pub preview: Vec<PreviewRow>,
     /// What the user should know about the values (e.g. cells that read as formulas).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -34,6 +33,23 @@ impl PreviewRow {
         self.0.iter().find(|(n, _)| n == column).map(|(_, v)| v)
     }
 }
+
+/// A row's schema: an object of any cells (the columns are the dataset's own).
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for PreviewRow {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder};
+        ObjectBuilder::new()
+            .description(Some(
+                "One row: column name → value (null when missing), in the table's column order",
+            ))
+            .additional_properties(Some(AdditionalProperties::FreeForm(true)))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for PreviewRow {}
 
 impl Serialize for PreviewRow {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {

@@ -6,11 +6,10 @@ use crate::envelope::{Failure, Success};
 use axum::extract::{Multipart, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use synth_core::Paged;
 use synth_core::PresignedRequest;
 use synth_core::datasets::Dataset;
-use synth_table::Metadata;
+use synth_table::{Metadata, PreviewRow, Profile};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -36,17 +35,18 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct UploadForm {
-    /// The table: CSV, JSON/NDJSON, XLSX or Parquet.
+    /// The table: CSV (or TSV), JSON/NDJSON, XLSX or Parquet.
     #[schema(value_type = String, format = Binary)]
     file: Vec<u8>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct PresignRequest {
-    /// The file's name; its extension names the format.
+    /// The file's name; its extension names the format (one of `FileFormat::EXTENSIONS`,
+    /// any case: the pattern is checked against that table by a test).
     #[schema(
         max_length = 255,
-        pattern = r"(^|[/\\])[^/\\]*[^./\\][^/\\]*\.([cC][sS][vV]|[jJ][sS][oO][nN]|[nN][dD][jJ][sS][oO][nN]|[jJ][sS][oO][nN][lL]|[xX][lL][sS][xXmM]?|[pP][aA][rR][qQ][uU][eE][tT]|[pP][qQ])$"
+        pattern = r"(^|[/\\])[^/\\]*[^./\\][^/\\]*\.([cC][sS][vV]|[tT][sS][vV]|[tT][aA][bB]|[pP][sS][vV]|[tT][xX][tT]|[jJ][sS][oO][nN]|[nN][dD][jJ][sS][oO][nN]|[jJ][sS][oO][nN][lL]|[xX][lL][sS][xX]|[xX][lL][sS][mM]|[pP][aA][rR][qQ][uU][eE][tT]|[pP][qQ])$"
     )]
     pub filename: String,
     /// Size of the file in bytes; the upload URL accepts exactly this many.
@@ -70,14 +70,12 @@ pub struct DatasetDetail {
     #[serde(flatten)]
     pub dataset: Dataset,
     /// `null` until the dataset is ready.
-    #[schema(value_type = Option<Object>)]
-    pub profile: Option<Value>,
+    pub profile: Option<Profile>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Preview {
-    #[schema(value_type = Vec<Object>)]
-    pub rows: Vec<Value>,
+    pub rows: Vec<PreviewRow>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -257,4 +255,31 @@ async fn delete_dataset(
         Ack { ok: true },
         "dataset deleted",
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use synth_table::FileFormat;
+
+    /// The API document's filename pattern accepts exactly the extensions of the one table
+    /// the upload check uses, in any case.
+    #[test]
+    fn the_filename_pattern_follows_the_extension_table() {
+        let alternatives: Vec<String> = FileFormat::EXTENSIONS
+            .iter()
+            .map(|(ext, _)| {
+                ext.chars()
+                    .map(|c| format!("[{c}{}]", c.to_ascii_uppercase()))
+                    .collect()
+            })
+            .collect();
+        let want = format!(
+            r"(^|[/\\])[^/\\]*[^./\\][^/\\]*\.({})$",
+            alternatives.join("|")
+        );
+        let schema = serde_json::to_value(<PresignRequest as utoipa::PartialSchema>::schema())
+            .expect("a schema");
+        assert_eq!(schema["properties"]["filename"]["pattern"], want);
+    }
 }

@@ -15,7 +15,8 @@ use super::{
     ALL_PARTITION, Decision, GenerationRequest, ModelCatalog, RequestStatus, Validation,
     active_key, request_key, result_prefix, status_partition,
 };
-use crate::accounts::{Paged, Principal, audit_item};
+use crate::accounts::{Principal, admin::audit_item};
+use crate::ports::Paged;
 use crate::datasets::{Dataset, DatasetStatus, Datasets, dataset_key};
 use crate::dispatch::JobRequest;
 use crate::ports::jobs::JobSpec;

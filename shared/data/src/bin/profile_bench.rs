@@ -12,7 +12,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use synth_data::{ReadOptions, apply_metadata, infer_metadata, profile, read_path, write_path};
+use synth_data::{
+    LoadOptions, Loaded, ReadOptions, Source, apply_metadata, infer_metadata, load, profile,
+    read_path, write_path,
+};
 
 /// xorshift64*: enough randomness for a benchmark, no dependency.
 struct Rng(u64);
@@ -35,10 +38,9 @@ impl Rng {
 const HEADER: &str = "id,age,quantity,price_cents,visits,score,weight,ratio,temperature,balance,\
 city,segment,channel,active,signup_date,last_seen,email,comment,tier,phone";
 
-fn generate_csv(path: &Path, rows: usize) -> std::io::Result<()> {
-    let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
-    writeln!(out, "{HEADER}")?;
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+/// The text of column `c` in row `i` of the generated table.
+fn write_cell(cell: &mut String, c: usize, i: usize, rng: &mut Rng) {
+    use std::fmt::Write as _;
     let cities = [
         "Paris", "Lyon", "Nice", "Lille", "Nantes", "Bordeaux", "Rennes", "Metz",
     ];
@@ -47,6 +49,62 @@ fn generate_csv(path: &Path, rows: usize) -> std::io::Result<()> {
     let words = [
         "fast", "late", "broken", "great", "refund", "support", "thanks", "again",
     ];
+    let _ = match c {
+        0 => write!(cell, "{}", i + 1),
+        1 => write!(cell, "{}", 18 + rng.below(70)),
+        2 => write!(cell, "{}", rng.below(500)),
+        3 => write!(cell, "{}", 100 + rng.below(1_000_000)),
+        4 => write!(cell, "{}", rng.below(10_000)),
+        5 => write!(cell, "{:.3}", rng.unit() * 100.0),
+        6 => write!(cell, "{:.2}", 40.0 + rng.unit() * 80.0),
+        7 => write!(cell, "{:.4}", rng.unit()),
+        8 => write!(cell, "{:.1}", -10.0 + rng.unit() * 45.0),
+        9 => write!(cell, "{:.2}", (rng.unit() - 0.3) * 1e5),
+        10 => write!(cell, "{}", cities[rng.below(8) as usize]),
+        11 => write!(cell, "{}", segments[rng.below(4) as usize]),
+        12 => write!(cell, "{}", channels[rng.below(3) as usize]),
+        13 => write!(cell, "{}", rng.below(2) == 0),
+        14 => write!(
+            cell,
+            "{}-{:02}-{:02}",
+            2015 + rng.below(10),
+            1 + rng.below(12),
+            1 + rng.below(28)
+        ),
+        15 => write!(
+            cell,
+            "2024-{:02}-{:02}T{:02}:{:02}:{:02}",
+            1 + rng.below(12),
+            1 + rng.below(28),
+            rng.below(24),
+            rng.below(60),
+            rng.below(60)
+        ),
+        16 => write!(cell, "user{}@example.com", i + 1),
+        17 => write!(
+            cell,
+            "\"{} {}, {} {}\"",
+            words[rng.below(8) as usize],
+            words[rng.below(8) as usize],
+            words[rng.below(8) as usize],
+            rng.below(1000)
+        ),
+        18 => write!(cell, "{}", 1 + rng.below(5)),
+        _ => write!(
+            cell,
+            "+33 6 {:02} {:02} {:02} {:02}",
+            rng.below(100),
+            rng.below(100),
+            rng.below(100),
+            rng.below(100)
+        ),
+    };
+}
+
+fn generate_csv(path: &Path, rows: usize) -> std::io::Result<()> {
+    let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
+    writeln!(out, "{HEADER}")?;
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let mut cell = String::with_capacity(64);
     for i in 0..rows {
         for c in 0..20 {
@@ -59,57 +117,7 @@ fn generate_csv(path: &Path, rows: usize) -> std::io::Result<()> {
                 continue;
             }
             cell.clear();
-            use std::fmt::Write as _;
-            let _ = match c {
-                0 => write!(cell, "{}", i + 1),
-                1 => write!(cell, "{}", 18 + rng.below(70)),
-                2 => write!(cell, "{}", rng.below(500)),
-                3 => write!(cell, "{}", 100 + rng.below(1_000_000)),
-                4 => write!(cell, "{}", rng.below(10_000)),
-                5 => write!(cell, "{:.3}", rng.unit() * 100.0),
-                6 => write!(cell, "{:.2}", 40.0 + rng.unit() * 80.0),
-                7 => write!(cell, "{:.4}", rng.unit()),
-                8 => write!(cell, "{:.1}", -10.0 + rng.unit() * 45.0),
-                9 => write!(cell, "{:.2}", (rng.unit() - 0.3) * 1e5),
-                10 => write!(cell, "{}", cities[rng.below(8) as usize]),
-                11 => write!(cell, "{}", segments[rng.below(4) as usize]),
-                12 => write!(cell, "{}", channels[rng.below(3) as usize]),
-                13 => write!(cell, "{}", rng.below(2) == 0),
-                14 => write!(
-                    cell,
-                    "{}-{:02}-{:02}",
-                    2015 + rng.below(10),
-                    1 + rng.below(12),
-                    1 + rng.below(28)
-                ),
-                15 => write!(
-                    cell,
-                    "2024-{:02}-{:02}T{:02}:{:02}:{:02}",
-                    1 + rng.below(12),
-                    1 + rng.below(28),
-                    rng.below(24),
-                    rng.below(60),
-                    rng.below(60)
-                ),
-                16 => write!(cell, "user{}@example.com", i + 1),
-                17 => write!(
-                    cell,
-                    "\"{} {}, {} {}\"",
-                    words[rng.below(8) as usize],
-                    words[rng.below(8) as usize],
-                    words[rng.below(8) as usize],
-                    rng.below(1000)
-                ),
-                18 => write!(cell, "{}", 1 + rng.below(5)),
-                _ => write!(
-                    cell,
-                    "+33 6 {:02} {:02} {:02} {:02}",
-                    rng.below(100),
-                    rng.below(100),
-                    rng.below(100),
-                    rng.below(100)
-                ),
-            };
+            write_cell(&mut cell, c, i, &mut rng);
             out.write_all(cell.as_bytes())?;
         }
         out.write_all(b"\n")?;
@@ -139,7 +147,8 @@ fn cpu_secs() -> f64 {
     (f.get(11).unwrap_or(&0.0) + f.get(12).unwrap_or(&0.0)) / 100.0
 }
 
-/// Child: time each phase on one file and print one result line.
+/// Child: time each phase of [`load`] on one file (called one by one, to time them apart)
+/// and print one result line.
 fn measure(path: &Path) {
     let opts = ReadOptions::default();
     let cpu0 = cpu_secs();
@@ -182,9 +191,11 @@ fn measure(path: &Path) {
 
 /// Child: read a CSV (first `rows` rows) and write it as another format, outside the timings.
 fn convert(from: &Path, to: &Path, rows: usize) {
-    let ds = read_path(from, &ReadOptions::default()).expect("read");
-    let inference = infer_metadata(&ds.table);
-    let mut table = apply_metadata(ds.table, &inference.metadata).expect("apply");
+    let Loaded {
+        mut table,
+        metadata,
+        ..
+    } = load(Source::Path(from), &LoadOptions::default()).expect("load");
     for c in &mut table.columns {
         use synth_table::ColumnData::*;
         match &mut c.data {
@@ -194,7 +205,7 @@ fn convert(from: &Path, to: &Path, rows: usize) {
             Str(v) => v.truncate(rows),
         }
     }
-    write_path(&table, &inference.metadata, to).expect("write");
+    write_path(&table, &metadata, to).expect("write");
 }
 
 fn child(args: &[&str]) {

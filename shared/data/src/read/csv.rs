@@ -1,6 +1,7 @@
-//! CSV: encoding, delimiter sniffing and a structural pre-scan are hand-written (polars has
-//! none of them: it assumes UTF-8, a known separator, and pads or rejects ragged rows without
-//! a line number); the parse itself is polars'.
+//! CSV: polars parses, but it assumes UTF-8 and a known separator, and pads or rejects ragged
+//! rows without a line number. So first the text is decoded (`encoding_rs` for the fallback
+//! from UTF-8), its delimiter sniffed, and its shape checked — widths and line numbers, from
+//! the records as `csv-core` splits them, quote-aware.
 
 use std::borrow::Cow;
 use std::io::Cursor;
@@ -75,56 +76,127 @@ pub(super) fn read(
     Ok(table)
 }
 
-/// UTF-8 without its BOM, or Latin-1 transcoded to UTF-8 (every byte is a valid Latin-1 char).
+/// UTF-8 without its BOM or, when the bytes are not UTF-8, Windows-1252 transcoded to UTF-8:
+/// what browsers read a file labelled Latin-1 (ISO-8859-1) as. It agrees with Latin-1 on every
+/// byte but 0x80–0x9F, where Latin-1 has invisible control codes and Windows-1252 the `€ ‘ ’ “ ”
+/// – —` that spreadsheets on Windows actually wrote.
 fn decode<'a>(bytes: &'a [u8], warnings: &mut Vec<String>) -> Cow<'a, [u8]> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     if std::str::from_utf8(bytes).is_ok() {
         return Cow::Borrowed(bytes);
     }
-    warnings.push("the file is not valid UTF-8; it was read as Latin-1 (ISO-8859-1)".into());
-    Cow::Owned(
-        bytes
-            .iter()
-            .map(|&b| b as char)
-            .collect::<String>()
-            .into_bytes(),
-    )
+    warnings.push(
+        "the file is not valid UTF-8; it was read as Latin-1 (Windows-1252, as browsers read it)"
+            .into(),
+    );
+    let (text, _) = encoding_rs::WINDOWS_1252.decode_without_bom_handling(bytes);
+    Cow::Owned(text.into_owned().into_bytes())
 }
 
-/// Field counts of the first records for one delimiter, quote-aware.
-fn field_counts(text: &[u8], delimiter: u8) -> Vec<usize> {
-    let mut counts = Vec::new();
-    let mut fields = 1;
-    let mut in_quotes = false;
-    let mut line_empty = true;
-    for &b in text {
-        match b {
-            b'"' => {
-                in_quotes = !in_quotes;
-                line_empty = false;
-            }
-            b'\n' if !in_quotes => {
-                if !line_empty {
-                    counts.push(fields);
-                    if counts.len() == SNIFF_RECORDS {
-                        return counts;
-                    }
-                }
-                fields = 1;
-                line_empty = true;
-            }
-            b'\r' => {}
-            _ if b == delimiter && !in_quotes => {
-                fields += 1;
-                line_empty = false;
-            }
-            _ => line_empty = false,
+/// One record of a CSV text: how many fields it has and the physical line it starts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Record {
+    fields: usize,
+    line: usize,
+}
+
+/// The records of a CSV text as `csv-core` splits them (RFC 4180: a field is quoted when it
+/// starts with `"`, `""` is a quote inside one, `\n`, `\r` or `\r\n` ends a record), counted
+/// rather than collected. Blank lines are skipped, as polars skips them. A quoted field still
+/// open at the end of the text is an error naming the line its record starts on.
+struct Records<'a> {
+    text: &'a [u8],
+    pos: usize,
+    reader: csv_core::Reader,
+    done: bool,
+    /// Scratch for the fields' bytes and end offsets: only their count matters, so they are
+    /// reused whenever they fill up.
+    out: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl<'a> Records<'a> {
+    fn new(text: &'a [u8], delimiter: u8) -> Self {
+        let reader = csv_core::ReaderBuilder::new()
+            .delimiter(delimiter)
+            .quote(b'"')
+            .double_quote(true)
+            .build();
+        Self {
+            text,
+            pos: 0,
+            reader,
+            done: false,
+            out: vec![0; 4096],
+            ends: vec![0; 256],
         }
     }
-    if !line_empty {
-        counts.push(fields);
+
+    /// Skip the blank lines before a record, so that its line is where its first byte is.
+    fn skip_blank_lines(&mut self) {
+        let blank = self.text[self.pos..]
+            .iter()
+            .take_while(|&&b| b == b'\n' || b == b'\r');
+        let (mut skipped, mut newlines) = (0, 0);
+        for &b in blank {
+            skipped += 1;
+            newlines += u64::from(b == b'\n');
+        }
+        self.pos += skipped;
+        self.reader.set_line(self.reader.line() + newlines);
     }
-    counts
+}
+
+impl Iterator for Records<'_> {
+    type Item = Result<Record, DataError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        use csv_core::ReadRecordResult::{
+            End, InputEmpty, OutputEndsFull, OutputFull, Record as Done,
+        };
+        if self.done {
+            return None;
+        }
+        self.skip_blank_lines();
+        if self.pos == self.text.len() {
+            self.done = true;
+            return None;
+        }
+        let line = self.reader.line() as usize;
+        let mut fields = 0;
+        loop {
+            let input = &self.text[self.pos..];
+            // At the end of the text, a newline ends the last record, unless it lies inside a
+            // quoted field that never closed: then the reader takes it in and wants more.
+            let at_end = input.is_empty();
+            let input: &[u8] = if at_end { b"\n" } else { input };
+            let (result, read, _, ended) =
+                self.reader
+                    .read_record(input, &mut self.out, &mut self.ends);
+            fields += ended;
+            if !at_end {
+                self.pos += read;
+            }
+            match result {
+                Done => return Some(Ok(Record { fields, line })),
+                OutputFull | OutputEndsFull => {}
+                InputEmpty if !at_end => {}
+                InputEmpty | End => {
+                    self.done = true;
+                    return Some(Err(DataError::UnterminatedQuote { line }));
+                }
+            }
+        }
+    }
+}
+
+/// Field counts of the first records for one delimiter.
+fn field_counts(text: &[u8], delimiter: u8) -> Vec<usize> {
+    Records::new(text, delimiter)
+        .take(SNIFF_RECORDS)
+        .map_while(Result::ok)
+        .map(|r| r.fields)
+        .collect()
 }
 
 /// The delimiter among `, ; \t |` that splits the first records into the same number (> 1) of
@@ -152,64 +224,30 @@ struct Shape {
     rows: usize,
 }
 
-/// One quote-aware pass over the file: the header's width, the number of data records, and the
-/// first record whose width differs (by physical line number, as an editor shows it). It jumps
-/// between quotes, newlines and delimiters with memchr, the only bytes that matter here.
+/// One pass over the file: the header's width, the number of data records, and the first
+/// record whose width differs (by physical line number, as an editor shows it).
 fn scan(text: &[u8], delimiter: u8) -> Result<Shape, DataError> {
-    let mut line = 1usize;
-    let mut record_line = 1usize;
-    let mut record_start = 0usize;
-    let mut fields = 1usize;
-    let mut in_quotes = false;
-    let mut saw_quote = false;
-    let mut header: Option<usize> = None;
-    let mut rows = 0usize;
-    let mut end_record = |fields: usize, record_line: usize| -> Result<(), DataError> {
-        match header {
-            None => header = Some(fields),
-            Some(expected) if expected != fields => {
-                return Err(DataError::RaggedCsv {
-                    line: record_line,
-                    expected,
-                    found: fields,
-                });
-            }
-            Some(_) => rows += 1,
-        }
-        Ok(())
+    let mut records = Records::new(text, delimiter);
+    let Some(header) = records.next().transpose()? else {
+        return Ok(Shape {
+            columns: 0,
+            rows: 0,
+        });
     };
-    // A record of one field with no quote is blank when it holds nothing but `\r`.
-    let blank = |from: usize, to: usize| text[from..to].iter().all(|&b| b == b'\r');
-    for pos in memchr::memchr3_iter(b'"', b'\n', delimiter, text) {
-        match text[pos] {
-            b'"' => {
-                in_quotes = !in_quotes;
-                saw_quote = true;
-            }
-            b'\n' => {
-                line += 1;
-                if !in_quotes {
-                    if fields > 1 || saw_quote || !blank(record_start, pos) {
-                        end_record(fields, record_line)?;
-                    }
-                    fields = 1;
-                    saw_quote = false;
-                    record_start = pos + 1;
-                    record_line = line;
-                }
-            }
-            _ if !in_quotes => fields += 1,
-            _ => {}
+    let mut rows = 0usize;
+    for record in records {
+        let record = record?;
+        if record.fields != header.fields {
+            return Err(DataError::RaggedCsv {
+                line: record.line,
+                expected: header.fields,
+                found: record.fields,
+            });
         }
-    }
-    if in_quotes {
-        return Err(DataError::UnterminatedQuote { line: record_line });
-    }
-    if fields > 1 || saw_quote || !blank(record_start, text.len()) {
-        end_record(fields, record_line)?;
+        rows += 1;
     }
     Ok(Shape {
-        columns: header.unwrap_or(0),
+        columns: header.fields,
         rows,
     })
 }
@@ -250,5 +288,60 @@ mod tests {
             scan(b"a,b\n\"1,2\n", b','),
             Err(DataError::UnterminatedQuote { line: 2 })
         ));
+    }
+
+    #[test]
+    fn records_count_fields_by_rfc_4180_and_name_their_first_line() {
+        let records = |text: &[u8]| -> Vec<(usize, usize)> {
+            Records::new(text, b',')
+                .map(|r| r.map(|r| (r.fields, r.line)).unwrap())
+                .collect()
+        };
+        // Blank lines (LF, CRLF or CR alone) are skipped; a record's line is where it starts.
+        assert_eq!(
+            records(b"a,b\r\n\r\n\n1,\"x\ny\"\r2,3"),
+            [(2, 1), (2, 4), (2, 5)]
+        );
+        // `""` is a quote inside a quoted field; a quote inside an unquoted one is text.
+        assert_eq!(records(b"\"a\"\"b,c\",d\n5\" disk,e\n"), [(2, 1), (2, 2)]);
+        // A record of one empty quoted field is a record, not a blank line.
+        assert_eq!(records(b"a\n\"\"\n"), [(1, 1), (1, 2)]);
+        // More fields than the scratch buffers hold are still all counted.
+        let wide = vec!["x"; 1000].join(",");
+        assert_eq!(records(wide.as_bytes()), [(1000, 1)]);
+        // A quoted field open at the end of the text, with or without a final newline.
+        for text in [&b"a\n\"open"[..], b"a\n\"open\n"] {
+            let last = Records::new(text, b',').last().unwrap();
+            assert!(matches!(
+                last,
+                Err(DataError::UnterminatedQuote { line: 2 })
+            ));
+        }
+        // A ragged record after blank lines is named by its own line.
+        assert!(matches!(
+            scan(b"a,b\n1,2\n\n\n3\n", b','),
+            Err(DataError::RaggedCsv {
+                line: 5,
+                expected: 2,
+                found: 1
+            })
+        ));
+    }
+
+    #[test]
+    fn text_that_is_not_utf8_is_read_as_windows_1252() {
+        let mut warnings = Vec::new();
+        // 0xE9 and 0xFC are é and ü in Latin-1 and Windows-1252 alike; 0x80 and 0x93/0x94
+        // are Windows-1252's euro sign and curly quotes (control codes in ISO-8859-1).
+        let text = decode(b"Jos\xe9,M\xfcnchen,\x80 5,\x93hi\x94", &mut warnings);
+        assert_eq!(
+            std::str::from_utf8(&text).unwrap(),
+            "José,München,€ 5,\u{201c}hi\u{201d}"
+        );
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].contains("Latin-1"), "{warnings:?}");
+        let mut none = Vec::new();
+        assert_eq!(&*decode(b"\xEF\xBB\xBFa,b", &mut none), b"a,b");
+        assert!(none.is_empty());
     }
 }

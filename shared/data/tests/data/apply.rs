@@ -133,41 +133,23 @@ fn contradicting_metadata_is_an_error_naming_the_column() {
     }
     assert!(err.to_string().contains("\"word\""), "{err}");
 
+    // The column and row each contradiction is found at.
+    let contradiction =
+        |column: &str, m: ColumnMetadata| match apply_metadata(t(), &meta(vec![(column, m)]))
+            .unwrap_err()
+        {
+            DataError::Contradiction { column, row, .. } => (column, row),
+            other => panic!("{other}"),
+        };
     // 2024-02-30 does not exist.
-    let err = apply_metadata(t(), &meta(vec![("date", dt("%Y-%m-%d"))])).unwrap_err();
-    assert!(
-        matches!(&err, DataError::Contradiction { column, row: 2, .. } if column == "date"),
-        "{err}"
-    );
+    assert_eq!(contradiction("date", dt("%Y-%m-%d")), ("date".into(), 2));
     // Integers are not dates unless told how to read them.
-    let err = apply_metadata(
-        t(),
-        &meta(vec![("ymd", ColumnMetadata::new(SdType::Datetime))]),
-    )
-    .unwrap_err();
-    assert!(
-        matches!(&err, DataError::Contradiction { column, .. } if column == "ymd"),
-        "{err}"
-    );
-    let err = apply_metadata(t(), &meta(vec![("ymd", dt("%Y%m%d"))])).unwrap_err();
-    assert!(
-        matches!(&err, DataError::Contradiction { row: 2, .. }),
-        "{err}"
-    );
-    let err = apply_metadata(t(), &meta(vec![("f", num(Some("Int64")))])).unwrap_err();
-    assert!(
-        matches!(&err, DataError::Contradiction { column, .. } if column == "f"),
-        "{err}"
-    );
-    let err = apply_metadata(
-        t(),
-        &meta(vec![("word", ColumnMetadata::new(SdType::Boolean))]),
-    )
-    .unwrap_err();
-    assert!(
-        matches!(&err, DataError::Contradiction { column, .. } if column == "word"),
-        "{err}"
-    );
+    let datetime = ColumnMetadata::new(SdType::Datetime);
+    assert_eq!(contradiction("ymd", datetime).0, "ymd");
+    assert_eq!(contradiction("ymd", dt("%Y%m%d")).1, 2);
+    assert_eq!(contradiction("f", num(Some("Int64"))).0, "f");
+    let boolean = ColumnMetadata::new(SdType::Boolean);
+    assert_eq!(contradiction("word", boolean).0, "word");
 
     let mut m = meta(vec![("id", ColumnMetadata::new(SdType::Id))]);
     m.primary_key = Some("id".into());

@@ -4,6 +4,7 @@
 mod apply;
 mod infer;
 mod limits;
+mod load;
 mod profile;
 mod read;
 mod write;

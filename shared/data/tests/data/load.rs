@@ -1,0 +1,102 @@
+use synth_data::{LoadOptions, ReadOptions, Source, load, read_path};
+use synth_table::{ColumnData, ColumnMetadata, FileFormat, Metadata, SdType};
+
+use super::*;
+
+fn bytes<'a>(text: &'a str, name: &'a str) -> Source<'a> {
+    Source::Bytes {
+        bytes: text.as_bytes(),
+        filename: Some(name),
+    }
+}
+
+#[test]
+fn load_infers_types_and_keeps_the_reader_findings() {
+    let text = "when,n,city\n2024-01-02,1,Paris\n2024-02-03,2,Lyon\n";
+    let loaded = load(bytes(text, "t.json"), &LoadOptions::default()).unwrap();
+    assert_eq!(loaded.format, FileFormat::Csv);
+    // The reader's warning (the name says JSON, the content is CSV) is kept.
+    assert!(
+        loaded.warnings[0].contains("read as csv"),
+        "{:?}",
+        loaded.warnings
+    );
+    let when = loaded.metadata.column("when").unwrap();
+    assert_eq!(when.sdtype, SdType::Datetime);
+    // Applied: the datetime text is parsed.
+    assert!(matches!(
+        col(&loaded.table, "when"),
+        ColumnData::Datetime(_)
+    ));
+    assert!(loaded.inference.is_some());
+    assert!(loaded.profile.is_none() && loaded.compatible_sdtypes.is_empty());
+}
+
+#[test]
+fn load_types_by_the_metadata_given_without_inferring() {
+    let m = Metadata::new(vec![
+        ("a".into(), ColumnMetadata::new(SdType::Categorical)),
+        ("b".into(), ColumnMetadata::new(SdType::Numerical)),
+    ]);
+    let opts = LoadOptions {
+        metadata: Some(m.clone()),
+        ..LoadOptions::default()
+    };
+    let loaded = load(bytes("a,b\n1,\"2\"\n3,4\n", "t.csv"), &opts).unwrap();
+    assert_eq!(loaded.metadata, m);
+    assert!(loaded.inference.is_none());
+    // Metadata the data contradicts is the reader's error.
+    let wrong = LoadOptions {
+        metadata: Some(Metadata::new(vec![(
+            "a".into(),
+            ColumnMetadata::new(SdType::Boolean),
+        )])),
+        ..LoadOptions::default()
+    };
+    let err = load(bytes("a\n7\n", "t.csv"), &wrong).unwrap_err();
+    assert!(err.to_string().contains("\"a\""), "{err}");
+}
+
+#[test]
+fn load_profiles_and_lists_what_each_column_allows() {
+    let path = shared_data("penguins.csv");
+    let opts = LoadOptions {
+        profile: true,
+        compatible_sdtypes: true,
+        ..LoadOptions::default()
+    };
+    let loaded = load(Source::Path(&path), &opts).unwrap();
+    let read = read_path(&path, &ReadOptions::default()).unwrap();
+    let profile = loaded.profile.as_ref().unwrap();
+    assert_eq!(profile.n_rows, read.table.n_rows());
+    // The profile carries inference's confidence and reason.
+    assert!(profile.columns.iter().all(|c| c.reason.is_some()));
+    let allowed = |c: &str| &loaded.compatible_sdtypes[c];
+    assert_eq!(loaded.compatible_sdtypes.len(), loaded.table.columns.len());
+    // Text allows the text types and categories but not numbers.
+    assert!(allowed("species").contains(&SdType::Categorical));
+    assert!(allowed("species").contains(&SdType::Text));
+    assert!(!allowed("species").contains(&SdType::Numerical));
+    // Numbers allow numbers and categories, not an id (they repeat) nor PII.
+    let mass = allowed("body_mass_g");
+    assert!(mass.contains(&SdType::Numerical) && mass.contains(&SdType::Categorical));
+    assert!(!mass.contains(&SdType::Id) && !mass.contains(&SdType::Email));
+}
+
+#[test]
+fn compatible_sdtypes_are_judged_on_the_columns_as_read() {
+    let text = "id,day,flag\n1,2024-01-02,yes\n2,2024-01-03,no\n3,,yes\n";
+    let opts = LoadOptions {
+        compatible_sdtypes: true,
+        ..LoadOptions::default()
+    };
+    let loaded = load(bytes(text, "t.csv"), &opts).unwrap();
+    let allowed = &loaded.compatible_sdtypes;
+    // Distinct integers may be an id; dates in text may stay a datetime or be categories.
+    assert!(allowed["id"].contains(&SdType::Id));
+    assert!(allowed["day"].contains(&SdType::Datetime));
+    assert!(!allowed["day"].contains(&SdType::Numerical));
+    // yes/no is a boolean, and two repeating values are no id.
+    assert!(allowed["flag"].contains(&SdType::Boolean));
+    assert!(!allowed["flag"].contains(&SdType::Id));
+}
