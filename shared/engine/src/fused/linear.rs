@@ -65,16 +65,8 @@ impl CustomOp3 for LinearOp {
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let (rows, input) = x.dims2()?;
         let out = w.dims2()?.0;
-        // Through ReLU, the gradient survives only where the output is positive.
         let masked = if self.relu {
-            Some(with_data(res, |y| {
-                with_data(grad, |g| {
-                    g.iter()
-                        .zip(y)
-                        .map(|(g, y)| if *y > 0.0 { *g } else { 0.0 })
-                        .collect::<Vec<f32>>()
-                })
-            })??)
+            Some(through_relu(res, grad)?)
         } else {
             None
         };
@@ -137,6 +129,19 @@ impl CustomOp3 for LinearOp {
             None => with_data(grad, backward)?,
         }
     }
+}
+
+/// The gradient at the pre-activation of a ReLU whose output is `res`: through ReLU, the
+/// gradient survives only where the output is positive.
+fn through_relu(res: &Tensor, grad: &Tensor) -> Result<Vec<f32>> {
+    with_data(res, |y| {
+        with_data(grad, |g| {
+            g.iter()
+                .zip(y)
+                .map(|(g, y)| if *y > 0.0 { *g } else { 0.0 })
+                .collect::<Vec<f32>>()
+        })
+    })?
 }
 
 /// `x Wᵀ + b` with W of shape (out, in).
