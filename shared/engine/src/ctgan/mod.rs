@@ -19,28 +19,21 @@ use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
-use crate::model::{Fitted, Model, Spec, Start, Started};
+use crate::model::{Fitted, Model, Request, Spec, Start, Started};
 use crate::nn::{BatchNormMode, VarBuilder};
-use crate::random::{EngineRng, fill_normal};
+use crate::random::fill_normal;
 use crate::sampler::CondSpace;
 use crate::transformer::Span;
 use generator::{Generator, GeneratorConfig, activate, gumbel_noise};
 pub use params::CtganParams;
-pub use train::CtganTrainer;
 
 /// A fitted CTGAN: everything needed to sample, nothing of the training data.
 pub type Ctgan = Fitted<CtganNet>;
 
-/// What CTGAN samples with: the generator and its condition space.
+/// What CTGAN samples with: the generator, and the activation of each of its output spans.
 pub struct CtganNet {
     generator: Generator,
-    state: CtganState,
     spans: Vec<Span>,
-    batch_size: usize,
-    embedding_dim: usize,
-    /// Width of the encoded table.
-    width: usize,
-    device: Device,
 }
 
 /// What a saved CTGAN keeps besides its weights: the condition space, as `cond`.
@@ -62,33 +55,19 @@ fn cat_cond(x: &Tensor, cond: Option<&Tensor>) -> Result<Tensor> {
 
 impl Model for CtganNet {
     const NAME: &'static str = "ctgan";
-    const FORMAT_VERSION: u32 = 1;
     type Params = CtganParams;
     type State = CtganState;
-    type Trainer = CtganTrainer;
 
     /// The generator, `generator.*`: noise ⊕ condition in, one output per encoded value.
-    fn build(spec: Spec<'_, Self>, vb: VarBuilder<'_>) -> Result<Self> {
-        let Spec {
-            params,
-            transformer,
-            state,
-            device,
-        } = spec;
-        let width = transformer.output_width();
+    fn build(spec: &Spec<'_, Self>, vb: VarBuilder<'_>) -> Result<Self> {
         let config = GeneratorConfig {
-            input_dim: params.embedding_dim + state.cond.dim(),
-            hidden: params.generator_dim.clone(),
-            data_dim: width,
+            input_dim: spec.params.embedding_dim + spec.state.cond.dim(),
+            hidden: spec.params.generator_dim.clone(),
+            data_dim: spec.transformer.output_width(),
         };
         Ok(Self {
             generator: Generator::new(&config, vb.pp("generator"))?,
-            state,
-            spans: transformer.spans(),
-            batch_size: params.batch_size,
-            embedding_dim: params.embedding_dim,
-            width,
-            device: device.clone(),
+            spans: spec.transformer.spans(),
         })
     }
 
@@ -96,32 +75,25 @@ impl Model for CtganNet {
         train::start(start)
     }
 
-    fn state(&self) -> &CtganState {
-        &self.state
-    }
-
     /// `n` activated rows from the generator, conditioned on real-frequency conditions or on
     /// one fixed (column, category).
-    fn generate(
-        &self,
-        n: usize,
-        fixed: Option<(usize, usize)>,
-        rng: &mut EngineRng,
-    ) -> Result<Vec<f32>> {
-        let (b, e, w) = (self.batch_size, self.embedding_dim, self.width);
-        let cond = &self.state.cond;
+    fn generate(&self, spec: &Spec<'_, Self>, request: Request<'_>) -> Result<Vec<f32>> {
+        let (n, fixed, rng) = (request.rows, request.condition, request.rng);
+        let (b, e) = (spec.params.batch_size, spec.params.embedding_dim);
+        let (w, device) = (spec.transformer.output_width(), spec.device);
+        let cond = &spec.state.cond;
         let cond_dim = cond.dim();
         let mut out = Vec::with_capacity(n.div_ceil(b) * b * w);
         while out.len() < n * w {
             let mut z = vec![0f32; b * e];
             fill_normal(rng, &mut z);
-            let z = tensor(z, b, e, &self.device)?;
+            let z = tensor(z, b, e, device)?;
             let input = if cond_dim > 0 {
                 let c = match fixed {
                     Some((col, slot)) => cond.fixed(b, col, slot),
                     None => cond.sample_original(b, rng),
                 };
-                Tensor::cat(&[&z, &tensor(c, b, cond_dim, &self.device)?], 1)?
+                Tensor::cat(&[&z, &tensor(c, b, cond_dim, device)?], 1)?
             } else {
                 z
             };
@@ -134,7 +106,7 @@ impl Model for CtganNet {
                 BatchNormMode::Batch
             };
             let logits = self.generator.forward(&input, mode)?;
-            let g = tensor(gumbel_noise(b * w, rng), b, w, &self.device)?;
+            let g = tensor(gumbel_noise(b * w, rng), b, w, device)?;
             out.extend(
                 activate(&logits, &self.spans, &g)?
                     .flatten_all()?

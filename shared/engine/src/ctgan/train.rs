@@ -6,57 +6,39 @@
 use std::sync::Arc;
 
 use candle_core::backprop::GradStore;
-use candle_core::{DType, Device, Tensor, Var};
+use candle_core::{Device, Tensor, Var};
 
 use super::critic::{Critic, CriticConfig};
-use super::draws::{CriticDraw, DrawShape, Draws, GeneratorDraw, Prefetch, StepDraws};
+use super::draws::{DrawShape, Draws, GeneratorDraw, Prefetch, StepDraws};
 use super::generator::{Generator, activate};
 use super::penalty::{accumulate_penalty, gradient_penalty};
 use super::{CtganNet, CtganParams, CtganState, cat_cond, tensor};
 use crate::error::Result;
 use crate::fused::{self, CondSpan, fusable, side_by_side};
-use crate::model::{Built, Losses, Spec, Start, Started, Trainer};
-use crate::nn::{BatchMoments, VarBuilder};
+use crate::model::{Losses, Start, Started, Trainer};
+use crate::nn::BatchMoments;
 use crate::optim::{Adam, AdamConfig, add_gradients};
 use crate::sampler::{CondSpace, TrainingSampler};
 use crate::transformer::{Encoded, Span};
 
 /// Builds the generator and then the critic from the fit's generator, their optimisers,
 /// and the thread that draws every step's random inputs ahead.
-pub(super) fn start(start: Start<'_, CtganNet>) -> Result<Started<CtganNet>> {
-    let Start {
-        params,
-        transformer,
-        data,
-        device,
-        mut rng,
-    } = start;
+pub(super) fn start(mut start: Start<'_, CtganNet>) -> Result<Started<CtganNet>> {
+    let (params, device, data) = (start.params, start.device, start.data.clone());
     let sampler = Arc::new(TrainingSampler::new(
         &data,
-        transformer.discrete_spans(),
+        start.transformer.discrete_spans(),
         params.log_frequency,
     ));
-    let state = CtganState {
+    let model = start.build(CtganState {
         cond: sampler.space.clone(),
-    };
-    let model = Built::<CtganNet>::seeded(
-        Spec {
-            params,
-            transformer,
-            state,
-            device,
-        },
-        &mut rng,
-    )?;
+    })?;
     let config = CriticConfig {
         input_dim: data.width + sampler.space.dim(),
         hidden: params.discriminator_dim.clone(),
         pac: params.pac,
     };
-    let vb = VarBuilder::seeded(&mut rng, DType::F32, device);
-    let critic = Critic::new(&config, vb.pp("critic"))?;
-    let critic_params = vb.vars().trained_vars();
-    drop(vb);
+    let (critic, critic_params) = start.seeded(|vb| Critic::new(&config, vb.pp("critic")))?;
     let adam = |lr, weight_decay| AdamConfig {
         lr,
         beta1: 0.5,
@@ -72,10 +54,10 @@ pub(super) fn start(start: Start<'_, CtganNet>) -> Result<Started<CtganNet>> {
         critic_widths: critic.hidden_widths(),
         discriminator_steps: params.discriminator_steps,
     };
-    let draws = Draws::new(shape, data.clone(), sampler.clone(), rng);
+    let draws = Draws::new(shape, data.clone(), sampler.clone(), start.rng);
     let training = Training {
         params: params.clone(),
-        spans: transformer.spans(),
+        spans: model.net.spans.clone(),
         generator: model.net.generator.clone(),
         opt_g: Adam::new(
             model.vars.trained_vars(),
@@ -99,12 +81,15 @@ pub(super) fn start(start: Start<'_, CtganNet>) -> Result<Started<CtganNet>> {
         steps,
         losses: (0.0, 0.0),
     };
-    Ok(Started { model, trainer })
+    Ok(Started {
+        model,
+        trainer: Box::new(trainer),
+    })
 }
 
 /// CTGAN's trainer: `(n_rows / batch_size).max(1)` steps an epoch, reporting the last
 /// step's losses.
-pub struct CtganTrainer {
+struct CtganTrainer {
     training: Training,
     draws: Prefetch,
     steps: usize,
@@ -201,16 +186,8 @@ impl Training {
         let mut loss_d = 0.0;
         let updates = critic.len();
         for (i, draw) in critic.into_iter().enumerate() {
-            let CriticDraw {
-                noise,
-                cond,
-                real,
-                gumbel,
-                masks_scored,
-                masks_penalty,
-                alpha,
-            } = draw;
-            let (c1, c2) = match cond {
+            let (noise, gumbel) = (draw.noise, draw.gumbel);
+            let (c1, c2) = match draw.cond {
                 Some((c1, c2)) => (self.cond(Some(c1))?, self.cond(Some(c2))?),
                 None => (None, None),
             };
@@ -231,9 +208,10 @@ impl Training {
             };
             self.generator.update_running(d_pass.moments)?;
             let fake = cat_cond(&d_pass.act.detach(), c1.as_ref())?;
-            let real = cat_cond(&self.tensor(real, self.data.width)?, c2.as_ref())?;
-            let penalty = (self.tensor(alpha, 1)?, self.masks(masks_penalty)?);
-            loss_d = self.critic_update(&fake, &real, self.masks(masks_scored)?, penalty)?;
+            let real = cat_cond(&self.tensor(draw.real, self.data.width)?, c2.as_ref())?;
+            let penalty = (self.tensor(draw.alpha, 1)?, self.masks(draw.masks_penalty)?);
+            let masks_scored = self.masks(draw.masks_scored)?;
+            loss_d = self.critic_update(&fake, &real, masks_scored, penalty)?;
         }
         let g_pass = match (g_pass, g_inputs) {
             (Some(pass), _) => pass,

@@ -170,22 +170,30 @@ mod tests {
     use super::super::threads::PARALLEL_GEMM_MIN;
     use super::*;
 
-    #[test]
-    fn linear_matches_matmul_plus_bias() {
+    type Layer = fn(&Tensor, &Tensor, &Tensor) -> Result<Tensor>;
+
+    /// `layer` against its composition on x (rows × input), W (out × input) and b (out),
+    /// drawn from seeds `seed`, `seed + 1` and `seed + 2`.
+    fn check_layer(layer: Layer, (rows, input, out): (usize, usize, usize), seed: u64, tol: f32) {
         check(
-            &[var((7, 5), 1), var((3, 5), 2), var((1, 3), 3)],
-            |t| linear(&t[0], &t[1], &t[2].flatten_all().unwrap()).unwrap(),
-            1e-5,
+            &[
+                var((rows, input), seed),
+                var((out, input), seed + 1),
+                var((1, out), seed + 2),
+            ],
+            |t| layer(&t[0], &t[1], &t[2].flatten_all().unwrap()).unwrap(),
+            tol,
         );
     }
 
     #[test]
+    fn linear_matches_matmul_plus_bias() {
+        check_layer(linear, (7, 5, 3), 1, 1e-5);
+    }
+
+    #[test]
     fn linear_relu_matches_the_composition() {
-        check(
-            &[var((7, 5), 14), var((3, 5), 15), var((1, 3), 16)],
-            |t| linear_relu(&t[0], &t[1], &t[2].flatten_all().unwrap()).unwrap(),
-            1e-5,
-        );
+        check_layer(linear_relu, (7, 5, 3), 14, 1e-5);
     }
 
     #[test]
@@ -193,12 +201,8 @@ mod tests {
         // 256³ multiply-adds per product: where there are two cores, the input and weight
         // gradients are computed side by side.
         const { assert!(PARALLEL_GEMM_MIN <= 256 * 256 * 256) };
-        for f in [linear, linear_relu] {
-            check(
-                &[var((256, 256), 17), var((256, 256), 18), var((1, 256), 19)],
-                |t| f(&t[0], &t[1], &t[2].flatten_all().unwrap()).unwrap(),
-                1e-4,
-            );
+        for layer in [linear, linear_relu] {
+            check_layer(layer, (256, 256, 256), 17, 1e-4);
         }
     }
 

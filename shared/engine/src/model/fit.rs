@@ -47,12 +47,14 @@ impl<M: Model> Fitted<M> {
         let mut fitted = Self {
             params,
             transformer,
+            state: model.state,
+            device,
             net: model.net,
             vars: model.vars,
             history: Vec::new(),
         };
         let epochs = fitted.params.epochs();
-        fitted.history = run_epochs(epochs, started, &mut options, &fitted, &mut trainer)?;
+        fitted.history = run_epochs(epochs, started, &mut options, &fitted, &mut *trainer)?;
         Ok(fitted)
     }
 }
@@ -81,7 +83,7 @@ pub fn run_epochs(
     started: Instant,
     options: &mut FitOptions,
     model: &dyn Synthesizer,
-    trainer: &mut impl Trainer,
+    trainer: &mut dyn Trainer,
 ) -> Result<Vec<EpochReport>> {
     let mut history = Vec::with_capacity(epochs);
     for epoch in 0..epochs {
@@ -295,14 +297,12 @@ mod tests {
         assert_eq!(*steps.lock().unwrap(), 6);
         // A checkpoint that says stop ends training after the epoch it saw.
         let (mut trainer, _) = scripted(&[1.0; 5], None);
+        let stop_at_3 = |r: &EpochReport, _: &dyn Synthesizer| match r.epoch {
+            3 => FitControl::Stop,
+            _ => FitControl::Continue,
+        };
         let mut options = FitOptions {
-            checkpoint: Some(Box::new(|r, _| {
-                if r.epoch == 3 {
-                    FitControl::Stop
-                } else {
-                    FitControl::Continue
-                }
-            })),
+            checkpoint: Some(Box::new(stop_at_3)),
             ..FitOptions::default()
         };
         assert_eq!(run(&mut trainer, &mut options).len(), 3);

@@ -2,7 +2,9 @@
 //!
 //! - its **networks**: [`Model::build`] makes the sampling networks from a [`VarBuilder`]
 //!   (seeded for a fit, the saved weights for a load), each network a `Config` and a
-//!   `new(&config, vb)` with a `forward`, as candle-nn writes them;
+//!   `new(&config, vb)` with a `forward`, as candle-nn writes them; the parameters, the
+//!   transformer, the model's saved state and the device come with every call in a
+//!   [`Spec`], so the model's value holds networks only;
 //! - its **training**: [`Model::start`] builds what only training needs (a critic, an
 //!   encoder, optimisers) and returns a [`Trainer`], whose [`Trainer::step`] is one step;
 //! - its **sampler**: [`Model::generate`] turns noise into encoded rows, optionally with
@@ -25,7 +27,7 @@ mod tests;
 use std::path::Path;
 use std::sync::Arc;
 
-use candle_core::{DType, Device};
+use candle_core::{DType, Device, Var};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use synth_table::Table;
@@ -44,33 +46,34 @@ pub trait Model: Sized + Send + Sync + 'static {
     /// Its name, as in the parameters' `"model"` field and in saved models.
     const NAME: &'static str;
     /// The version of what the model keeps in a saved model (its state and weight names);
-    /// a loader reads only its own version.
-    const FORMAT_VERSION: u32;
+    /// a loader reads only its own version. Bump it when either changes.
+    const FORMAT_VERSION: u32 = 1;
     type Params: Hyperparameters<Model = Self>;
     /// What a saved model keeps of it besides its parameters, transformer, loss history
     /// and weights (CTGAN: its condition space), as fields of `model.json`.
     type State: Serialize + DeserializeOwned + Send + Sync;
-    type Trainer: Trainer;
 
     /// The sampling networks, their variables from `vb`.
-    fn build(spec: Spec<'_, Self>, vb: VarBuilder<'_>) -> Result<Self>;
+    fn build(spec: &Spec<'_, Self>, vb: VarBuilder<'_>) -> Result<Self>;
 
-    /// Starts a fit: the sampling networks (with [`Built::seeded`]) and whatever else
-    /// training needs, drawn from `start.rng` in a fixed order, and the trainer.
+    /// Starts a fit: the sampling networks ([`Start::build`]) and whatever else training
+    /// needs ([`Start::seeded`]), drawn from the fit's generator in a fixed order, and the
+    /// trainer.
     fn start(start: Start<'_, Self>) -> Result<Started<Self>>;
 
-    /// What a saved model keeps of it.
-    fn state(&self) -> &Self::State;
+    /// Rows of activated model output, as the transformer decodes them.
+    fn generate(&self, spec: &Spec<'_, Self>, request: Request<'_>) -> Result<Vec<f32>>;
+}
 
-    /// `n` rows of activated model output, as the transformer decodes them. With
-    /// `condition` = (discrete column, category), a conditional model asks for that
-    /// category; any model may ignore it, as rejection keeps only matching rows.
-    fn generate(
-        &self,
-        n: usize,
-        condition: Option<(usize, usize)>,
-        rng: &mut EngineRng,
-    ) -> Result<Vec<f32>>;
+/// What [`Model::generate`] is asked for.
+pub struct Request<'a> {
+    /// How many rows.
+    pub rows: usize,
+    /// A (discrete column, category) a conditional model asks its rows to have; any model
+    /// may ignore it, as conditional sampling keeps only the rows that match.
+    pub condition: Option<(usize, usize)>,
+    /// Where the sampler's randomness comes from.
+    pub rng: &'a mut EngineRng,
 }
 
 /// One training run, driven by the scaffold's epoch loop ([`fit::run_epochs`]).
@@ -92,11 +95,11 @@ pub trait Trainer {
     }
 }
 
-/// What the sampling networks are shaped by.
+/// What a model's networks are shaped by and sample with, besides their weights.
 pub struct Spec<'a, M: Model> {
     pub params: &'a M::Params,
     pub transformer: &'a DataTransformer,
-    pub state: M::State,
+    pub state: &'a M::State,
     pub device: &'a Device,
 }
 
@@ -111,35 +114,58 @@ pub struct Start<'a, M: Model> {
     pub rng: EngineRng,
 }
 
-/// A model's sampling networks and the variables they were built with (those are saved).
-pub struct Built<M> {
-    pub net: M,
-    pub vars: Vars,
-}
-
-impl<M: Model> Built<M> {
-    /// The sampling networks with initial weights drawn from `rng`.
-    pub fn seeded(spec: Spec<'_, M>, rng: &mut EngineRng) -> Result<Self> {
-        let vb = VarBuilder::seeded(rng, DType::F32, spec.device);
-        let net = M::build(spec, vb.clone())?;
-        Ok(Self {
+impl<M: Model> Start<'_, M> {
+    /// The sampling networks for `state`, their initial weights drawn next from `rng`.
+    pub fn build(&mut self, state: M::State) -> Result<Built<M>> {
+        let (params, transformer, device) = (self.params, self.transformer, self.device);
+        let vb = VarBuilder::seeded(&mut self.rng, DType::F32, device);
+        let spec = Spec {
+            params,
+            transformer,
+            state: &state,
+            device,
+        };
+        let net = M::build(&spec, vb.clone())?;
+        Ok(Built {
             net,
+            state,
             vars: vb.vars(),
         })
     }
+
+    /// Networks only training needs (a critic, an encoder), made by `make` with initial
+    /// weights drawn next from `rng`, and their trained variables.
+    pub fn seeded<T>(
+        &mut self,
+        make: impl FnOnce(VarBuilder<'_>) -> Result<T>,
+    ) -> Result<(T, Vec<Var>)> {
+        let vb = VarBuilder::seeded(&mut self.rng, DType::F32, self.device);
+        let made = make(vb.clone())?;
+        Ok((made, vb.vars().trained_vars()))
+    }
+}
+
+/// A model's sampling networks, the state they were built for and the variables they were
+/// built with (those are saved).
+pub struct Built<M: Model> {
+    pub net: M,
+    pub state: M::State,
+    pub vars: Vars,
 }
 
 /// A started fit: the model to train (trained in place, so checkpoints sample from it as
 /// it is) and its trainer.
 pub struct Started<M: Model> {
     pub model: Built<M>,
-    pub trainer: M::Trainer,
+    pub trainer: Box<dyn Trainer>,
 }
 
 /// A fitted model: everything needed to sample, nothing of the training data.
 pub struct Fitted<M: Model> {
     pub(crate) params: M::Params,
     pub(crate) transformer: DataTransformer,
+    pub(crate) state: M::State,
+    pub(crate) device: Device,
     pub(crate) net: M,
     /// The sampling networks' variables, saved with the model.
     pub(crate) vars: Vars,
@@ -156,6 +182,16 @@ impl<M: Model> Fitted<M> {
         &self.params
     }
 
+    /// What the networks sample with.
+    pub(crate) fn spec(&self) -> Spec<'_, M> {
+        Spec {
+            params: &self.params,
+            transformer: &self.transformer,
+            state: &self.state,
+            device: &self.device,
+        }
+    }
+
     /// `n` rows of model output; see [`Model::generate`].
     pub(crate) fn generate(
         &self,
@@ -163,7 +199,12 @@ impl<M: Model> Fitted<M> {
         condition: Option<(usize, usize)>,
         rng: &mut EngineRng,
     ) -> Result<Vec<f32>> {
-        self.net.generate(n, condition, rng)
+        let request = Request {
+            rows: n,
+            condition,
+            rng,
+        };
+        self.net.generate(&self.spec(), request)
     }
 }
 

@@ -46,7 +46,7 @@ pub(super) fn save<M: Model>(model: &Fitted<M>, dir: &Path) -> Result<()> {
         format_version: M::FORMAT_VERSION,
         params: &model.params,
         transformer: &model.transformer,
-        state: model.net.state(),
+        state: &model.state,
         loss_history: &model.history[..],
     };
     std::fs::write(dir.join(crate::MODEL_FILE), serde_json::to_vec(&saved)?)?;
@@ -70,13 +70,15 @@ impl<M: Model> Fitted<M> {
         let spec = Spec {
             params: &saved.params,
             transformer: &saved.transformer,
-            state: saved.state,
+            state: &saved.state,
             device: &device,
         };
-        let net = M::build(spec, vb.clone())?;
+        let net = M::build(&spec, vb.clone())?;
         Ok(Self {
             params: saved.params,
             transformer: saved.transformer,
+            state: saved.state,
+            device,
             net,
             vars: vb.vars(),
             history: saved.loss_history,

@@ -67,7 +67,6 @@ impl Hyperparameters for MeanParams {
 /// One trained row, `mean.row`, sampled as every row.
 struct Mean {
     row: Var,
-    state: MeanState,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -78,37 +77,20 @@ struct MeanState {
 
 impl Model for Mean {
     const NAME: &'static str = "mean";
-    const FORMAT_VERSION: u32 = 1;
     type Params = MeanParams;
     type State = MeanState;
-    type Trainer = MeanTrainer;
 
-    fn build(spec: Spec<'_, Self>, vb: VarBuilder<'_>) -> Result<Self> {
+    fn build(spec: &Spec<'_, Self>, vb: VarBuilder<'_>) -> Result<Self> {
         let width = spec.transformer.output_width();
-        Ok(Self {
-            row: vb.pp("mean").uniform("row", (1, width), 0.5)?,
-            state: spec.state,
-        })
+        let row = vb.pp("mean").uniform("row", (1, width), 0.5)?;
+        Ok(Self { row })
     }
 
-    fn start(start: Start<'_, Self>) -> Result<Started<Self>> {
-        let Start {
-            params,
-            transformer,
-            data,
-            device,
-            mut rng,
-        } = start;
-        let state = MeanState {
+    fn start(mut start: Start<'_, Self>) -> Result<Started<Self>> {
+        let (params, data) = (start.params, start.data.clone());
+        let model = start.build(MeanState {
             rows_seen: data.n_rows,
-        };
-        let spec = Spec {
-            params,
-            transformer,
-            state,
-            device,
-        };
-        let model = Built::<Mean>::seeded(spec, &mut rng)?;
+        })?;
         let config = AdamConfig {
             lr: params.learning_rate,
             beta1: 0.9,
@@ -125,20 +107,15 @@ impl Model for Mean {
             loss: 0.0,
             early: EarlyStopping::new(params.patience, 1e-6),
         };
-        Ok(Started { model, trainer })
+        Ok(Started {
+            model,
+            trainer: Box::new(trainer),
+        })
     }
 
-    fn state(&self) -> &MeanState {
-        &self.state
-    }
-
-    fn generate(&self, n: usize, _: Option<(usize, usize)>, _: &mut EngineRng) -> Result<Vec<f32>> {
-        Ok(self
-            .row
-            .as_tensor()
-            .flatten_all()?
-            .to_vec1::<f32>()?
-            .repeat(n))
+    fn generate(&self, _: &Spec<'_, Self>, request: Request<'_>) -> Result<Vec<f32>> {
+        let row = self.row.as_tensor().flatten_all()?.to_vec1::<f32>()?;
+        Ok(row.repeat(request.rows))
     }
 }
 
@@ -230,23 +207,11 @@ fn a_model_of_its_own_fits_stops_early_saves_loads_and_samples() {
     assert_eq!(saved["model"], "mean");
     assert_eq!(saved["rows_seen"], json!(200));
     let loaded = Fitted::<Mean>::load(dir.path(), EngineDevice::Cpu).unwrap();
-    assert_eq!(loaded.state().rows_seen, 200);
+    assert_eq!(loaded.state.rows_seen, 200);
     assert_eq!(loaded.sample(30, 2).unwrap(), model.sample(30, 2).unwrap());
     assert_eq!(loaded.loss_history(), model.loss_history());
     // Another model's loader refuses it.
     assert!(crate::Tvae::load(dir.path(), EngineDevice::Cpu).is_err());
-}
-
-impl Mean {
-    fn state(&self) -> &MeanState {
-        &self.state
-    }
-}
-
-impl Fitted<Mean> {
-    fn state(&self) -> &MeanState {
-        self.net.state()
-    }
 }
 
 #[test]

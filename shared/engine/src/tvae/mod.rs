@@ -25,29 +25,22 @@ use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
-use crate::model::{Fitted, Model, Spec, Start, Started};
+use crate::model::{Fitted, Model, Request, Spec, Start, Started};
 use crate::nn::VarBuilder;
-use crate::random::{EngineRng, fill_normal};
+use crate::random::fill_normal;
 use loss::Layout;
 use network::{Decoder, DecoderConfig};
 pub use params::TvaeParams;
-pub use train::TvaeTrainer;
 
 pub use crate::rows::MAX_CONDITIONAL_BATCHES;
 
 /// A fitted TVAE: the decoder, its σ and the transformer; nothing of the training data.
 pub type Tvae = Fitted<TvaeNet>;
 
-/// What TVAE samples with: the decoder and its σ.
+/// What TVAE samples with: the decoder and its σ, and where the α entries are.
 pub struct TvaeNet {
     decoder: Decoder,
     layout: Layout,
-    batch_size: usize,
-    embedding_dim: usize,
-    /// Width of the encoded table.
-    width: usize,
-    device: Device,
-    state: NoState,
 }
 
 /// TVAE keeps nothing in a saved model besides its parameters, transformer and weights.
@@ -74,56 +67,33 @@ impl Fitted<TvaeNet> {
 
 impl Model for TvaeNet {
     const NAME: &'static str = "tvae";
-    const FORMAT_VERSION: u32 = 1;
     type Params = TvaeParams;
     type State = NoState;
-    type Trainer = TvaeTrainer;
 
     /// The decoder and σ, `decoder.*`: latent code in, one output per encoded value.
-    fn build(spec: Spec<'_, Self>, vb: VarBuilder<'_>) -> Result<Self> {
-        let Spec {
-            params,
-            transformer,
-            state,
-            device,
-        } = spec;
-        let layout = Layout::new(&transformer.spans());
-        let width = transformer.output_width();
+    fn build(spec: &Spec<'_, Self>, vb: VarBuilder<'_>) -> Result<Self> {
+        let layout = Layout::new(&spec.transformer.spans());
         let config = DecoderConfig {
-            embedding_dim: params.embedding_dim,
-            hidden: params.decompress_dims.clone(),
-            data_dim: width,
+            embedding_dim: spec.params.embedding_dim,
+            hidden: spec.params.decompress_dims.clone(),
+            data_dim: spec.transformer.output_width(),
             n_alpha: layout.alpha.len(),
         };
-        Ok(Self {
-            decoder: Decoder::new(&config, vb.pp("decoder"))?,
-            layout,
-            batch_size: params.batch_size,
-            embedding_dim: params.embedding_dim,
-            width,
-            device: device.clone(),
-            state,
-        })
+        let decoder = Decoder::new(&config, vb.pp("decoder"))?;
+        Ok(Self { decoder, layout })
     }
 
     fn start(start: Start<'_, Self>) -> Result<Started<Self>> {
         train::start(start)
     }
 
-    fn state(&self) -> &NoState {
-        &self.state
-    }
-
     /// `n` rows of decoder output: latent codes from N(0, I), tanh on every output (argmax
     /// of one-hot spans is unchanged by it), then N(0, σ) noise on the α entries.
     /// TVAE takes no condition as input: conditional sampling is by rejection alone.
-    fn generate(
-        &self,
-        n: usize,
-        _condition: Option<(usize, usize)>,
-        rng: &mut EngineRng,
-    ) -> Result<Vec<f32>> {
-        let (b, e, w) = (self.batch_size, self.embedding_dim, self.width);
+    fn generate(&self, spec: &Spec<'_, Self>, request: Request<'_>) -> Result<Vec<f32>> {
+        let (n, rng) = (request.rows, request.rng);
+        let (b, e) = (spec.params.batch_size, spec.params.embedding_dim);
+        let w = spec.transformer.output_width();
         let sigma = self.sigmas()?;
         let mut out = Vec::with_capacity(n * w);
         while out.len() < n * w {
@@ -132,7 +102,7 @@ impl Model for TvaeNet {
             fill_normal(rng, &mut z);
             let fake = self
                 .decoder
-                .forward(&tensor(z, rows, e, &self.device)?)?
+                .forward(&tensor(z, rows, e, spec.device)?)?
                 .tanh()?;
             let mut fake = fake.flatten_all()?.to_vec1::<f32>()?;
             let mut noise = vec![0f32; rows * self.layout.alpha.len()];

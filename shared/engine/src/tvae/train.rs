@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use candle_core::backprop::GradStore;
-use candle_core::{DType, Device, Tensor, Var};
+use candle_core::{Device, Tensor, Var};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 
@@ -17,8 +17,7 @@ use super::network::{Decoder, Encoder, EncoderConfig};
 use super::{NoState, TvaeNet, tensor};
 use crate::error::Result;
 use crate::fused::side_by_side;
-use crate::model::{Built, Losses, Spec, Start, Started, Trainer};
-use crate::nn::VarBuilder;
+use crate::model::{Losses, Start, Started, Trainer};
 use crate::optim::{Adam, AdamConfig, add_gradients};
 use crate::random::{EngineRng, fill_normal};
 use crate::transformer::Encoded;
@@ -30,30 +29,15 @@ use crate::transformer::Encoded;
 const MIN_SPLIT_ROWS: usize = 64;
 
 /// Builds the encoder and then the decoder from the fit's generator, and their optimiser.
-pub(super) fn start(start: Start<'_, TvaeNet>) -> Result<Started<TvaeNet>> {
-    let Start {
-        params,
-        transformer,
-        data,
-        device,
-        mut rng,
-    } = start;
+pub(super) fn start(mut start: Start<'_, TvaeNet>) -> Result<Started<TvaeNet>> {
+    let (params, device, data) = (start.params, start.device, start.data.clone());
     let config = EncoderConfig {
         data_dim: data.width,
         hidden: params.compress_dims.clone(),
         embedding_dim: params.embedding_dim,
     };
-    let vb = VarBuilder::seeded(&mut rng, DType::F32, device);
-    let encoder = Encoder::new(&config, vb.pp("encoder"))?;
-    let encoder_vars = vb.vars().trained_vars();
-    drop(vb);
-    let spec: Spec<'_, TvaeNet> = Spec {
-        params,
-        transformer,
-        state: NoState {},
-        device,
-    };
-    let model = Built::seeded(spec, &mut rng)?;
+    let (encoder, encoder_vars) = start.seeded(|vb| Encoder::new(&config, vb.pp("encoder")))?;
+    let model = start.build(NoState {})?;
     let vars: Vec<Var> = encoder_vars
         .into_iter()
         .chain(model.vars.trained_vars())
@@ -86,17 +70,20 @@ pub(super) fn start(start: Start<'_, TvaeNet>) -> Result<Started<TvaeNet>> {
             device: device.clone(),
         },
         opt,
-        rng,
+        rng: start.rng,
         shards: if device.is_cpu() { 2 } else { 1 },
         batch_size: params.batch_size,
         next: 0,
         last: None,
     };
-    Ok(Started { model, trainer })
+    Ok(Started {
+        model,
+        trainer: Box::new(trainer),
+    })
 }
 
 /// TVAE's trainer: one step per batch of the epoch's shuffled rows.
-pub struct TvaeTrainer {
+struct TvaeTrainer {
     step: Step,
     opt: Adam,
     rng: EngineRng,
