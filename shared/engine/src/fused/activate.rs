@@ -6,7 +6,6 @@ use std::sync::Arc;
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor, bail};
 
 use super::storage::{cpu_tensor, dims2, fusable, slice, with_data};
-use crate::nn::softmax;
 
 /// How one span of the generator's output is activated.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -133,6 +132,12 @@ impl CustomOp2 for ActivateOp {
         })??;
         Ok((Some(cpu_tensor(dx, (rows, cols))?), None))
     }
+}
+
+/// Softmax over the last dimension of a 2-D tensor.
+fn softmax(x: &Tensor) -> Result<Tensor> {
+    let e = x.broadcast_sub(&x.max_keepdim(1)?)?.exp()?;
+    e.broadcast_div(&e.sum_keepdim(1)?)
 }
 
 /// The generator's output activation, span by span: tanh, or softmax((x + noise)/τ) with

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use candle_core::{CpuStorage, CustomOp2, DType, Layout, Result, Shape, Tensor, bail};
 
 use super::storage::{cpu_tensor, dims2, fusable, slice, with_data};
-use crate::nn::log_softmax;
 
 /// Where a discrete column sits in the logits and in the conditional vector.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,6 +110,12 @@ impl CustomOp2 for CondLossOp {
         })??;
         Ok((Some(cpu_tensor(dx, (rows, xw))?), None))
     }
+}
+
+/// Log-softmax over the last dimension of a 2-D tensor.
+fn log_softmax(x: &Tensor) -> Result<Tensor> {
+    let shifted = x.broadcast_sub(&x.max_keepdim(1)?)?;
+    shifted.broadcast_sub(&shifted.exp()?.sum_keepdim(1)?.log()?)
 }
 
 /// Cross-entropy of each row's conditioned column logits against its conditioned category,

@@ -151,17 +151,5 @@ pub struct BatchMoments {
     pub rows: usize,
 }
 
-/// Softmax over the last dimension of a 2-D tensor.
-pub fn softmax(x: &Tensor) -> candle_core::Result<Tensor> {
-    let e = x.broadcast_sub(&x.max_keepdim(1)?)?.exp()?;
-    e.broadcast_div(&e.sum_keepdim(1)?)
-}
-
-/// Log-softmax over the last dimension of a 2-D tensor.
-pub fn log_softmax(x: &Tensor) -> candle_core::Result<Tensor> {
-    let shifted = x.broadcast_sub(&x.max_keepdim(1)?)?;
-    shifted.broadcast_sub(&shifted.exp()?.sum_keepdim(1)?.log()?)
-}
-
 /// Every named parameter of a model, for the optimiser and for saving.
 pub type NamedVars = Vec<(String, Var)>;
