@@ -29,6 +29,15 @@ pub enum EngineError {
     Json(#[from] serde_json::Error),
 }
 
+/// A search that cannot run as asked is an invalid search here too, with the same message.
+impl From<synth_search::SearchError> for EngineError {
+    fn from(e: synth_search::SearchError) -> Self {
+        match e {
+            synth_search::SearchError::Invalid(m) => Self::InvalidSearch(m),
+        }
+    }
+}
+
 /// The engine's result type.
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;
 

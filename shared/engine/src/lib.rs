@@ -6,17 +6,23 @@
 //! - [`transformer`]: tables ⇄ the `f32` matrix models learn from (mode-specific
 //!   normalisation with a Dirichlet-process Gaussian mixture, one-hot, nulls, ids,
 //!   high-cardinality columns).
+//! - [`model`]: the scaffold every model is built on — the fit's preamble, the epoch loop,
+//!   callbacks, early stopping, sampling and one saved-model format — so that a model
+//!   supplies only its networks, its training step and its sampler ([`model::Model`]).
 //! - [`ctgan`]: CTGAN with the reference implementation's defaults.
 //! - [`tvae`]: TVAE with the reference implementation's defaults.
-//! - [`optimize`]: hyperparameter search (grid, random, Bayesian) scored on a holdout.
-//! - [`Synthesizer`]: the interface every model implements; [`fit`] and [`load`] choose the
-//!   model from its parameters or its saved files.
+//! - [`optimize`]: hyperparameter search (grid, random, Bayesian; the `synth-search`
+//!   crate) of a model, scored on a holdout.
+//! - [`Synthesizer`]: the interface every fitted model offers; [`fit`] and [`load`] choose
+//!   the model from its parameters ([`ModelParams`]) or its saved files.
 
 pub mod ctgan;
 pub mod device;
 pub mod error;
 pub(crate) mod fused;
-pub(crate) mod nn;
+pub mod model;
+pub mod models;
+pub mod nn;
 pub(crate) mod optim;
 pub mod optimize;
 pub(crate) mod random;
@@ -31,10 +37,11 @@ pub mod tvae;
 pub use ctgan::{Ctgan, CtganParams};
 pub use device::EngineDevice;
 pub use error::{EngineError, Result};
+pub use model::{EarlyStopping, Fitted, Hyperparameters, Losses, Model, Trainer};
+pub use models::{ModelParams, fit, load};
 pub use optimize::{Optimization, OptimizeOptions, OptimizeRequest, optimize};
 pub use synthesizer::{
-    CheckpointCallback, EpochCallback, EpochReport, FitControl, FitOptions, ModelParams,
-    Synthesizer, fit, load,
+    CheckpointCallback, EpochCallback, EpochReport, FitControl, FitOptions, Synthesizer,
 };
 pub use transformer::{DataTransformer, Encoded, Span, SpanKind, TransformerOptions};
 pub use tvae::{Tvae, TvaeParams};

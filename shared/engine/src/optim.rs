@@ -1,6 +1,7 @@
 //! Adam with L2 weight decay added to the gradient, as PyTorch's `Adam(weight_decay=…)`
 //! does. The reference trains with it; candle only ships the decoupled variant (AdamW),
-//! which is a different optimiser.
+//! which is a different optimiser, so this one is hand-written and stays so — with its
+//! update fused into one in-place pass on the CPU.
 
 use std::cell::RefCell;
 

@@ -1,12 +1,14 @@
 //! CTGAN's critic with PacGAN packing: `pac` rows are concatenated and judged together by
 //! Linear → LeakyReLU(0.2) → Dropout(0.5) layers and a final Linear to one score.
 
-use candle_core::{DType, Device, Module, Tensor};
+#[cfg(test)]
+use candle_core::{DType, Device};
+use candle_core::{Module, Tensor};
 use rand::Rng;
 
 use crate::error::Result;
 use crate::fused::leaky_relu_masked;
-use crate::nn::{Linear, NamedVars};
+use crate::nn::{Linear, VarBuilder};
 use crate::random::EngineRng;
 
 pub const LEAKY_SLOPE: f64 = 0.2;
@@ -33,6 +35,16 @@ pub fn dropout_mask_values(packs: usize, widths: &[usize], rng: &mut EngineRng) 
         .collect()
 }
 
+/// The critic's shape.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CriticConfig {
+    /// Width of one (unpacked) input row: encoded row plus condition.
+    pub input_dim: usize,
+    pub hidden: Vec<usize>,
+    /// Rows judged together.
+    pub pac: usize,
+}
+
 /// The critic network.
 pub struct Critic {
     pub(crate) hidden: Vec<Linear>,
@@ -50,25 +62,19 @@ pub(crate) struct CriticPass {
 }
 
 impl Critic {
-    pub fn new(
-        input_dim: usize,
-        hidden: &[usize],
-        pac: usize,
-        dtype: DType,
-        device: &Device,
-        rng: &mut EngineRng,
-    ) -> Result<Self> {
-        let mut dim = input_dim * pac;
-        let mut layers = Vec::with_capacity(hidden.len());
-        for &h in hidden {
-            layers.push(Linear::new(dim, h, dtype, device, rng)?);
+    /// Hidden layers `hidden{i}` and the output layer `out`, under `vb`.
+    pub fn new(config: &CriticConfig, vb: VarBuilder<'_>) -> Result<Self> {
+        let mut dim = config.input_dim * config.pac;
+        let mut layers = Vec::with_capacity(config.hidden.len());
+        for (i, &h) in config.hidden.iter().enumerate() {
+            layers.push(Linear::new(dim, h, vb.pp(format!("hidden{i}")))?);
             dim = h;
         }
         Ok(Self {
             hidden: layers,
-            out: Linear::new(dim, 1, dtype, device, rng)?,
-            pac,
-            input_dim,
+            out: Linear::new(dim, 1, vb.pp("out"))?,
+            pac: config.pac,
+            input_dim: config.input_dim,
         })
     }
 
@@ -125,14 +131,5 @@ impl Critic {
     /// Scores with the parameters held constant (the generator's update).
     pub fn forward_frozen(&self, x: &Tensor, masks: &[Tensor]) -> Result<Tensor> {
         Ok(self.pass(x, masks, true)?.score)
-    }
-
-    pub fn vars(&self) -> NamedVars {
-        let mut v = NamedVars::new();
-        for (i, l) in self.hidden.iter().enumerate() {
-            v.extend(l.vars(&format!("critic.hidden{i}")));
-        }
-        v.extend(self.out.vars("critic.out"));
-        v
     }
 }

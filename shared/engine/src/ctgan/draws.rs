@@ -4,13 +4,16 @@
 //! beside the main thread's arithmetic takes it off the step's critical path, and since one
 //! seeded generator draws it in a fixed order, training stays reproducible.
 
+use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::thread::JoinHandle;
 
 use rand::Rng;
 use rand::seq::SliceRandom;
 
 use super::critic::dropout_mask_values;
 use super::generator::gumbel_noise;
+use crate::error::{EngineError, Result};
 use crate::random::{EngineRng, fill_normal};
 use crate::sampler::TrainingSampler;
 use crate::transformer::Encoded;
@@ -53,18 +56,18 @@ pub struct DrawShape {
 
 /// Draws for every step, in the order training consumes them: per step,
 /// `discriminator_steps` critic draws, then one generator draw.
-pub struct Draws<'a> {
+pub struct Draws {
     shape: DrawShape,
-    data: &'a Encoded,
-    sampler: &'a TrainingSampler,
+    data: Arc<Encoded>,
+    sampler: Arc<TrainingSampler>,
     rng: EngineRng,
 }
 
-impl<'a> Draws<'a> {
+impl Draws {
     pub fn new(
         shape: DrawShape,
-        data: &'a Encoded,
-        sampler: &'a TrainingSampler,
+        data: Arc<Encoded>,
+        sampler: Arc<TrainingSampler>,
         rng: EngineRng,
     ) -> Self {
         Self {
@@ -100,7 +103,7 @@ impl<'a> Draws<'a> {
                 let cats: Vec<usize> = perm.iter().map(|&i| cb.categories[i]).collect();
                 let real =
                     self.sampler
-                        .sample_rows(self.data, Some((&cols, &cats)), b, &mut self.rng);
+                        .sample_rows(&self.data, Some((&cols, &cats)), b, &mut self.rng);
                 let permuted: Vec<f32> = perm
                     .iter()
                     .flat_map(|&i| cb.cond[i * cond_dim..(i + 1) * cond_dim].iter().copied())
@@ -109,7 +112,7 @@ impl<'a> Draws<'a> {
             }
             None => (
                 None,
-                self.sampler.sample_rows(self.data, None, b, &mut self.rng),
+                self.sampler.sample_rows(&self.data, None, b, &mut self.rng),
             ),
         };
         let gumbel = gumbel_noise(b * self.data.width, &mut self.rng);
@@ -164,7 +167,41 @@ pub struct StepDraws {
     pub generator: GeneratorDraw,
 }
 
-/// A channel sized for drawing ahead.
-pub fn channel() -> (SyncSender<StepDraws>, Receiver<StepDraws>) {
-    sync_channel(AHEAD)
+/// The draws of every step, produced ahead on a thread of their own.
+pub struct Prefetch {
+    rx: Option<Receiver<StepDraws>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Prefetch {
+    /// Starts drawing `steps` steps' inputs on a new thread.
+    pub fn spawn(draws: Draws, steps: usize) -> Result<Self> {
+        let (tx, rx) = sync_channel(AHEAD);
+        let thread = std::thread::Builder::new()
+            .name("ctgan-draws".into())
+            .spawn(move || draws.produce(steps, tx))?;
+        Ok(Self {
+            rx: Some(rx),
+            thread: Some(thread),
+        })
+    }
+
+    /// The next step's draws.
+    pub fn next(&self) -> Result<StepDraws> {
+        self.rx
+            .as_ref()
+            .and_then(|rx| rx.recv().ok())
+            .ok_or_else(|| EngineError::InvalidData("the training draws stopped early".into()))
+    }
+}
+
+impl Drop for Prefetch {
+    /// Dropping the receiver stops the thread at its next send; then it is joined.
+    fn drop(&mut self) {
+        drop(self.rx.take());
+        if let Some(thread) = self.thread.take() {
+            // A panic there has already shown as draws that stopped early.
+            let _ = thread.join();
+        }
+    }
 }

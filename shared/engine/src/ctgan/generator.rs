@@ -2,48 +2,57 @@
 //! ReLU, concatenated with the block's input) to one linear output per encoded column,
 //! then tanh on α spans and a soft Gumbel-softmax on one-hot spans.
 
-use candle_core::{DType, Device, Module, Tensor};
+use candle_core::{Module, Tensor};
 
 use crate::error::Result;
 use crate::fused::{self, Activation};
-use crate::nn::{BatchMoments, BatchNorm1d, BatchNormMode, Linear, NamedVars};
+use crate::nn::{BatchMoments, BatchNorm1d, BatchNormMode, Linear, VarBuilder};
 use crate::random::EngineRng;
 use crate::transformer::{Span, SpanKind};
 
 /// Temperature of the Gumbel-softmax on one-hot spans (the reference's τ).
 pub const GUMBEL_TAU: f64 = 0.2;
 
+#[derive(Clone)]
 struct Residual {
     fc: Linear,
     bn: BatchNorm1d,
 }
 
-/// The generator network.
+/// The generator's shape.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GeneratorConfig {
+    /// Noise plus condition.
+    pub input_dim: usize,
+    /// Width of each residual block.
+    pub hidden: Vec<usize>,
+    /// Width of the encoded table.
+    pub data_dim: usize,
+}
+
+/// The generator network; clones share its variables.
+#[derive(Clone)]
 pub struct Generator {
     blocks: Vec<Residual>,
     out: Linear,
 }
 
 impl Generator {
-    pub fn new(
-        input_dim: usize,
-        hidden: &[usize],
-        data_dim: usize,
-        device: &Device,
-        rng: &mut EngineRng,
-    ) -> Result<Self> {
-        let mut dim = input_dim;
-        let mut blocks = Vec::with_capacity(hidden.len());
-        for &h in hidden {
+    /// Blocks `block{i}` (`fc`, then `bn`) and the output layer `out`, under `vb`.
+    pub fn new(config: &GeneratorConfig, vb: VarBuilder<'_>) -> Result<Self> {
+        let mut dim = config.input_dim;
+        let mut blocks = Vec::with_capacity(config.hidden.len());
+        for (i, &h) in config.hidden.iter().enumerate() {
+            let block = vb.pp(format!("block{i}"));
             blocks.push(Residual {
-                fc: Linear::new(dim, h, DType::F32, device, rng)?,
-                bn: BatchNorm1d::new(h, DType::F32, device)?,
+                fc: Linear::new(dim, h, block.pp("fc"))?,
+                bn: BatchNorm1d::new(h, block.pp("bn"))?,
             });
             dim += h;
         }
         Ok(Self {
             blocks,
-            out: Linear::new(dim, data_dim, DType::F32, device, rng)?,
+            out: Linear::new(dim, config.data_dim, vb.pp("out"))?,
         })
     }
 
@@ -82,25 +91,6 @@ impl Generator {
             b.bn.update_running(m)?;
         }
         Ok(())
-    }
-
-    pub fn vars(&self) -> NamedVars {
-        let mut v = NamedVars::new();
-        for (i, b) in self.blocks.iter().enumerate() {
-            v.extend(b.fc.vars(&format!("generator.block{i}.fc")));
-            v.extend(b.bn.vars(&format!("generator.block{i}.bn")));
-        }
-        v.extend(self.out.vars("generator.out"));
-        v
-    }
-
-    /// Batch-norm running statistics, saved beside the parameters.
-    pub fn buffers(&self) -> NamedVars {
-        let mut v = NamedVars::new();
-        for (i, b) in self.blocks.iter().enumerate() {
-            v.extend(b.bn.buffers(&format!("generator.block{i}.bn")));
-        }
-        v
     }
 }
 
@@ -142,6 +132,7 @@ pub fn gumbel_noise(n: usize, rng: &mut EngineRng) -> Vec<f32> {
 mod tests {
     use super::*;
     use crate::random::rng_for;
+    use candle_core::{DType, Device};
 
     #[test]
     fn activation_is_tanh_on_alpha_and_soft_one_hot_elsewhere() {

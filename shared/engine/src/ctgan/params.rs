@@ -4,8 +4,12 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use synth_search::{Dimension, ParamKind, SearchSpace, Tunable};
+
+use super::CtganNet;
 use crate::error::{EngineError, Result};
-use crate::optimize::space::{Dimension, ParamKind, SearchSpace, Tunable, merge_point};
+use crate::model::Hyperparameters;
+use crate::model::params::{apply_point, at_least_one, layer_widths, non_negative, positive};
 
 /// Hyperparameters of CTGAN; `Default` is the reference's.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -47,9 +51,11 @@ impl Default for CtganParams {
     }
 }
 
-impl CtganParams {
+impl Hyperparameters for CtganParams {
+    type Model = CtganNet;
+
     /// The parameters a search may change; `learning_rate` sets both learning rates.
-    pub const TUNABLE: &'static [Tunable] = &[
+    const TUNABLE: &'static [Tunable] = &[
         ("epochs", ParamKind::Int),
         ("batch_size", ParamKind::Int),
         ("learning_rate", ParamKind::LogFloat),
@@ -65,9 +71,17 @@ impl CtganParams {
         ("discriminator_decay", ParamKind::LogFloat),
     ];
 
+    fn epochs(&self) -> usize {
+        self.epochs
+    }
+
+    fn batch_size(&self) -> usize {
+        self.batch_size
+    }
+
     /// The space searched when the user gives none: training length, batch, one learning
     /// rate for both networks (log scale, around the reference's 2e-4), and network sizes.
-    pub fn search_space() -> SearchSpace {
+    fn search_space() -> SearchSpace {
         let shapes = || vec![json!([128, 128]), json!([256, 256]), json!([256, 256, 256])];
         SearchSpace::new(vec![
             Dimension::int("epochs", 50, 300),
@@ -81,7 +95,7 @@ impl CtganParams {
 
     /// Moves a search point onto values CTGAN accepts: `batch_size` to the nearest positive
     /// multiple of `pac` (the point's or these parameters').
-    pub fn normalise_point(&self, point: &mut Map<String, Value>) {
+    fn normalise_point(&self, point: &mut Map<String, Value>) {
         let pac = point
             .get("pac")
             .and_then(Value::as_u64)
@@ -95,72 +109,34 @@ impl CtganParams {
 
     /// These parameters with a search point's values (`learning_rate` setting both learning
     /// rates, `batch_size` rounded to a multiple of `pac`), checked.
-    pub fn with_point(&self, point: &Map<String, Value>) -> Result<Self> {
+    fn with_point(&self, point: &Map<String, Value>) -> Result<Self> {
         let mut point = point.clone();
         if let Some(lr) = point.remove("learning_rate") {
             point.insert("generator_lr".into(), lr.clone());
             point.insert("discriminator_lr".into(), lr);
         }
-        self.normalise_point(&mut point);
-        let params: Self = merge_point(self, &point)?;
-        params.validate()?;
-        Ok(params)
+        apply_point(self, point)
     }
 
     /// Checks every parameter, naming the first one that is wrong.
-    pub fn validate(&self) -> Result<()> {
-        let positive = |name: &'static str, v: usize| {
-            if v == 0 {
-                Err(EngineError::param(name, "must be at least 1"))
-            } else {
-                Ok(())
-            }
-        };
-        positive("epochs", self.epochs)?;
-        positive("batch_size", self.batch_size)?;
-        positive("discriminator_steps", self.discriminator_steps)?;
-        positive("pac", self.pac)?;
-        positive("embedding_dim", self.embedding_dim)?;
+    fn validate(&self) -> Result<()> {
+        at_least_one("epochs", self.epochs)?;
+        at_least_one("batch_size", self.batch_size)?;
+        at_least_one("discriminator_steps", self.discriminator_steps)?;
+        at_least_one("pac", self.pac)?;
+        at_least_one("embedding_dim", self.embedding_dim)?;
         if !self.batch_size.is_multiple_of(self.pac) {
             return Err(EngineError::param(
                 "batch_size",
                 format!("{} is not divisible by pac = {}", self.batch_size, self.pac),
             ));
         }
-        for (name, dims) in [
-            ("generator_dim", &self.generator_dim),
-            ("discriminator_dim", &self.discriminator_dim),
-        ] {
-            if dims.is_empty() || dims.contains(&0) {
-                return Err(EngineError::param(
-                    name,
-                    "must list one or more positive layer widths",
-                ));
-            }
-        }
-        for (name, lr) in [
-            ("generator_lr", self.generator_lr),
-            ("discriminator_lr", self.discriminator_lr),
-        ] {
-            if !(lr.is_finite() && lr > 0.0) {
-                return Err(EngineError::param(
-                    name,
-                    format!("{lr} is not a positive number"),
-                ));
-            }
-        }
-        for (name, d) in [
-            ("generator_decay", self.generator_decay),
-            ("discriminator_decay", self.discriminator_decay),
-        ] {
-            if !(d.is_finite() && d >= 0.0) {
-                return Err(EngineError::param(
-                    name,
-                    format!("{d} is not a non-negative number"),
-                ));
-            }
-        }
-        Ok(())
+        layer_widths("generator_dim", &self.generator_dim, true)?;
+        layer_widths("discriminator_dim", &self.discriminator_dim, true)?;
+        positive("generator_lr", self.generator_lr)?;
+        positive("discriminator_lr", self.discriminator_lr)?;
+        non_negative("generator_decay", self.generator_decay)?;
+        non_negative("discriminator_decay", self.discriminator_decay)
     }
 }
 

@@ -56,22 +56,7 @@ pub fn accumulate_penalty(
     if !fusable(&all) {
         return Ok(None);
     }
-    let (rows, width) = real.dims2()?;
-    let packed = critic.pac * width;
-    let packs = rows / critic.pac;
-    // x̂ = α·real + (1 − α)·fake, one α per row.
-    let x = with_data(real, |r| {
-        with_data(fake, |f| {
-            with_data(alpha, |a| {
-                let mut x = Vec::with_capacity(rows * width);
-                for ((rr, fr), a) in r.chunks_exact(width).zip(f.chunks_exact(width)).zip(a) {
-                    x.extend(rr.iter().zip(fr).map(|(r, f)| a * r + (1.0 - a) * f));
-                }
-                x
-            })
-        })
-    })???;
-    let x = Tensor::from_vec(x, (rows, width), real.device())?;
+    let x = interpolate(real, fake, alpha)?;
     let pass = critic.pass(&x, masks, true)?;
     // How each hidden layer's activation scales a gradient flowing back through it.
     let scales: Vec<Vec<f32>> = pass
@@ -85,40 +70,136 @@ pub fn accumulate_penalty(
         })
         .collect::<Result<_>>()?;
     let widths = critic.hidden_widths();
-    let inputs: Vec<usize> = std::iter::once(packed)
-        .chain(widths.iter().copied())
-        .collect();
-    let depth = widths.len();
+    let packed = critic.pac * real.dims2()?.1;
     // The weights are read in place (parameters are contiguous), not copied every step.
     let guards: Vec<_> = weights.iter().map(|t| t.storage_and_layout()).collect();
     let w: Vec<&[f32]> = guards
         .iter()
         .map(|(s, l)| storage_slice(s, l))
         .collect::<candle_core::Result<_>>()?;
-    // Forward: a_last = w_out ⊙ S_last per pack; u_i = a_i · W_i; a_{i−1} = u_i ⊙ S_{i−1};
-    // the input gradient is u_0.
-    let mut a: Vec<Vec<f32>> = vec![Vec::new(); depth];
-    a[depth - 1] = scales[depth - 1]
-        .chunks_exact(widths[depth - 1])
-        .flat_map(|s| s.iter().zip(w[depth]).map(|(s, w)| s * w))
-        .collect();
-    let mut u = Vec::new();
-    for i in (0..depth).rev() {
-        u = vec![0f32; packs * inputs[i]];
-        gemm(
-            (packs, inputs[i], widths[i]),
-            &mut u,
-            false,
-            &a[i],
-            (widths[i], 1),
-            w[i],
-            (inputs[i], 1),
-        );
-        if i > 0 {
-            a[i - 1] = u.iter().zip(&scales[i - 1]).map(|(u, s)| u * s).collect();
+    let net = HandNet {
+        packs: real.dims2()?.0 / critic.pac,
+        inputs: std::iter::once(packed)
+            .chain(widths.iter().copied())
+            .collect(),
+        widths,
+        scales,
+        w,
+    };
+    let (a, u) = net.input_gradient();
+    let (penalty, du) = penalty_gradient(u, packed, net.packs);
+    net.weight_gradients(&a, du, &weights, grads)?;
+    Ok(Some(penalty))
+}
+
+/// x̂ = α·real + (1 − α)·fake, one α per row.
+fn interpolate(real: &Tensor, fake: &Tensor, alpha: &Tensor) -> Result<Tensor> {
+    let (rows, width) = real.dims2()?;
+    let x = with_data(real, |r| {
+        with_data(fake, |f| {
+            with_data(alpha, |a| {
+                let mut x = Vec::with_capacity(rows * width);
+                for ((rr, fr), a) in r.chunks_exact(width).zip(f.chunks_exact(width)).zip(a) {
+                    x.extend(rr.iter().zip(fr).map(|(r, f)| a * r + (1.0 - a) * f));
+                }
+                x
+            })
+        })
+    })???;
+    Ok(Tensor::from_vec(x, (rows, width), real.device())?)
+}
+
+/// The critic at the interpolates, as the hand-written gradient needs it: per layer its
+/// input width, hidden width, activation scales and weights (the output layer's last).
+struct HandNet<'a> {
+    packs: usize,
+    inputs: Vec<usize>,
+    widths: Vec<usize>,
+    scales: Vec<Vec<f32>>,
+    w: Vec<&'a [f32]>,
+}
+
+impl HandNet<'_> {
+    /// Forward: a_last = w_out ⊙ S_last per pack; u_i = a_i · W_i; a_{i−1} = u_i ⊙ S_{i−1};
+    /// returns every a_i and the input gradient u_0.
+    fn input_gradient(&self) -> (Vec<Vec<f32>>, Vec<f32>) {
+        let (widths, inputs, packs) = (&self.widths, &self.inputs, self.packs);
+        let depth = widths.len();
+        let mut a: Vec<Vec<f32>> = vec![Vec::new(); depth];
+        a[depth - 1] = self.scales[depth - 1]
+            .chunks_exact(widths[depth - 1])
+            .flat_map(|s| s.iter().zip(self.w[depth]).map(|(s, w)| s * w))
+            .collect();
+        let mut u = Vec::new();
+        for i in (0..depth).rev() {
+            u = vec![0f32; packs * inputs[i]];
+            gemm(
+                (packs, inputs[i], widths[i]),
+                &mut u,
+                false,
+                &a[i],
+                (widths[i], 1),
+                self.w[i],
+                (inputs[i], 1),
+            );
+            if i > 0 {
+                a[i - 1] = u
+                    .iter()
+                    .zip(&self.scales[i - 1])
+                    .map(|(u, s)| u * s)
+                    .collect();
+            }
         }
+        (a, u)
     }
-    // Penalty and its gradient at the input gradient: 2λ/P · (‖g‖ − 1)/‖g‖ · g per pack.
+
+    /// Backward: dW_i += a_iᵀ · du_i; da_i = du_i · W_iᵀ; du_{i+1} = da_i ⊙ S_i;
+    /// dw_out += Σ_packs da_last ⊙ S_last.
+    fn weight_gradients(
+        &self,
+        a: &[Vec<f32>],
+        mut du: Vec<f32>,
+        weights: &[&Tensor],
+        grads: &mut GradStore,
+    ) -> Result<()> {
+        let (widths, inputs, packs) = (&self.widths, &self.inputs, self.packs);
+        let depth = widths.len();
+        for i in 0..depth {
+            let (h, n) = (widths[i], inputs[i]);
+            let ai = &a[i];
+            let du_i = &du;
+            add_to_grad(grads, weights[i], |dw| {
+                gemm((h, n, packs), dw, true, ai, (1, h), du_i, (n, 1))
+            })?;
+            let mut da = vec![0f32; packs * h];
+            gemm(
+                (packs, h, n),
+                &mut da,
+                false,
+                &du,
+                (n, 1),
+                self.w[i],
+                (1, n),
+            );
+            da.iter_mut()
+                .zip(&self.scales[i])
+                .for_each(|(d, s)| *d *= s);
+            if i + 1 < depth {
+                du = da;
+            } else {
+                let dw_out = column_sums(&da, h);
+                add_to_grad(grads, weights[depth], |dw| {
+                    dw.iter_mut().zip(&dw_out).for_each(|(d, v)| *d += v)
+                })?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The penalty of the input gradients `u` (one row of `packed` values per pack) and its
+/// gradient at them: 2λ/P · (‖g‖ − 1)/‖g‖ · g per pack.
+fn penalty_gradient(u: Vec<f32>, packed: usize, packs: usize) -> (f64, Vec<f32>) {
     let mut penalty = 0f64;
     let mut du = u;
     for g in du.chunks_exact_mut(packed) {
@@ -128,28 +209,7 @@ pub fn accumulate_penalty(
         g.iter_mut().for_each(|v| *v *= k);
     }
     penalty *= LAMBDA / packs as f64;
-    // Backward: dW_i += a_iᵀ · du_i; da_i = du_i · W_iᵀ; du_{i+1} = da_i ⊙ S_i;
-    // dw_out += Σ_packs da_last ⊙ S_last.
-    for i in 0..depth {
-        let (h, n) = (widths[i], inputs[i]);
-        let ai = &a[i];
-        let du_i = &du;
-        add_to_grad(grads, weights[i], |dw| {
-            gemm((h, n, packs), dw, true, ai, (1, h), du_i, (n, 1))
-        })?;
-        let mut da = vec![0f32; packs * h];
-        gemm((packs, h, n), &mut da, false, &du, (n, 1), w[i], (1, n));
-        da.iter_mut().zip(&scales[i]).for_each(|(d, s)| *d *= s);
-        if i + 1 < depth {
-            du = da;
-        } else {
-            let dw_out = column_sums(&da, h);
-            add_to_grad(grads, weights[depth], |dw| {
-                dw.iter_mut().zip(&dw_out).for_each(|(d, v)| *d += v)
-            })?;
-        }
-    }
-    Ok(Some(penalty))
+    (penalty, du)
 }
 
 /// Adds to the gradient of `param` in `grads` in place (starting from zero if it has none).
@@ -191,9 +251,30 @@ pub(crate) fn input_gradient(critic: &Critic, x: &Tensor, masks: &[Tensor]) -> R
 
 #[cfg(test)]
 mod tests {
+    use super::super::critic::CriticConfig;
     use super::*;
+    use crate::nn::{NamedVars, VarBuilder};
+    use crate::random::EngineRng;
     use crate::random::{fill_normal, rng_for};
     use candle_core::{DType, Device, Var};
+
+    /// A critic with weights drawn from `rng`, and its trained variables by name.
+    fn critic_of(
+        input_dim: usize,
+        hidden: &[usize],
+        pac: usize,
+        dtype: DType,
+        rng: &mut EngineRng,
+    ) -> (Critic, NamedVars) {
+        let config = CriticConfig {
+            input_dim,
+            hidden: hidden.to_vec(),
+            pac,
+        };
+        let vb = VarBuilder::seeded(rng, dtype, &Device::Cpu);
+        let critic = Critic::new(&config, vb.pp("critic")).unwrap();
+        (critic, vb.vars().trained)
+    }
 
     fn normal(rows: usize, cols: usize, seed: u64) -> Tensor {
         let mut v = vec![0f32; rows * cols];
@@ -209,7 +290,7 @@ mod tests {
     fn hand_written_input_gradient_matches_autodiff() {
         let dev = Device::Cpu;
         let mut rng = rng_for(11, 0);
-        let critic = Critic::new(3, &[5, 4], 2, DType::F64, &dev, &mut rng).unwrap();
+        let (critic, _) = critic_of(3, &[5, 4], 2, DType::F64, &mut rng);
         let masks = critic.dropout_masks(6, DType::F64, &dev, &mut rng).unwrap();
         let x = Var::from_tensor(&normal(6, 3, 2)).unwrap();
         let score = critic
@@ -242,7 +323,7 @@ mod tests {
     fn accumulated_penalty_gradient_matches_autodiff() {
         let dev = Device::Cpu;
         let mut rng = rng_for(8, 0);
-        let critic = Critic::new(4, &[6, 5], 2, DType::F64, &dev, &mut rng).unwrap();
+        let (critic, vars64) = critic_of(4, &[6, 5], 2, DType::F64, &mut rng);
         let masks = critic.dropout_masks(8, DType::F64, &dev, &mut rng).unwrap();
         let (real, fake) = (normal(8, 4, 3), normal(8, 4, 4));
         let alpha = Tensor::new(&[0.3f64, 0.3, 0.8, 0.8, 0.1, 0.1, 0.6, 0.6], &dev)
@@ -252,8 +333,8 @@ mod tests {
         let pen = gradient_penalty(&critic, &real, &fake, &alpha, &masks).unwrap();
         let want = pen.backward().unwrap();
         // The same critic in f32.
-        let f32c = Critic::new(4, &[6, 5], 2, DType::F32, &dev, &mut rng).unwrap();
-        for ((_, a), (_, b)) in f32c.vars().iter().zip(critic.vars()) {
+        let (f32c, vars32) = critic_of(4, &[6, 5], 2, DType::F32, &mut rng);
+        for ((_, a), (_, b)) in vars32.iter().zip(&vars64) {
             a.set(&b.as_tensor().to_dtype(DType::F32).unwrap()).unwrap();
         }
         let f = |t: &Tensor| t.to_dtype(DType::F32).unwrap();
@@ -278,7 +359,7 @@ mod tests {
             (got - want_pen).abs() < 1e-4 * (1.0 + want_pen),
             "{got} vs {want_pen}"
         );
-        for ((name, a), (_, b)) in f32c.vars().iter().zip(critic.vars()) {
+        for ((name, a), (_, b)) in vars32.iter().zip(&vars64) {
             let expected = want.get(b.as_tensor());
             let actual = grads.get(a.as_tensor());
             if name.ends_with("bias") {
@@ -313,7 +394,7 @@ mod tests {
     fn penalty_gradient_reaches_every_layer_and_matches_finite_differences() {
         let dev = Device::Cpu;
         let mut rng = rng_for(5, 0);
-        let critic = Critic::new(4, &[6, 5], 2, DType::F64, &dev, &mut rng).unwrap();
+        let (critic, vars) = critic_of(4, &[6, 5], 2, DType::F64, &mut rng);
         let masks = critic.dropout_masks(8, DType::F64, &dev, &mut rng).unwrap();
         let (real, fake) = (normal(8, 4, 1), normal(8, 4, 2));
         let alpha = Tensor::new(&[0.3f64, 0.3, 0.8, 0.8, 0.1, 0.1, 0.6, 0.6], &dev)
@@ -331,7 +412,7 @@ mod tests {
             .backward()
             .unwrap();
         let h = 1e-6;
-        for (name, var) in critic.vars() {
+        for (name, var) in vars {
             let g = grads
                 .get(var.as_tensor())
                 .map(|g| g.flatten_all().unwrap().to_vec1::<f64>().unwrap());

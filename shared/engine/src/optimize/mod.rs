@@ -1,23 +1,20 @@
-//! Hyperparameter search: finds the parameters of CTGAN or TVAE that give the best
-//! synthetic data for one table, by grid, random or Bayesian search, and hands back the
+//! Hyperparameter search of a model: finds the parameters of CTGAN or TVAE that give the
+//! best synthetic data for one table, by grid, random or Bayesian search, and hands back the
 //! fitted best model so it need not be trained again.
 //!
-//! - [`space`]: search spaces (integer, float, log-float, choice), user overrides in the
-//!   seed platform's JSON, and the unit-cube and grid maps the methods need.
-//! - [`gp`]: the Gaussian-process surrogate and acquisition functions of Bayesian search.
-//! - [`search`]: the search loop, generic over an [`Objective`], with failure handling,
-//!   pruning, cancellation and timeout.
-//! - [`objective`]: the model objective — fit on a training split, score on a holdout.
+//! The search itself — spaces, the Gaussian process and acquisition functions, the loop
+//! with pruning and cancellation — is the `synth-search` crate, which knows nothing of
+//! models; what a caller needs of it is re-exported here. The engine adds:
+//!
+//! - [`objective`]: the model objective — fit on a training split, score on a holdout —
+//!   that plugs into the search as its [`Objective`].
 //!
 //! [`optimize`] ties them together from an [`OptimizeRequest`], the seed platform's JSON:
 //! `{"model": "ctgan", "method": "bayesian", "n_trials": 20, "search_space": {…},
 //! "optimization_metric": "quality_score", "acquisition_function": "EI", "random_state": 42,
 //! "timeout": 3600}`.
 
-pub mod gp;
 pub mod objective;
-pub mod search;
-pub mod space;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -29,15 +26,15 @@ use synth_table::{Metadata, Table};
 
 use crate::device::EngineDevice;
 use crate::error::{EngineError, Result};
-use crate::synthesizer::{ModelParams, Synthesizer};
+use crate::models::ModelParams;
+use crate::synthesizer::Synthesizer;
 use crate::transformer::TransformerOptions;
-pub use gp::{Acquisition, GaussianProcess};
 pub use objective::{Metric, ModelObjective, ObjectiveSettings};
-pub use search::{
-    FnObjective, Method, Objective, Pruning, SearchConfig, SearchOutcome, StopReason, Trial,
+pub use synth_search::{
+    Acquisition, Dimension, Domain, FnObjective, GaussianProcess, Method, Objective, ParamKind,
+    PruneGate, Pruning, SearchConfig, SearchOutcome, SearchSpace, StopReason, StopSignal, Trial,
     TrialContext, TrialOutcome, TrialReport, TrialStatus, search,
 };
-pub use space::{Dimension, Domain, ParamKind, SearchSpace};
 
 /// A search as the seed platform's JSON asks for it; every field has a default.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

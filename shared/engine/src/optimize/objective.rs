@@ -15,10 +15,12 @@ use serde_json::{Map, Value};
 use synth_evaluate::{EfficacyOptions, PairOptions};
 use synth_table::{Metadata, Table};
 
-use super::search::{Objective, TrialContext, TrialReport};
+use synth_search::{Objective, TrialContext, TrialReport};
+
 use crate::device::EngineDevice;
 use crate::error::{EngineError, Result};
-use crate::synthesizer::{EpochReport, FitControl, FitOptions, ModelParams, Synthesizer, fit};
+use crate::models::{ModelParams, fit};
+use crate::synthesizer::{EpochReport, FitControl, FitOptions, Synthesizer};
 use crate::transformer::TransformerOptions;
 
 /// What a model search maximises, measured on the holdout.

@@ -2,7 +2,7 @@
 //! (stick-breaking) prior on the weights — the model behind CTGAN's mode-specific
 //! normalisation (RDT's `ClusterBasedNormalizer` uses scikit-learn's
 //! `BayesianGaussianMixture`). No crate implements the DP variant, so the mean-field updates
-//! are written out here for one dimension, following scikit-learn's priors: mean prior = data
+//! are written out here by hand, and stay so, for one dimension, following scikit-learn's priors: mean prior = data
 //! mean, mean precision prior 1, degrees of freedom prior 1, variance prior = data variance,
 //! `reg_covar` 1e-6, k-means initialisation.
 //!

@@ -5,285 +5,95 @@
 //!
 //! Sampling draws latent codes from N(0, I), decodes them, applies tanh to every output and
 //! adds N(0, σ) noise to the α entries before the inverse transform, as the reference does.
-//! TVAE has no conditional input, so [`Synthesizer::sample_conditional`] works by
-//! rejection: see its documentation on [`Tvae`].
+//! TVAE has no conditional input, so [`crate::Synthesizer::sample_conditional`] works by
+//! rejection alone: it samples batches unconditionally (at least `batch_size` rows each)
+//! and keeps the decoded rows that meet every condition; after [`MAX_CONDITIONAL_BATCHES`]
+//! batches without enough it fails, saying the combination is too rare for this model.
+//!
+//! On the model scaffold ([`crate::model`]): the decoder and σ are the sampling network
+//! (all a saved model keeps; the encoder is not kept), and [`train`] the encoder, the
+//! optimiser and the step.
+//!
+//! [`DataTransformer`]: crate::transformer::DataTransformer
 
 mod loss;
 mod network;
 mod params;
+mod train;
 
-use std::path::Path;
-use std::time::Instant;
-
-use candle_core::backprop::GradStore;
-use candle_core::{Device, Tensor, Var};
-use rand::seq::SliceRandom;
-use rand::{Rng, SeedableRng};
+use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
-use synth_table::{Metadata, Table};
 
-use crate::device::EngineDevice;
-use crate::error::{EngineError, Result};
-use crate::fused::side_by_side;
-use crate::nn::{load_weights, save_weights};
-use crate::optim::{Adam, AdamConfig, add_gradients};
-use crate::random::{EngineRng, fill_normal, rng_for};
-use crate::rows::{condition_slots, sample_matching};
-use crate::synthesizer::{EpochReport, FitControl, FitOptions, Synthesizer, check_saved_kind};
-use crate::transformer::DataTransformer;
-use loss::{Layout, loss};
-use network::{Decoder, Encoder};
+use crate::error::Result;
+use crate::model::{Fitted, Model, Request, Spec, Start, Started};
+use crate::nn::VarBuilder;
+use crate::random::fill_normal;
+use loss::Layout;
+use network::{Decoder, DecoderConfig};
 pub use params::TvaeParams;
 
-const MODEL_NAME: &str = "tvae";
-/// On the CPU each batch is split in two halves whose gradients are computed side by side
-/// and summed. TVAE has no batch statistics, so the sum is exactly the batch's gradient;
-/// the split is fixed, not taken from the machine, so that a seed trains the same model on
-/// any CPU. A batch smaller than this runs in one piece: halves would not pay for a thread.
-const MIN_SPLIT_ROWS: usize = 64;
-const FORMAT_VERSION: u32 = 1;
 pub use crate::rows::MAX_CONDITIONAL_BATCHES;
 
 /// A fitted TVAE: the decoder, its σ and the transformer; nothing of the training data.
-pub struct Tvae {
-    params: TvaeParams,
-    transformer: DataTransformer,
-    layout: Layout,
+pub type Tvae = Fitted<TvaeNet>;
+
+/// What TVAE samples with: the decoder and its σ, and where the α entries are.
+pub struct TvaeNet {
     decoder: Decoder,
-    device: Device,
-    history: Vec<EpochReport>,
+    layout: Layout,
 }
 
-/// What `model.json` holds.
-#[derive(Serialize, Deserialize)]
-struct SavedModel {
-    model: String,
-    format_version: u32,
-    params: TvaeParams,
-    transformer: DataTransformer,
-    loss_history: Vec<EpochReport>,
-}
+/// TVAE keeps nothing in a saved model besides its parameters, transformer and weights.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NoState {}
 
 fn tensor(v: Vec<f32>, rows: usize, cols: usize, device: &Device) -> Result<Tensor> {
     Ok(Tensor::from_vec(v, (rows, cols), device)?)
 }
 
-/// What one training step reads: the networks, the encoded table and the loss settings.
-struct Step<'a> {
-    encoder: &'a Encoder,
-    decoder: &'a Decoder,
-    sigma: &'a Tensor,
-    layout: &'a Layout,
-    /// The encoded table, row-major, `width` values per row.
-    data: &'a [f32],
-    width: usize,
-    embedding_dim: usize,
-    loss_factor: f64,
-    /// Every trained parameter.
-    vars: &'a [Var],
-    device: &'a Device,
-}
-
-impl Step<'_> {
-    /// The total loss of the batch of table rows `batch` and its gradients. With two seeds
-    /// (on the CPU) and enough rows, the batch's two halves are computed side by side,
-    /// each drawing its latent noise from its own seed, and summed in order, so the result
-    /// does not depend on which finishes first.
-    fn gradients(&self, batch: &[usize], seeds: &[u64]) -> Result<(Tensor, GradStore)> {
-        let b = batch.len();
-        match seeds {
-            &[first, second] if b >= MIN_SPLIT_ROWS => {
-                let (head, tail) = batch.split_at(b.div_ceil(2));
-                let (a, z) = side_by_side(
-                    || self.shard(head, b, first),
-                    || self.shard(tail, b, second),
-                );
-                let ((total, mut grads), (more_total, more)) = (a?, z?);
-                add_gradients(&mut grads, &more, self.vars)?;
-                Ok(((total + more_total)?, grads))
-            }
-            _ => self.shard(batch, b, seeds[0]),
-        }
-    }
-
-    /// The loss of the table rows `rows`, part of a batch of `batch` rows, with the latent
-    /// code's noise drawn from `seed`, and its gradients.
-    fn shard(&self, rows: &[usize], batch: usize, seed: u64) -> Result<(Tensor, GradStore)> {
-        let (w, e) = (self.width, self.embedding_dim);
-        let mut x = Vec::with_capacity(rows.len() * w);
-        for &i in rows {
-            x.extend_from_slice(&self.data[i * w..(i + 1) * w]);
-        }
-        let x = tensor(x, rows.len(), w, self.device)?;
-        let (mu, logvar) = self.encoder.forward(&x)?;
-        let mut eps = vec![0f32; rows.len() * e];
-        fill_normal(&mut EngineRng::seed_from_u64(seed), &mut eps);
-        let eps = tensor(eps, rows.len(), e, self.device)?;
-        let std = (&logvar * 0.5)?.exp()?;
-        let z = ((eps * std)? + &mu)?;
-        let recon = self.decoder.forward(&z)?;
-        let total = loss(
-            &recon,
-            &x,
-            self.sigma,
-            &mu,
-            &logvar,
-            self.layout,
-            self.loss_factor,
-            batch as f64,
-        )?
-        .total()?;
-        let grads = total.backward()?;
-        Ok((total.detach(), grads))
+impl TvaeNet {
+    /// The current σ of every α entry, in span order.
+    fn sigmas(&self) -> Result<Vec<f32>> {
+        Ok(self.decoder.sigma.as_tensor().to_vec1::<f32>()?)
     }
 }
 
-impl Tvae {
-    /// Fits the transformer and trains TVAE on `table`.
-    ///
-    /// Each epoch visits every row once in a seeded random order, in batches of
-    /// `batch_size` (the last one smaller), as the reference's data loader does. The loss
-    /// history's `generator_loss` is the total loss (reconstruction · `loss_factor` / B +
-    /// KL / B) of the epoch's last batch, as the reference records it; `critic_loss` is 0,
-    /// since TVAE has no critic.
-    pub fn fit(
-        table: &Table,
-        metadata: &Metadata,
-        params: TvaeParams,
-        mut options: FitOptions,
-    ) -> Result<Self> {
-        params.validate()?;
-        let started = Instant::now();
-        let seed = options.seed;
-        let transformer = DataTransformer::fit(table, metadata, &options.transformer, seed)?;
-        let data = transformer.transform(table)?;
-        if data.width == 0 {
-            return Err(EngineError::InvalidData(
-                "no column can be modelled (only ids?)".into(),
-            ));
-        }
-        if data.n_rows == 0 {
-            return Err(EngineError::InvalidData("the table has no rows".into()));
-        }
-        let layout = Layout::new(&transformer.spans());
-        let device = options.device.candle()?;
-        let mut rng = rng_for(seed, 1);
-        let w = data.width;
-        let encoder = Encoder::new(
-            w,
-            &params.compress_dims,
-            params.embedding_dim,
-            &device,
-            &mut rng,
-        )?;
-        let decoder = Decoder::new(
-            params.embedding_dim,
-            &params.decompress_dims,
-            w,
-            layout.alpha.len(),
-            &device,
-            &mut rng,
-        )?;
-        let vars: Vec<Var> = encoder
-            .vars()
-            .into_iter()
-            .chain(decoder.vars())
-            .map(|(_, v)| v)
-            // σ is empty when no column has an α entry; nothing to optimise there.
-            .filter(|v| v.elem_count() > 0)
-            .collect();
-        let mut opt = Adam::new(
-            vars.clone(),
-            AdamConfig {
-                lr: params.learning_rate,
-                beta1: 0.9,
-                beta2: 0.999,
-                eps: 1e-8,
-                weight_decay: params.l2scale,
-            },
-        )?;
-        let sigma_t = decoder.sigma.as_tensor().clone();
-        // The model under training, trained in place, so checkpoints can sample from it.
-        let mut model = Self {
-            params: params.clone(),
-            transformer,
-            layout,
-            decoder,
-            device: device.clone(),
-            history: Vec::new(),
-        };
-        let (layout, decoder) = (&model.layout, &model.decoder);
-        let shards = if device.is_cpu() { 2 } else { 1 };
-        let step = Step {
-            encoder: &encoder,
-            decoder,
-            sigma: &sigma_t,
-            layout,
-            data: &data.data,
-            width: w,
-            embedding_dim: params.embedding_dim,
-            loss_factor: params.loss_factor,
-            vars: &vars,
-            device: &device,
-        };
-        let mut order: Vec<usize> = (0..data.n_rows).collect();
-        let mut history = Vec::with_capacity(params.epochs);
-        'epochs: for epoch in 0..params.epochs {
-            let epoch_start = Instant::now();
-            order.shuffle(&mut rng);
-            let mut last = None;
-            for batch in order.chunks(params.batch_size) {
-                if options.stopped() {
-                    break 'epochs;
-                }
-                // Each shard's latent noise comes from its own seed, so the shards can
-                // draw it on their own threads in any order.
-                let seeds: Vec<u64> = (0..shards).map(|_| rng.random()).collect();
-                let (total, grads) = step.gradients(batch, &seeds)?;
-                opt.step(&grads)?;
-                decoder.clamp_sigma()?;
-                // Read back once per epoch, so the device is not synchronised every step.
-                last = Some(total);
-            }
-            let last = match last {
-                Some(t) => t.to_scalar::<f32>()? as f64,
-                None => 0.0,
-            };
-            let report = EpochReport {
-                epoch: epoch + 1,
-                epochs: params.epochs,
-                generator_loss: last,
-                critic_loss: 0.0,
-                epoch_seconds: epoch_start.elapsed().as_secs_f64(),
-                elapsed_seconds: started.elapsed().as_secs_f64(),
-            };
-            if options.finish_epoch(report, &model, &mut history) == FitControl::Stop {
-                break;
-            }
-        }
-        model.history = history;
-        Ok(model)
-    }
-
-    /// The fitted transformer (column order, spans) of this model.
-    pub fn transformer(&self) -> &DataTransformer {
-        &self.transformer
-    }
-
-    pub fn params(&self) -> &TvaeParams {
-        &self.params
-    }
-
+impl Fitted<TvaeNet> {
     /// The current σ of every α entry, in span order.
     pub fn sigmas(&self) -> Result<Vec<f32>> {
-        Ok(self.decoder.sigma.as_tensor().to_vec1::<f32>()?)
+        self.net.sigmas()
+    }
+}
+
+impl Model for TvaeNet {
+    const NAME: &'static str = "tvae";
+    type Params = TvaeParams;
+    type State = NoState;
+
+    /// The decoder and σ, `decoder.*`: latent code in, one output per encoded value.
+    fn build(spec: &Spec<'_, Self>, vb: VarBuilder<'_>) -> Result<Self> {
+        let layout = Layout::new(&spec.transformer.spans());
+        let config = DecoderConfig {
+            embedding_dim: spec.params.embedding_dim,
+            hidden: spec.params.decompress_dims.clone(),
+            data_dim: spec.transformer.output_width(),
+            n_alpha: layout.alpha.len(),
+        };
+        let decoder = Decoder::new(&config, vb.pp("decoder"))?;
+        Ok(Self { decoder, layout })
+    }
+
+    fn start(start: Start<'_, Self>) -> Result<Started<Self>> {
+        train::start(start)
     }
 
     /// `n` rows of decoder output: latent codes from N(0, I), tanh on every output (argmax
     /// of one-hot spans is unchanged by it), then N(0, σ) noise on the α entries.
-    fn generate(&self, n: usize, rng: &mut EngineRng) -> Result<Vec<f32>> {
-        let (b, e) = (self.params.batch_size, self.params.embedding_dim);
-        let w = self.transformer.output_width();
+    /// TVAE takes no condition as input: conditional sampling is by rejection alone.
+    fn generate(&self, spec: &Spec<'_, Self>, request: Request<'_>) -> Result<Vec<f32>> {
+        let (n, rng) = (request.rows, request.rng);
+        let (b, e) = (spec.params.batch_size, spec.params.embedding_dim);
+        let w = spec.transformer.output_width();
         let sigma = self.sigmas()?;
         let mut out = Vec::with_capacity(n * w);
         while out.len() < n * w {
@@ -292,7 +102,7 @@ impl Tvae {
             fill_normal(rng, &mut z);
             let fake = self
                 .decoder
-                .forward(&tensor(z, rows, e, &self.device)?)?
+                .forward(&tensor(z, rows, e, spec.device)?)?
                 .tanh()?;
             let mut fake = fake.flatten_all()?.to_vec1::<f32>()?;
             let mut noise = vec![0f32; rows * self.layout.alpha.len()];
@@ -307,103 +117,18 @@ impl Tvae {
         }
         Ok(out)
     }
-
-    /// Loads a model saved by [`Synthesizer::save`] onto `device`.
-    pub fn load(dir: &Path, device: EngineDevice) -> Result<Self> {
-        let text = std::fs::read_to_string(dir.join(crate::MODEL_FILE))?;
-        let saved: SavedModel = serde_json::from_str(&text)?;
-        check_saved_kind(
-            (&saved.model, saved.format_version),
-            (MODEL_NAME, FORMAT_VERSION),
-        )?;
-        saved.params.validate()?;
-        let device_c = device.candle()?;
-        let layout = Layout::new(&saved.transformer.spans());
-        // Initial values are overwritten by the saved ones; the shapes come from the params.
-        let decoder = Decoder::new(
-            saved.params.embedding_dim,
-            &saved.params.decompress_dims,
-            saved.transformer.output_width(),
-            layout.alpha.len(),
-            &device_c,
-            &mut rng_for(0, 0),
-        )?;
-        load_weights(decoder.vars(), dir, &device_c)?;
-        Ok(Self {
-            params: saved.params,
-            transformer: saved.transformer,
-            layout,
-            decoder,
-            device: device_c,
-            history: saved.loss_history,
-        })
-    }
-}
-
-impl Synthesizer for Tvae {
-    fn model_name(&self) -> &'static str {
-        MODEL_NAME
-    }
-
-    fn sample(&self, n: usize, seed: u64) -> Result<Table> {
-        let data = self.generate(n, &mut rng_for(seed, 10))?;
-        self.transformer.inverse(&data, n, seed)
-    }
-
-    /// Rejection sampling: TVAE takes no condition as input, so this samples batches
-    /// unconditionally (at least `batch_size` rows each) and keeps the decoded rows that
-    /// meet every condition, so the result honours them exactly. After
-    /// [`MAX_CONDITIONAL_BATCHES`] batches without `n` matching rows it fails with
-    /// [`EngineError::InvalidCondition`] saying the combination is too rare for this model;
-    /// a condition whose rate in the model's samples is p needs about n / p rows drawn.
-    fn sample_conditional(
-        &self,
-        n: usize,
-        conditions: &[(String, String)],
-        seed: u64,
-    ) -> Result<Table> {
-        if conditions.is_empty() {
-            return self.sample(n, seed);
-        }
-        // Names an unknown column, a non-discrete column or an unknown category.
-        condition_slots(&self.transformer, conditions)?;
-        sample_matching(
-            &self.transformer,
-            n,
-            self.params.batch_size,
-            conditions,
-            seed,
-            |want, rng| self.generate(want, rng),
-        )
-    }
-
-    /// Saves the decoder and σ (all sampling needs); the encoder is not kept.
-    fn save(&self, dir: &Path) -> Result<()> {
-        std::fs::create_dir_all(dir)?;
-        save_weights(self.decoder.vars(), dir)?;
-        let saved = SavedModel {
-            model: MODEL_NAME.into(),
-            format_version: FORMAT_VERSION,
-            params: self.params.clone(),
-            transformer: self.transformer.clone(),
-            loss_history: self.history.clone(),
-        };
-        std::fs::write(dir.join(crate::MODEL_FILE), serde_json::to_vec(&saved)?)?;
-        Ok(())
-    }
-
-    fn loss_history(&self) -> &[EpochReport] {
-        &self.history
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nn::NamedVars;
+    use crate::optim::{Adam, AdamConfig};
+    use crate::random::rng_for;
     use crate::test_support::table;
+    use crate::{EngineDevice, EngineError, FitOptions, Synthesizer};
+    use candle_core::DType;
     use std::sync::{Arc, Mutex};
-    use synth_table::{Column, ColumnData, ColumnMetadata, SdType};
+    use synth_table::{Column, ColumnData, ColumnMetadata, Metadata, SdType, Table};
 
     fn small() -> TvaeParams {
         TvaeParams {
@@ -437,18 +162,31 @@ mod tests {
     #[test]
     fn sigma_is_clamped_after_a_step() {
         let device = Device::Cpu;
-        let decoder = Decoder::new(4, &[8], 5, 3, &device, &mut rng_for(0, 0)).unwrap();
+        let config = DecoderConfig {
+            embedding_dim: 4,
+            hidden: vec![8],
+            data_dim: 5,
+            n_alpha: 3,
+        };
+        let mut rng = rng_for(0, 0);
+        let vb = VarBuilder::seeded(&mut rng, DType::F32, &device);
+        let decoder = Decoder::new(&config, vb.pp("decoder")).unwrap();
+        let names: Vec<String> = vb.vars().trained.into_iter().map(|(n, _)| n).collect();
+        assert_eq!(
+            names,
+            [
+                "decoder.hidden.0.weight",
+                "decoder.hidden.0.bias",
+                "decoder.out.weight",
+                "decoder.out.bias",
+                "decoder.sigma"
+            ]
+        );
         assert_eq!(
             decoder.sigma.as_tensor().to_vec1::<f32>().unwrap(),
             [0.1; 3]
         );
-        let only_sigma = |d: &Decoder| -> Vec<candle_core::Var> {
-            let v: NamedVars = d.vars();
-            v.into_iter()
-                .filter(|(n, _)| n == "decoder.sigma")
-                .map(|(_, v)| v)
-                .collect()
-        };
+        let only_sigma = |d: &Decoder| vec![d.sigma.clone()];
         let config = AdamConfig {
             lr: 5.0,
             beta1: 0.9,
@@ -473,7 +211,7 @@ mod tests {
         // And a fit leaves every σ inside the bounds.
         let model = fit(1);
         let s = model.sigmas().unwrap();
-        assert_eq!(s.len(), model.layout.alpha.len());
+        assert_eq!(s.len(), model.net.layout.alpha.len());
         assert!(
             !s.is_empty() && s.iter().all(|v| (0.01..=1.0).contains(v)),
             "{s:?}"

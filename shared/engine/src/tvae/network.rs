@@ -1,11 +1,10 @@
 //! TVAE's two networks: the encoder (ReLU MLP → μ and log-variance of the latent code) and
 //! the decoder (ReLU MLP → one output per encoded column, plus a learnable σ per α entry).
 
-use candle_core::{DType, Device, Module, Tensor, Var};
+use candle_core::{Module, Tensor, Var};
 
 use crate::error::Result;
-use crate::nn::{Linear, NamedVars};
-use crate::random::EngineRng;
+use crate::nn::{Linear, VarBuilder};
 
 /// σ of every α entry starts here, as in the reference.
 pub const SIGMA_INIT: f64 = 0.1;
@@ -13,16 +12,12 @@ pub const SIGMA_INIT: f64 = 0.1;
 pub const SIGMA_MIN: f64 = 0.01;
 pub const SIGMA_MAX: f64 = 1.0;
 
-fn mlp(
-    input_dim: usize,
-    hidden: &[usize],
-    device: &Device,
-    rng: &mut EngineRng,
-) -> Result<(Vec<Linear>, usize)> {
+/// ReLU layers `{i}` under `vb`, from `input_dim`; returns them and the last width.
+fn mlp(input_dim: usize, hidden: &[usize], vb: VarBuilder<'_>) -> Result<(Vec<Linear>, usize)> {
     let mut dim = input_dim;
     let mut layers = Vec::with_capacity(hidden.len());
-    for &h in hidden {
-        layers.push(Linear::new(dim, h, DType::F32, device, rng)?);
+    for (i, &h) in hidden.iter().enumerate() {
+        layers.push(Linear::new(dim, h, vb.pp(i))?);
         dim = h;
     }
     Ok((layers, dim))
@@ -36,12 +31,14 @@ fn mlp_forward(layers: &[Linear], x: &Tensor) -> Result<Tensor> {
     Ok(x)
 }
 
-fn mlp_vars(layers: &[Linear], prefix: &str) -> NamedVars {
-    layers
-        .iter()
-        .enumerate()
-        .flat_map(|(i, l)| l.vars(&format!("{prefix}.{i}")))
-        .collect()
+/// The encoder's shape.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EncoderConfig {
+    /// Width of the encoded table.
+    pub data_dim: usize,
+    pub hidden: Vec<usize>,
+    /// Size of the latent code.
+    pub embedding_dim: usize,
 }
 
 /// The encoder: `x → (μ, log σ²)` of the latent code.
@@ -52,18 +49,13 @@ pub struct Encoder {
 }
 
 impl Encoder {
-    pub fn new(
-        data_dim: usize,
-        hidden: &[usize],
-        embedding_dim: usize,
-        device: &Device,
-        rng: &mut EngineRng,
-    ) -> Result<Self> {
-        let (hidden, dim) = mlp(data_dim, hidden, device, rng)?;
+    /// Layers `hidden.{i}`, then `mu` and `logvar`, under `vb`.
+    pub fn new(config: &EncoderConfig, vb: VarBuilder<'_>) -> Result<Self> {
+        let (hidden, dim) = mlp(config.data_dim, &config.hidden, vb.pp("hidden"))?;
         Ok(Self {
             hidden,
-            mu: Linear::new(dim, embedding_dim, DType::F32, device, rng)?,
-            logvar: Linear::new(dim, embedding_dim, DType::F32, device, rng)?,
+            mu: Linear::new(dim, config.embedding_dim, vb.pp("mu"))?,
+            logvar: Linear::new(dim, config.embedding_dim, vb.pp("logvar"))?,
         })
     }
 
@@ -72,16 +64,23 @@ impl Encoder {
         let h = mlp_forward(&self.hidden, x)?;
         Ok((self.mu.forward(&h)?, self.logvar.forward(&h)?))
     }
-
-    pub fn vars(&self) -> NamedVars {
-        let mut v = mlp_vars(&self.hidden, "encoder.hidden");
-        v.extend(self.mu.vars("encoder.mu"));
-        v.extend(self.logvar.vars("encoder.logvar"));
-        v
-    }
 }
 
-/// The decoder: latent code → pre-activation output, and σ of each α entry.
+/// The decoder's shape.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecoderConfig {
+    /// Size of the latent code.
+    pub embedding_dim: usize,
+    pub hidden: Vec<usize>,
+    /// Width of the encoded table.
+    pub data_dim: usize,
+    /// α entries, each with its σ.
+    pub n_alpha: usize,
+}
+
+/// The decoder: latent code → pre-activation output, and σ of each α entry; clones share
+/// its variables.
+#[derive(Clone)]
 pub struct Decoder {
     hidden: Vec<Linear>,
     out: Linear,
@@ -90,19 +89,13 @@ pub struct Decoder {
 }
 
 impl Decoder {
-    pub fn new(
-        embedding_dim: usize,
-        hidden: &[usize],
-        data_dim: usize,
-        n_alpha: usize,
-        device: &Device,
-        rng: &mut EngineRng,
-    ) -> Result<Self> {
-        let (hidden, dim) = mlp(embedding_dim, hidden, device, rng)?;
+    /// Layers `hidden.{i}`, then `out`, and `sigma` (all [`SIGMA_INIT`]), under `vb`.
+    pub fn new(config: &DecoderConfig, vb: VarBuilder<'_>) -> Result<Self> {
+        let (hidden, dim) = mlp(config.embedding_dim, &config.hidden, vb.pp("hidden"))?;
         Ok(Self {
             hidden,
-            out: Linear::new(dim, data_dim, DType::F32, device, rng)?,
-            sigma: Var::from_tensor(&Tensor::full(SIGMA_INIT as f32, n_alpha, device)?)?,
+            out: Linear::new(dim, config.data_dim, vb.pp("out"))?,
+            sigma: vb.constant("sigma", config.n_alpha, SIGMA_INIT as f32)?,
         })
     }
 
@@ -124,12 +117,5 @@ impl Decoder {
             .clamp(SIGMA_MIN, SIGMA_MAX)?;
         self.sigma.set(&s)?;
         Ok(())
-    }
-
-    pub fn vars(&self) -> NamedVars {
-        let mut v = mlp_vars(&self.hidden, "decoder.hidden");
-        v.extend(self.out.vars("decoder.out"));
-        v.push(("decoder.sigma".into(), self.sigma.clone()));
-        v
     }
 }

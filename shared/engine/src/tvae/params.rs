@@ -2,10 +2,14 @@
 //! implementation's defaults.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::json;
 
-use crate::error::{EngineError, Result};
-use crate::optimize::space::{Dimension, ParamKind, SearchSpace, Tunable, merge_point};
+use synth_search::{Dimension, ParamKind, SearchSpace, Tunable};
+
+use super::TvaeNet;
+use crate::error::Result;
+use crate::model::Hyperparameters;
+use crate::model::params::{at_least_one, layer_widths, non_negative, positive};
 
 /// Hyperparameters of TVAE; `Default` is the reference's.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -41,9 +45,11 @@ impl Default for TvaeParams {
     }
 }
 
-impl TvaeParams {
+impl Hyperparameters for TvaeParams {
+    type Model = TvaeNet;
+
     /// The parameters a search may change.
-    pub const TUNABLE: &'static [Tunable] = &[
+    const TUNABLE: &'static [Tunable] = &[
         ("epochs", ParamKind::Int),
         ("batch_size", ParamKind::Int),
         ("learning_rate", ParamKind::LogFloat),
@@ -54,9 +60,17 @@ impl TvaeParams {
         ("loss_factor", ParamKind::Float),
     ];
 
+    fn epochs(&self) -> usize {
+        self.epochs
+    }
+
+    fn batch_size(&self) -> usize {
+        self.batch_size
+    }
+
     /// The space searched when the user gives none: training length, batch, learning rate
     /// (log scale, around the reference's 1e-3), network sizes and the reconstruction weight.
-    pub fn search_space() -> SearchSpace {
+    fn search_space() -> SearchSpace {
         let shapes = || vec![json!([64, 64]), json!([128, 128]), json!([256, 256])];
         SearchSpace::new(vec![
             Dimension::int("epochs", 50, 300),
@@ -69,53 +83,23 @@ impl TvaeParams {
         ])
     }
 
-    /// These parameters with a search point's values, checked.
-    pub fn with_point(&self, point: &Map<String, Value>) -> Result<Self> {
-        let params: Self = merge_point(self, point)?;
-        params.validate()?;
-        Ok(params)
-    }
-
     /// Checks every parameter, naming the first one that is wrong.
-    pub fn validate(&self) -> Result<()> {
-        for (name, v) in [
-            ("epochs", self.epochs),
-            ("batch_size", self.batch_size),
-            ("embedding_dim", self.embedding_dim),
-        ] {
-            if v == 0 {
-                return Err(EngineError::param(name, "must be at least 1"));
-            }
-        }
-        for (name, dims) in [
-            ("compress_dims", &self.compress_dims),
-            ("decompress_dims", &self.decompress_dims),
-        ] {
-            if dims.contains(&0) {
-                return Err(EngineError::param(name, "layer widths must be positive"));
-            }
-        }
-        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
-            return Err(EngineError::param(
-                "learning_rate",
-                format!("{} is not a positive number", self.learning_rate),
-            ));
-        }
-        for (name, v) in [("l2scale", self.l2scale), ("loss_factor", self.loss_factor)] {
-            if !(v.is_finite() && v >= 0.0) {
-                return Err(EngineError::param(
-                    name,
-                    format!("{v} is not a non-negative number"),
-                ));
-            }
-        }
-        Ok(())
+    fn validate(&self) -> Result<()> {
+        at_least_one("epochs", self.epochs)?;
+        at_least_one("batch_size", self.batch_size)?;
+        at_least_one("embedding_dim", self.embedding_dim)?;
+        layer_widths("compress_dims", &self.compress_dims, false)?;
+        layer_widths("decompress_dims", &self.decompress_dims, false)?;
+        positive("learning_rate", self.learning_rate)?;
+        non_negative("l2scale", self.l2scale)?;
+        non_negative("loss_factor", self.loss_factor)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::EngineError;
 
     #[test]
     fn defaults_are_the_reference_and_bad_values_are_named() {

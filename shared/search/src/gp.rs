@@ -1,13 +1,13 @@
 //! The surrogate of Bayesian search: a Gaussian process on the unit cube with a Matérn 5/2
-//! kernel, and the acquisition functions that choose where
-//! to look next (expected improvement, probability of improvement, upper confidence bound).
+//! kernel, and the acquisition functions that choose where to look next (expected
+//! improvement, probability of improvement, upper confidence bound).
 //!
-//! Hand-written rather than taken from a GP crate: the searches see tens of points in a few
-//! dimensions, so a dense Cholesky factorisation is all the linear algebra needed, and the
-//! crates that offer a GP bring a linear-algebra stack (ndarray, linfa, optional BLAS) far
-//! heavier than the engine. Targets are normalised to zero mean and unit variance; the
-//! length scale, signal and noise variances maximise the log marginal likelihood (a coarse
-//! grid, then a coordinate search in log space).
+//! Hand-written, and staying so, rather than taken from a GP crate: the searches see tens
+//! of points in a few dimensions, so a dense Cholesky factorisation is all the linear
+//! algebra needed, and the crates that offer a GP bring a linear-algebra stack (ndarray,
+//! linfa, optional BLAS) far heavier than the search. Targets are normalised to zero mean
+//! and unit variance; the length scale, signal and noise variances maximise the log
+//! marginal likelihood (a coarse grid, then a coordinate search in log space).
 //!
 //! One length scale serves every dimension (inputs are already scaled to the unit cube):
 //! with the tens of points a search affords, a length scale per dimension overfits — on

@@ -4,13 +4,13 @@
 //! 20 trials, through the same search code that tunes models (which maximises, so the
 //! objective is the negated function).
 //!
-//! `cargo bench -p synth-engine --bench optimize_functions`
+//! `cargo bench -p synth-search --bench optimize_functions`
 
 use std::f64::consts::PI;
 use std::time::Instant;
 
 use serde_json::{Map, Value};
-use synth_engine::optimize::{
+use synth_search::{
     Acquisition, Dimension, FnObjective, Method, SearchConfig, SearchSpace, TrialContext,
     TrialReport, search,
 };

@@ -9,10 +9,9 @@
 
 use rand::Rng;
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use crate::error::{EngineError, Result};
+use crate::error::{Result, SearchError};
 
 /// The type of a model parameter as a search sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -317,7 +316,7 @@ impl SearchSpace {
     /// numeric parameter (on a log scale for log-float ones), any other list is the values
     /// to choose from, and a single value fixes the parameter. Names must be in `tunables`.
     pub fn parse(json: &Value, model: &str, tunables: &[Tunable]) -> Result<Self> {
-        let bad = |m: String| EngineError::InvalidSearch(m);
+        let bad = |m: String| SearchError::Invalid(m);
         let Some(obj) = json.as_object() else {
             return Err(bad(
                 "the search space must be a JSON object of parameter names".into(),
@@ -344,33 +343,6 @@ impl SearchSpace {
         }
         Ok(Self { dims })
     }
-}
-
-/// `base` with a point's values in place of its own, by their JSON names; a value of the
-/// wrong type is an error naming its parameter.
-pub fn merge_point<T: Serialize + DeserializeOwned>(
-    base: &T,
-    point: &Map<String, Value>,
-) -> Result<T> {
-    let with = |entries: &mut dyn Iterator<Item = (&String, &Value)>| -> Result<T, String> {
-        let mut json = serde_json::to_value(base).map_err(|e| e.to_string())?;
-        let Some(obj) = json.as_object_mut() else {
-            return Err("parameters are not a JSON object".into());
-        };
-        for (k, v) in entries {
-            obj.insert(k.clone(), v.clone());
-        }
-        serde_json::from_value(json).map_err(|e| e.to_string())
-    };
-    with(&mut point.iter()).map_err(|all| {
-        // Name the first parameter that is wrong on its own.
-        let named = point.iter().find_map(|(k, v)| {
-            with(&mut std::iter::once((k, v)))
-                .err()
-                .map(|e| format!("{k}: {e}"))
-        });
-        EngineError::InvalidSearch(named.unwrap_or(all))
-    })
 }
 
 fn parse_dimension(name: &str, kind: ParamKind, spec: &Value) -> Result<Dimension, String> {
@@ -561,7 +533,7 @@ mod tests {
             Dimension::choice("epochs", vec![json!(1), json!(5), json!(9)])
         );
         let err = |j: Value| match SearchSpace::parse(&j, "ctgan", tunables) {
-            Err(EngineError::InvalidSearch(m)) => m,
+            Err(SearchError::Invalid(m)) => m,
             other => panic!("expected an error for {j}, got {other:?}"),
         };
         assert!(err(json!({"epoch": [1, 2]})).contains("no parameter \"epoch\""));

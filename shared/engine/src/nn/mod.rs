@@ -1,49 +1,35 @@
-//! The few layers the models are made of, written on candle-core so that their parameters
-//! are plain `Var`s we can name, save, and hand to our own optimiser, and so that their
-//! initialisation draws from our seeded generator (PyTorch's defaults: U(±1/√fan_in)).
+//! The few layers the models are made of, written on candle-core the way candle-nn writes
+//! them — `new(…, vb)` asking a [`VarBuilder`] for named variables, then `forward` — so that
+//! their parameters are plain `Var`s we can name, save, and hand to our own optimiser, their
+//! initialisation draws from our seeded generator (PyTorch's defaults: U(±1/√fan_in)), and
+//! their forward passes run the fused kernels.
 
-use candle_core::{DType, Device, Module, Tensor, Var};
-use rand::Rng;
+mod var_builder;
 
-use crate::error::{EngineError, Result};
+use candle_core::{DType, Module, Tensor, Var};
+
+use crate::error::Result;
 use crate::fused;
-use crate::random::EngineRng;
+pub use var_builder::{VarBuilder, Vars};
 
 /// A fully connected layer, `y = x Wᵀ + b` with W of shape (out, in) as in PyTorch.
+#[derive(Clone)]
 pub struct Linear {
     pub weight: Var,
     pub bias: Var,
 }
 
 impl Linear {
-    pub fn new(
-        in_dim: usize,
-        out_dim: usize,
-        dtype: DType,
-        device: &Device,
-        rng: &mut EngineRng,
-    ) -> Result<Self> {
+    /// `weight` and `bias` under `vb`, both U(±1/√in_dim) as PyTorch initialises them
+    /// (the weight drawn first).
+    pub fn new(in_dim: usize, out_dim: usize, vb: VarBuilder<'_>) -> Result<Self> {
         let bound = 1.0 / (in_dim as f64).sqrt();
-        let mut draw =
-            |n: usize| -> Vec<f64> { (0..n).map(|_| rng.random_range(-bound..bound)).collect() };
-        let w =
-            Tensor::from_vec(draw(in_dim * out_dim), (out_dim, in_dim), device)?.to_dtype(dtype)?;
-        let b = Tensor::from_vec(draw(out_dim), out_dim, device)?.to_dtype(dtype)?;
         Ok(Self {
-            weight: Var::from_tensor(&w)?,
-            bias: Var::from_tensor(&b)?,
+            weight: vb.uniform("weight", (out_dim, in_dim), bound)?,
+            bias: vb.uniform("bias", out_dim, bound)?,
         })
     }
 
-    pub fn vars(&self, prefix: &str) -> Vec<(String, Var)> {
-        vec![
-            (format!("{prefix}.weight"), self.weight.clone()),
-            (format!("{prefix}.bias"), self.bias.clone()),
-        ]
-    }
-}
-
-impl Linear {
     /// ReLU of the layer's output, in one op.
     pub fn forward_relu(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         fused::linear_relu(x, &self.weight, &self.bias)
@@ -79,6 +65,7 @@ pub enum BatchNormMode {
 
 /// Batch normalisation over the batch dimension with learnable scale and shift, keeping
 /// running statistics as PyTorch does (momentum 0.1, unbiased variance).
+#[derive(Clone)]
 pub struct BatchNorm1d {
     pub gamma: Var,
     pub beta: Var,
@@ -89,29 +76,15 @@ pub struct BatchNorm1d {
 const BN_MOMENTUM: f64 = 0.1;
 
 impl BatchNorm1d {
-    pub fn new(dim: usize, dtype: DType, device: &Device) -> Result<Self> {
+    /// Scale `gamma` = 1 and shift `beta` = 0 (trained), and the running statistics
+    /// `running_mean` = 0 and `running_var` = 1 (buffers: saved, never optimised).
+    pub fn new(dim: usize, vb: VarBuilder<'_>) -> Result<Self> {
         Ok(Self {
-            gamma: Var::ones(dim, dtype, device)?,
-            beta: Var::zeros(dim, dtype, device)?,
-            running_mean: Var::zeros(dim, dtype, device)?,
-            running_var: Var::ones(dim, dtype, device)?,
+            gamma: vb.constant("gamma", dim, 1.0)?,
+            beta: vb.constant("beta", dim, 0.0)?,
+            running_mean: vb.buffer("running_mean", dim, 0.0)?,
+            running_var: vb.buffer("running_var", dim, 1.0)?,
         })
-    }
-
-    /// The learnable parameters.
-    pub fn vars(&self, prefix: &str) -> Vec<(String, Var)> {
-        vec![
-            (format!("{prefix}.gamma"), self.gamma.clone()),
-            (format!("{prefix}.beta"), self.beta.clone()),
-        ]
-    }
-
-    /// The running statistics: saved with the model, never optimised.
-    pub fn buffers(&self, prefix: &str) -> Vec<(String, Var)> {
-        vec![
-            (format!("{prefix}.running_mean"), self.running_mean.clone()),
-            (format!("{prefix}.running_var"), self.running_var.clone()),
-        ]
     }
 
     /// ReLU(batch normalisation of `x`), as the generator's residual blocks apply it.
@@ -178,47 +151,5 @@ pub struct BatchMoments {
     pub rows: usize,
 }
 
-/// Softmax over the last dimension of a 2-D tensor.
-pub fn softmax(x: &Tensor) -> candle_core::Result<Tensor> {
-    let e = x.broadcast_sub(&x.max_keepdim(1)?)?.exp()?;
-    e.broadcast_div(&e.sum_keepdim(1)?)
-}
-
-/// Log-softmax over the last dimension of a 2-D tensor.
-pub fn log_softmax(x: &Tensor) -> candle_core::Result<Tensor> {
-    let shifted = x.broadcast_sub(&x.max_keepdim(1)?)?;
-    shifted.broadcast_sub(&shifted.exp()?.sum_keepdim(1)?.log()?)
-}
-
 /// Every named parameter of a model, for the optimiser and for saving.
 pub type NamedVars = Vec<(String, Var)>;
-
-/// Writes `vars` under their names to the saved model's weights file in `dir`.
-pub fn save_weights(vars: NamedVars, dir: &std::path::Path) -> Result<()> {
-    let weights: std::collections::HashMap<String, Tensor> = vars
-        .into_iter()
-        .map(|(name, var)| (name, var.as_tensor().clone()))
-        .collect();
-    candle_core::safetensors::save(&weights, dir.join(crate::WEIGHTS_FILE))?;
-    Ok(())
-}
-
-/// Sets each of `vars` from the weight of its name in the saved model's weights file in
-/// `dir`, loaded onto `device`; a missing weight or one of another shape is an error.
-pub fn load_weights(vars: NamedVars, dir: &std::path::Path, device: &Device) -> Result<()> {
-    let weights = candle_core::safetensors::load(dir.join(crate::WEIGHTS_FILE), device)?;
-    for (name, var) in vars {
-        let w = weights
-            .get(&name)
-            .ok_or_else(|| EngineError::InvalidModel(format!("weights lack {name}")))?;
-        if w.dims() != var.dims() {
-            return Err(EngineError::InvalidModel(format!(
-                "{name} has shape {:?}, expected {:?}",
-                w.dims(),
-                var.dims()
-            )));
-        }
-        var.set(&w.to_dtype(var.dtype())?)?;
-    }
-    Ok(())
-}

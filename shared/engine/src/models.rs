@@ -1,0 +1,378 @@
+//! The models the engine offers, chosen by their parameters: [`ModelParams`] is one
+//! model's hyperparameters in the seed platform's JSON (`{"model": "ctgan", …}`), [`fit`]
+//! trains the model it names and [`load`] whichever model a folder holds. Adding a model
+//! is a variant here, its arm in [`ModelParams::hyperparameters`], and its line in
+//! [`LOADERS`]; everything else goes through the [`Model`] and [`Hyperparameters`] traits.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use synth_search::{Domain, SearchSpace, Tunable};
+use synth_table::{Metadata, Table};
+
+use crate::ctgan::{CtganNet, CtganParams};
+use crate::device::EngineDevice;
+use crate::error::{EngineError, Result};
+use crate::model::{Fitted, Hyperparameters, Model};
+use crate::synthesizer::{FitOptions, Synthesizer};
+use crate::tvae::{TvaeNet, TvaeParams};
+
+/// A model choice with its hyperparameters, in the seed platform's JSON:
+/// `{"model": "ctgan", "epochs": 300, …}`; the tag is the model's [`Model::NAME`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "model", rename_all = "lowercase")]
+pub enum ModelParams {
+    Ctgan(CtganParams),
+    Tvae(TvaeParams),
+}
+
+impl ModelParams {
+    /// The chosen model's parameters, through what every model's parameters provide.
+    fn hyperparameters(&self) -> &dyn AnyParams {
+        match self {
+            ModelParams::Ctgan(p) => p,
+            ModelParams::Tvae(p) => p,
+        }
+    }
+
+    /// The epochs the model will train for, so callers can size progress bars without
+    /// matching on the model.
+    pub fn epochs(&self) -> usize {
+        self.hyperparameters().epochs()
+    }
+
+    /// The model's name, as in the JSON's `"model"` field and in saved models.
+    pub fn model_name(&self) -> &'static str {
+        self.hyperparameters().model_name()
+    }
+
+    /// Checks the hyperparameters, naming the first one that is wrong.
+    pub fn validate(&self) -> Result<()> {
+        self.hyperparameters().validate()
+    }
+
+    /// The parameters a search may change, with their types.
+    pub fn tunable(&self) -> &'static [Tunable] {
+        self.hyperparameters().tunable()
+    }
+
+    /// The model's default search space.
+    pub fn search_space(&self) -> SearchSpace {
+        self.hyperparameters().search_space()
+    }
+
+    /// A user's search space in the seed platform's JSON, checked against this model: known
+    /// names, types, ranges, and choices these parameters accept.
+    pub fn parse_search_space(&self, json: &Value) -> Result<SearchSpace> {
+        let space = SearchSpace::parse(json, self.model_name(), self.tunable())?;
+        for d in &space.dims {
+            if let Domain::Choice { values } = &d.domain {
+                for v in values {
+                    let point = Map::from_iter([(d.name.clone(), v.clone())]);
+                    self.with_point(&point).map_err(|e| {
+                        EngineError::InvalidSearch(format!(
+                            "{}: choice {v} is not valid: {e}",
+                            d.name
+                        ))
+                    })?;
+                }
+            }
+        }
+        Ok(space)
+    }
+
+    /// Moves a search point onto values the model accepts (CTGAN: a batch size that is a
+    /// multiple of pac).
+    pub fn normalise_point(&self, point: &mut Map<String, Value>) {
+        self.hyperparameters().normalise_point(point);
+    }
+
+    /// These parameters with a search point's values, checked.
+    pub fn with_point(&self, point: &Map<String, Value>) -> Result<Self> {
+        self.hyperparameters().with_point(point)
+    }
+}
+
+impl From<CtganParams> for ModelParams {
+    fn from(p: CtganParams) -> Self {
+        ModelParams::Ctgan(p)
+    }
+}
+
+impl From<TvaeParams> for ModelParams {
+    fn from(p: TvaeParams) -> Self {
+        ModelParams::Tvae(p)
+    }
+}
+
+/// What [`ModelParams`] asks of each model's parameters: [`Hyperparameters`], object-safe.
+trait AnyParams {
+    fn model_name(&self) -> &'static str;
+    fn epochs(&self) -> usize;
+    fn validate(&self) -> Result<()>;
+    fn tunable(&self) -> &'static [Tunable];
+    fn search_space(&self) -> SearchSpace;
+    fn normalise_point(&self, point: &mut Map<String, Value>);
+    fn with_point(&self, point: &Map<String, Value>) -> Result<ModelParams>;
+    fn fit(
+        &self,
+        table: &Table,
+        metadata: &Metadata,
+        options: FitOptions,
+    ) -> Result<Box<dyn Synthesizer>>;
+}
+
+impl<P: Hyperparameters + Into<ModelParams>> AnyParams for P {
+    fn model_name(&self) -> &'static str {
+        P::Model::NAME
+    }
+
+    fn epochs(&self) -> usize {
+        Hyperparameters::epochs(self)
+    }
+
+    fn validate(&self) -> Result<()> {
+        Hyperparameters::validate(self)
+    }
+
+    fn tunable(&self) -> &'static [Tunable] {
+        P::TUNABLE
+    }
+
+    fn search_space(&self) -> SearchSpace {
+        P::search_space()
+    }
+
+    fn normalise_point(&self, point: &mut Map<String, Value>) {
+        Hyperparameters::normalise_point(self, point);
+    }
+
+    fn with_point(&self, point: &Map<String, Value>) -> Result<ModelParams> {
+        Ok(Hyperparameters::with_point(self, point)?.into())
+    }
+
+    fn fit(
+        &self,
+        table: &Table,
+        metadata: &Metadata,
+        options: FitOptions,
+    ) -> Result<Box<dyn Synthesizer>> {
+        let model = Fitted::<P::Model>::fit(table, metadata, self.clone(), options)?;
+        Ok(Box::new(model))
+    }
+}
+
+/// Fits the chosen model.
+pub fn fit(
+    table: &Table,
+    metadata: &Metadata,
+    params: &ModelParams,
+    options: FitOptions,
+) -> Result<Box<dyn Synthesizer>> {
+    params.hyperparameters().fit(table, metadata, options)
+}
+
+/// Loads a saved model of one kind.
+type Loader = fn(&Path, EngineDevice) -> Result<Box<dyn Synthesizer>>;
+
+fn load_as<M: Model>(dir: &Path, device: EngineDevice) -> Result<Box<dyn Synthesizer>> {
+    Ok(Box::new(Fitted::<M>::load(dir, device)?))
+}
+
+/// The loader of each model, by the name its saved models carry.
+const LOADERS: &[(&str, Loader)] = &[
+    (CtganNet::NAME, load_as::<CtganNet>),
+    (TvaeNet::NAME, load_as::<TvaeNet>),
+];
+
+/// Loads whichever model was saved in `dir`, onto `device`.
+pub fn load(dir: &Path, device: EngineDevice) -> Result<Box<dyn Synthesizer>> {
+    #[derive(Deserialize)]
+    struct Header {
+        model: String,
+    }
+    let text = std::fs::read_to_string(dir.join(crate::MODEL_FILE)).map_err(|e| {
+        EngineError::InvalidModel(format!("{}: {e}", dir.join(crate::MODEL_FILE).display()))
+    })?;
+    let header: Header = serde_json::from_str(&text)?;
+    match LOADERS.iter().find(|(name, _)| *name == header.model) {
+        Some((_, load)) => load(dir, device),
+        None => Err(EngineError::InvalidModel(format!(
+            "unknown model {:?}",
+            header.model
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::*;
+    use crate::synthesizer::FitControl;
+    use crate::test_support::table;
+
+    fn both(epochs: usize) -> [ModelParams; 2] {
+        [
+            ModelParams::Ctgan(CtganParams {
+                epochs,
+                batch_size: 50,
+                pac: 5,
+                generator_dim: vec![16],
+                discriminator_dim: vec![16],
+                embedding_dim: 8,
+                ..CtganParams::default()
+            }),
+            ModelParams::Tvae(TvaeParams {
+                epochs,
+                batch_size: 50,
+                compress_dims: vec![16],
+                decompress_dims: vec![16],
+                embedding_dim: 8,
+                ..TvaeParams::default()
+            }),
+        ]
+    }
+
+    fn losses(model: &dyn Synthesizer) -> Vec<(f64, f64)> {
+        model
+            .loss_history()
+            .iter()
+            .map(|r| (r.generator_loss, r.critic_loss))
+            .collect()
+    }
+
+    #[test]
+    fn each_model_is_named_alike_in_its_parameters_and_its_saved_files() {
+        for params in both(1) {
+            let name = params.model_name();
+            assert_eq!(serde_json::to_value(&params).unwrap()["model"], name);
+            assert_eq!(LOADERS.iter().filter(|(n, _)| *n == name).count(), 1);
+        }
+        assert_eq!(LOADERS.len(), both(1).len());
+    }
+
+    #[test]
+    fn default_search_spaces_name_tunable_parameters_and_draw_valid_ones() {
+        let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(1);
+        for base in both(5) {
+            let space = base.search_space();
+            for _ in 0..50 {
+                let mut point = space.to_map(&space.sample(&mut rng));
+                let tunable = |k: &String| base.tunable().iter().any(|(n, _)| n == k);
+                assert!(point.keys().all(tunable), "{point:?}");
+                let params = base.with_point(&point).unwrap();
+                // What is recorded of a point is what is trained.
+                base.normalise_point(&mut point);
+                let json = serde_json::to_value(&params).unwrap();
+                let batch = point["batch_size"].as_u64().unwrap();
+                assert_eq!(json["batch_size"].as_u64(), Some(batch));
+                assert!((100..=1000).contains(&batch));
+                if let ModelParams::Ctgan(p) = &params {
+                    assert_eq!(p.batch_size % p.pac, 0);
+                    assert_eq!(json["generator_lr"], point["learning_rate"]);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_checkpoint_sees_the_model_so_far_and_can_end_training() {
+        let (t, m) = table(150);
+        for params in both(5) {
+            let fit_with = |options| fit(&t, &m, &params, options).unwrap();
+            let plain = fit_with(FitOptions::default());
+            // Sampling the model at every epoch leaves training as it was.
+            let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+            let sink = seen.clone();
+            let watched = fit_with(FitOptions {
+                checkpoint: Some(Box::new(move |r, model| {
+                    let sample = model.sample(30, 1).expect("samples mid-training");
+                    sink.lock().unwrap().push((r.epoch, sample.n_rows()));
+                    FitControl::Continue
+                })),
+                ..FitOptions::default()
+            });
+            assert_eq!(
+                losses(&*watched),
+                losses(&*plain),
+                "{}",
+                params.model_name()
+            );
+            assert_eq!(
+                *seen.lock().unwrap(),
+                (1..=5).map(|e| (e, 30)).collect::<Vec<_>>()
+            );
+            // Stop after the second epoch: the model trained so far comes back.
+            let stopped = fit_with(FitOptions {
+                checkpoint: Some(Box::new(|r, _| {
+                    if r.epoch == 2 {
+                        FitControl::Stop
+                    } else {
+                        FitControl::Continue
+                    }
+                })),
+                ..FitOptions::default()
+            });
+            assert_eq!(losses(&*stopped), losses(&*plain)[..2]);
+            stopped.sample(10, 0).unwrap();
+        }
+    }
+
+    #[test]
+    fn the_stop_flag_ends_training_at_the_next_step() {
+        let (t, m) = table(150);
+        for params in both(50) {
+            let fit_with = |options| fit(&t, &m, &params, options).unwrap();
+            let stop = Arc::new(AtomicBool::new(true));
+            let model = fit_with(FitOptions {
+                stop: Some(stop),
+                ..FitOptions::default()
+            });
+            assert!(model.loss_history().is_empty(), "{}", params.model_name());
+            // Raised during the third epoch: that epoch is not finished.
+            let stop = Arc::new(AtomicBool::new(false));
+            let flag = stop.clone();
+            let model = fit_with(FitOptions {
+                stop: Some(stop),
+                on_epoch: Some(Box::new(move |r| {
+                    if r.epoch == 2 {
+                        flag.store(true, Ordering::Relaxed);
+                    }
+                })),
+                ..FitOptions::default()
+            });
+            assert_eq!(model.loss_history().len(), 2, "{}", params.model_name());
+        }
+    }
+
+    #[test]
+    fn model_params_read_the_seed_platform_json() {
+        let p: ModelParams =
+            serde_json::from_str(r#"{"model": "ctgan", "epochs": 5, "pac": 5}"#).unwrap();
+        let ModelParams::Ctgan(c) = &p else {
+            panic!("ctgan")
+        };
+        assert_eq!((c.epochs, c.pac, c.batch_size), (5, 5, 500));
+        let back: ModelParams = serde_json::from_str(&serde_json::to_string(&p).unwrap()).unwrap();
+        assert_eq!(back, p);
+        assert!(serde_json::from_str::<ModelParams>(r#"{"model": "gpt", "epochs": 5}"#).is_err());
+        assert!(serde_json::from_str::<ModelParams>(r#"{"model": "ctgan", "epoch": 5}"#).is_err());
+        let p: ModelParams = serde_json::from_str(
+            r#"{"model": "tvae", "epochs": 7, "compress_dims": [64, 64], "loss_factor": 2}"#,
+        )
+        .unwrap();
+        let ModelParams::Tvae(t) = &p else {
+            panic!("tvae")
+        };
+        assert_eq!((t.epochs, t.batch_size), (7, 500));
+        assert_eq!((p.epochs(), p.model_name()), (7, "tvae"));
+        p.validate().unwrap();
+        assert_eq!(t.compress_dims, [64, 64]);
+        let back: ModelParams = serde_json::from_str(&serde_json::to_string(&p).unwrap()).unwrap();
+        assert_eq!(back, p);
+        assert!(serde_json::from_str::<ModelParams>(r#"{"model": "tvae", "pac": 5}"#).is_err());
+    }
+}
