@@ -121,7 +121,7 @@ impl Trainer {
         )
         .await?;
         let run = match claim {
-            Claim::Run(run) => run,
+            Claim::Run(run) => *run,
             Claim::Skip(why) => {
                 tracing::info!(request_id = %job.request, %why, "nothing to run");
                 return Ok(Outcome::Skipped(why));

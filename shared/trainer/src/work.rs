@@ -96,8 +96,11 @@ impl Job {
         let t = Instant::now();
         let synthetic = Arc::new(synthetic);
         let s = synthetic.clone();
-        let (report_json, report_html, quality) =
-            blocking(job.clone(), move |j| j.evaluate(&s)).await??;
+        let Scored {
+            json: report_json,
+            html: report_html,
+            quality,
+        } = blocking(job.clone(), move |j| j.evaluate(&s)).await??;
         timings.evaluating = t.elapsed().as_secs_f64();
         job.report(pace.phase("writing", "writing the results", 97.0));
         let t = Instant::now();
@@ -222,7 +225,7 @@ impl Job {
     }
 
     /// The report as JSON and as HTML, and its overall quality score.
-    fn evaluate(&self, synthetic: &Table) -> Result<(Vec<u8>, Vec<u8>, Option<f64>), Failure> {
+    fn evaluate(&self, synthetic: &Table) -> Result<Scored, Failure> {
         let options = synth_evaluate::EvaluateOptions {
             seed: seed_of(&self.request),
             ..synth_evaluate::EvaluateOptions::default()
@@ -231,7 +234,11 @@ impl Job {
             .map_err(|e| Failure::User(format!("evaluating the synthetic table failed: {e}")))?;
         let html = synth_evaluate::render_html(&report, &self.table, synthetic, &self.metadata);
         let json = serde_json::to_vec_pretty(&report).expect("the report serialises");
-        Ok((json, html.into_bytes(), report.quality.score))
+        Ok(Scored {
+            json,
+            html: html.into_bytes(),
+            quality: report.quality.score,
+        })
     }
 
     async fn write(
@@ -360,4 +367,11 @@ impl From<PortError> for Failure {
     fn from(e: PortError) -> Self {
         Failure::Store(e)
     }
+}
+
+/// The quality report of a synthetic table, as written beside it.
+struct Scored {
+    json: Vec<u8>,
+    html: Vec<u8>,
+    quality: Option<f64>,
 }

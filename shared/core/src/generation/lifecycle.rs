@@ -31,7 +31,7 @@ pub const PROGRESS_EVERY: Duration = Duration::from_secs(2);
 /// What claiming a request gave.
 pub enum Claim {
     /// This run holds the request: do its work.
-    Run(TrainerRun),
+    Run(Box<TrainerRun>),
     /// Nothing to do, and why (already finished, cancelled, held by a live run, …).
     Skip(String),
 }
@@ -102,7 +102,7 @@ impl TrainerRun {
             }
             let attempt = uuid::Uuid::new_v4().to_string();
             if let Some(run) = take(&records, &topic, r, previous, attempt).await? {
-                return Ok(Claim::Run(run));
+                return Ok(Claim::Run(Box::new(run)));
             }
             // Another run won the race; look again, for a while.
             if Instant::now() > deadline {

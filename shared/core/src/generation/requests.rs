@@ -16,9 +16,9 @@ use super::{
     active_key, request_key, result_prefix, status_partition,
 };
 use crate::accounts::{Principal, admin::audit_item};
-use crate::ports::Paged;
 use crate::datasets::{Dataset, DatasetStatus, Datasets, dataset_key};
 use crate::dispatch::JobRequest;
+use crate::ports::Paged;
 use crate::ports::jobs::JobSpec;
 use crate::ports::objects::PresignedRequest;
 use crate::ports::records::{Cmp, Condition, Index, Item, Query, SortKey, TxOp, Update};
@@ -132,13 +132,7 @@ impl Generations {
         dataset_id: &str,
     ) -> ServiceResult<(Dataset, Option<Profile>)> {
         let dataset = self.datasets.get(owner, dataset_id).await?;
-        let profile =
-            match self.datasets.profile(&dataset).await? {
-                Some(v) => Some(serde_json::from_value(v).map_err(|e| {
-                    PortError::Backend(format!("stored profile does not parse: {e}"))
-                })?),
-                None => None,
-            };
+        let profile = self.datasets.profile(&dataset).await?;
         Ok((dataset, profile))
     }
 

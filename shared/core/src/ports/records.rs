@@ -842,7 +842,13 @@ mod tests {
             next: Some("c".into()),
         };
         let typed: Paged<Row> = page.decode().unwrap();
-        assert_eq!(typed.items, [Row { sk: "a".into(), n: 1 }]);
+        assert_eq!(
+            typed.items,
+            [Row {
+                sk: "a".into(),
+                n: 1
+            }]
+        );
         assert_eq!(typed.next_cursor.as_deref(), Some("c"));
         let bad = Page {
             items: vec![Item::new(&Key::new("p", "a")).with("n", "one")],
