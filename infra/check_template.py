@@ -29,9 +29,10 @@ ROUTES = {
     **{p: "Datasets" for p in ("/upload", "/upload/{proxy+}")},
     **{
         p: "Generation"
-        for p in ("/generate", "/generate/{proxy+}", "/generation", "/generation/{proxy+}")
+        for prefix in ("/generation", "/generation-v2", "/data")
+        for p in (prefix, prefix + "/{proxy+}")
     },
-    **{p: "Optimization" for p in ("/optimize", "/optimize/{proxy+}")},
+    **{p: "Optimization" for p in ("/optimization", "/optimization/{proxy+}")},
     **{p: "Stats" for p in ("/stats", "/stats/{proxy+}")},
     **{p: "Notifications" for p in ("/notifications", "/notifications/{proxy+}")},
     **{p: "Admin" for p in ("/admin", "/admin/{proxy+}")},

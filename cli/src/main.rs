@@ -8,6 +8,7 @@ mod input;
 mod optimize;
 mod profile;
 mod serve;
+mod worker;
 
 use std::process::ExitCode;
 

@@ -4,11 +4,13 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use clap::Args;
 use synth_api::{AppState, ResourceGroup};
-use synth_core::{JobSpec, Settings};
-use synth_embedded::{EmbeddedOptions, JobHandler, triggers};
+use synth_core::Settings;
+use synth_embedded::{EmbeddedOptions, triggers};
+use synth_trainer::Trainer;
+
+use crate::worker::EmbeddedTrainer;
 use tokio::net::TcpListener;
 
 #[derive(Args)]
@@ -57,16 +59,6 @@ fn analysis_dir(data_dir: &Path) -> Result<PathBuf, String> {
     Ok(dir)
 }
 
-/// Jobs fail with this until the trainer is part of the build.
-struct NoTrainer;
-
-#[async_trait]
-impl JobHandler for NoTrainer {
-    async fn run(&self, spec: JobSpec) -> Result<(), String> {
-        Err(format!("job {}: this build has no trainer", spec.name))
-    }
-}
-
 pub async fn run(args: ServeArgs) -> Result<(), String> {
     let mut settings = Settings::from_env().map_err(|e| e.to_string())?;
     synth_telemetry::init(&settings.log_level);
@@ -84,6 +76,7 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         .map_err(|e| format!("cannot listen on {}:{}: {e}", args.host, args.port))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let public_url = args.public_url.unwrap_or_else(|| default_public_url(addr));
+    let trainer = EmbeddedTrainer::new();
     let embedded = synth_embedded::open(
         EmbeddedOptions {
             data_dir: args.data_dir.clone(),
@@ -92,13 +85,14 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
             max_concurrent_jobs: settings.max_concurrent_generations as usize,
             max_upload_bytes: settings.max_file_bytes(),
         },
-        Arc::new(NoTrainer),
+        trainer.clone(),
     )
     .await
     .map_err(|e| format!("cannot open the data dir {}: {e}", args.data_dir.display()))?;
 
     let backends = embedded.backends.clone();
     let state = AppState::new(settings, backends.clone(), "embedded");
+    trainer.set(Trainer::new(backends.clone(), state.settings.clone()));
     let app = synth_api::app(
         state.clone(),
         &ResourceGroup::ALL,

@@ -35,6 +35,8 @@ fn start(data_dir: &Path) -> Server {
         .env("SECRET_KEY", SECRET)
         .env("ENVIRONMENT", "test")
         .env("LOG_LEVEL", "warn")
+        .env("MIN_EPOCHS", "1")
+        .env("TRAINER_LEASE_SECONDS", "2")
         .stdout(Stdio::piped())
         .stderr(log)
         .spawn()
@@ -395,4 +397,110 @@ async fn deeply_nested_uploads_never_stop_the_server() {
             "invalid"
         );
     }
+}
+
+const PENGUINS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../shared/data/penguins.csv"
+);
+
+/// Poll a generation request until `done` holds for it (at most `secs` seconds).
+async fn request_until(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+    id: &str,
+    secs: u64,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let mut r = serde_json::Value::Null;
+    for _ in 0..secs * 10 {
+        r = reply(
+            http.get(format!("{url}/generation/status/{id}"))
+                .bearer_auth(token),
+        )
+        .await["data"]
+            .clone();
+        if done(&r) {
+            return r;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the request did not get there in {secs} s: {r}")
+}
+
+/// The whole flow in the real server: upload → ready → start → the in-process queue and
+/// worker train it → completed → download. A request running when the server is killed is
+/// taken up again by the next start on the same data folder.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generations_run_in_the_server_and_resume_after_a_kill() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let http = reqwest::Client::new();
+    let mut server = start(&dir);
+    let url = server.url.clone();
+    let token = register_and_login(&http, &url, "ada@example.com").await;
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(std::fs::read(PENGUINS).unwrap()).file_name("penguins.csv"),
+    );
+    let up = reply(
+        http.post(format!("{url}/upload/dataset"))
+            .bearer_auth(&token)
+            .multipart(form),
+    )
+    .await;
+    let dataset_id = up["data"]["id"].as_str().unwrap().to_owned();
+    for _ in 0..300 {
+        if dataset(&http, &url, &token, &dataset_id).await["status"] == "ready" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let start_one = |model: serde_json::Value| {
+        let (http, url, token, dataset_id) = (http.clone(), url.clone(), token.clone(), dataset_id.clone());
+        async move {
+            let body = serde_json::json!({"dataset_id": dataset_id, "sample_size": 100, "model_config": model});
+            let r = reply(http.post(format!("{url}/generation/start")).bearer_auth(&token).json(&body)).await;
+            r["data"]["id"].as_str().unwrap_or_else(|| panic!("started: {r}")).to_owned()
+        }
+    };
+    let quick = start_one(serde_json::json!({"model_type": "tvae", "epochs": 3})).await;
+    let done = request_until(&http, &url, &token, &quick, 120, |r| r["status"] == "completed").await;
+    assert_eq!(done["result"]["rows"], 100, "{done}");
+    let links = reply(http.get(format!("{url}/generation/download/{quick}")).bearer_auth(&token)).await;
+    let csv = http
+        .get(links["data"]["data"]["url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(csv.lines().count(), 101, "a header and 100 rows");
+    assert!(csv.starts_with("species,island,"), "{}", &csv[..40.min(csv.len())]);
+
+    let long = start_one(serde_json::json!({"model_type": "ctgan", "epochs": 500, "batch_size": 50})).await;
+    request_until(&http, &url, &token, &long, 120, |r| {
+        r["status"] == "running" && r["progress"]["phase"] == "training"
+    })
+    .await;
+    server.child.kill().unwrap(); // SIGKILL mid-training
+    server.child.wait().unwrap();
+
+    let server = start(&dir);
+    let url = server.url.clone();
+    let resumed = request_until(&http, &url, &token, &long, 120, |r| {
+        r["status"] == "running" && r["attempts"] == 2 && r["progress"]["phase"] == "training"
+    })
+    .await;
+    assert!(resumed["error"].is_null(), "{resumed}");
+    let cancel = http
+        .delete(format!("{url}/generation/requests/{long}"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cancel.status(), 200);
+    request_until(&http, &url, &token, &long, 60, |r| r["status"] == "cancelled").await;
 }

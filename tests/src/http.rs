@@ -173,3 +173,87 @@ impl TestServer {
         (token("access_token"), token("refresh_token"))
     }
 }
+
+/// The password the tests' users sign up with.
+pub const PASSWORD: &str = "a perfectly fine passphrase";
+
+impl TestServer {
+    /// Sign a new user up and in: their id and access token.
+    pub async fn register(&self, email: &str) -> (String, String) {
+        let body = serde_json::json!({"email": email, "password": PASSWORD});
+        let r = self.post("/auth/register", None, body).await;
+        assert_eq!(r.status, 201, "{:?}", r.body);
+        let id = r.data()["id"].as_str().unwrap().to_owned();
+        (id, self.login(email, PASSWORD).await.0)
+    }
+
+    /// Upload a file as a multipart form.
+    pub async fn upload(&self, token: &str, name: &str, body: Vec<u8>) -> Reply {
+        let form = reqwest::multipart::Form::new().part(
+            "file",
+            reqwest::multipart::Part::bytes(body).file_name(name.to_owned()),
+        );
+        let req = self
+            .http
+            .post(format!("{}/upload/dataset", self.url))
+            .bearer_auth(token)
+            .multipart(form);
+        Reply::of(req).await
+    }
+
+    /// Wait for an upload's ingestion to settle (embedded: its loop; AWS: the S3 event is
+    /// delivered here); the dataset as it ended, ready or invalid.
+    pub async fn ingested(&self, token: &str, owner: &str, id: &str, file: &str) -> Value {
+        if self.family.name == "aws" {
+            assert_eq!(self.s3_event(&format!("uploads/{owner}/{id}/{file}")).await, 1);
+        }
+        crate::eventually(std::time::Duration::from_secs(60), || async {
+            let r = self.get(&format!("/upload/datasets/{id}"), Some(token)).await;
+            let status = r.data()["status"].as_str().unwrap().to_owned();
+            (status == "ready" || status == "invalid").then(|| r.data().clone())
+        })
+        .await
+        .expect("ingestion finishes")
+    }
+
+    /// Upload a file and wait until it is a ready dataset; its id.
+    pub async fn ready_dataset(&self, token: &str, owner: &str, name: &str, body: Vec<u8>) -> String {
+        let r = self.upload(token, name, body).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        let id = r.data()["id"].as_str().unwrap().to_owned();
+        let d = self.ingested(token, owner, &id, name).await;
+        assert_eq!(d["status"], "ready", "{d}");
+        id
+    }
+
+    /// Play the runtime's part for queued jobs, as both deployments do: take each message
+    /// off the queue, dispatch it (the `dispatch` function; `synth serve`'s consumer), and
+    /// run the trainer on the job it submitted, as the Batch container (or `synth serve`'s
+    /// worker) would with the job's command line. A duplicate delivery is dispatched and
+    /// trains nothing. Returns each trained job's outcome.
+    pub async fn run_queued_jobs(&self) -> Vec<synth_trainer::Outcome> {
+        let b = &self.family.backends;
+        let trainer = synth_trainer::Trainer::new(b.clone(), self.state.settings.clone());
+        let mut outcomes = Vec::new();
+        loop {
+            let wait = std::time::Duration::from_secs(1);
+            let messages = b.queue.receive(10, std::time::Duration::from_secs(60), wait).await;
+            let messages = messages.expect("receive from the queue");
+            if messages.is_empty() {
+                return outcomes;
+            }
+            for m in messages {
+                let sent = synth_core::dispatch::dispatch(b.records.as_ref(), b.jobs.as_ref(), &m.body)
+                    .await
+                    .expect("dispatch");
+                if let synth_core::dispatch::Dispatched::Submitted { .. } = sent {
+                    let request: synth_core::dispatch::JobRequest =
+                        serde_json::from_str(&m.body).unwrap();
+                    let args = synth_trainer::JobArgs::of(&request.job).expect("trainer args");
+                    outcomes.push(trainer.run(&args).await.expect("the trainer records an outcome"));
+                }
+                b.queue.ack(&m.receipt).await.expect("ack");
+            }
+        }
+    }
+}

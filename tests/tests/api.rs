@@ -251,7 +251,11 @@ async fn body_rejections_are_envelopes_with_stable_codes() {
 fn openapi_documents_every_route_with_schemas_and_security() {
     let doc: Value = serde_json::from_str(&synth_api::openapi().to_json().unwrap()).unwrap();
     let public = ["/health", "/auth/register", "/auth/login", "/auth/refresh"];
-    let bodiless = ["/auth/logout", "/admin/users/{id}/toggle"];
+    let bodiless = [
+        "/auth/logout",
+        "/admin/users/{id}/toggle",
+        "/admin/approve/{id}",
+    ];
     let mut routes = Vec::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
@@ -284,22 +288,35 @@ fn openapi_documents_every_route_with_schemas_and_security() {
     }
     routes.sort();
     let expected = [
+        "DELETE /generation/requests/{id}",
         "DELETE /upload/datasets/{id}",
         "DELETE /users/account",
         "GET /admin/logs",
+        "GET /admin/requests",
         "GET /admin/users",
         "GET /auth/me",
+        "GET /generation-v2/config",
+        "GET /generation/download/{id}",
+        "GET /generation/requests",
+        "GET /generation/status/{id}",
         "GET /health",
         "GET /upload/datasets",
         "GET /upload/datasets/{id}",
         "GET /upload/datasets/{id}/preview",
         "GET /users/export",
         "GET /users/profile",
+        "POST /admin/approve/{id}",
+        "POST /admin/reject/{id}",
         "POST /admin/users/{id}/toggle",
         "POST /auth/login",
         "POST /auth/logout",
         "POST /auth/refresh",
         "POST /auth/register",
+        "POST /data/generate/{request_id}",
+        "POST /data/requests",
+        "POST /generation-v2/start",
+        "POST /generation-v2/validate",
+        "POST /generation/start",
         "POST /upload/dataset",
         "POST /upload/presign",
         "POST /users/push-token",
@@ -308,6 +325,40 @@ fn openapi_documents_every_route_with_schemas_and_security() {
         "PUT /users/profile",
     ];
     assert_eq!(routes, expected);
+}
+
+/// API Gateway sends a path to a function by its first segment: every documented route's
+/// prefix has its root and proxy routes in `template.yaml`, on the function serving the
+/// resource group that holds the route.
+#[test]
+fn the_template_routes_every_documented_prefix_to_its_group() {
+    let template = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml"))
+        .unwrap();
+    // (path, function) for each HttpApi event, in the template's own order.
+    let mut routes = Vec::new();
+    let mut function = String::new();
+    for line in template.lines() {
+        if let Some(name) = line.strip_prefix("  ").and_then(|l| l.strip_suffix("Function:"))
+            && !name.starts_with(' ')
+        {
+            function = name.to_ascii_lowercase();
+        }
+        if let Some(path) = line.trim().strip_prefix("Path: ") {
+            routes.push((path.to_owned(), function.clone()));
+        }
+    }
+    for group in ResourceGroup::ALL {
+        for path in synth_api::group_paths(group) {
+            let prefix = path.split('/').nth(1).unwrap();
+            for wanted in [format!("/{prefix}"), format!("/{prefix}/{{proxy+}}")] {
+                assert!(
+                    routes.contains(&(wanted.clone(), group.name().to_owned())),
+                    "{path}: template.yaml routes {wanted} not to the {} function",
+                    group.name()
+                );
+            }
+        }
+    }
 }
 
 /// The embedded object URLs answer in the API's envelope (that crate does not link the API

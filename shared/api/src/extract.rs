@@ -4,7 +4,7 @@
 use crate::envelope::ErrorCode;
 use axum::body::Bytes;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, OptionalFromRequest, Request};
 use axum::http::{StatusCode, header};
 use serde::de::DeserializeOwned;
 use serde_json::json;
@@ -61,6 +61,26 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
         let mut value: serde_json::Value = serde_json::from_slice(&bytes).map_err(invalid)?;
         integral_floats_as_integers(&mut value);
         T::deserialize(value).map(Json).map_err(invalid)
+    }
+}
+
+/// An optional JSON body: none when the request has no body and no content type; any
+/// body there is is read as [`Json`] reads it.
+impl<T: DeserializeOwned, S: Send + Sync> OptionalFromRequest<S> for Json<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Option<Self>, ApiError> {
+        let headers = req.headers();
+        let empty = headers
+            .get(header::CONTENT_LENGTH)
+            .is_none_or(|v| v.as_bytes() == b"0")
+            && headers.get(header::TRANSFER_ENCODING).is_none();
+        if empty && headers.get(header::CONTENT_TYPE).is_none() {
+            return Ok(None);
+        }
+        <Json<T> as FromRequest<S>>::from_request(req, state)
+            .await
+            .map(Some)
     }
 }
 

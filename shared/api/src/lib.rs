@@ -14,5 +14,5 @@ pub mod state;
 
 pub use envelope::{ErrorBody, ErrorCode, Failure, Success};
 pub use error::ApiError;
-pub use routes::{ResourceGroup, app, openapi};
+pub use routes::{ResourceGroup, app, group_paths, openapi};
 pub use state::AppState;

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use synth_core::accounts::Accounts;
 use synth_core::datasets::Datasets;
+use synth_core::generation::Generations;
 use synth_core::{Backends, Settings};
 
 /// Shared, cheaply cloned application state.
@@ -15,6 +16,7 @@ pub struct AppState {
     pub mode: &'static str,
     pub accounts: Accounts,
     pub datasets: Datasets,
+    pub generations: Generations,
 }
 
 impl AppState {
@@ -30,12 +32,15 @@ impl AppState {
             backends.objects.clone(),
             &settings,
         );
+        let settings = Arc::new(settings);
+        let generations = Generations::new(&backends, datasets.clone(), settings.clone());
         Self {
-            settings: Arc::new(settings),
+            settings,
             backends,
             mode,
             datasets,
             accounts,
+            generations,
         }
     }
 }

@@ -503,6 +503,30 @@ impl Datasets {
         })
     }
 
+    /// The caller's newest ready dataset uploaded under `filename` (the seed platform names
+    /// datasets by their file); none is not found.
+    pub async fn find_ready_by_name(&self, owner: &str, filename: &str) -> ServiceResult<Dataset> {
+        let mut cursor = None;
+        loop {
+            let page = self.list(owner, 100, cursor).await?;
+            if let Some(d) = page
+                .items
+                .into_iter()
+                .find(|d| d.filename == filename && d.status == DatasetStatus::Ready)
+            {
+                return Ok(d);
+            }
+            match page.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => {
+                    return Err(ServiceError::NotFound(format!(
+                        "no ready dataset named {filename:?}"
+                    )));
+                }
+            }
+        }
+    }
+
     /// One of the caller's datasets; another user's is simply not found.
     pub async fn get(&self, owner: &str, id: &str) -> ServiceResult<Dataset> {
         let not_found = || ServiceError::NotFound("no such dataset".into());

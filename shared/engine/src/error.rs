@@ -29,6 +29,18 @@ pub enum EngineError {
     Json(#[from] serde_json::Error),
 }
 
+/// Parameters or a search request refused by `synth-models` keep their variant and message.
+impl From<synth_models::ParamError> for EngineError {
+    fn from(e: synth_models::ParamError) -> Self {
+        match e {
+            synth_models::ParamError::Invalid { name, message } => {
+                Self::InvalidParameter { name, message }
+            }
+            synth_models::ParamError::Search(m) => Self::InvalidSearch(m),
+        }
+    }
+}
+
 /// A search that cannot run as asked is an invalid search here too, with the same message.
 impl From<synth_search::SearchError> for EngineError {
     fn from(e: synth_search::SearchError) -> Self {

@@ -1,167 +1,21 @@
-//! The models the engine offers, chosen by their parameters: [`ModelParams`] is one
-//! model's hyperparameters in the seed platform's JSON (`{"model": "ctgan", …}`), [`fit`]
-//! trains the model it names and [`load`] whichever model a folder holds. Adding a model
-//! is a variant here, its arm in [`ModelParams::hyperparameters`], and its line in
-//! [`LOADERS`]; everything else goes through the [`Model`] and [`Hyperparameters`] traits.
+//! The models the engine offers, chosen by their parameters: [`ModelParams`] (from
+//! `synth-models`) is one model's hyperparameters in the seed platform's JSON
+//! (`{"model": "ctgan", …}`), [`fit`] trains the model it names and [`load`] whichever model
+//! a folder holds. Adding a model is its parameters in `synth-models`, its arm in [`fit`]
+//! and its line in [`LOADERS`]; everything else goes through the [`Model`] trait.
 
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
-use synth_search::{Domain, SearchSpace, Tunable};
+use serde::Deserialize;
+pub use synth_models::ModelParams;
 use synth_table::{Metadata, Table};
 
-use crate::ctgan::{CtganNet, CtganParams};
+use crate::ctgan::CtganNet;
 use crate::device::EngineDevice;
 use crate::error::{EngineError, Result};
-use crate::model::{Fitted, Hyperparameters, Model};
+use crate::model::{Fitted, Model};
 use crate::synthesizer::{FitOptions, Synthesizer};
-use crate::tvae::{TvaeNet, TvaeParams};
-
-/// A model choice with its hyperparameters, in the seed platform's JSON:
-/// `{"model": "ctgan", "epochs": 300, …}`; the tag is the model's [`Model::NAME`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "model", rename_all = "lowercase")]
-pub enum ModelParams {
-    Ctgan(CtganParams),
-    Tvae(TvaeParams),
-}
-
-impl ModelParams {
-    /// The chosen model's parameters, through what every model's parameters provide.
-    fn hyperparameters(&self) -> &dyn AnyParams {
-        match self {
-            ModelParams::Ctgan(p) => p,
-            ModelParams::Tvae(p) => p,
-        }
-    }
-
-    /// The epochs the model will train for, so callers can size progress bars without
-    /// matching on the model.
-    pub fn epochs(&self) -> usize {
-        self.hyperparameters().epochs()
-    }
-
-    /// The model's name, as in the JSON's `"model"` field and in saved models.
-    pub fn model_name(&self) -> &'static str {
-        self.hyperparameters().model_name()
-    }
-
-    /// Checks the hyperparameters, naming the first one that is wrong.
-    pub fn validate(&self) -> Result<()> {
-        self.hyperparameters().validate()
-    }
-
-    /// The parameters a search may change, with their types.
-    pub fn tunable(&self) -> &'static [Tunable] {
-        self.hyperparameters().tunable()
-    }
-
-    /// The model's default search space.
-    pub fn search_space(&self) -> SearchSpace {
-        self.hyperparameters().search_space()
-    }
-
-    /// A user's search space in the seed platform's JSON, checked against this model: known
-    /// names, types, ranges, and choices these parameters accept.
-    pub fn parse_search_space(&self, json: &Value) -> Result<SearchSpace> {
-        let space = SearchSpace::parse(json, self.model_name(), self.tunable())?;
-        for d in &space.dims {
-            if let Domain::Choice { values } = &d.domain {
-                for v in values {
-                    let point = Map::from_iter([(d.name.clone(), v.clone())]);
-                    self.with_point(&point).map_err(|e| {
-                        EngineError::InvalidSearch(format!(
-                            "{}: choice {v} is not valid: {e}",
-                            d.name
-                        ))
-                    })?;
-                }
-            }
-        }
-        Ok(space)
-    }
-
-    /// Moves a search point onto values the model accepts (CTGAN: a batch size that is a
-    /// multiple of pac).
-    pub fn normalise_point(&self, point: &mut Map<String, Value>) {
-        self.hyperparameters().normalise_point(point);
-    }
-
-    /// These parameters with a search point's values, checked.
-    pub fn with_point(&self, point: &Map<String, Value>) -> Result<Self> {
-        self.hyperparameters().with_point(point)
-    }
-}
-
-impl From<CtganParams> for ModelParams {
-    fn from(p: CtganParams) -> Self {
-        ModelParams::Ctgan(p)
-    }
-}
-
-impl From<TvaeParams> for ModelParams {
-    fn from(p: TvaeParams) -> Self {
-        ModelParams::Tvae(p)
-    }
-}
-
-/// What [`ModelParams`] asks of each model's parameters: [`Hyperparameters`], object-safe.
-trait AnyParams {
-    fn model_name(&self) -> &'static str;
-    fn epochs(&self) -> usize;
-    fn validate(&self) -> Result<()>;
-    fn tunable(&self) -> &'static [Tunable];
-    fn search_space(&self) -> SearchSpace;
-    fn normalise_point(&self, point: &mut Map<String, Value>);
-    fn with_point(&self, point: &Map<String, Value>) -> Result<ModelParams>;
-    fn fit(
-        &self,
-        table: &Table,
-        metadata: &Metadata,
-        options: FitOptions,
-    ) -> Result<Box<dyn Synthesizer>>;
-}
-
-impl<P: Hyperparameters + Into<ModelParams>> AnyParams for P {
-    fn model_name(&self) -> &'static str {
-        P::Model::NAME
-    }
-
-    fn epochs(&self) -> usize {
-        Hyperparameters::epochs(self)
-    }
-
-    fn validate(&self) -> Result<()> {
-        Hyperparameters::validate(self)
-    }
-
-    fn tunable(&self) -> &'static [Tunable] {
-        P::TUNABLE
-    }
-
-    fn search_space(&self) -> SearchSpace {
-        P::search_space()
-    }
-
-    fn normalise_point(&self, point: &mut Map<String, Value>) {
-        Hyperparameters::normalise_point(self, point);
-    }
-
-    fn with_point(&self, point: &Map<String, Value>) -> Result<ModelParams> {
-        Ok(Hyperparameters::with_point(self, point)?.into())
-    }
-
-    fn fit(
-        &self,
-        table: &Table,
-        metadata: &Metadata,
-        options: FitOptions,
-    ) -> Result<Box<dyn Synthesizer>> {
-        let model = Fitted::<P::Model>::fit(table, metadata, self.clone(), options)?;
-        Ok(Box::new(model))
-    }
-}
+use crate::tvae::TvaeNet;
 
 /// Fits the chosen model.
 pub fn fit(
@@ -170,7 +24,24 @@ pub fn fit(
     params: &ModelParams,
     options: FitOptions,
 ) -> Result<Box<dyn Synthesizer>> {
-    params.hyperparameters().fit(table, metadata, options)
+    match params {
+        ModelParams::Ctgan(p) => fit_as::<CtganNet>(table, metadata, p, options),
+        ModelParams::Tvae(p) => fit_as::<TvaeNet>(table, metadata, p, options),
+    }
+}
+
+fn fit_as<M: Model>(
+    table: &Table,
+    metadata: &Metadata,
+    params: &M::Params,
+    options: FitOptions,
+) -> Result<Box<dyn Synthesizer>> {
+    Ok(Box::new(Fitted::<M>::fit(
+        table,
+        metadata,
+        params.clone(),
+        options,
+    )?))
 }
 
 /// Loads a saved model of one kind.

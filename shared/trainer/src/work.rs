@@ -147,7 +147,9 @@ impl Job {
         obj.remove("enabled");
         obj.insert("model".into(), Value::String(r.model_type.clone()));
         obj.insert("params".into(), Value::Object(r.parameter_map()));
-        obj.entry("random_state").or_insert(Value::from(seed_of(r)));
+        if obj.get("random_state").is_none_or(Value::is_null) {
+            obj.insert("random_state".into(), Value::from(seed_of(r)));
+        }
         let request: synth_engine::OptimizeRequest = serde_json::from_value(config)
             .map_err(|e| Failure::User(format!("the optimisation config is not valid: {e}")))?;
         let trials = request.n_trials as u64;

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod auth;
 pub mod datasets;
+pub mod generation;
 pub mod system;
 pub mod users;
 
@@ -65,9 +66,10 @@ impl ResourceGroup {
         match self {
             Self::Auth => auth::router(),
             Self::Users => users::router(),
-            Self::Admin => admin::router(),
+            Self::Admin => admin::router().merge(generation::admin_router()),
             Self::Datasets => datasets::router(),
-            Self::Generation | Self::Optimization | Self::Stats | Self::Notifications => {
+            Self::Generation => generation::router(),
+            Self::Optimization | Self::Stats | Self::Notifications => {
                 OpenApiRouter::new()
             }
         }
@@ -87,6 +89,7 @@ impl ResourceGroup {
         (name = "auth", description = "Accounts and tokens"),
         (name = "users", description = "The caller's profile and data"),
         (name = "datasets", description = "Uploading and inspecting tables"),
+        (name = "generation", description = "Asking for, following and downloading synthetic tables"),
         (name = "admin", description = "Administration (admins only)"),
     )
 )]
@@ -121,6 +124,12 @@ fn documented(groups: &[ResourceGroup]) -> OpenApiRouter<AppState> {
         router = router.merge(g.router());
     }
     router
+}
+
+/// The paths one group serves, besides the system routes every deployment serves (what
+/// the template must route to the group's function).
+pub fn group_paths(group: ResourceGroup) -> Vec<String> {
+    group.router().into_openapi().paths.paths.into_keys().collect()
 }
 
 /// The OpenAPI 3.1 document of every route of every group.

@@ -25,7 +25,7 @@
 //! (`requests`), [`Trainer`](lifecycle::TrainerRun) for the job that runs a request
 //! (`lifecycle`), and the checks of a request against its dataset (`validate`).
 
-mod catalog;
+pub mod models;
 pub mod lifecycle;
 mod requests;
 mod validate;
@@ -38,7 +38,7 @@ use serde_json::{Map, Value};
 
 use crate::ports::records::Key;
 
-pub use catalog::{CheckedModel, ModelCatalog};
+pub use models::CheckedModel;
 pub use requests::{GenerationInput, Generations, ResultLinks};
 pub use validate::{Problem, Validation};
 

@@ -12,7 +12,7 @@ use synth_table::Profile;
 
 use super::validate::{self, Checked};
 use super::{
-    ALL_PARTITION, Decision, GenerationRequest, ModelCatalog, RequestStatus, Validation,
+    ALL_PARTITION, Decision, GenerationRequest, models, RequestStatus, Validation,
     active_key, request_key, result_prefix, status_partition,
 };
 use crate::accounts::{Principal, admin::audit_item};
@@ -66,7 +66,6 @@ pub struct Generations {
     queue: Arc<dyn Queue>,
     topic: Arc<dyn Topic>,
     datasets: Datasets,
-    catalog: Arc<dyn ModelCatalog>,
     settings: Arc<Settings>,
 }
 
@@ -107,7 +106,6 @@ impl Generations {
     pub fn new(
         backends: &crate::Backends,
         datasets: Datasets,
-        catalog: Arc<dyn ModelCatalog>,
         settings: Arc<Settings>,
     ) -> Self {
         Self {
@@ -116,14 +114,13 @@ impl Generations {
             queue: backends.queue.clone(),
             topic: backends.topic.clone(),
             datasets,
-            catalog,
             settings,
         }
     }
 
     /// The models and their parameters (defaults, bounds, descriptions).
     pub fn models(&self) -> Value {
-        self.catalog.describe()
+        models::describe()
     }
 
     async fn dataset_and_profile(
@@ -145,7 +142,6 @@ impl Generations {
         let (dataset, profile) = self.dataset_and_profile(owner, &input.dataset_id).await?;
         let (v, _) = validate::check(
             &self.settings,
-            self.catalog.as_ref(),
             &dataset,
             profile.as_ref(),
             input,
@@ -163,7 +159,6 @@ impl Generations {
         let (dataset, profile) = self.dataset_and_profile(owner, &input.dataset_id).await?;
         let (v, checked) = validate::check(
             &self.settings,
-            self.catalog.as_ref(),
             &dataset,
             profile.as_ref(),
             input,
@@ -198,18 +193,21 @@ impl Generations {
         }
         let checked = match optimization {
             Some(config) => {
+                let parameters = r.parameters.as_object().cloned().unwrap_or_default();
+                let model = models::check(&r.model_type, &parameters).map_err(|p| {
+                    refused(&Validation {
+                        errors: vec![p],
+                        ..Validation::default()
+                    })
+                })?;
                 let input = GenerationInput {
                     model_type: r.model_type.clone(),
                     optimization: Some(config),
                     ..GenerationInput::default()
                 };
                 let mut v = Validation::default();
-                let checked = validate::check_optimization(
-                    &self.settings,
-                    self.catalog.as_ref(),
-                    &input,
-                    &mut v,
-                );
+                let checked =
+                    validate::check_optimization(&self.settings, &model, &input, &mut v);
                 if !v.errors.is_empty() {
                     return Err(refused(&v));
                 }

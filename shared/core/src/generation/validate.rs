@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use synth_table::{Profile, SdType};
 
-use super::{CheckedModel, GenerationInput, ModelCatalog, OutputFormat};
+use super::{CheckedModel, GenerationInput, OutputFormat, models};
 use crate::Settings;
 use crate::datasets::{Dataset, DatasetStatus};
 
@@ -52,7 +52,6 @@ pub(crate) struct Checked {
 /// Check `input` for `dataset` (whose profile is `profile`, once it is ready).
 pub(crate) fn check(
     settings: &Settings,
-    catalog: &dyn ModelCatalog,
     dataset: &Dataset,
     profile: Option<&Profile>,
     input: &GenerationInput,
@@ -75,18 +74,25 @@ pub(crate) fn check(
         ));
     }
     let output_format = output_format(input.output_format.as_deref(), &mut v);
-    let model = match catalog.check(&input.model_type, &input.parameters) {
+    // The platform's DEFAULT_EPOCHS, not the model's own default, when none is given.
+    let mut parameters = input.parameters.clone();
+    parameters
+        .entry("epochs")
+        .or_insert_with(|| settings.default_epochs.into());
+    let model = match models::check(&input.model_type, &parameters) {
         Ok(m) => {
             check_model(settings, dataset, &m, &mut v);
             Some(m)
         }
-        Err(problems) => {
-            v.errors.extend(problems);
+        Err(problem) => {
+            v.errors.push(problem);
             None
         }
     };
     let conditions = check_conditions(dataset, profile, &input.conditions, &mut v);
-    let optimization = check_optimization(settings, catalog, input, &mut v);
+    let optimization = model
+        .as_ref()
+        .and_then(|m| check_optimization(settings, m, input, &mut v));
     v.valid = v.errors.is_empty();
     let checked = match (v.valid, model, output_format) {
         (true, Some(model), Some(output_format)) => Some(Checked {
@@ -135,12 +141,15 @@ fn check_model(settings: &Settings, dataset: &Dataset, m: &CheckedModel, v: &mut
             ),
         ));
     }
-    if let (Some(batch), Some(rows)) = (m.batch_size, dataset.n_rows)
-        && batch > rows
+    if let Some(rows) = dataset.n_rows
+        && m.batch_size > rows
     {
         v.warnings.push(Problem::new(
             "batch_size",
-            format!("the dataset has {rows} rows: batch_size {batch} is larger than the data"),
+            format!(
+                "the dataset has {rows} rows: batch_size {} is larger than the data",
+                m.batch_size
+            ),
         ));
     }
 }
@@ -210,7 +219,7 @@ fn check_conditions(
 
 pub(crate) fn check_optimization(
     settings: &Settings,
-    catalog: &dyn ModelCatalog,
+    model: &CheckedModel,
     input: &GenerationInput,
     v: &mut Validation,
 ) -> Option<Value> {
@@ -218,8 +227,7 @@ pub(crate) fn check_optimization(
     if config.get("enabled").and_then(Value::as_bool) == Some(false) {
         return None;
     }
-    let prefix = |p: Problem| Problem::new(format!("optimization_config.{}", p.field), p.message);
-    match catalog.check_optimization(&input.model_type, config) {
+    match models::check_optimization(model, config) {
         Ok(checked) => {
             let trials = checked.get("n_trials").and_then(Value::as_u64).unwrap_or(0);
             if trials > settings.max_optimization_trials {
@@ -233,8 +241,8 @@ pub(crate) fn check_optimization(
             }
             Some(checked)
         }
-        Err(problems) => {
-            v.errors.extend(problems.into_iter().map(prefix));
+        Err(problem) => {
+            v.errors.push(problem);
             None
         }
     }

@@ -11,7 +11,6 @@
 pub(crate) mod critic;
 mod draws;
 pub(crate) mod generator;
-mod params;
 pub(crate) mod penalty;
 mod train;
 
@@ -19,13 +18,13 @@ use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
-use crate::model::{Fitted, Model, Request, Spec, Start, Started};
+use crate::model::{Fitted, Hyperparameters, Model, Request, Spec, Start, Started};
 use crate::nn::{BatchNormMode, VarBuilder};
 use crate::random::fill_normal;
 use crate::sampler::CondSpace;
 use crate::transformer::Span;
 use generator::{Generator, GeneratorConfig, activate, gumbel_noise};
-pub use params::CtganParams;
+pub use synth_models::CtganParams;
 
 /// A fitted CTGAN: everything needed to sample, nothing of the training data.
 pub type Ctgan = Fitted<CtganNet>;
@@ -53,8 +52,11 @@ fn cat_cond(x: &Tensor, cond: Option<&Tensor>) -> Result<Tensor> {
     })
 }
 
+impl Hyperparameters for CtganParams {
+    type Model = CtganNet;
+}
+
 impl Model for CtganNet {
-    const NAME: &'static str = "ctgan";
     type Params = CtganParams;
     type State = CtganState;
 

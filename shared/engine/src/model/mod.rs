@@ -44,7 +44,7 @@ pub use params::Hyperparameters;
 /// A model: its sampling networks (the value), and how it is trained and sampled.
 pub trait Model: Sized + Send + Sync + 'static {
     /// Its name, as in the parameters' `"model"` field and in saved models.
-    const NAME: &'static str;
+    const NAME: &'static str = <Self::Params as synth_models::Params>::NAME;
     /// The version of what the model keeps in a saved model (its state and weight names);
     /// a loader reads only its own version. Bump it when either changes.
     const FORMAT_VERSION: u32 = 1;

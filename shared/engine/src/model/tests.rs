@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use synth_search::{Dimension, ParamKind, SearchSpace, Tunable};
 
-use super::params::{at_least_one, positive};
+use synth_models::{Bound, Field, Params};
 use super::*;
 use crate::device::EngineDevice;
 use crate::optim::{Adam, AdamConfig};
@@ -43,6 +43,16 @@ impl Default for MeanParams {
 
 impl Hyperparameters for MeanParams {
     type Model = Mean;
+}
+
+impl Params for MeanParams {
+    const NAME: &'static str = "mean";
+    const FIELDS: &'static [Field] = &[
+        Field::new("epochs", Bound::Count, "Passes over the rows."),
+        Field::new("batch_size", Bound::Count, "Rows per step."),
+        Field::new("learning_rate", Bound::Positive, "Adam's learning rate."),
+        Field::new("patience", Bound::Count, "Epochs without improvement before stopping."),
+    ];
     const TUNABLE: &'static [Tunable] = &[("learning_rate", ParamKind::LogFloat)];
 
     fn epochs(&self) -> usize {
@@ -51,12 +61,6 @@ impl Hyperparameters for MeanParams {
 
     fn batch_size(&self) -> usize {
         self.batch_size
-    }
-
-    fn validate(&self) -> Result<()> {
-        at_least_one("epochs", self.epochs)?;
-        at_least_one("batch_size", self.batch_size)?;
-        positive("learning_rate", self.learning_rate)
     }
 
     fn search_space() -> SearchSpace {
@@ -76,7 +80,6 @@ struct MeanState {
 }
 
 impl Model for Mean {
-    const NAME: &'static str = "mean";
     type Params = MeanParams;
     type State = MeanState;
 

@@ -9,7 +9,8 @@
 //! - [`objective`]: the model objective — fit on a training split, score on a holdout —
 //!   that plugs into the search as its [`Objective`].
 //!
-//! [`optimize`] ties them together from an [`OptimizeRequest`], the seed platform's JSON:
+//! [`optimize`] ties them together from an [`OptimizeRequest`] (`synth-models`, so that it
+//! is checked without the engine), the seed platform's JSON:
 //! `{"model": "ctgan", "method": "bayesian", "n_trials": 20, "search_space": {…},
 //! "optimization_metric": "quality_score", "acquisition_function": "EI", "random_state": 42,
 //! "timeout": 3600}`.
@@ -29,113 +30,13 @@ use crate::error::{EngineError, Result};
 use crate::models::ModelParams;
 use crate::synthesizer::Synthesizer;
 use crate::transformer::TransformerOptions;
-pub use objective::{Metric, ModelObjective, ObjectiveSettings};
+pub use objective::{ModelObjective, ObjectiveSettings};
+pub use synth_models::{Metric, OptimizeRequest};
 pub use synth_search::{
     Acquisition, Dimension, Domain, FnObjective, GaussianProcess, Method, Objective, ParamKind,
     PruneGate, Pruning, SearchConfig, SearchOutcome, SearchSpace, StopReason, StopSignal, Trial,
     TrialContext, TrialOutcome, TrialReport, TrialStatus, search,
 };
-
-/// A search as the seed platform's JSON asks for it; every field has a default.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct OptimizeRequest {
-    /// `ctgan` or `tvae`.
-    pub model: String,
-    pub method: Method,
-    pub n_trials: usize,
-    /// Overrides the model's default space: `{"epochs": [50, 200], …}`.
-    pub search_space: Option<Value>,
-    pub optimization_metric: Metric,
-    pub acquisition_function: Acquisition,
-    pub random_state: Option<u64>,
-    /// Seconds after which no trial starts and the running one is stopped.
-    pub timeout: Option<f64>,
-    /// The column `ml_efficacy` predicts.
-    pub target: Option<String>,
-    /// Share of the real rows held out for scoring, never fitted on.
-    pub holdout_fraction: f64,
-    /// Values per numeric dimension of a grid search.
-    pub grid_resolution: Option<usize>,
-    /// Random trials before a Bayesian search uses its surrogate.
-    pub initial_points: usize,
-    pub pruning: Option<Pruning>,
-    /// Values of the parameters that are not searched (e.g. `{"pac": 5}`).
-    pub params: Map<String, Value>,
-}
-
-impl Default for OptimizeRequest {
-    fn default() -> Self {
-        Self {
-            model: "ctgan".into(),
-            method: Method::Bayesian,
-            n_trials: 10,
-            search_space: None,
-            optimization_metric: Metric::QualityScore,
-            acquisition_function: Acquisition::ExpectedImprovement,
-            random_state: None,
-            timeout: None,
-            target: None,
-            holdout_fraction: 0.2,
-            grid_resolution: None,
-            initial_points: 5,
-            pruning: None,
-            params: Map::new(),
-        }
-    }
-}
-
-impl OptimizeRequest {
-    /// The model with its fixed parameters, before any trial's values.
-    pub fn base_params(&self) -> Result<ModelParams> {
-        let mut json = Value::Object(self.params.clone());
-        json["model"] = json!(self.model.to_lowercase());
-        let params: ModelParams = serde_json::from_value(json).map_err(|e| {
-            EngineError::InvalidSearch(format!("model {:?} with params: {e}", self.model))
-        })?;
-        params.validate()?;
-        Ok(params)
-    }
-
-    /// The space to search: the user's, checked, or the model's default.
-    pub fn space(&self, base: &ModelParams) -> Result<SearchSpace> {
-        match &self.search_space {
-            Some(json) => base.parse_search_space(json),
-            None => Ok(base.search_space()),
-        }
-    }
-
-    /// How to search.
-    pub fn config(&self, cancel: Option<Arc<AtomicBool>>) -> Result<SearchConfig> {
-        let timeout = match self.timeout {
-            None => None,
-            Some(t) if t.is_finite() && t > 0.0 => Some(Duration::from_secs_f64(t)),
-            Some(t) => {
-                return Err(EngineError::InvalidSearch(format!(
-                    "the timeout must be a positive number of seconds, got {t}"
-                )));
-            }
-        };
-        if let Some(p) = &self.pruning
-            && (p.every == 0 || !p.margin.is_finite())
-        {
-            return Err(EngineError::InvalidSearch(
-                "pruning needs every ≥ 1 and a finite margin".into(),
-            ));
-        }
-        Ok(SearchConfig {
-            method: self.method,
-            n_trials: self.n_trials,
-            random_state: self.random_state.unwrap_or(0),
-            timeout,
-            acquisition: self.acquisition_function,
-            grid_resolution: self.grid_resolution,
-            initial_points: self.initial_points,
-            pruning: self.pruning.clone(),
-            cancel,
-        })
-    }
-}
 
 /// Called as each trial ends, with the best score so far.
 pub type TrialCallback = Box<dyn FnMut(&Trial, Option<f64>) + Send>;

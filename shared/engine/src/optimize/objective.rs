@@ -20,52 +20,9 @@ use synth_search::{Objective, TrialContext, TrialReport};
 use crate::device::EngineDevice;
 use crate::error::{EngineError, Result};
 use crate::models::{ModelParams, fit};
+pub use synth_models::Metric;
 use crate::synthesizer::{EpochReport, FitControl, FitOptions, Synthesizer};
 use crate::transformer::TransformerOptions;
-
-/// What a model search maximises, measured on the holdout.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Metric {
-    /// The quality report's overall score: the mean of the two below.
-    #[default]
-    QualityScore,
-    ColumnShapes,
-    ColumnPairTrends,
-    /// Macro F1 (classification) or R² (regression) on the holdout of a random forest
-    /// trained on the synthetic rows to predict the target.
-    MlEfficacy,
-}
-
-impl Metric {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Metric::QualityScore => "quality_score",
-            Metric::ColumnShapes => "column_shapes",
-            Metric::ColumnPairTrends => "column_pair_trends",
-            Metric::MlEfficacy => "ml_efficacy",
-        }
-    }
-}
-
-impl fmt::Display for Metric {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for Metric {
-    type Err = EngineError;
-
-    fn from_str(s: &str) -> Result<Self> {
-        serde_json::from_value(Value::String(s.to_lowercase())).map_err(|_| {
-            EngineError::InvalidSearch(format!(
-                "unknown metric {s:?}; use quality_score, column_shapes, column_pair_trends \
-                 or ml_efficacy"
-            ))
-        })
-    }
-}
 
 /// Rows sampled for the final score of a trial, at most.
 const MAX_SCORED_ROWS: usize = 10_000;

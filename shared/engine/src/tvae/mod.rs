@@ -18,19 +18,18 @@
 
 mod loss;
 mod network;
-mod params;
 mod train;
 
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
-use crate::model::{Fitted, Model, Request, Spec, Start, Started};
+use crate::model::{Fitted, Hyperparameters, Model, Request, Spec, Start, Started};
 use crate::nn::VarBuilder;
 use crate::random::fill_normal;
 use loss::Layout;
 use network::{Decoder, DecoderConfig};
-pub use params::TvaeParams;
+pub use synth_models::tvae::TvaeParams;
 
 pub use crate::rows::MAX_CONDITIONAL_BATCHES;
 
@@ -65,8 +64,11 @@ impl Fitted<TvaeNet> {
     }
 }
 
+impl Hyperparameters for TvaeParams {
+    type Model = TvaeNet;
+}
+
 impl Model for TvaeNet {
-    const NAME: &'static str = "tvae";
     type Params = TvaeParams;
     type State = NoState;
 

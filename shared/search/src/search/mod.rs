@@ -94,7 +94,7 @@ pub fn search<O: Objective>(
 }
 
 /// A search that cannot run as asked: no dimension, no trial, a grid of no values.
-fn check(space: &SearchSpace, config: &SearchConfig) -> Result<()> {
+pub fn check(space: &SearchSpace, config: &SearchConfig) -> Result<()> {
     let invalid = |m: &str| Err(SearchError::Invalid(m.into()));
     if space.is_empty() {
         return invalid("the search space has no dimension");

@@ -6,10 +6,7 @@ use serde_json::json;
 
 use synth_search::{Dimension, ParamKind, SearchSpace, Tunable};
 
-use super::TvaeNet;
-use crate::error::Result;
-use crate::model::Hyperparameters;
-use crate::model::params::{at_least_one, layer_widths, non_negative, positive};
+use crate::params::{Bound, Field, Params};
 
 /// Hyperparameters of TVAE; `Default` is the reference's.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -45,8 +42,35 @@ impl Default for TvaeParams {
     }
 }
 
-impl Hyperparameters for TvaeParams {
-    type Model = TvaeNet;
+impl Params for TvaeParams {
+    const NAME: &'static str = "tvae";
+
+    const FIELDS: &'static [Field] = &[
+        Field::new("epochs", Bound::Count, "Passes over the training rows."),
+        Field::new("batch_size", Bound::Count, "Rows per training step."),
+        Field::new("embedding_dim", Bound::Count, "Size of the latent code."),
+        Field::new(
+            "compress_dims",
+            Bound::Widths { required: false },
+            "Hidden widths of the encoder.",
+        ),
+        Field::new(
+            "decompress_dims",
+            Bound::Widths { required: false },
+            "Hidden widths of the decoder.",
+        ),
+        Field::new("learning_rate", Bound::Positive, "Adam's learning rate."),
+        Field::new(
+            "l2scale",
+            Bound::NonNegative,
+            "L2 penalty added to the gradient (weight decay).",
+        ),
+        Field::new(
+            "loss_factor",
+            Bound::NonNegative,
+            "Weight of the reconstruction term against the KL term.",
+        ),
+    ];
 
     /// The parameters a search may change.
     const TUNABLE: &'static [Tunable] = &[
@@ -82,24 +106,12 @@ impl Hyperparameters for TvaeParams {
             Dimension::float("loss_factor", 1.0, 4.0),
         ])
     }
-
-    /// Checks every parameter, naming the first one that is wrong.
-    fn validate(&self) -> Result<()> {
-        at_least_one("epochs", self.epochs)?;
-        at_least_one("batch_size", self.batch_size)?;
-        at_least_one("embedding_dim", self.embedding_dim)?;
-        layer_widths("compress_dims", &self.compress_dims, false)?;
-        layer_widths("decompress_dims", &self.decompress_dims, false)?;
-        positive("learning_rate", self.learning_rate)?;
-        non_negative("l2scale", self.l2scale)?;
-        non_negative("loss_factor", self.loss_factor)
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::EngineError;
+    use crate::error::ParamError;
 
     #[test]
     fn defaults_are_the_reference_and_bad_values_are_named() {
@@ -107,7 +119,7 @@ mod tests {
         d.validate().unwrap();
         assert_eq!((d.epochs, d.batch_size, d.embedding_dim), (300, 500, 128));
         let bad = |p: TvaeParams| match p.validate() {
-            Err(EngineError::InvalidParameter { name, .. }) => name,
+            Err(ParamError::Invalid { name, .. }) => name,
             other => panic!("expected an invalid parameter, got {other:?}"),
         };
         let base = TvaeParams::default;

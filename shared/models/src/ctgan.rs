@@ -6,10 +6,8 @@ use serde_json::{Map, Value, json};
 
 use synth_search::{Dimension, ParamKind, SearchSpace, Tunable};
 
-use super::CtganNet;
-use crate::error::{EngineError, Result};
-use crate::model::Hyperparameters;
-use crate::model::params::{apply_point, at_least_one, layer_widths, non_negative, positive};
+use crate::error::{ParamError, Result};
+use crate::params::{Bound, Field, Params, apply_point};
 
 /// Hyperparameters of CTGAN; `Default` is the reference's.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -51,8 +49,63 @@ impl Default for CtganParams {
     }
 }
 
-impl Hyperparameters for CtganParams {
-    type Model = CtganNet;
+impl Params for CtganParams {
+    const NAME: &'static str = "ctgan";
+
+    const FIELDS: &'static [Field] = &[
+        Field::new("epochs", Bound::Count, "Passes over the training rows."),
+        Field::new(
+            "batch_size",
+            Bound::Count,
+            "Rows per training step; a multiple of pac.",
+        ),
+        Field::new(
+            "discriminator_steps",
+            Bound::Count,
+            "Critic updates per generator update.",
+        ),
+        Field::new(
+            "pac",
+            Bound::Count,
+            "Rows the critic judges together (PacGAN), against mode collapse.",
+        ),
+        Field::new(
+            "embedding_dim",
+            Bound::Count,
+            "Size of the generator's noise vector.",
+        ),
+        Field::new(
+            "generator_dim",
+            Bound::Widths { required: true },
+            "Widths of the generator's residual layers.",
+        ),
+        Field::new(
+            "discriminator_dim",
+            Bound::Widths { required: true },
+            "Widths of the critic's hidden layers.",
+        ),
+        Field::new("generator_lr", Bound::Positive, "The generator's Adam learning rate."),
+        Field::new(
+            "discriminator_lr",
+            Bound::Positive,
+            "The critic's Adam learning rate.",
+        ),
+        Field::new(
+            "generator_decay",
+            Bound::NonNegative,
+            "The generator's weight decay.",
+        ),
+        Field::new(
+            "discriminator_decay",
+            Bound::NonNegative,
+            "The critic's weight decay.",
+        ),
+        Field::new(
+            "log_frequency",
+            Bound::Flag,
+            "Draw training conditions by log frequency, so rare categories are seen more.",
+        ),
+    ];
 
     /// The parameters a search may change; `learning_rate` sets both learning rates.
     const TUNABLE: &'static [Tunable] = &[
@@ -118,25 +171,15 @@ impl Hyperparameters for CtganParams {
         apply_point(self, point)
     }
 
-    /// Checks every parameter, naming the first one that is wrong.
-    fn validate(&self) -> Result<()> {
-        at_least_one("epochs", self.epochs)?;
-        at_least_one("batch_size", self.batch_size)?;
-        at_least_one("discriminator_steps", self.discriminator_steps)?;
-        at_least_one("pac", self.pac)?;
-        at_least_one("embedding_dim", self.embedding_dim)?;
+    /// `batch_size` must split into packs of `pac` rows for the critic.
+    fn check_together(&self) -> Result<()> {
         if !self.batch_size.is_multiple_of(self.pac) {
-            return Err(EngineError::param(
+            return Err(ParamError::param(
                 "batch_size",
                 format!("{} is not divisible by pac = {}", self.batch_size, self.pac),
             ));
         }
-        layer_widths("generator_dim", &self.generator_dim, true)?;
-        layer_widths("discriminator_dim", &self.discriminator_dim, true)?;
-        positive("generator_lr", self.generator_lr)?;
-        positive("discriminator_lr", self.discriminator_lr)?;
-        non_negative("generator_decay", self.generator_decay)?;
-        non_negative("discriminator_decay", self.discriminator_decay)
+        Ok(())
     }
 }
 
@@ -148,7 +191,7 @@ mod tests {
     fn defaults_are_valid_and_bad_values_are_named() {
         CtganParams::default().validate().unwrap();
         let bad = |p: CtganParams| match p.validate() {
-            Err(EngineError::InvalidParameter { name, .. }) => name,
+            Err(ParamError::Invalid { name, .. }) => name,
             other => panic!("expected an invalid parameter, got {other:?}"),
         };
         assert_eq!(

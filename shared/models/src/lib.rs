@@ -1,0 +1,274 @@
+//! The models the platform offers, as their parameters: each model's name, defaults, bounds,
+//! descriptions, validation and search space ([`Params`]), the choice of one of them
+//! ([`ModelParams`]), and a hyperparameter search request ([`OptimizeRequest`]).
+//!
+//! It links neither candle nor polars, so the API checks and describes a generation request
+//! without the engine; the engine implements the models these parameters name. Adding a
+//! model is its parameters here (a [`Params`] type and a variant of [`ModelParams`]) and
+//! its networks in the engine.
+
+pub mod ctgan;
+pub mod error;
+pub mod params;
+pub mod search;
+pub mod tvae;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use synth_search::{Domain, SearchSpace, Tunable};
+
+pub use ctgan::CtganParams;
+pub use error::{ParamError, Result};
+pub use params::{Bound, Field, Params};
+pub use search::{Metric, OptimizeRequest};
+
+/// A model choice with its hyperparameters, in the seed platform's JSON:
+/// `{"model": "ctgan", "epochs": 300, …}`; the tag is the model's [`Params::NAME`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "model", rename_all = "lowercase")]
+pub enum ModelParams {
+    Ctgan(CtganParams),
+    Tvae(tvae::TvaeParams),
+}
+
+/// The name of every model, in the order clients see them.
+pub const MODELS: &[&str] = &[CtganParams::NAME, tvae::TvaeParams::NAME];
+
+/// Every model's parameters (type, default, bounds, description, tunable), as
+/// `GET /generation-v2/config` serves them.
+pub fn describe() -> Value {
+    json!({
+        "models": [
+            params::describe::<CtganParams>(),
+            params::describe::<tvae::TvaeParams>(),
+        ]
+    })
+}
+
+impl ModelParams {
+    /// The model named `model` with `parameters` (the others take their defaults); an
+    /// unknown model or parameter, or a value of the wrong type, is an error naming it.
+    pub fn parse(model: &str, parameters: &Map<String, Value>) -> Result<Self> {
+        let model = model.to_lowercase();
+        if !MODELS.contains(&model.as_str()) {
+            return Err(ParamError::param(
+                "model_type",
+                format!("unknown model {model:?}; use one of {}", MODELS.join(", ")),
+            ));
+        }
+        let parse = |entries: &mut dyn Iterator<Item = (&String, &Value)>| {
+            let mut json: Map<String, Value> =
+                entries.map(|(k, v)| (k.clone(), v.clone())).collect();
+            json.insert("model".into(), json!(model));
+            serde_json::from_value::<Self>(Value::Object(json))
+        };
+        parse(&mut parameters.iter()).map_err(|all| {
+            // Name the first parameter that is wrong on its own.
+            let named = parameters.iter().find_map(|(k, v)| {
+                parse(&mut std::iter::once((k, v)))
+                    .err()
+                    .map(|e| (field_name(k), e.to_string()))
+            });
+            let (name, message) = named.unwrap_or(("parameters", all.to_string()));
+            ParamError::Invalid { name, message }
+        })
+    }
+
+    /// The chosen model's parameters, through what every model's parameters provide.
+    fn params(&self) -> &dyn AnyParams {
+        match self {
+            ModelParams::Ctgan(p) => p,
+            ModelParams::Tvae(p) => p,
+        }
+    }
+
+    /// The epochs the model will train for.
+    pub fn epochs(&self) -> usize {
+        self.params().epochs()
+    }
+
+    /// Rows per training step.
+    pub fn batch_size(&self) -> usize {
+        self.params().batch_size()
+    }
+
+    /// The model's name, as in the JSON's `"model"` field and in saved models.
+    pub fn model_name(&self) -> &'static str {
+        self.params().model_name()
+    }
+
+    /// Checks the hyperparameters, naming the first one that is wrong.
+    pub fn validate(&self) -> Result<()> {
+        self.params().validate()
+    }
+
+    /// The parameters a search may change, with their types.
+    pub fn tunable(&self) -> &'static [Tunable] {
+        self.params().tunable()
+    }
+
+    /// The model's default search space.
+    pub fn search_space(&self) -> SearchSpace {
+        self.params().search_space()
+    }
+
+    /// A user's search space in the seed platform's JSON, checked against this model: known
+    /// names, types, ranges, and choices these parameters accept.
+    pub fn parse_search_space(&self, json: &Value) -> Result<SearchSpace> {
+        let space = SearchSpace::parse(json, self.model_name(), self.tunable())?;
+        for d in &space.dims {
+            if let Domain::Choice { values } = &d.domain {
+                for v in values {
+                    let point = Map::from_iter([(d.name.clone(), v.clone())]);
+                    self.with_point(&point).map_err(|e| {
+                        ParamError::Search(format!("{}: choice {v} is not valid: {e}", d.name))
+                    })?;
+                }
+            }
+        }
+        Ok(space)
+    }
+
+    /// Moves a search point onto values the model accepts (CTGAN: a batch size that is a
+    /// multiple of pac).
+    pub fn normalise_point(&self, point: &mut Map<String, Value>) {
+        self.params().normalise_point(point);
+    }
+
+    /// These parameters with a search point's values, checked.
+    pub fn with_point(&self, point: &Map<String, Value>) -> Result<Self> {
+        self.params().with_point(point)
+    }
+}
+
+/// A parameter's name as the `'static` an error carries: a model's own field name when it
+/// is one, else the generic "parameters" (an unknown name is in the message).
+fn field_name(name: &str) -> &'static str {
+    [CtganParams::FIELDS, tvae::TvaeParams::FIELDS]
+        .iter()
+        .flat_map(|f| f.iter())
+        .find(|f| f.name == name)
+        .map_or("parameters", |f| f.name)
+}
+
+impl From<CtganParams> for ModelParams {
+    fn from(p: CtganParams) -> Self {
+        ModelParams::Ctgan(p)
+    }
+}
+
+impl From<tvae::TvaeParams> for ModelParams {
+    fn from(p: tvae::TvaeParams) -> Self {
+        ModelParams::Tvae(p)
+    }
+}
+
+/// What [`ModelParams`] asks of each model's parameters: [`Params`], object-safe.
+trait AnyParams {
+    fn model_name(&self) -> &'static str;
+    fn epochs(&self) -> usize;
+    fn batch_size(&self) -> usize;
+    fn validate(&self) -> Result<()>;
+    fn tunable(&self) -> &'static [Tunable];
+    fn search_space(&self) -> SearchSpace;
+    fn normalise_point(&self, point: &mut Map<String, Value>);
+    fn with_point(&self, point: &Map<String, Value>) -> Result<ModelParams>;
+}
+
+impl<P: Params + Into<ModelParams>> AnyParams for P {
+    fn model_name(&self) -> &'static str {
+        P::NAME
+    }
+
+    fn epochs(&self) -> usize {
+        Params::epochs(self)
+    }
+
+    fn batch_size(&self) -> usize {
+        Params::batch_size(self)
+    }
+
+    fn validate(&self) -> Result<()> {
+        Params::validate(self)
+    }
+
+    fn tunable(&self) -> &'static [Tunable] {
+        P::TUNABLE
+    }
+
+    fn search_space(&self) -> SearchSpace {
+        P::search_space()
+    }
+
+    fn normalise_point(&self, point: &mut Map<String, Value>) {
+        Params::normalise_point(self, point);
+    }
+
+    fn with_point(&self, point: &Map<String, Value>) -> Result<ModelParams> {
+        Ok(Params::with_point(self, point)?.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_model_is_parsed_from_its_name_and_some_parameters() {
+        let p = ModelParams::parse("CTGAN", json!({"epochs": 3}).as_object().unwrap()).unwrap();
+        assert_eq!((p.model_name(), p.epochs(), p.batch_size()), ("ctgan", 3, 500));
+        let err = |m: &str, v: Value| ModelParams::parse(m, v.as_object().unwrap()).unwrap_err();
+        assert!(matches!(
+            err("gan", json!({})),
+            ParamError::Invalid { name: "model_type", .. }
+        ));
+        assert!(matches!(
+            err("tvae", json!({"pac": 2})),
+            ParamError::Invalid { name: "pac", .. }
+        ));
+        assert!(matches!(
+            err("tvae", json!({"epochz": 2})),
+            ParamError::Invalid { name: "parameters", .. }
+        ));
+        assert!(matches!(
+            err("ctgan", json!({"batch_size": 10, "epochs": "many"})),
+            ParamError::Invalid { name: "epochs", .. }
+        ));
+    }
+
+    #[test]
+    fn the_description_comes_from_the_defaults_and_the_bounds() {
+        let d = describe();
+        let models = d["models"].as_array().unwrap();
+        assert_eq!(models.len(), MODELS.len());
+        let ctgan = &models[0];
+        assert_eq!(ctgan["model_type"], "ctgan");
+        let field = |name: &str| {
+            ctgan["parameters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["name"] == name)
+                .unwrap()
+                .clone()
+        };
+        assert_eq!(field("pac")["default"], 10);
+        assert_eq!(field("pac")["minimum"], 1);
+        assert_eq!(field("generator_lr")["exclusive_minimum"], 0);
+        assert_eq!(field("generator_dim")["default"], json!([256, 256]));
+        assert_eq!(field("epochs")["tunable"], true);
+        // Every field a model has is described, and nothing else.
+        let described: Vec<&str> = ctgan["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        let defaults = serde_json::to_value(CtganParams::default()).unwrap();
+        let mut names: Vec<&str> = defaults.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+        let mut sorted = described.clone();
+        sorted.sort_unstable();
+        names.sort_unstable();
+        assert_eq!(sorted, names);
+    }
+}
