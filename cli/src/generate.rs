@@ -1,7 +1,7 @@
 //! `synth generate`: learn a table (CTGAN or TVAE) and write a synthetic one — the engine alone, as a data
 //! scientist would run it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -117,54 +117,76 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
     Some(v[v.len() / 2])
 }
 
+/// A model to sample from: loaded or freshly fitted, with its metadata, the rows it was fitted
+/// on (none when loaded) and its loss history.
+struct Learned {
+    model: Box<dyn Synthesizer>,
+    metadata: Metadata,
+    n_input: Option<usize>,
+    history: Vec<EpochReport>,
+}
+
+fn load(dir: &Path, metadata: Option<&Path>, device: EngineDevice) -> Result<Learned, String> {
+    let model = synth_engine::load(dir, device)
+        .map_err(|e| format!("cannot load {}: {e}", dir.display()))?;
+    let metadata = match metadata {
+        Some(p) => read_metadata(p)?,
+        None => read_metadata(&dir.join(METADATA_FILE))?,
+    };
+    let history = model.loss_history().to_vec();
+    Ok(Learned {
+        model,
+        metadata,
+        n_input: None,
+        history,
+    })
+}
+
+fn fit(args: &GenerateArgs, device: EngineDevice) -> Result<Learned, String> {
+    let input = args
+        .input
+        .as_ref()
+        .ok_or("give an INPUT table, or --load-model")?;
+    let (table, metadata) = read_table(input, args.metadata.as_deref())?;
+    let params = params(args)?;
+    let bar = progress(params.epochs());
+    let bar_cb = bar.clone();
+    let options = FitOptions {
+        seed: args.seed,
+        device,
+        on_epoch: Some(Box::new(move |r: &EpochReport| {
+            bar_cb.set_position(r.epoch as u64);
+            bar_cb.set_message(format!(
+                "G {:+.4}  D {:+.4}",
+                r.generator_loss, r.critic_loss
+            ));
+        })),
+        ..FitOptions::default()
+    };
+    let model =
+        synth_engine::fit(&table, &metadata, &params, options).map_err(|e| e.to_string())?;
+    bar.finish();
+    let history = model.loss_history().to_vec();
+    Ok(Learned {
+        model,
+        metadata,
+        n_input: Some(table.n_rows()),
+        history,
+    })
+}
+
 pub fn run(args: GenerateArgs) -> Result<(), String> {
     let conditions = conditions(&args.conditions)?;
     let device = EngineDevice::default();
     let started = Instant::now();
-    let (model, metadata, n_input, history): (
-        Box<dyn Synthesizer>,
-        Metadata,
-        Option<usize>,
-        Vec<EpochReport>,
-    ) = match &args.load_model {
-        Some(dir) => {
-            let model = synth_engine::load(dir, device)
-                .map_err(|e| format!("cannot load {}: {e}", dir.display()))?;
-            let metadata = match &args.metadata {
-                Some(p) => read_metadata(p)?,
-                None => read_metadata(&dir.join(METADATA_FILE))?,
-            };
-            let history = model.loss_history().to_vec();
-            (model, metadata, None, history)
-        }
-        None => {
-            let input = args
-                .input
-                .as_ref()
-                .ok_or("give an INPUT table, or --load-model")?;
-            let (table, metadata) = read_table(input, args.metadata.as_deref())?;
-            let params = params(&args)?;
-            let epochs = params.epochs();
-            let bar = progress(epochs);
-            let bar_cb = bar.clone();
-            let options = FitOptions {
-                seed: args.seed,
-                device,
-                on_epoch: Some(Box::new(move |r: &EpochReport| {
-                    bar_cb.set_position(r.epoch as u64);
-                    bar_cb.set_message(format!(
-                        "G {:+.4}  D {:+.4}",
-                        r.generator_loss, r.critic_loss
-                    ));
-                })),
-                ..FitOptions::default()
-            };
-            let model = synth_engine::fit(&table, &metadata, &params, options)
-                .map_err(|e| e.to_string())?;
-            bar.finish();
-            let history = model.loss_history().to_vec();
-            (model, metadata, Some(table.n_rows()), history)
-        }
+    let Learned {
+        model,
+        metadata,
+        n_input,
+        history,
+    } = match &args.load_model {
+        Some(dir) => load(dir, args.metadata.as_deref(), device)?,
+        None => fit(&args, device)?,
     };
     let fit_seconds = started.elapsed().as_secs_f64();
     if let Some(dir) = &args.save_model {

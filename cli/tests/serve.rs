@@ -399,10 +399,7 @@ async fn deeply_nested_uploads_never_stop_the_server() {
     }
 }
 
-const PENGUINS: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../shared/data/penguins.csv"
-);
+const PENGUINS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/penguins.csv");
 
 /// Poll a generation request until `done` holds for it (at most `secs` seconds).
 async fn request_until(
@@ -458,17 +455,33 @@ async fn generations_run_in_the_server_and_resume_after_a_kill() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let start_one = |model: serde_json::Value| {
-        let (http, url, token, dataset_id) = (http.clone(), url.clone(), token.clone(), dataset_id.clone());
+        let (http, url, token, dataset_id) =
+            (http.clone(), url.clone(), token.clone(), dataset_id.clone());
         async move {
             let body = serde_json::json!({"dataset_id": dataset_id, "sample_size": 100, "model_config": model});
-            let r = reply(http.post(format!("{url}/generation/start")).bearer_auth(&token).json(&body)).await;
-            r["data"]["id"].as_str().unwrap_or_else(|| panic!("started: {r}")).to_owned()
+            let r = reply(
+                http.post(format!("{url}/generation/start"))
+                    .bearer_auth(&token)
+                    .json(&body),
+            )
+            .await;
+            r["data"]["id"]
+                .as_str()
+                .unwrap_or_else(|| panic!("started: {r}"))
+                .to_owned()
         }
     };
     let quick = start_one(serde_json::json!({"model_type": "tvae", "epochs": 3})).await;
-    let done = request_until(&http, &url, &token, &quick, 120, |r| r["status"] == "completed").await;
+    let done = request_until(&http, &url, &token, &quick, 120, |r| {
+        r["status"] == "completed"
+    })
+    .await;
     assert_eq!(done["result"]["rows"], 100, "{done}");
-    let links = reply(http.get(format!("{url}/generation/download/{quick}")).bearer_auth(&token)).await;
+    let links = reply(
+        http.get(format!("{url}/generation/download/{quick}"))
+            .bearer_auth(&token),
+    )
+    .await;
     let csv = http
         .get(links["data"]["data"]["url"].as_str().unwrap())
         .send()
@@ -478,9 +491,15 @@ async fn generations_run_in_the_server_and_resume_after_a_kill() {
         .await
         .unwrap();
     assert_eq!(csv.lines().count(), 101, "a header and 100 rows");
-    assert!(csv.starts_with("species,island,"), "{}", &csv[..40.min(csv.len())]);
+    assert!(
+        csv.starts_with("species,island,"),
+        "{}",
+        &csv[..40.min(csv.len())]
+    );
 
-    let long = start_one(serde_json::json!({"model_type": "ctgan", "epochs": 500, "batch_size": 50})).await;
+    let long =
+        start_one(serde_json::json!({"model_type": "ctgan", "epochs": 500, "batch_size": 50}))
+            .await;
     request_until(&http, &url, &token, &long, 120, |r| {
         r["status"] == "running" && r["progress"]["phase"] == "training"
     })
@@ -502,5 +521,8 @@ async fn generations_run_in_the_server_and_resume_after_a_kill() {
         .await
         .unwrap();
     assert_eq!(cancel.status(), 200);
-    request_until(&http, &url, &token, &long, 60, |r| r["status"] == "cancelled").await;
+    request_until(&http, &url, &token, &long, 60, |r| {
+        r["status"] == "cancelled"
+    })
+    .await;
 }

@@ -205,10 +205,15 @@ impl TestServer {
     /// delivered here); the dataset as it ended, ready or invalid.
     pub async fn ingested(&self, token: &str, owner: &str, id: &str, file: &str) -> Value {
         if self.family.name == "aws" {
-            assert_eq!(self.s3_event(&format!("uploads/{owner}/{id}/{file}")).await, 1);
+            assert_eq!(
+                self.s3_event(&format!("uploads/{owner}/{id}/{file}")).await,
+                1
+            );
         }
         crate::eventually(std::time::Duration::from_secs(60), || async {
-            let r = self.get(&format!("/upload/datasets/{id}"), Some(token)).await;
+            let r = self
+                .get(&format!("/upload/datasets/{id}"), Some(token))
+                .await;
             let status = r.data()["status"].as_str().unwrap().to_owned();
             (status == "ready" || status == "invalid").then(|| r.data().clone())
         })
@@ -217,7 +222,13 @@ impl TestServer {
     }
 
     /// Upload a file and wait until it is a ready dataset; its id.
-    pub async fn ready_dataset(&self, token: &str, owner: &str, name: &str, body: Vec<u8>) -> String {
+    pub async fn ready_dataset(
+        &self,
+        token: &str,
+        owner: &str,
+        name: &str,
+        body: Vec<u8>,
+    ) -> String {
         let r = self.upload(token, name, body).await;
         assert_eq!(r.status, 201, "{}", r.body);
         let id = r.data()["id"].as_str().unwrap().to_owned();
@@ -237,20 +248,29 @@ impl TestServer {
         let mut outcomes = Vec::new();
         loop {
             let wait = std::time::Duration::from_secs(1);
-            let messages = b.queue.receive(10, std::time::Duration::from_secs(60), wait).await;
+            let messages = b
+                .queue
+                .receive(10, std::time::Duration::from_secs(60), wait)
+                .await;
             let messages = messages.expect("receive from the queue");
             if messages.is_empty() {
                 return outcomes;
             }
             for m in messages {
-                let sent = synth_core::dispatch::dispatch(b.records.as_ref(), b.jobs.as_ref(), &m.body)
-                    .await
-                    .expect("dispatch");
+                let sent =
+                    synth_core::dispatch::dispatch(b.records.as_ref(), b.jobs.as_ref(), &m.body)
+                        .await
+                        .expect("dispatch");
                 if let synth_core::dispatch::Dispatched::Submitted { .. } = sent {
                     let request: synth_core::dispatch::JobRequest =
                         serde_json::from_str(&m.body).unwrap();
                     let args = synth_trainer::JobArgs::of(&request.job).expect("trainer args");
-                    outcomes.push(trainer.run(&args).await.expect("the trainer records an outcome"));
+                    outcomes.push(
+                        trainer
+                            .run(&args)
+                            .await
+                            .expect("the trainer records an outcome"),
+                    );
                 }
                 b.queue.ack(&m.receipt).await.expect("ack");
             }

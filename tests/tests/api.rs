@@ -332,13 +332,15 @@ fn openapi_documents_every_route_with_schemas_and_security() {
 /// resource group that holds the route.
 #[test]
 fn the_template_routes_every_documented_prefix_to_its_group() {
-    let template = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml"))
-        .unwrap();
+    let template =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap();
     // (path, function) for each HttpApi event, in the template's own order.
     let mut routes = Vec::new();
     let mut function = String::new();
     for line in template.lines() {
-        if let Some(name) = line.strip_prefix("  ").and_then(|l| l.strip_suffix("Function:"))
+        if let Some(name) = line
+            .strip_prefix("  ")
+            .and_then(|l| l.strip_suffix("Function:"))
             && !name.starts_with(' ')
         {
             function = name.to_ascii_lowercase();

@@ -68,7 +68,9 @@ fn tvae(dataset: &str, format: &str) -> Value {
 }
 
 async fn status(s: &TestServer, token: &str, id: &str) -> Value {
-    let r = s.get(&format!("/generation/status/{id}"), Some(token)).await;
+    let r = s
+        .get(&format!("/generation/status/{id}"), Some(token))
+        .await;
     assert_eq!(r.status, 200, "{}", r.body);
     r.data().clone()
 }
@@ -115,22 +117,42 @@ async fn ctgan_parquet_with_a_condition_end_to_end(f: synth_tests::Family) {
         .iter()
         .map(|w| w["field"].as_str().unwrap())
         .collect();
-    assert_eq!(warned, ["batch_size"], "344 rows < batch_size 500: {}", v.body);
+    assert_eq!(
+        warned,
+        ["batch_size"],
+        "344 rows < batch_size 500: {}",
+        v.body
+    );
 
     let r = start(&s, &t, body).await;
     assert_eq!(r.status, 201, "{}", r.body);
     assert_eq!(r.data()["status"], "queued");
     let id = r.data()["id"].as_str().unwrap().to_owned();
     let early = s.get(&format!("/generation/download/{id}"), Some(&t)).await;
-    assert_eq!((early.status, early.code()), (409, "CONFLICT"), "{}", early.body);
+    assert_eq!(
+        (early.status, early.code()),
+        (409, "CONFLICT"),
+        "{}",
+        early.body
+    );
 
     // Follow it while it trains: queued → running (with its phase) → completed.
     let seen = Arc::new(std::sync::Mutex::new(BTreeSet::new()));
     let poller = {
-        let (url, http, t, id, seen) = (s.url.clone(), s.http.clone(), t.clone(), id.clone(), seen.clone());
+        let (url, http, t, id, seen) = (
+            s.url.clone(),
+            s.http.clone(),
+            t.clone(),
+            id.clone(),
+            seen.clone(),
+        );
         tokio::spawn(async move {
             loop {
-                let r = Reply::of(http.get(format!("{url}/generation/status/{id}")).bearer_auth(&t)).await;
+                let r = Reply::of(
+                    http.get(format!("{url}/generation/status/{id}"))
+                        .bearer_auth(&t),
+                )
+                .await;
                 let st = r.data()["status"].as_str().unwrap_or_default().to_owned();
                 if let Some(p) = r.data()["progress"]["phase"].as_str() {
                     seen.lock().unwrap().insert(format!("{st}:{p}"));
@@ -144,14 +166,19 @@ async fn ctgan_parquet_with_a_condition_end_to_end(f: synth_tests::Family) {
         })
     };
     assert_eq!(s.run_queued_jobs().await, [Outcome::Completed]);
-    tokio::time::timeout(Duration::from_secs(30), poller).await.unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(30), poller)
+        .await
+        .unwrap()
+        .unwrap();
     let seen = seen.lock().unwrap().clone();
     assert!(seen.contains("completed"), "{seen:?}");
 
     let done = status(&s, &t, &id).await;
     assert_eq!(done["status"], "completed", "{done}");
     assert_eq!(done["result"]["rows"], 120);
-    let quality = done["result"]["quality_score"].as_f64().expect("a quality score");
+    let quality = done["result"]["quality_score"]
+        .as_f64()
+        .expect("a quality score");
     assert!((0.0..=1.0).contains(&quality), "{quality}");
 
     let links = s.get(&format!("/generation/download/{id}"), Some(&t)).await;
@@ -162,22 +189,39 @@ async fn ctgan_parquet_with_a_condition_end_to_end(f: synth_tests::Family) {
     let Some(ColumnData::Str(species)) = table.column("species").map(|c| &c.data) else {
         panic!("species is text")
     };
-    assert!(species.iter().all(|v| v.as_deref() == Some("Gentoo")), "{species:?}");
+    assert!(
+        species.iter().all(|v| v.as_deref() == Some("Gentoo")),
+        "{species:?}"
+    );
     assert!(matches!(
         table.column("body_mass_g").map(|c| &c.data),
         Some(ColumnData::Float(_) | ColumnData::Int(_))
     ));
-    let report: Value = serde_json::from_slice(&fetch(&s, &links.data()["report_json"]).await).unwrap();
+    let report: Value =
+        serde_json::from_slice(&fetch(&s, &links.data()["report_json"]).await).unwrap();
     assert_eq!(report["quality"]["score"].as_f64(), Some(quality));
     let html = fetch(&s, &links.data()["report_html"]).await;
     assert!(String::from_utf8_lossy(&html).contains("<html"));
-    let metadata: Value = serde_json::from_slice(&fetch(&s, &links.data()["metadata"]).await).unwrap();
+    let metadata: Value =
+        serde_json::from_slice(&fetch(&s, &links.data()["metadata"]).await).unwrap();
     assert_eq!(metadata["columns"]["species"]["sdtype"], "categorical");
 
     // Finished requests are deleted with their objects.
-    let del = s.call("DELETE", &format!("/generation/requests/{id}"), Some(&t), None).await;
+    let del = s
+        .call(
+            "DELETE",
+            &format!("/generation/requests/{id}"),
+            Some(&t),
+            None,
+        )
+        .await;
     assert_eq!(del.status, 200, "{}", del.body);
-    assert_eq!(s.get(&format!("/generation/status/{id}"), Some(&t)).await.status, 404);
+    assert_eq!(
+        s.get(&format!("/generation/status/{id}"), Some(&t))
+            .await
+            .status,
+        404
+    );
     let left = synth_tests::object_keys(s.family.backends.objects.as_ref(), "users/").await;
     assert!(!left.iter().any(|k| k.contains(&id)), "{left:?}");
 }
@@ -196,17 +240,25 @@ async fn tvae_writes_csv_json_and_xlsx(f: synth_tests::Family) {
         assert_eq!(r.status, 201, "{}", r.body);
         ids.push(r.data()["id"].as_str().unwrap().to_owned());
     }
-    assert_eq!(s.run_queued_jobs().await, [Outcome::Completed; 3]);
+    assert_eq!(
+        s.run_queued_jobs().await,
+        [Outcome::Completed, Outcome::Completed, Outcome::Completed]
+    );
     for (id, (name, format)) in ids.iter().zip(formats) {
         let links = s.get(&format!("/generation/download/{id}"), Some(&t)).await;
         assert_eq!(links.status, 200, "{name}: {}", links.body);
-        assert!(links.data()["report_json"].is_null(), "no metadata asked for");
+        assert!(
+            links.data()["report_json"].is_null(),
+            "no metadata asked for"
+        );
         let table = read(&fetch(&s, &links.data()["data"]).await, format);
         assert_eq!(table.n_rows(), 100, "{name}");
         assert_eq!(names(&table)[..COLUMNS.len()], COLUMNS, "{name}");
     }
     // Newest first, filtered by status.
-    let list = s.get("/generation/requests?status=completed", Some(&t)).await;
+    let list = s
+        .get("/generation/requests?status=completed", Some(&t))
+        .await;
     let listed: Vec<&str> = list.data()["items"]
         .as_array()
         .unwrap()
@@ -234,16 +286,27 @@ async fn the_seed_flow_creates_then_starts(f: synth_tests::Family) {
     assert_eq!(r.status, 201, "{}", r.body);
     assert_eq!(r.data()["status"], "pending");
     let id = r.data()["id"].as_str().unwrap().to_owned();
-    assert!(s.run_queued_jobs().await.is_empty(), "a pending request is not queued");
+    assert!(
+        s.run_queued_jobs().await.is_empty(),
+        "a pending request is not queued"
+    );
     let missing = s
-        .post("/data/requests", Some(&t), json!({"request": {"dataset_name": "nope.csv"}, "params": {"model_type": "tvae"}}))
+        .post(
+            "/data/requests",
+            Some(&t),
+            json!({"request": {"dataset_name": "nope.csv"}, "params": {"model_type": "tvae"}}),
+        )
         .await;
     assert_eq!(missing.status, 404, "{}", missing.body);
 
-    let go = s.call("POST", &format!("/data/generate/{id}"), Some(&t), None).await;
+    let go = s
+        .call("POST", &format!("/data/generate/{id}"), Some(&t), None)
+        .await;
     assert_eq!(go.status, 200, "{}", go.body);
     assert_eq!(go.data()["status"], "queued");
-    let again = s.call("POST", &format!("/data/generate/{id}"), Some(&t), None).await;
+    let again = s
+        .call("POST", &format!("/data/generate/{id}"), Some(&t), None)
+        .await;
     assert_eq!(again.status, 409, "started once: {}", again.body);
     assert_eq!(s.run_queued_jobs().await, [Outcome::Completed]);
     assert_eq!(status(&s, &t, &id).await["status"], "completed");
@@ -271,26 +334,65 @@ async fn bad_requests_are_refused_and_store_nothing(f: synth_tests::Family) {
         (json!({"sample_size": 10_000_000}), "sample_size"),
         (json!({"model_config": {"model_type": "gan"}}), "model_type"),
         (json!({"model_config": {"epochz": 3}}), "parameters"),
-        (json!({"model_config": {"epochs": "many"}}), "parameters.epochs"),
-        (json!({"model_config": {"batch_size": 505}}), "parameters.batch_size"),
+        (
+            json!({"model_config": {"epochs": "many"}}),
+            "parameters.epochs",
+        ),
+        (
+            json!({"model_config": {"batch_size": 505}}),
+            "parameters.batch_size",
+        ),
         (json!({"model_config": {"epochs": 100_000}}), "epochs"),
         (json!({"output_format": "docx"}), "output_format"),
-        (json!({"conditions": {"colour": "red"}}), "conditions.colour"),
-        (json!({"conditions": {"species": "Emperor"}}), "conditions.species"),
-        (json!({"conditions": {"body_mass_g": 3000}}), "conditions.body_mass_g"),
-        (json!({"optimization_config": {"enabled": true, "n_trials": 0}}), "optimization_config"),
+        (
+            json!({"conditions": {"colour": "red"}}),
+            "conditions.colour",
+        ),
+        (
+            json!({"conditions": {"species": "Emperor"}}),
+            "conditions.species",
+        ),
+        (
+            json!({"conditions": {"body_mass_g": 3000}}),
+            "conditions.body_mass_g",
+        ),
+        (
+            json!({"optimization_config": {"enabled": true, "n_trials": 0}}),
+            "optimization_config",
+        ),
     ];
     for (patch, field) in cases {
         let r = start(&s, &t, with(patch.clone())).await;
-        assert_eq!((r.status, r.code()), (400, "VALIDATION_ERROR"), "{patch}: {}", r.body);
-        assert_eq!(r.body["error"]["details"]["field"], field, "{patch}: {}", r.body);
+        assert_eq!(
+            (r.status, r.code()),
+            (400, "VALIDATION_ERROR"),
+            "{patch}: {}",
+            r.body
+        );
+        assert_eq!(
+            r.body["error"]["details"]["field"], field,
+            "{patch}: {}",
+            r.body
+        );
     }
-    let wrong_type = start(&s, &t, json!({"dataset_id": dataset, "model_config": "ctgan"})).await;
+    let wrong_type = start(
+        &s,
+        &t,
+        json!({"dataset_id": dataset, "model_config": "ctgan"}),
+    )
+    .await;
     assert_eq!(wrong_type.status, 400, "{}", wrong_type.body);
     let unknown = start(&s, &t, with(json!({"dataset_id": "no-such-dataset"}))).await;
-    assert_eq!((unknown.status, unknown.code()), (404, "NOT_FOUND"), "{}", unknown.body);
+    assert_eq!(
+        (unknown.status, unknown.code()),
+        (404, "NOT_FOUND"),
+        "{}",
+        unknown.body
+    );
 
-    let r = s.upload(&t, "broken.csv", b"\xff\xfe\x00garbage\x00".to_vec()).await;
+    let r = s
+        .upload(&t, "broken.csv", b"\xff\xfe\x00garbage\x00".to_vec())
+        .await;
     let broken = r.data()["id"].as_str().unwrap().to_owned();
     let d = s.ingested(&t, &owner, &broken, "broken.csv").await;
     assert_eq!(d["status"], "invalid", "{d}");
@@ -302,7 +404,11 @@ async fn bad_requests_are_refused_and_store_nothing(f: synth_tests::Family) {
     let list = s.get("/generation/requests", Some(&t)).await;
     assert_eq!(list.data()["items"], json!([]), "{}", list.body);
     assert!(s.run_queued_jobs().await.is_empty());
-    let objects = synth_tests::object_keys(s.family.backends.objects.as_ref(), &format!("users/{owner}/generations/")).await;
+    let objects = synth_tests::object_keys(
+        s.family.backends.objects.as_ref(),
+        &format!("users/{owner}/generations/"),
+    )
+    .await;
     assert!(objects.is_empty(), "{objects:?}");
 }
 
@@ -312,14 +418,35 @@ async fn other_users_requests_are_not_found(f: synth_tests::Family) {
     let (_, b) = s.register("bob@example.com").await;
     let r = start(&s, &a, tvae(&dataset, "csv")).await;
     let id = r.data()["id"].as_str().unwrap().to_owned();
-    assert_eq!(start(&s, &b, tvae(&dataset, "csv")).await.status, 404, "B cannot use A's dataset");
-    for path in [format!("/generation/status/{id}"), format!("/generation/download/{id}")] {
+    assert_eq!(
+        start(&s, &b, tvae(&dataset, "csv")).await.status,
+        404,
+        "B cannot use A's dataset"
+    );
+    for path in [
+        format!("/generation/status/{id}"),
+        format!("/generation/download/{id}"),
+    ] {
         let r = s.get(&path, Some(&b)).await;
-        assert_eq!((r.status, r.code()), (404, "NOT_FOUND"), "{path}: {}", r.body);
+        assert_eq!(
+            (r.status, r.code()),
+            (404, "NOT_FOUND"),
+            "{path}: {}",
+            r.body
+        );
     }
-    let cancel = s.call("DELETE", &format!("/generation/requests/{id}"), Some(&b), None).await;
+    let cancel = s
+        .call(
+            "DELETE",
+            &format!("/generation/requests/{id}"),
+            Some(&b),
+            None,
+        )
+        .await;
     assert_eq!(cancel.status, 404, "{}", cancel.body);
-    let go = s.call("POST", &format!("/data/generate/{id}"), Some(&b), None).await;
+    let go = s
+        .call("POST", &format!("/data/generate/{id}"), Some(&b), None)
+        .await;
     assert_eq!(go.status, 404, "{}", go.body);
     let listed = s.get("/generation/requests", Some(&b)).await;
     assert_eq!(listed.data()["items"], json!([]));
@@ -349,47 +476,115 @@ async fn cancel_approval_and_rejection(f: synth_tests::Family) {
     let root = admin(&s, "root@example.com").await;
 
     let waiting = start(&s, &t, tvae(&dataset, "csv")).await;
-    assert_eq!(waiting.data()["status"], "awaiting_approval", "{}", waiting.body);
+    assert_eq!(
+        waiting.data()["status"],
+        "awaiting_approval",
+        "{}",
+        waiting.body
+    );
     let id = waiting.data()["id"].as_str().unwrap().to_owned();
     let to_reject = start(&s, &t, tvae(&dataset, "csv")).await;
     let rejected_id = to_reject.data()["id"].as_str().unwrap().to_owned();
-    assert!(s.run_queued_jobs().await.is_empty(), "nothing queued before approval");
+    assert!(
+        s.run_queued_jobs().await.is_empty(),
+        "nothing queued before approval"
+    );
 
-    let listed = s.get("/admin/requests?status=awaiting_approval", Some(&root)).await;
-    assert_eq!(listed.data()["items"].as_array().unwrap().len(), 2, "{}", listed.body);
-    assert_eq!(s.call("POST", &format!("/admin/approve/{id}"), Some(&t), None).await.status, 403);
-    let ok = s.call("POST", &format!("/admin/approve/{id}"), Some(&root), None).await;
-    assert_eq!((ok.status, &ok.data()["status"]), (200, &json!("queued")), "{}", ok.body);
-    let twice = s.call("POST", &format!("/admin/approve/{id}"), Some(&root), None).await;
+    let listed = s
+        .get("/admin/requests?status=awaiting_approval", Some(&root))
+        .await;
+    assert_eq!(
+        listed.data()["items"].as_array().unwrap().len(),
+        2,
+        "{}",
+        listed.body
+    );
+    assert_eq!(
+        s.call("POST", &format!("/admin/approve/{id}"), Some(&t), None)
+            .await
+            .status,
+        403
+    );
+    let ok = s
+        .call("POST", &format!("/admin/approve/{id}"), Some(&root), None)
+        .await;
+    assert_eq!(
+        (ok.status, &ok.data()["status"]),
+        (200, &json!("queued")),
+        "{}",
+        ok.body
+    );
+    let twice = s
+        .call("POST", &format!("/admin/approve/{id}"), Some(&root), None)
+        .await;
     assert_eq!(twice.status, 409, "{}", twice.body);
-    let no_reason = s.post(&format!("/admin/reject/{rejected_id}"), Some(&root), json!({"reason": ""})).await;
+    let no_reason = s
+        .post(
+            &format!("/admin/reject/{rejected_id}"),
+            Some(&root),
+            json!({"reason": ""}),
+        )
+        .await;
     assert_eq!(no_reason.status, 400, "{}", no_reason.body);
     let rej = s
-        .post(&format!("/admin/reject/{rejected_id}"), Some(&root), json!({"reason": "too large for now"}))
+        .post(
+            &format!("/admin/reject/{rejected_id}"),
+            Some(&root),
+            json!({"reason": "too large for now"}),
+        )
         .await;
     assert_eq!(rej.status, 200, "{}", rej.body);
     let r = status(&s, &t, &rejected_id).await;
     assert_eq!(r["status"], "rejected");
     assert!(r.to_string().contains("too large for now"), "{r}");
     let logs = s.get("/admin/logs", Some(&root)).await;
-    let actions: Vec<&str> = logs.data()["items"].as_array().unwrap().iter().filter_map(|e| e["action"].as_str()).collect();
+    let actions: Vec<&str> = logs.data()["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
     assert!(actions.iter().any(|a| a.contains("approve")), "{actions:?}");
     assert!(actions.iter().any(|a| a.contains("reject")), "{actions:?}");
 
     // Cancel while queued: the trainer then finds nothing to do.
-    let cancel = s.call("DELETE", &format!("/generation/requests/{id}"), Some(&t), None).await;
+    let cancel = s
+        .call(
+            "DELETE",
+            &format!("/generation/requests/{id}"),
+            Some(&t),
+            None,
+        )
+        .await;
     assert_eq!(cancel.status, 200, "{}", cancel.body);
     assert_eq!(status(&s, &t, &id).await["status"], "cancelled");
     let outcomes = s.run_queued_jobs().await;
-    assert!(matches!(outcomes.as_slice(), [Outcome::Skipped(_)]), "{outcomes:?}");
-    let finished = s.call("DELETE", &format!("/generation/requests/{rejected_id}"), Some(&t), None).await;
-    assert_eq!(finished.status, 200, "a finished request is deleted: {}", finished.body);
+    assert!(
+        matches!(outcomes.as_slice(), [Outcome::Skipped(_)]),
+        "{outcomes:?}"
+    );
+    let finished = s
+        .call(
+            "DELETE",
+            &format!("/generation/requests/{rejected_id}"),
+            Some(&t),
+            None,
+        )
+        .await;
+    assert_eq!(
+        finished.status, 200,
+        "a finished request is deleted: {}",
+        finished.body
+    );
 }
 
 async fn a_duplicate_delivery_trains_once(f: synth_tests::Family) {
     let s = serve(f, settings()).await;
     let (_, t, dataset) = penguins(&s, "ada@example.com").await;
-    let id = start(&s, &t, tvae(&dataset, "csv")).await.data()["id"].as_str().unwrap().to_owned();
+    let id = start(&s, &t, tvae(&dataset, "csv")).await.data()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let b = &s.family.backends;
     let m = b
         .queue
@@ -400,8 +595,14 @@ async fn a_duplicate_delivery_trains_once(f: synth_tests::Family) {
     let dispatch = || synth_core::dispatch::dispatch(b.records.as_ref(), b.jobs.as_ref(), &m.body);
     let first = dispatch().await.unwrap();
     let second = dispatch().await.unwrap();
-    assert!(matches!(first, synth_core::dispatch::Dispatched::Submitted { .. }));
-    assert!(matches!(second, synth_core::dispatch::Dispatched::Duplicate { .. }), "{second:?}");
+    assert!(matches!(
+        first,
+        synth_core::dispatch::Dispatched::Submitted { .. }
+    ));
+    assert!(
+        matches!(second, synth_core::dispatch::Dispatched::Duplicate { .. }),
+        "{second:?}"
+    );
     b.queue.ack(&m.receipt).await.unwrap();
     // The job started twice (a Batch retry, a second container) trains once.
     let job: synth_core::dispatch::JobRequest = serde_json::from_str(&m.body).unwrap();
@@ -410,10 +611,20 @@ async fn a_duplicate_delivery_trains_once(f: synth_tests::Family) {
     let (one, two) = tokio::join!(trainer.run(&args), trainer.run(&args));
     let mut outcomes = [one.unwrap(), two.unwrap()];
     outcomes.sort_by_key(|o| matches!(o, Outcome::Completed));
-    assert!(matches!(outcomes, [Outcome::Skipped(_), Outcome::Completed]), "{outcomes:?}");
-    assert!(matches!(trainer.run(&args).await.unwrap(), Outcome::Skipped(_)));
+    assert!(
+        matches!(outcomes, [Outcome::Skipped(_), Outcome::Completed]),
+        "{outcomes:?}"
+    );
+    assert!(matches!(
+        trainer.run(&args).await.unwrap(),
+        Outcome::Skipped(_)
+    ));
     let done = status(&s, &t, &id).await;
-    assert_eq!((done["status"].as_str(), done["attempts"].as_u64()), (Some("completed"), Some(1)), "{done}");
+    assert_eq!(
+        (done["status"].as_str(), done["attempts"].as_u64()),
+        (Some("completed"), Some(1)),
+        "{done}"
+    );
 }
 
 async fn the_concurrency_limit_holds(f: synth_tests::Family) {
@@ -424,9 +635,20 @@ async fn the_concurrency_limit_holds(f: synth_tests::Family) {
     assert_eq!(start(&s, &t, tvae(&dataset, "csv")).await.status, 201);
     let over = start(&s, &t, tvae(&dataset, "csv")).await;
     assert_eq!(over.status, 429, "{}", over.body);
-    assert!(over.body["error"]["message"].as_str().unwrap().contains("MAX_CONCURRENT_GENERATIONS"), "{}", over.body);
+    assert!(
+        over.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("MAX_CONCURRENT_GENERATIONS"),
+        "{}",
+        over.body
+    );
     assert_eq!(s.run_queued_jobs().await, [Outcome::Completed]);
-    assert_eq!(start(&s, &t, tvae(&dataset, "csv")).await.status, 201, "free again once it finished");
+    assert_eq!(
+        start(&s, &t, tvae(&dataset, "csv")).await.status,
+        201,
+        "free again once it finished"
+    );
 }
 
 /// A run that dies mid-way (its container killed) leaves the request running with a
@@ -440,26 +662,48 @@ async fn an_interrupted_run_is_retried_then_given_up(f: synth_tests::Family) {
     let crash = |id: String| {
         let (b, owner) = (b.clone(), owner.clone());
         async move {
-            match TrainerRun::claim(b.records.clone(), b.topic.clone(), lease, &owner, &id).await.unwrap() {
+            match TrainerRun::claim(b.records.clone(), b.topic.clone(), lease, &owner, &id)
+                .await
+                .unwrap()
+            {
                 Claim::Run(run) => drop(run), // dies without a word
                 Claim::Skip(why) => panic!("the run could not claim: {why}"),
             }
         }
     };
-    let retried = start(&s, &t, tvae(&dataset, "csv")).await.data()["id"].as_str().unwrap().to_owned();
+    let retried = start(&s, &t, tvae(&dataset, "csv")).await.data()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     crash(retried.clone()).await;
     assert_eq!(status(&s, &t, &retried).await["status"], "running");
     assert_eq!(s.run_queued_jobs().await, [Outcome::Completed]);
     let done = status(&s, &t, &retried).await;
-    assert_eq!((done["status"].as_str(), done["attempts"].as_u64()), (Some("completed"), Some(2)), "{done}");
+    assert_eq!(
+        (done["status"].as_str(), done["attempts"].as_u64()),
+        (Some("completed"), Some(2)),
+        "{done}"
+    );
 
-    let given_up = start(&s, &t, tvae(&dataset, "csv")).await.data()["id"].as_str().unwrap().to_owned();
+    let given_up = start(&s, &t, tvae(&dataset, "csv")).await.data()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     crash(given_up.clone()).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     crash(given_up.clone()).await;
     let outcomes = s.run_queued_jobs().await;
-    assert!(matches!(outcomes.as_slice(), [Outcome::Skipped(_)]), "{outcomes:?}");
+    assert!(
+        matches!(outcomes.as_slice(), [Outcome::Skipped(_)]),
+        "{outcomes:?}"
+    );
     let failed = status(&s, &t, &given_up).await;
     assert_eq!(failed["status"], "failed", "{failed}");
-    assert!(failed["error"].as_str().unwrap().contains("stopped 2 times"), "{failed}");
+    assert!(
+        failed["error"]
+            .as_str()
+            .unwrap()
+            .contains("stopped 2 times"),
+        "{failed}"
+    );
 }

@@ -309,13 +309,42 @@ fn parse_all<T: std::str::FromStr>(
 
 fn strings(name: &str, values: &[Option<String>], nulls: usize) -> Verdict {
     let present: Vec<&str> = values.iter().flatten().map(String::as_str).collect();
-    let nn = present.len();
     // Patterns (booleans, numbers, dates, emails, phones) are decided on an evenly spread
     // sample; hashing every value for the distinct count is left to the columns that need it.
     let sample = spread(&present, VERIFY_SAMPLE);
     let distinct = distinct_in_order(&sample);
-    let verify = &distinct;
+    if let Some(v) = booleans_or_numbers(name, values, &present, &distinct, nulls) {
+        return v;
+    }
+    let note = match dates(&distinct) {
+        Ok(v) => return v,
+        Err(note) => note,
+    };
+    if distinct.iter().all(|s| is_email(s)) {
+        return verdict(
+            SdType::Email,
+            0.9,
+            format!("{note}every value looks like an email address"),
+        );
+    }
+    if distinct.iter().all(|s| is_phone(s)) {
+        return verdict(
+            SdType::Phone,
+            0.8,
+            format!("{note}every value looks like a phone number"),
+        );
+    }
+    free_form(name, &present, nulls, &note)
+}
 
+/// Text that spells booleans, integers or floats, checked on the distinct sampled values.
+fn booleans_or_numbers(
+    name: &str,
+    values: &[Option<String>],
+    present: &[&str],
+    distinct: &[&str],
+    nulls: usize,
+) -> Option<Verdict> {
     if distinct.len() <= 2
         && distinct.iter().all(|s| {
             let l = s.trim().to_ascii_lowercase();
@@ -323,26 +352,33 @@ fn strings(name: &str, values: &[Option<String>], nulls: usize) -> Verdict {
         })
         && present.iter().all(|s| distinct.contains(s))
     {
-        return verdict(SdType::Boolean, 0.9, format!("only the words {distinct:?}"));
+        return Some(verdict(
+            SdType::Boolean,
+            0.9,
+            format!("only the words {distinct:?}"),
+        ));
     }
-
     if distinct
         .iter()
         .all(|s| numeric_text(s) && s.trim().parse::<i64>().is_ok())
         && let Some(ints) = parse_all::<i64>(values, |_| true)
     {
-        return integers(name, &ints, nulls, true);
+        return Some(integers(name, &ints, nulls, true));
     }
     if distinct
         .iter()
         .all(|s| numeric_text(s) && s.trim().parse::<f64>().is_ok_and(f64::is_finite))
         && let Some(fl) = parse_all::<f64>(values, |x| x.is_finite())
     {
-        return floats(&fl, true);
+        return Some(floats(&fl, true));
     }
+    None
+}
 
-    let head: Vec<&str> = distinct.iter().copied().take(DETECT_SAMPLE).collect();
-    let mut note = String::new();
+/// Dates in one format across every checked value; otherwise a note on what came close,
+/// for the verdict that follows.
+fn dates(verify: &[&str]) -> Result<Verdict, String> {
+    let head: Vec<&str> = verify.iter().copied().take(DETECT_SAMPLE).collect();
     match datetime::detect(head.iter().copied()) {
         Detected::Format { format, ambiguous } => {
             let parser = datetime::DateParser::new(format).expect("candidate formats are valid");
@@ -358,41 +394,29 @@ fn strings(name: &str, values: &[Option<String>], nulls: usize) -> Verdict {
                     },
                 );
                 out.0.datetime_format = Some(format.to_owned());
-                return out;
+                return Ok(out);
             }
-            note = format!(
+            Err(format!(
                 "{} of {} checked values match {format}, not all; ",
                 ok,
                 verify.len()
-            );
+            ))
         }
-        Detected::Mixed(formats) => {
-            note = format!(
-                "dates in mixed formats ({}), so no single datetime_format fits; ",
-                formats.join(", ")
-            );
-        }
-        Detected::None => {}
+        Detected::Mixed(formats) => Err(format!(
+            "dates in mixed formats ({}), so no single datetime_format fits; ",
+            formats.join(", ")
+        )),
+        Detected::None => Err(String::new()),
     }
+}
 
-    if verify.iter().all(|s| is_email(s)) {
-        return verdict(
-            SdType::Email,
-            0.9,
-            format!("{note}every value looks like an email address"),
-        );
-    }
-    if verify.iter().all(|s| is_phone(s)) {
-        return verdict(
-            SdType::Phone,
-            0.8,
-            format!("{note}every value looks like a phone number"),
-        );
-    }
-
-    let d = distinct_in_order(&present).len();
+/// Strings of no pattern: a key, free text or categories, by how many are distinct and
+/// how long they are.
+fn free_form(name: &str, present: &[&str], nulls: usize, note: &str) -> Verdict {
+    let nn = present.len();
+    let d = distinct_in_order(present).len();
     let share = d as f64 / nn as f64;
-    let sample = spread(&present, 1000);
+    let sample = spread(present, 1000);
     let avg_len =
         sample.iter().map(|s| s.chars().count()).sum::<usize>() as f64 / sample.len() as f64;
     let avg_words = sample

@@ -84,6 +84,7 @@ mod tests {
     use super::*;
     use crate::synthesizer::FitControl;
     use crate::test_support::table;
+    use crate::{CtganParams, TvaeParams};
 
     fn both(epochs: usize) -> [ModelParams; 2] {
         [

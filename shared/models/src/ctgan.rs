@@ -84,7 +84,11 @@ impl Params for CtganParams {
             Bound::Widths { required: true },
             "Widths of the critic's hidden layers.",
         ),
-        Field::new("generator_lr", Bound::Positive, "The generator's Adam learning rate."),
+        Field::new(
+            "generator_lr",
+            Bound::Positive,
+            "The generator's Adam learning rate.",
+        ),
         Field::new(
             "discriminator_lr",
             Bound::Positive,

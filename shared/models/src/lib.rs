@@ -216,11 +216,17 @@ mod tests {
     #[test]
     fn a_model_is_parsed_from_its_name_and_some_parameters() {
         let p = ModelParams::parse("CTGAN", json!({"epochs": 3}).as_object().unwrap()).unwrap();
-        assert_eq!((p.model_name(), p.epochs(), p.batch_size()), ("ctgan", 3, 500));
+        assert_eq!(
+            (p.model_name(), p.epochs(), p.batch_size()),
+            ("ctgan", 3, 500)
+        );
         let err = |m: &str, v: Value| ModelParams::parse(m, v.as_object().unwrap()).unwrap_err();
         assert!(matches!(
             err("gan", json!({})),
-            ParamError::Invalid { name: "model_type", .. }
+            ParamError::Invalid {
+                name: "model_type",
+                ..
+            }
         ));
         assert!(matches!(
             err("tvae", json!({"pac": 2})),
@@ -228,7 +234,10 @@ mod tests {
         ));
         assert!(matches!(
             err("tvae", json!({"epochz": 2})),
-            ParamError::Invalid { name: "parameters", .. }
+            ParamError::Invalid {
+                name: "parameters",
+                ..
+            }
         ));
         assert!(matches!(
             err("ctgan", json!({"batch_size": 10, "epochs": "many"})),
@@ -265,7 +274,12 @@ mod tests {
             .map(|p| p["name"].as_str().unwrap())
             .collect();
         let defaults = serde_json::to_value(CtganParams::default()).unwrap();
-        let mut names: Vec<&str> = defaults.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+        let mut names: Vec<&str> = defaults
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|k| k.as_str())
+            .collect();
         let mut sorted = described.clone();
         sorted.sort_unstable();
         names.sort_unstable();

@@ -114,9 +114,8 @@ impl OptimizeRequest {
     pub fn base_params(&self) -> Result<ModelParams> {
         let mut json = Value::Object(self.params.clone());
         json["model"] = json!(self.model.to_lowercase());
-        let params: ModelParams = serde_json::from_value(json).map_err(|e| {
-            ParamError::Search(format!("model {:?} with params: {e}", self.model))
-        })?;
+        let params: ModelParams = serde_json::from_value(json)
+            .map_err(|e| ParamError::Search(format!("model {:?} with params: {e}", self.model)))?;
         params.validate()?;
         Ok(params)
     }
@@ -195,8 +194,20 @@ mod tests {
         };
         ok(base()).unwrap();
         let err = |r: OptimizeRequest| ok(r).unwrap_err();
-        assert!(err(OptimizeRequest { n_trials: 0, ..base() }).contains("n_trials"));
-        assert!(err(OptimizeRequest { model: "gan".into(), ..base() }).contains("gan"));
+        assert!(
+            err(OptimizeRequest {
+                n_trials: 0,
+                ..base()
+            })
+            .contains("n_trials")
+        );
+        assert!(
+            err(OptimizeRequest {
+                model: "gan".into(),
+                ..base()
+            })
+            .contains("gan")
+        );
         assert!(
             err(OptimizeRequest {
                 search_space: Some(json!({"epochz": [1, 2]})),
@@ -211,7 +222,13 @@ mod tests {
             })
             .contains("target")
         );
-        assert!(err(OptimizeRequest { timeout: Some(-1.0), ..base() }).contains("timeout"));
+        assert!(
+            err(OptimizeRequest {
+                timeout: Some(-1.0),
+                ..base()
+            })
+            .contains("timeout")
+        );
         assert!(
             err(OptimizeRequest {
                 holdout_fraction: 1.0,

@@ -21,8 +21,8 @@ pub mod space;
 pub use error::{Result, SearchError};
 pub use gp::{Acquisition, GaussianProcess};
 pub use search::{
-    check,
     Best, FnObjective, Method, Objective, PruneGate, Pruning, SearchConfig, SearchOutcome,
-    StopReason, StopSignal, Trial, TrialContext, TrialOutcome, TrialReport, TrialStatus, search,
+    StopReason, StopSignal, Trial, TrialContext, TrialOutcome, TrialReport, TrialStatus, check,
+    search,
 };
 pub use space::{Dimension, Domain, ParamKind, Point, SearchSpace, Tunable};

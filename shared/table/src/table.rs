@@ -95,6 +95,20 @@ impl Metadata {
         self.columns.iter().find(|(n, _)| n == name).map(|(_, c)| c)
     }
 
+    /// Puts the columns in the order `table` has them (those it lacks last). A store that
+    /// keeps metadata as a JSON map (DynamoDB, or any `serde_json::Value`) loses the order;
+    /// the table keeps it, and what is generated from it should too.
+    pub fn order_like(&mut self, table: &Table) {
+        let position = |name: &str| {
+            table
+                .columns
+                .iter()
+                .position(|c| c.name == name)
+                .unwrap_or(usize::MAX)
+        };
+        self.columns.sort_by_key(|(name, _)| position(name));
+    }
+
     /// Parse SDV metadata JSON (also accepts the multi-table wrapper with one table).
     pub fn from_json(text: &str) -> Result<Self, String> {
         #[derive(Deserialize)]
@@ -270,6 +284,20 @@ mod tests {
         let wrapped = format!(r#"{{"tables": {{"t": {text}}}}}"#);
         assert_eq!(Metadata::from_json(&wrapped).unwrap(), m);
         assert!(Metadata::from_json(r#"{"columns": {"a": {"sdtype": "weird"}}}"#).is_err());
+    }
+
+    #[test]
+    fn metadata_takes_the_tables_column_order() {
+        let col = |name: &str| Column {
+            name: name.into(),
+            data: ColumnData::Int(vec![Some(1)]),
+        };
+        let table = Table::new(vec![col("b"), col("a"), col("c")]).unwrap();
+        let meta = |n: &str| (n.to_owned(), ColumnMetadata::new(SdType::Numerical));
+        let mut m = Metadata::new(vec![meta("a"), meta("extra"), meta("c"), meta("b")]);
+        m.order_like(&table);
+        let names: Vec<_> = m.columns.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["b", "a", "c", "extra"]);
     }
 
     #[test]

@@ -155,7 +155,7 @@ impl Trainer {
             return Err(Failure::User("the dataset was deleted".into()));
         };
         let dataset: Dataset = item.to_value()?;
-        let metadata = dataset
+        let mut metadata = dataset
             .metadata
             .ok_or_else(|| Failure::User("the dataset has no metadata".into()))?;
         let bytes = self
@@ -175,6 +175,7 @@ impl Trainer {
         .await
         .map_err(|e| Failure::Internal(format!("reading the dataset crashed: {e}")))?
         .map_err(|e| Failure::Internal(format!("the dataset's stored copy does not read: {e}")))?;
+        metadata.order_like(&read.table);
         Ok((read.table, metadata))
     }
 

@@ -134,7 +134,12 @@ pub struct RequestListParams {
     pub cursor: Option<String>,
 }
 
-fn input(dataset_id: String, model_type: String, parameters: Map<String, Value>, o: Output) -> GenerationInput {
+fn input(
+    dataset_id: String,
+    model_type: String,
+    parameters: Map<String, Value>,
+    o: Output,
+) -> GenerationInput {
     GenerationInput {
         dataset_id,
         model_type,
@@ -156,7 +161,10 @@ fn created(r: GenerationRequest) -> Created {
         RequestStatus::Queued => "queued",
         _ => "created",
     };
-    (StatusCode::CREATED, axum::Json(Success::with_message(r, message)))
+    (
+        StatusCode::CREATED,
+        axum::Json(Success::with_message(r, message)),
+    )
 }
 
 /// Ask for a synthetic table of one of the caller's ready datasets.
@@ -173,7 +181,12 @@ async fn start(
     Caller(p): Caller,
     Json(r): Json<StartRequest>,
 ) -> Result<Created, ApiError> {
-    let i = input(r.dataset_id, r.model_config.model_type, r.model_config.parameters, r.output);
+    let i = input(
+        r.dataset_id,
+        r.model_config.model_type,
+        r.model_config.parameters,
+        r.output,
+    );
     Ok(created(s.generations.create(&p.user.id, &i, true).await?))
 }
 
@@ -206,7 +219,9 @@ async fn validate(
     Json(r): Json<StartRequestV2>,
 ) -> Result<axum::Json<Success<Validation>>, ApiError> {
     let i = input(r.dataset_id, r.model_type, r.parameters, r.output);
-    Ok(axum::Json(Success::new(s.generations.validate(&p.user.id, &i).await?)))
+    Ok(axum::Json(Success::new(
+        s.generations.validate(&p.user.id, &i).await?,
+    )))
 }
 
 /// Every model with each parameter's default, bounds and description.
@@ -240,7 +255,9 @@ async fn status(
     Caller(p): Caller,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Success<GenerationRequest>>, ApiError> {
-    Ok(axum::Json(Success::new(s.generations.get(&p.user.id, &id).await?)))
+    Ok(axum::Json(Success::new(
+        s.generations.get(&p.user.id, &id).await?,
+    )))
 }
 
 /// Expiring links to a completed request's synthetic table (and, with `include_metadata`,
@@ -256,7 +273,9 @@ async fn download(
     Caller(p): Caller,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Success<ResultLinks>>, ApiError> {
-    Ok(axum::Json(Success::new(s.generations.download(&p.user.id, &id).await?)))
+    Ok(axum::Json(Success::new(
+        s.generations.download(&p.user.id, &id).await?,
+    )))
 }
 
 /// Cancel a request that has not finished (a running one stops at its next epoch), or
@@ -305,21 +324,34 @@ fn seed_optimization(params: &mut Map<String, Value>) -> Option<Value> {
 }
 
 /// The parts of `params` that are not the model's own.
-fn seed_input(dataset_id: String, mut params: Map<String, Value>) -> Result<GenerationInput, ApiError> {
+fn seed_input(
+    dataset_id: String,
+    mut params: Map<String, Value>,
+) -> Result<GenerationInput, ApiError> {
     let optimization = seed_optimization(&mut params);
     let mut output = Map::new();
-    for key in ["sample_size", "output_format", "include_metadata", "conditions", "seed"] {
+    for key in [
+        "sample_size",
+        "output_format",
+        "include_metadata",
+        "conditions",
+        "seed",
+    ] {
         if let Some(v) = params.remove(key) {
             output.insert(key.into(), v);
         }
     }
-    let output: Output = serde_json::from_value(Value::Object(output))
-        .map_err(|e| ApiError::validation(format!("params: {e}")).with_details(serde_json::json!({"field": "params", "reason": e.to_string()})))?;
+    let output: Output = serde_json::from_value(Value::Object(output)).map_err(|e| {
+        ApiError::validation(format!("params: {e}"))
+            .with_details(serde_json::json!({"field": "params", "reason": e.to_string()}))
+    })?;
     let model_type = match params.remove("model_type") {
         Some(Value::String(m)) => m,
         _ => {
-            return Err(ApiError::validation("params.model_type is required (ctgan or tvae)")
-                .with_details(serde_json::json!({"field": "params.model_type"})));
+            return Err(
+                ApiError::validation("params.model_type is required (ctgan or tvae)")
+                    .with_details(serde_json::json!({"field": "params.model_type"})),
+            );
         }
     };
     let mut i = input(dataset_id, model_type, params, output);
@@ -381,7 +413,9 @@ async fn generate_data_request(
             .set_optimization(&p.user.id, &id, optimization)
             .await?;
     }
-    Ok(axum::Json(Success::new(s.generations.start(&p.user.id, &id).await?)))
+    Ok(axum::Json(Success::new(
+        s.generations.start(&p.user.id, &id).await?,
+    )))
 }
 
 /// The administrators' routes over every user's requests (the admin resource group).
@@ -431,7 +465,9 @@ async fn approve(
     Ctx(ctx): Ctx,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Success<GenerationRequest>>, ApiError> {
-    Ok(axum::Json(Success::new(s.generations.approve(&a, &id, &ctx).await?)))
+    Ok(axum::Json(Success::new(
+        s.generations.approve(&a, &id, &ctx).await?,
+    )))
 }
 
 /// Reject a request awaiting approval, with the reason its owner is told. Audited.

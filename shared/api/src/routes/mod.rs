@@ -69,9 +69,7 @@ impl ResourceGroup {
             Self::Admin => admin::router().merge(generation::admin_router()),
             Self::Datasets => datasets::router(),
             Self::Generation => generation::router(),
-            Self::Optimization | Self::Stats | Self::Notifications => {
-                OpenApiRouter::new()
-            }
+            Self::Optimization | Self::Stats | Self::Notifications => OpenApiRouter::new(),
         }
     }
 }
@@ -129,7 +127,13 @@ fn documented(groups: &[ResourceGroup]) -> OpenApiRouter<AppState> {
 /// The paths one group serves, besides the system routes every deployment serves (what
 /// the template must route to the group's function).
 pub fn group_paths(group: ResourceGroup) -> Vec<String> {
-    group.router().into_openapi().paths.paths.into_keys().collect()
+    group
+        .router()
+        .into_openapi()
+        .paths
+        .paths
+        .into_keys()
+        .collect()
 }
 
 /// The OpenAPI 3.1 document of every route of every group.

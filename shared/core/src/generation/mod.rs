@@ -25,8 +25,8 @@
 //! (`requests`), [`Trainer`](lifecycle::TrainerRun) for the job that runs a request
 //! (`lifecycle`), and the checks of a request against its dataset (`validate`).
 
-pub mod models;
 pub mod lifecycle;
+pub mod models;
 mod requests;
 mod validate;
 

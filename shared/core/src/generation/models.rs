@@ -26,7 +26,7 @@ pub fn describe() -> Value {
 fn problem(prefix: &str, e: ParamError) -> Problem {
     match e {
         ParamError::Invalid { name, message } => {
-            let field = if name == "model_type" {
+            let field = if name == "model_type" || name == "parameters" {
                 name.to_owned()
             } else {
                 format!("{prefix}{name}")
@@ -100,14 +100,26 @@ mod tests {
     #[test]
     fn models_are_checked_with_their_fields_named() {
         let m = check("CTGAN", &obj(json!({"epochs": 5}))).unwrap();
-        assert_eq!((m.model_type.as_str(), m.epochs, m.batch_size), ("ctgan", 5, 500));
+        assert_eq!(
+            (m.model_type.as_str(), m.epochs, m.batch_size),
+            ("ctgan", 5, 500)
+        );
         assert_eq!(m.parameters["pac"], 10);
         let field = |t: &str, p: Value| check(t, &obj(p)).unwrap_err().field;
         assert_eq!(field("gan", json!({})), "model_type");
-        assert_eq!(field("ctgan", json!({"batch_size": 505})), "parameters.batch_size");
-        assert_eq!(field("ctgan", json!({"epochs": "five"})), "parameters.epochs");
+        assert_eq!(
+            field("ctgan", json!({"batch_size": 505})),
+            "parameters.batch_size"
+        );
+        assert_eq!(
+            field("ctgan", json!({"epochs": "five"})),
+            "parameters.epochs"
+        );
         assert_eq!(field("tvae", json!({"pac": 10})), "parameters.pac");
-        assert_eq!(field("tvae", json!({"loss_factor": -1})), "parameters.loss_factor");
+        assert_eq!(
+            field("tvae", json!({"loss_factor": -1})),
+            "parameters.loss_factor"
+        );
     }
 
     #[test]

@@ -12,8 +12,8 @@ use synth_table::Profile;
 
 use super::validate::{self, Checked};
 use super::{
-    ALL_PARTITION, Decision, GenerationRequest, models, RequestStatus, Validation,
-    active_key, request_key, result_prefix, status_partition,
+    ALL_PARTITION, Decision, GenerationRequest, RequestStatus, Validation, active_key, models,
+    request_key, result_prefix, status_partition,
 };
 use crate::accounts::{Principal, admin::audit_item};
 use crate::datasets::{Dataset, DatasetStatus, Datasets, dataset_key};
@@ -103,11 +103,7 @@ pub fn trainer_job(owner: &str, id: &str) -> JobSpec {
 }
 
 impl Generations {
-    pub fn new(
-        backends: &crate::Backends,
-        datasets: Datasets,
-        settings: Arc<Settings>,
-    ) -> Self {
+    pub fn new(backends: &crate::Backends, datasets: Datasets, settings: Arc<Settings>) -> Self {
         Self {
             records: backends.records.clone(),
             objects: backends.objects.clone(),
@@ -140,12 +136,7 @@ impl Generations {
         input: &GenerationInput,
     ) -> ServiceResult<Validation> {
         let (dataset, profile) = self.dataset_and_profile(owner, &input.dataset_id).await?;
-        let (v, _) = validate::check(
-            &self.settings,
-            &dataset,
-            profile.as_ref(),
-            input,
-        );
+        let (v, _) = validate::check(&self.settings, &dataset, profile.as_ref(), input);
         Ok(v)
     }
 
@@ -157,12 +148,7 @@ impl Generations {
         start: bool,
     ) -> ServiceResult<GenerationRequest> {
         let (dataset, profile) = self.dataset_and_profile(owner, &input.dataset_id).await?;
-        let (v, checked) = validate::check(
-            &self.settings,
-            &dataset,
-            profile.as_ref(),
-            input,
-        );
+        let (v, checked) = validate::check(&self.settings, &dataset, profile.as_ref(), input);
         let Some(checked) = checked else {
             return Err(refused(&v));
         };
@@ -206,8 +192,7 @@ impl Generations {
                     ..GenerationInput::default()
                 };
                 let mut v = Validation::default();
-                let checked =
-                    validate::check_optimization(&self.settings, &model, &input, &mut v);
+                let checked = validate::check_optimization(&self.settings, &model, &input, &mut v);
                 if !v.errors.is_empty() {
                     return Err(refused(&v));
                 }

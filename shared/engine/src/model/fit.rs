@@ -8,7 +8,9 @@ use std::time::Instant;
 
 use synth_table::{Metadata, Table};
 
-use super::{Fitted, Hyperparameters, Model, Start, Started, Trainer};
+use synth_models::Params;
+
+use super::{Fitted, Model, Start, Started, Trainer};
 use crate::error::{EngineError, Result};
 use crate::random::rng_for;
 use crate::synthesizer::{EpochReport, FitControl, FitOptions, Synthesizer};

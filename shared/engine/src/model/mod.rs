@@ -30,6 +30,7 @@ use std::sync::Arc;
 use candle_core::{DType, Device, Var};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use synth_models::Params;
 use synth_table::Table;
 
 use crate::error::Result;

@@ -14,7 +14,9 @@ use std::path::Path;
 use candle_core::{DType, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::{Fitted, Hyperparameters, Model, Spec};
+use synth_models::Params;
+
+use super::{Fitted, Model, Spec};
 use crate::device::EngineDevice;
 use crate::error::{EngineError, Result};
 use crate::nn::{NamedVars, VarBuilder};

@@ -13,12 +13,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use synth_search::{Dimension, ParamKind, SearchSpace, Tunable};
 
-use synth_models::{Bound, Field, Params};
 use super::*;
 use crate::device::EngineDevice;
 use crate::optim::{Adam, AdamConfig};
 use crate::synthesizer::FitOptions;
 use crate::test_support::table;
+use synth_models::{Bound, Field, Params};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -51,7 +51,11 @@ impl Params for MeanParams {
         Field::new("epochs", Bound::Count, "Passes over the rows."),
         Field::new("batch_size", Bound::Count, "Rows per step."),
         Field::new("learning_rate", Bound::Positive, "Adam's learning rate."),
-        Field::new("patience", Bound::Count, "Epochs without improvement before stopping."),
+        Field::new(
+            "patience",
+            Bound::Count,
+            "Epochs without improvement before stopping.",
+        ),
     ];
     const TUNABLE: &'static [Tunable] = &[("learning_rate", ParamKind::LogFloat)];
 

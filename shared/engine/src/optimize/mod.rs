@@ -19,14 +19,13 @@ pub mod objective;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::{Map, Value};
 use synth_table::{Metadata, Table};
 
 use crate::device::EngineDevice;
-use crate::error::{EngineError, Result};
+use crate::error::Result;
 use crate::models::ModelParams;
 use crate::synthesizer::Synthesizer;
 use crate::transformer::TransformerOptions;
@@ -133,6 +132,7 @@ mod tests {
 
     use super::*;
     use crate::test_support::table;
+    use serde_json::json;
 
     /// Tiny networks and one or two epochs: plumbing, not quality.
     fn tiny(model: &str, method: Method, n_trials: usize) -> OptimizeRequest {

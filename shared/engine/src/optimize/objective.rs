@@ -6,11 +6,9 @@
 //! finite (failed), whose intermediate score falls far below the best earlier trials had at
 //! the same epoch (pruned), or whose search was stopped (cancelled).
 
-use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use synth_evaluate::{EfficacyOptions, PairOptions};
 use synth_table::{Metadata, Table};
@@ -20,9 +18,9 @@ use synth_search::{Objective, TrialContext, TrialReport};
 use crate::device::EngineDevice;
 use crate::error::{EngineError, Result};
 use crate::models::{ModelParams, fit};
-pub use synth_models::Metric;
 use crate::synthesizer::{EpochReport, FitControl, FitOptions, Synthesizer};
 use crate::transformer::TransformerOptions;
+pub use synth_models::Metric;
 
 /// Rows sampled for the final score of a trial, at most.
 const MAX_SCORED_ROWS: usize = 10_000;
