@@ -399,7 +399,10 @@ async fn deeply_nested_uploads_never_stop_the_server() {
     }
 }
 
-const PENGUINS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/penguins.csv");
+const PENGUINS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../shared/data/penguins.csv"
+);
 
 /// Poll a generation request until `done` holds for it (at most `secs` seconds).
 async fn request_until(

@@ -18,61 +18,21 @@ synth_tests::both_families!(
     interrupted_ingestion_is_retried_then_given_up,
 );
 
-const PASSWORD: &str = "a perfectly fine passphrase";
 const PENGUINS: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../../shared/data/penguins.csv"
 );
 
-async fn token(s: &TestServer, email: &str) -> (String, String) {
-    let r = s
-        .post(
-            "/auth/register",
-            None,
-            json!({"email": email, "password": PASSWORD}),
-        )
-        .await;
-    let id = r.data()["id"].as_str().unwrap().to_owned();
-    (id, s.login(email, PASSWORD).await.0)
-}
-
-async fn upload(s: &TestServer, token: &str, name: &str, body: Vec<u8>) -> Reply {
-    let form = reqwest::multipart::Form::new().part(
-        "file",
-        reqwest::multipart::Part::bytes(body).file_name(name.to_owned()),
-    );
-    let req = s
-        .http
-        .post(format!("{}/upload/dataset", s.url))
-        .bearer_auth(token)
-        .multipart(form);
-    Reply::of(req).await
-}
-
-/// Wait for ingestion to settle (embedded: its loop; AWS: deliver the S3 event).
-async fn ingested(s: &TestServer, token: &str, owner: &str, id: &str, file: &str) -> Value {
-    if s.family.name == "aws" {
-        assert_eq!(s.s3_event(&format!("uploads/{owner}/{id}/{file}")).await, 1);
-    }
-    eventually(Duration::from_secs(60), || async {
-        let r = s.get(&format!("/upload/datasets/{id}"), Some(token)).await;
-        let status = r.data()["status"].as_str().unwrap().to_owned();
-        (status == "ready" || status == "invalid").then(|| r.data().clone())
-    })
-    .await
-    .expect("ingestion finishes")
-}
-
 async fn upload_ingest_inspect_override_delete(f: synth_tests::Family) {
     let s = serve(f, Settings::for_tests()).await;
-    let (owner, t) = token(&s, "ada@example.com").await;
+    let (owner, t) = s.register("ada@example.com").await;
     let csv = std::fs::read(PENGUINS).expect("shared penguins dataset");
-    let r = upload(&s, &t, "penguins.csv", csv).await;
+    let r = s.upload(&t, "penguins.csv", csv).await;
     assert_eq!(r.status, 201, "{}", r.body);
     assert_eq!(r.data()["status"], "validating");
     let id = r.data()["id"].as_str().unwrap().to_owned();
 
-    let d = ingested(&s, &t, &owner, &id, "penguins.csv").await;
+    let d = s.ingested(&t, &owner, &id, "penguins.csv").await;
     assert_eq!(d["status"], "ready", "{d}");
     assert_eq!(
         (
@@ -207,7 +167,7 @@ async fn upload_ingest_inspect_override_delete(f: synth_tests::Family) {
 
 async fn presigned_upload_is_ingested_once(f: synth_tests::Family) {
     let s = serve(f, Settings::for_tests()).await;
-    let (owner, t) = token(&s, "big@example.com").await;
+    let (owner, t) = s.register("big@example.com").await;
     let csv = b"city;temp;when\nOslo;-3.5;2024-01-02\nLima;19.25;2024-01-03\n\"Wash; DC\";4.0;2024-01-04\n".to_vec();
     let r = s
         .post(
@@ -228,7 +188,7 @@ async fn presigned_upload_is_ingested_once(f: synth_tests::Family) {
         req = req.header(h[0].as_str().unwrap(), h[1].as_str().unwrap());
     }
     assert!(req.send().await.unwrap().status().is_success());
-    let d = ingested(&s, &t, &owner, &id, "weather.csv").await;
+    let d = s.ingested(&t, &owner, &id, "weather.csv").await;
     assert_eq!(d["status"], "ready", "{d}");
     assert_eq!(d["n_rows"], 3);
     assert_eq!(d["metadata"]["columns"]["when"]["sdtype"], "datetime");
@@ -312,7 +272,7 @@ async fn presigned_upload_is_ingested_once(f: synth_tests::Family) {
             Err(Refusal::BadSignature)
         );
         assert_eq!(status, 200, "the emulator does not check the signed length");
-        let d = ingested(&s, &t, &owner, &sized, "size.csv").await;
+        let d = s.ingested(&t, &owner, &sized, "size.csv").await;
         assert_eq!(d["status"], "invalid", "{d}");
         assert!(
             d["error"]
@@ -342,10 +302,10 @@ async fn presigned_upload_is_ingested_once(f: synth_tests::Family) {
 
 async fn bad_files_are_refused_or_marked_invalid(f: synth_tests::Family) {
     let s = serve(f, Settings::for_tests()).await;
-    let (owner, t) = token(&s, "bad@example.com").await;
-    let empty = upload(&s, &t, "empty.csv", Vec::new()).await;
+    let (owner, t) = s.register("bad@example.com").await;
+    let empty = s.upload(&t, "empty.csv", Vec::new()).await;
     assert_eq!((empty.status, empty.code()), (400, "VALIDATION_ERROR"));
-    let exe = upload(&s, &t, "tool.exe", b"MZ....".to_vec()).await;
+    let exe = s.upload(&t, "tool.exe", b"MZ....".to_vec()).await;
     assert_eq!(exe.status, 400);
     assert!(
         exe.body["error"]["message"]
@@ -371,9 +331,11 @@ async fn bad_files_are_refused_or_marked_invalid(f: synth_tests::Family) {
         "nothing stored for refused uploads"
     );
 
-    let ragged = upload(&s, &t, "ragged.csv", b"a,b,c\n1,2,3\n4,5\n6,7,8\n".to_vec()).await;
+    let ragged = s
+        .upload(&t, "ragged.csv", b"a,b,c\n1,2,3\n4,5\n6,7,8\n".to_vec())
+        .await;
     let id = ragged.data()["id"].as_str().unwrap().to_owned();
-    let d = ingested(&s, &t, &owner, &id, "ragged.csv").await;
+    let d = s.ingested(&t, &owner, &id, "ragged.csv").await;
     assert_eq!(d["status"], "invalid");
     assert!(
         d["error"].as_str().unwrap().contains('3'),
@@ -402,11 +364,13 @@ async fn bad_files_are_refused_or_marked_invalid(f: synth_tests::Family) {
 
 async fn users_never_see_each_others_datasets(f: synth_tests::Family) {
     let s = serve(f, Settings::for_tests()).await;
-    let (owner, a) = token(&s, "alice@example.com").await;
-    let (_, b) = token(&s, "bob@example.com").await;
-    let r = upload(&s, &a, "t.csv", b"x,y\n1,a\n2,b\n3,c\n".to_vec()).await;
+    let (owner, a) = s.register("alice@example.com").await;
+    let (_, b) = s.register("bob@example.com").await;
+    let r = s
+        .upload(&a, "t.csv", b"x,y\n1,a\n2,b\n3,c\n".to_vec())
+        .await;
     let id = r.data()["id"].as_str().unwrap().to_owned();
-    ingested(&s, &a, &owner, &id, "t.csv").await;
+    s.ingested(&a, &owner, &id, "t.csv").await;
     let b = Some(b.as_str());
     for r in [
         s.get(&format!("/upload/datasets/{id}"), b).await,

@@ -10,7 +10,8 @@
 //! line and a `security.login_failures` message on the topic) when they pass a threshold:
 //! that is the signature of a distributed attack.
 //!
-//! Records, in the windowed form `{count, window_start, blocked_until}`:
+//! Records, in the windowed form `{count, window_start, blocked_until_ms}` (the block to
+//! the millisecond, so a one-second delay is a whole second wherever in a second it began):
 //! - `LOGIN#{email}` / `CLIENT#{client}` — one client's failures for one email;
 //! - `LOGINCLIENT#{client}` / `FAILURES` — one client's failures for any email;
 //! - `LOGIN#{email}` / `FAILURES` — every client's failures for one email (alert only).
@@ -173,13 +174,13 @@ impl Accounts {
         let Some(item) = self.records.get(key).await? else {
             return Ok(());
         };
-        let now = Utc::now().timestamp();
-        if let Some(until) = item.i64("blocked_until")
-            && until > now
+        let now_ms = Utc::now().timestamp_millis();
+        if let Some(until) = item.i64("blocked_until_ms")
+            && until > now_ms
         {
             return Err(ServiceError::RateLimited {
                 message: "too many failed logins from this client; try again later".into(),
-                retry_after_seconds: (until - now) as u64,
+                retry_after_seconds: ((until - now_ms) as u64).div_ceil(1000),
             });
         }
         Ok(())
@@ -213,11 +214,15 @@ impl Accounts {
         let Some(delay) = self.policy.delay(count, limit) else {
             return Ok(None);
         };
-        let until = now + delay;
+        let until_ms = Utc::now().timestamp_millis() + delay * 1000;
         self.records
-            .update(key, Update::default().set("blocked_until", until), None)
+            .update(
+                key,
+                Update::default().set("blocked_until_ms", until_ms),
+                None,
+            )
             .await?;
-        Ok(Some(until))
+        Ok(Some(until_ms / 1000))
     }
 
     async fn record_failure(&self, email: &str, client: &ClientId) -> ServiceResult<()> {

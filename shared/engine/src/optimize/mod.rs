@@ -370,6 +370,7 @@ mod tests {
         assert_eq!(serde_json::to_value(&out).unwrap()["metric"], "ml_efficacy");
     }
 
+    /// What needs the table (the request alone is checked in `synth-models`).
     #[test]
     fn bad_requests_are_clear_errors() {
         let (t, m) = table(50);
@@ -389,31 +390,10 @@ mod tests {
         );
         assert!(
             err(OptimizeRequest {
-                search_space: Some(json!({"epochz": [1, 2]})),
-                ..base()
-            })
-            .contains("epochz")
-        );
-        assert!(
-            err(OptimizeRequest {
                 search_space: Some(json!({"generator_dim": [[16], "wide"]})),
                 ..base()
             })
             .contains("generator_dim")
-        );
-        assert!(
-            err(OptimizeRequest {
-                model: "gan".into(),
-                ..base()
-            })
-            .contains("gan")
-        );
-        assert!(
-            err(OptimizeRequest {
-                n_trials: 0,
-                ..base()
-            })
-            .contains("n_trials")
         );
         assert!(
             err(OptimizeRequest {

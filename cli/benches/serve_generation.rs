@@ -1,0 +1,227 @@
+//! What the platform adds to a training run, measured on the real server: for each sample
+//! table, the time from `POST /generation/start` to `completed` in `synth serve` against
+//! `synth generate` with the same model, epochs and rows in the same run; and the status
+//! route's latency (p50, p99) under 20 concurrent pollers.
+//!
+//! `cargo bench -p synth-cli --bench serve_generation` (SYNTH_BENCH_EPOCHS, default 20;
+//! SYNTH_BENCH_TABLES, default `seattle_weather,diamonds`). It prints figures and checks
+//! nothing: targets are read from its output, not asserted.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+const SYNTH: &str = env!("CARGO_BIN_EXE_synth");
+
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(dir: &Path) -> Server {
+    let mut child = Command::new(SYNTH)
+        .args(["serve", "--host", "127.0.0.1", "--port", "0", "--data-dir"])
+        .arg(dir)
+        .env("SECRET_KEY", "bench-secret-key-0123456789abcdefghijkl")
+        .env("ENVIRONMENT", "test")
+        .env("LOG_LEVEL", "warn")
+        .env("MIN_EPOCHS", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn synth serve");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .expect("synth serve prints its URL")
+        .to_owned();
+    Server { child, url }
+}
+
+async fn json(req: reqwest::RequestBuilder) -> Value {
+    req.send().await.unwrap().json().await.unwrap()
+}
+
+fn rows_of(csv: &Path) -> usize {
+    std::fs::read_to_string(csv).unwrap().lines().count() - 1
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// Register, upload `csv`, wait until it is ready: the token and the dataset id.
+async fn ready_dataset(http: &reqwest::Client, url: &str, csv: &Path) -> (String, String) {
+    let creds = json!({"email": "bench@example.com", "password": "a long bench passphrase"});
+    http.post(format!("{url}/auth/register"))
+        .json(&creds)
+        .send()
+        .await
+        .unwrap();
+    let login = json(http.post(format!("{url}/auth/login")).json(&creds)).await;
+    let token = login["data"]["access_token"].as_str().unwrap().to_owned();
+    let name = csv.file_name().unwrap().to_str().unwrap().to_owned();
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(std::fs::read(csv).unwrap()).file_name(name),
+    );
+    let up = json(
+        http.post(format!("{url}/upload/dataset"))
+            .bearer_auth(&token)
+            .multipart(form),
+    )
+    .await;
+    let id = up["data"]["id"].as_str().expect("uploaded").to_owned();
+    loop {
+        let d = json(
+            http.get(format!("{url}/upload/datasets/{id}"))
+                .bearer_auth(&token),
+        )
+        .await;
+        match d["data"]["status"].as_str() {
+            Some("ready") => return (token, id),
+            Some("validating") => tokio::time::sleep(Duration::from_millis(50)).await,
+            other => panic!("ingestion ended {other:?}: {d}"),
+        }
+    }
+}
+
+/// Seconds from `POST /generation/start` to `completed`, and the request's id.
+async fn serve_run(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+    dataset: &str,
+    epochs: usize,
+    rows: usize,
+) -> (f64, String) {
+    let body = json!({"dataset_id": dataset, "sample_size": rows, "output_format": "csv",
+                      "model_config": {"model_type": "ctgan", "epochs": epochs}});
+    let t = Instant::now();
+    let r = json(
+        http.post(format!("{url}/generation/start"))
+            .bearer_auth(token)
+            .json(&body),
+    )
+    .await;
+    let id = r["data"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("started: {r}"))
+        .to_owned();
+    loop {
+        let s = json(
+            http.get(format!("{url}/generation/status/{id}"))
+                .bearer_auth(token),
+        )
+        .await;
+        match s["data"]["status"].as_str() {
+            Some("completed") => return (t.elapsed().as_secs_f64(), id),
+            Some("failed" | "cancelled") => panic!("the request ended {s}"),
+            _ => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+}
+
+fn generate_run(csv: &Path, out: &Path, epochs: usize, rows: usize) -> f64 {
+    let t = Instant::now();
+    let status = Command::new(SYNTH)
+        .args([
+            "generate",
+            "--model",
+            "ctgan",
+            "--epochs",
+            &epochs.to_string(),
+            "--rows",
+            &rows.to_string(),
+            "-o",
+        ])
+        .arg(out)
+        .arg(csv)
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "synth generate failed");
+    t.elapsed().as_secs_f64()
+}
+
+/// Latencies of `GET /generation/status/{id}` (ms, sorted) from 20 pollers for `secs`.
+async fn poll_latencies(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+    id: &str,
+    secs: u64,
+) -> Vec<f64> {
+    let until = Instant::now() + Duration::from_secs(secs);
+    let pollers: Vec<_> = (0..20)
+        .map(|_| {
+            let (http, target, token) = (
+                http.clone(),
+                format!("{url}/generation/status/{id}"),
+                token.to_owned(),
+            );
+            tokio::spawn(async move {
+                let mut ms = Vec::new();
+                while Instant::now() < until {
+                    let t = Instant::now();
+                    let r = http.get(&target).bearer_auth(&token).send().await.unwrap();
+                    r.bytes().await.unwrap();
+                    ms.push(t.elapsed().as_secs_f64() * 1e3);
+                }
+                ms
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for p in pollers {
+        all.extend(p.await.unwrap());
+    }
+    all.sort_by(f64::total_cmp);
+    all
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let epochs: usize = std::env::var("SYNTH_BENCH_EPOCHS")
+        .ok()
+        .and_then(|e| e.parse().ok())
+        .unwrap_or(20);
+    let tables =
+        std::env::var("SYNTH_BENCH_TABLES").unwrap_or_else(|_| "seattle_weather,diamonds".into());
+    let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data");
+    let http = reqwest::Client::new();
+    println!(
+        "table            rows  epochs  serve start→completed  synth generate  ratio   status p50 / p99 (20 pollers)"
+    );
+    for name in tables.split(',') {
+        let csv = data.join(format!("{name}.csv"));
+        let rows = rows_of(&csv).min(100_000);
+        let tmp = tempfile::tempdir().unwrap();
+        let server = start(&tmp.path().join("data"));
+        let (token, dataset) = ready_dataset(&http, &server.url, &csv).await;
+        let (serve_s, id) = serve_run(&http, &server.url, &token, &dataset, epochs, rows).await;
+        let generate_s = generate_run(&csv, &tmp.path().join("out.csv"), epochs, rows);
+        let lat = poll_latencies(&http, &server.url, &token, &id, 5).await;
+        println!(
+            "{name:<15} {rows:>6}  {epochs:>6}  {serve_s:>19.1} s  {generate_s:>12.1} s  {:>5.2}×  {:.1} ms / {:.1} ms ({} polls)",
+            serve_s / generate_s,
+            percentile(&lat, 0.5),
+            percentile(&lat, 0.99),
+            lat.len()
+        );
+    }
+}
