@@ -4,11 +4,11 @@
 
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::json;
 use synth_core::{Key, Settings, Update};
-use synth_tests::http::{Reply, TestServer, serve};
+use synth_tests::http::serve;
 use synth_tests::sigv4::{self, Refusal};
-use synth_tests::{UrlCheck, eventually, object_keys};
+use synth_tests::{UrlCheck, object_keys};
 
 synth_tests::both_families!(
     upload_ingest_inspect_override_delete,
