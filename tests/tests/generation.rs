@@ -579,7 +579,10 @@ async fn cancel_approval_and_rejection(f: synth_tests::Family) {
 }
 
 async fn a_duplicate_delivery_trains_once(f: synth_tests::Family) {
-    let s = serve(f, settings()).await;
+    // A lease longer than a heartbeat: the second run waits for the live first one.
+    let mut settings = settings();
+    settings.trainer_lease_seconds = 60;
+    let s = serve(f, settings).await;
     let (_, t, dataset) = penguins(&s, "ada@example.com").await;
     let id = start(&s, &t, tvae(&dataset, "csv")).await.data()["id"]
         .as_str()

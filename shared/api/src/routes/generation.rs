@@ -13,7 +13,7 @@ use synth_core::generation::{
     GenerationInput, GenerationRequest, RequestStatus, ResultLinks, Validation,
 };
 use synth_core::ports::Paged;
-use synth_core::service::{ServiceError, page_size};
+use synth_core::service::page_size;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -102,15 +102,26 @@ pub struct StartRequestV2 {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct DataRequest {
     pub request: DatasetRef,
+    pub params: DataParams,
+}
+
+/// The seed platform's `params`: the model, and beside it the model's parameters, the
+/// output settings and `optimization_*`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct DataParams {
+    /// `ctgan` or `tvae`.
+    pub model_type: String,
+    #[serde(flatten)]
     #[schema(value_type = Object)]
-    pub params: Map<String, Value>,
+    pub rest: Map<String, Value>,
 }
 
 /// A dataset of the caller, by id or by its file name (the newest ready one of that name).
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct DatasetRef {
-    pub dataset_id: Option<String>,
-    pub dataset_name: Option<String>,
+#[serde(untagged)]
+pub enum DatasetRef {
+    Id { dataset_id: String },
+    Name { dataset_name: String },
 }
 
 /// `POST /data/generate/{request_id}`: optionally, another search before it starts.
@@ -372,14 +383,19 @@ async fn create_data_request(
     Caller(p): Caller,
     Json(r): Json<DataRequest>,
 ) -> Result<Created, ApiError> {
-    let dataset_id = match (r.request.dataset_id, r.request.dataset_name) {
-        (Some(id), _) => id,
-        (None, Some(name)) => s.datasets.find_ready_by_name(&p.user.id, &name).await?.id,
-        (None, None) => {
-            return Err(ServiceError::field("request", "give dataset_id or dataset_name").into());
+    // An unknown dataset is not found before anything else is looked at.
+    let dataset_id = match r.request {
+        DatasetRef::Id { dataset_id } => s.datasets.get(&p.user.id, &dataset_id).await?.id,
+        DatasetRef::Name { dataset_name } => {
+            s.datasets
+                .find_ready_by_name(&p.user.id, &dataset_name)
+                .await?
+                .id
         }
     };
-    let i = seed_input(dataset_id, r.params)?;
+    let mut params = r.params.rest;
+    params.insert("model_type".into(), Value::String(r.params.model_type));
+    let i = seed_input(dataset_id, params)?;
     Ok(created(s.generations.create(&p.user.id, &i, false).await?))
 }
 
@@ -395,9 +411,9 @@ async fn generate_data_request(
     State(s): State<AppState>,
     Caller(p): Caller,
     Path(id): Path<String>,
-    body: Option<Json<GenerateOverride>>,
+    body: Option<Json<Option<GenerateOverride>>>,
 ) -> Result<axum::Json<Success<GenerationRequest>>, ApiError> {
-    if let Some(Json(o)) = body {
+    if let Some(Json(Some(o))) = body {
         let mut params = Map::new();
         if let Some(e) = o.optimization_enabled {
             params.insert("optimization_enabled".into(), Value::Bool(e));
