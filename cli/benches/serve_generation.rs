@@ -1,56 +1,24 @@
 //! What the platform adds to a training run, measured on the real server: for each sample
 //! table, the time from `POST /generation/start` to `completed` in `synth serve` against
-//! `synth generate` with the same model, epochs and rows in the same run; and the status
-//! route's latency (p50, p99) under 20 concurrent pollers.
+//! the same work from the command line in the same run (`synth generate` with the same
+//! model, epochs and rows, saving the model, then `synth evaluate` for the report, since
+//! the platform scores every result); and the status route's latency (p50, p99) under 20
+//! concurrent pollers.
 //!
 //! `cargo bench -p synth-cli --bench serve_generation` (SYNTH_BENCH_EPOCHS, default 20;
 //! SYNTH_BENCH_TABLES, default `seattle_weather,diamonds`). It prints figures and checks
 //! nothing: targets are read from its output, not asserted.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
 const SYNTH: &str = env!("CARGO_BIN_EXE_synth");
 
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(dir: &Path) -> Server {
-    let mut child = Command::new(SYNTH)
-        .args(["serve", "--host", "127.0.0.1", "--port", "0", "--data-dir"])
-        .arg(dir)
-        .env("SECRET_KEY", "bench-secret-key-0123456789abcdefghijkl")
-        .env("ENVIRONMENT", "test")
-        .env("LOG_LEVEL", "warn")
-        .env("MIN_EPOCHS", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn synth serve");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .expect("synth serve prints its URL")
-        .to_owned();
-    Server { child, url }
-}
+#[path = "../tests/common/server.rs"]
+mod server;
 
 async fn json(req: reqwest::RequestBuilder) -> Value {
     req.send().await.unwrap().json().await.unwrap()
@@ -136,26 +104,42 @@ async fn serve_run(
     }
 }
 
-fn generate_run(csv: &Path, out: &Path, epochs: usize, rows: usize) -> f64 {
+/// The same work from the command line: `synth generate` (fit, sample, write the table and
+/// the model), then `synth evaluate` (the report, JSON and HTML). Seconds of each.
+fn cli_run(csv: &Path, dir: &Path, epochs: usize, rows: usize) -> (f64, f64) {
+    let out = dir.join("out.csv");
     let t = Instant::now();
-    let status = Command::new(SYNTH)
+    let generated = Command::new(SYNTH)
         .args([
             "generate",
             "--model",
             "ctgan",
             "--epochs",
             &epochs.to_string(),
-            "--rows",
-            &rows.to_string(),
-            "-o",
         ])
-        .arg(out)
+        .args(["--rows", &rows.to_string(), "--save-model"])
+        .arg(dir.join("model"))
+        .arg("-o")
+        .arg(&out)
         .arg(csv)
         .stderr(Stdio::null())
         .status()
         .unwrap();
-    assert!(status.success(), "synth generate failed");
-    t.elapsed().as_secs_f64()
+    assert!(generated.success(), "synth generate failed");
+    let generate_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let evaluated = Command::new(SYNTH)
+        .arg("evaluate")
+        .args([csv, &out])
+        .arg("--html")
+        .arg(dir.join("report.html"))
+        .arg("--json")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(evaluated.success(), "synth evaluate failed");
+    (generate_s, t.elapsed().as_secs_f64())
 }
 
 /// Latencies of `GET /generation/status/{id}` (ms, sorted) from 20 pollers for `secs`.
@@ -205,20 +189,21 @@ async fn main() {
     let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data");
     let http = reqwest::Client::new();
     println!(
-        "table            rows  epochs  serve start→completed  synth generate  ratio   status p50 / p99 (20 pollers)"
+        "table            rows  epochs  serve start→completed  generate + evaluate (CLI)  ratio   status p50 / p99 (20 pollers)"
     );
     for name in tables.split(',') {
         let csv = data.join(format!("{name}.csv"));
         let rows = rows_of(&csv).min(100_000);
         let tmp = tempfile::tempdir().unwrap();
-        let server = start(&tmp.path().join("data"));
+        let server = server::start(&tmp.path().join("data"), &[]);
         let (token, dataset) = ready_dataset(&http, &server.url, &csv).await;
         let (serve_s, id) = serve_run(&http, &server.url, &token, &dataset, epochs, rows).await;
-        let generate_s = generate_run(&csv, &tmp.path().join("out.csv"), epochs, rows);
+        let (generate_s, evaluate_s) = cli_run(&csv, tmp.path(), epochs, rows);
+        let cli_s = generate_s + evaluate_s;
         let lat = poll_latencies(&http, &server.url, &token, &id, 5).await;
         println!(
-            "{name:<15} {rows:>6}  {epochs:>6}  {serve_s:>19.1} s  {generate_s:>12.1} s  {:>5.2}×  {:.1} ms / {:.1} ms ({} polls)",
-            serve_s / generate_s,
+            "{name:<15} {rows:>6}  {epochs:>6}  {serve_s:>19.1} s  {cli_s:>9.1} s ({generate_s:.1} + {evaluate_s:.1})  {:>5.2}×  {:.1} ms / {:.1} ms ({} polls)",
+            serve_s / cli_s,
             percentile(&lat, 0.5),
             percentile(&lat, 0.99),
             lat.len()

@@ -1,9 +1,8 @@
 //! `synth serve` as a real process: it answers, stops gracefully on SIGTERM, finds its
 //! data again after a restart, and loses no acknowledged write when killed with SIGKILL.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -13,47 +12,13 @@ use synth_embedded::{FsObjects, UrlSigner};
 /// Objects whose upload was acknowledged: key and body.
 type Acked = Vec<(String, Vec<u8>)>;
 
-const SECRET: &str = "serve-test-secret-key-0123456789abcdefgh";
+#[path = "common/server.rs"]
+mod server;
+use server::{SECRET, Server};
 
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
+/// The server as these tests run it: a lease short enough to take a killed run over.
 fn start(data_dir: &Path) -> Server {
-    let log = std::fs::File::create(data_dir.with_extension("log")).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_synth"))
-        .args(["serve", "--host", "127.0.0.1", "--port", "0", "--data-dir"])
-        .arg(data_dir)
-        .env("SECRET_KEY", SECRET)
-        .env("ENVIRONMENT", "test")
-        .env("LOG_LEVEL", "warn")
-        .env("MIN_EPOCHS", "1")
-        .env("TRAINER_LEASE_SECONDS", "2")
-        .stdout(Stdio::piped())
-        .stderr(log)
-        .spawn()
-        .expect("spawn synth serve");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| {
-            let log = std::fs::read_to_string(data_dir.with_extension("log")).unwrap_or_default();
-            panic!("synth serve did not start: {line:?}\n{log}")
-        })
-        .to_owned();
-    Server { child, url }
+    server::start(data_dir, &[("TRAINER_LEASE_SECONDS", "2")])
 }
 
 /// Signs URLs for the server's data with the same key, as a handler would.

@@ -50,6 +50,13 @@ impl Reply {
         }
     }
 
+    /// The reply, once its status is `status` (the body is in the failure message).
+    #[track_caller]
+    pub fn expect(self, status: u16) -> Self {
+        assert_eq!(self.status, status, "{}", self.body);
+        self
+    }
+
     /// The `data` of a success envelope.
     pub fn data(&self) -> &Value {
         assert_eq!(
@@ -164,6 +171,15 @@ impl TestServer {
         self.call("POST", path, token, Some(body)).await
     }
 
+    /// `POST` without a body.
+    pub async fn post_empty(&self, path: &str, token: Option<&str>) -> Reply {
+        self.call("POST", path, token, None).await
+    }
+
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> Reply {
+        self.call("DELETE", path, token, None).await
+    }
+
     /// Log in (which must succeed): the access and refresh tokens.
     pub async fn login(&self, email: &str, password: &str) -> (String, String) {
         let body = serde_json::json!({"email": email, "password": password});
@@ -237,6 +253,25 @@ impl TestServer {
         id
     }
 
+    /// A new user with the shared penguins table uploaded and ready: the user's id, their
+    /// token and the dataset's id.
+    pub async fn penguins(&self, email: &str) -> (String, String, String) {
+        let (owner, token) = self.register(email).await;
+        let csv = std::fs::read(PENGUINS).expect("shared penguins dataset");
+        let id = self
+            .ready_dataset(&token, &owner, "penguins.csv", csv)
+            .await;
+        (owner, token, id)
+    }
+
+    /// Fetch a signed URL (`{"url", …}`) as a client would.
+    pub async fn fetch(&self, link: &Value) -> Vec<u8> {
+        let url = link["url"].as_str().expect("a signed URL");
+        let res = self.http.get(url).send().await.expect("download");
+        assert!(res.status().is_success(), "{url}: {}", res.status());
+        res.bytes().await.unwrap().to_vec()
+    }
+
     /// Play the runtime's part for queued jobs, as both deployments do: take each message
     /// off the queue, dispatch it (the `dispatch` function; `synth serve`'s consumer), and
     /// run the trainer on the job it submitted, as the Batch container (or `synth serve`'s
@@ -276,4 +311,21 @@ impl TestServer {
             }
         }
     }
+}
+
+/// The shared sample table of penguins (344 rows, 7 columns, nulls).
+pub const PENGUINS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../shared/data/penguins.csv"
+);
+
+/// A downloaded result read back as a table of `format`.
+pub fn read_table(bytes: &[u8], format: synth_data::FileFormat) -> synth_table::Table {
+    let opts = synth_data::ReadOptions {
+        format: Some(format),
+        ..synth_data::ReadOptions::default()
+    };
+    synth_data::read_bytes(bytes, None, &opts)
+        .expect("the result reads back")
+        .table
 }

@@ -1,12 +1,13 @@
 //! Test harness shared by the cross-crate tests under `tests/tests/`: the two adapter
 //! families behind one [`Family`] handle, the AWS emulator connection and the provisioning
-//! of its resources, a SigV4 check of presigned S3 URLs, and helpers to run `synth serve`
-//! as a real process.
+//! of its resources, a SigV4 check of presigned S3 URLs, a record store that keeps what was
+//! written, and helpers to run `synth serve` as a real process.
 
 pub mod aws;
 pub mod embedded;
 pub mod http;
 pub mod provision;
+pub mod recording;
 pub mod sigv4;
 
 use std::time::Duration;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use synth_core::{Key, Settings, Update};
-use synth_tests::http::serve;
+use synth_tests::http::{PENGUINS, serve};
 use synth_tests::sigv4::{self, Refusal};
 use synth_tests::{UrlCheck, object_keys};
 
@@ -18,17 +18,11 @@ synth_tests::both_families!(
     interrupted_ingestion_is_retried_then_given_up,
 );
 
-const PENGUINS: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/data/penguins.csv"
-);
-
 async fn upload_ingest_inspect_override_delete(f: synth_tests::Family) {
     let s = serve(f, Settings::for_tests()).await;
     let (owner, t) = s.register("ada@example.com").await;
     let csv = std::fs::read(PENGUINS).expect("shared penguins dataset");
-    let r = s.upload(&t, "penguins.csv", csv).await;
-    assert_eq!(r.status, 201, "{}", r.body);
+    let r = s.upload(&t, "penguins.csv", csv).await.expect(201);
     assert_eq!(r.data()["status"], "validating");
     let id = r.data()["id"].as_str().unwrap().to_owned();
 
@@ -132,9 +126,7 @@ async fn upload_ingest_inspect_override_delete(f: synth_tests::Family) {
         .update(&key, Update::default().set("active_generations", 1), None)
         .await
         .unwrap();
-    let busy = s
-        .call("DELETE", &format!("/upload/datasets/{id}"), Some(&t), None)
-        .await;
+    let busy = s.delete(&format!("/upload/datasets/{id}"), Some(&t)).await;
     assert_eq!((busy.status, busy.code()), (409, "CONFLICT"));
     s.family
         .backends
@@ -142,9 +134,7 @@ async fn upload_ingest_inspect_override_delete(f: synth_tests::Family) {
         .update(&key, Update::default().set("active_generations", 0), None)
         .await
         .unwrap();
-    let del = s
-        .call("DELETE", &format!("/upload/datasets/{id}"), Some(&t), None)
-        .await;
+    let del = s.delete(&format!("/upload/datasets/{id}"), Some(&t)).await;
     assert_eq!(del.status, 200);
     assert_eq!(
         s.get(&format!("/upload/datasets/{id}"), Some(&t))
@@ -175,8 +165,8 @@ async fn presigned_upload_is_ingested_once(f: synth_tests::Family) {
             Some(&t),
             json!({"filename": "weather.csv", "size": csv.len(), "content_type": "text/csv"}),
         )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.body);
+        .await
+        .expect(201);
     assert_eq!(r.data()["dataset"]["status"], "pending_upload");
     let id = r.data()["dataset"]["id"].as_str().unwrap().to_owned();
     let upload = r.data()["upload"].clone();

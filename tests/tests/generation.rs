@@ -12,9 +12,10 @@ use serde_json::{Value, json};
 use synth_core::Settings;
 use synth_core::generation::lifecycle::{Claim, TrainerRun};
 use synth_core::service::RequestContext;
-use synth_data::{FileFormat, ReadOptions};
+use synth_data::FileFormat;
 use synth_table::{ColumnData, Table};
-use synth_tests::http::{PASSWORD, Reply, TestServer, serve};
+use synth_tests::http::{PASSWORD, Reply, TestServer, read_table, serve};
+use synth_tests::recording::Recording;
 use synth_trainer::Outcome;
 
 synth_tests::both_families!(
@@ -27,12 +28,9 @@ synth_tests::both_families!(
     a_duplicate_delivery_trains_once,
     the_concurrency_limit_holds,
     an_interrupted_run_is_retried_then_given_up,
+    a_running_request_stops_when_cancelled,
 );
 
-const PENGUINS: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/data/penguins.csv"
-);
 const COLUMNS: [&str; 7] = [
     "species",
     "island",
@@ -51,13 +49,6 @@ fn settings() -> Settings {
     s
 }
 
-async fn penguins(s: &TestServer, email: &str) -> (String, String, String) {
-    let (owner, token) = s.register(email).await;
-    let csv = std::fs::read(PENGUINS).expect("shared penguins dataset");
-    let id = s.ready_dataset(&token, &owner, "penguins.csv", csv).await;
-    (owner, token, id)
-}
-
 async fn start(s: &TestServer, token: &str, body: Value) -> Reply {
     s.post("/generation/start", Some(token), body).await
 }
@@ -70,36 +61,20 @@ fn tvae(dataset: &str, format: &str) -> Value {
 async fn status(s: &TestServer, token: &str, id: &str) -> Value {
     let r = s
         .get(&format!("/generation/status/{id}"), Some(token))
-        .await;
-    assert_eq!(r.status, 200, "{}", r.body);
+        .await
+        .expect(200);
     r.data().clone()
-}
-
-/// Fetch a signed URL as a client would.
-async fn fetch(s: &TestServer, link: &Value) -> Vec<u8> {
-    let url = link["url"].as_str().expect("a signed URL");
-    let res = s.http.get(url).send().await.expect("download");
-    assert!(res.status().is_success(), "{url}: {}", res.status());
-    res.bytes().await.unwrap().to_vec()
-}
-
-fn read(bytes: &[u8], format: FileFormat) -> Table {
-    let opts = ReadOptions {
-        format: Some(format),
-        ..ReadOptions::default()
-    };
-    synth_data::read_bytes(bytes, None, &opts)
-        .expect("the result reads back")
-        .table
 }
 
 fn names(t: &Table) -> Vec<&str> {
     t.columns.iter().map(|c| c.name.as_str()).collect()
 }
 
-async fn ctgan_parquet_with_a_condition_end_to_end(f: synth_tests::Family) {
+async fn ctgan_parquet_with_a_condition_end_to_end(mut f: synth_tests::Family) {
+    let recording = Recording::new(f.backends.records.clone());
+    f.backends.records = recording.clone();
     let s = serve(f, settings()).await;
-    let (_, t, dataset) = penguins(&s, "ada@example.com").await;
+    let (_, t, dataset) = s.penguins("ada@example.com").await;
     let body = json!({
         "dataset_id": dataset, "sample_size": 120, "output_format": "parquet",
         "include_metadata": true, "conditions": {"species": "Gentoo"}, "seed": 7,
@@ -108,8 +83,7 @@ async fn ctgan_parquet_with_a_condition_end_to_end(f: synth_tests::Family) {
     let v = s.post("/generation-v2/validate", Some(&t), json!({
         "dataset_id": dataset, "model_type": "ctgan", "parameters": {"epochs": 3, "batch_size": 500},
         "conditions": {"species": "Gentoo"},
-    })).await;
-    assert_eq!(v.status, 200, "{}", v.body);
+    })).await.expect(200);
     assert_eq!(v.data()["valid"], true, "{}", v.body);
     let warned: Vec<&str> = v.data()["warnings"]
         .as_array()
@@ -124,8 +98,7 @@ async fn ctgan_parquet_with_a_condition_end_to_end(f: synth_tests::Family) {
         v.body
     );
 
-    let r = start(&s, &t, body).await;
-    assert_eq!(r.status, 201, "{}", r.body);
+    let r = start(&s, &t, body).await.expect(201);
     assert_eq!(r.data()["status"], "queued");
     let id = r.data()["id"].as_str().unwrap().to_owned();
     let early = s.get(&format!("/generation/download/{id}"), Some(&t)).await;
@@ -172,6 +145,34 @@ async fn ctgan_parquet_with_a_condition_end_to_end(f: synth_tests::Family) {
         .unwrap();
     let seen = seen.lock().unwrap().clone();
     assert!(seen.contains("completed"), "{seen:?}");
+    // What the client may miss between two polls, the store saw: every phase, in order,
+    // with the whole request's percent never going back.
+    let written = recording.written("id", &id);
+    let mut phases: Vec<&str> = Vec::new();
+    let mut percent = 0.0;
+    for item in &written {
+        let Some(p) = item.0.get("progress").filter(|p| !p.is_null()) else {
+            continue;
+        };
+        assert_eq!(item.0["status"], "running", "{p}");
+        let now = p["percent"].as_f64().expect("a percent");
+        assert!(now >= percent, "progress went back: {percent} -> {p}");
+        percent = now;
+        let phase = p["phase"].as_str().expect("a phase");
+        if phases.last() != Some(&phase) {
+            phases.push(phase);
+        }
+        if phase == "training" {
+            assert_eq!(p["steps"], 3, "epochs: {p}");
+            assert!(p["generator_loss"].is_number(), "{p}");
+        }
+    }
+    assert_eq!(
+        phases,
+        ["preparing", "training", "sampling", "evaluating", "writing"]
+    );
+    let last = written.last().expect("updates were written");
+    assert_eq!(last.0["status"], "completed", "{:?}", last.0);
 
     let done = status(&s, &t, &id).await;
     assert_eq!(done["status"], "completed", "{done}");
@@ -181,9 +182,11 @@ async fn ctgan_parquet_with_a_condition_end_to_end(f: synth_tests::Family) {
         .expect("a quality score");
     assert!((0.0..=1.0).contains(&quality), "{quality}");
 
-    let links = s.get(&format!("/generation/download/{id}"), Some(&t)).await;
-    assert_eq!(links.status, 200, "{}", links.body);
-    let table = read(&fetch(&s, &links.data()["data"]).await, FileFormat::Parquet);
+    let links = s
+        .get(&format!("/generation/download/{id}"), Some(&t))
+        .await
+        .expect(200);
+    let table = read_table(&s.fetch(&links.data()["data"]).await, FileFormat::Parquet);
     assert_eq!(table.n_rows(), 120);
     assert_eq!(names(&table)[..COLUMNS.len()], COLUMNS);
     let Some(ColumnData::Str(species)) = table.column("species").map(|c| &c.data) else {
@@ -198,24 +201,18 @@ async fn ctgan_parquet_with_a_condition_end_to_end(f: synth_tests::Family) {
         Some(ColumnData::Float(_) | ColumnData::Int(_))
     ));
     let report: Value =
-        serde_json::from_slice(&fetch(&s, &links.data()["report_json"]).await).unwrap();
+        serde_json::from_slice(&s.fetch(&links.data()["report_json"]).await).unwrap();
     assert_eq!(report["quality"]["score"].as_f64(), Some(quality));
-    let html = fetch(&s, &links.data()["report_html"]).await;
+    let html = s.fetch(&links.data()["report_html"]).await;
     assert!(String::from_utf8_lossy(&html).contains("<html"));
     let metadata: Value =
-        serde_json::from_slice(&fetch(&s, &links.data()["metadata"]).await).unwrap();
+        serde_json::from_slice(&s.fetch(&links.data()["metadata"]).await).unwrap();
     assert_eq!(metadata["columns"]["species"]["sdtype"], "categorical");
 
     // Finished requests are deleted with their objects.
-    let del = s
-        .call(
-            "DELETE",
-            &format!("/generation/requests/{id}"),
-            Some(&t),
-            None,
-        )
-        .await;
-    assert_eq!(del.status, 200, "{}", del.body);
+    s.delete(&format!("/generation/requests/{id}"), Some(&t))
+        .await
+        .expect(200);
     assert_eq!(
         s.get(&format!("/generation/status/{id}"), Some(&t))
             .await
@@ -228,7 +225,7 @@ async fn ctgan_parquet_with_a_condition_end_to_end(f: synth_tests::Family) {
 
 async fn tvae_writes_csv_json_and_xlsx(f: synth_tests::Family) {
     let s = serve(f, settings()).await;
-    let (_, t, dataset) = penguins(&s, "ada@example.com").await;
+    let (_, t, dataset) = s.penguins("ada@example.com").await;
     let formats = [
         ("csv", FileFormat::Csv),
         ("json", FileFormat::Json),
@@ -236,8 +233,7 @@ async fn tvae_writes_csv_json_and_xlsx(f: synth_tests::Family) {
     ];
     let mut ids = Vec::new();
     for (name, _) in formats {
-        let r = start(&s, &t, tvae(&dataset, name)).await;
-        assert_eq!(r.status, 201, "{}", r.body);
+        let r = start(&s, &t, tvae(&dataset, name)).await.expect(201);
         ids.push(r.data()["id"].as_str().unwrap().to_owned());
     }
     assert_eq!(
@@ -251,7 +247,7 @@ async fn tvae_writes_csv_json_and_xlsx(f: synth_tests::Family) {
             links.data()["report_json"].is_null(),
             "no metadata asked for"
         );
-        let table = read(&fetch(&s, &links.data()["data"]).await, format);
+        let table = read_table(&s.fetch(&links.data()["data"]).await, format);
         assert_eq!(table.n_rows(), 100, "{name}");
         assert_eq!(names(&table)[..COLUMNS.len()], COLUMNS, "{name}");
     }
@@ -273,7 +269,7 @@ async fn tvae_writes_csv_json_and_xlsx(f: synth_tests::Family) {
 
 async fn the_seed_flow_creates_then_starts(f: synth_tests::Family) {
     let s = serve(f, settings()).await;
-    let (_, t, _) = penguins(&s, "ada@example.com").await;
+    let (_, t, _) = s.penguins("ada@example.com").await;
     let r = s
         .post(
             "/data/requests",
@@ -282,30 +278,29 @@ async fn the_seed_flow_creates_then_starts(f: synth_tests::Family) {
                    "params": {"model_type": "tvae", "epochs": 2, "sample_size": 100,
                               "optimization_enabled": false}}),
         )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.body);
+        .await
+        .expect(201);
     assert_eq!(r.data()["status"], "pending");
     let id = r.data()["id"].as_str().unwrap().to_owned();
     assert!(
         s.run_queued_jobs().await.is_empty(),
         "a pending request is not queued"
     );
-    let missing = s
-        .post(
-            "/data/requests",
-            Some(&t),
-            json!({"request": {"dataset_name": "nope.csv"}, "params": {"model_type": "tvae"}}),
-        )
-        .await;
-    assert_eq!(missing.status, 404, "{}", missing.body);
+    s.post(
+        "/data/requests",
+        Some(&t),
+        json!({"request": {"dataset_name": "nope.csv"}, "params": {"model_type": "tvae"}}),
+    )
+    .await
+    .expect(404);
 
     let go = s
-        .call("POST", &format!("/data/generate/{id}"), Some(&t), None)
-        .await;
-    assert_eq!(go.status, 200, "{}", go.body);
+        .post_empty(&format!("/data/generate/{id}"), Some(&t))
+        .await
+        .expect(200);
     assert_eq!(go.data()["status"], "queued");
     let again = s
-        .call("POST", &format!("/data/generate/{id}"), Some(&t), None)
+        .post_empty(&format!("/data/generate/{id}"), Some(&t))
         .await;
     assert_eq!(again.status, 409, "started once: {}", again.body);
     assert_eq!(s.run_queued_jobs().await, [Outcome::Completed]);
@@ -314,7 +309,7 @@ async fn the_seed_flow_creates_then_starts(f: synth_tests::Family) {
 
 async fn bad_requests_are_refused_and_store_nothing(f: synth_tests::Family) {
     let s = serve(f, settings()).await;
-    let (owner, t, dataset) = penguins(&s, "ada@example.com").await;
+    let (owner, t, dataset) = s.penguins("ada@example.com").await;
     let with = |patch: Value| {
         let mut body = json!({"dataset_id": dataset, "sample_size": 100,
                               "model_config": {"model_type": "ctgan", "epochs": 2}});
@@ -375,13 +370,13 @@ async fn bad_requests_are_refused_and_store_nothing(f: synth_tests::Family) {
             r.body
         );
     }
-    let wrong_type = start(
+    start(
         &s,
         &t,
         json!({"dataset_id": dataset, "model_config": "ctgan"}),
     )
-    .await;
-    assert_eq!(wrong_type.status, 400, "{}", wrong_type.body);
+    .await
+    .expect(400);
     let unknown = start(&s, &t, with(json!({"dataset_id": "no-such-dataset"}))).await;
     assert_eq!(
         (unknown.status, unknown.code()),
@@ -396,8 +391,9 @@ async fn bad_requests_are_refused_and_store_nothing(f: synth_tests::Family) {
     let broken = r.data()["id"].as_str().unwrap().to_owned();
     let d = s.ingested(&t, &owner, &broken, "broken.csv").await;
     assert_eq!(d["status"], "invalid", "{d}");
-    let not_ready = start(&s, &t, with(json!({"dataset_id": broken}))).await;
-    assert_eq!(not_ready.status, 400, "{}", not_ready.body);
+    let not_ready = start(&s, &t, with(json!({"dataset_id": broken})))
+        .await
+        .expect(400);
     assert_eq!(not_ready.body["error"]["details"]["field"], "dataset_id");
 
     // Nothing was stored, queued or written.
@@ -414,7 +410,7 @@ async fn bad_requests_are_refused_and_store_nothing(f: synth_tests::Family) {
 
 async fn other_users_requests_are_not_found(f: synth_tests::Family) {
     let s = serve(f, settings()).await;
-    let (_, a, dataset) = penguins(&s, "ada@example.com").await;
+    let (_, a, dataset) = s.penguins("ada@example.com").await;
     let (_, b) = s.register("bob@example.com").await;
     let r = start(&s, &a, tvae(&dataset, "csv")).await;
     let id = r.data()["id"].as_str().unwrap().to_owned();
@@ -435,19 +431,12 @@ async fn other_users_requests_are_not_found(f: synth_tests::Family) {
             r.body
         );
     }
-    let cancel = s
-        .call(
-            "DELETE",
-            &format!("/generation/requests/{id}"),
-            Some(&b),
-            None,
-        )
-        .await;
-    assert_eq!(cancel.status, 404, "{}", cancel.body);
-    let go = s
-        .call("POST", &format!("/data/generate/{id}"), Some(&b), None)
-        .await;
-    assert_eq!(go.status, 404, "{}", go.body);
+    s.delete(&format!("/generation/requests/{id}"), Some(&b))
+        .await
+        .expect(404);
+    s.post_empty(&format!("/data/generate/{id}"), Some(&b))
+        .await
+        .expect(404);
     let listed = s.get("/generation/requests", Some(&b)).await;
     assert_eq!(listed.data()["items"], json!([]));
     // A's request is untouched by all that.
@@ -472,7 +461,7 @@ async fn cancel_approval_and_rejection(f: synth_tests::Family) {
     let mut settings = settings();
     settings.require_approval = true;
     let s = serve(f, settings).await;
-    let (_, t, dataset) = penguins(&s, "ada@example.com").await;
+    let (_, t, dataset) = s.penguins("ada@example.com").await;
     let root = admin(&s, "root@example.com").await;
 
     let waiting = start(&s, &t, tvae(&dataset, "csv")).await;
@@ -500,13 +489,13 @@ async fn cancel_approval_and_rejection(f: synth_tests::Family) {
         listed.body
     );
     assert_eq!(
-        s.call("POST", &format!("/admin/approve/{id}"), Some(&t), None)
+        s.post_empty(&format!("/admin/approve/{id}"), Some(&t))
             .await
             .status,
         403
     );
     let ok = s
-        .call("POST", &format!("/admin/approve/{id}"), Some(&root), None)
+        .post_empty(&format!("/admin/approve/{id}"), Some(&root))
         .await;
     assert_eq!(
         (ok.status, &ok.data()["status"]),
@@ -514,26 +503,23 @@ async fn cancel_approval_and_rejection(f: synth_tests::Family) {
         "{}",
         ok.body
     );
-    let twice = s
-        .call("POST", &format!("/admin/approve/{id}"), Some(&root), None)
-        .await;
-    assert_eq!(twice.status, 409, "{}", twice.body);
-    let no_reason = s
-        .post(
-            &format!("/admin/reject/{rejected_id}"),
-            Some(&root),
-            json!({"reason": ""}),
-        )
-        .await;
-    assert_eq!(no_reason.status, 400, "{}", no_reason.body);
-    let rej = s
-        .post(
-            &format!("/admin/reject/{rejected_id}"),
-            Some(&root),
-            json!({"reason": "too large for now"}),
-        )
-        .await;
-    assert_eq!(rej.status, 200, "{}", rej.body);
+    s.post_empty(&format!("/admin/approve/{id}"), Some(&root))
+        .await
+        .expect(409);
+    s.post(
+        &format!("/admin/reject/{rejected_id}"),
+        Some(&root),
+        json!({"reason": ""}),
+    )
+    .await
+    .expect(400);
+    s.post(
+        &format!("/admin/reject/{rejected_id}"),
+        Some(&root),
+        json!({"reason": "too large for now"}),
+    )
+    .await
+    .expect(200);
     let r = status(&s, &t, &rejected_id).await;
     assert_eq!(r["status"], "rejected");
     assert!(r.to_string().contains("too large for now"), "{r}");
@@ -548,15 +534,9 @@ async fn cancel_approval_and_rejection(f: synth_tests::Family) {
     assert!(actions.iter().any(|a| a.contains("reject")), "{actions:?}");
 
     // Cancel while queued: the trainer then finds nothing to do.
-    let cancel = s
-        .call(
-            "DELETE",
-            &format!("/generation/requests/{id}"),
-            Some(&t),
-            None,
-        )
-        .await;
-    assert_eq!(cancel.status, 200, "{}", cancel.body);
+    s.delete(&format!("/generation/requests/{id}"), Some(&t))
+        .await
+        .expect(200);
     assert_eq!(status(&s, &t, &id).await["status"], "cancelled");
     let outcomes = s.run_queued_jobs().await;
     assert!(
@@ -564,12 +544,7 @@ async fn cancel_approval_and_rejection(f: synth_tests::Family) {
         "{outcomes:?}"
     );
     let finished = s
-        .call(
-            "DELETE",
-            &format!("/generation/requests/{rejected_id}"),
-            Some(&t),
-            None,
-        )
+        .delete(&format!("/generation/requests/{rejected_id}"), Some(&t))
         .await;
     assert_eq!(
         finished.status, 200,
@@ -583,7 +558,7 @@ async fn a_duplicate_delivery_trains_once(f: synth_tests::Family) {
     let mut settings = settings();
     settings.trainer_lease_seconds = 60;
     let s = serve(f, settings).await;
-    let (_, t, dataset) = penguins(&s, "ada@example.com").await;
+    let (_, t, dataset) = s.penguins("ada@example.com").await;
     let id = start(&s, &t, tvae(&dataset, "csv")).await.data()["id"]
         .as_str()
         .unwrap()
@@ -634,10 +609,9 @@ async fn the_concurrency_limit_holds(f: synth_tests::Family) {
     let mut settings = settings();
     settings.max_concurrent_generations = 1;
     let s = serve(f, settings).await;
-    let (_, t, dataset) = penguins(&s, "ada@example.com").await;
+    let (_, t, dataset) = s.penguins("ada@example.com").await;
     assert_eq!(start(&s, &t, tvae(&dataset, "csv")).await.status, 201);
-    let over = start(&s, &t, tvae(&dataset, "csv")).await;
-    assert_eq!(over.status, 429, "{}", over.body);
+    let over = start(&s, &t, tvae(&dataset, "csv")).await.expect(429);
     assert!(
         over.body["error"]["message"]
             .as_str()
@@ -659,7 +633,7 @@ async fn the_concurrency_limit_holds(f: synth_tests::Family) {
 /// retry limit, the request fails with its reason.
 async fn an_interrupted_run_is_retried_then_given_up(f: synth_tests::Family) {
     let s = serve(f, settings()).await;
-    let (owner, t, dataset) = penguins(&s, "ada@example.com").await;
+    let (owner, t, dataset) = s.penguins("ada@example.com").await;
     let b = s.family.backends.clone();
     let lease = Duration::from_secs(1);
     let crash = |id: String| {
@@ -708,5 +682,46 @@ async fn an_interrupted_run_is_retried_then_given_up(f: synth_tests::Family) {
             .unwrap()
             .contains("stopped 2 times"),
         "{failed}"
+    );
+}
+
+/// Cancelling a running request stops its trainer at the next epoch: the run ends
+/// cancelled, the request says so, and nothing it would have produced is stored.
+async fn a_running_request_stops_when_cancelled(f: synth_tests::Family) {
+    let mut settings = settings();
+    settings.max_epochs = 100_000;
+    let s = serve(f, settings).await;
+    let (_, t, dataset) = s.penguins("ada@example.com").await;
+    let long = json!({"dataset_id": dataset, "sample_size": 100, "output_format": "csv",
+           "model_config": {"model_type": "ctgan", "epochs": 50_000, "batch_size": 100, "pac": 10}});
+    let id = start(&s, &t, long).await.data()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/generation/requests/{id}");
+    let (outcomes, cancel) = tokio::join!(s.run_queued_jobs(), async {
+        let training = synth_tests::eventually(Duration::from_secs(120), || async {
+            let st = status(&s, &t, &id).await;
+            (st["progress"]["phase"] == "training").then_some(st)
+        })
+        .await;
+        let training = training.expect("the request reaches its training phase");
+        assert_eq!(training["status"], "running", "{training}");
+        s.delete(&path, Some(&t)).await
+    });
+    assert_eq!(cancel.status, 200, "{}", cancel.body);
+    assert_eq!(cancel.data()["cancel_requested"], true, "{}", cancel.body);
+    assert_eq!(outcomes, [Outcome::Cancelled]);
+    let done = status(&s, &t, &id).await;
+    assert_eq!(done["status"], "cancelled", "{done}");
+    let epoch = done["progress"]["step"].as_u64().unwrap_or(0);
+    assert!(epoch < 50_000, "stopped early, at epoch {epoch}: {done}");
+    let left = synth_tests::object_keys(s.family.backends.objects.as_ref(), "users/").await;
+    assert!(!left.iter().any(|k| k.contains(&id)), "{left:?}");
+    let again = s.delete(&path, Some(&t)).await;
+    assert_eq!(
+        again.status, 200,
+        "a cancelled request is deleted: {}",
+        again.body
     );
 }

@@ -491,16 +491,7 @@ impl Datasets {
             .backward()
             .limit(limit.clamp(1, 100))
             .after(cursor);
-        let page = self.records.query(&q).await?;
-        let items = page
-            .items
-            .iter()
-            .map(Item::to_value)
-            .collect::<Result<Vec<Dataset>, _>>()?;
-        Ok(Paged {
-            items,
-            next_cursor: page.next,
-        })
+        Ok(self.records.query(&q).await?.decode()?)
     }
 
     /// The caller's newest ready dataset uploaded under `filename` (the seed platform names

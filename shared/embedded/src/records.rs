@@ -274,15 +274,7 @@ fn run_query(conn: &Connection, q: &Query, cursor: Option<Cursor>) -> PortResult
             items.push(item);
         }
     }
-    let next = if items.len() > q.limit {
-        items.truncate(q.limit);
-        items
-            .last()
-            .map(|last| Cursor::after(last, q.index).encode())
-    } else {
-        None
-    };
-    Ok(Page { items, next })
+    Ok(Page::of_overfetched(items, q))
 }
 
 #[cfg(test)]

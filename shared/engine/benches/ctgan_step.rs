@@ -152,16 +152,7 @@ fn main() {
     };
     let steps = (ROWS / params.batch_size).max(1);
     let cpu1 = cpu_seconds();
-    let model = synth_engine::Ctgan::fit(
-        &real,
-        &meta,
-        params,
-        FitOptions {
-            seed: 1,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let model = synth_engine::Ctgan::fit(&real, &meta, params, FitOptions::seeded(1)).unwrap();
     let cpu_fit = cpu_seconds().zip(cpu1).map(|(a, b)| a - b);
     let mut per_step: Vec<f64> = model
         .loss_history()

@@ -57,6 +57,14 @@ pub struct FitOptions {
 }
 
 impl FitOptions {
+    /// The defaults with this seed.
+    pub fn seeded(seed: u64) -> Self {
+        Self {
+            seed,
+            ..Self::default()
+        }
+    }
+
     /// Whether the stop flag is set.
     pub(crate) fn stopped(&self) -> bool {
         self.stop

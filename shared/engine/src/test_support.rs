@@ -1,6 +1,10 @@
 //! Fixtures shared by the models' unit tests.
 
+use std::sync::{Arc, Mutex};
+
 use synth_table::{Column, ColumnData, ColumnMetadata, Metadata, SdType, Table};
+
+use crate::{EngineDevice, EngineError, EpochCallback, EpochReport, Synthesizer};
 
 /// A small table with a numerical, a categorical and a boolean column, nulls included.
 pub(crate) fn table(n: usize) -> (Table, Metadata) {
@@ -33,4 +37,66 @@ pub(crate) fn table(n: usize) -> (Table, Metadata) {
         ("ok".into(), ColumnMetadata::new(SdType::Boolean)),
     ]);
     (t, m)
+}
+
+/// The model's per-epoch losses, generator's and critic's.
+pub(crate) fn losses(model: &dyn Synthesizer) -> Vec<(f64, f64)> {
+    let history = model.loss_history();
+    history
+        .iter()
+        .map(|r| (r.generator_loss, r.critic_loss))
+        .collect()
+}
+
+/// An `on_epoch` callback that keeps every report, and where it keeps them.
+pub(crate) fn epoch_sink() -> (Arc<Mutex<Vec<EpochReport>>>, EpochCallback) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    let callback: EpochCallback = Box::new(move |r| sink.lock().unwrap().push(r.clone()));
+    (seen, callback)
+}
+
+/// Sampling with `kind = b` and `ok = ok` on [`table`]'s model gives only such rows; an
+/// unknown column, an unseen value, a numerical column and two values for one column are
+/// each refused as an invalid condition.
+pub(crate) fn assert_conditions_hold(model: &dyn Synthesizer, rows: usize, ok: bool) {
+    let wanted = [("kind".into(), "b".into()), ("ok".into(), ok.to_string())];
+    let out = model.sample_conditional(rows, &wanted, 2).unwrap();
+    assert_eq!(out.n_rows(), rows);
+    let ColumnData::Str(kinds) = &out.column("kind").unwrap().data else {
+        panic!("strings")
+    };
+    assert!(kinds.iter().all(|k| k.as_deref() == Some("b")));
+    let ColumnData::Bool(oks) = &out.column("ok").unwrap().data else {
+        panic!("bools")
+    };
+    assert!(oks.iter().all(|k| *k == Some(ok)));
+    for bad in [("kind", "zzz"), ("nope", "a"), ("size", "10")] {
+        let err = model
+            .sample_conditional(5, &[(bad.0.into(), bad.1.into())], 1)
+            .unwrap_err();
+        assert!(matches!(err, EngineError::InvalidCondition(_)), "{err}");
+    }
+    let clash = [("kind".into(), "a".into()), ("kind".into(), "b".into())];
+    assert!(matches!(
+        model.sample_conditional(5, &clash, 1),
+        Err(EngineError::InvalidCondition(_))
+    ));
+}
+
+/// A saved model loads back as `name` and samples and reports exactly as the fitted one;
+/// without its weights file it does not load. Returns the folder it was saved in.
+pub(crate) fn assert_reloads(model: &dyn Synthesizer, name: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    model.save(dir.path()).unwrap();
+    let loaded = crate::load(dir.path(), EngineDevice::Cpu).unwrap();
+    assert_eq!(loaded.model_name(), name);
+    assert_eq!(loaded.sample(77, 4).unwrap(), model.sample(77, 4).unwrap());
+    assert_eq!(loaded.loss_history(), model.loss_history());
+    let weights = dir.path().join(crate::WEIGHTS_FILE);
+    let kept = std::fs::read(&weights).unwrap();
+    std::fs::remove_file(&weights).unwrap();
+    assert!(crate::load(dir.path(), EngineDevice::Cpu).is_err());
+    std::fs::write(&weights, kept).unwrap();
+    dir
 }

@@ -114,84 +114,61 @@ fn check_faithful(real: &Table, fake: &Table, n: usize) {
     }
 }
 
-#[test]
-fn ctgan_learns_penguins_and_samples_a_faithful_table() {
+/// Fit `params` on the penguins (seed 42), check the plumbing, and sample 1000 rows: each
+/// species' share of them, with its real share.
+fn fit_and_sample(params: ModelParams) -> Vec<(&'static str, f64, f64)> {
     let (real, meta) = read_penguins(Path::new(DATA));
     assert_eq!(real.n_rows(), 344);
-    let params = ModelParams::Ctgan(CtganParams {
-        epochs: 30,
-        batch_size: 100,
-        ..Default::default()
-    });
-    let model = synth_engine::fit(
-        &real,
-        &meta,
-        &params,
-        FitOptions {
-            seed: 42,
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    assert_eq!(model.loss_history().len(), 30);
+    let model = synth_engine::fit(&real, &meta, &params, FitOptions::seeded(42)).unwrap();
+    assert_eq!(model.model_name(), params.model_name());
+    assert_eq!(model.loss_history().len(), params.epochs());
     let fake = model.sample(1000, 1).unwrap();
-
     check_faithful(&real, &fake, 1000);
-    // Every species comes back, in roughly real proportions.
     let ColumnData::Str(species) = &fake.column("species").unwrap().data else {
         unreachable!()
     };
-    for (name, real_share) in [
+    let shares = [
         ("Adelie", 152.0 / 344.0),
         ("Gentoo", 124.0 / 344.0),
         ("Chinstrap", 68.0 / 344.0),
-    ] {
-        let share = species
-            .iter()
-            .filter(|s| s.as_deref() == Some(name))
-            .count() as f64
-            / 1000.0;
-        eprintln!("{name}: real {real_share:.3}, synthetic {share:.3}");
-        assert!(
-            (share - real_share).abs() < 0.15,
-            "{name}: {share} vs {real_share}"
-        );
+    ];
+    shares
+        .into_iter()
+        .map(|(name, real_share)| {
+            let n = species
+                .iter()
+                .filter(|s| s.as_deref() == Some(name))
+                .count();
+            let share = n as f64 / 1000.0;
+            eprintln!("{name}: real {real_share:.3}, synthetic {share:.3}");
+            (name, share, real_share)
+        })
+        .collect()
+}
+
+#[test]
+fn ctgan_learns_penguins_and_samples_a_faithful_table() {
+    let shares = fit_and_sample(ModelParams::Ctgan(CtganParams {
+        epochs: 30,
+        batch_size: 100,
+        ..Default::default()
+    }));
+    // Every species comes back, in roughly real proportions.
+    for (name, share, real_share) in shares {
+        let near = (share - real_share).abs() < 0.15;
+        assert!(near, "{name}: {share} vs {real_share}");
     }
 }
 
 #[test]
 fn tvae_learns_penguins_and_samples_a_faithful_table() {
-    let (real, meta) = read_penguins(Path::new(DATA));
-    let params = ModelParams::Tvae(TvaeParams {
+    let shares = fit_and_sample(ModelParams::Tvae(TvaeParams {
         epochs: 100,
         batch_size: 50,
         ..Default::default()
-    });
-    let model = synth_engine::fit(
-        &real,
-        &meta,
-        &params,
-        FitOptions {
-            seed: 42,
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    assert_eq!(model.model_name(), "tvae");
-    assert_eq!(model.loss_history().len(), 100);
-    let fake = model.sample(1000, 1).unwrap();
-    check_faithful(&real, &fake, 1000);
+    }));
     // Every species comes back.
-    let ColumnData::Str(species) = &fake.column("species").unwrap().data else {
-        unreachable!()
-    };
-    for name in ["Adelie", "Gentoo", "Chinstrap"] {
-        let share = species
-            .iter()
-            .filter(|s| s.as_deref() == Some(name))
-            .count() as f64
-            / 1000.0;
-        eprintln!("{name}: synthetic {share:.3}");
+    for (name, share, _) in shares {
         assert!(share > 0.02, "{name}: {share}");
     }
 }

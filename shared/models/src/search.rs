@@ -186,6 +186,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_seed_platforms_json_parses_with_its_names() {
+        let r: OptimizeRequest = serde_json::from_str(
+            r#"{"model": "tvae", "method": "grid", "n_trials": 4, "optimization_metric":
+                "column_shapes", "acquisition_function": "UCB", "random_state": 42,
+                "timeout": 3600, "search_space": {"epochs": [50, 200]}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (r.method, r.n_trials, r.random_state),
+            (Method::Grid, 4, Some(42))
+        );
+        assert_eq!(r.optimization_metric, Metric::ColumnShapes);
+        assert_eq!(r.acquisition_function, Acquisition::UpperConfidenceBound);
+        assert!(serde_json::from_str::<OptimizeRequest>(r#"{"n_trial": 4}"#).is_err());
+    }
+
+    #[test]
     fn a_request_is_checked_whole_before_any_table_is_seen() {
         let ok = |r: OptimizeRequest| r.check().map(|_| ()).map_err(|e| e.to_string());
         let base = || OptimizeRequest {

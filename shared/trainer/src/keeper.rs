@@ -1,14 +1,15 @@
 //! The run's voice to the store while the work goes on: a task that owns the claimed
 //! [`TrainerRun`], writes the progress the work reports (at most every couple of seconds,
-//! and at once when the phase changes), beats every [`HEARTBEAT`] in between (a transformer
-//! fit can take minutes without an epoch), and raises the stop flag the moment the owner
-//! cancels or another run takes the request over.
+//! and at once when the phase changes) and each trial of a search as it ends, beats every
+//! [`HEARTBEAT`] in between (a transformer fit can take minutes without an epoch), and
+//! raises the stop flag the moment the owner cancels or stops it or another run takes the
+//! request over.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
-use synth_core::generation::Progress;
 use synth_core::generation::lifecycle::{Beat, HEARTBEAT, TrainerRun};
+use synth_core::generation::{Progress, SearchTrial};
 use synth_core::service::ServiceResult;
 use tokio::sync::mpsc;
 
@@ -16,8 +17,16 @@ use tokio::sync::mpsc;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Verdict {
     Go,
+    /// The owner stopped the search: end it, keep the best trial.
+    Stop,
     Cancel,
     Lost,
+}
+
+/// What the work tells the keeper.
+pub(crate) enum Report {
+    Progress(Progress),
+    Trial(SearchTrial),
 }
 
 /// Shared between the work (which reads it) and the keeper (which sets it).
@@ -31,8 +40,9 @@ pub(crate) struct Signals {
 impl Signals {
     pub fn verdict(&self) -> Verdict {
         match self.verdict.load(Ordering::SeqCst) {
-            1 => Verdict::Cancel,
-            2 => Verdict::Lost,
+            1 => Verdict::Stop,
+            2 => Verdict::Cancel,
+            3 => Verdict::Lost,
             _ => Verdict::Go,
         }
     }
@@ -40,10 +50,11 @@ impl Signals {
     fn raise(&self, v: Verdict) {
         let code = match v {
             Verdict::Go => return,
-            Verdict::Cancel => 1,
-            Verdict::Lost => 2,
+            Verdict::Stop => 1,
+            Verdict::Cancel => 2,
+            Verdict::Lost => 3,
         };
-        // Lost wins over cancel: once lost, nothing more is written.
+        // Lost wins over cancel, cancel over stop: once lost, nothing more is written.
         self.verdict.fetch_max(code, Ordering::SeqCst);
         self.stop.store(true, Ordering::SeqCst);
     }
@@ -51,7 +62,7 @@ impl Signals {
 
 /// The keeper task and the sending side of its progress channel.
 pub(crate) struct Keeper {
-    pub tx: mpsc::UnboundedSender<Progress>,
+    pub tx: mpsc::UnboundedSender<Report>,
     pub signals: Signals,
     task: tokio::task::JoinHandle<ServiceResult<TrainerRun>>,
 }
@@ -75,7 +86,7 @@ impl Keeper {
 
 async fn keep(
     mut run: TrainerRun,
-    mut rx: mpsc::UnboundedReceiver<Progress>,
+    mut rx: mpsc::UnboundedReceiver<Report>,
     signals: Signals,
 ) -> ServiceResult<TrainerRun> {
     let mut ticker = tokio::time::interval(HEARTBEAT);
@@ -83,13 +94,14 @@ async fn keep(
     let mut phase = String::new();
     loop {
         let beat = tokio::select! {
-            p = rx.recv() => match p {
-                Some(p) if signals.verdict() != Verdict::Lost => {
+            r = rx.recv() => match r {
+                Some(_) if signals.verdict() == Verdict::Lost => continue,
+                Some(Report::Progress(p)) => {
                     let force = p.phase != phase;
                     phase.clone_from(&p.phase);
                     run.progress(p, force).await?
                 }
-                Some(_) => continue,
+                Some(Report::Trial(t)) => run.record_trial(&t).await?,
                 None => return Ok(run),
             },
             _ = ticker.tick() => {
@@ -101,6 +113,7 @@ async fn keep(
         };
         match beat {
             Beat::Continue => {}
+            Beat::Stop => signals.raise(Verdict::Stop),
             Beat::Cancel => signals.raise(Verdict::Cancel),
             Beat::Lost => signals.raise(Verdict::Lost),
         }

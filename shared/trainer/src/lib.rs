@@ -28,6 +28,8 @@ use keeper::{Keeper, Verdict};
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     Completed,
+    /// Its owner stopped the search; the best trial so far was sampled and stored.
+    Stopped,
     /// The request failed; the reason is on it.
     Failed(String),
     Cancelled,
@@ -196,14 +198,19 @@ impl Trainer {
                 run.cancelled().await?;
                 Ok(Outcome::Cancelled)
             }
-            (_, Ok(p)) => {
+            (verdict, Ok(p)) => {
                 let result = GenerationResult {
                     rows: p.rows,
                     quality_score: p.quality_score,
                     files: p.files,
                     timings: p.timings,
                     parameters: p.parameters,
+                    search: p.search,
                 };
+                if verdict == Verdict::Stop {
+                    run.stopped(result).await?;
+                    return Ok(Outcome::Stopped);
+                }
                 run.complete(result).await?;
                 Ok(Outcome::Completed)
             }

@@ -1,12 +1,13 @@
 //! How far along a request is, for its status: the phase, the percent of the whole request
 //! and an ETA from the pace so far. Training takes most of a request: preparing 0–5 %,
 //! a search (when asked) 5–45 %, training up to 85 %, then sampling, evaluating, writing.
+//! A search of its own (`/optimization`) has no training after it: it runs 5–85 %.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::Utc;
-use synth_core::generation::{GenerationRequest, Progress};
+use synth_core::generation::{GenerationRequest, Progress, RequestKind};
 use synth_engine::EpochReport;
 
 /// Shared by the phases of one run (the epoch callback runs on the fitting thread).
@@ -15,6 +16,8 @@ pub(crate) struct Pace {
     started: Arc<Instant>,
     searching: bool,
     searched: bool,
+    /// A search of its own: no fit after it, so it takes what training would.
+    search_only: bool,
 }
 
 impl Pace {
@@ -23,6 +26,7 @@ impl Pace {
             started: Arc::new(Instant::now()),
             searching: r.optimization.is_some(),
             searched: false,
+            search_only: r.kind == RequestKind::Optimization,
         }
     }
 
@@ -62,13 +66,23 @@ impl Pace {
         self.progress(phase, message.into(), percent)
     }
 
-    /// A finished trial of the search.
-    pub fn trial(&self, trial: u64, trials: u64) -> Progress {
+    /// The search begins with its first trial.
+    pub fn search_started(&self, trials: u64) -> Progress {
+        let mut p = self.progress("optimizing", format!("optimizing: trial 1/{trials}"), 5.0);
+        p.step = Some(0);
+        p.steps = Some(trials);
+        p
+    }
+
+    /// A finished trial of the search, with the best score so far.
+    pub fn trial(&self, trial: u64, trials: u64, best: Option<f64>) -> Progress {
         let share = trial as f64 / trials.max(1) as f64;
+        let span = if self.search_only { 80.0 } else { 40.0 };
+        let best = best.map_or_else(String::new, |b| format!(", best score {b:.4}"));
         let mut p = self.progress(
             "optimizing",
-            format!("optimizing: trial {trial}/{trials}"),
-            5.0 + 40.0 * share,
+            format!("optimizing: trial {trial}/{trials} done{best}"),
+            5.0 + span * share,
         );
         p.step = Some(trial);
         p.steps = Some(trials);

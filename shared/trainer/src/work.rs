@@ -7,13 +7,17 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::{Map, Value};
-use synth_core::generation::{GenerationRequest, OutputFormat, Progress, ResultFile, Timings};
+use synth_core::generation::{
+    GenerationRequest, OutputFormat, Progress, RequestKind, ResultFile, SearchSummary, SearchTrial,
+    Timings, TrialState,
+};
 use synth_core::{ObjectStore, PortError};
-use synth_engine::{EpochReport, FitOptions, ModelParams, Synthesizer};
+use synth_engine::optimize::{StopReason, Trial, TrialStatus};
+use synth_engine::{EpochReport, FitOptions, ModelParams, Optimization, Synthesizer};
 use synth_table::{Metadata, Table};
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::keeper::Signals;
+use crate::keeper::{Report, Signals, Verdict};
 use crate::{Failure, pace::Pace};
 
 /// What the work needs: the request, the dataset it names, and where to write.
@@ -22,9 +26,16 @@ pub(crate) struct Job {
     pub table: Table,
     pub metadata: Metadata,
     pub objects: Arc<dyn ObjectStore>,
-    pub progress: UnboundedSender<Progress>,
+    pub progress: UnboundedSender<Report>,
     pub signals: Signals,
 }
+
+/// The model to sample, the parameters it was fitted with, and what a search found.
+type Found = (
+    Box<dyn Synthesizer>,
+    Map<String, Value>,
+    Option<SearchSummary>,
+);
 
 /// What the work produced.
 pub(crate) struct Produced {
@@ -33,6 +44,7 @@ pub(crate) struct Produced {
     pub files: Vec<ResultFile>,
     pub timings: Timings,
     pub parameters: Value,
+    pub search: Option<SearchSummary>,
 }
 
 /// The engine's model parameters of a request (its `model_type` and its parameters).
@@ -56,9 +68,71 @@ pub(crate) fn seed_of(r: &GenerationRequest) -> u64 {
     })
 }
 
+/// A trial of the engine's search as the platform records it.
+fn search_trial(t: &Trial) -> SearchTrial {
+    SearchTrial {
+        number: t.number as u64,
+        params: Value::Object(t.params.clone()),
+        status: match t.status {
+            TrialStatus::Completed => TrialState::Completed,
+            TrialStatus::Failed => TrialState::Failed,
+            TrialStatus::Pruned => TrialState::Pruned,
+            TrialStatus::Cancelled => TrialState::Cancelled,
+        },
+        score: t.score,
+        reason: t.reason.clone(),
+        fit_seconds: t.fit_seconds,
+        finished_at: chrono::Utc::now(),
+    }
+}
+
+/// What a search found, or why it found nothing (every trial failed).
+fn summary(found: &Optimization, stopped: bool) -> Result<SearchSummary, Failure> {
+    let (Some(number), Some(score)) = (found.best_trial, found.best_score) else {
+        if stopped {
+            return Err(Failure::Stopped);
+        }
+        let reasons: Vec<String> = found
+            .trials
+            .iter()
+            .filter_map(|t| {
+                t.reason
+                    .as_ref()
+                    .map(|r| format!("trial {}: {r}", t.number))
+            })
+            .collect();
+        return Err(Failure::User(format!(
+            "every trial of the hyperparameter search failed: {}",
+            reasons.join("; ")
+        )));
+    };
+    let completed = found
+        .trials
+        .iter()
+        .filter(|t| t.status == TrialStatus::Completed)
+        .count();
+    let ended_early = match (stopped, found.stopped) {
+        (true, _) | (false, Some(StopReason::Cancelled)) => Some("stopped"),
+        (false, Some(StopReason::Timeout)) => Some("timeout"),
+        (false, Some(StopReason::Exhausted)) => Some("exhausted"),
+        (false, None) => None,
+    };
+    Ok(SearchSummary {
+        best_trial: number as u64,
+        best_score: score,
+        best_params: Value::Object(found.best_params.clone().unwrap_or_default()),
+        trials: found.trials.len() as u64,
+        completed: completed as u64,
+        ended_early: ended_early.map(str::to_owned),
+    })
+}
+
 impl Job {
-    fn stopped(&self) -> bool {
-        self.signals.stop.load(std::sync::atomic::Ordering::SeqCst)
+    /// The owner cancelled, or another run took over: nothing more is produced. (A stopped
+    /// search raises the same flag, but keeps what it found.)
+    fn cancelled(&self) -> bool {
+        let flag = self.signals.stop.load(std::sync::atomic::Ordering::SeqCst);
+        flag && self.signals.verdict() != Verdict::Stop
     }
 
     /// Run every phase; `Err(Failure::Stopped)` when the stop flag ended it.
@@ -67,25 +141,7 @@ impl Job {
         let mut pace = Pace::new(&job.request);
         let mut timings = Timings::default();
         let started = Instant::now();
-        let mut parameters = job.request.parameter_map();
-        if job.request.optimization.is_some() {
-            let t = Instant::now();
-            let search_pace = pace.clone();
-            parameters = blocking(job.clone(), move |j| j.optimize(search_pace)).await??;
-            timings.optimizing = t.elapsed().as_secs_f64();
-            pace.optimized();
-        }
-        if job.stopped() {
-            return Err(Failure::Stopped);
-        }
-        let params = model_params(&job.request, &parameters)?;
-        let t = Instant::now();
-        let fit_pace = pace.clone();
-        let model = blocking(job.clone(), move |j| j.fit(&params, fit_pace)).await??;
-        timings.training = t.elapsed().as_secs_f64();
-        if job.stopped() {
-            return Err(Failure::Stopped);
-        }
+        let (model, parameters, search) = job.clone().model(&mut pace, &mut timings).await?;
         job.report(pace.phase("sampling", "sampling the synthetic rows", 85.0));
         let t = Instant::now();
         let model = Arc::new(model);
@@ -127,16 +183,65 @@ impl Job {
             files,
             timings,
             parameters: Value::Object(parameters),
+            search,
         })
+    }
+
+    /// The model to sample: fitted with the request's parameters, or with the best ones its
+    /// search found — or, for a search of its own (or one its owner stopped), the best
+    /// trial's model itself, which needs no fit again.
+    async fn model(
+        self: Arc<Self>,
+        pace: &mut Pace,
+        timings: &mut Timings,
+    ) -> Result<Found, Failure> {
+        let mut parameters = self.request.parameter_map();
+        let mut search = None;
+        if self.request.optimization.is_some() {
+            let t = Instant::now();
+            let search_pace = pace.clone();
+            let found = blocking(self.clone(), move |j| j.optimize(search_pace)).await??;
+            timings.optimizing = t.elapsed().as_secs_f64();
+            pace.optimized();
+            if self.cancelled() {
+                return Err(Failure::Stopped);
+            }
+            let stopped = self.signals.verdict() == Verdict::Stop;
+            search = Some(summary(&found, stopped)?);
+            let best = found
+                .model_params
+                .as_ref()
+                .expect("a best trial has parameters");
+            parameters = match serde_json::to_value(best) {
+                Ok(Value::Object(mut m)) => {
+                    m.remove("model");
+                    m
+                }
+                _ => return Err(Failure::User("the best parameters do not serialise".into())),
+            };
+            if stopped || self.request.kind == RequestKind::Optimization {
+                let model = found.best_model.expect("a best trial has its model");
+                return Ok((model, parameters, search));
+            }
+        }
+        let params = model_params(&self.request, &parameters)?;
+        let t = Instant::now();
+        let fit_pace = pace.clone();
+        let model = blocking(self.clone(), move |j| j.fit(&params, fit_pace)).await??;
+        timings.training = t.elapsed().as_secs_f64();
+        if self.cancelled() {
+            return Err(Failure::Stopped);
+        }
+        Ok((model, parameters, search))
     }
 
     fn report(&self, p: Progress) {
         // The keeper is gone only when the run is finishing; nothing to tell then.
-        let _ = self.progress.send(p);
+        let _ = self.progress.send(Report::Progress(p));
     }
 
-    /// The hyperparameter search; returns the best trial's parameters (all of them).
-    fn optimize(&self, pace: Pace) -> Result<Map<String, Value>, Failure> {
+    /// The hyperparameter search, each trial recorded as it ends.
+    fn optimize(&self, pace: Pace) -> Result<Optimization, Failure> {
         let r = &self.request;
         let mut config = r.optimization.clone().unwrap_or(Value::Null);
         let Some(obj) = config.as_object_mut() else {
@@ -153,33 +258,19 @@ impl Job {
         let request: synth_engine::OptimizeRequest = serde_json::from_value(config)
             .map_err(|e| Failure::User(format!("the optimisation config is not valid: {e}")))?;
         let trials = request.n_trials as u64;
+        self.report(pace.search_started(trials));
         let progress = self.progress.clone();
         let options = synth_engine::OptimizeOptions {
             cancel: Some(self.signals.stop.clone()),
-            on_trial: Some(Box::new(move |trial, _best| {
-                let _ = progress.send(pace.trial(trial.number as u64, trials));
+            on_trial: Some(Box::new(move |trial, best| {
+                let _ = progress.send(Report::Trial(search_trial(trial)));
+                let p = pace.trial(trial.number as u64, trials, best);
+                let _ = progress.send(Report::Progress(p));
             })),
             ..synth_engine::OptimizeOptions::default()
         };
-        let found = synth_engine::optimize(&self.table, &self.metadata, &request, options)
-            .map_err(|e| Failure::User(format!("the hyperparameter search failed: {e}")))?;
-        let best = found.model_params.ok_or_else(|| {
-            let reasons: Vec<String> = found
-                .trials
-                .iter()
-                .filter_map(|t| t.reason.clone())
-                .collect();
-            Failure::User(format!(
-                "every trial of the hyperparameter search failed: {}",
-                reasons.join("; ")
-            ))
-        })?;
-        let mut all = match serde_json::to_value(best) {
-            Ok(Value::Object(m)) => m,
-            _ => return Err(Failure::User("the best parameters do not serialise".into())),
-        };
-        all.remove("model");
-        Ok(all)
+        synth_engine::optimize(&self.table, &self.metadata, &request, options)
+            .map_err(|e| Failure::User(format!("the hyperparameter search failed: {e}")))
     }
 
     fn fit(&self, params: &ModelParams, pace: Pace) -> Result<Box<dyn Synthesizer>, Failure> {
@@ -194,7 +285,7 @@ impl Job {
             seed: seed_of(&self.request),
             stop: Some(self.signals.stop.clone()),
             on_epoch: Some(Box::new(move |e: &EpochReport| {
-                let _ = progress.send(pace.epoch(e, epochs));
+                let _ = progress.send(Report::Progress(pace.epoch(e, epochs)));
             })),
             ..FitOptions::default()
         };

@@ -11,8 +11,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::{Admin, Ctx};
-use crate::error::ApiError;
 use crate::extract::{Json, Path, Query};
+use crate::routes::{Reply, ok};
 use crate::state::AppState;
 use synth_core::service::page_size;
 
@@ -63,17 +63,15 @@ async fn list_users(
     State(s): State<AppState>,
     Admin(_admin): Admin,
     Query(q): Query<UserListParams>,
-) -> Result<axum::Json<Success<Paged<User>>>, ApiError> {
+) -> Reply<Paged<User>> {
     let filter = UserFilter {
         role: q.role,
         is_active: q.is_active,
         email_prefix: q.email_prefix,
     };
-    Ok(axum::Json(Success::new(
-        s.accounts
-            .list_users(&filter, page_size(q.limit)?, q.cursor)
-            .await?,
-    )))
+    ok(s.accounts
+        .list_users(&filter, page_size(q.limit)?, q.cursor)
+        .await?)
 }
 
 /// Activate or deactivate a user (a deactivated user's tokens stop working at once).
@@ -90,10 +88,8 @@ async fn toggle_user(
     Admin(a): Admin,
     Ctx(ctx): Ctx,
     Path(id): Path<String>,
-) -> Result<axum::Json<Success<User>>, ApiError> {
-    Ok(axum::Json(Success::new(
-        s.accounts.toggle_user(&a, &id, &ctx).await?,
-    )))
+) -> Reply<User> {
+    ok(s.accounts.toggle_user(&a, &id, &ctx).await?)
 }
 
 /// Change a user's role.
@@ -112,10 +108,8 @@ async fn set_role(
     Ctx(ctx): Ctx,
     Path(id): Path<String>,
     Json(r): Json<RoleRequest>,
-) -> Result<axum::Json<Success<User>>, ApiError> {
-    Ok(axum::Json(Success::new(
-        s.accounts.set_role(&a, &id, r.role, &ctx).await?,
-    )))
+) -> Reply<User> {
+    ok(s.accounts.set_role(&a, &id, r.role, &ctx).await?)
 }
 
 /// The audit log, newest first.
@@ -128,8 +122,6 @@ async fn logs(
     State(s): State<AppState>,
     Admin(_admin): Admin,
     Query(q): Query<PageParams>,
-) -> Result<axum::Json<Success<Paged<AuditEntry>>>, ApiError> {
-    Ok(axum::Json(Success::new(
-        s.accounts.audit_log(page_size(q.limit)?, q.cursor).await?,
-    )))
+) -> Reply<Paged<AuditEntry>> {
+    ok(s.accounts.audit_log(page_size(q.limit)?, q.cursor).await?)
 }

@@ -12,7 +12,7 @@ use utoipa_axum::routes;
 use crate::auth::{Caller, Client};
 use crate::error::ApiError;
 use crate::extract::Json;
-use crate::routes::Ack;
+use crate::routes::{Ack, Reply, ok};
 use crate::state::AppState;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
@@ -84,10 +84,8 @@ async fn login(
     State(s): State<AppState>,
     Client(client): Client,
     Json(r): Json<LoginRequest>,
-) -> Result<axum::Json<Success<TokenPair>>, ApiError> {
-    Ok(axum::Json(Success::new(
-        s.accounts.login(&r.email, &r.password, &client).await?,
-    )))
+) -> Reply<TokenPair> {
+    ok(s.accounts.login(&r.email, &r.password, &client).await?)
 }
 
 /// Rotate a refresh token: the old one stops working; presenting it again ends the session.
@@ -96,13 +94,8 @@ async fn login(
         (status = 200, description = "A new token pair", body = Success<TokenPair>),
         (status = 401, description = "Invalid, expired or reused refresh token", body = Failure),
     ))]
-async fn refresh(
-    State(s): State<AppState>,
-    Json(r): Json<RefreshRequest>,
-) -> Result<axum::Json<Success<TokenPair>>, ApiError> {
-    Ok(axum::Json(Success::new(
-        s.accounts.refresh(&r.refresh_token).await?,
-    )))
+async fn refresh(State(s): State<AppState>, Json(r): Json<RefreshRequest>) -> Reply<TokenPair> {
+    ok(s.accounts.refresh(&r.refresh_token).await?)
 }
 
 /// The caller's account.
@@ -121,10 +114,7 @@ async fn me(Caller(p): Caller) -> axum::Json<Success<User>> {
         (status = 200, description = "Logged out", body = Success<Ack>),
         (status = 401, description = "Missing or invalid token", body = Failure),
     ))]
-async fn logout(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-) -> Result<axum::Json<Success<Ack>>, ApiError> {
+async fn logout(State(s): State<AppState>, Caller(p): Caller) -> Reply<Ack> {
     s.accounts.logout(&p).await?;
     Ok(axum::Json(Success::with_message(
         Ack { ok: true },

@@ -17,7 +17,7 @@ use utoipa_axum::routes;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::{Json, Path, Query};
-use crate::routes::Ack;
+use crate::routes::{Ack, Reply, ok};
 use crate::state::AppState;
 use synth_core::service::page_size;
 
@@ -174,12 +174,10 @@ async fn list(
     State(s): State<AppState>,
     Caller(p): Caller,
     Query(q): Query<ListParams>,
-) -> Result<axum::Json<Success<Paged<Dataset>>>, ApiError> {
-    Ok(axum::Json(Success::new(
-        s.datasets
-            .list(&p.user.id, page_size(q.limit)?, q.cursor)
-            .await?,
-    )))
+) -> Reply<Paged<Dataset>> {
+    ok(s.datasets
+        .list(&p.user.id, page_size(q.limit)?, q.cursor)
+        .await?)
 }
 
 /// One dataset with its status, SDV metadata and per-column profile.
@@ -190,10 +188,10 @@ async fn get_dataset(
     State(s): State<AppState>,
     Caller(p): Caller,
     Path(id): Path<String>,
-) -> Result<axum::Json<Success<DatasetDetail>>, ApiError> {
+) -> Reply<DatasetDetail> {
     let dataset = s.datasets.get(&p.user.id, &id).await?;
     let profile = s.datasets.profile(&dataset).await?;
-    Ok(axum::Json(Success::new(DatasetDetail { dataset, profile })))
+    ok(DatasetDetail { dataset, profile })
 }
 
 /// The first rows of a ready dataset.
@@ -209,12 +207,12 @@ async fn preview(
     Caller(p): Caller,
     Path(id): Path<String>,
     Query(q): Query<PreviewParams>,
-) -> Result<axum::Json<Success<Preview>>, ApiError> {
+) -> Reply<Preview> {
     let rows = s
         .datasets
         .preview(&p.user.id, &id, q.rows.unwrap_or(20))
         .await?;
-    Ok(axum::Json(Success::new(Preview { rows })))
+    ok(Preview { rows })
 }
 
 /// Override column sdtypes (SDV single-table metadata; listed columns only).
@@ -231,10 +229,8 @@ async fn set_metadata(
     Caller(p): Caller,
     Path(id): Path<String>,
     Json(m): Json<Metadata>,
-) -> Result<axum::Json<Success<Dataset>>, ApiError> {
-    Ok(axum::Json(Success::new(
-        s.datasets.set_metadata(&p.user.id, &id, m).await?,
-    )))
+) -> Reply<Dataset> {
+    ok(s.datasets.set_metadata(&p.user.id, &id, m).await?)
 }
 
 /// Delete a dataset and its files (refused while a generation on it runs).
@@ -249,7 +245,7 @@ async fn delete_dataset(
     State(s): State<AppState>,
     Caller(p): Caller,
     Path(id): Path<String>,
-) -> Result<axum::Json<Success<Ack>>, ApiError> {
+) -> Reply<Ack> {
     s.datasets.delete(&p.user.id, &id).await?;
     Ok(axum::Json(Success::with_message(
         Ack { ok: true },

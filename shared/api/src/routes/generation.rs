@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use synth_core::generation::{
-    GenerationInput, GenerationRequest, RequestStatus, ResultLinks, Validation,
+    GenerationInput, GenerationRequest, RequestKind, RequestStatus, ResultLinks, Validation,
 };
 use synth_core::ports::Paged;
 use synth_core::service::page_size;
@@ -22,6 +22,7 @@ use crate::auth::{Admin, Caller, Ctx};
 use crate::envelope::{Failure, Success};
 use crate::error::ApiError;
 use crate::extract::{Json, Path, Query};
+use crate::routes::{Reply, ok};
 use crate::state::AppState;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
@@ -152,6 +153,7 @@ fn input(
     o: Output,
 ) -> GenerationInput {
     GenerationInput {
+        kind: RequestKind::Generation,
         dataset_id,
         model_type,
         parameters,
@@ -164,9 +166,9 @@ fn input(
     }
 }
 
-type Created = (StatusCode, axum::Json<Success<GenerationRequest>>);
+pub(crate) type Created = (StatusCode, axum::Json<Success<GenerationRequest>>);
 
-fn created(r: GenerationRequest) -> Created {
+pub(crate) fn created(r: GenerationRequest) -> Created {
     let message = match r.status {
         RequestStatus::AwaitingApproval => "waiting for an administrator's approval",
         RequestStatus::Queued => "queued",
@@ -228,11 +230,9 @@ async fn validate(
     State(s): State<AppState>,
     Caller(p): Caller,
     Json(r): Json<StartRequestV2>,
-) -> Result<axum::Json<Success<Validation>>, ApiError> {
+) -> Reply<Validation> {
     let i = input(r.dataset_id, r.model_type, r.parameters, r.output);
-    Ok(axum::Json(Success::new(
-        s.generations.validate(&p.user.id, &i).await?,
-    )))
+    ok(s.generations.validate(&p.user.id, &i).await?)
 }
 
 /// Every model with each parameter's default, bounds and description.
@@ -249,12 +249,12 @@ async fn list(
     State(s): State<AppState>,
     Caller(p): Caller,
     Query(q): Query<RequestListParams>,
-) -> Result<axum::Json<Success<Paged<GenerationRequest>>>, ApiError> {
+) -> Reply<Paged<GenerationRequest>> {
     let page = s
         .generations
         .list(&p.user.id, q.status, page_size(q.limit)?, q.cursor)
         .await?;
-    Ok(axum::Json(Success::new(page)))
+    ok(page)
 }
 
 /// One request: its status, progress (phase, percent, ETA, latest losses) and result.
@@ -265,10 +265,8 @@ async fn status(
     State(s): State<AppState>,
     Caller(p): Caller,
     Path(id): Path<String>,
-) -> Result<axum::Json<Success<GenerationRequest>>, ApiError> {
-    Ok(axum::Json(Success::new(
-        s.generations.get(&p.user.id, &id).await?,
-    )))
+) -> Reply<GenerationRequest> {
+    ok(s.generations.get(&p.user.id, &id).await?)
 }
 
 /// Expiring links to a completed request's synthetic table (and, with `include_metadata`,
@@ -283,10 +281,8 @@ async fn download(
     State(s): State<AppState>,
     Caller(p): Caller,
     Path(id): Path<String>,
-) -> Result<axum::Json<Success<ResultLinks>>, ApiError> {
-    Ok(axum::Json(Success::new(
-        s.generations.download(&p.user.id, &id).await?,
-    )))
+) -> Reply<ResultLinks> {
+    ok(s.generations.download(&p.user.id, &id).await?)
 }
 
 /// Cancel a request that has not finished (a running one stops at its next epoch), or
@@ -301,7 +297,7 @@ async fn cancel_or_delete(
     State(s): State<AppState>,
     Caller(p): Caller,
     Path(id): Path<String>,
-) -> Result<axum::Json<Success<Option<GenerationRequest>>>, ApiError> {
+) -> Reply<Option<GenerationRequest>> {
     let r = s.generations.cancel_or_delete(&p.user.id, &id).await?;
     let message = match &r {
         None => "deleted",
@@ -412,7 +408,7 @@ async fn generate_data_request(
     Caller(p): Caller,
     Path(id): Path<String>,
     body: Option<Json<Option<GenerateOverride>>>,
-) -> Result<axum::Json<Success<GenerationRequest>>, ApiError> {
+) -> Reply<GenerationRequest> {
     if let Some(Json(Some(o))) = body {
         let mut params = Map::new();
         if let Some(e) = o.optimization_enabled {
@@ -429,9 +425,7 @@ async fn generate_data_request(
             .set_optimization(&p.user.id, &id, optimization)
             .await?;
     }
-    Ok(axum::Json(Success::new(
-        s.generations.start(&p.user.id, &id).await?,
-    )))
+    ok(s.generations.start(&p.user.id, &id).await?)
 }
 
 /// The administrators' routes over every user's requests (the admin resource group).
@@ -459,12 +453,12 @@ async fn admin_list(
     State(s): State<AppState>,
     Admin(_a): Admin,
     Query(q): Query<RequestListParams>,
-) -> Result<axum::Json<Success<Paged<GenerationRequest>>>, ApiError> {
+) -> Reply<Paged<GenerationRequest>> {
     let page = s
         .generations
         .list_all(q.status, page_size(q.limit)?, q.cursor)
         .await?;
-    Ok(axum::Json(Success::new(page)))
+    ok(page)
 }
 
 /// Approve a request awaiting approval; it starts when its owner's limit allows. Audited.
@@ -480,10 +474,8 @@ async fn approve(
     Admin(a): Admin,
     Ctx(ctx): Ctx,
     Path(id): Path<String>,
-) -> Result<axum::Json<Success<GenerationRequest>>, ApiError> {
-    Ok(axum::Json(Success::new(
-        s.generations.approve(&a, &id, &ctx).await?,
-    )))
+) -> Reply<GenerationRequest> {
+    ok(s.generations.approve(&a, &id, &ctx).await?)
 }
 
 /// Reject a request awaiting approval, with the reason its owner is told. Audited.
@@ -500,8 +492,6 @@ async fn reject(
     Ctx(ctx): Ctx,
     Path(id): Path<String>,
     Json(r): Json<RejectRequest>,
-) -> Result<axum::Json<Success<GenerationRequest>>, ApiError> {
-    Ok(axum::Json(Success::new(
-        s.generations.reject(&a, &id, &r.reason, &ctx).await?,
-    )))
+) -> Reply<GenerationRequest> {
+    ok(s.generations.reject(&a, &id, &r.reason, &ctx).await?)
 }

@@ -4,6 +4,7 @@ pub mod admin;
 pub mod auth;
 pub mod datasets;
 pub mod generation;
+pub mod optimization;
 pub mod system;
 pub mod users;
 
@@ -69,7 +70,8 @@ impl ResourceGroup {
             Self::Admin => admin::router().merge(generation::admin_router()),
             Self::Datasets => datasets::router(),
             Self::Generation => generation::router(),
-            Self::Optimization | Self::Stats | Self::Notifications => OpenApiRouter::new(),
+            Self::Optimization => optimization::router(),
+            Self::Stats | Self::Notifications => OpenApiRouter::new(),
         }
     }
 }
@@ -88,12 +90,21 @@ impl ResourceGroup {
         (name = "users", description = "The caller's profile and data"),
         (name = "datasets", description = "Uploading and inspecting tables"),
         (name = "generation", description = "Asking for, following and downloading synthetic tables"),
+        (name = "optimization", description = "Hyperparameter searches: trials as they run, stop, the best model"),
         (name = "admin", description = "Administration (admins only)"),
     )
 )]
 struct ApiDoc;
 
 struct BearerAuth;
+
+/// What most handlers answer: `data` in the success envelope, or the error envelope.
+pub(crate) type Reply<T> = Result<axum::Json<crate::envelope::Success<T>>, ApiError>;
+
+/// `data` as a handler's successful answer.
+pub(crate) fn ok<T>(data: T) -> Reply<T> {
+    Ok(axum::Json(crate::envelope::Success::new(data)))
+}
 
 /// A plain acknowledgement.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]

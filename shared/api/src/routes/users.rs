@@ -13,7 +13,7 @@ use utoipa_axum::routes;
 use crate::auth::{Caller, Ctx};
 use crate::error::ApiError;
 use crate::extract::Json;
-use crate::routes::Ack;
+use crate::routes::{Ack, Reply, ok};
 use crate::state::AppState;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
@@ -51,10 +51,8 @@ async fn update_profile(
     State(s): State<AppState>,
     Caller(p): Caller,
     Json(change): Json<ProfileUpdate>,
-) -> Result<axum::Json<Success<User>>, ApiError> {
-    Ok(axum::Json(Success::new(
-        s.accounts.update_profile(&p, change).await?,
-    )))
+) -> Reply<User> {
+    ok(s.accounts.update_profile(&p, change).await?)
 }
 
 /// Register a device push token of the caller.
@@ -81,11 +79,7 @@ async fn push_token(
 /// Right to erasure: delete the caller's account and everything it owns.
 #[utoipa::path(delete, path = "/users/account", tag = "users", security(("bearer" = [])),
     responses((status = 200, description = "Deleted", body = Success<Ack>), (status = 401, description = "Not authenticated", body = Failure)))]
-async fn delete_account(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    Ctx(ctx): Ctx,
-) -> Result<axum::Json<Success<Ack>>, ApiError> {
+async fn delete_account(State(s): State<AppState>, Caller(p): Caller, Ctx(ctx): Ctx) -> Reply<Ack> {
     s.accounts.delete_account(&p, &ctx).await?;
     Ok(axum::Json(Success::with_message(
         Ack { ok: true },
@@ -96,9 +90,6 @@ async fn delete_account(
 /// Right to portability: everything stored about the caller, with links to their files.
 #[utoipa::path(get, path = "/users/export", tag = "users", security(("bearer" = [])),
     responses((status = 200, description = "The export document", body = Success<Object>), (status = 401, description = "Not authenticated", body = Failure)))]
-async fn export(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-) -> Result<axum::Json<Success<Value>>, ApiError> {
-    Ok(axum::Json(Success::new(s.accounts.export(&p).await?)))
+async fn export(State(s): State<AppState>, Caller(p): Caller) -> Reply<Value> {
+    ok(s.accounts.export(&p).await?)
 }

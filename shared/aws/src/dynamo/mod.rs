@@ -237,15 +237,7 @@ impl RecordStore for DynamoRecords {
                 _ => break,
             }
         }
-        let next = if items.len() > query.limit {
-            items.truncate(query.limit);
-            items
-                .last()
-                .map(|last| Cursor::after(last, query.index).encode())
-        } else {
-            None
-        };
-        Ok(Page { items, next })
+        Ok(Page::of_overfetched(items, query))
     }
 
     async fn transact(&self, ops: Vec<TxOp>) -> PortResult<()> {

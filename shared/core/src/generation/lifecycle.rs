@@ -1,5 +1,6 @@
-//! The trainer's side of a request: take it on ([`TrainerRun::claim`]), hold it (heartbeats
-//! and progress) and finish it (completed, failed or cancelled). Every write is conditioned
+//! The trainer's side of a request: take it on ([`TrainerRun::claim`]), hold it (heartbeats,
+//! progress and the trials of its search) and finish it (completed, stopped, failed or
+//! cancelled). Every write is conditioned
 //! on the run's attempt token, so two runs of one request (a message delivered twice, a job
 //! retried after a crash) never both work on it or both finish it.
 //!
@@ -16,8 +17,11 @@ use chrono::Utc;
 use serde_json::json;
 
 use super::requests::{notify, release};
-use super::{GenerationRequest, GenerationResult, Progress, RequestStatus, request_key};
-use crate::ports::records::{Condition, Update};
+use super::{
+    GenerationRequest, GenerationResult, Progress, RequestStatus, SearchTrial, request_key,
+    trial_key,
+};
+use crate::ports::records::{Condition, Item, TxOp, Update};
 use crate::service::{ServiceError, ServiceResult};
 use crate::{PortError, RecordStore, Topic};
 
@@ -42,6 +46,8 @@ pub enum Beat {
     Continue,
     /// The owner cancelled it: stop at the next epoch and finish it as cancelled.
     Cancel,
+    /// The owner stopped its search: end the search at the next epoch, keep the best trial.
+    Stop,
     /// Another run holds it now (or it was finished meanwhile): stop, write nothing more.
     Lost,
 }
@@ -139,21 +145,61 @@ impl TrainerRun {
         let update = update
             .set("heartbeat_at", Utc::now().timestamp())
             .set("updated_at", Utc::now().to_rfc3339());
-        let cond = Condition::And(vec![
-            Condition::eq("status", RequestStatus::Running.as_str()),
-            Condition::eq("attempt", self.attempt.as_str()),
-        ]);
         let key = request_key(&self.request.owner_id, &self.request.id);
-        match self.records.update(&key, update, Some(cond)).await {
-            Ok(item) if item.get("cancel_requested") == Some(&json!(true)) => Ok(Beat::Cancel),
-            Ok(_) => Ok(Beat::Continue),
+        match self
+            .records
+            .update(&key, update, Some(self.holding()))
+            .await
+        {
+            Ok(item) => Ok(beat_of(&item)),
             Err(PortError::ConditionFailed) => Ok(Beat::Lost),
             Err(e) => Err(e.into()),
         }
     }
 
+    /// Record a trial of the search as it ended, while this run still holds the request.
+    pub async fn record_trial(&self, trial: &SearchTrial) -> ServiceResult<Beat> {
+        let r = &self.request;
+        let key = trial_key(&r.owner_id, &r.id, trial.number);
+        let item = Item::from_value(&key, trial)?
+            .with("request_id", r.id.as_str())
+            .with("owner_id", r.owner_id.as_str());
+        let ops = vec![
+            TxOp::Put {
+                item,
+                condition: None,
+            },
+            TxOp::Check {
+                key: request_key(&r.owner_id, &r.id),
+                condition: self.holding(),
+            },
+        ];
+        match self.records.transact(ops).await {
+            Ok(()) => Ok(Beat::Continue),
+            Err(PortError::TransactionCanceled { .. }) => Ok(Beat::Lost),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The condition that this run still holds the request.
+    fn holding(&self) -> Condition {
+        Condition::And(vec![
+            Condition::eq("status", RequestStatus::Running.as_str()),
+            Condition::eq("attempt", self.attempt.as_str()),
+        ])
+    }
+
+    /// Finish as stopped (its owner stopped the search) with the best trial's result.
+    pub async fn stopped(self, result: GenerationResult) -> ServiceResult<()> {
+        self.finish_with(RequestStatus::Stopped, result).await
+    }
+
     /// Finish as completed with its result, and say so on the topic.
     pub async fn complete(self, result: GenerationResult) -> ServiceResult<()> {
+        self.finish_with(RequestStatus::Completed, result).await
+    }
+
+    async fn finish_with(self, to: RequestStatus, result: GenerationResult) -> ServiceResult<()> {
         let quality = result.quality_score;
         let rows = result.rows;
         let update = Update::default()
@@ -161,7 +207,7 @@ impl TrainerRun {
             .set("finished_at", Utc::now().to_rfc3339())
             .remove("progress");
         self.finish(
-            RequestStatus::Completed,
+            to,
             update,
             json!({ "quality_score": quality, "rows": rows }),
         )
@@ -204,15 +250,20 @@ impl TrainerRun {
             status: to,
             ..r.clone()
         };
-        notify(
-            self.topic.as_ref(),
-            &format!("generation.{}", to.as_str()),
-            &done,
-            notice,
-        )
-        .await;
+        notify(self.topic.as_ref(), to.as_str(), &done, notice).await;
         tracing::info!(request_id = %r.id, status = to.as_str(), "generation request finished");
         Ok(())
+    }
+}
+
+/// What the request as written asks of the run: a cancel wins over a stop.
+fn beat_of(item: &Item) -> Beat {
+    if item.get("cancel_requested") == Some(&json!(true)) {
+        Beat::Cancel
+    } else if item.get("stop_requested") == Some(&json!(true)) {
+        Beat::Stop
+    } else {
+        Beat::Continue
     }
 }
 
@@ -293,13 +344,7 @@ async fn give_up(
         status: RequestStatus::Failed,
         ..r.clone()
     };
-    notify(
-        topic,
-        "generation.failed",
-        &failed,
-        json!({ "error": reason }),
-    )
-    .await;
+    notify(topic, "failed", &failed, json!({ "error": reason })).await;
     tracing::warn!(request_id = %r.id, attempts = r.attempts, "generation request given up");
     Ok(())
 }

@@ -8,8 +8,14 @@
 //! ```text
 //! pending ─┬─────────────────────────────┬─> queued ─> running ─┬─> completed
 //!          └─> awaiting_approval ─> approved ┘                  ├─> failed
-//!                      └─> rejected             (any not final) └─> cancelled
+//!                      └─> rejected             (any not final) ├─> cancelled
+//!                                                  (a search)   └─> stopped
 //! ```
+//!
+//! A request is a generation (a synthetic table; a hyperparameter search first when it has
+//! an `optimization`) or an optimisation (the search is the point: its result is the best
+//! trial's model, sampled). A search its owner stops ends `stopped`, with the best trial
+//! so far kept and sampled; a cancelled one keeps nothing.
 //!
 //! Records (the one DynamoDB-shaped table):
 //! - `USER#{owner}` / `GENREQ#{id}` — the request (ids are UUIDv7: the sort key is creation
@@ -18,6 +24,9 @@
 //!   in gsi2.
 //! - `USER#{owner}` / `GENACTIVE` — how many of the owner's requests are queued or running,
 //!   changed in the same transaction as the status (`MAX_CONCURRENT_GENERATIONS`).
+//! - `USER#{owner}` / `TRIAL#{id}#{n}` — trial `n` of request `id`'s search, written by
+//!   the trainer as the trial ends; read back by querying that sort-key prefix, and
+//!   erased and exported with the rest of the owner's records.
 //!
 //! Objects: everything a request produces lives under `users/{owner}/generations/{id}/`.
 //!
@@ -28,6 +37,7 @@
 pub mod lifecycle;
 pub mod models;
 mod requests;
+mod search;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -40,6 +50,7 @@ use crate::ports::records::Key;
 
 pub use models::CheckedModel;
 pub use requests::{GenerationInput, Generations, ResultLinks};
+pub use search::{BestTrial, SearchBest, SearchInput, SearchTrials};
 pub use validate::{Problem, Validation};
 
 /// Where a request is in its life.
@@ -61,10 +72,12 @@ pub enum RequestStatus {
     /// It could not be done; `error` says why.
     Failed,
     Cancelled,
+    /// A search its owner stopped: the best trial so far was kept and sampled.
+    Stopped,
 }
 
 impl RequestStatus {
-    pub const ALL: [RequestStatus; 9] = [
+    pub const ALL: [RequestStatus; 10] = [
         Self::Pending,
         Self::AwaitingApproval,
         Self::Approved,
@@ -74,6 +87,7 @@ impl RequestStatus {
         Self::Completed,
         Self::Failed,
         Self::Cancelled,
+        Self::Stopped,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -87,6 +101,7 @@ impl RequestStatus {
             Self::Completed => "completed",
             Self::Failed => "failed",
             Self::Cancelled => "cancelled",
+            Self::Stopped => "stopped",
         }
     }
 
@@ -94,8 +109,13 @@ impl RequestStatus {
     pub fn is_final(self) -> bool {
         matches!(
             self,
-            Self::Rejected | Self::Completed | Self::Failed | Self::Cancelled
+            Self::Rejected | Self::Completed | Self::Failed | Self::Cancelled | Self::Stopped
         )
+    }
+
+    /// It ended with a result (files to download).
+    pub fn has_result(self) -> bool {
+        matches!(self, Self::Completed | Self::Stopped)
     }
 
     /// Counted against the owner's `MAX_CONCURRENT_GENERATIONS`.
@@ -112,6 +132,90 @@ impl std::str::FromStr for RequestStatus {
             .find(|st| st.as_str() == s)
             .ok_or_else(|| format!("unknown status {s:?}"))
     }
+}
+
+/// What a request is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum RequestKind {
+    /// A synthetic table, after a hyperparameter search when `optimization` is set.
+    #[default]
+    Generation,
+    /// A hyperparameter search (`/optimization`): its result is the best trial's model
+    /// and a sample of it.
+    Optimization,
+}
+
+impl RequestKind {
+    /// The prefix of the topic's event names for such requests (`generation.completed`).
+    pub fn event_prefix(self) -> &'static str {
+        match self {
+            Self::Generation => "generation",
+            Self::Optimization => "optimization",
+        }
+    }
+}
+
+/// How one trial of a search ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum TrialState {
+    Completed,
+    /// It failed (out of memory, a loss that is not finite, parameters that do not fit);
+    /// `reason` says why, and the search went on.
+    Failed,
+    /// Stopped early: its score along the way was far below the best trials'.
+    Pruned,
+    /// The search was stopped or timed out while it ran.
+    Cancelled,
+}
+
+/// One trial of a request's search, as the trainer recorded it when it ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SearchTrial {
+    /// 1-based, in the order the search ran them.
+    pub number: u64,
+    /// The searched parameters of this trial.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub params: Value,
+    pub status: TrialState,
+    /// The search's metric on the holdout rows (completed trials).
+    pub score: Option<f64>,
+    pub reason: Option<String>,
+    pub fit_seconds: f64,
+    pub finished_at: DateTime<Utc>,
+}
+
+pub(crate) fn trial_key(owner: &str, id: &str, number: u64) -> Key {
+    Key::new(
+        format!("USER#{owner}"),
+        format!("{}{number:05}", trials_prefix(id)),
+    )
+}
+
+/// The sort-key prefix of a request's trials.
+pub(crate) fn trials_prefix(id: &str) -> String {
+    format!("TRIAL#{id}#")
+}
+
+/// What a search found, kept with the result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SearchSummary {
+    /// The best completed trial's number, its score and its searched parameters.
+    pub best_trial: u64,
+    pub best_score: f64,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub best_params: Value,
+    /// Trials run, and how many of them completed.
+    pub trials: u64,
+    pub completed: u64,
+    /// Why the search ended before `n_trials`: `stopped` (by its owner), `timeout` or
+    /// `exhausted` (a grid or finite space was covered).
+    pub ended_early: Option<String>,
 }
 
 /// The file format of the synthetic table.
@@ -218,6 +322,9 @@ pub struct GenerationResult {
     /// The parameters the final model was fitted with (the best trial's, after a search).
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub parameters: Value,
+    /// After a hyperparameter search: what it found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search: Option<SearchSummary>,
 }
 
 /// An administrator's decision on a request that needed one.
@@ -236,6 +343,8 @@ pub struct Decision {
 pub struct GenerationRequest {
     pub id: String,
     pub owner_id: String,
+    #[serde(default)]
+    pub kind: RequestKind,
     pub dataset_id: String,
     /// The dataset's file name when the request was made.
     pub dataset_name: String,
@@ -262,6 +371,10 @@ pub struct GenerationRequest {
     /// Set when a running request is cancelled: its trainer stops at the next epoch.
     #[serde(default)]
     pub cancel_requested: bool,
+    /// Set when a running search is stopped: it ends after the current trial's epoch and
+    /// keeps the best trial so far.
+    #[serde(default)]
+    pub stop_requested: bool,
     /// Trainer runs that took this request on (a crashed one is retried).
     #[serde(default)]
     pub attempts: u32,
@@ -318,6 +431,11 @@ mod tests {
             .into_iter()
             .filter(|s| s.is_final())
             .collect();
-        assert_eq!(finals.len(), 4);
+        assert_eq!(finals.len(), 5);
+        assert!(
+            RequestStatus::ALL
+                .iter()
+                .all(|s| !s.has_result() || s.is_final())
+        );
     }
 }

@@ -12,8 +12,8 @@ use synth_table::Profile;
 
 use super::validate::{self, Checked};
 use super::{
-    ALL_PARTITION, Decision, GenerationRequest, RequestStatus, Validation, active_key, models,
-    request_key, result_prefix, status_partition,
+    ALL_PARTITION, Decision, GenerationRequest, RequestKind, RequestStatus, Validation, active_key,
+    models, request_key, result_prefix, status_partition,
 };
 use crate::accounts::{Principal, admin::audit_item};
 use crate::datasets::{Dataset, DatasetStatus, Datasets, dataset_key};
@@ -31,6 +31,8 @@ pub const DOWNLOAD_URL_TTL: Duration = Duration::from_secs(3600);
 /// A request as a user asks for it, whichever route it came by.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct GenerationInput {
+    /// A generation (the default) or a hyperparameter search (`/optimization`).
+    pub kind: RequestKind,
     pub dataset_id: String,
     pub model_type: String,
     /// The model's parameters; those left out take their defaults.
@@ -112,6 +114,10 @@ impl Generations {
             datasets,
             settings,
         }
+    }
+
+    pub(crate) fn records(&self) -> &dyn RecordStore {
+        self.records.as_ref()
     }
 
     /// The models and their parameters (defaults, bounds, descriptions).
@@ -349,18 +355,9 @@ impl Generations {
             .backward()
             .limit(limit)
             .after(cursor);
-        let page = self.records.query(&q).await?;
-        let mut items = Vec::with_capacity(page.items.len());
-        for item in &page.items {
-            let r: GenerationRequest = item.to_value()?;
-            if status.is_none_or(|s| s == r.status) {
-                items.push(r);
-            }
-        }
-        Ok(Paged {
-            items,
-            next_cursor: page.next,
-        })
+        let mut page: Paged<GenerationRequest> = self.records.query(&q).await?.decode()?;
+        page.items.retain(|r| status.is_none_or(|s| s == r.status));
+        Ok(page)
     }
 
     /// Cancel a request that has not finished (a running one stops at its next epoch), or
@@ -379,6 +376,7 @@ impl Generations {
                 self.objects
                     .delete_prefix(&result_prefix(owner, id))
                     .await?;
+                super::search::delete_trials(self.records.as_ref(), owner, id).await?;
                 match self
                     .records
                     .delete(&key, Some(Condition::eq("status", s.as_str())))
@@ -411,7 +409,7 @@ impl Generations {
                 )
                 .await?;
                 let r = self.get(owner, id).await?;
-                self.notify("generation.cancelled", &r, json!({})).await;
+                self.notify("cancelled", &r, json!({})).await;
                 Ok(Some(r))
             }
             s => {
@@ -433,11 +431,7 @@ impl Generations {
     /// Expiring links to a completed request's files.
     pub async fn download(&self, owner: &str, id: &str) -> ServiceResult<ResultLinks> {
         let r = self.get(owner, id).await?;
-        let Some(result) = r
-            .result
-            .as_ref()
-            .filter(|_| r.status == RequestStatus::Completed)
-        else {
+        let Some(result) = r.result.as_ref().filter(|_| r.status.has_result()) else {
             return Err(ServiceError::Conflict(format!(
                 "the request is {}, not completed",
                 r.status.as_str()
@@ -476,16 +470,7 @@ impl Generations {
         .backward()
         .limit(limit)
         .after(cursor);
-        let page = self.records.query(&q).await?;
-        let items = page
-            .items
-            .iter()
-            .map(Item::to_value)
-            .collect::<Result<Vec<GenerationRequest>, _>>()?;
-        Ok(Paged {
-            items,
-            next_cursor: page.next,
-        })
+        Ok(self.records.query(&q).await?.decode()?)
     }
 
     /// Any user's request by its id (administrators).
@@ -510,7 +495,7 @@ impl Generations {
         ctx: &RequestContext,
     ) -> ServiceResult<GenerationRequest> {
         let r = self.decide(admin, id, None, ctx).await?;
-        self.notify("generation.approved", &r, json!({})).await;
+        self.notify("approved", &r, json!({})).await;
         match self.enqueue(&r).await {
             Ok(r) => Ok(r),
             Err(ServiceError::RateLimited { .. }) => Ok(r),
@@ -534,7 +519,7 @@ impl Generations {
             ));
         }
         let r = self.decide(admin, id, Some(reason), ctx).await?;
-        self.notify("generation.rejected", &r, json!({ "reason": reason }))
+        self.notify("rejected", &r, json!({ "reason": reason }))
             .await;
         Ok(r)
     }
@@ -614,8 +599,8 @@ impl Generations {
 
     /// Tell the topic (and so the owner's notifications) what happened to a request; best
     /// effort: the change itself is already stored.
-    async fn notify(&self, kind: &str, r: &GenerationRequest, extra: Value) {
-        notify(self.topic.as_ref(), kind, r, extra).await;
+    pub(crate) async fn notify(&self, event: &str, r: &GenerationRequest, extra: Value) {
+        notify(self.topic.as_ref(), event, r, extra).await;
     }
 }
 
@@ -633,6 +618,7 @@ fn new_request(
     GenerationRequest {
         id: uuid::Uuid::now_v7().to_string(),
         owner_id: owner.to_owned(),
+        kind: input.kind,
         dataset_id: dataset.id.clone(),
         dataset_name: dataset.filename.clone(),
         model_type: checked.model.model_type,
@@ -647,6 +633,7 @@ fn new_request(
         error: None,
         progress: None,
         cancel_requested: false,
+        stop_requested: false,
         attempts: 0,
         result: None,
         decision: None,
@@ -748,8 +735,11 @@ async fn release_without_dataset(
     }
 }
 
-/// Publish what happened to a request on the topic (`kind` is its subject).
-pub(crate) async fn notify(topic: &dyn Topic, kind: &str, r: &GenerationRequest, extra: Value) {
+/// Publish what happened to a request on the topic; the subject is the request's kind and
+/// the `event` (`generation.completed`, `optimization.stopped`).
+pub(crate) async fn notify(topic: &dyn Topic, event: &str, r: &GenerationRequest, extra: Value) {
+    let kind = format!("{}.{event}", r.kind.event_prefix());
+    let kind = kind.as_str();
     let mut message = json!({
         "type": kind,
         "user_id": r.owner_id,

@@ -331,6 +331,20 @@ pub struct Page {
 }
 
 impl Page {
+    /// The page of a query that fetched up to `limit + 1` items (`items` in query order):
+    /// the first `limit`, with a cursor after the last of them when more were found.
+    pub fn of_overfetched(mut items: Vec<Item>, query: &Query) -> Self {
+        let next = if items.len() > query.limit {
+            items.truncate(query.limit);
+            items
+                .last()
+                .map(|last| Cursor::after(last, query.index).encode())
+        } else {
+            None
+        };
+        Self { items, next }
+    }
+
     /// The page with every item decoded into `T`, the cursor kept: what a service hands out.
     pub fn decode<T: for<'de> Deserialize<'de>>(&self) -> PortResult<Paged<T>> {
         Ok(Paged {

@@ -137,16 +137,7 @@ mod tests {
     #[test]
     fn activation_is_tanh_on_alpha_and_soft_one_hot_elsewhere() {
         let dev = Device::Cpu;
-        let spans = [
-            Span {
-                kind: SpanKind::Tanh,
-                width: 1,
-            },
-            Span {
-                kind: SpanKind::Softmax,
-                width: 3,
-            },
-        ];
+        let spans = [Span::tanh(1), Span::softmax(3)];
         let logits = Tensor::new(&[[3.0f32, 1.0, 2.0, 0.5], [-3.0, 0.0, 0.0, 0.0]], &dev).unwrap();
         let zero = Tensor::zeros((2, 4), DType::F32, &dev).unwrap();
         let out = activate(&logits, &spans, &zero)

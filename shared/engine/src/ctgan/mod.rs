@@ -124,10 +124,8 @@ impl Model for CtganNet {
 mod tests {
     use super::*;
     use crate::random::rng_for;
-    use crate::test_support::table;
-    use crate::{EngineDevice, EngineError, FitOptions, Synthesizer};
-    use std::sync::{Arc, Mutex};
-    use synth_table::ColumnData;
+    use crate::test_support::{assert_conditions_hold, assert_reloads, epoch_sink, losses, table};
+    use crate::{FitOptions, Synthesizer};
 
     fn small() -> CtganParams {
         CtganParams {
@@ -142,32 +140,14 @@ mod tests {
 
     fn fit(seed: u64) -> Ctgan {
         let (t, m) = table(200);
-        Ctgan::fit(
-            &t,
-            &m,
-            small(),
-            FitOptions {
-                seed,
-                ..Default::default()
-            },
-        )
-        .unwrap()
+        Ctgan::fit(&t, &m, small(), FitOptions::seeded(seed)).unwrap()
     }
 
     #[test]
     fn same_seed_same_model_and_samples() {
         let (a, b) = (fit(3), fit(3));
         assert_eq!(a.sample(120, 9).unwrap(), b.sample(120, 9).unwrap());
-        assert_eq!(
-            a.loss_history()
-                .iter()
-                .map(|r| (r.generator_loss, r.critic_loss))
-                .collect::<Vec<_>>(),
-            b.loss_history()
-                .iter()
-                .map(|r| (r.generator_loss, r.critic_loss))
-                .collect::<Vec<_>>()
-        );
+        assert_eq!(losses(&a), losses(&b));
         assert_ne!(a.sample(120, 9).unwrap(), a.sample(120, 10).unwrap());
         assert_ne!(a.sample(120, 9).unwrap(), fit(4).sample(120, 9).unwrap());
     }
@@ -181,10 +161,7 @@ mod tests {
                 ..small()
             };
             let fit = || {
-                let options = FitOptions {
-                    seed: 5,
-                    ..Default::default()
-                };
+                let options = FitOptions::seeded(5);
                 Ctgan::fit(&t, &m, params.clone(), options).unwrap()
             };
             let (together, apart) = (fit(), crate::fused::in_sequence(fit));
@@ -211,8 +188,7 @@ mod tests {
     #[test]
     fn reports_every_epoch_and_keeps_the_history() {
         let (t, m) = table(200);
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let sink = seen.clone();
+        let (seen, on_epoch) = epoch_sink();
         let model = Ctgan::fit(
             &t,
             &m,
@@ -221,9 +197,8 @@ mod tests {
                 ..small()
             },
             FitOptions {
-                seed: 1,
-                on_epoch: Some(Box::new(move |r| sink.lock().unwrap().push(r.clone()))),
-                ..Default::default()
+                on_epoch: Some(on_epoch),
+                ..FitOptions::seeded(1)
             },
         )
         .unwrap();
@@ -239,47 +214,12 @@ mod tests {
 
     #[test]
     fn conditional_sampling_honours_conditions_and_rejects_unknown_ones() {
-        let model = fit(5);
-        let out = model
-            .sample_conditional(
-                90,
-                &[("kind".into(), "b".into()), ("ok".into(), "true".into())],
-                2,
-            )
-            .unwrap();
-        assert_eq!(out.n_rows(), 90);
-        let ColumnData::Str(kinds) = &out.column("kind").unwrap().data else {
-            panic!("strings")
-        };
-        assert!(kinds.iter().all(|k| k.as_deref() == Some("b")));
-        let ColumnData::Bool(oks) = &out.column("ok").unwrap().data else {
-            panic!("bools")
-        };
-        assert!(oks.iter().all(|k| *k == Some(true)));
-        for bad in [("kind", "zzz"), ("nope", "a"), ("size", "10")] {
-            let err = model
-                .sample_conditional(5, &[(bad.0.into(), bad.1.into())], 1)
-                .unwrap_err();
-            assert!(matches!(err, EngineError::InvalidCondition(_)), "{err}");
-        }
-        let clash = [("kind".into(), "a".into()), ("kind".into(), "b".into())];
-        assert!(matches!(
-            model.sample_conditional(5, &clash, 1),
-            Err(EngineError::InvalidCondition(_))
-        ));
+        assert_conditions_hold(&fit(5), 90, true);
     }
 
     #[test]
     fn saved_model_samples_the_same_without_the_data() {
-        let model = fit(7);
-        let dir = tempfile::tempdir().unwrap();
-        model.save(dir.path()).unwrap();
-        let loaded = crate::load(dir.path(), EngineDevice::Cpu).unwrap();
-        assert_eq!(loaded.model_name(), "ctgan");
-        assert_eq!(loaded.sample(77, 4).unwrap(), model.sample(77, 4).unwrap());
-        assert_eq!(loaded.loss_history(), model.loss_history());
-        std::fs::remove_file(dir.path().join(crate::WEIGHTS_FILE)).unwrap();
-        assert!(crate::load(dir.path(), EngineDevice::Cpu).is_err());
+        assert_reloads(&fit(7), "ctgan");
     }
 
     #[test]
@@ -294,16 +234,7 @@ mod tests {
                 discriminator_lr: 2e-3,
                 ..small()
             };
-            let model = Ctgan::fit(
-                &t,
-                &m,
-                params,
-                FitOptions {
-                    seed: 2,
-                    ..Default::default()
-                },
-            )
-            .unwrap();
+            let model = Ctgan::fit(&t, &m, params, FitOptions::seeded(2)).unwrap();
             let slot = model.transformer.condition_slot("kind", "c").unwrap();
             let raw = model.generate(400, Some(slot), &mut rng_for(1, 0)).unwrap();
             let out = model.transformer.inverse(&raw, 400, 1).unwrap();

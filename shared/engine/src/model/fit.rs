@@ -245,10 +245,9 @@ mod tests {
     #[test]
     fn every_epoch_is_reported_in_order_with_its_losses() {
         let (mut trainer, steps) = scripted(&[3.0, 2.0, 1.0], None);
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let sink = seen.clone();
+        let (seen, on_epoch) = crate::test_support::epoch_sink();
         let mut options = FitOptions {
-            on_epoch: Some(Box::new(move |r| sink.lock().unwrap().push(r.clone()))),
+            on_epoch: Some(on_epoch),
             ..FitOptions::default()
         };
         let history = run(&mut trainer, &mut options);

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use synth_table::ColumnData;
 
 use super::gmm::{BayesianGmm, GmmConfig};
-use super::{Span, SpanKind, TransformerOptions, argmax};
+use super::{Span, TransformerOptions, argmax};
 use crate::error::{EngineError, Result};
 use crate::random::EngineRng;
 
@@ -131,21 +131,9 @@ impl ContinuousTransform {
 
     /// The spans this column contributes: α, the mode one-hot, and the null indicator.
     pub fn spans(&self) -> Vec<Span> {
-        let mut s = vec![
-            Span {
-                kind: SpanKind::Tanh,
-                width: 1,
-            },
-            Span {
-                kind: SpanKind::Softmax,
-                width: self.means.len(),
-            },
-        ];
+        let mut s = vec![Span::tanh(1), Span::softmax(self.means.len())];
         if self.has_nulls {
-            s.push(Span {
-                kind: SpanKind::Softmax,
-                width: 2,
-            });
+            s.push(Span::softmax(2));
         }
         s
     }

@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 use synth_table::ColumnData;
 
+use super::Span;
 use super::continuous::argmax_f32;
-use super::{Span, SpanKind};
 use crate::random::{EngineRng, weighted_index};
 
 /// How a discrete column's values are represented in the table.
@@ -89,10 +89,7 @@ impl DiscreteTransform {
     }
 
     pub fn spans(&self) -> Vec<Span> {
-        vec![Span {
-            kind: SpanKind::Softmax,
-            width: self.width(),
-        }]
+        vec![Span::softmax(self.width())]
     }
 
     fn other_slot(&self) -> Option<usize> {

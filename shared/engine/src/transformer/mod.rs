@@ -64,6 +64,24 @@ pub struct Span {
     pub width: usize,
 }
 
+impl Span {
+    /// `width` values squashed by tanh (a mode's normalised value).
+    pub const fn tanh(width: usize) -> Self {
+        Self {
+            kind: SpanKind::Tanh,
+            width,
+        }
+    }
+
+    /// A one-hot block of `width` values (modes, categories).
+    pub const fn softmax(width: usize) -> Self {
+        Self {
+            kind: SpanKind::Softmax,
+            width,
+        }
+    }
+}
+
 /// The one-hot span of a discrete column, which models may condition on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DiscreteSpan {

@@ -108,20 +108,7 @@ mod tests {
     #[test]
     fn loss_terms_match_hand_computed_values() {
         // Row layout: α, one-hot of 2, α.
-        let spans = [
-            Span {
-                kind: SpanKind::Tanh,
-                width: 1,
-            },
-            Span {
-                kind: SpanKind::Softmax,
-                width: 2,
-            },
-            Span {
-                kind: SpanKind::Tanh,
-                width: 1,
-            },
-        ];
+        let spans = [Span::tanh(1), Span::softmax(2), Span::tanh(1)];
         let layout = Layout::new(&spans);
         assert_eq!(layout.alpha, [0, 3]);
         assert_eq!(layout.one_hot, [(1, 2)]);

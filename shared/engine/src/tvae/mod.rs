@@ -126,10 +126,9 @@ mod tests {
     use super::*;
     use crate::optim::{Adam, AdamConfig};
     use crate::random::rng_for;
-    use crate::test_support::table;
+    use crate::test_support::{assert_conditions_hold, assert_reloads, epoch_sink, losses, table};
     use crate::{EngineDevice, EngineError, FitOptions, Synthesizer};
     use candle_core::DType;
-    use std::sync::{Arc, Mutex};
     use synth_table::{Column, ColumnData, ColumnMetadata, Metadata, SdType, Table};
 
     fn small() -> TvaeParams {
@@ -145,16 +144,7 @@ mod tests {
 
     fn fit_with(seed: u64, params: TvaeParams) -> Tvae {
         let (t, m) = table(200);
-        Tvae::fit(
-            &t,
-            &m,
-            params,
-            FitOptions {
-                seed,
-                ..Default::default()
-            },
-        )
-        .unwrap()
+        Tvae::fit(&t, &m, params, FitOptions::seeded(seed)).unwrap()
     }
 
     fn fit(seed: u64) -> Tvae {
@@ -224,12 +214,6 @@ mod tests {
     fn same_seed_same_model_and_samples() {
         let (a, b) = (fit(3), fit(3));
         assert_eq!(a.sample(120, 9).unwrap(), b.sample(120, 9).unwrap());
-        let losses = |m: &Tvae| {
-            m.loss_history()
-                .iter()
-                .map(|r| (r.generator_loss, r.critic_loss))
-                .collect::<Vec<_>>()
-        };
         assert_eq!(losses(&a), losses(&b));
         assert!(losses(&a).iter().all(|(g, c)| g.is_finite() && *c == 0.0));
         assert_ne!(a.sample(120, 9).unwrap(), a.sample(120, 10).unwrap());
@@ -258,8 +242,7 @@ mod tests {
     #[test]
     fn reports_every_epoch_and_the_loss_falls() {
         let (t, m) = table(200);
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let sink = seen.clone();
+        let (seen, on_epoch) = epoch_sink();
         let model = Tvae::fit(
             &t,
             &m,
@@ -268,9 +251,8 @@ mod tests {
                 ..small()
             },
             FitOptions {
-                seed: 1,
-                on_epoch: Some(Box::new(move |r| sink.lock().unwrap().push(r.clone()))),
-                ..Default::default()
+                on_epoch: Some(on_epoch),
+                ..FitOptions::seeded(1)
             },
         )
         .unwrap();
@@ -303,33 +285,7 @@ mod tests {
             let share = kinds.iter().filter(|v| v.as_deref() == Some(k)).count() as f64 / 600.0;
             assert!(share > 0.1, "{k}: {share}");
         }
-        let out = model
-            .sample_conditional(
-                60,
-                &[("kind".into(), "b".into()), ("ok".into(), "false".into())],
-                2,
-            )
-            .unwrap();
-        assert_eq!(out.n_rows(), 60);
-        let ColumnData::Str(kinds) = &out.column("kind").unwrap().data else {
-            panic!("strings")
-        };
-        assert!(kinds.iter().all(|k| k.as_deref() == Some("b")));
-        let ColumnData::Bool(oks) = &out.column("ok").unwrap().data else {
-            panic!("bools")
-        };
-        assert!(oks.iter().all(|k| *k == Some(false)));
-        for bad in [("kind", "zzz"), ("nope", "a"), ("size", "10")] {
-            let err = model
-                .sample_conditional(5, &[(bad.0.into(), bad.1.into())], 1)
-                .unwrap_err();
-            assert!(matches!(err, EngineError::InvalidCondition(_)), "{err}");
-        }
-        let clash = [("kind".into(), "a".into()), ("kind".into(), "b".into())];
-        assert!(matches!(
-            model.sample_conditional(5, &clash, 1),
-            Err(EngineError::InvalidCondition(_))
-        ));
+        assert_conditions_hold(&model, 60, false);
         // A barely trained model almost never samples ok = true with kind = b (1 in 12 of
         // the real rows): the bounded tries run out with a clear "too rare" error.
         let err = fit(5)
@@ -348,16 +304,9 @@ mod tests {
     #[test]
     fn saved_model_samples_the_same_without_the_data() {
         let model = fit(7);
-        let dir = tempfile::tempdir().unwrap();
-        model.save(dir.path()).unwrap();
-        let loaded = crate::load(dir.path(), EngineDevice::Cpu).unwrap();
-        assert_eq!(loaded.model_name(), "tvae");
-        assert_eq!(loaded.sample(77, 4).unwrap(), model.sample(77, 4).unwrap());
-        assert_eq!(loaded.loss_history(), model.loss_history());
+        let dir = assert_reloads(&model, "tvae");
         assert!(Tvae::load(dir.path(), EngineDevice::Cpu).is_ok());
         assert!(crate::ctgan::Ctgan::load(dir.path(), EngineDevice::Cpu).is_err());
-        std::fs::remove_file(dir.path().join(crate::WEIGHTS_FILE)).unwrap();
-        assert!(crate::load(dir.path(), EngineDevice::Cpu).is_err());
     }
 
     #[test]
