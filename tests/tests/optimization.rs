@@ -188,12 +188,16 @@ async fn a_stopped_search_keeps_its_best_trial(f: synth_tests::Family) {
 }
 
 /// A trial whose parameters do not fit (a pac that does not divide the batch) fails with
-/// its reason; the search goes on and completes with the other one.
+/// its reason; the search goes on and completes with the other one, scored by a weighted
+/// mix of metrics.
 async fn a_failing_trial_leaves_the_search_going(f: synth_tests::Family) {
     let s = serve(f, settings()).await;
     let (_, t, dataset) = s.penguins("ada@example.com").await;
     let mut body = search(&dataset, 2, json!({"pac": [3, 10]}));
     body["optimization_method"] = json!("grid");
+    // Scored by a weighted mix with a privacy floor every trial's sample keeps.
+    body["optimization_metric"] = json!({"weights": {"column_shapes": 3, "column_pair_trends": 1},
+                                         "privacy_floor": 0.0});
     body["parameters"] = json!({"batch_size": 100, "epochs": 2});
     let id = started(&s, &t, body).await;
     assert_eq!(s.run_queued_jobs().await, [Outcome::Completed]);
@@ -212,6 +216,8 @@ async fn a_failing_trial_leaves_the_search_going(f: synth_tests::Family) {
     let reason = all["trials"][0]["reason"].as_str().unwrap();
     assert!(reason.contains("pac"), "{reason}");
     assert_eq!(all["best"]["params"]["pac"], 10);
+    let score = all["best"]["score"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&score), "{score}");
 }
 
 async fn bad_searches_are_refused_and_store_nothing(f: synth_tests::Family) {
@@ -231,6 +237,18 @@ async fn bad_searches_are_refused_and_store_nothing(f: synth_tests::Family) {
         (with("optimization_metric", json!("beauty")), "beauty"),
         (with("optimization_metric", json!("ml_efficacy")), "target"),
         (with("optimization_method", json!("genetic")), "genetic"),
+        (
+            with(
+                "optimization_metric",
+                json!({"weights": {"quality_score": -1}}),
+            ),
+            "weight",
+        ),
+        (
+            with("optimization_metric", json!({"weights": {"beauty": 1}})),
+            "beauty",
+        ),
+        (with("target", json!("wingspan")), "wingspan"),
         (with("model_type", json!("gan")), "gan"),
         (with("parameters", json!({"pac": 7})), "pac"),
         (with("dataset_id", json!("nope")), "dataset"),

@@ -20,7 +20,7 @@ use synth_search::{Domain, SearchSpace, Tunable};
 pub use ctgan::CtganParams;
 pub use error::{ParamError, Result};
 pub use params::{Bound, Field, Params};
-pub use search::{Metric, OptimizeRequest};
+pub use search::{Metric, MetricMix, OptimizeRequest, Score};
 
 /// A model choice with its hyperparameters, in the seed platform's JSON:
 /// `{"model": "ctgan", "epochs": 300, …}`; the tag is the model's [`Params::NAME`].

@@ -4,6 +4,7 @@
 //! "timeout": 3600}` — and what it maximises. Checking one needs no table and no engine, so
 //! a request is refused before anything is queued; the engine runs it.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -17,7 +18,9 @@ use crate::ModelParams;
 use crate::error::{ParamError, Result};
 
 /// What a model search maximises, measured on the holdout.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Metric {
     /// The quality report's overall score: the mean of the two below.
@@ -60,6 +63,138 @@ impl std::str::FromStr for Metric {
     }
 }
 
+/// What a trial is scored by: one metric, or a weighted mix of them that a trial must also
+/// pass a privacy floor for. JSON: `"quality_score"`, or
+/// `{"weights": {"quality_score": 0.7, "ml_efficacy": 0.3}, "privacy_floor": 0.8}`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Score {
+    Metric(Metric),
+    Mix(MetricMix),
+}
+
+/// A weighted mean of metrics, and the privacy a trial's sample must keep.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricMix {
+    /// Metric → its weight (positive); the score is the weighted mean.
+    pub weights: BTreeMap<Metric, f64>,
+    /// The least privacy score (0..1) a trial's sample may have; a trial below it fails
+    /// with the reason. Privacy is `min(1, 2 × (1 − DCR share))`: 1 while the sample is no
+    /// nearer the training rows than the held-out ones, 0 when every synthetic row is.
+    #[serde(default)]
+    pub privacy_floor: Option<f64>,
+}
+
+impl Default for Score {
+    fn default() -> Self {
+        Self::Metric(Metric::QualityScore)
+    }
+}
+
+impl Score {
+    /// The metrics it is made of.
+    pub fn metrics(&self) -> Vec<Metric> {
+        match self {
+            Self::Metric(m) => vec![*m],
+            Self::Mix(mix) => mix.weights.keys().copied().collect(),
+        }
+    }
+
+    /// Whether it needs the `target` column (ML efficacy).
+    pub fn needs_target(&self) -> bool {
+        self.metrics().contains(&Metric::MlEfficacy)
+    }
+
+    /// The weighted mean of `value`'s metrics (`None` when one cannot be computed).
+    pub fn combine(&self, mut value: impl FnMut(Metric) -> Option<f64>) -> Option<f64> {
+        match self {
+            Self::Metric(m) => value(*m),
+            Self::Mix(mix) => {
+                let mut total = 0.0;
+                let mut weight = 0.0;
+                for (&m, &w) in &mix.weights {
+                    total += w * value(m)?;
+                    weight += w;
+                }
+                Some(total / weight)
+            }
+        }
+    }
+
+    /// The privacy floor, if any.
+    pub fn privacy_floor(&self) -> Option<f64> {
+        match self {
+            Self::Metric(_) => None,
+            Self::Mix(mix) => mix.privacy_floor,
+        }
+    }
+
+    fn check(&self) -> Result<()> {
+        let Self::Mix(mix) = self else {
+            return Ok(());
+        };
+        let bad = |m: String| Err(ParamError::Search(m));
+        if mix.weights.is_empty() {
+            return bad("a weighted metric needs at least one weight".into());
+        }
+        if let Some((m, w)) = mix
+            .weights
+            .iter()
+            .find(|(_, w)| !(w.is_finite() && **w > 0.0))
+        {
+            return bad(format!(
+                "the weight of {m} must be a positive number, got {w}"
+            ));
+        }
+        match mix.privacy_floor {
+            Some(f) if !(0.0..=1.0).contains(&f) => {
+                bad(format!("the privacy floor must be in [0, 1], got {f}"))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+impl fmt::Display for Score {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Metric(m) => m.fmt(f),
+            Self::Mix(mix) => {
+                let parts: Vec<String> = mix
+                    .weights
+                    .iter()
+                    .map(|(m, w)| format!("{w}×{m}"))
+                    .collect();
+                write!(f, "weighted ({})", parts.join(" + "))
+            }
+        }
+    }
+}
+
+/// A name is parsed as a metric (so an unknown one is named in the error), an object as a
+/// mix.
+impl<'de> Deserialize<'de> for Score {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        use serde::de::Error;
+        match Value::deserialize(d)? {
+            Value::String(s) => s.parse().map(Self::Metric).map_err(D::Error::custom),
+            v @ Value::Object(_) => serde_json::from_value(v)
+                .map(Self::Mix)
+                .map_err(D::Error::custom),
+            other => Err(D::Error::custom(format!(
+                "a metric is a name or {{\"weights\": {{…}}, \"privacy_floor\": …}}, got {other}"
+            ))),
+        }
+    }
+}
+
+impl From<Metric> for Score {
+    fn from(m: Metric) -> Self {
+        Self::Metric(m)
+    }
+}
+
 /// A search as the seed platform's JSON asks for it; every field has a default.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -70,7 +205,7 @@ pub struct OptimizeRequest {
     pub n_trials: usize,
     /// Overrides the model's default space: `{"epochs": [50, 200], …}`.
     pub search_space: Option<Value>,
-    pub optimization_metric: Metric,
+    pub optimization_metric: Score,
     pub acquisition_function: Acquisition,
     pub random_state: Option<u64>,
     /// Seconds after which no trial starts and the running one is stopped.
@@ -95,7 +230,7 @@ impl Default for OptimizeRequest {
             method: Method::Bayesian,
             n_trials: 10,
             search_space: None,
-            optimization_metric: Metric::QualityScore,
+            optimization_metric: Score::default(),
             acquisition_function: Acquisition::ExpectedImprovement,
             random_state: None,
             timeout: None,
@@ -135,7 +270,8 @@ impl OptimizeRequest {
         let base = self.base_params()?;
         let space = self.space(&base)?;
         synth_search::check(&space, &self.config(None)?)?;
-        if self.optimization_metric == Metric::MlEfficacy && self.target.is_none() {
+        self.optimization_metric.check()?;
+        if self.optimization_metric.needs_target() && self.target.is_none() {
             return Err(ParamError::Search(
                 "the ml_efficacy metric needs a target column".into(),
             ));
@@ -186,6 +322,51 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_weighted_mix_parses_checks_and_combines() {
+        let r: OptimizeRequest = serde_json::from_str(
+            r#"{"optimization_metric": {"weights": {"column_shapes": 3, "ml_efficacy": 1},
+                "privacy_floor": 0.8}, "target": "species"}"#,
+        )
+        .unwrap();
+        let Score::Mix(mix) = &r.optimization_metric else {
+            panic!("a mix: {:?}", r.optimization_metric)
+        };
+        assert_eq!(mix.privacy_floor, Some(0.8));
+        r.check().unwrap();
+        let value = |m: Metric| match m {
+            Metric::ColumnShapes => Some(0.8),
+            Metric::MlEfficacy => Some(0.4),
+            _ => None,
+        };
+        let mixed = r.optimization_metric.combine(value).unwrap();
+        assert!((mixed - 0.7).abs() < 1e-12, "{mixed}");
+        let untargeted = OptimizeRequest {
+            target: None,
+            ..r.clone()
+        };
+        assert!(
+            untargeted
+                .check()
+                .unwrap_err()
+                .to_string()
+                .contains("target")
+        );
+        for bad in [
+            r#"{"weights": {}}"#,
+            r#"{"weights": {"quality_score": -1}}"#,
+            r#"{"weights": {"quality_score": 1}, "privacy_floor": 2}"#,
+        ] {
+            let r = OptimizeRequest {
+                optimization_metric: serde_json::from_str(bad).unwrap(),
+                ..OptimizeRequest::default()
+            };
+            assert!(r.check().is_err(), "{bad}");
+        }
+        let unknown = r#"{"optimization_metric": {"weights": {"beauty": 1}}}"#;
+        assert!(serde_json::from_str::<OptimizeRequest>(unknown).is_err());
+    }
+
+    #[test]
     fn the_seed_platforms_json_parses_with_its_names() {
         let r: OptimizeRequest = serde_json::from_str(
             r#"{"model": "tvae", "method": "grid", "n_trials": 4, "optimization_metric":
@@ -197,7 +378,7 @@ mod tests {
             (r.method, r.n_trials, r.random_state),
             (Method::Grid, 4, Some(42))
         );
-        assert_eq!(r.optimization_metric, Metric::ColumnShapes);
+        assert_eq!(r.optimization_metric, Score::Metric(Metric::ColumnShapes));
         assert_eq!(r.acquisition_function, Acquisition::UpperConfidenceBound);
         assert!(serde_json::from_str::<OptimizeRequest>(r#"{"n_trial": 4}"#).is_err());
     }
@@ -234,7 +415,7 @@ mod tests {
         );
         assert!(
             err(OptimizeRequest {
-                optimization_metric: Metric::MlEfficacy,
+                optimization_metric: Metric::MlEfficacy.into(),
                 ..base()
             })
             .contains("target")

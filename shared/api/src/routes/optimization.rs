@@ -43,8 +43,11 @@ pub struct StartSearch {
     #[schema(minimum = 1)]
     pub n_trials: Option<u64>,
     /// `quality_score` (default), `column_shapes`, `column_pair_trends` or `ml_efficacy`
-    /// (with `target`).
-    pub optimization_metric: Option<String>,
+    /// (with `target`); or a weighted mix of them that every trial's sample must also keep
+    /// a privacy floor for: `{"weights": {"quality_score": 0.7, "ml_efficacy": 0.3},
+    /// "privacy_floor": 0.8}` (privacy is `min(1, 2 × (1 − DCR share))`, 1 while the sample
+    /// is no nearer the training rows than the held-out ones).
+    pub optimization_metric: Option<Value>,
     /// The column `ml_efficacy` predicts.
     pub target: Option<String>,
     /// `{name: [low, high] | [choice, …]}` over the model's parameters; the model's default

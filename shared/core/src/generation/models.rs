@@ -133,7 +133,10 @@ mod tests {
         .unwrap();
         let r: OptimizeRequest = serde_json::from_value(r).unwrap();
         assert_eq!((r.model.as_str(), r.n_trials), ("tvae", 2));
-        assert_eq!(r.optimization_metric, synth_models::Metric::ColumnShapes);
+        assert_eq!(
+            r.optimization_metric,
+            synth_models::Metric::ColumnShapes.into()
+        );
         assert_eq!(r.params["epochs"], 3);
         let field = |c: Value| check_optimization(&m, &c).unwrap_err().field;
         assert_eq!(field(json!({"n_trials": 0})), "optimization_config");

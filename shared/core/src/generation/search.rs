@@ -32,8 +32,9 @@ pub struct SearchInput {
     /// `grid`, `random` or `bayesian` (the default).
     pub method: Option<String>,
     pub n_trials: Option<u64>,
-    /// `quality_score` (the default), `column_shapes`, `column_pair_trends`, `ml_efficacy`.
-    pub metric: Option<String>,
+    /// `quality_score` (the default), `column_shapes`, `column_pair_trends`, `ml_efficacy`,
+    /// or a weighted mix of them with a privacy floor (`{"weights", "privacy_floor"}`).
+    pub metric: Option<Value>,
     /// The column `ml_efficacy` predicts.
     pub target: Option<String>,
     /// `{name: [low, high] | [choice, …]}`; the model's default space when absent.
@@ -62,7 +63,7 @@ impl SearchInput {
         };
         put("method", self.method.map(Value::String));
         put("n_trials", self.n_trials.map(Value::from));
-        put("optimization_metric", self.metric.map(Value::String));
+        put("optimization_metric", self.metric);
         put("target", self.target.map(Value::String));
         put("search_space", self.search_space);
         put(
@@ -356,7 +357,7 @@ mod tests {
             model_type: "ctgan".into(),
             method: Some("bayesian".into()),
             n_trials: Some(4),
-            metric: Some("column_shapes".into()),
+            metric: Some(json!("column_shapes")),
             timeout_seconds: Some(60.0),
             prune: Some(Value::Bool(true)),
             random_state: Some(3),

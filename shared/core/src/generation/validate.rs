@@ -93,6 +93,7 @@ pub(crate) fn check(
     let optimization = model
         .as_ref()
         .and_then(|m| check_optimization(settings, m, input, &mut v));
+    check_target(dataset, optimization.as_ref(), &mut v);
     v.valid = v.errors.is_empty();
     let checked = match (v.valid, model, output_format) {
         (true, Some(model), Some(output_format)) => Some(Checked {
@@ -215,6 +216,22 @@ fn check_conditions(
         out.insert(column.clone(), Value::String(text));
     }
     out
+}
+
+/// A search's `ml_efficacy` target must be a column of the dataset.
+fn check_target(dataset: &Dataset, optimization: Option<&Value>, v: &mut Validation) {
+    let target = optimization
+        .and_then(|o| o.get("target"))
+        .and_then(Value::as_str);
+    let (Some(target), Some(metadata)) = (target, dataset.metadata.as_ref()) else {
+        return;
+    };
+    if metadata.column(target).is_none() {
+        v.errors.push(Problem::new(
+            "optimization_config.target",
+            format!("the target {target:?} is not a column of the dataset"),
+        ));
+    }
 }
 
 pub(crate) fn check_optimization(

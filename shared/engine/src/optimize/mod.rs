@@ -30,7 +30,7 @@ use crate::models::ModelParams;
 use crate::synthesizer::Synthesizer;
 use crate::transformer::TransformerOptions;
 pub use objective::{ModelObjective, ObjectiveSettings};
-pub use synth_models::{Metric, OptimizeRequest};
+pub use synth_models::{Metric, MetricMix, OptimizeRequest, Score};
 pub use synth_search::{
     Acquisition, Dimension, Domain, FnObjective, GaussianProcess, Method, Objective, ParamKind,
     PruneGate, Pruning, SearchConfig, SearchOutcome, SearchSpace, StopReason, StopSignal, Trial,
@@ -55,7 +55,7 @@ pub struct OptimizeOptions {
 pub struct Optimization {
     pub model: &'static str,
     pub method: Method,
-    pub metric: Metric,
+    pub metric: Score,
     /// The searched parameters of the best completed trial.
     pub best_params: Option<Map<String, Value>>,
     pub best_score: Option<f64>,
@@ -85,7 +85,7 @@ pub fn optimize(
         metadata,
         base.clone(),
         ObjectiveSettings {
-            metric: request.optimization_metric,
+            metric: request.optimization_metric.clone(),
             target: request.target.clone(),
             holdout_fraction: request.holdout_fraction,
             seed: config.random_state,
@@ -115,7 +115,7 @@ pub fn optimize(
     Ok(Optimization {
         model: base.model_name(),
         method: config.method,
-        metric: request.optimization_metric,
+        metric: request.optimization_metric.clone(),
         best_params,
         best_score,
         best_trial,
@@ -354,7 +354,7 @@ mod tests {
     fn ml_efficacy_scores_predictions_of_the_target_on_the_holdout() {
         let (t, m) = table(200);
         let request = OptimizeRequest {
-            optimization_metric: Metric::MlEfficacy,
+            optimization_metric: Metric::MlEfficacy.into(),
             target: Some("kind".into()),
             ..tiny("tvae", Method::Random, 1)
         };

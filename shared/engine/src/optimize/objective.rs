@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use serde_json::{Map, Value};
-use synth_evaluate::{EfficacyOptions, PairOptions};
+use synth_evaluate::{EfficacyOptions, PairOptions, PrivacyOptions, QualityReport};
 use synth_table::{Metadata, Table};
 
 use synth_search::{Objective, TrialContext, TrialReport};
@@ -20,7 +20,7 @@ use crate::error::{EngineError, Result};
 use crate::models::{ModelParams, fit};
 use crate::synthesizer::{EpochReport, FitControl, FitOptions, Synthesizer};
 use crate::transformer::TransformerOptions;
-pub use synth_models::Metric;
+pub use synth_models::{Metric, Score};
 
 /// Rows sampled for the final score of a trial, at most.
 const MAX_SCORED_ROWS: usize = 10_000;
@@ -33,63 +33,112 @@ struct Scorer {
     train: Arc<Table>,
     holdout: Arc<Table>,
     metadata: Arc<Metadata>,
-    metric: Metric,
+    score: Score,
     target: Option<String>,
     seed: u64,
 }
 
 impl Scorer {
-    fn score(&self, synthetic: &Table) -> Result<f64, String> {
-        let value = match self.metric {
-            Metric::MlEfficacy => {
-                let target = self.target.as_deref().ok_or("ml_efficacy needs a target")?;
-                let options = EfficacyOptions {
-                    seed: self.seed,
-                    ..EfficacyOptions::default()
-                };
-                let r = synth_evaluate::ml_efficacy(
-                    &self.train,
-                    synthetic,
-                    &self.holdout,
-                    &self.metadata,
-                    target,
-                    &options,
-                )
-                .map_err(|e| e.to_string())?;
-                r.synthetic.f1_macro.or(r.synthetic.r2)
-            }
-            metric => {
-                let options = PairOptions {
-                    seed: self.seed,
-                    ..PairOptions::default()
-                };
-                let q = synth_evaluate::quality_report(
-                    &self.holdout,
-                    synthetic,
-                    &self.metadata,
-                    &options,
-                )
-                .map_err(|e| e.to_string())?;
-                match metric {
-                    Metric::ColumnShapes => q.column_shapes,
-                    Metric::ColumnPairTrends => q.column_pair_trends,
-                    _ => q.score,
-                }
-            }
-        };
-        value.ok_or_else(|| format!("{} cannot be computed on this table", self.metric))
+    /// One metric of `synthetic`; `quality` keeps the quality report between metrics.
+    fn metric(
+        &self,
+        m: Metric,
+        synthetic: &Table,
+        quality: &mut Option<QualityReport>,
+    ) -> Result<Option<f64>, String> {
+        if m == Metric::MlEfficacy {
+            let target = self.target.as_deref().ok_or("ml_efficacy needs a target")?;
+            let options = EfficacyOptions {
+                seed: self.seed,
+                ..EfficacyOptions::default()
+            };
+            let r = synth_evaluate::ml_efficacy(
+                &self.train,
+                synthetic,
+                &self.holdout,
+                &self.metadata,
+                target,
+                &options,
+            )
+            .map_err(|e| e.to_string())?;
+            return Ok(r.synthetic.f1_macro.or(r.synthetic.r2));
+        }
+        if quality.is_none() {
+            let options = PairOptions {
+                seed: self.seed,
+                ..PairOptions::default()
+            };
+            let q =
+                synth_evaluate::quality_report(&self.holdout, synthetic, &self.metadata, &options)
+                    .map_err(|e| e.to_string())?;
+            *quality = Some(q);
+        }
+        let q = quality.as_ref().expect("just computed");
+        Ok(match m {
+            Metric::ColumnShapes => q.column_shapes,
+            Metric::ColumnPairTrends => q.column_pair_trends,
+            _ => q.score,
+        })
     }
 
-    fn score_model(&self, model: &dyn Synthesizer, rows: usize) -> Result<f64, String> {
+    /// The trial's score of `synthetic`; with `final_score`, a privacy floor is enforced.
+    fn score(&self, synthetic: &Table, final_score: bool) -> Result<f64, String> {
+        let mut quality = None;
+        let mut values = Vec::new();
+        for m in self.score.metrics() {
+            let v = self.metric(m, synthetic, &mut quality)?;
+            let v = v.ok_or_else(|| format!("{m} cannot be computed on this table"))?;
+            values.push((m, v));
+        }
+        let value = |m: Metric| values.iter().find(|(k, _)| *k == m).map(|(_, v)| *v);
+        let score = self.score.combine(value).expect("every metric has a value");
+        match self.score.privacy_floor().filter(|_| final_score) {
+            Some(floor) => {
+                let privacy = self.privacy(synthetic)?;
+                if privacy < floor {
+                    return Err(format!(
+                        "privacy {privacy:.3} is below the floor {floor} (score {score:.4})"
+                    ));
+                }
+                Ok(score)
+            }
+            None => Ok(score),
+        }
+    }
+
+    /// `min(1, 2 × (1 − DCR share))` of `synthetic` between the training and holdout rows.
+    fn privacy(&self, synthetic: &Table) -> Result<f64, String> {
+        let options = PrivacyOptions {
+            seed: self.seed,
+            ..PrivacyOptions::default()
+        };
+        let r = synth_evaluate::privacy_report(
+            &self.train,
+            Some(&self.holdout),
+            synthetic,
+            &self.metadata,
+            &options,
+        )
+        .map_err(|e| e.to_string())?;
+        let share = r.dcr_share.ok_or("the privacy score needs holdout rows")?;
+        Ok((2.0 * (1.0 - share)).min(1.0))
+    }
+
+    fn score_model(
+        &self,
+        model: &dyn Synthesizer,
+        rows: usize,
+        final_score: bool,
+    ) -> Result<f64, String> {
         let synthetic = model.sample(rows, self.seed).map_err(|e| e.to_string())?;
-        self.score(&synthetic)
+        self.score(&synthetic, final_score)
     }
 }
 
 /// How a model objective measures trials.
 #[derive(Debug, Clone)]
 pub struct ObjectiveSettings {
-    pub metric: Metric,
+    pub metric: Score,
     /// The column ML efficacy predicts.
     pub target: Option<String>,
     /// Share of the real rows held out for scoring.
@@ -103,7 +152,7 @@ pub struct ObjectiveSettings {
 impl Default for ObjectiveSettings {
     fn default() -> Self {
         Self {
-            metric: Metric::QualityScore,
+            metric: Score::default(),
             target: None,
             holdout_fraction: 0.2,
             seed: 0,
@@ -154,8 +203,8 @@ impl ModelObjective {
                 table.n_rows()
             ));
         }
-        match (&settings.target, settings.metric) {
-            (None, Metric::MlEfficacy) => {
+        match (&settings.target, settings.metric.needs_target()) {
+            (None, true) => {
                 return bad("the ml_efficacy metric needs a target column".into());
             }
             (Some(t), _) if metadata.column(t).is_none() => {
@@ -170,7 +219,7 @@ impl ModelObjective {
                 train: Arc::new(train),
                 holdout: Arc::new(holdout),
                 metadata: Arc::new(metadata.clone()),
-                metric: settings.metric,
+                score: settings.metric.clone(),
                 target: settings.target.clone(),
                 seed: settings.seed,
             },
@@ -216,7 +265,7 @@ impl ModelObjective {
             let Some(gate) = gate.as_ref().filter(|g| g.due(r.epoch)) else {
                 return FitControl::Continue;
             };
-            let Ok(value) = scorer.score_model(model, rows) else {
+            let Ok(value) = scorer.score_model(model, rows, false) else {
                 return FitControl::Continue;
             };
             log.intermediate.push((r.epoch, value));
@@ -224,7 +273,7 @@ impl ModelObjective {
                 let best = gate.best_at(r.epoch).unwrap_or(f64::NAN);
                 log.ended = Some(Ended::Pruned(format!(
                     "{} {value:.4} at epoch {} is more than {} below the best {best:.4} there",
-                    scorer.metric, r.epoch, gate.rule.margin
+                    scorer.score, r.epoch, gate.rule.margin
                 )));
                 return FitControl::Stop;
             }
@@ -270,7 +319,7 @@ impl Objective for ModelObjective {
             }
             (Ok(model), None) => {
                 let rows = self.scorer.train.n_rows().min(MAX_SCORED_ROWS);
-                match self.scorer.score_model(&*model, rows) {
+                match self.scorer.score_model(&*model, rows, true) {
                     Ok(score) => TrialReport::completed(score, model),
                     Err(e) => TrialReport::failed(e),
                 }
@@ -279,5 +328,75 @@ impl Objective for ModelObjective {
         report.fit_seconds = Some(fit_seconds);
         report.intermediate = log.intermediate;
         report
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::table;
+    use synth_models::MetricMix;
+
+    /// [`table`] with a column of distinct values, so no two real rows are the same.
+    fn distinct_rows() -> (Table, Metadata) {
+        let (mut t, mut m) = table(400);
+        let values = (0..400).map(|i| Some(f64::from(i) * 1.37)).collect();
+        t.columns.push(synth_table::Column {
+            name: "x".into(),
+            data: synth_table::ColumnData::Float(values),
+        });
+        let numerical = synth_table::ColumnMetadata::new(synth_table::SdType::Numerical);
+        m.columns.push(("x".into(), numerical));
+        (t, m)
+    }
+
+    fn scorer(score: Score) -> Scorer {
+        let (t, m) = distinct_rows();
+        let (train, holdout) = synth_evaluate::split(&t, 0.5, 3);
+        Scorer {
+            train: Arc::new(train),
+            holdout: Arc::new(holdout),
+            metadata: Arc::new(m),
+            score,
+            target: None,
+            seed: 3,
+        }
+    }
+
+    fn mix(floor: Option<f64>) -> Score {
+        Score::Mix(MetricMix {
+            weights: [(Metric::ColumnShapes, 3.0), (Metric::ColumnPairTrends, 1.0)].into(),
+            privacy_floor: floor,
+        })
+    }
+
+    #[test]
+    fn a_mix_is_the_weighted_mean_of_its_metrics() {
+        let s = scorer(mix(None));
+        let sample = s.holdout.as_ref().clone();
+        let shapes = scorer(Metric::ColumnShapes.into());
+        let pairs = scorer(Metric::ColumnPairTrends.into());
+        let (a, b) = (
+            shapes.score(&sample, true).unwrap(),
+            pairs.score(&sample, true).unwrap(),
+        );
+        let mixed = s.score(&sample, true).unwrap();
+        assert!(
+            (mixed - (3.0 * a + b) / 4.0).abs() < 1e-12,
+            "{mixed} {a} {b}"
+        );
+    }
+
+    #[test]
+    fn a_sample_that_copies_its_training_rows_fails_the_privacy_floor() {
+        let s = scorer(mix(Some(0.5)));
+        let copied = s.train.as_ref().clone();
+        let err = s.score(&copied, true).unwrap_err();
+        assert!(err.contains("below the floor 0.5"), "{err}");
+        // Scores along the way skip the floor; unseen real rows keep it.
+        assert!(s.score(&copied, false).is_ok());
+        let unseen = s.holdout.as_ref().clone();
+        assert!(s.privacy(&unseen).unwrap() > 0.9);
+        assert!(s.score(&unseen, true).is_ok());
     }
 }
