@@ -130,6 +130,38 @@ async fn a_search_runs_its_trials_and_hands_back_the_best(f: synth_tests::Family
         .expect(201);
     assert_eq!(generation.data()["kind"], "generation");
     assert_eq!(s.run_queued_jobs().await, [Outcome::Completed]);
+
+    // Same seed, same space: the same trials in the same order.
+    let again = started(&s, &t, search(&dataset, 4, json!({"epochs": [2, 6]}))).await;
+    assert_eq!(s.run_queued_jobs().await, [Outcome::Completed]);
+    let replay = trials(&s, &t, &again).await;
+    let runs = |v: &Value| -> Vec<(Value, Value)> {
+        let all = v["trials"].as_array().unwrap();
+        all.iter()
+            .map(|t| (t["params"].clone(), t["score"].clone()))
+            .collect()
+    };
+    assert_eq!(runs(&replay), runs(&all));
+
+    // A generation with a search first shows its trials the same way.
+    let searched = s
+        .post(
+            "/generation/start",
+            Some(&t),
+            json!({
+                "dataset_id": dataset, "sample_size": 100,
+                "model_config": {"model_type": "tvae", "epochs": 1, "batch_size": 100},
+                "optimization_config": {"enabled": true, "method": "random", "n_trials": 2,
+                                        "search_space": {"epochs": [1, 2]}},
+            }),
+        )
+        .await
+        .expect(201);
+    let searched = searched.data()["id"].as_str().unwrap().to_owned();
+    assert_eq!(s.run_queued_jobs().await, [Outcome::Completed]);
+    let its = trials(&s, &t, &searched).await;
+    assert_eq!(its["trials"].as_array().unwrap().len(), 2, "{its}");
+    assert!(its["best"]["score"].is_number(), "{its}");
     let listed = s.get("/optimization/requests", Some(&t)).await.expect(200);
     let ids: Vec<&str> = listed.data()["items"]
         .as_array()
@@ -137,7 +169,12 @@ async fn a_search_runs_its_trials_and_hands_back_the_best(f: synth_tests::Family
         .iter()
         .map(|r| r["id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, [id.as_str()], "only the search: {}", listed.body);
+    assert_eq!(
+        ids,
+        [again.as_str(), id.as_str()],
+        "only the searches, newest first: {}",
+        listed.body
+    );
 }
 
 async fn a_stopped_search_keeps_its_best_trial(f: synth_tests::Family) {
@@ -218,6 +255,26 @@ async fn a_failing_trial_leaves_the_search_going(f: synth_tests::Family) {
     assert_eq!(all["best"]["params"]["pac"], 10);
     let score = all["best"]["score"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&score), "{score}");
+
+    // A search whose every trial fails ends failed, with each trial's reason.
+    let mut hopeless = search(&dataset, 2, json!({"pac": [3, 7]}));
+    hopeless["optimization_method"] = json!("grid");
+    hopeless["parameters"] = json!({"batch_size": 100, "epochs": 2});
+    let id = started(&s, &t, hopeless).await;
+    let outcomes = s.run_queued_jobs().await;
+    assert!(
+        matches!(outcomes.as_slice(), [Outcome::Failed(_)]),
+        "{outcomes:?}"
+    );
+    let failed = s.get(&format!("/generation/status/{id}"), Some(&t)).await;
+    let error = failed.data()["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        error.contains("trial 1") && error.contains("trial 2"),
+        "{error}"
+    );
 }
 
 async fn bad_searches_are_refused_and_store_nothing(f: synth_tests::Family) {
