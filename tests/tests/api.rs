@@ -255,6 +255,7 @@ fn openapi_documents_every_route_with_schemas_and_security() {
         "/auth/logout",
         "/admin/users/{id}/toggle",
         "/admin/approve/{id}",
+        "/optimization/stop/{id}",
     ];
     let mut routes = Vec::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
@@ -300,6 +301,9 @@ fn openapi_documents_every_route_with_schemas_and_security() {
         "GET /generation/requests",
         "GET /generation/status/{id}",
         "GET /health",
+        "GET /optimization/best/{id}",
+        "GET /optimization/requests",
+        "GET /optimization/trials/{id}",
         "GET /upload/datasets",
         "GET /upload/datasets/{id}",
         "GET /upload/datasets/{id}/preview",
@@ -317,10 +321,12 @@ fn openapi_documents_every_route_with_schemas_and_security() {
         "POST /generation-v2/start",
         "POST /generation-v2/validate",
         "POST /generation/start",
+        "POST /optimization/start",
         "POST /upload/dataset",
         "POST /upload/presign",
         "POST /users/push-token",
         "PUT /admin/users/{id}/role",
+        "PUT /optimization/stop/{id}",
         "PUT /upload/datasets/{id}/metadata",
         "PUT /users/profile",
     ];

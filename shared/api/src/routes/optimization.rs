@@ -4,7 +4,7 @@
 //! a ready-made body for `POST /generation/start`.
 
 use axum::extract::State;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use synth_core::generation::{GenerationRequest, SearchBest, SearchInput, SearchTrials};
 use synth_core::ports::Paged;
@@ -47,7 +47,7 @@ pub struct StartSearch {
     /// a privacy floor for: `{"weights": {"quality_score": 0.7, "ml_efficacy": 0.3},
     /// "privacy_floor": 0.8}` (privacy is `min(1, 2 × (1 − DCR share))`, 1 while the sample
     /// is no nearer the training rows than the held-out ones).
-    pub optimization_metric: Option<Value>,
+    pub optimization_metric: Option<SearchMetric>,
     /// The column `ml_efficacy` predicts.
     pub target: Option<String>,
     /// `{name: [low, high] | [choice, …]}` over the model's parameters; the model's default
@@ -76,6 +76,20 @@ pub struct StartSearch {
     pub output_format: Option<String>,
 }
 
+/// A metric by name, or a weighted mix of metrics with a privacy floor.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum SearchMetric {
+    Name(String),
+    Mix {
+        /// Metric name → its weight (positive).
+        #[schema(value_type = Object)]
+        weights: Map<String, Value>,
+        /// The least privacy (0..1) a trial's sample may keep.
+        privacy_floor: Option<f64>,
+    },
+}
+
 impl From<StartSearch> for SearchInput {
     fn from(b: StartSearch) -> Self {
         SearchInput {
@@ -84,7 +98,9 @@ impl From<StartSearch> for SearchInput {
             parameters: b.parameters,
             method: b.optimization_method,
             n_trials: b.n_trials,
-            metric: b.optimization_metric,
+            metric: b
+                .optimization_metric
+                .map(|m| serde_json::to_value(m).expect("a metric serialises")),
             target: b.target,
             search_space: b.search_space,
             acquisition_function: b.acquisition_function,
