@@ -89,6 +89,26 @@ impl Pace {
         p
     }
 
+    /// An epoch of a trial of the search (1-based trial).
+    pub fn trial_epoch(&self, trial: u64, trials: u64, e: &EpochReport) -> Progress {
+        let within = e.epoch as f64 / e.epochs.max(1) as f64;
+        let share = ((trial - 1) as f64 + within) / trials.max(1) as f64;
+        let span = if self.search_only { 80.0 } else { 40.0 };
+        let mut p = self.progress(
+            "optimizing",
+            format!(
+                "optimizing: trial {trial}/{trials}, epoch {}/{}",
+                e.epoch, e.epochs
+            ),
+            5.0 + span * share,
+        );
+        p.step = Some(trial);
+        p.steps = Some(trials);
+        p.generator_loss = Some(e.generator_loss).filter(|l| l.is_finite());
+        p.critic_loss = Some(e.critic_loss).filter(|l| l.is_finite());
+        p
+    }
+
     /// A finished epoch of the final fit.
     pub fn epoch(&self, e: &EpochReport, epochs: u64) -> Progress {
         let from = self.start_percent();

@@ -260,8 +260,13 @@ impl Job {
         let trials = request.n_trials as u64;
         self.report(pace.search_started(trials));
         let progress = self.progress.clone();
+        let (epoch_pace, epoch_progress) = (pace.clone(), self.progress.clone());
         let options = synth_engine::OptimizeOptions {
             cancel: Some(self.signals.stop.clone()),
+            on_epoch: Some(Arc::new(move |trial, e: &EpochReport| {
+                let p = epoch_pace.trial_epoch(trial as u64, trials, e);
+                let _ = epoch_progress.send(Report::Progress(p));
+            })),
             on_trial: Some(Box::new(move |trial, best| {
                 let _ = progress.send(Report::Trial(search_trial(trial)));
                 let p = pace.trial(trial.number as u64, trials, best);

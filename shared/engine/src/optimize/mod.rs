@@ -29,7 +29,7 @@ use crate::error::Result;
 use crate::models::ModelParams;
 use crate::synthesizer::Synthesizer;
 use crate::transformer::TransformerOptions;
-pub use objective::{ModelObjective, ObjectiveSettings};
+pub use objective::{ModelObjective, ObjectiveSettings, TrialEpochCallback};
 pub use synth_models::{Metric, MetricMix, OptimizeRequest, Score};
 pub use synth_search::{
     Acquisition, Dimension, Domain, FnObjective, GaussianProcess, Method, Objective, ParamKind,
@@ -48,6 +48,8 @@ pub struct OptimizeOptions {
     /// Set from anywhere to stop; the search then returns the best so far.
     pub cancel: Option<Arc<AtomicBool>>,
     pub on_trial: Option<TrialCallback>,
+    /// Called after every epoch of every trial, with the trial's number.
+    pub on_epoch: Option<TrialEpochCallback>,
 }
 
 /// What a model search found; serialises as `synth optimize` writes it.
@@ -92,7 +94,8 @@ pub fn optimize(
             device: options.device,
             transformer: options.transformer,
         },
-    )?;
+    )?
+    .with_epoch_callback(options.on_epoch);
     let mut on_trial = options.on_trial;
     let outcome = search(&space, &config, &mut objective, |t, best| {
         if let Some(cb) = on_trial.as_mut() {
@@ -131,6 +134,7 @@ mod tests {
     use std::sync::atomic::Ordering;
 
     use super::*;
+    use crate::EpochReport;
     use crate::test_support::table;
     use serde_json::json;
 
@@ -170,6 +174,8 @@ mod tests {
             let mut lines = Vec::new();
             let sink = Arc::new(std::sync::Mutex::new(Vec::new()));
             let s = sink.clone();
+            let epochs_seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+            let e = epochs_seen.clone();
             let out = optimize(
                 &t,
                 &m,
@@ -178,10 +184,20 @@ mod tests {
                     on_trial: Some(Box::new(move |t, best| {
                         s.lock().unwrap().push((t.number, best))
                     })),
+                    on_epoch: Some(Arc::new(move |trial, r: &EpochReport| {
+                        e.lock().unwrap().push((trial, r.epoch, r.epochs))
+                    })),
                     ..OptimizeOptions::default()
                 },
             )
             .unwrap();
+            // Every epoch of every trial was reported, in order, with its trial's number.
+            let mut expected = Vec::new();
+            for trial in &out.trials {
+                let epochs = trial.params["epochs"].as_u64().unwrap() as usize;
+                expected.extend((1..=epochs).map(|e| (trial.number, e, epochs)));
+            }
+            assert_eq!(*epochs_seen.lock().unwrap(), expected, "{model}");
             lines.extend(sink.lock().unwrap().iter().copied());
             assert_eq!(lines.len(), 3, "{model}");
             assert_eq!(out.trials.len(), 3);

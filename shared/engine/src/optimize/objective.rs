@@ -18,7 +18,7 @@ use synth_search::{Objective, TrialContext, TrialReport};
 use crate::device::EngineDevice;
 use crate::error::{EngineError, Result};
 use crate::models::{ModelParams, fit};
-use crate::synthesizer::{EpochReport, FitControl, FitOptions, Synthesizer};
+use crate::synthesizer::{EpochCallback, EpochReport, FitControl, FitOptions, Synthesizer};
 use crate::transformer::TransformerOptions;
 pub use synth_models::{Metric, Score};
 
@@ -180,7 +180,11 @@ pub struct ModelObjective {
     base: ModelParams,
     scorer: Scorer,
     settings: ObjectiveSettings,
+    on_epoch: Option<TrialEpochCallback>,
 }
+
+/// Called after every epoch of every trial, with the trial's number (1-based).
+pub type TrialEpochCallback = Arc<dyn Fn(usize, &EpochReport) + Send + Sync>;
 
 impl ModelObjective {
     /// Splits `table` into training and holdout rows; `base` gives every parameter a trial
@@ -224,7 +228,14 @@ impl ModelObjective {
                 seed: settings.seed,
             },
             settings,
+            on_epoch: None,
         })
+    }
+
+    /// Report every epoch of every trial to `cb` (a search's live progress).
+    pub fn with_epoch_callback(mut self, cb: Option<TrialEpochCallback>) -> Self {
+        self.on_epoch = cb;
+        self
     }
 
     /// The real rows trials are scored against.
@@ -300,7 +311,10 @@ impl Objective for ModelObjective {
             seed: self.settings.seed,
             device: self.settings.device,
             transformer: self.settings.transformer.clone(),
-            on_epoch: None,
+            on_epoch: self.on_epoch.clone().map(|cb| {
+                let number = ctx.number;
+                Box::new(move |r: &EpochReport| cb(number, r)) as EpochCallback
+            }),
             stop: Some(ctx.stop.flag()),
             checkpoint: Some(Box::new(self.checkpoint(&ctx, log.clone()))),
         };
