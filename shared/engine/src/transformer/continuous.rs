@@ -21,7 +21,8 @@ pub enum NumberRepr {
         decimals: Option<u32>,
     },
     Int,
-    /// Microseconds, rounded to the coarsest unit all real values fall on (day, s, ms, µs).
+    /// Microseconds, rounded to the coarsest unit all real values fall on (day, hour,
+    /// minute, second, ms, µs).
     Datetime {
         granularity_us: i64,
     },
@@ -241,7 +242,8 @@ fn learn_decimals(values: impl Iterator<Item = f64>) -> Option<u32> {
 
 /// The coarsest of day / second / millisecond / microsecond that every timestamp falls on.
 fn learn_granularity(values: impl Iterator<Item = i64> + Clone) -> i64 {
-    [86_400_000_000, 1_000_000, 1_000]
+    // Day, hour, minute, second, millisecond (an hourly timestamp stays on whole hours).
+    [86_400_000_000, 3_600_000_000, 60_000_000, 1_000_000, 1_000]
         .into_iter()
         .find(|g| values.clone().all(|v| v % g == 0))
         .unwrap_or(1)
@@ -262,6 +264,42 @@ mod tests {
             learn_granularity([day, day + 1_000_000].into_iter()),
             1_000_000
         );
+        let (hour, minute) = (3_600_000_000i64, 60_000_000i64);
+        assert_eq!(learn_granularity([day, day + 5 * hour].into_iter()), hour);
+        assert_eq!(
+            learn_granularity([hour, hour + 30 * minute].into_iter()),
+            minute
+        );
+        assert_eq!(
+            learn_granularity([minute, minute + 1_000].into_iter()),
+            1_000
+        );
         assert_eq!(learn_granularity([7i64].into_iter()), 1);
+    }
+
+    #[test]
+    fn an_hourly_column_decodes_to_whole_hours() {
+        let hour = 3_600_000_000i64;
+        let real: Vec<Option<i64>> = (0..200)
+            .map(|i| Some(472_222 * hour + (i % 48) * hour))
+            .collect();
+        let mut rng = crate::random::rng_for(1, 0);
+        let options = TransformerOptions::default();
+        let t =
+            ContinuousTransform::fit("t", &ColumnData::Datetime(real), &options, &mut rng).unwrap();
+        // Any output of a model: α anywhere in (−1, 1), the first mode.
+        let w = t.width();
+        let rows = 50;
+        let mut data = vec![0f32; rows * w];
+        for i in 0..rows {
+            data[i * w] = -0.97 + 1.9 * i as f32 / rows as f32;
+            data[i * w + 1] = 1.0;
+        }
+        let ColumnData::Datetime(out) = t.decode(&data, rows, w, 0) else {
+            panic!("datetimes")
+        };
+        assert!(out.iter().flatten().all(|v| v % hour == 0), "{out:?}");
+        let distinct: std::collections::BTreeSet<_> = out.iter().flatten().collect();
+        assert!(distinct.len() > 5, "{distinct:?}");
     }
 }
