@@ -125,6 +125,10 @@ fn integers(name: &str, values: &[Option<i64>], nulls: usize, as_text: bool) -> 
     } else {
         "integers"
     };
+    // Before the key rules: a daily date column is unique and increasing too.
+    if let Some(dates) = integer_dates(&present, stored) {
+        return dates;
+    }
     let unique = distinct == nn && nulls == 0;
     if unique && id_name_hint(name) {
         return verdict(
@@ -161,6 +165,31 @@ fn integers(name: &str, values: &[Option<i64>], nulls: usize, as_text: bool) -> 
         if as_text { 0.85 } else { 0.95 },
         format!("{stored} with {distinct} distinct values"),
     )
+}
+
+/// Integers that are all valid `YYYYMMDD` dates (20240131): dates, read with `%Y%m%d`, so
+/// a synthetic table keeps real calendar days in the same spelling instead of numbers
+/// between them (20240199).
+fn integer_dates(present: &[i64], stored: &str) -> Option<Verdict> {
+    let is_date = |v: i64| {
+        (10_000_101..=99_991_231).contains(&v)
+            && chrono::NaiveDate::from_ymd_opt(
+                (v / 10_000) as i32,
+                (v / 100 % 100) as u32,
+                (v % 100) as u32,
+            )
+            .is_some()
+    };
+    if present.is_empty() || !present.iter().all(|&v| is_date(v)) {
+        return None;
+    }
+    let mut out = verdict(
+        SdType::Datetime,
+        0.8,
+        format!("{stored} that are all valid YYYYMMDD dates"),
+    );
+    out.0.datetime_format = Some("%Y%m%d".into());
+    Some(out)
 }
 
 /// A numerical verdict, stored as `representation` (SDV's `computer_representation`).

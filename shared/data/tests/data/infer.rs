@@ -170,6 +170,40 @@ fn categorical_stored_as_numbers_follows_the_distinct_rule() {
     assert!(reason(&inf, "grade").contains("stored as text"));
 }
 
+/// An SDV pitfall: dates stored as integers (20240131) are dates, and only when every value
+/// is a real calendar day.
+#[test]
+fn integer_coded_dates_are_datetimes() {
+    let csv = "day,code,sku\n20240131,20240131,12345678\n20240201,20240230,23456789\n\
+               20240301,20240301,34567890\n,20240302,45678901\n";
+    let ds = read_str(csv, "days.csv").unwrap();
+    let inf = infer_metadata(&ds.table);
+    assert_eq!(
+        sdtype(&inf, "day"),
+        SdType::Datetime,
+        "{}",
+        reason(&inf, "day")
+    );
+    let day = inf.metadata.column("day").unwrap();
+    assert_eq!(day.datetime_format.as_deref(), Some("%Y%m%d"));
+    assert!(reason(&inf, "day").contains("YYYYMMDD"));
+    // February 30th is no date; 8-digit codes are no dates.
+    assert_ne!(sdtype(&inf, "code"), SdType::Datetime);
+    assert_ne!(sdtype(&inf, "sku"), SdType::Datetime);
+    // Applied, the column holds datetimes and writes back as it was spelled.
+    let t = synth_data::apply_metadata(ds.table, &inf.metadata).unwrap();
+    let ColumnData::Datetime(days) = col(&t, "day") else {
+        panic!("datetimes")
+    };
+    assert_eq!(days.iter().flatten().count(), 3);
+    let out = synth_data::write_bytes(&t, &inf.metadata, synth_data::FileFormat::Csv).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    assert!(
+        text.contains("20240131") && text.contains("20240301"),
+        "{text}"
+    );
+}
+
 #[test]
 fn mixed_date_formats_are_not_one_datetime_format() {
     let values: Vec<Option<&str>> = (0..50)
