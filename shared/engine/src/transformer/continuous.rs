@@ -3,6 +3,12 @@
 //! posterior, plus the one-hot of k, plus a null indicator when the column has missing
 //! values. Decoding undoes this and restores the column's representation (integers,
 //! decimals, datetime granularity) and range.
+//!
+//! Point masses — a value that holds a large share of the column, such as the zeros of a
+//! zero-inflated amount — are modes of their own after the mixture's: a row holding one is
+//! encoded as that mode with α = 0, and decodes to exactly that value. The mixture is fitted
+//! on the other values only, so it no longer spends a mode (and its spread) on the spike,
+//! and the model learns the spike's share as it learns a category's.
 
 use serde::{Deserialize, Serialize};
 use synth_table::ColumnData;
@@ -40,12 +46,40 @@ pub struct ContinuousTransform {
     gmm: BayesianGmm,
     /// Indices (into the full mixture) of the modes kept.
     kept: Vec<usize>,
+    /// Values encoded exactly, as modes after the mixture's (see the module docs). Absent
+    /// from models saved before point masses (and from columns without any).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    spikes: Vec<f64>,
     min: f64,
     max: f64,
     /// Fill value for missing values before encoding (the mean, as RDT imputes).
     fill: f64,
     has_nulls: bool,
     clip: bool,
+}
+
+/// A value holding at least this share of a column's present values is a point mass.
+const SPIKE_SHARE: f64 = 0.1;
+
+/// The values holding at least [`SPIKE_SHARE`] of `present`, most frequent first.
+fn point_masses(present: &[f64]) -> Vec<f64> {
+    let mut counts: Vec<(f64, usize)> = Vec::new();
+    let mut sorted = present.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    for v in sorted {
+        match counts.last_mut() {
+            Some((last, n)) if *last == v => *n += 1,
+            _ => counts.push((v, 1)),
+        }
+    }
+    let least = (SPIKE_SHARE * present.len() as f64).ceil() as usize;
+    // A constant column, or too few rows to tell a spike from chance: the mixture alone.
+    if counts.len() <= 1 || least < 2 {
+        return Vec::new();
+    }
+    counts.retain(|&(_, n)| n >= least);
+    counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.total_cmp(&b.0)));
+    counts.into_iter().map(|(v, _)| v).collect()
 }
 
 /// Reads a continuous column as f64s and says how it is represented.
@@ -98,13 +132,25 @@ impl ContinuousTransform {
         } else {
             present
         };
+        let spikes = point_masses(&present);
+        let rest: Vec<f64> = present
+            .iter()
+            .copied()
+            .filter(|v| !spikes.contains(v))
+            .collect();
+        // Every value a spike: the mixture still needs some values to have a mode.
+        let rest = if rest.is_empty() {
+            present.clone()
+        } else {
+            rest
+        };
         let config = GmmConfig {
             max_components: options.max_modes,
             weight_concentration_prior: options.weight_concentration_prior,
             max_iter: options.max_gmm_iter,
             ..GmmConfig::default()
         };
-        let gmm = BayesianGmm::fit(&present, &config, rng);
+        let gmm = BayesianGmm::fit(&rest, &config, rng);
         let weights = gmm.weights();
         let mut kept: Vec<usize> = (0..weights.len())
             .filter(|&j| weights[j] > options.weight_threshold)
@@ -123,6 +169,7 @@ impl ContinuousTransform {
             fill: present.iter().sum::<f64>() / present.len() as f64,
             gmm,
             kept,
+            spikes,
             min,
             max,
             has_nulls,
@@ -132,7 +179,7 @@ impl ContinuousTransform {
 
     /// The spans this column contributes: α, the mode one-hot, and the null indicator.
     pub fn spans(&self) -> Vec<Span> {
-        let mut s = vec![Span::tanh(1), Span::softmax(self.means.len())];
+        let mut s = vec![Span::tanh(1), Span::softmax(self.modes())];
         if self.has_nulls {
             s.push(Span::softmax(2));
         }
@@ -140,7 +187,12 @@ impl ContinuousTransform {
     }
 
     pub fn width(&self) -> usize {
-        1 + self.means.len() + if self.has_nulls { 2 } else { 0 }
+        1 + self.modes() + if self.has_nulls { 2 } else { 0 }
+    }
+
+    /// The mixture's modes and the point masses after them.
+    fn modes(&self) -> usize {
+        self.means.len() + self.spikes.len()
     }
 
     /// Encodes the column into a column-major block `n × width`, sampling each value's mode
@@ -158,6 +210,15 @@ impl ContinuousTransform {
         let mut out = vec![0f32; n * w];
         let mut p = vec![0.0; self.kept.len()];
         for (i, &xi) in x.iter().enumerate() {
+            if self.has_nulls {
+                let null = values[i].is_none_or(|v| !v.is_finite());
+                out[(1 + self.modes() + usize::from(null)) * n + i] = 1.0;
+            }
+            let spike = values[i].and_then(|v| self.spikes.iter().position(|&s| s == v));
+            if let Some(j) = spike {
+                out[(1 + self.means.len() + j) * n + i] = 1.0;
+                continue;
+            }
             for (pj, &j) in p.iter_mut().zip(&self.kept) {
                 // RDT adds 1e-6 so a value far from every kept mode still gets one.
                 *pj = proba[i * full_k + j] + 1e-6;
@@ -166,24 +227,23 @@ impl ContinuousTransform {
             let alpha = ((xi - self.means[k]) / (4.0 * self.stds[k])).clamp(-0.99, 0.99);
             out[i] = alpha as f32;
             out[(1 + k) * n + i] = 1.0;
-            if self.has_nulls {
-                let null = values[i].is_none_or(|v| !v.is_finite());
-                out[(1 + self.means.len() + usize::from(null)) * n + i] = 1.0;
-            }
         }
         Ok(out)
     }
 
     /// Decodes rows of the model's output (row-major, `stride` wide, this column at `offset`).
     pub fn decode(&self, data: &[f32], n_rows: usize, stride: usize, offset: usize) -> ColumnData {
-        let k = self.means.len();
+        let (k, modes) = (self.means.len(), self.modes());
         let values: Vec<Option<f64>> = (0..n_rows)
             .map(|i| {
                 let row = &data[i * stride + offset..i * stride + offset + self.width()];
-                if self.has_nulls && row[1 + k + 1] > row[1 + k] {
+                if self.has_nulls && row[1 + modes + 1] > row[1 + modes] {
                     return None;
                 }
-                let mode = argmax_f32(&row[1..1 + k]);
+                let mode = argmax_f32(&row[1..1 + modes]);
+                if mode >= k {
+                    return Some(self.spikes[mode - k]);
+                }
                 let alpha = (row[0] as f64).clamp(-1.0, 1.0);
                 let mut x = alpha * 4.0 * self.stds[mode] + self.means[mode];
                 if self.clip {
@@ -275,6 +335,50 @@ mod tests {
             1_000
         );
         assert_eq!(learn_granularity([7i64].into_iter()), 1);
+    }
+
+    #[test]
+    fn point_masses_are_modes_of_their_own_and_decode_exactly() {
+        // 60% zeros, 15% at the cap of 100, the rest spread between.
+        let real: Vec<Option<f64>> = (0..400)
+            .map(|i| match i % 20 {
+                0..12 => Some(0.0),
+                12..15 => Some(100.0),
+                15 => None,
+                k => Some(f64::from(k) * 3.7 + f64::from(i) * 0.01),
+            })
+            .collect();
+        assert_eq!(
+            point_masses(&real.iter().flatten().copied().collect::<Vec<_>>()),
+            [0.0, 100.0]
+        );
+        let mut rng = crate::random::rng_for(1, 0);
+        let options = TransformerOptions::default();
+        let data = ColumnData::Float(real.clone());
+        let t = ContinuousTransform::fit("amount", &data, &options, &mut rng).unwrap();
+        let encoded = t.encode(&data, &mut rng).unwrap();
+        // Column-major `n × width` back to row-major for decoding.
+        let (n, w) = (real.len(), t.width());
+        let rows: Vec<f32> = (0..n)
+            .flat_map(|i| (0..w).map(move |j| (i, j)))
+            .map(|(i, j)| encoded[j * n + i])
+            .collect();
+        let ColumnData::Float(back) = t.decode(&rows, n, w, 0) else {
+            panic!("floats")
+        };
+        for (r, b) in real.iter().zip(&back) {
+            match r {
+                Some(v) if *v == 0.0 || *v == 100.0 => assert_eq!(b, r, "a spike decodes exactly"),
+                Some(v) => assert!(
+                    (b.unwrap() - v).abs() < 1e-3 * v.abs().max(1.0),
+                    "{b:?} vs {v}"
+                ),
+                None => assert_eq!(*b, None),
+            }
+        }
+        // No spikes in a column of spread values.
+        let spread: Vec<f64> = (0..400).map(|i| f64::from(i) * 0.5).collect();
+        assert!(point_masses(&spread).is_empty());
     }
 
     #[test]
