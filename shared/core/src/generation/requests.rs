@@ -431,6 +431,11 @@ impl Generations {
     /// Expiring links to a completed request's files.
     pub async fn download(&self, owner: &str, id: &str) -> ServiceResult<ResultLinks> {
         let r = self.get(owner, id).await?;
+        self.links(&r).await
+    }
+
+    /// Expiring links to the files of `r`, once it has a result.
+    pub(crate) async fn links(&self, r: &GenerationRequest) -> ServiceResult<ResultLinks> {
         let Some(result) = r.result.as_ref().filter(|_| r.status.has_result()) else {
             return Err(ServiceError::Conflict(format!(
                 "the request is {}, not completed",
@@ -447,7 +452,7 @@ impl Generations {
         }
         let data = links
             .remove("data")
-            .ok_or_else(|| PortError::Backend(format!("request {id} has no data file")))?;
+            .ok_or_else(|| PortError::Backend(format!("request {} has no data file", r.id)))?;
         Ok(ResultLinks {
             data,
             report_json: links.remove("report_json"),

@@ -145,16 +145,20 @@ fn no_search(id: &str) -> ServiceError {
     ServiceError::NotFound(format!("request {id} runs no hyperparameter search"))
 }
 
+/// The trial records of request `id`, in order.
+fn trials_query(owner: &str, id: &str) -> Query {
+    Query::partition(Index::Primary, format!("USER#{owner}"))
+        .sk(SortKey::BeginsWith(trials_prefix(id)))
+        .limit(100)
+}
+
 /// Every trial record of request `id`, in order.
 async fn read_trials(
     records: &dyn RecordStore,
     owner: &str,
     id: &str,
 ) -> ServiceResult<Vec<SearchTrial>> {
-    let q = Query::partition(Index::Primary, format!("USER#{owner}"))
-        .sk(SortKey::BeginsWith(trials_prefix(id)))
-        .limit(100);
-    let items = query_all(records, &q).await?;
+    let items = query_all(records, &trials_query(owner, id)).await?;
     Ok(items
         .iter()
         .map(|i| i.to_value())
@@ -167,10 +171,7 @@ pub(crate) async fn delete_trials(
     owner: &str,
     id: &str,
 ) -> ServiceResult<()> {
-    let q = Query::partition(Index::Primary, format!("USER#{owner}"))
-        .sk(SortKey::BeginsWith(trials_prefix(id)))
-        .limit(100);
-    for item in query_all(records, &q).await? {
+    for item in query_all(records, &trials_query(owner, id)).await? {
         records.delete(&item.key(), None).await?;
     }
     Ok(())
@@ -226,19 +227,24 @@ impl Generations {
         self.create(owner, &input.into_generation(), true).await
     }
 
-    /// The caller's request that runs a search (a search, or a generation with one).
-    async fn searching(&self, owner: &str, id: &str) -> ServiceResult<GenerationRequest> {
+    /// The caller's request that runs a search (a search, or a generation with one), and
+    /// its trials so far.
+    async fn searching(
+        &self,
+        owner: &str,
+        id: &str,
+    ) -> ServiceResult<(GenerationRequest, Vec<SearchTrial>)> {
         let r = self.get(owner, id).await?;
         if r.optimization.is_none() {
             return Err(no_search(id));
         }
-        Ok(r)
+        let trials = read_trials(self.records(), owner, id).await?;
+        Ok((r, trials))
     }
 
     /// A search's trials so far, the best of them and where the search is.
     pub async fn trials(&self, owner: &str, id: &str) -> ServiceResult<SearchTrials> {
-        let r = self.searching(owner, id).await?;
-        let trials = read_trials(self.records(), owner, id).await?;
+        let (r, trials) = self.searching(owner, id).await?;
         let n_trials = r
             .optimization
             .as_ref()
@@ -265,11 +271,10 @@ impl Generations {
 
     /// The best parameters so far; once the search has a result, links to it.
     pub async fn best(&self, owner: &str, id: &str) -> ServiceResult<SearchBest> {
-        let r = self.searching(owner, id).await?;
-        let trials = read_trials(self.records(), owner, id).await?;
+        let (r, trials) = self.searching(owner, id).await?;
         let best = best_of(&r, &trials);
         let result = match r.status.has_result() {
-            true => Some(self.download(owner, id).await?),
+            true => Some(self.links(&r).await?),
             false => None,
         };
         Ok(SearchBest {
