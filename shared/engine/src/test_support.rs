@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex};
 
 use synth_table::{Column, ColumnData, ColumnMetadata, Metadata, SdType, Table};
 
-use crate::{EngineDevice, EngineError, EpochCallback, EpochReport, Synthesizer};
+use crate::{EngineDevice, EngineError, EpochCallback, EpochReport, FitOptions, Synthesizer};
 
 /// A small table with a numerical, a categorical and a boolean column, nulls included.
 pub(crate) fn table(n: usize) -> (Table, Metadata) {
@@ -54,6 +54,27 @@ pub(crate) fn epoch_sink() -> (Arc<Mutex<Vec<EpochReport>>>, EpochCallback) {
     let sink = seen.clone();
     let callback: EpochCallback = Box::new(move |r| sink.lock().unwrap().push(r.clone()));
     (seen, callback)
+}
+
+/// Fits seeded (seed 1) with an `on_epoch` sink and checks that epochs 1..=`epochs` were
+/// each reported once, in order, exactly as the fitted model's loss history keeps them;
+/// returns the reports.
+pub(crate) fn assert_reports_every_epoch<M: Synthesizer>(
+    epochs: usize,
+    fit: impl FnOnce(FitOptions) -> M,
+) -> Vec<EpochReport> {
+    let (seen, on_epoch) = epoch_sink();
+    let model = fit(FitOptions {
+        on_epoch: Some(on_epoch),
+        ..FitOptions::seeded(1)
+    });
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(
+        seen.iter().map(|r| r.epoch).collect::<Vec<_>>(),
+        (1..=epochs).collect::<Vec<_>>()
+    );
+    assert_eq!(&seen[..], model.loss_history());
+    seen
 }
 
 /// Sampling with `kind = b` and `ok = ok` on [`table`]'s model gives only such rows; an

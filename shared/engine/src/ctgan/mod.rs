@@ -124,7 +124,9 @@ impl Model for CtganNet {
 mod tests {
     use super::*;
     use crate::random::rng_for;
-    use crate::test_support::{assert_conditions_hold, assert_reloads, epoch_sink, losses, table};
+    use crate::test_support::{
+        assert_conditions_hold, assert_reloads, assert_reports_every_epoch, losses, table,
+    };
     use crate::{FitOptions, Synthesizer};
 
     fn small() -> CtganParams {
@@ -188,23 +190,11 @@ mod tests {
     #[test]
     fn reports_every_epoch_and_keeps_the_history() {
         let (t, m) = table(200);
-        let (seen, on_epoch) = epoch_sink();
-        let model = Ctgan::fit(
-            &t,
-            &m,
-            CtganParams {
-                epochs: 3,
-                ..small()
-            },
-            FitOptions {
-                on_epoch: Some(on_epoch),
-                ..FitOptions::seeded(1)
-            },
-        )
-        .unwrap();
-        let seen = seen.lock().unwrap();
-        assert_eq!(seen.iter().map(|r| r.epoch).collect::<Vec<_>>(), [1, 2, 3]);
-        assert_eq!(&seen[..], model.loss_history());
+        let params = CtganParams {
+            epochs: 3,
+            ..small()
+        };
+        let seen = assert_reports_every_epoch(3, |o| Ctgan::fit(&t, &m, params, o).unwrap());
         assert!(
             seen.iter()
                 .all(|r| r.generator_loss.is_finite() && r.critic_loss.is_finite())

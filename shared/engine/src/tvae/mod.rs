@@ -126,7 +126,9 @@ mod tests {
     use super::*;
     use crate::optim::{Adam, AdamConfig};
     use crate::random::rng_for;
-    use crate::test_support::{assert_conditions_hold, assert_reloads, epoch_sink, losses, table};
+    use crate::test_support::{
+        assert_conditions_hold, assert_reloads, assert_reports_every_epoch, losses, table,
+    };
     use crate::{EngineDevice, EngineError, FitOptions, Synthesizer};
     use candle_core::DType;
     use synth_table::{Column, ColumnData, ColumnMetadata, Metadata, SdType, Table};
@@ -242,26 +244,11 @@ mod tests {
     #[test]
     fn reports_every_epoch_and_the_loss_falls() {
         let (t, m) = table(200);
-        let (seen, on_epoch) = epoch_sink();
-        let model = Tvae::fit(
-            &t,
-            &m,
-            TvaeParams {
-                epochs: 30,
-                ..small()
-            },
-            FitOptions {
-                on_epoch: Some(on_epoch),
-                ..FitOptions::seeded(1)
-            },
-        )
-        .unwrap();
-        let seen = seen.lock().unwrap();
-        assert_eq!(
-            seen.iter().map(|r| r.epoch).collect::<Vec<_>>(),
-            (1..=30).collect::<Vec<_>>()
-        );
-        assert_eq!(&seen[..], model.loss_history());
+        let params = TvaeParams {
+            epochs: 30,
+            ..small()
+        };
+        let seen = assert_reports_every_epoch(30, |o| Tvae::fit(&t, &m, params, o).unwrap());
         let (first, last) = (seen[0].generator_loss, seen[29].generator_loss);
         assert!(last < first, "loss {first} → {last}");
     }
