@@ -21,6 +21,9 @@ pub enum EngineError {
     /// A hyperparameter search that cannot run as asked (search space, metric, method).
     #[error("invalid search: {0}")]
     InvalidSearch(String),
+    /// A constraint that cannot apply, or that the real table breaks.
+    #[error("{0}")]
+    Constraint(synth_constraints::ConstraintError),
     #[error("tensor error: {0}")]
     Tensor(#[from] candle_core::Error),
     #[error("i/o error: {0}")]

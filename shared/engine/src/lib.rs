@@ -11,11 +11,14 @@
 //!   supplies only its networks, its training step and its sampler ([`model::Model`]).
 //! - [`ctgan`]: CTGAN with the reference implementation's defaults.
 //! - [`tvae`]: TVAE with the reference implementation's defaults.
+//! - [`constrained`]: any model under constraints (`synth-constraints`): the model learns
+//!   the table as the constraints' plan changes it, and no sampled row breaks one.
 //! - [`optimize`]: hyperparameter search (grid, random, Bayesian; the `synth-search`
 //!   crate) of a model, scored on a holdout.
 //! - [`Synthesizer`]: the interface every fitted model offers; [`fit`] and [`load`] choose
 //!   the model from its parameters ([`ModelParams`]) or its saved files.
 
+pub mod constrained;
 pub mod ctgan;
 pub mod device;
 pub mod error;
@@ -34,6 +37,7 @@ mod test_support;
 pub mod transformer;
 pub mod tvae;
 
+pub use constrained::{CONSTRAINTS_FILE, fit_constrained};
 pub use ctgan::{Ctgan, CtganParams};
 pub use device::EngineDevice;
 pub use error::{EngineError, Result};

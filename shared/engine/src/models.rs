@@ -68,7 +68,7 @@ pub fn load(dir: &Path, device: EngineDevice) -> Result<Box<dyn Synthesizer>> {
     })?;
     let header: Header = serde_json::from_str(&text)?;
     match LOADERS.iter().find(|(name, _)| *name == header.model) {
-        Some((_, load)) => load(dir, device),
+        Some((_, load)) => crate::constrained::Constrained::load_around(load(dir, device)?, dir),
         None => Err(EngineError::InvalidModel(format!(
             "unknown model {:?}",
             header.model

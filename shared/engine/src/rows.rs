@@ -1,7 +1,7 @@
 //! Conditional sampling by rejection, shared by every model: draw batches, decode them,
 //! keep the rows that meet every condition, stack them.
 
-use synth_table::{ColumnData, Table};
+use synth_table::Table;
 
 use crate::error::{EngineError, Result};
 use crate::random::{EngineRng, rng_for};
@@ -66,7 +66,8 @@ pub fn sample_matching(
             .take(n - have)
             .collect();
         have += keep.len();
-        append(&mut out, decoded.take_rows(&keep));
+        out.append(decoded.take_rows(&keep))
+            .expect("tables decoded by the same transformer have the same columns");
     }
     if have < n {
         return Err(EngineError::InvalidCondition(format!(
@@ -76,21 +77,4 @@ pub fn sample_matching(
     }
     transformer.regenerate_ids(&mut out);
     Ok(out)
-}
-
-fn append(table: &mut Table, more: Table) {
-    if table.columns.is_empty() {
-        *table = more;
-        return;
-    }
-    for (c, m) in table.columns.iter_mut().zip(more.columns) {
-        match (&mut c.data, m.data) {
-            (ColumnData::Float(a), ColumnData::Float(b)) => a.extend(b),
-            (ColumnData::Int(a), ColumnData::Int(b))
-            | (ColumnData::Datetime(a), ColumnData::Datetime(b)) => a.extend(b),
-            (ColumnData::Bool(a), ColumnData::Bool(b)) => a.extend(b),
-            (ColumnData::Str(a), ColumnData::Str(b)) => a.extend(b),
-            _ => unreachable!("tables decoded by the same transformer have the same column types"),
-        }
-    }
 }

@@ -257,6 +257,36 @@ impl Table {
         Table { columns }
     }
 
+    /// Adds `more`'s rows below these; an empty table takes `more` as it is. The two must
+    /// have the same columns, in order, of the same types.
+    pub fn append(&mut self, more: Table) -> Result<(), String> {
+        if self.columns.is_empty() {
+            *self = more;
+            return Ok(());
+        }
+        if self.columns.len() != more.columns.len() {
+            return Err(format!(
+                "cannot append {} columns to {}",
+                more.columns.len(),
+                self.columns.len()
+            ));
+        }
+        for (c, m) in self.columns.iter_mut().zip(more.columns) {
+            if c.name != m.name {
+                return Err(format!("column {:?} is not {:?}", m.name, c.name));
+            }
+            match (&mut c.data, m.data) {
+                (ColumnData::Float(a), ColumnData::Float(b)) => a.extend(b),
+                (ColumnData::Int(a), ColumnData::Int(b))
+                | (ColumnData::Datetime(a), ColumnData::Datetime(b)) => a.extend(b),
+                (ColumnData::Bool(a), ColumnData::Bool(b)) => a.extend(b),
+                (ColumnData::Str(a), ColumnData::Str(b)) => a.extend(b),
+                _ => return Err(format!("column {:?} changes type", c.name)),
+            }
+        }
+        Ok(())
+    }
+
     /// The first `n` rows (all of them when there are fewer).
     pub fn head(&self, n: usize) -> Table {
         let rows: Vec<usize> = (0..self.n_rows().min(n)).collect();

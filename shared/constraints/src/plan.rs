@@ -1,0 +1,737 @@
+//! The fitted plan: which constraints are enforced by construction, through a reversible
+//! change of the columns the model learns, and the check every written-back row passes.
+//!
+//! - Inequality `low <= high`: the model learns `high − low` (never negative in the real
+//!   table), written back as `low + max(d, gap)` (`gap` 0, or when strict the smallest
+//!   positive real difference).
+//! - Range `low <= middle <= high`: `high` as above, `middle` as the fraction of the way
+//!   from `low` to `high`, clamped to 0..1.
+//! - FixedIncrements: the model learns the multiple, written back times the increment.
+//! - FixedCombinations: the columns become one category per combination the real table has.
+//! - ScalarInequality, ScalarRange, Positive, Negative: values past a bound are clipped onto
+//!   it (onto the nearest real value, when strict).
+//! - Unique, and any of the above that cannot own its column (a column another constraint
+//!   already changes, a cycle, nulls the change cannot carry): by rejection.
+//!
+//! The steps read the real table as it is when going forward, and are undone in an order
+//! where every column a step reads is written back before it: chains (`a <= b`, `b <= c`)
+//! compose.
+
+use std::collections::{HashMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+use synth_table::{Column, ColumnData, ColumnMetadata, Metadata, SdType, Table};
+
+use crate::error::{ConstraintError, Result};
+use crate::rules::{Checked, Rule, Violation, columns, key};
+use crate::spec::{Constraint, validate};
+use crate::values::{Cell, Kind, Shape, column_of, numbers};
+
+/// What to do with real rows that break a declared constraint.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnViolation {
+    /// Refuse to fit, naming each broken constraint with its count and examples.
+    #[default]
+    Fail,
+    /// Leave those rows out of training, and say how many.
+    Drop,
+}
+
+/// One reversible change of the table the model learns.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+enum Step {
+    Difference {
+        low: String,
+        high: String,
+        kind: Kind,
+        gap: f64,
+    },
+    Fraction {
+        low: String,
+        middle: String,
+        high: String,
+        kind: Kind,
+        strict: bool,
+    },
+    Increment {
+        column: String,
+        increment: f64,
+        kind: Kind,
+    },
+    Joint {
+        columns: Vec<String>,
+        shapes: Vec<Shape>,
+        name: String,
+        combos: Vec<Vec<Cell>>,
+    },
+    Clip {
+        column: String,
+        low: Option<f64>,
+        high: Option<f64>,
+        kind: Kind,
+    },
+}
+
+impl Step {
+    /// The columns the step writes back.
+    fn owns(&self) -> Vec<&str> {
+        match self {
+            Step::Difference { high, .. } => vec![high],
+            Step::Fraction { middle, .. } => vec![middle],
+            Step::Increment { column, .. } => vec![column],
+            Step::Joint { columns, .. } => columns.iter().map(String::as_str).collect(),
+            Step::Clip { .. } => vec![],
+        }
+    }
+
+    /// The columns it reads when written back.
+    fn reads(&self) -> Vec<&str> {
+        match self {
+            Step::Difference { low, .. } => vec![low],
+            Step::Fraction { low, high, .. } => vec![low, high],
+            Step::Clip { column, .. } => vec![column],
+            Step::Increment { .. } | Step::Joint { .. } => vec![],
+        }
+    }
+}
+
+/// A fitted plan; saved beside the model, so a loaded model keeps its constraints.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    rules: Vec<Checked>,
+    /// In the order they are undone.
+    steps: Vec<Step>,
+    /// The real table's columns, in order, with their metadata and type.
+    columns: Vec<(String, ColumnMetadata, Shape)>,
+}
+
+/// A plan fitted on a real table, and what the model learns.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub plan: Plan,
+    /// The real rows kept, changed as the plan says.
+    pub table: Table,
+    pub metadata: Metadata,
+    /// The constraints the real table broke (with [`OnViolation::Drop`]: the rows left out).
+    pub dropped: Vec<Violation>,
+}
+
+impl Plan {
+    /// Checks the constraints against the metadata and the real table, and plans how each
+    /// is enforced. Rows that break one are refused or left out as `policy` says.
+    pub fn fit(
+        real: &Table,
+        metadata: &Metadata,
+        constraints: &[Constraint],
+        policy: OnViolation,
+    ) -> Result<Prepared> {
+        validate(constraints, metadata)?;
+        let rules = checked(constraints, metadata, real)?;
+        let mut violations = Vec::new();
+        let mut keep = vec![true; real.n_rows()];
+        for rule in &rules {
+            if let Some(v) = rule.violation(real)? {
+                violations.push(v);
+                for (k, ok) in keep.iter_mut().zip(rule.mask(real)?) {
+                    *k &= ok;
+                }
+            }
+        }
+        if !violations.is_empty() && policy == OnViolation::Fail {
+            return Err(ConstraintError::Violated(violations));
+        }
+        let rows: Vec<usize> = (0..keep.len()).filter(|&r| keep[r]).collect();
+        let kept = real.take_rows(&rows);
+        let rules = if violations.is_empty() {
+            rules
+        } else {
+            checked(constraints, metadata, &kept)?
+        };
+        let columns = kept
+            .columns
+            .iter()
+            .filter_map(|c| {
+                let meta = metadata.column(&c.name)?;
+                Some((c.name.clone(), meta.clone(), Shape::of(&c.data)))
+            })
+            .collect();
+        let plan = Plan {
+            steps: order(plan_steps(&rules, &kept)?),
+            rules,
+            columns,
+        };
+        let (table, metadata) = plan.forward(&kept, metadata)?;
+        Ok(Prepared {
+            plan,
+            table,
+            metadata,
+            dropped: violations,
+        })
+    }
+
+    /// The constraints, as declared.
+    pub fn constraints(&self) -> Vec<&Constraint> {
+        self.rules.iter().map(|r| &r.constraint).collect()
+    }
+
+    /// The real table as the model learns it, and its metadata.
+    fn forward(&self, real: &Table, metadata: &Metadata) -> Result<(Table, Metadata)> {
+        let mut table = real.clone();
+        let mut meta = metadata.clone();
+        for step in &self.steps {
+            forward_step(step, real, &mut table, &mut meta)?;
+        }
+        Ok((table, meta))
+    }
+
+    /// A table the model sampled, written back as the real table's columns.
+    pub fn reverse(&self, sampled: &Table) -> Result<Table> {
+        let mut out: HashMap<String, ColumnData> = sampled
+            .columns
+            .iter()
+            .map(|c| (c.name.clone(), c.data.clone()))
+            .collect();
+        let n = sampled.n_rows();
+        for step in &self.steps {
+            reverse_step(step, &mut out, n)?;
+        }
+        let columns = self
+            .columns
+            .iter()
+            .map(|(name, _, _)| {
+                out.remove(name)
+                    .map(|data| Column {
+                        name: name.clone(),
+                        data,
+                    })
+                    .ok_or_else(|| {
+                        ConstraintError::Invalid(format!("the sample lacks column {name:?}"))
+                    })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Table::new(columns).map_err(ConstraintError::Invalid)
+    }
+
+    /// A check of written-back rows that remembers what Unique has seen across batches.
+    pub fn sieve(&self) -> Sieve<'_> {
+        Sieve {
+            plan: self,
+            seen: vec![HashSet::new(); self.rules.len()],
+        }
+    }
+
+    /// Whether the model learns `column` as it is (so a condition on it goes to the model).
+    pub fn learns_as_is(&self, column: &str) -> bool {
+        !self
+            .steps
+            .iter()
+            .any(|s| !matches!(s, Step::Clip { .. }) && s.owns().contains(&column))
+    }
+
+    /// Conditions on the columns of a FixedCombinations, all given, as the one condition
+    /// on the category the model learns; `None` when they are not all given. An error when
+    /// the real table never has them together.
+    pub fn joint_condition(
+        &self,
+        conditions: &[(String, String)],
+    ) -> Result<Vec<(String, String)>> {
+        let given: HashMap<&str, &str> = conditions
+            .iter()
+            .map(|(c, v)| (c.as_str(), v.as_str()))
+            .collect();
+        let mut out = Vec::new();
+        for step in &self.steps {
+            let Step::Joint {
+                columns,
+                name,
+                combos,
+                ..
+            } = step
+            else {
+                continue;
+            };
+            if !columns.iter().all(|c| given.contains_key(c.as_str())) {
+                continue;
+            }
+            let wanted: Vec<Option<&str>> =
+                columns.iter().map(|c| Some(given[c.as_str()])).collect();
+            let found = combos.iter().position(|combo| {
+                combo
+                    .iter()
+                    .map(Cell::text)
+                    .zip(&wanted)
+                    .all(|(have, want)| have.as_deref() == *want)
+            });
+            match found {
+                Some(i) => out.push((name.clone(), i.to_string())),
+                None => {
+                    return Err(ConstraintError::Unmet(format!(
+                        "no real row has {} together (FixedCombinations({}))",
+                        columns
+                            .iter()
+                            .map(|c| format!("{c}={}", given[c.as_str()]))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        columns.join(", ")
+                    )));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The columns of the FixedCombinations that folds `column` into one category.
+    pub fn joint_group(&self, column: &str) -> Option<&[String]> {
+        self.steps.iter().find_map(|s| match s {
+            Step::Joint { columns, .. } if columns.iter().any(|c| c == column) => {
+                Some(columns.as_slice())
+            }
+            _ => None,
+        })
+    }
+
+    /// The metadata of one of the real table's columns.
+    pub fn metadata_of(&self, column: &str) -> Option<&ColumnMetadata> {
+        self.columns
+            .iter()
+            .find(|(n, _, _)| n == column)
+            .map(|(_, m, _)| m)
+    }
+}
+
+/// Keeps the rows that meet every constraint, remembering Unique's keys between calls.
+pub struct Sieve<'p> {
+    plan: &'p Plan,
+    seen: Vec<HashSet<Vec<Cell>>>,
+}
+
+impl Sieve<'_> {
+    /// The rows of `table` (written back) that meet every constraint and repeat no key kept
+    /// before; and for each constraint, how many rows it refused.
+    pub fn keep(&mut self, table: &Table) -> Result<(Vec<usize>, Vec<usize>)> {
+        let n = table.n_rows();
+        let mut ok = vec![true; n];
+        let mut refused = vec![0; self.plan.rules.len()];
+        for (i, rule) in self.plan.rules.iter().enumerate() {
+            if matches!(rule.rule, Rule::Unique { .. }) {
+                continue;
+            }
+            for (r, pass) in rule.mask(table)?.into_iter().enumerate() {
+                if !pass && ok[r] {
+                    refused[i] += 1;
+                    ok[r] = false;
+                }
+            }
+        }
+        for (i, rule) in self.plan.rules.iter().enumerate() {
+            let Rule::Unique { columns: names } = &rule.rule else {
+                continue;
+            };
+            let cols = columns(table, names)?;
+            for (r, pass) in ok.iter_mut().enumerate() {
+                if *pass && !self.seen[i].insert(key(&cols, r)) {
+                    *pass = false;
+                    refused[i] += 1;
+                }
+            }
+        }
+        Ok(((0..n).filter(|&r| ok[r]).collect(), refused))
+    }
+}
+
+fn checked(constraints: &[Constraint], metadata: &Metadata, real: &Table) -> Result<Vec<Checked>> {
+    constraints
+        .iter()
+        .map(|c| Checked::new(c, metadata, real))
+        .collect()
+}
+
+/// The real table's numbers in `name`, and their kind.
+fn number_column(real: &Table, name: &str) -> Result<(Vec<Option<f64>>, Kind)> {
+    let data = &columns(real, &[name])?[0];
+    match (numbers(data), Kind::of(data)) {
+        (Some(v), Some(k)) => Ok((v, k)),
+        _ => Err(ConstraintError::Invalid(format!(
+            "column {name:?} is not numerical or datetime"
+        ))),
+    }
+}
+
+/// Whether some row has `dependent` but lacks one of `inputs` (a change of `dependent`
+/// through them could not carry it).
+fn nulls_block(real: &Table, dependent: &str, inputs: &[&str]) -> Result<bool> {
+    let dep = &columns(real, &[dependent])?[0];
+    let ins = columns(real, inputs)?;
+    Ok((0..real.n_rows()).any(|r| {
+        Cell::of(dep, r) != Cell::Null && ins.iter().any(|c| Cell::of(c, r) == Cell::Null)
+    }))
+}
+
+/// The steps for the checked constraints, each owning its columns once.
+fn plan_steps(rules: &[Checked], real: &Table) -> Result<Vec<Step>> {
+    let mut steps: Vec<Step> = Vec::new();
+    let owned = |steps: &[Step], c: &str| steps.iter().any(|s| s.owns().contains(&c));
+    for rule in rules {
+        match &rule.constraint {
+            Constraint::Inequality(c) => {
+                let (low, high) = (&c.low_column_name, &c.high_column_name);
+                if owned(&steps, high)
+                    || depends_on(&steps, low, high)
+                    || nulls_block(real, high, &[low])?
+                {
+                    continue;
+                }
+                steps.push(difference(real, low, high, c.strict_boundaries)?);
+            }
+            Constraint::Range(c) => {
+                let (low, mid, high) = (
+                    &c.low_column_name,
+                    &c.middle_column_name,
+                    &c.high_column_name,
+                );
+                if owned(&steps, mid)
+                    || depends_on(&steps, low, mid)
+                    || depends_on(&steps, high, mid)
+                    || nulls_block(real, mid, &[low, high])?
+                {
+                    continue;
+                }
+                // `high` may already be `low` plus a difference (an Inequality on the same
+                // pair); otherwise it becomes one here, when it can.
+                if !owned(&steps, high)
+                    && !depends_on(&steps, low, high)
+                    && !nulls_block(real, high, &[low])?
+                {
+                    steps.push(difference(real, low, high, c.strict_boundaries)?);
+                }
+                steps.push(Step::Fraction {
+                    low: low.clone(),
+                    middle: mid.clone(),
+                    high: high.clone(),
+                    kind: number_column(real, mid)?.1,
+                    strict: c.strict_boundaries,
+                });
+            }
+            Constraint::FixedIncrements(c) if !owned(&steps, &c.column_name) => {
+                steps.push(Step::Increment {
+                    column: c.column_name.clone(),
+                    increment: c.increment_value,
+                    kind: number_column(real, &c.column_name)?.1,
+                });
+            }
+            Constraint::FixedCombinations(c)
+                if !c.column_names.iter().any(|n| owned(&steps, n)) =>
+            {
+                steps.push(joint(rule, real)?);
+            }
+            Constraint::ScalarInequality(_)
+            | Constraint::ScalarRange(_)
+            | Constraint::Positive(_)
+            | Constraint::Negative(_) => steps.push(clip(rule, real)?),
+            _ => {}
+        }
+    }
+    Ok(steps)
+}
+
+/// Whether `column` is written back from `target` (directly or through other steps).
+fn depends_on(steps: &[Step], column: &str, target: &str) -> bool {
+    if column == target {
+        return true;
+    }
+    steps
+        .iter()
+        .filter(|s| s.owns().contains(&column))
+        .flat_map(|s| s.reads())
+        .any(|input| depends_on(steps, input, target))
+}
+
+fn difference(real: &Table, low: &str, high: &str, strict: bool) -> Result<Step> {
+    let (lows, _) = number_column(real, low)?;
+    let (highs, kind) = number_column(real, high)?;
+    let gap = if strict {
+        lows.iter()
+            .zip(&highs)
+            .filter_map(|(l, h)| Some(h.as_ref()? - l.as_ref()?))
+            .filter(|d| *d > 0.0)
+            .fold(f64::INFINITY, f64::min)
+    } else {
+        0.0
+    };
+    Ok(Step::Difference {
+        low: low.into(),
+        high: high.into(),
+        kind,
+        gap: if gap.is_finite() { gap } else { kind.step() },
+    })
+}
+
+fn joint(rule: &Checked, real: &Table) -> Result<Step> {
+    let Rule::Combinations {
+        columns: names,
+        seen,
+    } = &rule.rule
+    else {
+        unreachable!("a FixedCombinations rule")
+    };
+    let cols = columns(real, names)?;
+    let mut name = names.join("+");
+    while real.column(&name).is_some() {
+        name.push('#');
+    }
+    Ok(Step::Joint {
+        columns: names.clone(),
+        shapes: cols.iter().map(|c| Shape::of(c)).collect(),
+        name,
+        combos: seen.clone(),
+    })
+}
+
+/// Clips onto the bounds; a strict bound clips onto the real value nearest it.
+fn clip(rule: &Checked, real: &Table) -> Result<Step> {
+    let Rule::Bounds { column, low, high } = &rule.rule else {
+        unreachable!("a bounds rule")
+    };
+    let (values, kind) = number_column(real, column)?;
+    let real_min = values
+        .iter()
+        .flatten()
+        .copied()
+        .fold(f64::INFINITY, f64::min);
+    let real_max = values
+        .iter()
+        .flatten()
+        .copied()
+        .fold(f64::NEG_INFINITY, f64::max);
+    let target = |bound: Option<(f64, bool)>, nearest: f64, towards: f64| {
+        bound.map(|(b, strict)| match (strict, kind.step()) {
+            (false, _) => b,
+            (true, step) if step > 0.0 => b + towards * step,
+            (true, _) if nearest.is_finite() => nearest,
+            (true, _) => b,
+        })
+    };
+    Ok(Step::Clip {
+        column: column.clone(),
+        low: target(*low, real_min, 1.0),
+        high: target(*high, real_max, -1.0),
+        kind,
+    })
+}
+
+/// The steps in an order where each one's inputs are written back before it (clips last).
+fn order(steps: Vec<Step>) -> Vec<Step> {
+    let (clips, mut rest): (Vec<Step>, Vec<Step>) = steps
+        .into_iter()
+        .partition(|s| matches!(s, Step::Clip { .. }));
+    let mut ordered: Vec<Step> = Vec::new();
+    while !rest.is_empty() {
+        let ready = rest
+            .iter()
+            .position(|s| {
+                s.reads()
+                    .iter()
+                    .all(|input| !rest.iter().any(|o| o.owns().contains(input)))
+            })
+            .expect("steps form no cycle: depends_on keeps them out");
+        ordered.push(rest.remove(ready));
+    }
+    ordered.extend(clips);
+    ordered
+}
+
+fn numeric_meta(kind: Kind) -> ColumnMetadata {
+    let mut m = ColumnMetadata::new(SdType::Numerical);
+    m.computer_representation = Some(
+        match kind {
+            Kind::Float { .. } => "Float",
+            Kind::Int | Kind::Datetime { .. } => "Int64",
+        }
+        .into(),
+    );
+    m
+}
+
+fn set_meta(meta: &mut Metadata, name: &str, m: ColumnMetadata) {
+    if let Some((_, slot)) = meta.columns.iter_mut().find(|(n, _)| n == name) {
+        *slot = m;
+    }
+}
+
+fn replace(table: &mut Table, name: &str, data: ColumnData) {
+    if let Some(c) = table.columns.iter_mut().find(|c| c.name == name) {
+        c.data = data;
+    }
+}
+
+fn forward_step(step: &Step, real: &Table, table: &mut Table, meta: &mut Metadata) -> Result<()> {
+    match step {
+        Step::Difference {
+            low, high, kind, ..
+        } => {
+            let (l, _) = number_column(real, low)?;
+            let (h, _) = number_column(real, high)?;
+            let d = l
+                .iter()
+                .zip(&h)
+                .map(|(l, h)| Some(h.as_ref()? - l.as_ref()?));
+            let learned = match kind {
+                Kind::Float { .. } => Kind::Float { decimals: None },
+                _ => Kind::Int,
+            };
+            replace(table, high, learned.column(d));
+            set_meta(meta, high, numeric_meta(learned));
+        }
+        Step::Fraction {
+            low, middle, high, ..
+        } => {
+            let (l, _) = number_column(real, low)?;
+            let (m, _) = number_column(real, middle)?;
+            let (h, _) = number_column(real, high)?;
+            let f = (0..l.len()).map(|r| {
+                let (l, m, h) = (l[r]?, m[r]?, h[r]?);
+                Some(if h > l { (m - l) / (h - l) } else { 0.0 })
+            });
+            let learned = Kind::Float { decimals: None };
+            replace(table, middle, learned.column(f));
+            set_meta(meta, middle, numeric_meta(learned));
+        }
+        Step::Increment {
+            column, increment, ..
+        } => {
+            let (x, _) = number_column(real, column)?;
+            let q = x.iter().map(|v| v.map(|v| (v / increment).round()));
+            replace(table, column, Kind::Int.column(q));
+            set_meta(meta, column, numeric_meta(Kind::Int));
+        }
+        Step::Joint {
+            columns: names,
+            name,
+            combos,
+            ..
+        } => {
+            let cols = columns(real, names)?;
+            let index: HashMap<&Vec<Cell>, usize> =
+                combos.iter().enumerate().map(|(i, c)| (c, i)).collect();
+            let joint = (0..real.n_rows())
+                .map(|r| index.get(&key(&cols, r)).map(|i| i.to_string()))
+                .collect();
+            let at = table
+                .columns
+                .iter()
+                .position(|c| &c.name == &names[0])
+                .unwrap_or(0);
+            table.columns.retain(|c| !names.contains(&c.name));
+            table.columns.insert(
+                at.min(table.columns.len()),
+                Column {
+                    name: name.clone(),
+                    data: ColumnData::Str(joint),
+                },
+            );
+            let meta_at = meta
+                .columns
+                .iter()
+                .position(|(n, _)| n == &names[0])
+                .unwrap_or(0);
+            meta.columns.retain(|(n, _)| !names.contains(n));
+            meta.columns.insert(
+                meta_at.min(meta.columns.len()),
+                (name.clone(), ColumnMetadata::new(SdType::Categorical)),
+            );
+        }
+        Step::Clip { .. } => {}
+    }
+    Ok(())
+}
+
+fn numbers_of(out: &HashMap<String, ColumnData>, name: &str) -> Result<Vec<Option<f64>>> {
+    out.get(name).and_then(numbers).ok_or_else(|| {
+        ConstraintError::Invalid(format!("the sample lacks numerical column {name:?}"))
+    })
+}
+
+fn reverse_step(step: &Step, out: &mut HashMap<String, ColumnData>, n: usize) -> Result<()> {
+    match step {
+        Step::Difference {
+            low,
+            high,
+            kind,
+            gap,
+        } => {
+            let l = numbers_of(out, low)?;
+            let d = numbers_of(out, high)?;
+            let h = l.iter().zip(&d).map(|(l, d)| {
+                let (l, d) = ((*l)?, (*d)?);
+                Some(kind.snap_within(l + d.max(*gap), Some(l + gap), None))
+            });
+            out.insert(high.clone(), kind.column(h));
+        }
+        Step::Fraction {
+            low,
+            middle,
+            high,
+            kind,
+            strict,
+        } => {
+            let l = numbers_of(out, low)?;
+            let f = numbers_of(out, middle)?;
+            let h = numbers_of(out, high)?;
+            let (lo, hi) = if *strict {
+                (1e-9, 1.0 - 1e-9)
+            } else {
+                (0.0, 1.0)
+            };
+            let m = (0..n).map(|r| {
+                let (l, f, h) = (l[r]?, f[r]?, h[r]?);
+                Some(kind.snap_within(l + f.clamp(lo, hi) * (h - l), Some(l), Some(h)))
+            });
+            out.insert(middle.clone(), kind.column(m));
+        }
+        Step::Increment {
+            column,
+            increment,
+            kind,
+        } => {
+            let q = numbers_of(out, column)?;
+            let x = q.iter().map(|q| q.map(|q| q.round() * increment));
+            out.insert(column.clone(), kind.column(x));
+        }
+        Step::Joint {
+            columns: names,
+            shapes,
+            name,
+            combos,
+        } => {
+            let joint = out.remove(name).ok_or_else(|| {
+                ConstraintError::Invalid(format!("the sample lacks column {name:?}"))
+            })?;
+            let picked: Vec<Option<&Vec<Cell>>> = (0..n)
+                .map(|r| {
+                    let i: usize = Cell::of(&joint, r).text()?.parse().ok()?;
+                    combos.get(i)
+                })
+                .collect();
+            for (j, (col, shape)) in names.iter().zip(shapes).enumerate() {
+                let cells = picked
+                    .iter()
+                    .map(|p| p.map_or(Cell::Null, |combo| combo[j].clone()));
+                out.insert(col.clone(), column_of(*shape, cells));
+            }
+        }
+        Step::Clip {
+            column,
+            low,
+            high,
+            kind,
+        } => {
+            let x = numbers_of(out, column)?;
+            let clipped = x
+                .iter()
+                .map(|v| v.map(|v| kind.snap_within(v, *low, *high)));
+            out.insert(column.clone(), kind.column(clipped));
+        }
+    }
+    Ok(())
+}
