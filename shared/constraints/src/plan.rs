@@ -218,6 +218,7 @@ impl Plan {
         Sieve {
             plan: self,
             seen: vec![HashSet::new(); self.rules.len()],
+            slots: self.rules.iter().map(|_| Slots::default()).collect(),
         }
     }
 
@@ -304,13 +305,25 @@ impl Plan {
 pub struct Sieve<'p> {
     plan: &'p Plan,
     seen: Vec<HashSet<Vec<Cell>>>,
+    slots: Vec<Slots>,
 }
 
 impl Sieve<'_> {
     /// The rows of `table` (written back) that meet every constraint and repeat no key kept
-    /// before; and for each constraint, how many rows it refused.
-    pub fn keep(&mut self, table: &Table) -> Result<(Vec<usize>, Vec<usize>)> {
+    /// before; and for each constraint, how many rows it refused. A repeated value of a
+    /// one-column Unique on a numerical or datetime grid first moves to the nearest free
+    /// grid value (in `table`), so such a key never runs out.
+    pub fn keep(&mut self, table: &mut Table) -> Result<(Vec<usize>, Vec<usize>)> {
         let n = table.n_rows();
+        for (i, rule) in self.plan.rules.iter().enumerate() {
+            if let Rule::Unique {
+                columns: names,
+                grid: Some(kind),
+            } = &rule.rule
+            {
+                move_repeats(table, &names[0], *kind, &mut self.slots[i])?;
+            }
+        }
         let mut ok = vec![true; n];
         let mut refused = vec![0; self.plan.rules.len()];
         for (i, rule) in self.plan.rules.iter().enumerate() {
@@ -325,7 +338,7 @@ impl Sieve<'_> {
             }
         }
         for (i, rule) in self.plan.rules.iter().enumerate() {
-            let Rule::Unique { columns: names } = &rule.rule else {
+            let Rule::Unique { columns: names, .. } = &rule.rule else {
                 continue;
             };
             let cols = columns(table, names)?;
@@ -338,6 +351,67 @@ impl Sieve<'_> {
         }
         Ok(((0..n).filter(|&r| ok[r]).collect(), refused))
     }
+}
+
+/// The grid values a one-column Unique has handed out, and for each taken one where to
+/// look next, up and down (a disjoint-set "next free slot", path-compressed), so moving a
+/// repeat is near constant time even when the model repeats a few values many times.
+#[derive(Default)]
+struct Slots {
+    taken: HashSet<i64>,
+    up: HashMap<i64, i64>,
+    down: HashMap<i64, i64>,
+}
+
+impl Slots {
+    /// The nearest free slot from `i` in one direction (`dir` ±1).
+    fn free_from(&mut self, i: i64, dir: i64) -> i64 {
+        let next = if dir > 0 {
+            &mut self.up
+        } else {
+            &mut self.down
+        };
+        let mut path = Vec::new();
+        let mut at = i;
+        while self.taken.contains(&at) {
+            path.push(at);
+            at = next.get(&at).copied().unwrap_or(at + dir);
+        }
+        for p in path {
+            next.insert(p, at);
+        }
+        at
+    }
+
+    /// Takes `i`, or the free slot nearest it (up on a tie).
+    fn take(&mut self, i: i64) -> i64 {
+        let got = if self.taken.contains(&i) {
+            let (up, down) = (self.free_from(i, 1), self.free_from(i, -1));
+            if up - i <= i - down { up } else { down }
+        } else {
+            i
+        };
+        self.taken.insert(got);
+        got
+    }
+}
+
+/// Moves each value of `column` that an earlier row (of this batch or one before) took to
+/// the nearest free grid value.
+fn move_repeats(table: &mut Table, column: &str, kind: Kind, slots: &mut Slots) -> Result<()> {
+    let Some(c) = table.columns.iter_mut().find(|c| c.name == column) else {
+        return Err(ConstraintError::Invalid(format!("no column {column:?}")));
+    };
+    let Some(values) = numbers(&c.data) else {
+        return Ok(());
+    };
+    let step = kind.step();
+    let moved = values.into_iter().map(|v| {
+        v.filter(|x| x.is_finite())
+            .map(|x| slots.take((kind.snap(x) / step).round() as i64) as f64 * step)
+    });
+    c.data = kind.column(moved);
+    Ok(())
 }
 
 fn checked(constraints: &[Constraint], metadata: &Metadata, real: &Table) -> Result<Vec<Checked>> {

@@ -10,7 +10,7 @@ use synth_table::{ColumnData, Metadata, Table};
 
 use crate::error::{ConstraintError, Result};
 use crate::spec::{Constraint, Relation};
-use crate::values::{Cell, numbers, scalar};
+use crate::values::{Cell, Kind, numbers, scalar};
 
 /// How many breaking rows a violation shows.
 pub const EXAMPLES: usize = 5;
@@ -33,8 +33,12 @@ pub(crate) enum Rule {
     },
     /// A whole multiple of the increment.
     Increments { column: String, increment: f64 },
-    /// No two rows alike in these columns.
-    Unique { columns: Vec<String> },
+    /// No two rows alike in these columns. One numerical or datetime column has the grid
+    /// its values keep, so a repeated value can move to the nearest free one.
+    Unique {
+        columns: Vec<String>,
+        grid: Option<Kind>,
+    },
 }
 
 /// One constraint and its rule.
@@ -145,6 +149,10 @@ impl Checked {
             },
             Constraint::Unique(c) => Rule::Unique {
                 columns: c.column_names.clone(),
+                grid: match c.column_names.as_slice() {
+                    [one] => Kind::of(columns(real, &[one])?[0]).filter(|k| k.step() > 0.0),
+                    _ => None,
+                },
             },
         };
         Ok(Self {
@@ -193,7 +201,7 @@ impl Checked {
                     .map(|v| v.is_none_or(|x| is_multiple(x, *increment)))
                     .collect()
             }
-            Rule::Unique { columns: names } => {
+            Rule::Unique { columns: names, .. } => {
                 let cols = columns(table, names)?;
                 let mut seen = HashSet::new();
                 (0..n).map(|r| seen.insert(key(&cols, r))).collect()

@@ -149,11 +149,12 @@ impl Kind {
         }
     }
 
-    /// The smallest step between two values (1 for integers, the unit for datetimes, 0 for
-    /// floats).
+    /// The smallest step between two values (1 for integers, the unit for datetimes, the
+    /// last decimal for floats that keep some, 0 for other floats).
     pub fn step(self) -> f64 {
         match self {
-            Kind::Float { .. } => 0.0,
+            Kind::Float { decimals: Some(d) } => 10f64.powi(-(d as i32)),
+            Kind::Float { decimals: None } => 0.0,
             Kind::Int => 1.0,
             Kind::Datetime { unit } => unit as f64,
         }

@@ -299,7 +299,7 @@ fn chains_on_shared_columns_compose_in_any_declared_order() {
         ])
         .unwrap();
         let back = prepared.plan.reverse(&garbage).unwrap();
-        let (kept, _) = prepared.plan.sieve().keep(&back).unwrap();
+        let (kept, _) = prepared.plan.sieve().keep(&mut back.clone()).unwrap();
         assert_eq!(kept.len(), 50);
         assert!(violations(&cs, &m, &t, &back).unwrap().is_empty());
     }
@@ -316,8 +316,34 @@ fn unique_keys_are_refused_across_batches() {
     let prepared = Plan::fit(&t, &m, &cs, OnViolation::Drop).unwrap();
     assert_eq!(prepared.table.n_rows(), 4);
     let mut sieve = prepared.plan.sieve();
-    assert_eq!(sieve.keep(&t).unwrap().0, [0, 1, 2, 3]);
-    assert!(sieve.keep(&t).unwrap().0.is_empty());
+    assert_eq!(sieve.keep(&mut t.clone()).unwrap().0, [0, 1, 2, 3]);
+    assert!(sieve.keep(&mut t.clone()).unwrap().0.is_empty());
+
+    // One integer column: a repeated code moves to the nearest free one, so none is lost.
+    let cs = parse(
+        r#"[{"constraint_class": "Unique", "constraint_parameters": {"column_names": ["code"]}}]"#,
+    )
+    .unwrap();
+    let prepared = Plan::fit(&t, &m, &cs, OnViolation::Fail).unwrap();
+    let mut sieve = prepared.plan.sieve();
+    let mut twice = t.clone();
+    twice.append(t.clone()).unwrap();
+    assert_eq!(sieve.keep(&mut twice).unwrap().0.len(), 80);
+    let mut again = t.clone();
+    assert_eq!(sieve.keep(&mut again).unwrap().0.len(), 40);
+    let ColumnData::Int(codes) = &again.column("code").unwrap().data else {
+        panic!("ints")
+    };
+    // Moved to free codes near the taken ones: within 80 of where they were.
+    assert!(
+        codes
+            .iter()
+            .zip(0..)
+            .all(|(c, i)| (c.unwrap() - (1000 + i)).abs() <= 80),
+        "{codes:?}"
+    );
+    twice.append(again).unwrap();
+    assert!(violations(&cs, &m, &t, &twice).unwrap().is_empty());
 }
 
 /// Garbage in the shape of what the model learns: any numbers in numerical columns, any

@@ -98,9 +98,9 @@ impl Constrained {
             } else {
                 self.inner.sample_conditional(ask, given, round_seed)?
             };
-            let back = self.plan.reverse(&raw)?;
+            let mut back = self.plan.reverse(&raw)?;
             drawn += ask;
-            let (mut rows, refusals) = sieve.keep(&back)?;
+            let (mut rows, refusals) = sieve.keep(&mut back)?;
             for (r, k) in refused.iter_mut().zip(refusals) {
                 *r += k;
             }
