@@ -1,11 +1,12 @@
-//! `synth generate`: learn a table (CTGAN or TVAE) and write a synthetic one — the engine alone, as a data
-//! scientist would run it.
+//! `synth generate`: learn a table (CTGAN or TVAE), optionally under constraints, and write a
+//! synthetic one — the engine alone, as a data scientist would run it.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
+use synth_constraints::{Constraint, OnViolation};
 use synth_engine::{EngineDevice, EpochReport, FitOptions, ModelParams, Synthesizer};
 use synth_table::Metadata;
 
@@ -36,6 +37,13 @@ pub struct GenerateArgs {
     /// Only rows where COLUMN equals VALUE (repeatable; discrete columns).
     #[arg(long = "condition", value_name = "COLUMN=VALUE")]
     conditions: Vec<String>,
+    /// Constraints every synthetic row keeps, in SDV's JSON: a list of
+    /// {"constraint_class", "constraint_parameters"}, or {"constraints": [...]}.
+    #[arg(long, conflicts_with = "load_model")]
+    constraints: Option<PathBuf>,
+    /// What to do with real rows that break a constraint: fail (name them) or drop them.
+    #[arg(long, value_enum, default_value = "fail", requires = "constraints")]
+    on_violation: Violations,
     /// Save the fitted model to this folder.
     #[arg(long)]
     save_model: Option<PathBuf>,
@@ -48,6 +56,22 @@ pub struct GenerateArgs {
     /// Print one JSON line of figures on stdout at the end.
     #[arg(long)]
     json: bool,
+}
+
+/// `--on-violation`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Violations {
+    Fail,
+    Drop,
+}
+
+fn constraints(path: Option<&Path>) -> Result<Vec<Constraint>, String> {
+    let Some(path) = path else {
+        return Ok(Vec::new());
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    synth_constraints::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 fn params(args: &GenerateArgs) -> Result<ModelParams, String> {
@@ -149,6 +173,11 @@ fn fit(args: &GenerateArgs, device: EngineDevice) -> Result<Learned, String> {
         .ok_or("give an INPUT table, or --load-model")?;
     let (table, metadata) = read_table(input, args.metadata.as_deref())?;
     let params = params(args)?;
+    let constraints = constraints(args.constraints.as_deref())?;
+    let policy = match args.on_violation {
+        Violations::Fail => OnViolation::Fail,
+        Violations::Drop => OnViolation::Drop,
+    };
     let bar = progress(params.epochs());
     let bar_cb = bar.clone();
     let options = FitOptions {
@@ -163,9 +192,18 @@ fn fit(args: &GenerateArgs, device: EngineDevice) -> Result<Learned, String> {
         })),
         ..FitOptions::default()
     };
-    let model =
-        synth_engine::fit(&table, &metadata, &params, options).map_err(|e| e.to_string())?;
+    let (model, dropped) =
+        synth_engine::fit_constrained(&table, &metadata, &params, &constraints, policy, options)
+            .map_err(|e| e.to_string())?;
     bar.finish();
+    for v in &dropped {
+        eprintln!(
+            "left out {} real row{} that break {}",
+            v.rows,
+            if v.rows == 1 { "" } else { "s" },
+            v.constraint
+        );
+    }
     let history = model.loss_history().to_vec();
     Ok(Learned {
         model,

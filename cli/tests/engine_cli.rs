@@ -225,3 +225,113 @@ fn html_report_renders_in_headless_chromium() {
         png.len()
     );
 }
+
+/// A stays table: check-out after check-in, nights in a price band, a city in its country.
+fn stays_csv(rows: usize, broken: &[usize]) -> String {
+    let places = [("FR", "Paris"), ("FR", "Lyon"), ("DE", "Berlin")];
+    let mut csv = String::from("checkin,checkout,low,price,high,country,city\n");
+    for i in 0..rows {
+        let day = 1 + i % 20;
+        let stay = if broken.contains(&i) { 0 } else { 1 + i % 5 };
+        let (country, city) = places[i % 3];
+        let low = 40 + i % 17;
+        csv.push_str(&format!(
+            "2024-03-{day:02},2024-03-{:02},{low},{},{},{country},{city}\n",
+            day + stay - usize::from(broken.contains(&i)),
+            low + i % 9,
+            low + 10 + i % 4
+        ));
+    }
+    csv
+}
+
+const STAY_RULES: &str = r#"[
+  {"constraint_class": "Inequality", "constraint_parameters": {"low_column_name": "checkin", "high_column_name": "checkout", "strict_boundaries": true}},
+  {"constraint_class": "Range", "constraint_parameters": {"low_column_name": "low", "middle_column_name": "price", "high_column_name": "high", "strict_boundaries": false}},
+  {"constraint_class": "FixedCombinations", "constraint_parameters": {"column_names": ["country", "city"]}}
+]"#;
+
+#[test]
+fn generate_keeps_declared_constraints_and_names_broken_real_rows() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("stays.csv");
+    let rules = tmp.path().join("constraints.json");
+    let out = tmp.path().join("synthetic.csv");
+    std::fs::write(&rules, STAY_RULES).unwrap();
+    let run = |model: &str, extra: &[&str]| {
+        let mut args = vec![
+            "generate",
+            data.to_str().unwrap(),
+            "--model",
+            model,
+            "--epochs",
+            "3",
+            "--batch-size",
+            "100",
+            "--rows",
+            "2000",
+            "--constraints",
+            rules.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        synth(&args)
+    };
+    std::fs::write(&data, stays_csv(300, &[])).unwrap();
+    for model in ["ctgan", "tvae"] {
+        let o = run(model, &[]);
+        assert!(o.status.success(), "{model}: {}", text(&o.stderr));
+        let csv = std::fs::read_to_string(&out).unwrap();
+        let mut lines = csv.lines();
+        assert_eq!(
+            lines.next(),
+            Some("checkin,checkout,low,price,high,country,city")
+        );
+        let mut n = 0;
+        for line in lines {
+            let f: Vec<&str> = line.split(',').collect();
+            assert!(f[0] < f[1], "{model}: {line}");
+            let num = |i: usize| f[i].parse::<f64>().unwrap();
+            assert!(num(2) <= num(3) && num(3) <= num(4), "{model}: {line}");
+            assert!(
+                matches!(
+                    (f[5], f[6]),
+                    ("FR", "Paris") | ("FR", "Lyon") | ("DE", "Berlin")
+                ),
+                "{model}: {line}"
+            );
+            n += 1;
+        }
+        assert_eq!(n, 2000, "{model}");
+    }
+    // Two real rows check out the day they check in: named, and refused unless dropped.
+    std::fs::write(&data, stays_csv(300, &[4, 9])).unwrap();
+    let o = run("ctgan", &[]);
+    assert!(!o.status.success());
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("Inequality(checkin < checkout) in 2 rows (e.g. row 4"),
+        "{err}"
+    );
+    let o = run("ctgan", &["--on-violation", "drop"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("left out 2 real rows that break Inequality(checkin < checkout)"),
+        "{}",
+        text(&o.stderr)
+    );
+    // A constraint on a column the table lacks is refused before anything is trained.
+    std::fs::write(
+        &rules,
+        r#"[{"constraint_class": "Positive", "constraint_parameters": {"column_name": "nope"}}]"#,
+    )
+    .unwrap();
+    let o = run("ctgan", &[]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("no column \"nope\""),
+        "{}",
+        text(&o.stderr)
+    );
+}
