@@ -355,6 +355,29 @@ async fn bad_requests_are_refused_and_store_nothing(f: synth_tests::Family) {
             json!({"optimization_config": {"enabled": true, "n_trials": 0}}),
             "optimization_config",
         ),
+        (
+            json!({"model_config": {"constraints": [{"constraint_class": "Positive",
+                "constraint_parameters": {"column_name": "colour"}}]}}),
+            "parameters.constraints",
+        ),
+        (
+            json!({"model_config": {"constraints": [{"constraint_class": "Positive",
+                "constraint_parameters": {"column_name": "species"}}]}}),
+            "parameters.constraints",
+        ),
+        (
+            json!({"model_config": {"constraints": [{"constraint_class": "Sorted",
+                "constraint_parameters": {}}]}}),
+            "parameters.constraints",
+        ),
+        (
+            json!({"model_config": {"constraints": "bill_length_mm < body_mass_g"}}),
+            "parameters.constraints",
+        ),
+        (
+            json!({"model_config": {"on_violation": "ignore"}}),
+            "parameters.on_violation",
+        ),
     ];
     for (patch, field) in cases {
         let r = start(&s, &t, with(patch.clone())).await;

@@ -23,4 +23,4 @@ pub use discover::discover;
 pub use error::{ConstraintError, Result};
 pub use plan::{OnViolation, Plan, Prepared, Sieve};
 pub use rules::{Example, Violation, violations};
-pub use spec::{Constraint, parse, validate};
+pub use spec::{Constraint, from_values, parse, validate};

@@ -206,6 +206,7 @@ impl Trainer {
                     timings: p.timings,
                     parameters: p.parameters,
                     search: p.search,
+                    left_out: p.left_out,
                 };
                 if verdict == Verdict::Stop {
                     run.stopped(result).await?;

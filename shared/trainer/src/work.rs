@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 use std::time::Instant;
+use synth_constraints::Violation;
 
 use serde_json::{Map, Value};
 use synth_core::generation::{
@@ -30,12 +31,14 @@ pub(crate) struct Job {
     pub signals: Signals,
 }
 
-/// The model to sample, the parameters it was fitted with, and what a search found.
-type Found = (
-    Box<dyn Synthesizer>,
-    Map<String, Value>,
-    Option<SearchSummary>,
-);
+/// The model to sample, the parameters it was fitted with, what a search found, and the
+/// constraints real rows left out of training broke.
+struct Found {
+    model: Box<dyn Synthesizer>,
+    parameters: Map<String, Value>,
+    search: Option<SearchSummary>,
+    left_out: Vec<Violation>,
+}
 
 /// What the work produced.
 pub(crate) struct Produced {
@@ -45,6 +48,7 @@ pub(crate) struct Produced {
     pub timings: Timings,
     pub parameters: Value,
     pub search: Option<SearchSummary>,
+    pub left_out: Vec<Violation>,
 }
 
 /// The engine's model parameters of a request (its `model_type` and its parameters).
@@ -141,7 +145,12 @@ impl Job {
         let mut pace = Pace::new(&job.request);
         let mut timings = Timings::default();
         let started = Instant::now();
-        let (model, parameters, search) = job.clone().model(&mut pace, &mut timings).await?;
+        let Found {
+            model,
+            parameters,
+            search,
+            left_out,
+        } = job.clone().model(&mut pace, &mut timings).await?;
         job.report(pace.phase("sampling", "sampling the synthetic rows", 85.0));
         let t = Instant::now();
         let model = Arc::new(model);
@@ -184,6 +193,7 @@ impl Job {
             timings,
             parameters: Value::Object(parameters),
             search,
+            left_out,
         })
     }
 
@@ -221,18 +231,28 @@ impl Job {
             };
             if stopped || self.request.kind == RequestKind::Optimization {
                 let model = found.best_model.expect("a best trial has its model");
-                return Ok((model, parameters, search));
+                return Ok(Found {
+                    model,
+                    parameters,
+                    search,
+                    left_out: Vec::new(),
+                });
             }
         }
         let params = model_params(&self.request, &parameters)?;
         let t = Instant::now();
         let fit_pace = pace.clone();
-        let model = blocking(self.clone(), move |j| j.fit(&params, fit_pace)).await??;
+        let (model, left_out) = blocking(self.clone(), move |j| j.fit(&params, fit_pace)).await??;
         timings.training = t.elapsed().as_secs_f64();
         if self.cancelled() {
             return Err(Failure::Stopped);
         }
-        Ok((model, parameters, search))
+        Ok(Found {
+            model,
+            parameters,
+            search,
+            left_out,
+        })
     }
 
     fn report(&self, p: Progress) {
@@ -278,7 +298,12 @@ impl Job {
             .map_err(|e| Failure::User(format!("the hyperparameter search failed: {e}")))
     }
 
-    fn fit(&self, params: &ModelParams, pace: Pace) -> Result<Box<dyn Synthesizer>, Failure> {
+    /// Fits under the request's constraints (none: the model alone).
+    fn fit(
+        &self,
+        params: &ModelParams,
+        pace: Pace,
+    ) -> Result<(Box<dyn Synthesizer>, Vec<Violation>), Failure> {
         self.report(pace.phase(
             "preparing",
             "learning the columns' distributions",
@@ -294,8 +319,16 @@ impl Job {
             })),
             ..FitOptions::default()
         };
-        synth_engine::fit(&self.table, &self.metadata, params, options)
-            .map_err(|e| Failure::User(format!("training failed: {e}")))
+        let r = &self.request;
+        synth_engine::fit_constrained(
+            &self.table,
+            &self.metadata,
+            params,
+            &r.constraints,
+            r.on_violation,
+            options,
+        )
+        .map_err(|e| Failure::User(format!("training failed: {e}")))
     }
 
     fn sample(&self, model: &dyn Synthesizer) -> Result<Table, Failure> {

@@ -45,6 +45,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use synth_constraints::{Constraint, OnViolation, Violation};
 
 use crate::ports::records::Key;
 
@@ -325,6 +326,11 @@ pub struct GenerationResult {
     /// After a hyperparameter search: what it found.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub search: Option<SearchSummary>,
+    /// With `on_violation: drop`: the constraints real rows broke, and how many rows were
+    /// left out of training for each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
+    pub left_out: Vec<Violation>,
 }
 
 /// An administrator's decision on a request that needed one.
@@ -364,6 +370,15 @@ pub struct GenerationRequest {
     /// A hyperparameter search run before the final fit.
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub optimization: Option<Value>,
+    /// Rules every synthetic row keeps, in SDV's constraint JSON.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
+    pub constraints: Vec<Constraint>,
+    /// What training does with real rows that break a constraint: `fail` (the request fails,
+    /// naming them) or `drop` (they are left out, and the result says how many).
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub on_violation: OnViolation,
     pub status: RequestStatus,
     /// Why it failed or was rejected.
     pub error: Option<String>,

@@ -634,6 +634,8 @@ fn new_request(
         conditions: checked.conditions,
         seed: input.seed,
         optimization: checked.optimization,
+        constraints: checked.constraints,
+        on_violation: checked.on_violation,
         status: RequestStatus::Pending,
         error: None,
         progress: None,

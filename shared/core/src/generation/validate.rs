@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use synth_table::{Profile, SdType};
 
-use super::{CheckedModel, GenerationInput, OutputFormat, models};
+use synth_constraints::{Constraint, OnViolation};
+
+use super::{CheckedModel, GenerationInput, OutputFormat, RequestKind, models};
 use crate::Settings;
 use crate::datasets::{Dataset, DatasetStatus};
 
@@ -47,6 +49,8 @@ pub(crate) struct Checked {
     /// Column → value, each value as the dataset spells it (text).
     pub conditions: BTreeMap<String, Value>,
     pub optimization: Option<Value>,
+    pub constraints: Vec<Constraint>,
+    pub on_violation: OnViolation,
 }
 
 /// Check `input` for `dataset` (whose profile is `profile`, once it is ready).
@@ -79,6 +83,14 @@ pub(crate) fn check(
     parameters
         .entry("epochs")
         .or_insert_with(|| settings.default_epochs.into());
+    // Constraints sit in the model configuration beside the model's own parameters.
+    let (constraints, on_violation) = check_constraints(
+        dataset,
+        input,
+        parameters.remove("constraints"),
+        parameters.remove("on_violation"),
+        &mut v,
+    );
     let model = match models::check(&input.model_type, &parameters) {
         Ok(m) => {
             check_model(settings, dataset, &m, &mut v);
@@ -102,6 +114,8 @@ pub(crate) fn check(
             output_format,
             conditions,
             optimization,
+            constraints,
+            on_violation,
         }),
         _ => None,
     };
@@ -216,6 +230,60 @@ fn check_conditions(
         out.insert(column.clone(), Value::String(text));
     }
     out
+}
+
+/// `constraints` (a list in SDV's constraint JSON) name the dataset's columns with types
+/// their classes take; `on_violation` is `fail` (the default) or `drop`.
+fn check_constraints(
+    dataset: &Dataset,
+    input: &GenerationInput,
+    constraints: Option<Value>,
+    on_violation: Option<Value>,
+    v: &mut Validation,
+) -> (Vec<Constraint>, OnViolation) {
+    const FIELD: &str = "parameters.constraints";
+    let policy = match on_violation.map(serde_json::from_value::<OnViolation>) {
+        None => OnViolation::default(),
+        Some(Ok(p)) => p,
+        Some(Err(_)) => {
+            v.errors.push(Problem::new(
+                "parameters.on_violation",
+                "on_violation is fail or drop",
+            ));
+            OnViolation::default()
+        }
+    };
+    let items = match constraints {
+        None | Some(Value::Null) => return (Vec::new(), policy),
+        Some(Value::Array(items)) => items,
+        Some(_) => {
+            v.errors.push(Problem::new(
+                FIELD,
+                "constraints is a list of {constraint_class, constraint_parameters}",
+            ));
+            return (Vec::new(), policy);
+        }
+    };
+    let checked = synth_constraints::from_values(items).and_then(|cs| {
+        if let Some(metadata) = dataset.metadata.as_ref() {
+            synth_constraints::validate(&cs, metadata)?;
+        }
+        Ok(cs)
+    });
+    match checked {
+        Ok(cs) if !cs.is_empty() && input.kind == RequestKind::Optimization => {
+            v.errors.push(Problem::new(
+                FIELD,
+                "constraints apply to generation requests: a search scores its trials unconstrained",
+            ));
+            (Vec::new(), policy)
+        }
+        Ok(cs) => (cs, policy),
+        Err(e) => {
+            v.errors.push(Problem::new(FIELD, e.to_string()));
+            (Vec::new(), policy)
+        }
+    }
 }
 
 /// A search's `ml_efficacy` target must be a column of the dataset.
