@@ -327,6 +327,7 @@ fn openapi_documents_every_route_with_schemas_and_security() {
         "POST /users/push-token",
         "PUT /admin/users/{id}/role",
         "PUT /optimization/stop/{id}",
+        "PUT /upload/datasets/{id}/constraints",
         "PUT /upload/datasets/{id}/metadata",
         "PUT /users/profile",
     ];

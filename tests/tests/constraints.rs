@@ -11,6 +11,7 @@ synth_tests::both_families!(
     every_downloaded_row_keeps_the_constraints,
     broken_real_rows_fail_the_request_or_are_left_out,
     a_search_takes_no_constraints,
+    suggested_constraints_are_accepted_and_kept_by_generations,
 );
 
 fn settings() -> Settings {
@@ -26,7 +27,11 @@ fn stays(rows: usize, broken: &[usize]) -> Vec<u8> {
     let mut csv = String::from("checkin,checkout,low,price,high,country,city\n");
     for i in 0..rows {
         let day = 2 + i % 20;
-        let out = if broken.contains(&i) { day - 1 } else { day + 1 + i % 5 };
+        let out = if broken.contains(&i) {
+            day - 1
+        } else {
+            day + 1 + i % 5
+        };
         let (country, city) = places[i % 3];
         let low = 40 + i % 17;
         csv.push_str(&format!(
@@ -114,7 +119,11 @@ async fn every_downloaded_row_keeps_the_constraints(f: synth_tests::Family) {
         .get(&format!("/generation/status/{id}"), Some(&t))
         .await
         .expect(200);
-    assert!(done.data()["result"].get("left_out").is_none(), "{}", done.body);
+    assert!(
+        done.data()["result"].get("left_out").is_none(),
+        "{}",
+        done.body
+    );
 }
 
 async fn broken_real_rows_fail_the_request_or_are_left_out(f: synth_tests::Family) {
@@ -174,8 +183,127 @@ async fn a_search_takes_no_constraints(f: synth_tests::Family) {
                    "parameters": {"epochs": 2, "constraints": rules()}}),
         )
         .await;
-    assert_eq!((r.status, r.code()), (400, "VALIDATION_ERROR"), "{}", r.body);
-    assert_eq!(r.body["error"]["details"]["field"], "parameters.constraints");
+    assert_eq!(
+        (r.status, r.code()),
+        (400, "VALIDATION_ERROR"),
+        "{}",
+        r.body
+    );
+    assert_eq!(
+        r.body["error"]["details"]["field"],
+        "parameters.constraints"
+    );
     let list = s.get("/optimization/requests", Some(&t)).await.expect(200);
     assert_eq!(list.data()["items"], json!([]));
+}
+
+async fn suggested_constraints_are_accepted_and_kept_by_generations(f: synth_tests::Family) {
+    let s = serve(f, settings()).await;
+    let (t, ds) = dataset(&s, "ada@example.com", &[]).await;
+    let path = format!("/upload/datasets/{ds}");
+    let d = s.get(&path, Some(&t)).await.expect(200);
+    let suggested = d.data()["suggested_constraints"].clone();
+    let described: Vec<String> = suggested
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let p = &c["constraint_parameters"];
+            format!(
+                "{} {}",
+                c["constraint_class"].as_str().unwrap(),
+                p.get("low_column_name")
+                    .or(p.get("column_names"))
+                    .or(p.get("column_name"))
+                    .unwrap()
+            )
+        })
+        .collect();
+    for planted in [
+        r#"Inequality "checkin""#,
+        r#"Inequality "low""#,
+        r#"Inequality "price""#,
+        r#"FixedCombinations ["country","city"]"#,
+    ] {
+        assert!(
+            described.iter().any(|d| d == planted),
+            "{planted}: {described:?}"
+        );
+    }
+    assert_eq!(d.data()["constraints"], json!([]));
+
+    // Accepted with one call; another user cannot; a bad one is refused and changes nothing.
+    let constraints = format!("{path}/constraints");
+    let (_, other) = s.register("bob@example.com").await;
+    let r = s
+        .call(
+            "PUT",
+            &constraints,
+            Some(&other),
+            Some(json!({"accept_suggested": true})),
+        )
+        .await;
+    assert_eq!(r.status, 404, "{}", r.body);
+    let bad = json!({"constraints": [{"constraint_class": "Positive",
+                                      "constraint_parameters": {"column_name": "city"}}]});
+    let r = s.call("PUT", &constraints, Some(&t), Some(bad)).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (400, "VALIDATION_ERROR"),
+        "{}",
+        r.body
+    );
+    assert_eq!(r.body["error"]["details"]["field"], "constraints");
+    let r = s
+        .call(
+            "PUT",
+            &constraints,
+            Some(&t),
+            Some(json!({"accept_suggested": true})),
+        )
+        .await
+        .expect(200);
+    assert_eq!(r.data()["constraints"], suggested);
+
+    // A request that gives none keeps the dataset's; `[]` asks for none.
+    let body = |config: Value| json!({"dataset_id": ds, "sample_size": 800, "output_format": "csv", "model_config": config});
+    let base = json!({"model_type": "tvae", "epochs": 3, "batch_size": 100});
+    let kept = s
+        .post("/generation/start", Some(&t), body(base.clone()))
+        .await
+        .expect(201);
+    assert_eq!(kept.data()["constraints"], suggested);
+    let mut none = base.clone();
+    none["constraints"] = json!([]);
+    let unconstrained = s
+        .post("/generation/start", Some(&t), body(none))
+        .await
+        .expect(201);
+    assert!(
+        unconstrained.data().get("constraints").is_none(),
+        "{}",
+        unconstrained.body
+    );
+    assert_eq!(
+        s.run_queued_jobs().await,
+        [Outcome::Completed, Outcome::Completed]
+    );
+    let id = kept.data()["id"].as_str().unwrap();
+    let links = s
+        .get(&format!("/generation/download/{id}"), Some(&t))
+        .await
+        .expect(200);
+    let csv = String::from_utf8(s.fetch(&links.data()["data"]).await).unwrap();
+    for line in csv.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        let num = |i: usize| f[i].parse::<f64>().unwrap();
+        assert!(f[0] < f[1] && num(2) <= num(3) && num(3) < num(4), "{line}");
+        assert!(
+            matches!(
+                (f[5], f[6]),
+                ("FR", "Paris") | ("FR", "Lyon") | ("DE", "Berlin")
+            ),
+            "{line}"
+        );
+    }
 }

@@ -62,6 +62,7 @@ impl Analyzer for TableAnalyzer {
                 .into_iter()
                 .chain(profile.warnings.iter().cloned())
                 .collect(),
+            suggested_constraints: synth_constraints::discover(table, metadata),
             profile,
             compatible_sdtypes: loaded.compatible_sdtypes,
             metadata: loaded.metadata,

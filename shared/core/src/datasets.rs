@@ -14,6 +14,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use synth_constraints::Constraint;
 
 use crate::ports::Paged;
 use crate::ports::objects::PresignedRequest;
@@ -76,6 +78,15 @@ pub struct Dataset {
     /// Generations running on this dataset; deletion waits for none.
     #[serde(default)]
     pub active_generations: i64,
+    /// Constraints every real row keeps, found at ingestion: accept them with `PUT
+    /// /upload/datasets/{id}/constraints` (`{"accept_suggested": true}`).
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
+    pub suggested_constraints: Vec<Constraint>,
+    /// The constraints generation requests on this dataset keep unless they give their own.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
+    pub constraints: Vec<Constraint>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -94,6 +105,9 @@ pub struct Analysis {
     pub profile: Profile,
     /// The first [`PREVIEW_ROWS`] rows (stored as `preview.json`).
     pub preview: Vec<PreviewRow>,
+    /// Constraints every row keeps (discovered; the owner accepts them or not).
+    #[serde(default)]
+    pub suggested_constraints: Vec<Constraint>,
     /// The table as Parquet: what the trainer reads.
     #[serde(skip)]
     pub canonical_parquet: Vec<u8>,
@@ -120,6 +134,21 @@ pub const MAX_INGEST_ATTEMPTS: i64 = 2;
 pub const ANALYSIS_STACK_BYTES: usize = 16 * 1024 * 1024;
 /// How long an upload URL stays valid.
 pub const UPLOAD_URL_TTL: Duration = Duration::from_secs(15 * 60);
+
+/// `PUT /upload/datasets/{id}/constraints`: constraints in SDV's JSON, or the suggested
+/// ones accepted (`false` clears them).
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(untagged)]
+pub enum ConstraintsChange {
+    Given {
+        #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
+        constraints: Vec<Value>,
+    },
+    Suggested {
+        accept_suggested: bool,
+    },
+}
 
 /// The record of a dataset.
 pub fn dataset_key(owner: &str, id: &str) -> Key {
@@ -304,6 +333,10 @@ fn ready(a: &Analysis) -> Update {
             "warnings",
             serde_json::to_value(&a.warnings).expect("serialises"),
         )
+        .set(
+            "suggested_constraints",
+            serde_json::to_value(&a.suggested_constraints).expect("serialises"),
+        )
 }
 
 /// The datasets service.
@@ -394,6 +427,8 @@ impl Datasets {
             metadata: None,
             compatible_sdtypes: BTreeMap::new(),
             active_generations: 0,
+            suggested_constraints: Vec::new(),
+            constraints: Vec::new(),
             created_at: now,
             updated_at: now,
         }
@@ -593,10 +628,69 @@ impl Datasets {
             )));
         };
         let next = overridden(current, &change, &d.compatible_sdtypes)?;
+        // Constraints stay only while the new column types still allow them.
+        let still = |cs: &[Constraint]| -> Vec<Constraint> {
+            cs.iter()
+                .filter(|c| synth_constraints::validate(std::slice::from_ref(*c), &next).is_ok())
+                .cloned()
+                .collect()
+        };
         let update = Update::default()
             .set(
                 "metadata",
                 serde_json::to_value(&next).expect("metadata serialises"),
+            )
+            .set(
+                "constraints",
+                serde_json::to_value(still(&d.constraints)).expect("serialises"),
+            )
+            .set(
+                "suggested_constraints",
+                serde_json::to_value(still(&d.suggested_constraints)).expect("serialises"),
+            )
+            .set("updated_at", Utc::now().to_rfc3339());
+        let cond = Condition::eq("status", DatasetStatus::Ready.as_str());
+        let item = self
+            .records
+            .update(&dataset_key(owner, id), update, Some(cond))
+            .await?;
+        Ok(item.to_value()?)
+    }
+
+    /// Sets the constraints generation requests on a ready dataset keep by default: the
+    /// given ones, or its suggested ones. Each is checked against the dataset's columns.
+    pub async fn set_constraints(
+        &self,
+        owner: &str,
+        id: &str,
+        change: ConstraintsChange,
+    ) -> ServiceResult<Dataset> {
+        let d = self.get(owner, id).await?;
+        let (Some(metadata), DatasetStatus::Ready) = (&d.metadata, d.status) else {
+            return Err(ServiceError::Conflict(format!(
+                "the dataset is {}, not ready",
+                d.status.as_str()
+            )));
+        };
+        let chosen = match change {
+            ConstraintsChange::Given { constraints } => {
+                let cs = synth_constraints::from_values(constraints)
+                    .map_err(|e| ServiceError::field("constraints", e.to_string()))?;
+                synth_constraints::validate(&cs, metadata)
+                    .map_err(|e| ServiceError::field("constraints", e.to_string()))?;
+                cs
+            }
+            ConstraintsChange::Suggested {
+                accept_suggested: true,
+            } => d.suggested_constraints.clone(),
+            ConstraintsChange::Suggested {
+                accept_suggested: false,
+            } => Vec::new(),
+        };
+        let update = Update::default()
+            .set(
+                "constraints",
+                serde_json::to_value(&chosen).expect("serialises"),
             )
             .set("updated_at", Utc::now().to_rfc3339());
         let cond = Condition::eq("status", DatasetStatus::Ready.as_str());

@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use synth_core::Paged;
 use synth_core::PresignedRequest;
-use synth_core::datasets::Dataset;
+use synth_core::datasets::{ConstraintsChange, Dataset};
 use synth_table::{Metadata, PreviewRow, Profile};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -29,6 +29,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_dataset, delete_dataset))
         .routes(routes!(preview))
         .routes(routes!(set_metadata))
+        .routes(routes!(set_constraints))
 }
 
 /// The multipart form of a direct upload.
@@ -231,6 +232,26 @@ async fn set_metadata(
     Json(m): Json<Metadata>,
 ) -> Reply<Dataset> {
     ok(s.datasets.set_metadata(&p.user.id, &id, m).await?)
+}
+
+/// Set the constraints generation requests on this dataset keep unless they give their
+/// own: `{"constraints": [...]}` in SDV's JSON, or `{"accept_suggested": true}` for the ones
+/// found at ingestion (`false` clears them).
+#[utoipa::path(put, path = "/upload/datasets/{id}/constraints", tag = "datasets", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Dataset id")), request_body = ConstraintsChange,
+    responses(
+        (status = 200, description = "The dataset with its constraints", body = Success<Dataset>),
+        (status = 400, description = "A constraint names no column of the dataset or one of a type it does not take; `details.field` is `constraints`", body = Failure),
+        (status = 404, description = "No such dataset of the caller", body = Failure),
+        (status = 409, description = "Not ready", body = Failure),
+    ))]
+async fn set_constraints(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Path(id): Path<String>,
+    Json(c): Json<ConstraintsChange>,
+) -> Reply<Dataset> {
+    ok(s.datasets.set_constraints(&p.user.id, &id, c).await?)
 }
 
 /// Delete a dataset and its files (refused while a generation on it runs).

@@ -233,7 +233,8 @@ fn check_conditions(
 }
 
 /// `constraints` (a list in SDV's constraint JSON) name the dataset's columns with types
-/// their classes take; `on_violation` is `fail` (the default) or `drop`.
+/// their classes take; none given, the dataset's accepted ones apply (`[]` or `null`: none).
+/// `on_violation` is `fail` (the default) or `drop`.
 fn check_constraints(
     dataset: &Dataset,
     input: &GenerationInput,
@@ -254,7 +255,10 @@ fn check_constraints(
         }
     };
     let items = match constraints {
-        None | Some(Value::Null) => return (Vec::new(), policy),
+        // None given: the dataset's own (what its owner accepted), except for a search.
+        None if input.kind == RequestKind::Optimization => return (Vec::new(), policy),
+        None => return (dataset.constraints.clone(), policy),
+        Some(Value::Null) => return (Vec::new(), policy),
         Some(Value::Array(items)) => items,
         Some(_) => {
             v.errors.push(Problem::new(
