@@ -7,7 +7,7 @@ use std::time::Instant;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 use synth_constraints::{Constraint, OnViolation};
-use synth_engine::{EngineDevice, EpochReport, FitOptions, ModelParams, Synthesizer};
+use synth_engine::{Condition, EngineDevice, EpochReport, FitOptions, ModelParams, Synthesizer};
 use synth_table::Metadata;
 
 use crate::input::{METADATA_FILE, read_metadata, read_table, save_model};
@@ -34,7 +34,8 @@ pub struct GenerateArgs {
     rows: Option<usize>,
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Only rows where COLUMN equals VALUE (repeatable; discrete columns).
+    /// Only rows that meet it (repeatable): COLUMN=VALUE for any column, or a range of a
+    /// numerical or datetime one: COLUMN>=A, COLUMN>A, COLUMN<=B, COLUMN<B, COLUMN=A..B.
     #[arg(long = "condition", value_name = "COLUMN=VALUE")]
     conditions: Vec<String>,
     /// Constraints every synthetic row keeps, in SDV's JSON: a list of
@@ -97,15 +98,8 @@ fn params(args: &GenerateArgs) -> Result<ModelParams, String> {
     serde_json::from_value(config).map_err(|e| format!("invalid model parameters: {e}"))
 }
 
-fn conditions(raw: &[String]) -> Result<Vec<(String, String)>, String> {
-    raw.iter()
-        .map(|c| {
-            c.split_once('=')
-                .map(|(k, v)| (k.trim().to_owned(), v.to_owned()))
-                .filter(|(k, _)| !k.is_empty())
-                .ok_or_else(|| format!("condition {c:?} is not COLUMN=VALUE"))
-        })
-        .collect()
+fn conditions(raw: &[String]) -> Result<Vec<Condition>, String> {
+    raw.iter().map(|c| Condition::parse(c)).collect()
 }
 
 /// Peak resident memory of this process, in MB (Linux).

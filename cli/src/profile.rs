@@ -22,6 +22,10 @@ pub struct ProfileArgs {
     /// Print the profile and the SDV metadata as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Write the constraints every row keeps (as `synth generate --constraints` reads them)
+    /// to this file.
+    #[arg(long, value_name = "FILE")]
+    pub suggest_constraints: Option<PathBuf>,
 }
 
 /// Profile a file and print the result; errors are messages for the user.
@@ -40,9 +44,16 @@ pub fn run(args: ProfileArgs) -> Result<(), String> {
         warnings,
         metadata,
         profile,
+        table,
         ..
     } = load_with(&args.file, &options)?;
     let profile = profile.expect("load profiles when asked to");
+    let suggested = synth_constraints::discover(&table, &metadata);
+    if let Some(path) = &args.suggest_constraints {
+        let text = serde_json::to_string_pretty(&suggested).map_err(|e| e.to_string())?;
+        std::fs::write(path, text + "\n")
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
     if args.json {
         // Composed by hand rather than through `json!`: a `serde_json::Value` would sort the
         // columns by name, and metadata and profile serialise in column order.
@@ -51,17 +62,24 @@ pub fn run(args: ProfileArgs) -> Result<(), String> {
                 .map_err(|e| e.to_string())
         };
         let text = format!(
-            "{{\n  \"file\": {},\n  \"format\": {},\n  \"warnings\": {},\n  \"metadata\": {},\n  \"profile\": {}\n}}",
+            "{{\n  \"file\": {},\n  \"format\": {},\n  \"warnings\": {},\n  \"metadata\": {},\n  \"profile\": {},\n  \"suggested_constraints\": {}\n}}",
             part(serde_json::to_string(&args.file.display().to_string()))?,
             part(serde_json::to_string(&format))?,
             part(serde_json::to_string(&warnings))?,
             part(serde_json::to_string_pretty(&metadata))?,
             part(serde_json::to_string_pretty(&profile))?,
+            part(serde_json::to_string_pretty(&suggested))?,
         );
         println!("{text}");
     } else {
         let title = format!("{} ({})", args.file.display(), format.extension());
         print!("{}", render(&title, &warnings, &profile));
+        if !suggested.is_empty() {
+            println!("\nconstraints every row keeps:");
+            for c in &suggested {
+                println!("  {}", c.describe());
+            }
+        }
     }
     Ok(())
 }

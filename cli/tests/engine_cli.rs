@@ -305,6 +305,35 @@ fn generate_keeps_declared_constraints_and_names_broken_real_rows() {
         }
         assert_eq!(n, 2000, "{model}");
     }
+    // Conditions on a number, a date range and a category hold in every row.
+    let o = run(
+        "ctgan",
+        &[
+            "--condition",
+            "price>=50",
+            "--condition",
+            "checkin=2024-03-05..2024-03-12",
+            "--condition",
+            "country=FR",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let csv = std::fs::read_to_string(&out).unwrap();
+    for line in csv.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        assert!(
+            f[3].parse::<f64>().unwrap() >= 50.0 && f[5] == "FR",
+            "{line}"
+        );
+        assert!(("2024-03-05"..="2024-03-12").contains(&f[0]), "{line}");
+    }
+    let o = run("ctgan", &["--condition", "city>=Paris"]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("a range applies to numerical and datetime columns"),
+        "{}",
+        text(&o.stderr)
+    );
     // Two real rows check out the day they check in: named, and refused unless dropped.
     std::fs::write(&data, stays_csv(300, &[4, 9])).unwrap();
     let o = run("ctgan", &[]);

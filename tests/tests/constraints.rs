@@ -1,6 +1,7 @@
-//! Constrained generation over HTTP against both families: constraints in the model
-//! configuration are checked against the dataset, kept by every downloaded row, and real
-//! rows that break one fail the request with their count, or are left out and reported.
+//! Constrained and conditional generation over HTTP against both families: constraints in
+//! the model configuration are checked against the dataset, kept by every downloaded row,
+//! and real rows that break one fail the request with their count, or are left out and
+//! reported; conditions on numbers and dates hold in every row.
 
 use serde_json::{Value, json};
 use synth_core::Settings;
@@ -12,6 +13,7 @@ synth_tests::both_families!(
     broken_real_rows_fail_the_request_or_are_left_out,
     a_search_takes_no_constraints,
     suggested_constraints_are_accepted_and_kept_by_generations,
+    conditions_on_numbers_and_dates_hold_in_every_row,
 );
 
 fn settings() -> Settings {
@@ -306,4 +308,37 @@ async fn suggested_constraints_are_accepted_and_kept_by_generations(f: synth_tes
             "{line}"
         );
     }
+}
+
+async fn conditions_on_numbers_and_dates_hold_in_every_row(f: synth_tests::Family) {
+    let s = serve(f, settings()).await;
+    let (t, ds) = dataset(&s, "ada@example.com", &[]).await;
+    let mut body = request(&ds, json!({}));
+    body["sample_size"] = json!(300);
+    body["conditions"] = json!({"price": {">=": 50}, "checkin": {">=": "2024-03-10", "<": "2024-03-16"},
+                                "low": 45, "country": "FR"});
+    s.post("/generation/start", Some(&t), body)
+        .await
+        .expect(201);
+    let r = s.get("/generation/requests", Some(&t)).await.expect(200);
+    let id = r.data()["items"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(s.run_queued_jobs().await, [Outcome::Completed]);
+    let links = s
+        .get(&format!("/generation/download/{id}"), Some(&t))
+        .await
+        .expect(200);
+    let csv = String::from_utf8(s.fetch(&links.data()["data"]).await).unwrap();
+    let mut n = 0;
+    for line in csv.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        let num = |i: usize| f[i].parse::<f64>().unwrap();
+        assert!(("2024-03-10".."2024-03-16").contains(&f[0]), "{line}");
+        assert!(num(3) >= 50.0 && num(2) == 45.0 && f[5] == "FR", "{line}");
+        assert!(
+            f[0] < f[1] && num(2) <= num(3) && num(3) <= num(4),
+            "{line}"
+        );
+        n += 1;
+    }
+    assert_eq!(n, 300);
 }

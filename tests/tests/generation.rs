@@ -348,7 +348,15 @@ async fn bad_requests_are_refused_and_store_nothing(f: synth_tests::Family) {
             "conditions.species",
         ),
         (
-            json!({"conditions": {"body_mass_g": 3000}}),
+            json!({"conditions": {"species": {">=": 3}}}),
+            "conditions.species",
+        ),
+        (
+            json!({"conditions": {"body_mass_g": {"~": 3000}}}),
+            "conditions.body_mass_g",
+        ),
+        (
+            json!({"conditions": {"body_mass_g": {">": 5000, "<": 4000}}}),
             "conditions.body_mass_g",
         ),
         (

@@ -9,6 +9,7 @@ use std::path::Path;
 use synth_constraints::{Constraint, OnViolation, Plan, Violation};
 use synth_table::{ColumnData, Metadata, SdType, Table};
 
+use crate::condition::{Condition, Test};
 use crate::error::{EngineError, Result};
 use crate::models::{ModelParams, fit};
 use crate::synthesizer::{FitOptions, Synthesizer};
@@ -68,13 +69,7 @@ impl Constrained {
 
     /// `n` written-back rows that meet every constraint and the `after` conditions, drawn
     /// from the model with the `given` ones.
-    fn draw(
-        &self,
-        n: usize,
-        given: &[(String, String)],
-        after: &[(String, String)],
-        seed: u64,
-    ) -> Result<Table> {
+    fn draw(&self, n: usize, given: &[Condition], after: &[Condition], seed: u64) -> Result<Table> {
         let mut sieve = self.plan.sieve();
         let mut out = Table::default();
         let mut first: Option<Table> = None;
@@ -105,7 +100,7 @@ impl Constrained {
                 *r += k;
             }
             let before = rows.len();
-            rows.retain(|&r| after.iter().all(|(c, v)| matches(&back, c, v, r)));
+            rows.retain(|&r| after.iter().all(|c| self.matches(&back, c, r)));
             unmet_conditions += before - rows.len();
             rows.truncate(need);
             have += rows.len();
@@ -147,7 +142,7 @@ impl Constrained {
         drawn: usize,
         refused: &[usize],
         unmet_conditions: usize,
-        after: &[(String, String)],
+        after: &[Condition],
     ) -> EngineError {
         let constraints = self.plan.constraints();
         let worst = refused
@@ -164,7 +159,7 @@ impl Constrained {
                 "the conditions {} refused {unmet_conditions} of {drawn} sampled rows",
                 after
                     .iter()
-                    .map(|(c, v)| format!("{c}={v}"))
+                    .map(Condition::to_string)
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
@@ -172,25 +167,6 @@ impl Constrained {
         EngineError::InvalidCondition(format!(
             "only {have} of {n} rows met every constraint and condition after {MAX_ROUNDS} rounds: {what}"
         ))
-    }
-}
-
-/// Whether row `r`'s `column` equals a condition's value as written (numbers compared as
-/// numbers, booleans without case).
-fn matches(table: &Table, column: &str, value: &str, r: usize) -> bool {
-    let Some(c) = table.column(column) else {
-        return false;
-    };
-    match &c.data {
-        ColumnData::Str(v) => v[r].as_deref() == Some(value),
-        ColumnData::Bool(v) => {
-            v[r].is_some_and(|b| b.to_string().eq_ignore_ascii_case(value.trim()))
-        }
-        ColumnData::Int(v) | ColumnData::Datetime(v) => {
-            let x = v[r].map(|x| x as f64);
-            x.is_some() && value.trim().parse::<f64>().ok() == x
-        }
-        ColumnData::Float(v) => v[r].is_some() && value.trim().parse::<f64>().ok() == v[r],
     }
 }
 
@@ -206,24 +182,46 @@ impl Synthesizer for Constrained {
     /// Conditions on columns the model learns as they are go to the model; all the columns
     /// of a FixedCombinations given together become the one category it learns; the rest
     /// (any column type) are met by keeping only matching rows.
-    fn sample_conditional(
-        &self,
-        n: usize,
-        conditions: &[(String, String)],
-        seed: u64,
-    ) -> Result<Table> {
-        for (c, _) in conditions {
-            if self.plan.metadata_of(c).is_none() {
-                return Err(EngineError::InvalidCondition(format!("no column {c:?}")));
+    fn sample_conditional(&self, n: usize, conditions: &[Condition], seed: u64) -> Result<Table> {
+        for c in conditions {
+            if self.plan.metadata_of(&c.column).is_none() {
+                return Err(EngineError::InvalidCondition(format!(
+                    "unknown column {:?}",
+                    c.column
+                )));
+            }
+            if let Test::Within { low, high } = &c.test {
+                let ordered = self
+                    .plan
+                    .metadata_of(&c.column)
+                    .is_some_and(|m| matches!(m.sdtype, SdType::Numerical | SdType::Datetime));
+                if !ordered {
+                    return Err(EngineError::InvalidCondition(format!(
+                        "column {:?} is categorical: a range applies to numerical and datetime columns",
+                        c.column
+                    )));
+                }
+                for b in [low, high].into_iter().flatten() {
+                    self.bound(&c.column, &b.value)?;
+                }
             }
         }
-        let mut given = self.plan.joint_condition(conditions)?;
+        let equalities: Vec<(String, String)> = conditions
+            .iter()
+            .filter_map(|c| Some((c.column.clone(), c.equality()?.to_owned())))
+            .collect();
+        let mut given: Vec<Condition> = self
+            .plan
+            .joint_condition(&equalities)?
+            .into_iter()
+            .map(|(c, v)| Condition::equals(c, v))
+            .collect();
         let mut after = Vec::new();
-        for (c, v) in conditions {
-            if self.plan.learns_as_is(c) {
-                given.push((c.clone(), v.clone()));
-            } else if !self.covered(c, conditions) {
-                after.push((c.clone(), v.clone()));
+        for c in conditions {
+            if self.plan.learns_as_is(&c.column) {
+                given.push(c.clone());
+            } else if c.equality().is_none() || !self.covered(&c.column, &equalities) {
+                after.push(c.clone());
             }
         }
         self.draw(n, &given, &after, seed)
@@ -244,6 +242,53 @@ impl Synthesizer for Constrained {
 }
 
 impl Constrained {
+    /// A range's end read on a written-back column's number line.
+    fn bound(&self, column: &str, value: &str) -> Result<f64> {
+        let meta = self
+            .plan
+            .metadata_of(column)
+            .ok_or_else(|| EngineError::InvalidCondition(format!("unknown column {column:?}")))?;
+        synth_constraints::values::scalar(
+            &synth_constraints::spec::Scalar::Text(value.to_owned()),
+            column,
+            meta,
+        )
+        .map_err(EngineError::InvalidCondition)
+    }
+
+    /// Whether written-back row `r` meets a condition (numbers compared as numbers,
+    /// booleans without case).
+    fn matches(&self, table: &Table, c: &Condition, r: usize) -> bool {
+        let Some(col) = table.column(&c.column) else {
+            return false;
+        };
+        let number = match &col.data {
+            ColumnData::Float(v) => v[r],
+            ColumnData::Int(v) | ColumnData::Datetime(v) => v[r].map(|x| x as f64),
+            ColumnData::Str(_) | ColumnData::Bool(_) => None,
+        };
+        match (&c.test, &col.data) {
+            (Test::Equals(value), ColumnData::Str(v)) => v[r].as_deref() == Some(value.as_str()),
+            (Test::Equals(value), ColumnData::Bool(v)) => {
+                v[r].is_some_and(|b| b.to_string().eq_ignore_ascii_case(value.trim()))
+            }
+            (Test::Equals(value), _) => {
+                number.is_some() && self.bound(&c.column, value).ok() == number
+            }
+            (Test::Within { low, high }, _) => {
+                let read = |b: &Option<crate::condition::Bound>| {
+                    b.as_ref()
+                        .map(|b| self.bound(&c.column, &b.value).map(|x| (x, b.inclusive)))
+                        .transpose()
+                };
+                match (number, read(low), read(high)) {
+                    (Some(x), Ok(l), Ok(h)) => crate::condition::within(x, l, h),
+                    _ => false,
+                }
+            }
+        }
+    }
+
     /// Whether `column`'s FixedCombinations has every one of its columns in `conditions`
     /// (so the model is given the combination itself).
     fn covered(&self, column: &str, conditions: &[(String, String)]) -> bool {

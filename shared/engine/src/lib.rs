@@ -18,6 +18,7 @@
 //! - [`Synthesizer`]: the interface every fitted model offers; [`fit`] and [`load`] choose
 //!   the model from its parameters ([`ModelParams`]) or its saved files.
 
+pub mod condition;
 pub mod constrained;
 pub mod ctgan;
 pub mod device;
@@ -37,6 +38,7 @@ mod test_support;
 pub mod transformer;
 pub mod tvae;
 
+pub use condition::{Bound, Condition, Test};
 pub use constrained::{CONSTRAINTS_FILE, fit_constrained};
 pub use ctgan::{Ctgan, CtganParams};
 pub use device::EngineDevice;

@@ -3,44 +3,47 @@
 
 use synth_table::Table;
 
+use crate::condition::Condition;
 use crate::error::{EngineError, Result};
 use crate::random::{EngineRng, rng_for};
-use crate::transformer::DataTransformer;
+use crate::transformer::{DataTransformer, Resolved};
 
 /// Batches tried by conditional sampling before a condition is declared too rare.
 pub const MAX_CONDITIONAL_BATCHES: usize = 200;
 
-/// Checks `column = value` conditions against the transformer (unknown columns,
-/// non-discrete columns, unknown categories, a column given two values) and returns the
-/// (discrete column, category) slot of each.
-pub fn condition_slots(
+/// Reads every condition against the transformer (unknown columns and categories, ranges
+/// on discrete columns, ids), refusing two different values asked of one column.
+pub fn resolve_all(
     transformer: &DataTransformer,
-    conditions: &[(String, String)],
-) -> Result<Vec<(usize, usize)>> {
-    let mut slots = Vec::with_capacity(conditions.len());
-    for (i, (column, value)) in conditions.iter().enumerate() {
-        if let Some((_, other)) = conditions[..i]
-            .iter()
-            .find(|(c, v)| c == column && v != value)
-        {
+    conditions: &[Condition],
+) -> Result<Vec<Resolved>> {
+    for (i, c) in conditions.iter().enumerate() {
+        if let Some(other) = conditions[..i].iter().find(|o| {
+            o.column == c.column
+                && o.equality().is_some()
+                && o.equality() != c.equality()
+                && c.equality().is_some()
+        }) {
             return Err(EngineError::InvalidCondition(format!(
-                "column {column:?} cannot equal both {other:?} and {value:?}"
+                "column {:?} cannot equal both {:?} and {:?}",
+                c.column,
+                other.equality().unwrap_or_default(),
+                c.equality().unwrap_or_default()
             )));
         }
-        slots.push(transformer.condition_slot(column, value)?);
     }
-    Ok(slots)
+    conditions.iter().map(|c| transformer.resolve(c)).collect()
 }
 
 /// `n` decoded rows that meet every condition: `draw(rows, rng)` produces encoded rows (at
 /// least `batch` per try), of which the matching ones are kept. After
-/// [`MAX_CONDITIONAL_BATCHES`] tries without `n` rows it fails, saying the combination is
-/// too rare for this model.
+/// [`MAX_CONDITIONAL_BATCHES`] tries without `n` rows it fails, naming the conditions and
+/// how rare each was in the real data.
 pub fn sample_matching(
     transformer: &DataTransformer,
     n: usize,
     batch: usize,
-    conditions: &[(String, String)],
+    conditions: &[Resolved],
     seed: u64,
     mut draw: impl FnMut(usize, &mut EngineRng) -> Result<Vec<f32>>,
 ) -> Result<Table> {
@@ -55,14 +58,7 @@ pub fn sample_matching(
         let data = draw(want, &mut rng)?;
         let decoded = transformer.inverse(&data, want, seed.wrapping_add(attempt as u64))?;
         let keep: Vec<usize> = (0..want)
-            .filter(|&i| {
-                conditions.iter().all(|(column, value)| {
-                    let col = decoded
-                        .column(column)
-                        .expect("decoded tables have every column");
-                    transformer.matches(col, i, value)
-                })
-            })
+            .filter(|&i| conditions.iter().all(|c| transformer.meets(&decoded, c, i)))
             .take(n - have)
             .collect();
         have += keep.len();
@@ -70,11 +66,27 @@ pub fn sample_matching(
             .expect("tables decoded by the same transformer have the same columns");
     }
     if have < n {
-        return Err(EngineError::InvalidCondition(format!(
-            "only {have} of {n} rows met the conditions after {MAX_CONDITIONAL_BATCHES} batches; \
-             the combination is too rare for this model"
-        )));
+        return Err(too_rare(have, n, conditions));
     }
     transformer.regenerate_ids(&mut out);
     Ok(out)
+}
+
+/// The error of conditions a model could not meet: each with its share of the real rows.
+fn too_rare(have: usize, n: usize, conditions: &[Resolved]) -> EngineError {
+    let asked: Vec<String> = conditions.iter().map(|c| c.condition.to_string()).collect();
+    let shares: Vec<String> = conditions
+        .iter()
+        .map(|c| match c.real_share {
+            Some(s) if s > 0.0 => format!("{} in {:.1}% of the real rows", c.condition, s * 100.0),
+            Some(_) => format!("{} in under 0.5% of the real rows", c.condition),
+            None => format!("{}: its share of the real rows is not known", c.condition),
+        })
+        .collect();
+    EngineError::InvalidCondition(format!(
+        "only {have} of {n} rows met {} after {MAX_CONDITIONAL_BATCHES} batches: too rare for this \
+         model ({})",
+        asked.join(" and "),
+        shares.join("; ")
+    ))
 }

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use serde::{Deserialize, Serialize};
 use synth_table::Table;
 
+use crate::condition::Condition;
 use crate::device::EngineDevice;
 use crate::error::Result;
 use crate::transformer::TransformerOptions;
@@ -100,14 +101,11 @@ pub trait Synthesizer: Send + Sync {
     /// `n` synthetic rows; the same seed gives the same table.
     fn sample(&self, n: usize, seed: u64) -> Result<Table>;
 
-    /// `n` synthetic rows that all satisfy every `column = value` condition (discrete
-    /// columns only); an error names an unknown column or category, or a condition too rare.
-    fn sample_conditional(
-        &self,
-        n: usize,
-        conditions: &[(String, String)],
-        seed: u64,
-    ) -> Result<Table>;
+    /// `n` synthetic rows that all meet every condition: a category of a discrete column,
+    /// or a value or range of a numerical or datetime one. An error names an unknown column
+    /// or category, a range on a discrete column, or conditions too rare for the model (with
+    /// how rare each was in the real data).
+    fn sample_conditional(&self, n: usize, conditions: &[Condition], seed: u64) -> Result<Table>;
 
     /// Writes the model to `dir` (created if needed): weights as safetensors and a JSON
     /// file with the transformer, parameters and loss history. No training data.

@@ -4,7 +4,9 @@ use std::sync::{Arc, Mutex};
 
 use synth_table::{Column, ColumnData, ColumnMetadata, Metadata, SdType, Table};
 
-use crate::{EngineDevice, EngineError, EpochCallback, EpochReport, FitOptions, Synthesizer};
+use crate::{
+    Condition, EngineDevice, EngineError, EpochCallback, EpochReport, FitOptions, Synthesizer,
+};
 
 /// A small table with a numerical, a categorical and a boolean column, nulls included.
 pub(crate) fn table(n: usize) -> (Table, Metadata) {
@@ -77,11 +79,15 @@ pub(crate) fn assert_reports_every_epoch<M: Synthesizer>(
     seen
 }
 
-/// Sampling with `kind = b` and `ok = ok` on [`table`]'s model gives only such rows; an
-/// unknown column, an unseen value, a numerical column and two values for one column are
-/// each refused as an invalid condition.
+/// Sampling with `kind = b` and `ok = ok` on [`table`]'s model gives only such rows, and
+/// so do ranges of the numerical `size`; an unknown column, an unseen
+/// category, a range on a category, a value that is not a number and two values for one
+/// column are each refused as an invalid condition.
 pub(crate) fn assert_conditions_hold(model: &dyn Synthesizer, rows: usize, ok: bool) {
-    let wanted = [("kind".into(), "b".into()), ("ok".into(), ok.to_string())];
+    let wanted = [
+        Condition::equals("kind", "b"),
+        Condition::equals("ok", ok.to_string()),
+    ];
     let out = model.sample_conditional(rows, &wanted, 2).unwrap();
     assert_eq!(out.n_rows(), rows);
     let ColumnData::Str(kinds) = &out.column("kind").unwrap().data else {
@@ -92,13 +98,38 @@ pub(crate) fn assert_conditions_hold(model: &dyn Synthesizer, rows: usize, ok: b
         panic!("bools")
     };
     assert!(oks.iter().all(|k| *k == Some(ok)));
-    for bad in [("kind", "zzz"), ("nope", "a"), ("size", "10")] {
+    let sizes = |c: &str| {
+        let out = model
+            .sample_conditional(20, &[Condition::parse(c).unwrap()], 3)
+            .unwrap();
+        let ColumnData::Float(v) = &out.column("size").unwrap().data else {
+            panic!("floats")
+        };
+        v.clone()
+    };
+    assert!(
+        sizes("size>=10")
+            .iter()
+            .all(|s| s.is_some_and(|s| s >= 10.0))
+    );
+    assert!(
+        sizes("size=5..20")
+            .iter()
+            .all(|s| s.is_some_and(|s| (5.0..=20.0).contains(&s)))
+    );
+    for bad in ["kind=zzz", "nope=a", "kind>=3", "size=ten", "size=20..5"] {
         let err = model
-            .sample_conditional(5, &[(bad.0.into(), bad.1.into())], 1)
+            .sample_conditional(5, &[Condition::parse(bad).unwrap()], 1)
             .unwrap_err();
-        assert!(matches!(err, EngineError::InvalidCondition(_)), "{err}");
+        assert!(
+            matches!(err, EngineError::InvalidCondition(_)),
+            "{bad}: {err}"
+        );
     }
-    let clash = [("kind".into(), "a".into()), ("kind".into(), "b".into())];
+    let clash = [
+        Condition::equals("kind", "a"),
+        Condition::equals("kind", "b"),
+    ];
     assert!(matches!(
         model.sample_conditional(5, &clash, 1),
         Err(EngineError::InvalidCondition(_))

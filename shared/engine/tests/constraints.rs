@@ -5,8 +5,8 @@
 
 use synth_constraints::{Constraint, ConstraintError, OnViolation, parse, violations};
 use synth_engine::{
-    CONSTRAINTS_FILE, CtganParams, EngineDevice, EngineError, FitOptions, ModelParams, Synthesizer,
-    TvaeParams, fit_constrained,
+    CONSTRAINTS_FILE, Condition, CtganParams, EngineDevice, EngineError, FitOptions, ModelParams,
+    Synthesizer, TvaeParams, fit_constrained,
 };
 use synth_table::{Column, ColumnData, ColumnMetadata, Metadata, SdType, Table};
 
@@ -224,10 +224,10 @@ fn conditions_on_folded_changed_and_plain_columns() {
     for params in models() {
         let name = params.model_name();
         let model = fitted(&params, &t, &m);
-        let cond = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+        let cond = |pairs: &[(&str, &str)]| -> Vec<Condition> {
             pairs
                 .iter()
-                .map(|(c, v)| (c.to_string(), v.to_string()))
+                .map(|(c, v)| Condition::equals(*c, *v))
                 .collect()
         };
         // One column of a fixed combination: its cities only.
@@ -282,6 +282,28 @@ fn conditions_on_folded_changed_and_plain_columns() {
             .sample_conditional(10, &cond(&[("nope", "1")]), 1)
             .unwrap_err();
         assert!(matches!(err, EngineError::InvalidCondition(_)), "{name}");
+        // Ranges on a column the model learns as a fraction, on a datetime it learns as a
+        // difference, and on a clipped one it learns as it is.
+        let ranges: Vec<Condition> = ["price>=60", "checkout>=2022-02-15", "discount=0.2..0.6"]
+            .iter()
+            .map(|c| Condition::parse(c).unwrap())
+            .collect();
+        let out = model.sample_conditional(100, &ranges, 4).unwrap();
+        let floats = |c: &str| match &out.column(c).unwrap().data {
+            ColumnData::Float(v) => v.iter().map(|x| x.unwrap()).collect::<Vec<_>>(),
+            other => panic!("{other:?}"),
+        };
+        assert!(floats("price").iter().all(|p| *p >= 60.0), "{name}");
+        assert!(
+            floats("discount").iter().all(|d| (0.2..=0.6).contains(d)),
+            "{name}"
+        );
+        let ColumnData::Datetime(out_days) = &out.column("checkout").unwrap().data else {
+            panic!("{name}: datetimes")
+        };
+        let feb15 = (19_038) * DAY;
+        assert!(out_days.iter().all(|d| d.unwrap() >= feb15), "{name}");
+        assert!(violations(&every_class(), &m, &t, &out).unwrap().is_empty());
     }
 }
 

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 use synth_constraints::Violation;
+use synth_engine::{Bound, Condition, Test};
 
 use serde_json::{Map, Value};
 use synth_core::generation::{
@@ -49,6 +50,44 @@ pub(crate) struct Produced {
     pub parameters: Value,
     pub search: Option<SearchSummary>,
     pub left_out: Vec<Violation>,
+}
+
+/// A request's conditions for the engine: `column: value` is an equality, `column: {">=":
+/// a, "<": b}` a range (checked when the request was made).
+fn conditions_of(r: &GenerationRequest) -> Result<Vec<Condition>, Failure> {
+    let text = |v: &Value| {
+        v.as_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|| v.to_string())
+    };
+    r.conditions
+        .iter()
+        .map(|(column, v)| {
+            let Value::Object(ops) = v else {
+                return Ok(Condition::equals(column.clone(), text(v)));
+            };
+            let (mut low, mut high) = (None, None);
+            for (op, value) in ops {
+                let bound = Some(Bound {
+                    value: text(value),
+                    inclusive: op.ends_with('='),
+                });
+                match op.as_str() {
+                    ">" | ">=" => low = bound,
+                    "<" | "<=" => high = bound,
+                    _ => {
+                        return Err(Failure::User(format!(
+                            "condition {column:?}: unknown operator {op:?}"
+                        )));
+                    }
+                }
+            }
+            Ok(Condition {
+                column: column.clone(),
+                test: Test::Within { low, high },
+            })
+        })
+        .collect()
 }
 
 /// The engine's model parameters of a request (its `model_type` and its parameters).
@@ -335,18 +374,7 @@ impl Job {
         let r = &self.request;
         let rows = r.sample_size as usize;
         let seed = seed_of(r);
-        let conditions: Vec<(String, String)> = r
-            .conditions
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.clone(),
-                    v.as_str()
-                        .map(str::to_owned)
-                        .unwrap_or_else(|| v.to_string()),
-                )
-            })
-            .collect();
+        let conditions = conditions_of(r)?;
         let table = if conditions.is_empty() {
             model.sample(rows, seed)
         } else {

@@ -40,7 +40,9 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
 }
 
 /// A model and its parameters: `model_type` and any of that model's parameters beside it
-/// (those left out take their defaults; see `GET /generation-v2/config`).
+/// (those left out take their defaults; see `GET /generation-v2/config`); and beside them
+/// `constraints` (SDV's constraint JSON; the dataset's accepted ones when absent) and
+/// `on_violation` (`fail` or `drop`: real rows that break a constraint).
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ModelConfig {
     /// `ctgan` or `tvae`.
@@ -61,7 +63,9 @@ pub struct Output {
     /// The SDV metadata and the quality report come with the result.
     #[serde(default)]
     pub include_metadata: bool,
-    /// Column → the value every generated row has in it (categorical and boolean columns).
+    /// Column → what every generated row has in it: a value (any column), or for a
+    /// numerical or datetime column a range, `{">=": 10, "<": 20}` (dates as the data
+    /// writes them).
     #[serde(default)]
     #[schema(value_type = Object)]
     pub conditions: BTreeMap<String, Value>,

@@ -169,8 +169,9 @@ fn check_model(settings: &Settings, dataset: &Dataset, m: &CheckedModel, v: &mut
     }
 }
 
-/// Conditions name discrete columns of the dataset and values they hold; returns them with
-/// each value as text (how the engine's conditional sampling takes them).
+/// Conditions name columns of the dataset: a discrete column equals a value it holds; a
+/// numerical or datetime column equals a value or lies in a range (`{">=": a, "<": b}`).
+/// Returns them with each value as text (how the engine reads them).
 fn check_conditions(
     dataset: &Dataset,
     profile: Option<&Profile>,
@@ -187,49 +188,107 @@ fn check_conditions(
             ));
             continue;
         };
-        if !matches!(meta.sdtype, SdType::Categorical | SdType::Boolean) {
+        let ordered = matches!(meta.sdtype, SdType::Numerical | SdType::Datetime);
+        if !ordered && !matches!(meta.sdtype, SdType::Categorical | SdType::Boolean) {
             v.errors.push(Problem::new(
                 field,
                 format!(
-                    "column {column:?} is {:?}: conditions take categorical and boolean columns",
+                    "column {column:?} is {:?}: conditions take categorical, boolean, numerical and datetime columns",
                     meta.sdtype
                 ),
             ));
             continue;
         }
-        let text = match value {
-            Value::String(s) => s.clone(),
-            Value::Bool(b) => b.to_string(),
-            Value::Number(n) => n.to_string(),
-            _ => {
-                v.errors.push(Problem::new(
-                    field,
-                    "a condition's value is a string, a number or a boolean",
-                ));
-                continue;
-            }
+        let checked = match value {
+            Value::Object(ops) if ordered => range(ops),
+            Value::Object(_) => Err(format!(
+                "column {column:?} is categorical: a range applies to numerical and datetime columns"
+            )),
+            other => scalar_text(other)
+                .map(Value::String)
+                .ok_or_else(|| "a condition's value is a string, a number or a boolean".to_owned()),
         };
-        if let Some(col) = profile.and_then(|p| p.columns.iter().find(|c| &c.name == column)) {
-            let seen = col.top.iter().any(|c| c.value == text);
-            if !seen && col.top.len() >= col.distinct {
-                v.errors.push(Problem::new(
-                    field.clone(),
-                    format!("value {text:?} never occurs in column {column:?}"),
-                ));
-            } else if !seen {
-                v.warnings.push(Problem::new(
-                    field.clone(),
-                    format!(
-                        "value {text:?} is not among the {} most frequent of column {column:?}; \
-                         the job checks it",
-                        col.top.len()
-                    ),
-                ));
+        match checked {
+            Ok(Value::String(text)) if !ordered => {
+                check_category(profile, column, &text, &field, v);
+                out.insert(column.clone(), Value::String(text));
             }
+            Ok(checked) => {
+                out.insert(column.clone(), checked);
+            }
+            Err(message) => v.errors.push(Problem::new(field, message)),
         }
-        out.insert(column.clone(), Value::String(text));
     }
     out
+}
+
+fn scalar_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// `{">=": a, "<": b}`: one or two ends, each a number or a date string; numbers in order.
+fn range(ops: &serde_json::Map<String, Value>) -> Result<Value, String> {
+    let mut out = serde_json::Map::new();
+    for (op, end) in ops {
+        if !matches!(op.as_str(), ">" | ">=" | "<" | "<=") {
+            return Err(format!("unknown range operator {op:?}: use >, >=, < or <="));
+        }
+        let text = scalar_text(end)
+            .filter(|_| !end.is_boolean())
+            .ok_or_else(|| format!("the {op} end of a range is a number or a date"))?;
+        out.insert(op.clone(), Value::String(text));
+    }
+    let lows = ops.keys().filter(|k| k.starts_with('>')).count();
+    let highs = ops.keys().filter(|k| k.starts_with('<')).count();
+    if ops.is_empty() || lows > 1 || highs > 1 {
+        return Err("a range has at most one low end (> or >=) and one high end (< or <=)".into());
+    }
+    let number = |prefix: char| {
+        ops.iter()
+            .find(|(k, _)| k.starts_with(prefix))
+            .and_then(|(_, v)| v.as_f64())
+    };
+    if let (Some(low), Some(high)) = (number('>'), number('<'))
+        && low > high
+    {
+        return Err(format!("the low end {low} is above the high end {high}"));
+    }
+    Ok(Value::Object(out))
+}
+
+/// A category the profile shows the column never holds is an error; one beyond its most
+/// frequent values, a warning (the job checks it).
+fn check_category(
+    profile: Option<&Profile>,
+    column: &str,
+    text: &str,
+    field: &str,
+    v: &mut Validation,
+) {
+    let Some(col) = profile.and_then(|p| p.columns.iter().find(|c| c.name == column)) else {
+        return;
+    };
+    let seen = col.top.iter().any(|c| c.value == text);
+    if !seen && col.top.len() >= col.distinct {
+        v.errors.push(Problem::new(
+            field,
+            format!("value {text:?} never occurs in column {column:?}"),
+        ));
+    } else if !seen {
+        v.warnings.push(Problem::new(
+            field,
+            format!(
+                "value {text:?} is not among the {} most frequent of column {column:?}; \
+                 the job checks it",
+                col.top.len()
+            ),
+        ));
+    }
 }
 
 /// `constraints` (a list in SDV's constraint JSON) name the dataset's columns with types

@@ -179,7 +179,7 @@ mod tests {
                 );
             }
             // Fixed conditions sample with the running statistics, which both fold alike.
-            let cond = [("kind".to_owned(), "b".to_owned())];
+            let cond = [crate::Condition::equals("kind", "b")];
             assert_eq!(
                 together.sample_conditional(50, &cond, 2).unwrap(),
                 apart.sample_conditional(50, &cond, 2).unwrap()
@@ -225,12 +225,14 @@ mod tests {
                 ..small()
             };
             let model = Ctgan::fit(&t, &m, params, FitOptions::seeded(2)).unwrap();
-            let slot = model.transformer.condition_slot("kind", "c").unwrap();
-            let raw = model.generate(400, Some(slot), &mut rng_for(1, 0)).unwrap();
+            let c = model
+                .transformer
+                .resolve(&crate::Condition::equals("kind", "c"))
+                .unwrap();
+            let raw = model.generate(400, c.slot, &mut rng_for(1, 0)).unwrap();
             let out = model.transformer.inverse(&raw, 400, 1).unwrap();
-            let col = out.column("kind").unwrap();
             (0..400)
-                .filter(|&i| model.transformer.matches(col, i, "c"))
+                .filter(|&i| model.transformer.meets(&out, &c, i))
                 .count() as f64
                 / 400.0
         };

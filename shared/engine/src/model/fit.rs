@@ -209,7 +209,7 @@ mod tests {
         fn sample(&self, _: usize, _: u64) -> Result<Table> {
             Ok(Table::default())
         }
-        fn sample_conditional(&self, _: usize, _: &[(String, String)], _: u64) -> Result<Table> {
+        fn sample_conditional(&self, _: usize, _: &[crate::Condition], _: u64) -> Result<Table> {
             Ok(Table::default())
         }
         fn save(&self, _: &std::path::Path) -> Result<()> {

@@ -33,10 +33,11 @@ use serde::de::DeserializeOwned;
 use synth_models::Params;
 use synth_table::Table;
 
+use crate::condition::Condition;
 use crate::error::Result;
 use crate::nn::{VarBuilder, Vars};
 use crate::random::{EngineRng, rng_for};
-use crate::rows::{condition_slots, sample_matching};
+use crate::rows::{resolve_all, sample_matching};
 use crate::synthesizer::{EpochReport, FitControl, Synthesizer};
 use crate::transformer::{DataTransformer, Encoded};
 pub use fit::{EarlyStopping, Losses};
@@ -219,31 +220,28 @@ impl<M: Model> Synthesizer for Fitted<M> {
         self.transformer.inverse(&data, n, seed)
     }
 
-    /// Asks the model for the first condition's category and keeps only the decoded rows
-    /// that meet all conditions (rejection), so the result honours them exactly. Batches
+    /// Asks the model for the first category condition (CTGAN's conditional vector) and
+    /// keeps only the decoded rows that meet all conditions, on any column (rejection), so
+    /// the result honours them exactly. Batches
     /// of at least `batch_size` rows are drawn until `n` rows match; after
     /// [`crate::rows::MAX_CONDITIONAL_BATCHES`] batches it fails with
     /// [`crate::EngineError::InvalidCondition`] saying the combination is too rare for this
     /// model. A model that ignores the condition (TVAE) needs about n / p rows for a
     /// condition its samples meet at rate p.
-    fn sample_conditional(
-        &self,
-        n: usize,
-        conditions: &[(String, String)],
-        seed: u64,
-    ) -> Result<Table> {
+    fn sample_conditional(&self, n: usize, conditions: &[Condition], seed: u64) -> Result<Table> {
         if conditions.is_empty() {
             return self.sample(n, seed);
         }
-        // Names an unknown column, a non-discrete column or an unknown category.
-        let slots = condition_slots(&self.transformer, conditions)?;
+        // Names an unknown column or category, a range on a discrete column, an id.
+        let resolved = resolve_all(&self.transformer, conditions)?;
+        let slot = resolved.iter().find_map(|r| r.slot);
         sample_matching(
             &self.transformer,
             n,
             self.params.batch_size(),
-            conditions,
+            &resolved,
             seed,
-            |want, rng| self.generate(want, Some(slots[0]), rng),
+            |want, rng| self.generate(want, slot, rng),
         )
     }
 

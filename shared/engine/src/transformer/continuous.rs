@@ -56,7 +56,20 @@ pub struct ContinuousTransform {
     fill: f64,
     has_nulls: bool,
     clip: bool,
+    /// The real values' quantiles at 0, 0.5%, … 100%, and their share of the rows: how
+    /// rare a condition was in the real data. Absent from models saved before.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    quantiles: Vec<f64>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    present_share: f64,
 }
+
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
+}
+
+/// Quantiles kept for [`ContinuousTransform::share_within`].
+const SKETCH: usize = 201;
 
 /// A value holding at least this share of a column's present values is a point mass.
 const SPIKE_SHARE: f64 = 0.1;
@@ -161,6 +174,16 @@ impl ContinuousTransform {
         let (all_means, all_stds) = (gmm.means(), gmm.stds());
         let min = present.iter().copied().fold(f64::INFINITY, f64::min);
         let max = present.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let mut sorted = present.clone();
+        sorted.sort_by(f64::total_cmp);
+        let quantiles = (0..SKETCH)
+            .map(|i| sorted[i * (sorted.len() - 1) / (SKETCH - 1)])
+            .collect();
+        let present_share = if values.is_empty() {
+            0.0
+        } else {
+            values.iter().flatten().filter(|v| v.is_finite()).count() as f64 / values.len() as f64
+        };
         Ok(Self {
             name: name.to_owned(),
             repr,
@@ -174,7 +197,62 @@ impl ContinuousTransform {
             max,
             has_nulls,
             clip: options.clip_to_range,
+            quantiles,
+            present_share,
         })
+    }
+
+    /// A condition's value read on this column's number line: a number, or for a datetime
+    /// column a date or date-time.
+    pub fn read(&self, text: &str) -> Result<f64> {
+        let bad = |what: &str| {
+            EngineError::InvalidCondition(format!(
+                "{text:?} is not {what} (column {:?})",
+                self.name
+            ))
+        };
+        match self.repr {
+            NumberRepr::Datetime { .. } => {
+                let meta = synth_table::ColumnMetadata::new(synth_table::SdType::Datetime);
+                synth_constraints::values::scalar(
+                    &synth_constraints::spec::Scalar::Text(text.to_owned()),
+                    &self.name,
+                    &meta,
+                )
+                .map_err(|_| bad("a date or date-time"))
+            }
+            _ => text
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|x| x.is_finite())
+                .ok_or_else(|| bad("a number")),
+        }
+    }
+
+    /// Half the step between two values this column writes (0 for unrounded floats): an
+    /// equality holds within it.
+    pub fn half_step(&self) -> f64 {
+        match self.repr {
+            NumberRepr::Float { decimals: Some(d) } => 0.5 * 10f64.powi(-(d as i32)),
+            NumberRepr::Float { decimals: None } => 0.0,
+            NumberRepr::Int => 0.5,
+            NumberRepr::Datetime { granularity_us } => 0.5 * granularity_us as f64,
+        }
+    }
+
+    /// About what share of the real rows lay within the bounds (in steps of 0.5%), if the
+    /// model kept its quantiles.
+    pub fn share_within(&self, low: Option<(f64, bool)>, high: Option<(f64, bool)>) -> Option<f64> {
+        if self.quantiles.is_empty() {
+            return None;
+        }
+        let inside = self
+            .quantiles
+            .iter()
+            .filter(|&&q| crate::condition::within(q, low, high))
+            .count();
+        Some(inside as f64 / SKETCH as f64 * self.present_share)
     }
 
     /// The spans this column contributes: α, the mode one-hot, and the null indicator.

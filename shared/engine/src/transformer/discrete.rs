@@ -34,6 +34,16 @@ pub struct DiscreteTransform {
     /// Real values pooled into "other", with their counts; empty when there is no "other".
     tail: Vec<(String, u64)>,
     has_nulls: bool,
+    /// Real rows of each category, and all rows: how rare a condition was in the real data.
+    /// Absent from models saved before.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    counts: Vec<u64>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    rows: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// The canonical text of one value, the key categories are matched on.
@@ -78,10 +88,29 @@ impl DiscreteTransform {
         Self {
             name: name.to_owned(),
             repr: repr_of(data),
+            counts: by_freq.iter().map(|(_, n)| *n).collect(),
+            rows: data.len() as u64,
             categories: by_freq.into_iter().map(|(k, _)| k).collect(),
             tail,
             has_nulls,
         }
+    }
+
+    /// The share of the real rows that had this value (by its key), if the model kept
+    /// its counts.
+    pub fn share_of(&self, key: &str) -> Option<f64> {
+        if self.rows == 0 {
+            return None;
+        }
+        let n = match self.categories.iter().position(|c| c == key) {
+            Some(i) => *self.counts.get(i)?,
+            None => self
+                .tail
+                .iter()
+                .find(|(t, _)| t == key)
+                .map_or(0, |(_, n)| *n),
+        };
+        Some(n as f64 / self.rows as f64)
     }
 
     pub fn width(&self) -> usize {

@@ -13,6 +13,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use synth_table::{Column, ColumnData, Metadata, SdType, Table};
 
+use crate::condition::{Condition, Test};
 use crate::error::{EngineError, Result};
 use crate::random::rng_for;
 use continuous::ContinuousTransform;
@@ -97,6 +98,29 @@ pub struct Encoded {
     pub data: Vec<f32>,
     pub n_rows: usize,
     pub width: usize,
+}
+
+/// A condition read against its column.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub condition: Condition,
+    pub check: Check,
+    /// For a category: (discrete column index, its slot), what CTGAN's conditional vector
+    /// takes.
+    pub slot: Option<(usize, usize)>,
+    /// About what share of the real rows met it, when the model knows.
+    pub real_share: Option<f64>,
+}
+
+/// What a decoded row must have.
+#[derive(Debug, Clone)]
+pub enum Check {
+    /// The value's key (as categories are matched).
+    Category(String),
+    Range {
+        low: Option<(f64, bool)>,
+        high: Option<(f64, bool)>,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -361,35 +385,76 @@ impl DataTransformer {
         Table::new(columns).map_err(EngineError::InvalidData)
     }
 
-    /// The index among [`discrete_spans`](Self::discrete_spans) and the slot within it of a
-    /// `column = value` condition; a clear error when it cannot be honoured.
-    pub fn condition_slot(&self, column: &str, value: &str) -> Result<(usize, usize)> {
+    /// Reads a condition against its column: a known category of a discrete column, or a
+    /// value or range of a numerical or datetime one. Errors name the column and why.
+    pub fn resolve(&self, c: &Condition) -> Result<Resolved> {
+        let column = &c.column;
         let ct = self
             .columns
             .iter()
-            .find(|c| c.name() == column)
+            .find(|t| t.name() == column)
             .ok_or_else(|| EngineError::InvalidCondition(format!("unknown column {column:?}")))?;
-        let ColumnTransform::Discrete(d) = ct else {
-            return Err(EngineError::InvalidCondition(format!(
-                "column {column:?} is not categorical or boolean; conditions apply to discrete columns only"
-            )));
-        };
-        let key = d.canonical(value);
-        if !d.knows(&key) {
-            return Err(EngineError::InvalidCondition(format!(
-                "column {column:?} has no category {value:?}"
-            )));
+        match (ct, &c.test) {
+            (ColumnTransform::Discrete(d), Test::Equals(value)) => {
+                let key = d.canonical(value);
+                if !d.knows(&key) {
+                    return Err(EngineError::InvalidCondition(format!(
+                        "column {column:?} has no category {value:?}"
+                    )));
+                }
+                let index = self
+                    .columns
+                    .iter()
+                    .filter(|t| matches!(t, ColumnTransform::Discrete(_)))
+                    .position(|t| t.name() == column)
+                    .expect("a discrete column");
+                let slot = d.slot_of(Some(&key)).expect("a known value has a slot");
+                Ok(Resolved {
+                    condition: c.clone(),
+                    check: Check::Category(key.clone()),
+                    slot: Some((index, slot)),
+                    real_share: d.share_of(&key),
+                })
+            }
+            (ColumnTransform::Discrete(_), Test::Within { .. }) => {
+                Err(EngineError::InvalidCondition(format!(
+                    "column {column:?} is categorical: a range applies to numerical and datetime columns"
+                )))
+            }
+            (ColumnTransform::Continuous(t), test) => {
+                let (low, high) = match test {
+                    Test::Equals(v) => {
+                        let x = t.read(v)?;
+                        let h = t.half_step();
+                        (Some((x - h, true)), Some((x + h, h == 0.0)))
+                    }
+                    Test::Within { low, high } => {
+                        let read = |b: &Option<crate::condition::Bound>| {
+                            b.as_ref()
+                                .map(|b| t.read(&b.value).map(|x| (x, b.inclusive)))
+                                .transpose()
+                        };
+                        (read(low)?, read(high)?)
+                    }
+                };
+                if let (Some((l, _)), Some((h, _))) = (low, high)
+                    && l > h
+                {
+                    return Err(EngineError::InvalidCondition(format!(
+                        "{c}: the low end is above the high end"
+                    )));
+                }
+                Ok(Resolved {
+                    condition: c.clone(),
+                    check: Check::Range { low, high },
+                    slot: None,
+                    real_share: t.share_within(low, high),
+                })
+            }
+            (ColumnTransform::Id(_), _) => Err(EngineError::InvalidCondition(format!(
+                "column {column:?} is an id: its values are generated, not learned"
+            ))),
         }
-        let index = self
-            .columns
-            .iter()
-            .filter(|c| matches!(c, ColumnTransform::Discrete(_)))
-            .position(|c| c.name() == column)
-            .expect("a discrete column");
-        Ok((
-            index,
-            d.slot_of(Some(&key)).expect("a known value has a slot"),
-        ))
     }
 
     /// Renumbers the regenerated id columns of a table assembled from several decodes, so
@@ -405,13 +470,22 @@ impl DataTransformer {
         }
     }
 
-    /// Whether row `i` of a decoded column equals a condition value.
-    pub fn matches(&self, column: &Column, i: usize, value: &str) -> bool {
-        let canonical = match self.columns.iter().find(|c| c.name() == column.name) {
-            Some(ColumnTransform::Discrete(d)) => d.canonical(value),
-            _ => value.to_owned(),
+    /// Whether row `i` of a decoded table meets a resolved condition.
+    pub fn meets(&self, table: &Table, r: &Resolved, i: usize) -> bool {
+        let Some(column) = table.column(&r.condition.column) else {
+            return false;
         };
-        discrete::value_key(&column.data, i).as_deref() == Some(canonical.as_str())
+        match &r.check {
+            Check::Category(key) => discrete::value_key(&column.data, i).as_deref() == Some(key),
+            Check::Range { low, high } => {
+                let x = match &column.data {
+                    ColumnData::Float(v) => v[i],
+                    ColumnData::Int(v) | ColumnData::Datetime(v) => v[i].map(|x| x as f64),
+                    ColumnData::Bool(_) | ColumnData::Str(_) => None,
+                };
+                x.is_some_and(|x| crate::condition::within(x, *low, *high))
+            }
+        }
     }
 }
 
@@ -614,23 +688,24 @@ mod tests {
     }
 
     #[test]
-    fn conditions_resolve_to_slots_or_clear_errors() {
+    fn conditions_resolve_to_slots_ranges_or_clear_errors() {
         let (table, meta) = sample_table(100);
         let t = DataTransformer::fit(&table, &meta, &TransformerOptions::default(), 1).unwrap();
-        assert_eq!(t.condition_slot("colour", "red").unwrap().0, 0);
-        assert_eq!(t.condition_slot("flag", "TRUE").unwrap().0, 1);
-        assert!(matches!(
-            t.condition_slot("colour", "purple"),
-            Err(EngineError::InvalidCondition(_))
-        ));
-        assert!(matches!(
-            t.condition_slot("price", "1.25"),
-            Err(EngineError::InvalidCondition(_))
-        ));
-        assert!(matches!(
-            t.condition_slot("nope", "x"),
-            Err(EngineError::InvalidCondition(_))
-        ));
+        let resolve = |c: &str| t.resolve(&Condition::parse(c).unwrap());
+        assert_eq!(resolve("colour=red").unwrap().slot.unwrap().0, 0);
+        assert_eq!(resolve("flag=TRUE").unwrap().slot.unwrap().0, 1);
+        let price = resolve("price>=1.25").unwrap();
+        assert!(price.slot.is_none());
+        assert!(
+            matches!(price.check, Check::Range { low: Some((l, true)), high: None } if l == 1.25)
+        );
+        assert!(price.real_share.is_some_and(|s| (0.0..=1.0).contains(&s)));
+        for bad in ["colour=purple", "colour>=red", "price=cheap", "nope=x"] {
+            assert!(
+                matches!(resolve(bad), Err(EngineError::InvalidCondition(_))),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

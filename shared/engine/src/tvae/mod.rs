@@ -129,7 +129,7 @@ mod tests {
     use crate::test_support::{
         assert_conditions_hold, assert_reloads, assert_reports_every_epoch, losses, table,
     };
-    use crate::{EngineDevice, EngineError, FitOptions, Synthesizer};
+    use crate::{Condition, EngineDevice, EngineError, FitOptions, Synthesizer};
     use candle_core::DType;
     use synth_table::{Column, ColumnData, ColumnMetadata, Metadata, SdType, Table};
 
@@ -278,12 +278,16 @@ mod tests {
         let err = fit(5)
             .sample_conditional(
                 60,
-                &[("kind".into(), "b".into()), ("ok".into(), "true".into())],
+                &[
+                    Condition::equals("kind", "b"),
+                    Condition::equals("ok", "true"),
+                ],
                 2,
             )
             .unwrap_err();
         assert!(
-            matches!(&err, EngineError::InvalidCondition(m) if m.contains("too rare")),
+            matches!(&err, EngineError::InvalidCondition(m) if m.contains("too rare")
+                && m.contains("ok=true in 25.0% of the real rows")),
             "{err}"
         );
     }
