@@ -21,6 +21,6 @@ pub mod values;
 
 pub use discover::discover;
 pub use error::{ConstraintError, Result};
-pub use plan::{OnViolation, Plan, Prepared, Sieve};
+pub use plan::{OnViolation, Ordering, Plan, Prepared, Sieve};
 pub use rules::{Example, Violation, violations};
 pub use spec::{Constraint, from_values, parse, validate};

@@ -193,7 +193,7 @@ impl Kind {
                 let scale = 10f64.powi(d as i32);
                 let scaled = x * scale;
                 // A value already on the grid (up to float error) stays there.
-                if (scaled - scaled.round()).abs() < 1e-9 * scaled.abs().max(1.0) {
+                if (scaled - scaled.round()).abs() < 1e-12 * scaled.abs().max(1.0) {
                     scaled.round() / scale
                 } else {
                     round(scaled) / scale

@@ -4,7 +4,7 @@
 
 use proptest::prelude::*;
 use synth_constraints::{
-    Constraint, ConstraintError, OnViolation, Plan, discover, parse, validate, violations,
+    Constraint, ConstraintError, OnViolation, Ordering, Plan, discover, parse, validate, violations,
 };
 use synth_table::{Column, ColumnData, ColumnMetadata, Metadata, SdType, Table};
 
@@ -391,7 +391,9 @@ proptest! {
         rows in prop::collection::vec((-1e3..1e3f64, 0.0..100.0f64, 0.0..=1.0f64, 0..7i64, 0..6usize), 25..120),
         output in prop::collection::vec((-1e4..1e4f64, -1_000_000i64..1_000_000, 0..10_000usize), 1..200),
         strict in any::<bool>(),
+        clamp in any::<bool>(),
     ) {
+        let ordering = if clamp { Ordering::Clamp } else { Ordering::Reparametrise };
         let n = rows.len();
         let r2 = |x: f64| (x * 100.0).round() / 100.0;
         let t = Table::new(vec![
@@ -417,7 +419,7 @@ proptest! {
             {{"constraint_class": "FixedCombinations", "constraint_parameters": {{"column_names": ["k", "l"]}}}},
             {{"constraint_class": "ScalarInequality", "constraint_parameters": {{"column_name": "a", "relation": "<", "value": 1000.5}}}}
         ]"#)).unwrap();
-        let prepared = Plan::fit(&t, &m, &cs, OnViolation::Fail).unwrap();
+        let prepared = Plan::fit_with(&t, &m, &cs, OnViolation::Fail, ordering).unwrap();
         prop_assert_eq!(&prepared.plan.reverse(&prepared.table).unwrap(), &t);
         let back = prepared.plan.reverse(&any_output(&prepared.table, &output)).unwrap();
         let found = violations(&cs, &m, &t, &back).unwrap();

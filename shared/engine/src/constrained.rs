@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use synth_constraints::{Constraint, OnViolation, Plan, Violation};
+use synth_constraints::{Constraint, OnViolation, Ordering, Plan, Violation};
 use synth_table::{ColumnData, Metadata, SdType, Table};
 
 use crate::condition::{Condition, Test};
@@ -39,7 +39,12 @@ pub fn fit_constrained(
     if constraints.is_empty() {
         return Ok((fit(table, metadata, params, options)?, Vec::new()));
     }
-    let prepared = Plan::fit(table, metadata, constraints, policy)?;
+    // Measured per model (see `synth_constraints::Ordering`).
+    let ordering = match params {
+        ModelParams::Ctgan(_) => Ordering::Reparametrise,
+        ModelParams::Tvae(_) => Ordering::Clamp,
+    };
+    let prepared = Plan::fit_with(table, metadata, constraints, policy, ordering)?;
     if prepared.table.n_rows() == 0 {
         return Err(EngineError::InvalidData(
             "no real row meets every constraint".into(),
