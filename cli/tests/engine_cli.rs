@@ -226,42 +226,26 @@ fn html_report_renders_in_headless_chromium() {
     );
 }
 
-/// A stays table: check-out after check-in, nights in a price band, a city in its country.
-fn stays_csv(rows: usize, broken: &[usize]) -> String {
-    let places = [("FR", "Paris"), ("FR", "Lyon"), ("DE", "Berlin")];
-    let mut csv = String::from("checkin,checkout,low,price,high,country,city\n");
-    for i in 0..rows {
-        let day = 1 + i % 20;
-        let stay = if broken.contains(&i) { 0 } else { 1 + i % 5 };
-        let (country, city) = places[i % 3];
-        let low = 40 + i % 17;
-        csv.push_str(&format!(
-            "2024-03-{day:02},2024-03-{:02},{low},{},{},{country},{city}\n",
-            day + stay - usize::from(broken.contains(&i)),
-            low + i % 9,
-            low + 10 + i % 4
-        ));
-    }
-    csv
+/// The constraints crate's stays table (check-out after check-in, a price in the night's
+/// band, a city in its country), its broken copy and its rules.
+fn stays(name: &str) -> String {
+    format!(
+        "{}/../shared/constraints/tests/data/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    )
 }
-
-const STAY_RULES: &str = r#"[
-  {"constraint_class": "Inequality", "constraint_parameters": {"low_column_name": "checkin", "high_column_name": "checkout", "strict_boundaries": true}},
-  {"constraint_class": "Range", "constraint_parameters": {"low_column_name": "low", "middle_column_name": "price", "high_column_name": "high", "strict_boundaries": false}},
-  {"constraint_class": "FixedCombinations", "constraint_parameters": {"column_names": ["country", "city"]}}
-]"#;
 
 #[test]
 fn generate_keeps_declared_constraints_and_names_broken_real_rows() {
     let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("stays.csv");
     let rules = tmp.path().join("constraints.json");
     let out = tmp.path().join("synthetic.csv");
-    std::fs::write(&rules, STAY_RULES).unwrap();
-    let run = |model: &str, extra: &[&str]| {
+    std::fs::copy(stays("stays.constraints.json"), &rules).unwrap();
+    let (good, broken) = (stays("stays.csv"), stays("stays_broken.csv"));
+    let run = |data: &str, model: &str, extra: &[&str]| {
         let mut args = vec![
             "generate",
-            data.to_str().unwrap(),
+            data,
             "--model",
             model,
             "--epochs",
@@ -278,9 +262,8 @@ fn generate_keeps_declared_constraints_and_names_broken_real_rows() {
         args.extend_from_slice(extra);
         synth(&args)
     };
-    std::fs::write(&data, stays_csv(300, &[])).unwrap();
     for model in ["ctgan", "tvae"] {
-        let o = run(model, &[]);
+        let o = run(&good, model, &[]);
         assert!(o.status.success(), "{model}: {}", text(&o.stderr));
         let csv = std::fs::read_to_string(&out).unwrap();
         let mut lines = csv.lines();
@@ -307,6 +290,7 @@ fn generate_keeps_declared_constraints_and_names_broken_real_rows() {
     }
     // Conditions on a number, a date range and a category hold in every row.
     let o = run(
+        &good,
         "ctgan",
         &[
             "--condition",
@@ -327,7 +311,7 @@ fn generate_keeps_declared_constraints_and_names_broken_real_rows() {
         );
         assert!(("2024-03-05"..="2024-03-12").contains(&f[0]), "{line}");
     }
-    let o = run("ctgan", &["--condition", "city>=Paris"]);
+    let o = run(&good, "ctgan", &["--condition", "city>=Paris"]);
     assert!(!o.status.success());
     assert!(
         text(&o.stderr).contains("a range applies to numerical and datetime columns"),
@@ -335,15 +319,14 @@ fn generate_keeps_declared_constraints_and_names_broken_real_rows() {
         text(&o.stderr)
     );
     // Two real rows check out the day they check in: named, and refused unless dropped.
-    std::fs::write(&data, stays_csv(300, &[4, 9])).unwrap();
-    let o = run("ctgan", &[]);
+    let o = run(&broken, "ctgan", &[]);
     assert!(!o.status.success());
     let err = text(&o.stderr);
     assert!(
         err.contains("Inequality(checkin < checkout) in 2 rows (e.g. row 4"),
         "{err}"
     );
-    let o = run("ctgan", &["--on-violation", "drop"]);
+    let o = run(&broken, "ctgan", &["--on-violation", "drop"]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert!(
         text(&o.stderr).contains("left out 2 real rows that break Inequality(checkin < checkout)"),
@@ -356,7 +339,7 @@ fn generate_keeps_declared_constraints_and_names_broken_real_rows() {
         r#"[{"constraint_class": "Positive", "constraint_parameters": {"column_name": "nope"}}]"#,
     )
     .unwrap();
-    let o = run("ctgan", &[]);
+    let o = run(&good, "ctgan", &[]);
     assert!(!o.status.success());
     assert!(
         text(&o.stderr).contains("no column \"nope\""),

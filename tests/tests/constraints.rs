@@ -5,6 +5,8 @@
 
 use serde_json::{Value, json};
 use synth_core::Settings;
+use synth_data::{LoadOptions, Source};
+use synth_table::{ColumnData, Metadata, Table};
 use synth_tests::http::{TestServer, serve};
 use synth_trainer::Outcome;
 
@@ -22,39 +24,50 @@ fn settings() -> Settings {
     s
 }
 
-/// Stays: check-out after check-in, a price in the night's band, a city in its country.
-/// Rows in `broken` check out the day before they check in.
-fn stays(rows: usize, broken: &[usize]) -> Vec<u8> {
-    let places = [("FR", "Paris"), ("FR", "Lyon"), ("DE", "Berlin")];
-    let mut csv = String::from("checkin,checkout,low,price,high,country,city\n");
-    for i in 0..rows {
-        let day = 2 + i % 20;
-        let out = if broken.contains(&i) {
-            day - 1
-        } else {
-            day + 1 + i % 5
+/// Stays: check-out after check-in, a price in the night's band, a city in its country; in
+/// the broken copy, rows 4 and 9 check out the day before they check in.
+fn fixture(name: &str) -> String {
+    let path = format!(
+        "{}/../shared/constraints/tests/data/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read_to_string(path).unwrap()
+}
+
+/// A request's synthetic table, typed by its dataset's metadata, after checking that no row
+/// breaks `rules` (with the constraints crate's own check: FixedCombinations against the
+/// real stays).
+async fn synthetic(s: &TestServer, t: &str, id: &str, ds: &str, rules: &Value) -> Table {
+    let links = s
+        .get(&format!("/generation/download/{id}"), Some(t))
+        .await
+        .expect(200);
+    let bytes = s.fetch(&links.data()["data"]).await;
+    let d = s
+        .get(&format!("/upload/datasets/{ds}"), Some(t))
+        .await
+        .expect(200);
+    let metadata: Metadata = serde_json::from_value(d.data()["metadata"].clone()).unwrap();
+    let typed = |bytes: &[u8]| {
+        let options = LoadOptions {
+            metadata: Some(metadata.clone()),
+            ..LoadOptions::default()
         };
-        let (country, city) = places[i % 3];
-        let low = 40 + i % 17;
-        csv.push_str(&format!(
-            "2024-03-{day:02},2024-03-{out:02},{low},{},{},{country},{city}\n",
-            low + i % 9,
-            low + 10 + i % 4
-        ));
-    }
-    csv.into_bytes()
+        let source = Source::Bytes {
+            bytes,
+            filename: Some("stays.csv"),
+        };
+        synth_data::load(source, &options).unwrap().table
+    };
+    let (table, real) = (typed(&bytes), typed(fixture("stays.csv").as_bytes()));
+    let rules = synth_constraints::from_values(rules.as_array().unwrap().clone()).unwrap();
+    let broken = synth_constraints::violations(&rules, &metadata, &real, &table).unwrap();
+    assert!(broken.is_empty(), "{broken:?}");
+    table
 }
 
 fn rules() -> Value {
-    json!([
-        {"constraint_class": "Inequality", "constraint_parameters":
-            {"low_column_name": "checkin", "high_column_name": "checkout", "strict_boundaries": true}},
-        {"constraint_class": "Range", "constraint_parameters":
-            {"low_column_name": "low", "middle_column_name": "price", "high_column_name": "high",
-             "strict_boundaries": false}},
-        {"constraint_class": "FixedCombinations", "constraint_parameters":
-            {"column_names": ["country", "city"]}},
-    ])
+    serde_json::from_str(&fixture("stays.constraints.json")).unwrap()
 }
 
 fn request(dataset: &str, extra: Value) -> Value {
@@ -67,17 +80,22 @@ fn request(dataset: &str, extra: Value) -> Value {
            "model_config": config})
 }
 
-async fn dataset(s: &TestServer, email: &str, broken: &[usize]) -> (String, String) {
+async fn dataset(s: &TestServer, email: &str, broken: bool) -> (String, String) {
     let (owner, token) = s.register(email).await;
+    let file = fixture(if broken {
+        "stays_broken.csv"
+    } else {
+        "stays.csv"
+    });
     let id = s
-        .ready_dataset(&token, &owner, "stays.csv", stays(300, broken))
+        .ready_dataset(&token, &owner, "stays.csv", file.into_bytes())
         .await;
     (token, id)
 }
 
 async fn every_downloaded_row_keeps_the_constraints(f: synth_tests::Family) {
     let s = serve(f, settings()).await;
-    let (t, ds) = dataset(&s, "ada@example.com", &[]).await;
+    let (t, ds) = dataset(&s, "ada@example.com", false).await;
     let r = s
         .post("/generation/start", Some(&t), request(&ds, json!({})))
         .await
@@ -91,32 +109,15 @@ async fn every_downloaded_row_keeps_the_constraints(f: synth_tests::Family) {
     );
     let id = r.data()["id"].as_str().unwrap().to_owned();
     assert_eq!(s.run_queued_jobs().await, [Outcome::Completed]);
-    let links = s
-        .get(&format!("/generation/download/{id}"), Some(&t))
-        .await
-        .expect(200);
-    let csv = String::from_utf8(s.fetch(&links.data()["data"]).await).unwrap();
-    let mut lines = csv.lines();
+    let table = synthetic(&s, &t, &id, &ds, &rules()).await;
+    assert_eq!(table.n_rows(), 1500);
+    let columns: Vec<&str> = table.columns.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(
-        lines.next(),
-        Some("checkin,checkout,low,price,high,country,city")
+        columns,
+        [
+            "checkin", "checkout", "low", "price", "high", "country", "city"
+        ]
     );
-    let mut n = 0;
-    for line in lines {
-        let f: Vec<&str> = line.split(',').collect();
-        assert!(f[0] < f[1], "{line}");
-        let num = |i: usize| f[i].parse::<f64>().unwrap();
-        assert!(num(2) <= num(3) && num(3) <= num(4), "{line}");
-        assert!(
-            matches!(
-                (f[5], f[6]),
-                ("FR", "Paris") | ("FR", "Lyon") | ("DE", "Berlin")
-            ),
-            "{line}"
-        );
-        n += 1;
-    }
-    assert_eq!(n, 1500);
     let done = s
         .get(&format!("/generation/status/{id}"), Some(&t))
         .await
@@ -130,7 +131,7 @@ async fn every_downloaded_row_keeps_the_constraints(f: synth_tests::Family) {
 
 async fn broken_real_rows_fail_the_request_or_are_left_out(f: synth_tests::Family) {
     let s = serve(f, settings()).await;
-    let (t, ds) = dataset(&s, "ada@example.com", &[4, 9]).await;
+    let (t, ds) = dataset(&s, "ada@example.com", true).await;
     let failing = s
         .post("/generation/start", Some(&t), request(&ds, json!({})))
         .await
@@ -176,7 +177,7 @@ async fn broken_real_rows_fail_the_request_or_are_left_out(f: synth_tests::Famil
 
 async fn a_search_takes_no_constraints(f: synth_tests::Family) {
     let s = serve(f, settings()).await;
-    let (t, ds) = dataset(&s, "ada@example.com", &[]).await;
+    let (t, ds) = dataset(&s, "ada@example.com", false).await;
     let r = s
         .post(
             "/optimization/start",
@@ -201,7 +202,7 @@ async fn a_search_takes_no_constraints(f: synth_tests::Family) {
 
 async fn suggested_constraints_are_accepted_and_kept_by_generations(f: synth_tests::Family) {
     let s = serve(f, settings()).await;
-    let (t, ds) = dataset(&s, "ada@example.com", &[]).await;
+    let (t, ds) = dataset(&s, "ada@example.com", false).await;
     let path = format!("/upload/datasets/{ds}");
     let d = s.get(&path, Some(&t)).await.expect(200);
     let suggested = d.data()["suggested_constraints"].clone();
@@ -291,28 +292,13 @@ async fn suggested_constraints_are_accepted_and_kept_by_generations(f: synth_tes
         [Outcome::Completed, Outcome::Completed]
     );
     let id = kept.data()["id"].as_str().unwrap();
-    let links = s
-        .get(&format!("/generation/download/{id}"), Some(&t))
-        .await
-        .expect(200);
-    let csv = String::from_utf8(s.fetch(&links.data()["data"]).await).unwrap();
-    for line in csv.lines().skip(1) {
-        let f: Vec<&str> = line.split(',').collect();
-        let num = |i: usize| f[i].parse::<f64>().unwrap();
-        assert!(f[0] < f[1] && num(2) <= num(3) && num(3) < num(4), "{line}");
-        assert!(
-            matches!(
-                (f[5], f[6]),
-                ("FR", "Paris") | ("FR", "Lyon") | ("DE", "Berlin")
-            ),
-            "{line}"
-        );
-    }
+    let table = synthetic(&s, &t, id, &ds, &suggested).await;
+    assert_eq!(table.n_rows(), 800);
 }
 
 async fn conditions_on_numbers_and_dates_hold_in_every_row(f: synth_tests::Family) {
     let s = serve(f, settings()).await;
-    let (t, ds) = dataset(&s, "ada@example.com", &[]).await;
+    let (t, ds) = dataset(&s, "ada@example.com", false).await;
     let mut body = request(&ds, json!({}));
     body["sample_size"] = json!(300);
     body["conditions"] = json!({"price": {">=": 50}, "checkin": {">=": "2024-03-10", "<": "2024-03-16"},
@@ -323,22 +309,24 @@ async fn conditions_on_numbers_and_dates_hold_in_every_row(f: synth_tests::Famil
     let r = s.get("/generation/requests", Some(&t)).await.expect(200);
     let id = r.data()["items"][0]["id"].as_str().unwrap().to_owned();
     assert_eq!(s.run_queued_jobs().await, [Outcome::Completed]);
-    let links = s
-        .get(&format!("/generation/download/{id}"), Some(&t))
-        .await
-        .expect(200);
-    let csv = String::from_utf8(s.fetch(&links.data()["data"]).await).unwrap();
-    let mut n = 0;
-    for line in csv.lines().skip(1) {
-        let f: Vec<&str> = line.split(',').collect();
-        let num = |i: usize| f[i].parse::<f64>().unwrap();
-        assert!(("2024-03-10".."2024-03-16").contains(&f[0]), "{line}");
-        assert!(num(3) >= 50.0 && num(2) == 45.0 && f[5] == "FR", "{line}");
-        assert!(
-            f[0] < f[1] && num(2) <= num(3) && num(3) <= num(4),
-            "{line}"
-        );
-        n += 1;
+    let table = synthetic(&s, &t, &id, &ds, &rules()).await;
+    assert_eq!(table.n_rows(), 300);
+    let number = |c: &str| match &table.column(c).unwrap().data {
+        ColumnData::Float(v) => v.clone(),
+        ColumnData::Int(v) | ColumnData::Datetime(v) => {
+            v.iter().map(|x| x.map(|x| x as f64)).collect()
+        }
+        other => panic!("{other:?}"),
+    };
+    let (price, low, checkin) = (number("price"), number("low"), number("checkin"));
+    // 2024-03-10 and 2024-03-16, in microseconds.
+    let day = |d: i64| ((19_783 + d - 1) * 86_400_000_000) as f64;
+    for r in 0..300 {
+        assert!(price[r].unwrap() >= 50.0 && low[r] == Some(45.0), "row {r}");
+        assert!((day(10)..day(16)).contains(&checkin[r].unwrap()), "row {r}");
     }
-    assert_eq!(n, 300);
+    let ColumnData::Str(country) = &table.column("country").unwrap().data else {
+        panic!("strings")
+    };
+    assert!(country.iter().all(|c| c.as_deref() == Some("FR")));
 }

@@ -741,7 +741,7 @@ fn forward_step(step: &Step, real: &Table, table: &mut Table, meta: &mut Metadat
             let at = table
                 .columns
                 .iter()
-                .position(|c| &c.name == &names[0])
+                .position(|c| c.name == names[0])
                 .unwrap_or(0);
             table.columns.retain(|c| !names.contains(&c.name));
             table.columns.insert(

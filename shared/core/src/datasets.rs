@@ -647,14 +647,8 @@ impl Datasets {
             .set(
                 "suggested_constraints",
                 serde_json::to_value(still(&d.suggested_constraints)).expect("serialises"),
-            )
-            .set("updated_at", Utc::now().to_rfc3339());
-        let cond = Condition::eq("status", DatasetStatus::Ready.as_str());
-        let item = self
-            .records
-            .update(&dataset_key(owner, id), update, Some(cond))
-            .await?;
-        Ok(item.to_value()?)
+            );
+        self.update_ready(owner, id, update).await
     }
 
     /// Sets the constraints generation requests on a ready dataset keep by default: the
@@ -687,12 +681,16 @@ impl Datasets {
                 accept_suggested: false,
             } => Vec::new(),
         };
-        let update = Update::default()
-            .set(
-                "constraints",
-                serde_json::to_value(&chosen).expect("serialises"),
-            )
-            .set("updated_at", Utc::now().to_rfc3339());
+        let update = Update::default().set(
+            "constraints",
+            serde_json::to_value(&chosen).expect("serialises"),
+        );
+        self.update_ready(owner, id, update).await
+    }
+
+    /// Changes a dataset that is still ready, stamping the change.
+    async fn update_ready(&self, owner: &str, id: &str, update: Update) -> ServiceResult<Dataset> {
+        let update = update.set("updated_at", Utc::now().to_rfc3339());
         let cond = Condition::eq("status", DatasetStatus::Ready.as_str());
         let item = self
             .records
