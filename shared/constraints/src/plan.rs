@@ -29,6 +29,7 @@ use crate::values::{Cell, Kind, Shape, column_of, numbers};
 
 /// What to do with real rows that break a declared constraint.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum OnViolation {
     /// Refuse to fit, naming each broken constraint with its count and examples.

@@ -50,6 +50,7 @@ pub struct Checked {
 
 /// Rows of a real table that break a constraint.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Violation {
     /// The constraint, as a person reads it: `Inequality(checkin <= checkout)`.
     pub constraint: String,
@@ -61,6 +62,7 @@ pub struct Violation {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Example {
     pub row: usize,
     pub values: BTreeMap<String, Option<String>>,

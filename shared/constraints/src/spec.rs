@@ -9,6 +9,7 @@ use crate::error::{ConstraintError, Result};
 
 /// One rule every synthetic row must keep.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "constraint_class", content = "constraint_parameters")]
 pub enum Constraint {
     /// `low <= high` (`<` when strict), two numerical or two datetime columns.
@@ -32,6 +33,7 @@ pub enum Constraint {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Inequality {
     pub low_column_name: String,
@@ -42,6 +44,7 @@ pub struct Inequality {
 
 /// `>`, `>=`, `<` or `<=`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Relation {
     #[serde(rename = ">")]
     Greater,
@@ -66,6 +69,7 @@ impl Relation {
 
 /// A bound: a number, or for a datetime column a date or date-time string.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(untagged)]
 pub enum Scalar {
     Number(f64),
@@ -73,6 +77,7 @@ pub enum Scalar {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ScalarInequality {
     pub column_name: String,
@@ -81,6 +86,7 @@ pub struct ScalarInequality {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Range {
     pub low_column_name: String,
@@ -91,6 +97,7 @@ pub struct Range {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ScalarRange {
     pub column_name: String,
@@ -101,6 +108,7 @@ pub struct ScalarRange {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Sign {
     pub column_name: String,
@@ -109,12 +117,14 @@ pub struct Sign {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct FixedCombinations {
     pub column_names: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct FixedIncrements {
     pub column_name: String,
@@ -122,6 +132,7 @@ pub struct FixedIncrements {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Unique {
     pub column_names: Vec<String>,

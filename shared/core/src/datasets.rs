@@ -81,11 +81,9 @@ pub struct Dataset {
     /// Constraints every real row keeps, found at ingestion: accept them with `PUT
     /// /upload/datasets/{id}/constraints` (`{"accept_suggested": true}`).
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
     pub suggested_constraints: Vec<Constraint>,
     /// The constraints generation requests on this dataset keep unless they give their own.
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
     pub constraints: Vec<Constraint>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -142,7 +140,7 @@ pub const UPLOAD_URL_TTL: Duration = Duration::from_secs(15 * 60);
 #[serde(untagged)]
 pub enum ConstraintsChange {
     Given {
-        #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
+        #[cfg_attr(feature = "openapi", schema(value_type = Vec<Constraint>))]
         constraints: Vec<Value>,
     },
     Suggested {

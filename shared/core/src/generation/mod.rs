@@ -329,7 +329,6 @@ pub struct GenerationResult {
     /// With `on_violation: drop`: the constraints real rows broke, and how many rows were
     /// left out of training for each.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
     pub left_out: Vec<Violation>,
 }
 
@@ -372,12 +371,10 @@ pub struct GenerationRequest {
     pub optimization: Option<Value>,
     /// Rules every synthetic row keeps, in SDV's constraint JSON.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
     pub constraints: Vec<Constraint>,
     /// What training does with real rows that break a constraint: `fail` (the request fails,
     /// naming them) or `drop` (they are left out, and the result says how many).
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub on_violation: OnViolation,
     pub status: RequestStatus,
     /// Why it failed or was rejected.
