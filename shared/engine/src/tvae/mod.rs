@@ -102,17 +102,27 @@ impl Model for TvaeNet {
             let rows = b.min(n - out.len() / w);
             let mut z = vec![0f32; rows * e];
             fill_normal(rng, &mut z);
-            let fake = self
-                .decoder
-                .forward(&tensor(z, rows, e, spec.device)?)?
-                .tanh()?;
-            let mut fake = fake.flatten_all()?.to_vec1::<f32>()?;
+            let raw = self.decoder.forward(&tensor(z, rows, e, spec.device)?)?;
+            let mut fake = raw.flatten_all()?.to_vec1::<f32>()?;
             let mut noise = vec![0f32; rows * self.layout.alpha.len()];
             fill_normal(rng, &mut noise);
             let mut noise = noise.into_iter();
             for row in fake.chunks_exact_mut(w) {
                 for (&j, s) in self.layout.alpha.iter().zip(&sigma) {
-                    row[j as usize] += s * noise.next().expect("one draw per α entry");
+                    let j = j as usize;
+                    row[j] = row[j].tanh() + s * noise.next().expect("one draw per α entry");
+                }
+                // Each category (and each mode) drawn from the decoder's distribution over
+                // them, as the model is trained (cross-entropy on the logits), rather than its
+                // most likely one.
+                for &(at, width) in &self.layout.one_hot {
+                    let logits = &mut row[at..at + width];
+                    let top = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                    let p: Vec<f64> = logits.iter().map(|l| f64::from(l - top).exp()).collect();
+                    let k = crate::random::weighted_index(rng, &p);
+                    for (i, l) in logits.iter_mut().enumerate() {
+                        *l = if i == k { 1.0 } else { 0.0 };
+                    }
                 }
             }
             out.extend(fake);
@@ -273,21 +283,23 @@ mod tests {
             assert!(share > 0.1, "{k}: {share}");
         }
         assert_conditions_hold(&model, 60, false);
-        // A barely trained model almost never samples ok = true with kind = b (1 in 12 of
-        // the real rows): the bounded tries run out with a clear "too rare" error.
+        // Sizes beyond any real one never come back (decoded values stay in the real
+        // range): the bounded tries run out with a clear "too rare" error giving each
+        // condition's share of the real rows.
         let err = fit(5)
             .sample_conditional(
                 60,
                 &[
-                    Condition::equals("kind", "b"),
                     Condition::equals("ok", "true"),
+                    Condition::parse("size>=1000").unwrap(),
                 ],
                 2,
             )
             .unwrap_err();
         assert!(
             matches!(&err, EngineError::InvalidCondition(m) if m.contains("too rare")
-                && m.contains("ok=true in 25.0% of the real rows")),
+                && m.contains("ok=true in 25.0% of the real rows")
+                && m.contains("size>=1000 in under 0.5% of the real rows")),
             "{err}"
         );
     }
