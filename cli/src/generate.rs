@@ -42,8 +42,12 @@ pub struct GenerateArgs {
     /// {"constraint_class", "constraint_parameters"}, or {"constraints": [...]}.
     #[arg(long, conflicts_with = "load_model")]
     constraints: Option<PathBuf>,
+    /// Also keep every constraint the real table obeys on every row (as `synth profile
+    /// --suggest-constraints` finds them).
+    #[arg(long, conflicts_with = "load_model")]
+    discover_constraints: bool,
     /// What to do with real rows that break a constraint: fail (name them) or drop them.
-    #[arg(long, value_enum, default_value = "fail", requires = "constraints")]
+    #[arg(long, value_enum, default_value = "fail")]
     on_violation: Violations,
     /// Save the fitted model to this folder.
     #[arg(long)]
@@ -167,7 +171,16 @@ fn fit(args: &GenerateArgs, device: EngineDevice) -> Result<Learned, String> {
         .ok_or("give an INPUT table, or --load-model")?;
     let (table, metadata) = read_table(input, args.metadata.as_deref())?;
     let params = params(args)?;
-    let constraints = constraints(args.constraints.as_deref())?;
+    let mut constraints = constraints(args.constraints.as_deref())?;
+    if args.discover_constraints {
+        let found = synth_constraints::discover(&table, &metadata);
+        for c in found {
+            if !constraints.contains(&c) {
+                eprintln!("keeping {}", c.describe());
+                constraints.push(c);
+            }
+        }
+    }
     let policy = match args.on_violation {
         Violations::Fail => OnViolation::Fail,
         Violations::Drop => OnViolation::Drop,

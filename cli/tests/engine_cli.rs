@@ -333,6 +333,26 @@ fn generate_keeps_declared_constraints_and_names_broken_real_rows() {
         "{}",
         text(&o.stderr)
     );
+    // The rules the table obeys, found and kept without a file.
+    let o = synth(&[
+        "generate",
+        &good,
+        "--epochs",
+        "3",
+        "--batch-size",
+        "100",
+        "--discover-constraints",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("keeping Inequality(checkin < checkout)"),
+        "{}",
+        text(&o.stderr)
+    );
+    let csv = std::fs::read_to_string(&out).unwrap();
+    assert!(csv.lines().skip(1).all(|l| l[..10] < l[11..21]), "{csv}");
     // A constraint on a column the table lacks is refused before anything is trained.
     std::fs::write(
         &rules,
