@@ -1,6 +1,8 @@
 //! Constraints a real table obeys on every row, suggested to its owner: inequalities
 //! between numerical or datetime columns, positivity, whole-number increments, and fixed
-//! combinations of low-cardinality columns. Only rules the data shows: an inequality that
+//! combinations of low-cardinality columns. Pairs are searched on at most 5,000 rows and
+//! 64 columns of a kind, and what they find is checked on every row. Only rules the data
+//! shows: an inequality that
 //! the columns' ranges alone imply (every `a` below every `b`) is left out, and a missing
 //! combination counts only when, were the columns independent, it would have been seen
 //! often enough (so shuffled columns suggest none).
@@ -20,11 +22,24 @@ const EXPECTED_ABSENT: f64 = 10.0;
 /// Columns with more categories than this are not combined.
 const MAX_LEVELS: usize = 50;
 
+/// Rows the pairwise searches look at (evenly spaced); what they find is then checked on
+/// every row, so a large upload costs its ingestion pairs × this, not pairs × its rows.
+const SAMPLE_ROWS: usize = 5_000;
+/// Columns of one kind the pairwise searches consider: the first ones, in table order.
+const MAX_PAIR_COLUMNS: usize = 64;
+
 /// The constraints every row of `table` keeps, in a stable order.
 pub fn discover(table: &Table, metadata: &Metadata) -> Vec<Constraint> {
-    let mut out = inequalities(table, metadata);
+    let n = table.n_rows();
+    let sample = if n > SAMPLE_ROWS {
+        let rows: Vec<usize> = (0..SAMPLE_ROWS).map(|i| i * n / SAMPLE_ROWS).collect();
+        table.take_rows(&rows)
+    } else {
+        table.clone()
+    };
+    let mut out = inequalities(&sample, table, metadata);
     out.extend(signs_and_increments(table, metadata));
-    out.extend(combinations(table, metadata));
+    out.extend(combinations(&sample, metadata));
     out
 }
 
@@ -45,11 +60,24 @@ fn of_type<'t>(
         .collect()
 }
 
+/// [`of_type`], at most [`MAX_PAIR_COLUMNS`] of them: for the searches over pairs.
+fn pairable<'t>(
+    table: &'t Table,
+    metadata: &Metadata,
+    types: &[SdType],
+) -> Vec<(&'t str, &'t ColumnData)> {
+    let mut cols = of_type(table, metadata, types);
+    cols.truncate(MAX_PAIR_COLUMNS);
+    cols
+}
+
 /// `(low, high, strict)` for every ordered pair that holds, less those implied by two others.
-fn inequalities(table: &Table, metadata: &Metadata) -> Vec<Constraint> {
+/// Pairs found on `sample` that `full` keeps too (as strict as it allows).
+fn inequalities(sample: &Table, full: &Table, metadata: &Metadata) -> Vec<Constraint> {
+    let table = sample;
     let mut found: Vec<(String, String, bool)> = Vec::new();
     for sdtype in [SdType::Numerical, SdType::Datetime] {
-        let cols: Vec<(&str, Vec<Option<f64>>)> = of_type(table, metadata, &[sdtype])
+        let cols: Vec<(&str, Vec<Option<f64>>)> = pairable(table, metadata, &[sdtype])
             .into_iter()
             .filter_map(|(n, d)| Some((n, numbers(d)?)))
             .collect();
@@ -58,8 +86,13 @@ fn inequalities(table: &Table, metadata: &Metadata) -> Vec<Constraint> {
                 if a == b {
                     continue;
                 }
-                if let Some(strict) = holds_below(av, bv) {
-                    found.push((a.to_string(), b.to_string(), strict));
+                if holds_below(av, bv).is_some() {
+                    let whole = |c: &str| numbers(&full.column(c).expect("a column").data);
+                    if let (Some(fa), Some(fb)) = (whole(a), whole(b))
+                        && let Some(strict) = holds_below(&fa, &fb)
+                    {
+                        found.push((a.to_string(), b.to_string(), strict));
+                    }
                 }
             }
         }
@@ -89,12 +122,17 @@ fn inequalities(table: &Table, metadata: &Metadata) -> Vec<Constraint> {
 /// `Some(strict)` when `a <= b` on every row with both, on enough rows, not always equal,
 /// and not implied by the ranges.
 fn holds_below(a: &[Option<f64>], b: &[Option<f64>]) -> Option<bool> {
+    // Most pairs break on an early row: stop there, before collecting anything.
+    let mut pairs = a.iter().zip(b).filter_map(|(x, y)| Some(((*x)?, (*y)?)));
+    if pairs.any(|(x, y)| x > y) {
+        return None;
+    }
     let both: Vec<(f64, f64)> = a
         .iter()
         .zip(b)
         .filter_map(|(x, y)| Some(((*x)?, (*y)?)))
         .collect();
-    if both.len() < MIN_ROWS || both.iter().any(|(x, y)| x > y) {
+    if both.len() < MIN_ROWS {
         return None;
     }
     if both.iter().all(|(x, y)| x == y) {
@@ -148,7 +186,7 @@ fn signs_and_increments(table: &Table, metadata: &Metadata) -> Vec<Constraint> {
 fn combinations(table: &Table, metadata: &Metadata) -> Vec<Constraint> {
     let n = table.n_rows();
     let cols: Vec<(&str, Vec<Cell>)> =
-        of_type(table, metadata, &[SdType::Categorical, SdType::Boolean])
+        pairable(table, metadata, &[SdType::Categorical, SdType::Boolean])
             .into_iter()
             .map(|(name, d)| (name, (0..n).map(|r| Cell::of(d, r)).collect::<Vec<_>>()))
             .filter(|(_, cells)| {

@@ -542,3 +542,41 @@ fn discovery_finds_the_planted_rules_and_nothing_on_shuffled_columns() {
         "{found:?}"
     );
 }
+
+#[test]
+fn a_rule_the_sampled_rows_keep_but_another_breaks_is_not_suggested() {
+    // 12,000 rows: the pair search reads every 2.4th; row 1 (not read) breaks a <= b.
+    let n = 12_000;
+    let t = Table::new(vec![
+        col(
+            "a",
+            ColumnData::Float((0..n).map(|i| Some(i as f64)).collect()),
+        ),
+        col(
+            "b",
+            ColumnData::Float(
+                (0..n)
+                    .map(|i| Some(if i == 1 { -5.0 } else { i as f64 + 1.0 }))
+                    .collect(),
+            ),
+        ),
+        col(
+            "c",
+            ColumnData::Float((0..n).map(|i| Some(i as f64 + 2.0)).collect()),
+        ),
+    ])
+    .unwrap();
+    let m = meta(&[
+        ("a", SdType::Numerical),
+        ("b", SdType::Numerical),
+        ("c", SdType::Numerical),
+    ]);
+    let found: Vec<String> = discover(&t, &m).iter().map(Constraint::describe).collect();
+    assert!(found.contains(&"Inequality(a < c)".to_owned()), "{found:?}");
+    assert!(
+        !found
+            .iter()
+            .any(|f| f.contains("(a < b)") || f.contains("(a <= b)")),
+        "{found:?}"
+    );
+}
