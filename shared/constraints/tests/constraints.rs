@@ -17,6 +17,14 @@ fn col(name: &str, data: ColumnData) -> Column {
     }
 }
 
+/// A float column of `n` rows, row `i` holding `f(i)`.
+fn floats(name: &str, n: usize, f: impl Fn(usize) -> f64) -> Column {
+    col(
+        name,
+        ColumnData::Float((0..n).map(|i| Some(f(i))).collect()),
+    )
+}
+
 fn meta(columns: &[(&str, SdType)]) -> Metadata {
     Metadata::new(
         columns
@@ -216,26 +224,9 @@ fn the_real_table_goes_forward_and_comes_back_unchanged() {
 fn chains_on_shared_columns_compose_in_any_declared_order() {
     let n = 60;
     let t = Table::new(vec![
-        col(
-            "a",
-            ColumnData::Float((0..n).map(|i| Some(i as f64)).collect()),
-        ),
-        col(
-            "b",
-            ColumnData::Float(
-                (0..n)
-                    .map(|i| Some(i as f64 + 1.0 + (i % 3) as f64))
-                    .collect(),
-            ),
-        ),
-        col(
-            "c",
-            ColumnData::Float(
-                (0..n)
-                    .map(|i| Some(i as f64 + 5.0 + (i % 4) as f64))
-                    .collect(),
-            ),
-        ),
+        floats("a", n, |i| i as f64),
+        floats("b", n, |i| i as f64 + 1.0 + (i % 3) as f64),
+        floats("c", n, |i| i as f64 + 5.0 + (i % 4) as f64),
     ])
     .unwrap();
     let m = meta(&[
@@ -548,22 +539,9 @@ fn a_rule_the_sampled_rows_keep_but_another_breaks_is_not_suggested() {
     // 12,000 rows: the pair search reads every 2.4th; row 1 (not read) breaks a <= b.
     let n = 12_000;
     let t = Table::new(vec![
-        col(
-            "a",
-            ColumnData::Float((0..n).map(|i| Some(i as f64)).collect()),
-        ),
-        col(
-            "b",
-            ColumnData::Float(
-                (0..n)
-                    .map(|i| Some(if i == 1 { -5.0 } else { i as f64 + 1.0 }))
-                    .collect(),
-            ),
-        ),
-        col(
-            "c",
-            ColumnData::Float((0..n).map(|i| Some(i as f64 + 2.0)).collect()),
-        ),
+        floats("a", n, |i| i as f64),
+        floats("b", n, |i| if i == 1 { -5.0 } else { i as f64 + 1.0 }),
+        floats("c", n, |i| i as f64 + 2.0),
     ])
     .unwrap();
     let m = meta(&[
