@@ -7,6 +7,7 @@
 //! combination counts only when, were the columns independent, it would have been seen
 //! often enough (so shuffled columns suggest none).
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 use synth_table::{ColumnData, Metadata, SdType, Table};
@@ -31,13 +32,13 @@ const MAX_PAIR_COLUMNS: usize = 64;
 /// The constraints every row of `table` keeps, in a stable order.
 pub fn discover(table: &Table, metadata: &Metadata) -> Vec<Constraint> {
     let n = table.n_rows();
-    let sample = if n > SAMPLE_ROWS {
+    let (sample, full) = if n > SAMPLE_ROWS {
         let rows: Vec<usize> = (0..SAMPLE_ROWS).map(|i| i * n / SAMPLE_ROWS).collect();
-        table.take_rows(&rows)
+        (Cow::Owned(table.take_rows(&rows)), Some(table))
     } else {
-        table.clone()
+        (Cow::Borrowed(table), None)
     };
-    let mut out = inequalities(&sample, table, metadata);
+    let mut out = inequalities(&sample, full, metadata);
     out.extend(signs_and_increments(table, metadata));
     out.extend(combinations(&sample, metadata));
     out
@@ -71,28 +72,30 @@ fn pairable<'t>(
     cols
 }
 
-/// `(low, high, strict)` for every ordered pair that holds, less those implied by two others.
-/// Pairs found on `sample` that `full` keeps too (as strict as it allows).
-fn inequalities(sample: &Table, full: &Table, metadata: &Metadata) -> Vec<Constraint> {
-    let table = sample;
+/// `(low, high, strict)` for every ordered pair `sample` keeps (and `full` too, when the
+/// sample is only part of it; as strict as `full` allows), less those implied by two others.
+fn inequalities(sample: &Table, full: Option<&Table>, metadata: &Metadata) -> Vec<Constraint> {
     let mut found: Vec<(String, String, bool)> = Vec::new();
     for sdtype in [SdType::Numerical, SdType::Datetime] {
-        let cols: Vec<(&str, Vec<Option<f64>>)> = pairable(table, metadata, &[sdtype])
-            .into_iter()
-            .filter_map(|(n, d)| Some((n, numbers(d)?)))
-            .collect();
-        for (a, av) in &cols {
-            for (b, bv) in &cols {
-                if a == b {
+        let on = |t: &Table| -> Vec<(String, Vec<Option<f64>>)> {
+            pairable(t, metadata, &[sdtype])
+                .into_iter()
+                .filter_map(|(n, d)| Some((n.to_owned(), numbers(d)?)))
+                .collect()
+        };
+        let cols = on(sample);
+        let whole = full.map(on);
+        for (i, (a, av)) in cols.iter().enumerate() {
+            for (j, (b, bv)) in cols.iter().enumerate() {
+                if i == j {
                     continue;
                 }
-                if holds_below(av, bv).is_some() {
-                    let whole = |c: &str| numbers(&full.column(c).expect("a column").data);
-                    if let (Some(fa), Some(fb)) = (whole(a), whole(b))
-                        && let Some(strict) = holds_below(&fa, &fb)
-                    {
-                        found.push((a.to_string(), b.to_string(), strict));
-                    }
+                let strict = match &whole {
+                    None => holds_below(av, bv),
+                    Some(w) => holds_below(av, bv).and_then(|_| holds_below(&w[i].1, &w[j].1)),
+                };
+                if let Some(strict) = strict {
+                    found.push((a.clone(), b.clone(), strict));
                 }
             }
         }

@@ -74,7 +74,7 @@ impl Constrained {
 
     /// `n` written-back rows that meet every constraint and the `after` conditions, drawn
     /// from the model with the `given` ones.
-    fn draw(&self, n: usize, given: &[Condition], after: &[Condition], seed: u64) -> Result<Table> {
+    fn draw(&self, n: usize, given: &[Condition], after: &[After], seed: u64) -> Result<Table> {
         let mut sieve = self.plan.sieve();
         let mut out = Table::default();
         let mut first: Option<Table> = None;
@@ -105,7 +105,7 @@ impl Constrained {
                 *r += k;
             }
             let before = rows.len();
-            rows.retain(|&r| after.iter().all(|c| self.matches(&back, c, r)));
+            rows.retain(|&r| after.iter().all(|c| c.meets(&back, r)));
             unmet_conditions += before - rows.len();
             rows.truncate(need);
             have += rows.len();
@@ -147,7 +147,7 @@ impl Constrained {
         drawn: usize,
         refused: &[usize],
         unmet_conditions: usize,
-        after: &[Condition],
+        after: &[After],
     ) -> EngineError {
         let constraints = self.plan.constraints();
         let worst = refused
@@ -164,7 +164,7 @@ impl Constrained {
                 "the conditions {} refused {unmet_conditions} of {drawn} sampled rows",
                 after
                     .iter()
-                    .map(Condition::to_string)
+                    .map(|a| a.condition.to_string())
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
@@ -188,29 +188,12 @@ impl Synthesizer for Constrained {
     /// of a FixedCombinations given together become the one category it learns; the rest
     /// (any column type) are met by keeping only matching rows.
     fn sample_conditional(&self, n: usize, conditions: &[Condition], seed: u64) -> Result<Table> {
-        for c in conditions {
-            if self.plan.metadata_of(&c.column).is_none() {
-                return Err(EngineError::InvalidCondition(format!(
-                    "unknown column {:?}",
-                    c.column
-                )));
-            }
-            if let Test::Within { low, high } = &c.test {
-                let ordered = self
-                    .plan
-                    .metadata_of(&c.column)
-                    .is_some_and(|m| matches!(m.sdtype, SdType::Numerical | SdType::Datetime));
-                if !ordered {
-                    return Err(EngineError::InvalidCondition(format!(
-                        "column {:?} is categorical: a range applies to numerical and datetime columns",
-                        c.column
-                    )));
-                }
-                for b in [low, high].into_iter().flatten() {
-                    self.bound(&c.column, &b.value)?;
-                }
-            }
-        }
+        // Every condition read once against its written-back column (refusing unknown
+        // columns, ranges on categories, values that are not numbers or dates).
+        let checks = conditions
+            .iter()
+            .map(|c| self.after_check(c))
+            .collect::<Result<Vec<_>>>()?;
         let equalities: Vec<(String, String)> = conditions
             .iter()
             .filter_map(|c| Some((c.column.clone(), c.equality()?.to_owned())))
@@ -222,11 +205,11 @@ impl Synthesizer for Constrained {
             .map(|(c, v)| Condition::equals(c, v))
             .collect();
         let mut after = Vec::new();
-        for c in conditions {
+        for (c, check) in conditions.iter().zip(checks) {
             if self.plan.learns_as_is(&c.column) {
                 given.push(c.clone());
             } else if c.equality().is_none() || !self.covered(&c.column, &equalities) {
-                after.push(c.clone());
+                after.push(check);
             }
         }
         self.draw(n, &given, &after, seed)
@@ -247,51 +230,47 @@ impl Synthesizer for Constrained {
 }
 
 impl Constrained {
-    /// A range's end read on a written-back column's number line.
-    fn bound(&self, column: &str, value: &str) -> Result<f64> {
+    /// A condition read against the written-back column it names: a value of a category,
+    /// or a value or range of a numerical or datetime column on its number line.
+    fn after_check(&self, c: &Condition) -> Result<After> {
+        let column = &c.column;
         let meta = self
             .plan
             .metadata_of(column)
             .ok_or_else(|| EngineError::InvalidCondition(format!("unknown column {column:?}")))?;
-        synth_constraints::values::scalar(
-            &synth_constraints::spec::Scalar::Text(value.to_owned()),
-            column,
-            meta,
-        )
-        .map_err(EngineError::InvalidCondition)
-    }
-
-    /// Whether written-back row `r` meets a condition (numbers compared as numbers,
-    /// booleans without case).
-    fn matches(&self, table: &Table, c: &Condition, r: usize) -> bool {
-        let Some(col) = table.column(&c.column) else {
-            return false;
+        let ordered = matches!(meta.sdtype, SdType::Numerical | SdType::Datetime);
+        let read = |value: &str| {
+            synth_constraints::values::scalar(
+                &synth_constraints::spec::Scalar::Text(value.to_owned()),
+                column,
+                meta,
+            )
+            .map_err(EngineError::InvalidCondition)
         };
-        let number = match &col.data {
-            ColumnData::Float(v) => v[r],
-            ColumnData::Int(v) | ColumnData::Datetime(v) => v[r].map(|x| x as f64),
-            ColumnData::Str(_) | ColumnData::Bool(_) => None,
-        };
-        match (&c.test, &col.data) {
-            (Test::Equals(value), ColumnData::Str(v)) => v[r].as_deref() == Some(value.as_str()),
-            (Test::Equals(value), ColumnData::Bool(v)) => {
-                v[r].is_some_and(|b| b.to_string().eq_ignore_ascii_case(value.trim()))
+        let check = match &c.test {
+            Test::Equals(value) if ordered => {
+                let x = read(value)?;
+                Check::Within(Some((x, true)), Some((x, true)))
             }
-            (Test::Equals(value), _) => {
-                number.is_some() && self.bound(&c.column, value).ok() == number
+            Test::Equals(value) => Check::Equals(value.clone()),
+            Test::Within { .. } if !ordered => {
+                return Err(EngineError::InvalidCondition(format!(
+                    "column {column:?} is categorical: a range applies to numerical and datetime columns"
+                )));
             }
-            (Test::Within { low, high }, _) => {
-                let read = |b: &Option<crate::condition::Bound>| {
+            Test::Within { low, high } => {
+                let end = |b: &Option<crate::condition::Bound>| {
                     b.as_ref()
-                        .map(|b| self.bound(&c.column, &b.value).map(|x| (x, b.inclusive)))
+                        .map(|b| read(&b.value).map(|x| (x, b.inclusive)))
                         .transpose()
                 };
-                match (number, read(low), read(high)) {
-                    (Some(x), Ok(l), Ok(h)) => crate::condition::within(x, l, h),
-                    _ => false,
-                }
+                Check::Within(end(low)?, end(high)?)
             }
-        }
+        };
+        Ok(After {
+            condition: c.clone(),
+            check,
+        })
     }
 
     /// Whether `column`'s FixedCombinations has every one of its columns in `conditions`
@@ -300,6 +279,47 @@ impl Constrained {
         self.plan
             .joint_group(column)
             .is_some_and(|group| group.iter().all(|g| conditions.iter().any(|(c, _)| c == g)))
+    }
+}
+
+/// A condition met by keeping only the written-back rows that meet it.
+struct After {
+    condition: Condition,
+    check: Check,
+}
+
+/// What a written-back row must hold, read once.
+enum Check {
+    /// The value as written (booleans without case).
+    Equals(String),
+    /// Within the ends, each `(value, inclusive)`.
+    Within(Option<(f64, bool)>, Option<(f64, bool)>),
+}
+
+impl After {
+    fn meets(&self, table: &Table, r: usize) -> bool {
+        let Some(col) = table.column(&self.condition.column) else {
+            return false;
+        };
+        match (&self.check, &col.data) {
+            (Check::Equals(value), ColumnData::Bool(v)) => {
+                v[r].is_some_and(|b| b.to_string().eq_ignore_ascii_case(value.trim()))
+            }
+            (Check::Equals(value), data) => {
+                synth_constraints::values::Cell::of(data, r)
+                    .text()
+                    .as_deref()
+                    == Some(value)
+            }
+            (Check::Within(low, high), data) => {
+                let x = match data {
+                    ColumnData::Float(v) => v[r],
+                    ColumnData::Int(v) | ColumnData::Datetime(v) => v[r].map(|x| x as f64),
+                    ColumnData::Str(_) | ColumnData::Bool(_) => None,
+                };
+                x.is_some_and(|x| crate::condition::within(x, *low, *high))
+            }
+        }
     }
 }
 

@@ -20,9 +20,7 @@ pub fn resolve_all(
     for (i, c) in conditions.iter().enumerate() {
         if let Some(other) = conditions[..i].iter().find(|o| {
             o.column == c.column
-                && o.equality().is_some()
-                && o.equality() != c.equality()
-                && c.equality().is_some()
+                && matches!((o.equality(), c.equality()), (Some(a), Some(b)) if a != b)
         }) {
             return Err(EngineError::InvalidCondition(format!(
                 "column {:?} cannot equal both {:?} and {:?}",
