@@ -42,7 +42,7 @@ pub fn fit_constrained(
     // Measured per model (see `synth_constraints::Ordering`).
     let ordering = match params {
         ModelParams::Ctgan(_) => Ordering::Reparametrise,
-        ModelParams::Tvae(_) => Ordering::Clamp,
+        ModelParams::Tvae(_) | ModelParams::Argn(_) => Ordering::Clamp,
     };
     let prepared = Plan::fit_with(table, metadata, constraints, policy, ordering)?;
     if prepared.table.n_rows() == 0 {
@@ -222,6 +222,10 @@ impl Synthesizer for Constrained {
             serde_json::to_vec_pretty(&self.plan)?,
         )?;
         Ok(())
+    }
+
+    fn protected(&self) -> Vec<crate::Protected> {
+        self.inner.protected()
     }
 
     fn loss_history(&self) -> &[crate::EpochReport] {

@@ -21,6 +21,10 @@ pub enum EngineError {
     /// A hyperparameter search that cannot run as asked (search space, metric, method).
     #[error("invalid search: {0}")]
     InvalidSearch(String),
+    /// Something this model does not do (e.g. completing rows with a model that cannot
+    /// condition on arbitrary columns); the message says what to use instead.
+    #[error("unsupported: {0}")]
+    Unsupported(String),
     /// A constraint that cannot apply, or that the real table breaks.
     #[error("{0}")]
     Constraint(synth_constraints::ConstraintError),

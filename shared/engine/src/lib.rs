@@ -11,6 +11,8 @@
 //!   supplies only its networks, its training step and its sampler ([`model::Model`]).
 //! - [`ctgan`]: CTGAN with the reference implementation's defaults.
 //! - [`tvae`]: TVAE with the reference implementation's defaults.
+//! - [`argn`]: the autoregressive model: columns as tokens, one regressor per column,
+//!   trained in random column orders, so it samples any columns given any others exactly.
 //! - [`constrained`]: any model under constraints (`synth-constraints`): the model learns
 //!   the table as the constraints' plan changes it, and no sampled row breaks one.
 //! - [`optimize`]: hyperparameter search (grid, random, Bayesian; the `synth-search`
@@ -18,6 +20,7 @@
 //! - [`Synthesizer`]: the interface every fitted model offers; [`fit`] and [`load`] choose
 //!   the model from its parameters ([`ModelParams`]) or its saved files.
 
+pub mod argn;
 pub mod condition;
 pub mod constrained;
 pub mod ctgan;
@@ -38,6 +41,7 @@ mod test_support;
 pub mod transformer;
 pub mod tvae;
 
+pub use argn::{Argn, ArgnParams, Protected};
 pub use condition::{Bound, Condition, Test};
 pub use constrained::{CONSTRAINTS_FILE, fit_constrained};
 pub use ctgan::{Ctgan, CtganParams};

@@ -8,8 +8,10 @@ use std::path::Path;
 
 use serde::Deserialize;
 pub use synth_models::ModelParams;
+use synth_models::Params;
 use synth_table::{Metadata, Table};
 
+use crate::argn::{Argn, ArgnParams};
 use crate::ctgan::CtganNet;
 use crate::device::EngineDevice;
 use crate::error::{EngineError, Result};
@@ -27,6 +29,7 @@ pub fn fit(
     match params {
         ModelParams::Ctgan(p) => fit_as::<CtganNet>(table, metadata, p, options),
         ModelParams::Tvae(p) => fit_as::<TvaeNet>(table, metadata, p, options),
+        ModelParams::Argn(p) => Ok(Box::new(Argn::fit(table, metadata, p.clone(), options)?)),
     }
 }
 
@@ -55,6 +58,9 @@ fn load_as<M: Model>(dir: &Path, device: EngineDevice) -> Result<Box<dyn Synthes
 const LOADERS: &[(&str, Loader)] = &[
     (CtganNet::NAME, load_as::<CtganNet>),
     (TvaeNet::NAME, load_as::<TvaeNet>),
+    (ArgnParams::NAME, |dir, device| {
+        Ok(Box::new(Argn::load(dir, device)?))
+    }),
 ];
 
 /// Loads whichever model was saved in `dir`, onto `device`.
@@ -86,7 +92,7 @@ mod tests {
     use crate::test_support::table;
     use crate::{CtganParams, TvaeParams};
 
-    fn both(epochs: usize) -> [ModelParams; 2] {
+    fn both(epochs: usize) -> [ModelParams; 3] {
         [
             ModelParams::Ctgan(CtganParams {
                 epochs,
@@ -104,6 +110,14 @@ mod tests {
                 decompress_dims: vec![16],
                 embedding_dim: 8,
                 ..TvaeParams::default()
+            }),
+            ModelParams::Argn(ArgnParams {
+                epochs,
+                batch_size: 50,
+                hidden_dims: vec![16],
+                embedding_dim: 8,
+                validation_share: 0.0,
+                ..ArgnParams::default()
             }),
         ]
     }

@@ -24,6 +24,9 @@ pub struct EpochReport {
     pub generator_loss: f64,
     /// Critic loss without the penalty, as the reference reports it (0 for models without one).
     pub critic_loss: f64,
+    /// The loss on held-out rows, for models that stop early on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation_loss: Option<f64>,
     pub epoch_seconds: f64,
     /// Seconds since fitting began, transformer fit included.
     pub elapsed_seconds: f64,
@@ -55,6 +58,9 @@ pub struct FitOptions {
     /// far (its loss history then holds only the finished epochs).
     pub stop: Option<Arc<AtomicBool>>,
     pub checkpoint: Option<CheckpointCallback>,
+    /// A time budget: no epoch starts that would, at the last epoch's pace, end after it
+    /// (seconds since fitting began; at least one epoch is trained).
+    pub max_seconds: Option<f64>,
 }
 
 impl FitOptions {
@@ -106,6 +112,25 @@ pub trait Synthesizer: Send + Sync {
     /// or category, a range on a discrete column, or conditions too rare for the model (with
     /// how rare each was in the real data).
     fn sample_conditional(&self, n: usize, conditions: &[Condition], seed: u64) -> Result<Table>;
+
+    /// Completes rows: every cell of `known` is kept, and every other cell — the columns
+    /// `known` lacks, and with `fill_nulls` its null cells — is drawn given the row's known
+    /// cells. `known` holds some of the model's columns, typed as it writes them. Seed
+    /// rows to complete, the nulls of a table to impute, a column rebalanced to given
+    /// shares (a table of that column alone) are all this.
+    fn complete(&self, known: &Table, fill_nulls: bool, seed: u64) -> Result<Table> {
+        let _ = (known, fill_nulls, seed);
+        Err(crate::EngineError::Unsupported(format!(
+            "{} cannot complete rows given any of their columns; the argn model can",
+            self.model_name()
+        )))
+    }
+
+    /// What the model never reproduces of the real table (rare categories, extreme
+    /// values), column by column; nothing for models without such protection.
+    fn protected(&self) -> Vec<crate::argn::Protected> {
+        Vec::new()
+    }
 
     /// Writes the model to `dir` (created if needed): weights as safetensors and a JSON
     /// file with the transformer, parameters and loss history. No training data.

@@ -7,6 +7,7 @@
 //! model is its parameters here (a [`Params`] type and a variant of [`ModelParams`]) and
 //! its networks in the engine.
 
+pub mod argn;
 pub mod ctgan;
 pub mod error;
 pub mod params;
@@ -17,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use synth_search::{Domain, SearchSpace, Tunable};
 
+pub use argn::ArgnParams;
 pub use ctgan::CtganParams;
 pub use error::{ParamError, Result};
 pub use params::{Bound, Field, Params};
@@ -29,10 +31,11 @@ pub use search::{Metric, MetricMix, OptimizeRequest, Score};
 pub enum ModelParams {
     Ctgan(CtganParams),
     Tvae(tvae::TvaeParams),
+    Argn(ArgnParams),
 }
 
 /// The name of every model, in the order clients see them.
-pub const MODELS: &[&str] = &[CtganParams::NAME, tvae::TvaeParams::NAME];
+pub const MODELS: &[&str] = &[CtganParams::NAME, tvae::TvaeParams::NAME, ArgnParams::NAME];
 
 /// Every model's parameters (type, default, bounds, description, tunable), as
 /// `GET /generation-v2/config` serves them.
@@ -41,6 +44,7 @@ pub fn describe() -> Value {
         "models": [
             params::describe::<CtganParams>(),
             params::describe::<tvae::TvaeParams>(),
+            params::describe::<ArgnParams>(),
         ]
     })
 }
@@ -79,6 +83,7 @@ impl ModelParams {
         match self {
             ModelParams::Ctgan(p) => p,
             ModelParams::Tvae(p) => p,
+            ModelParams::Argn(p) => p,
         }
     }
 
@@ -144,11 +149,15 @@ impl ModelParams {
 /// A parameter's name as the `'static` an error carries: a model's own field name when it
 /// is one, else the generic "parameters" (an unknown name is in the message).
 fn field_name(name: &str) -> &'static str {
-    [CtganParams::FIELDS, tvae::TvaeParams::FIELDS]
-        .iter()
-        .flat_map(|f| f.iter())
-        .find(|f| f.name == name)
-        .map_or("parameters", |f| f.name)
+    [
+        CtganParams::FIELDS,
+        tvae::TvaeParams::FIELDS,
+        ArgnParams::FIELDS,
+    ]
+    .iter()
+    .flat_map(|f| f.iter())
+    .find(|f| f.name == name)
+    .map_or("parameters", |f| f.name)
 }
 
 impl From<CtganParams> for ModelParams {
@@ -160,6 +169,12 @@ impl From<CtganParams> for ModelParams {
 impl From<tvae::TvaeParams> for ModelParams {
     fn from(p: tvae::TvaeParams) -> Self {
         ModelParams::Tvae(p)
+    }
+}
+
+impl From<ArgnParams> for ModelParams {
+    fn from(p: ArgnParams) -> Self {
+        ModelParams::Argn(p)
     }
 }
 

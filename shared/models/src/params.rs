@@ -68,6 +68,8 @@ pub enum Bound {
     Widths { required: bool },
     /// `true` or `false`.
     Flag,
+    /// `null` (chosen from the data) or an integer ≥ 1.
+    OptionalCount,
 }
 
 /// One parameter of a model: its JSON name, its bound, and what it does.
@@ -105,6 +107,11 @@ fn check_fields<P: Serialize>(params: &P, fields: &[Field]) -> Result<()> {
                 layer_widths(f.name, &widths, required)?
             }
             Bound::Flag => {}
+            Bound::OptionalCount => {
+                if !v.is_null() {
+                    at_least_one(f.name, v.as_u64().unwrap_or(0) as usize)?
+                }
+            }
         }
     }
     Ok(())
@@ -132,6 +139,7 @@ pub fn describe<P: Params>() -> Value {
                     "min_items": u8::from(required),
                 }),
                 Bound::Flag => json!({"type": "boolean"}),
+                Bound::OptionalCount => json!({"type": ["integer", "null"], "minimum": 1}),
             };
             if let (Some(d), Some(b)) = (d.as_object_mut(), bounds.as_object()) {
                 d.extend(b.clone());

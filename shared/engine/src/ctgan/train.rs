@@ -113,6 +113,7 @@ impl Trainer for CtganTrainer {
         Ok(Losses {
             generator: self.losses.1,
             critic: self.losses.0,
+            validation: None,
         })
     }
 }

@@ -23,6 +23,8 @@ pub struct Losses {
     pub generator: f64,
     /// The critic's loss (0 for models without one).
     pub critic: f64,
+    /// The loss on held-out rows, for models that stop early on it.
+    pub validation: Option<f64>,
 }
 
 impl<M: Model> Fitted<M> {
@@ -78,8 +80,9 @@ fn encode(transformer: &DataTransformer, table: &Table) -> Result<Encoded> {
 /// Trains `epochs` epochs of `trainer`, handing each epoch's report and `model` (trained
 /// in place by the trainer) to the callbacks, and returns the reports of the finished
 /// epochs. The stop flag is checked before every step: once raised, training ends without
-/// reporting the unfinished epoch. A checkpoint or the trainer's early stopping ends it
-/// after the epoch just reported.
+/// reporting the unfinished epoch. A checkpoint, the trainer's early stopping or the time
+/// budget ends it after the epoch just reported. The trainer's [`Trainer::finish`] runs
+/// whichever way training ends.
 pub fn run_epochs(
     epochs: usize,
     started: Instant,
@@ -88,12 +91,12 @@ pub fn run_epochs(
     trainer: &mut dyn Trainer,
 ) -> Result<Vec<EpochReport>> {
     let mut history = Vec::with_capacity(epochs);
-    for epoch in 0..epochs {
+    'epochs: for epoch in 0..epochs {
         let epoch_start = Instant::now();
         let steps = trainer.begin_epoch(epoch)?;
         for _ in 0..steps {
             if options.stopped() {
-                return Ok(history);
+                break 'epochs;
             }
             trainer.step()?;
         }
@@ -103,16 +106,22 @@ pub fn run_epochs(
             epochs,
             generator_loss: losses.generator,
             critic_loss: losses.critic,
+            validation_loss: losses.validation,
             epoch_seconds: epoch_start.elapsed().as_secs_f64(),
             elapsed_seconds: started.elapsed().as_secs_f64(),
         };
+        let out_of_time = options
+            .max_seconds
+            .is_some_and(|budget| report.elapsed_seconds + report.epoch_seconds > budget);
         let early = trainer.early_stop(&report)?;
         if options.finish_epoch(report, model, &mut history) == FitControl::Stop
             || early == FitControl::Stop
+            || out_of_time
         {
             break;
         }
     }
+    trainer.finish()?;
     Ok(history)
 }
 
@@ -188,6 +197,7 @@ mod tests {
             Ok(Losses {
                 generator: self.losses[self.epoch],
                 critic: -1.0,
+                validation: None,
             })
         }
 

@@ -95,6 +95,12 @@ pub trait Trainer {
     fn early_stop(&mut self, _report: &EpochReport) -> Result<FitControl> {
         Ok(FitControl::Continue)
     }
+
+    /// Once training has ended, however it ended (e.g. puts back the weights of the best
+    /// epoch). Nothing by default.
+    fn finish(&mut self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// What a model's networks are shaped by and sample with, besides their weights.

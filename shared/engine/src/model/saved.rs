@@ -90,7 +90,7 @@ impl<M: Model> Fitted<M> {
 
 /// Checks that a saved model file holds a `model` model of `format_version`, as the
 /// loader reading it expects.
-fn check_saved_kind(
+pub(crate) fn check_saved_kind(
     (found, found_version): (&str, u32),
     (model, format_version): (&str, u32),
 ) -> Result<()> {
@@ -103,7 +103,7 @@ fn check_saved_kind(
 }
 
 /// Writes `vars` under their names to the saved model's weights file in `dir`.
-fn save_weights(vars: NamedVars, dir: &Path) -> Result<()> {
+pub(crate) fn save_weights(vars: NamedVars, dir: &Path) -> Result<()> {
     let weights: HashMap<String, Tensor> = vars
         .into_iter()
         .map(|(name, var)| (name, var.as_tensor().clone()))

@@ -164,6 +164,7 @@ impl Trainer for MeanTrainer {
         Ok(Losses {
             generator: self.loss,
             critic: 0.0,
+            validation: None,
         })
     }
 

@@ -317,6 +317,7 @@ impl Objective for ModelObjective {
             }),
             stop: Some(ctx.stop.flag()),
             checkpoint: Some(Box::new(self.checkpoint(&ctx, log.clone()))),
+            max_seconds: None,
         };
         let started = Instant::now();
         let fitted = fit(&self.scorer.train, &self.scorer.metadata, &params, options);

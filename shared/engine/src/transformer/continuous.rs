@@ -205,40 +205,13 @@ impl ContinuousTransform {
     /// A condition's value read on this column's number line: a number, or for a datetime
     /// column a date or date-time.
     pub fn read(&self, text: &str) -> Result<f64> {
-        let bad = |what: &str| {
-            EngineError::InvalidCondition(format!(
-                "{text:?} is not {what} (column {:?})",
-                self.name
-            ))
-        };
-        match self.repr {
-            NumberRepr::Datetime { .. } => {
-                let meta = synth_table::ColumnMetadata::new(synth_table::SdType::Datetime);
-                synth_constraints::values::scalar(
-                    &synth_constraints::spec::Scalar::Text(text.to_owned()),
-                    &self.name,
-                    &meta,
-                )
-                .map_err(|_| bad("a date or date-time"))
-            }
-            _ => text
-                .trim()
-                .parse::<f64>()
-                .ok()
-                .filter(|x| x.is_finite())
-                .ok_or_else(|| bad("a number")),
-        }
+        self.repr.read(&self.name, text)
     }
 
     /// Half the step between two values this column writes (0 for unrounded floats): an
     /// equality holds within it.
     pub fn half_step(&self) -> f64 {
-        match self.repr {
-            NumberRepr::Float { decimals: Some(d) } => 0.5 * 10f64.powi(-(d as i32)),
-            NumberRepr::Float { decimals: None } => 0.0,
-            NumberRepr::Int => 0.5,
-            NumberRepr::Datetime { granularity_us } => 0.5 * granularity_us as f64,
-        }
+        self.repr.half_step()
     }
 
     /// About what share of the real rows lay within the bounds (in steps of 0.5%), if the
@@ -330,7 +303,15 @@ impl ContinuousTransform {
                 Some(x)
             })
             .collect();
-        match self.repr {
+        self.repr.column(values)
+    }
+}
+
+impl NumberRepr {
+    /// Values on the column's number line written in its representation: rounded to its
+    /// decimals, to integers, or to its datetime granularity.
+    pub(crate) fn column(self, values: Vec<Option<f64>>) -> ColumnData {
+        match self {
             NumberRepr::Float { decimals } => ColumnData::Float(
                 values
                     .into_iter()
@@ -349,6 +330,42 @@ impl ContinuousTransform {
                     .map(|v| v.map(|x| (x / granularity_us as f64).round() as i64 * granularity_us))
                     .collect(),
             ),
+        }
+    }
+
+    /// Half the step between two values written in this representation (0 for unrounded
+    /// floats): an equality holds within it.
+    pub(crate) fn half_step(self) -> f64 {
+        match self {
+            NumberRepr::Float { decimals: Some(d) } => 0.5 * 10f64.powi(-(d as i32)),
+            NumberRepr::Float { decimals: None } => 0.0,
+            NumberRepr::Int => 0.5,
+            NumberRepr::Datetime { granularity_us } => 0.5 * granularity_us as f64,
+        }
+    }
+
+    /// A condition's value read on a column's number line: a number, or for a datetime
+    /// column a date or date-time.
+    pub(crate) fn read(self, column: &str, text: &str) -> Result<f64> {
+        let bad = |what: &str| {
+            EngineError::InvalidCondition(format!("{text:?} is not {what} (column {column:?})"))
+        };
+        match self {
+            NumberRepr::Datetime { .. } => {
+                let meta = synth_table::ColumnMetadata::new(synth_table::SdType::Datetime);
+                synth_constraints::values::scalar(
+                    &synth_constraints::spec::Scalar::Text(text.to_owned()),
+                    column,
+                    &meta,
+                )
+                .map_err(|_| bad("a date or date-time"))
+            }
+            _ => text
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|x| x.is_finite())
+                .ok_or_else(|| bad("a number")),
         }
     }
 }

@@ -56,7 +56,7 @@ pub(crate) fn value_key(data: &ColumnData, i: usize) -> Option<String> {
     }
 }
 
-fn repr_of(data: &ColumnData) -> ValueRepr {
+pub(crate) fn repr_of(data: &ColumnData) -> ValueRepr {
     match data {
         ColumnData::Str(_) => ValueRepr::Str,
         ColumnData::Bool(_) => ValueRepr::Bool,
@@ -210,25 +210,26 @@ impl DiscreteTransform {
         self.to_column(&keys)
     }
 
-    /// Turns keys back into the column's own representation (keys came from real values,
-    /// so parsing them back cannot fail).
+    /// Turns keys back into the column's own representation.
     fn to_column(&self, keys: &[Option<&str>]) -> ColumnData {
-        let parse_i = |k: &str| k.parse::<i64>().expect("key of an integer");
-        match self.repr {
-            ValueRepr::Str => ColumnData::Str(keys.iter().map(|k| k.map(str::to_owned)).collect()),
-            ValueRepr::Bool => {
-                ColumnData::Bool(keys.iter().map(|k| k.map(|k| k == "true")).collect())
-            }
-            ValueRepr::Int => ColumnData::Int(keys.iter().map(|k| k.map(parse_i)).collect()),
-            ValueRepr::Datetime => {
-                ColumnData::Datetime(keys.iter().map(|k| k.map(parse_i)).collect())
-            }
-            ValueRepr::Float => ColumnData::Float(
-                keys.iter()
-                    .map(|k| k.map(|k| k.parse().expect("key of a float")))
-                    .collect(),
-            ),
-        }
+        keys_to_column(self.repr, keys)
+    }
+}
+
+/// Keys of real values back in their column's representation (keys came from real values,
+/// so parsing them back cannot fail).
+pub(crate) fn keys_to_column(repr: ValueRepr, keys: &[Option<&str>]) -> ColumnData {
+    let parse_i = |k: &str| k.parse::<i64>().expect("key of an integer");
+    match repr {
+        ValueRepr::Str => ColumnData::Str(keys.iter().map(|k| k.map(str::to_owned)).collect()),
+        ValueRepr::Bool => ColumnData::Bool(keys.iter().map(|k| k.map(|k| k == "true")).collect()),
+        ValueRepr::Int => ColumnData::Int(keys.iter().map(|k| k.map(parse_i)).collect()),
+        ValueRepr::Datetime => ColumnData::Datetime(keys.iter().map(|k| k.map(parse_i)).collect()),
+        ValueRepr::Float => ColumnData::Float(
+            keys.iter()
+                .map(|k| k.map(|k| k.parse().expect("key of a float")))
+                .collect(),
+        ),
     }
 }
 

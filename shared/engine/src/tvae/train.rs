@@ -128,6 +128,7 @@ impl Trainer for TvaeTrainer {
         Ok(Losses {
             generator,
             critic: 0.0,
+            validation: None,
         })
     }
 }

@@ -1,0 +1,343 @@
+//! The autoregressive model (after TabularARGN, Tiwald et al. 2025): a table is learnt as
+//! p(x) = Π p(x_k | x_<k) over its columns, every column discretised into tokens
+//! ([`tokens`]) so each factor is a softmax, one small regressor per column
+//! ([`network`]), trained in a random column order per row ([`train`]). Because every
+//! order was trained, one fitted model samples any columns given any others
+//! ([`sample`]): fixed values, seed rows to complete, the nulls of a table to impute and
+//! a category rebalanced to given shares are all met exactly, without rejection.
+//!
+//! Rare values are protected by default: categories seen in fewer than `k` rows and the
+//! most extreme numbers are never reproduced ([`Synthesizer::protected`] says what was).
+//! Sampling takes a temperature; training stops early on held-out rows and keeps the
+//! best epoch's weights.
+//!
+//! It does not use the GMM [`crate::DataTransformer`] the other models share (its
+//! encoding is tokens, not a mixture), so it is a [`Synthesizer`] of its own rather than a
+//! [`crate::model::Model`]; it uses the same epoch loop, callbacks, early stopping,
+//! optimiser and saved-weights format.
+
+pub mod network;
+pub mod sample;
+#[cfg(test)]
+mod tests;
+pub mod tokens;
+pub mod train;
+
+use std::path::Path;
+use std::time::Instant;
+
+use candle_core::{DType, Device};
+use serde::{Deserialize, Serialize};
+pub use synth_models::ArgnParams;
+use synth_models::Params;
+use synth_table::{Metadata, Table};
+
+use crate::condition::Condition;
+use crate::device::EngineDevice;
+use crate::error::{EngineError, Result};
+use crate::model::fit::run_epochs;
+use crate::model::saved::{check_saved_kind, save_weights};
+use crate::nn::{VarBuilder, Vars};
+use crate::random::rng_for;
+use crate::synthesizer::{EpochReport, FitOptions, Synthesizer};
+use network::{ArgnConfig, ArgnNet};
+use sample::{Asked, Cell, draw_tokens, is_null, resolve};
+pub use tokens::Protected;
+use tokens::{Range, Tokenizer, merge, named};
+use train::{ArgnTrainer, TokenRows};
+
+/// The saved-model format of this model.
+const FORMAT_VERSION: u32 = 1;
+
+/// A fitted autoregressive model: its tokenizer and network; nothing of the training
+/// rows beyond the tokens' values and bin edges.
+pub struct Argn {
+    params: ArgnParams,
+    tokenizer: Tokenizer,
+    net: ArgnNet,
+    vars: Vars,
+    history: Vec<EpochReport>,
+}
+
+/// What `model.json` holds.
+#[derive(Serialize, Deserialize)]
+struct Saved<P, T, H> {
+    model: String,
+    format_version: u32,
+    params: P,
+    tokenizer: T,
+    loss_history: H,
+}
+
+fn config(params: &ArgnParams, tokenizer: &Tokenizer) -> ArgnConfig {
+    ArgnConfig {
+        vocab: tokenizer.modelled().iter().map(|m| m.1).collect(),
+        embedding_dim: params.embedding_dim,
+        hidden: params.hidden_dims.clone(),
+    }
+}
+
+impl Argn {
+    /// Reads the table into tokens and trains the network on them.
+    pub fn fit(
+        table: &Table,
+        metadata: &Metadata,
+        params: ArgnParams,
+        mut options: FitOptions,
+    ) -> Result<Self> {
+        params.validate()?;
+        let started = Instant::now();
+        let tokenizer = Tokenizer::fit(table, metadata, params.max_bins, params.rare_threshold)?;
+        let tokens = tokenizer.encode(table)?;
+        let device = options.device.candle()?;
+        let mut rng = rng_for(options.seed, 1);
+        let (net, vars) = {
+            let vb = VarBuilder::seeded(&mut rng, DType::F32, &device);
+            let net = ArgnNet::new(&config(&params, &tokenizer), vb.clone())?;
+            (net, vb.vars())
+        };
+        let mut model = Self {
+            params,
+            tokenizer,
+            net,
+            vars,
+            history: Vec::new(),
+        };
+        let vocab: Vec<usize> = model.tokenizer.modelled().iter().map(|m| m.1).collect();
+        let history = {
+            let data = TokenRows {
+                tokens: &tokens,
+                columns: vocab.len(),
+                vocab: &vocab,
+            };
+            let mut trainer = ArgnTrainer::new(
+                &model.net,
+                data,
+                model.vars.trained_vars(),
+                &model.params,
+                rng,
+                options.seed,
+            )?;
+            run_epochs(
+                model.params.epochs,
+                started,
+                &mut options,
+                &model,
+                &mut trainer,
+            )?
+        };
+        model.history = history;
+        Ok(model)
+    }
+
+    /// Loads a model saved by [`Synthesizer::save`] onto `device`.
+    pub fn load(dir: &Path, device: EngineDevice) -> Result<Self> {
+        let text = std::fs::read_to_string(dir.join(crate::MODEL_FILE))?;
+        let saved: Saved<ArgnParams, Tokenizer, Vec<EpochReport>> = serde_json::from_str(&text)?;
+        check_saved_kind(
+            (&saved.model, saved.format_version),
+            (ArgnParams::NAME, FORMAT_VERSION),
+        )?;
+        saved.params.validate()?;
+        let device: Device = device.candle()?;
+        let weights = candle_core::safetensors::load(dir.join(crate::WEIGHTS_FILE), &device)?;
+        let vb = VarBuilder::from_saved(weights, DType::F32, &device);
+        let net = ArgnNet::new(&config(&saved.params, &saved.tokenizer), vb.clone())?;
+        Ok(Self {
+            params: saved.params,
+            tokenizer: saved.tokenizer,
+            net,
+            vars: vb.vars(),
+            history: saved.loss_history,
+        })
+    }
+
+    pub fn params(&self) -> &ArgnParams {
+        &self.params
+    }
+
+    /// The modelled columns' indices into the tokenizer's columns.
+    fn modelled(&self) -> Vec<usize> {
+        self.tokenizer.modelled().iter().map(|m| m.0).collect()
+    }
+
+    fn base_weights(&self) -> Vec<Vec<f64>> {
+        self.modelled()
+            .iter()
+            .map(|&i| self.tokenizer.columns[i].base_weights())
+            .collect()
+    }
+
+    /// Draws the cells, then writes every column: drawn tokens decoded (inside `asked`'s
+    /// ranges, its exact numbers as asked), and the `given` table's cells where `keep`.
+    fn draw(
+        &self,
+        cells: &[Cell],
+        weights: &[Vec<f64>],
+        asked: &Asked,
+        given: Option<(&Table, &[bool])>,
+        seed: u64,
+    ) -> Result<Table> {
+        let modelled = self.modelled();
+        let c = modelled.len();
+        let n = cells.len() / c.max(1);
+        // Asked columns first (ranges before the rest), then the table's order.
+        let mut order: Vec<usize> = (0..c).collect();
+        order.sort_by_key(|j| {
+            (
+                !asked.fixed.contains_key(j),
+                !asked.ranges.contains_key(j),
+                *j,
+            )
+        });
+        let mut rng = rng_for(seed, 10);
+        let tokens = draw_tokens(
+            &self.net,
+            cells,
+            weights,
+            &order,
+            self.params.temperature,
+            &mut rng,
+        )?;
+        let mut columns = Vec::with_capacity(self.tokenizer.columns.len());
+        for (i, codec) in self.tokenizer.columns.iter().enumerate() {
+            let j = modelled.iter().position(|&m| m == i);
+            let column_tokens: Vec<u32> = match j {
+                Some(j) => (0..n).map(|r| tokens[r * c + j]).collect(),
+                None => vec![0; n],
+            };
+            let range = j
+                .and_then(|j| asked.ranges.get(&j).copied())
+                .unwrap_or(Range::ALL);
+            let mut data = codec.decode(&column_tokens, range, &mut rng_for(seed, 3000 + i as u64));
+            if let Some(x) = j.and_then(|j| asked.values.get(&j)) {
+                let given = numbers_like(&data, *x, n);
+                data = merge(data, &given, &vec![true; n])?;
+            }
+            if let Some((table, keep)) = given
+                && let Some(g) = table.column(codec.name())
+            {
+                let keep: Vec<bool> = match j {
+                    Some(j) => (0..n).map(|r| keep[r * c + j]).collect(),
+                    None => vec![true; n],
+                };
+                data = merge(data, &g.data, &keep)?;
+            }
+            columns.push(named(codec.name(), data));
+        }
+        Table::new(columns).map_err(EngineError::InvalidData)
+    }
+}
+
+/// `n` copies of the number `x` in the type of `like`.
+fn numbers_like(like: &synth_table::ColumnData, x: f64, n: usize) -> synth_table::ColumnData {
+    use synth_table::ColumnData;
+    match like {
+        ColumnData::Int(_) => ColumnData::Int(vec![Some(x.round() as i64); n]),
+        ColumnData::Datetime(_) => ColumnData::Datetime(vec![Some(x.round() as i64); n]),
+        _ => ColumnData::Float(vec![Some(x); n]),
+    }
+}
+
+impl Synthesizer for Argn {
+    fn model_name(&self) -> &'static str {
+        ArgnParams::NAME
+    }
+
+    fn sample(&self, n: usize, seed: u64) -> Result<Table> {
+        self.sample_conditional(n, &[], seed)
+    }
+
+    /// Exact: equalities are given to every row, ranges restrict their column's draw.
+    fn sample_conditional(&self, n: usize, conditions: &[Condition], seed: u64) -> Result<Table> {
+        let modelled = self.modelled();
+        let mut weights = self.base_weights();
+        let asked = resolve(&self.tokenizer, &modelled, conditions, &mut weights)?;
+        let c = modelled.len();
+        let mut cells = vec![Cell::Draw; n * c];
+        for (&j, &t) in &asked.fixed {
+            for r in 0..n {
+                cells[r * c + j] = Cell::Seen(t);
+            }
+        }
+        self.draw(&cells, &weights, &asked, None, seed)
+    }
+
+    /// Every cell of `known` is kept and seen by the model; the columns `known` lacks (and
+    /// its nulls, with `fill_nulls`) are drawn given them.
+    fn complete(&self, known: &Table, fill_nulls: bool, seed: u64) -> Result<Table> {
+        if let Some(extra) = known
+            .columns
+            .iter()
+            .find(|col| !self.tokenizer.columns.iter().any(|c| c.name() == col.name))
+        {
+            return Err(EngineError::InvalidData(format!(
+                "column {:?} is not one the model learnt",
+                extra.name
+            )));
+        }
+        let modelled = self.modelled();
+        let (n, c) = (known.n_rows(), modelled.len());
+        let mut cells = vec![Cell::Draw; n * c];
+        for (j, &i) in modelled.iter().enumerate() {
+            let codec = &self.tokenizer.columns[i];
+            let Some(given) = known.column(codec.name()) else {
+                continue;
+            };
+            let tokens = codec.tokens(&given.data)?;
+            for (r, token) in tokens.into_iter().enumerate() {
+                cells[r * c + j] = match (is_null(&given.data, r), token) {
+                    (true, _) if fill_nulls => Cell::Draw,
+                    (_, Some(t)) => Cell::Seen(t),
+                    (_, None) => Cell::Hidden,
+                };
+            }
+        }
+        let keep: Vec<bool> = cells.iter().map(|cell| *cell != Cell::Draw).collect();
+        let mut weights = self.base_weights();
+        if fill_nulls {
+            // A given column's nulls are filled, never drawn null again.
+            for (j, &i) in modelled.iter().enumerate() {
+                let codec = &self.tokenizer.columns[i];
+                if known.column(codec.name()).is_some()
+                    && let Some(null) = codec.null_token()
+                    && weights[j]
+                        .iter()
+                        .enumerate()
+                        .any(|(t, w)| t != null && *w > 0.0)
+                {
+                    weights[j][null] = 0.0;
+                }
+            }
+        }
+        self.draw(
+            &cells,
+            &weights,
+            &Asked::default(),
+            Some((known, &keep)),
+            seed,
+        )
+    }
+
+    fn protected(&self) -> Vec<Protected> {
+        self.tokenizer.protected()
+    }
+
+    fn save(&self, dir: &Path) -> Result<()> {
+        std::fs::create_dir_all(dir)?;
+        save_weights(self.vars.all(), dir)?;
+        let saved = Saved {
+            model: ArgnParams::NAME.to_owned(),
+            format_version: FORMAT_VERSION,
+            params: &self.params,
+            tokenizer: &self.tokenizer,
+            loss_history: &self.history[..],
+        };
+        std::fs::write(dir.join(crate::MODEL_FILE), serde_json::to_vec(&saved)?)?;
+        Ok(())
+    }
+
+    fn loss_history(&self) -> &[EpochReport] {
+        &self.history
+    }
+}

@@ -1,0 +1,239 @@
+//! Training the autoregressive model: every step draws a random column order per row and
+//! sums each column's cross-entropy given the columns before it, so the one network learns
+//! every conditional it may be asked for. A share of the rows is held out; training stops
+//! once their loss (in fixed orders, the same every epoch) has not improved for `patience`
+//! epochs, and the weights of the best epoch are put back.
+
+use candle_core::{Tensor, Var};
+use rand::seq::SliceRandom;
+
+use super::network::ArgnNet;
+use crate::error::Result;
+use crate::fused::{CondSpan, conditional_loss};
+use crate::model::{EarlyStopping, Losses, Trainer};
+use crate::optim::{Adam, AdamConfig};
+use crate::random::{EngineRng, rng_for};
+use crate::synthesizer::{EpochReport, FitControl};
+use synth_models::ArgnParams;
+
+/// Fewer held-out rows than this and there is no early stopping: every row trains.
+const MIN_VALIDATION_ROWS: usize = 20;
+
+/// Rows per pass when scoring the held-out rows.
+const VALIDATION_CHUNK: usize = 2048;
+
+/// The token rows the model learns from: `rows × columns`, row-major.
+pub struct TokenRows<'a> {
+    pub tokens: &'a [u32],
+    pub columns: usize,
+    pub vocab: &'a [usize],
+}
+
+impl TokenRows<'_> {
+    fn rows(&self) -> usize {
+        self.tokens.len() / self.columns.max(1)
+    }
+
+    fn gather(&self, rows: &[usize]) -> Vec<u32> {
+        let c = self.columns;
+        rows.iter()
+            .flat_map(|&r| self.tokens[r * c..(r + 1) * c].iter().copied())
+            .collect()
+    }
+}
+
+/// A random column order for each of `rows` rows: each row's position of each of its
+/// `columns` columns (row-major).
+pub fn random_orders(rows: usize, columns: usize, rng: &mut EngineRng) -> Vec<usize> {
+    let mut position = vec![0usize; rows * columns];
+    let mut order: Vec<usize> = (0..columns).collect();
+    for row in position.chunks_exact_mut(columns) {
+        order.shuffle(rng);
+        for (p, &j) in order.iter().enumerate() {
+            row[j] = p;
+        }
+    }
+    position
+}
+
+/// What column `j`'s regressor sees of each row: 1 for the columns before `j` in the row's
+/// order, 0 for `j` itself and every later one.
+pub fn visible_before(position: &[usize], columns: usize, j: usize) -> Vec<f32> {
+    position
+        .chunks_exact(columns)
+        .flat_map(|p| p.iter().map(move |pi| f32::from(u8::from(*pi < p[j]))))
+        .collect()
+}
+
+/// One fit of [`ArgnNet`].
+pub struct ArgnTrainer<'a> {
+    net: &'a ArgnNet,
+    data: TokenRows<'a>,
+    spans: Vec<CondSpan>,
+    train: Vec<usize>,
+    valid: Vec<usize>,
+    batch: usize,
+    at: usize,
+    opt: Adam,
+    vars: Vec<Var>,
+    rng: EngineRng,
+    seed: u64,
+    sum: f64,
+    steps: usize,
+    early: Option<EarlyStopping>,
+    best: Option<(f64, Vec<Tensor>)>,
+}
+
+impl<'a> ArgnTrainer<'a> {
+    /// Splits the rows (seeded by `rng`) and sets up Adam over `vars`.
+    pub fn new(
+        net: &'a ArgnNet,
+        data: TokenRows<'a>,
+        vars: Vec<Var>,
+        params: &ArgnParams,
+        mut rng: EngineRng,
+        seed: u64,
+    ) -> Result<Self> {
+        let mut spans = Vec::with_capacity(data.vocab.len());
+        let mut at = 0;
+        for &width in data.vocab {
+            spans.push(CondSpan {
+                logit_offset: at,
+                cond_offset: at,
+                width,
+            });
+            at += width;
+        }
+        let mut rows: Vec<usize> = (0..data.rows()).collect();
+        rows.shuffle(&mut rng);
+        let held = (data.rows() as f64 * params.validation_share) as usize;
+        let (valid, train) = if held >= MIN_VALIDATION_ROWS && held < data.rows() {
+            let train = rows.split_off(held);
+            (rows, train)
+        } else {
+            (Vec::new(), rows)
+        };
+        let early = (!valid.is_empty()).then(|| EarlyStopping::new(params.patience, 0.0));
+        let config = AdamConfig {
+            lr: params.learning_rate,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: params.weight_decay,
+        };
+        Ok(Self {
+            net,
+            spans,
+            train,
+            valid,
+            batch: params.batch_size,
+            at: 0,
+            opt: Adam::new(vars.clone(), config)?,
+            vars,
+            rng,
+            seed,
+            sum: 0.0,
+            steps: 0,
+            early,
+            best: None,
+            data,
+        })
+    }
+
+    /// The summed cross-entropy per row of `rows`, each row in a random order from `rng`.
+    fn loss(&self, rows: &[usize], rng: &mut EngineRng) -> Result<Tensor> {
+        let (b, c) = (rows.len(), self.data.columns);
+        let tokens = self.data.gather(rows);
+        let embedded = self.net.embed(&tokens, b)?;
+        let position = random_orders(b, c, rng);
+        let mut logits = Vec::with_capacity(c);
+        for j in 0..c {
+            let mask = self.net.spread(&visible_before(&position, c, j), b)?;
+            logits.push(self.net.logits(j, &embedded, &mask)?);
+        }
+        let logits = Tensor::cat(&logits, 1)?;
+        let width: usize = self.data.vocab.iter().sum();
+        let mut target = vec![0f32; b * width];
+        for (r, row) in tokens.chunks_exact(c).enumerate() {
+            for (s, &t) in self.spans.iter().zip(row) {
+                target[r * width + s.logit_offset + t as usize] = 1.0;
+            }
+        }
+        let target = Tensor::from_vec(target, (b, width), logits.device())?;
+        Ok(conditional_loss(&logits, &target, &self.spans)?)
+    }
+
+    /// The mean loss of the held-out rows, in the same orders every epoch.
+    fn validation_loss(&self) -> Result<f64> {
+        let mut rng = rng_for(self.seed, 77);
+        let mut total = 0.0;
+        for chunk in self.valid.chunks(VALIDATION_CHUNK) {
+            let l = self.loss(chunk, &mut rng)?.to_scalar::<f32>()?;
+            total += f64::from(l) * chunk.len() as f64;
+        }
+        Ok(total / self.valid.len() as f64)
+    }
+}
+
+impl Trainer for ArgnTrainer<'_> {
+    fn begin_epoch(&mut self, _epoch: usize) -> Result<usize> {
+        self.train.shuffle(&mut self.rng);
+        self.at = 0;
+        self.sum = 0.0;
+        self.steps = 0;
+        Ok(self.train.len().div_ceil(self.batch))
+    }
+
+    fn step(&mut self) -> Result<()> {
+        let end = (self.at + self.batch).min(self.train.len());
+        let rows = self.train[self.at..end].to_vec();
+        self.at = end;
+        let mut rng = self.rng.clone();
+        let loss = self.loss(&rows, &mut rng)?;
+        self.rng = rng;
+        let grads = loss.backward()?;
+        self.opt.step(&grads)?;
+        self.sum += f64::from(loss.to_scalar::<f32>()?);
+        self.steps += 1;
+        Ok(())
+    }
+
+    /// The epoch's mean training loss and the held-out loss (nats per row).
+    fn end_epoch(&mut self) -> Result<Losses> {
+        let validation = if self.valid.is_empty() {
+            None
+        } else {
+            Some(self.validation_loss()?)
+        };
+        Ok(Losses {
+            generator: self.sum / self.steps.max(1) as f64,
+            critic: 0.0,
+            validation,
+        })
+    }
+
+    fn early_stop(&mut self, report: &EpochReport) -> Result<FitControl> {
+        let (Some(early), Some(loss)) = (self.early.as_mut(), report.validation_loss) else {
+            return Ok(FitControl::Continue);
+        };
+        if self.best.as_ref().is_none_or(|(best, _)| loss < *best) {
+            let weights = self
+                .vars
+                .iter()
+                .map(|v| v.as_tensor().copy())
+                .collect::<candle_core::Result<Vec<_>>>()?;
+            self.best = Some((loss, weights));
+        }
+        Ok(early.observe(loss))
+    }
+
+    /// Puts back the weights of the epoch with the best held-out loss.
+    fn finish(&mut self) -> Result<()> {
+        if let Some((_, weights)) = self.best.take() {
+            for (var, w) in self.vars.iter().zip(&weights) {
+                var.set(w)?;
+            }
+        }
+        Ok(())
+    }
+}
