@@ -8,7 +8,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 use synth_constraints::{Constraint, OnViolation};
 use synth_engine::{Condition, EngineDevice, EpochReport, FitOptions, ModelParams, Synthesizer};
-use synth_table::Metadata;
+use synth_table::{Metadata, Table};
 
 use crate::input::{METADATA_FILE, read_metadata, read_table, save_model};
 
@@ -55,6 +55,27 @@ pub struct GenerateArgs {
     /// Sample from a saved model instead of training.
     #[arg(long, conflicts_with_all = ["config", "epochs", "batch_size"])]
     load_model: Option<PathBuf>,
+    /// Stop training once another epoch would end after this many minutes.
+    #[arg(long, conflicts_with = "load_model")]
+    max_minutes: Option<f64>,
+    /// Sampling temperature of the argn model (below 1 favours likely values).
+    #[arg(long, conflicts_with = "load_model")]
+    temperature: Option<f64>,
+    /// Fill the null cells of this table (every other cell kept) instead of sampling new
+    /// rows (argn).
+    #[arg(long, value_name = "TABLE", conflicts_with_all = ["seed_rows", "rebalance", "conditions", "rows"])]
+    impute: Option<PathBuf>,
+    /// Complete each row of this table (some of the columns) with the columns it lacks
+    /// (argn).
+    #[arg(long, value_name = "TABLE", conflicts_with_all = ["rebalance", "conditions", "rows"])]
+    seed_rows: Option<PathBuf>,
+    /// Rows whose COLUMN has these shares of its categories, e.g. sex=F:0.5,M:0.5 (argn).
+    #[arg(
+        long,
+        value_name = "COLUMN=CAT:SHARE,...",
+        conflicts_with = "conditions"
+    )]
+    rebalance: Option<String>,
     /// Where to write the synthetic table; the format follows the extension.
     #[arg(short, long)]
     output: PathBuf,
@@ -98,6 +119,9 @@ fn params(args: &GenerateArgs) -> Result<ModelParams, String> {
     }
     if let Some(b) = args.batch_size {
         obj.insert("batch_size".into(), b.into());
+    }
+    if let Some(t) = args.temperature {
+        obj.insert("temperature".into(), t.into());
     }
     serde_json::from_value(config).map_err(|e| format!("invalid model parameters: {e}"))
 }
@@ -197,6 +221,7 @@ fn fit(args: &GenerateArgs, device: EngineDevice) -> Result<Learned, String> {
                 r.generator_loss, r.critic_loss
             ));
         })),
+        max_seconds: args.max_minutes.map(|m| m * 60.0),
         ..FitOptions::default()
     };
     let (model, dropped) =
@@ -220,6 +245,104 @@ fn fit(args: &GenerateArgs, device: EngineDevice) -> Result<Learned, String> {
     })
 }
 
+/// A table of some of the model's columns, typed by its metadata.
+fn read_known(path: &Path, metadata: &Metadata) -> Result<Table, String> {
+    let inferred = crate::input::load(path, None)?;
+    if let Some(c) = inferred
+        .table
+        .columns
+        .iter()
+        .find(|c| metadata.column(&c.name).is_none())
+    {
+        return Err(format!(
+            "{}: column {:?} is not one the model learnt",
+            path.display(),
+            c.name
+        ));
+    }
+    let given = Metadata::new(
+        metadata
+            .columns
+            .iter()
+            .filter(|(name, _)| inferred.table.column(name).is_some())
+            .cloned()
+            .collect(),
+    );
+    Ok(crate::input::load(path, Some(given))?.table)
+}
+
+/// `COLUMN=CAT:SHARE,...`.
+fn rebalance_shares(spec: &str) -> Result<(String, Vec<(String, f64)>), String> {
+    let bad = || format!("--rebalance {spec:?}: expected COLUMN=CATEGORY:SHARE,...");
+    let (column, rest) = spec.split_once('=').ok_or_else(bad)?;
+    let shares = rest
+        .split(',')
+        .map(|part| {
+            let (cat, share) = part.rsplit_once(':').ok_or_else(bad)?;
+            let share: f64 = share.trim().parse().map_err(|_| bad())?;
+            Ok((cat.to_owned(), share))
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    Ok((column.trim().to_owned(), shares))
+}
+
+/// The table asked for: new rows (optionally conditioned or rebalanced), or the given
+/// table's rows completed or imputed.
+fn draw(
+    args: &GenerateArgs,
+    model: &dyn Synthesizer,
+    metadata: &Metadata,
+    n_input: Option<usize>,
+    conditions: &[Condition],
+) -> Result<Table, String> {
+    let known = match (&args.impute, &args.seed_rows) {
+        (Some(path), _) => Some((read_known(path, metadata)?, true)),
+        (_, Some(path)) => Some((read_known(path, metadata)?, false)),
+        _ => None,
+    };
+    if let Some((table, fill_nulls)) = known {
+        return model
+            .complete(&table, fill_nulls, args.seed)
+            .map_err(|e| e.to_string());
+    }
+    let rows = args
+        .rows
+        .or(n_input)
+        .ok_or("give --rows when sampling from a saved model")?;
+    let drawn = match &args.rebalance {
+        Some(spec) => {
+            let (column, shares) = rebalance_shares(spec)?;
+            model.rebalance(rows, &column, &shares, args.seed)
+        }
+        None if conditions.is_empty() => model.sample(rows, args.seed),
+        None => model.sample_conditional(rows, conditions, args.seed),
+    };
+    drawn.map_err(|e| e.to_string())
+}
+
+/// Says on stderr what the model never reproduces.
+fn report_protection(model: &dyn Synthesizer) {
+    for p in model.protected() {
+        if p.rare_categories > 0 {
+            eprintln!(
+                "protected: {}: {} categor{} seen in too few rows ({} rows) never written",
+                p.column,
+                p.rare_categories,
+                if p.rare_categories == 1 { "y" } else { "ies" },
+                p.rare_rows
+            );
+        }
+        for (end, clip) in [("lowest", p.clipped_low), ("highest", p.clipped_high)] {
+            if let Some((rows, to)) = clip {
+                eprintln!(
+                    "protected: {}: the {rows} {end} values written as {to}",
+                    p.column
+                );
+            }
+        }
+    }
+}
+
 pub fn run(args: GenerateArgs) -> Result<(), String> {
     let conditions = conditions(&args.conditions)?;
     let device = EngineDevice::default();
@@ -237,17 +360,9 @@ pub fn run(args: GenerateArgs) -> Result<(), String> {
     if let Some(dir) = &args.save_model {
         save_model(&*model, &metadata, dir)?;
     }
-    let rows = args
-        .rows
-        .or(n_input)
-        .ok_or("give --rows when sampling from a saved model")?;
+    report_protection(&*model);
     let sampling = Instant::now();
-    let synthetic = if conditions.is_empty() {
-        model.sample(rows, args.seed)
-    } else {
-        model.sample_conditional(rows, &conditions, args.seed)
-    }
-    .map_err(|e| e.to_string())?;
+    let synthetic = draw(&args, &*model, &metadata, n_input, &conditions)?;
     let sample_seconds = sampling.elapsed().as_secs_f64();
     synth_data::write_path(&synthetic, &metadata, &args.output)
         .map_err(|e| format!("{}: {e}", args.output.display()))?;
@@ -275,7 +390,8 @@ pub fn run(args: GenerateArgs) -> Result<(), String> {
             "seconds_per_epoch": per_epoch,
             "sample_seconds": sample_seconds,
             "peak_rss_mb": peak_rss_mb(),
-            "final_losses": last.map(|r| json!({"generator": r.generator_loss, "critic": r.critic_loss})),
+            "final_losses": last.map(|r| json!({"generator": r.generator_loss, "critic": r.critic_loss, "validation": r.validation_loss})),
+            "protected": model.protected(),
         });
         println!("{line}");
     }

@@ -367,3 +367,160 @@ fn generate_keeps_declared_constraints_and_names_broken_real_rows() {
         text(&o.stderr)
     );
 }
+
+/// The rows of a CSV as maps, header first.
+fn csv_rows(path: &std::path::Path) -> Vec<std::collections::BTreeMap<String, String>> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<String> = lines
+        .next()
+        .unwrap()
+        .split(',')
+        .map(str::to_owned)
+        .collect();
+    lines
+        .map(|l| {
+            header
+                .iter()
+                .cloned()
+                .zip(l.split(',').map(str::to_owned))
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn argn_generates_imputes_completes_and_rebalances_through_the_cli() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = |name: &str| tmp.path().join(name).to_str().unwrap().to_owned();
+    let o = synth(&[
+        "generate",
+        PENGUINS,
+        "--metadata",
+        PENGUINS_META,
+        "--model",
+        "argn",
+        "--epochs",
+        "20",
+        "--seed",
+        "3",
+        "--json",
+        "-o",
+        &path("out.csv"),
+        "--save-model",
+        &path("model"),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let figures: serde_json::Value = serde_json::from_str(text(&o.stdout).trim()).unwrap();
+    assert_eq!(
+        (figures["rows"].as_u64(), figures["columns"].as_u64()),
+        (Some(344), Some(8))
+    );
+    // Penguins' extreme measurements are protected, and said so.
+    assert!(
+        figures["protected"]
+            .as_array()
+            .is_some_and(|p| !p.is_empty()),
+        "{figures}"
+    );
+    assert!(
+        text(&o.stderr).contains("protected: "),
+        "{}",
+        text(&o.stderr)
+    );
+    assert_eq!(csv_rows(&tmp.path().join("out.csv")).len(), 344);
+    // Same seed, same bytes, from the saved model.
+    let model = path("model");
+    let again = |out: &str, extra: &[&str]| {
+        let mut args = vec!["generate", "--load-model", &model];
+        args.extend_from_slice(extra);
+        let o = synth(&[&args[..], &["-o", &path(out)]].concat());
+        assert!(o.status.success(), "{}", text(&o.stderr));
+    };
+    again("a.csv", &["--rows", "200", "--seed", "5"]);
+    again("b.csv", &["--rows", "200", "--seed", "5"]);
+    assert_eq!(
+        std::fs::read(path("a.csv")).unwrap(),
+        std::fs::read(path("b.csv")).unwrap()
+    );
+    // Imputation: every given cell kept, every null filled.
+    again("imputed.csv", &["--impute", PENGUINS]);
+    let (real, imputed) = (
+        csv_rows(std::path::Path::new(PENGUINS)),
+        csv_rows(&tmp.path().join("imputed.csv")),
+    );
+    assert_eq!(real.len(), imputed.len());
+    assert!(real.iter().flat_map(|r| r.values()).any(String::is_empty));
+    for (r, i) in real.iter().zip(&imputed) {
+        for (k, v) in r {
+            if v.is_empty() {
+                assert!(!i[k].is_empty(), "{k} stayed null");
+            } else {
+                assert_eq!(&i[k], v, "{k}");
+            }
+        }
+    }
+    // Seed rows: the given column kept row by row, the others drawn.
+    let seeds = "island\nDream\nBiscoe\nDream\n";
+    std::fs::write(tmp.path().join("seeds.csv"), seeds).unwrap();
+    again("seeded.csv", &["--seed-rows", &path("seeds.csv")]);
+    let seeded = csv_rows(&tmp.path().join("seeded.csv"));
+    let islands: Vec<&str> = seeded.iter().map(|r| r["island"].as_str()).collect();
+    assert_eq!(islands, ["Dream", "Biscoe", "Dream"]);
+    assert!(seeded.iter().all(|r| !r["species"].is_empty()));
+    // Rebalancing: exactly the shares asked.
+    again(
+        "balanced.csv",
+        &[
+            "--rows",
+            "100",
+            "--rebalance",
+            "species=Adelie:0.3,Chinstrap:0.7",
+        ],
+    );
+    let balanced = csv_rows(&tmp.path().join("balanced.csv"));
+    let adelie = balanced.iter().filter(|r| r["species"] == "Adelie").count();
+    let chinstrap = balanced
+        .iter()
+        .filter(|r| r["species"] == "Chinstrap")
+        .count();
+    assert_eq!((adelie, chinstrap), (30, 70));
+    // An unknown category is a clear error, and other models say they cannot complete rows.
+    let o = synth(&[
+        "generate",
+        "--load-model",
+        &path("model"),
+        "--rows",
+        "5",
+        "--rebalance",
+        "species=Dodo:1",
+        "-o",
+        &path("x.csv"),
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("no category \"Dodo\""),
+        "{}",
+        text(&o.stderr)
+    );
+    let o = synth(&[
+        "generate",
+        PENGUINS,
+        "--metadata",
+        PENGUINS_META,
+        "--model",
+        "tvae",
+        "--epochs",
+        "1",
+        "--impute",
+        PENGUINS,
+        "-o",
+        &path("x.csv"),
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("argn model can"),
+        "{}",
+        text(&o.stderr)
+    );
+}

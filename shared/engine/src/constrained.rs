@@ -224,6 +224,24 @@ impl Synthesizer for Constrained {
         Ok(())
     }
 
+    fn complete(&self, _known: &Table, _fill_nulls: bool, _seed: u64) -> Result<Table> {
+        Err(EngineError::Unsupported(
+            "completing rows is not offered under constraints".into(),
+        ))
+    }
+
+    fn rebalance(
+        &self,
+        _n: usize,
+        _column: &str,
+        _shares: &[(String, f64)],
+        _seed: u64,
+    ) -> Result<Table> {
+        Err(EngineError::Unsupported(
+            "rebalancing is not offered under constraints".into(),
+        ))
+    }
+
     fn protected(&self) -> Vec<crate::Protected> {
         self.inner.protected()
     }

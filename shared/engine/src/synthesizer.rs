@@ -126,6 +126,22 @@ pub trait Synthesizer: Send + Sync {
         )))
     }
 
+    /// `n` rows whose discrete `column` has its categories in `shares` (normalised; the
+    /// categories not named are left out), in random order.
+    fn rebalance(
+        &self,
+        n: usize,
+        column: &str,
+        shares: &[(String, f64)],
+        seed: u64,
+    ) -> Result<Table> {
+        let _ = (n, column, shares, seed);
+        Err(crate::EngineError::Unsupported(format!(
+            "{} cannot rebalance a column; the argn model can",
+            self.model_name()
+        )))
+    }
+
     /// What the model never reproduces of the real table (rare categories, extreme
     /// values), column by column; nothing for models without such protection.
     fn protected(&self) -> Vec<crate::argn::Protected> {

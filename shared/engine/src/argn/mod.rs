@@ -319,6 +319,84 @@ impl Synthesizer for Argn {
         )
     }
 
+    /// Exact: each row is given its category, the counts of `n` × share rounded by
+    /// largest remainder and the rows shuffled.
+    fn rebalance(
+        &self,
+        n: usize,
+        column: &str,
+        shares: &[(String, f64)],
+        seed: u64,
+    ) -> Result<Table> {
+        let bad = |m: String| EngineError::InvalidCondition(m);
+        if shares.is_empty() || shares.iter().any(|(_, s)| !(s.is_finite() && *s >= 0.0)) {
+            return Err(bad(format!(
+                "the shares of column {column:?} must be non-negative numbers"
+            )));
+        }
+        let total: f64 = shares.iter().map(|(_, s)| s).sum();
+        if total <= 0.0 {
+            return Err(bad(format!("the shares of column {column:?} sum to 0")));
+        }
+        let modelled = self.modelled();
+        // Each category read (and refused) as an equality would be.
+        let mut tokens = Vec::with_capacity(shares.len());
+        for (category, _) in shares {
+            let mut weights = self.base_weights();
+            let asked = resolve(
+                &self.tokenizer,
+                &modelled,
+                &[Condition::equals(column, category)],
+                &mut weights,
+            )?;
+            if !asked.values.is_empty() {
+                return Err(bad(format!(
+                    "column {column:?} is numerical: rebalance a categorical column"
+                )));
+            }
+            tokens.push(
+                *asked
+                    .fixed
+                    .values()
+                    .next()
+                    .expect("an equality fixes a token"),
+            );
+        }
+        let j = self
+            .tokenizer
+            .columns
+            .iter()
+            .position(|c| c.name() == column)
+            .and_then(|i| modelled.iter().position(|&m| m == i))
+            .expect("resolved above");
+        let exact: Vec<f64> = shares.iter().map(|(_, s)| s / total * n as f64).collect();
+        let mut counts: Vec<usize> = exact.iter().map(|x| x.floor() as usize).collect();
+        let mut by_remainder: Vec<usize> = (0..exact.len()).collect();
+        by_remainder.sort_by(|&a, &b| {
+            (exact[b] - exact[b].floor()).total_cmp(&(exact[a] - exact[a].floor()))
+        });
+        for &i in by_remainder
+            .iter()
+            .cycle()
+            .take(n - counts.iter().sum::<usize>())
+        {
+            counts[i] += 1;
+        }
+        let mut rows: Vec<u32> = tokens
+            .iter()
+            .zip(&counts)
+            .flat_map(|(&t, &k)| std::iter::repeat_n(t, k))
+            .collect();
+        rand::seq::SliceRandom::shuffle(&mut rows[..], &mut rng_for(seed, 12));
+        let c = modelled.len();
+        let mut cells = vec![Cell::Draw; n * c];
+        for (r, t) in rows.into_iter().enumerate() {
+            cells[r * c + j] = Cell::Seen(t);
+        }
+        let asked = Asked::default();
+        self.draw(&cells, &self.base_weights(), &asked, None, seed)
+    }
+
     fn protected(&self) -> Vec<Protected> {
         self.tokenizer.protected()
     }

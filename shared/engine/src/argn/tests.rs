@@ -99,7 +99,10 @@ fn the_discretiser_round_trips_exact_values_and_keeps_binned_ones_in_their_bins(
         } else {
             // Inside its bin, give or take the rounding to two decimals.
             let (a, z) = bins.span_of(*token).unwrap();
-            assert!((a - 0.005..=z + 0.005).contains(&got), "{got} left [{a}, {z}] of {real}");
+            assert!(
+                (a - 0.005..=z + 0.005).contains(&got),
+                "{got} left [{a}, {z}] of {real}"
+            );
         }
         assert!((lo..=hi).contains(&got), "{got}");
         assert!(((got * 100.0).round() - got * 100.0).abs() < 1e-6, "{got}");
