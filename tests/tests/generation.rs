@@ -21,6 +21,7 @@ use synth_trainer::Outcome;
 synth_tests::both_families!(
     ctgan_parquet_with_a_condition_end_to_end,
     tvae_writes_csv_json_and_xlsx,
+    argn_meets_its_conditions_exactly_and_reports_what_it_protects,
     the_seed_flow_creates_then_starts,
     bad_requests_are_refused_and_store_nothing,
     other_users_requests_are_not_found,
@@ -265,6 +266,55 @@ async fn tvae_writes_csv_json_and_xlsx(f: synth_tests::Family) {
     assert_eq!(listed, newest_first);
     let none = s.get("/generation/requests?status=running", Some(&t)).await;
     assert_eq!(none.data()["items"], json!([]));
+}
+
+async fn argn_meets_its_conditions_exactly_and_reports_what_it_protects(f: synth_tests::Family) {
+    let s = serve(f, settings()).await;
+    let (_, t, dataset) = s.penguins("ada@example.com").await;
+    let config = s.get("/generation-v2/config", Some(&t)).await;
+    assert!(config.body.contains("\"argn\""), "{}", config.body);
+    let body = json!({
+        "dataset_id": dataset, "sample_size": 90, "output_format": "csv",
+        "include_metadata": true, "seed": 4,
+        "conditions": {"species": "Chinstrap", "island": "Dream", "body_mass_g": {">=": 3500}},
+        "model_config": {"model_type": "argn", "epochs": 5, "batch_size": 100},
+    });
+    let id = start(&s, &t, body).await.expect(201).data()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(s.run_queued_jobs().await, [Outcome::Completed]);
+    let links = s.get(&format!("/generation/download/{id}"), Some(&t)).await;
+    assert_eq!(links.status, 200, "{}", links.body);
+    let table = read_table(&s.fetch(&links.data()["data"]).await, FileFormat::Csv);
+    assert_eq!(table.n_rows(), 90);
+    let text = |name: &str| match &table.column(name).unwrap().data {
+        ColumnData::Str(v) => v.clone(),
+        other => panic!("{name}: {other:?}"),
+    };
+    assert!(
+        text("species")
+            .iter()
+            .all(|v| v.as_deref() == Some("Chinstrap"))
+    );
+    assert!(text("island").iter().all(|v| v.as_deref() == Some("Dream")));
+    let ColumnData::Int(mass) = &table.column("body_mass_g").unwrap().data else {
+        panic!("integer masses")
+    };
+    assert!(
+        mass.iter().all(|m| m.is_some_and(|m| m >= 3500)),
+        "{mass:?}"
+    );
+    // Penguins' most extreme measurements are never written, and the report says so.
+    let report: Value =
+        serde_json::from_slice(&s.fetch(&links.data()["report_json"]).await).unwrap();
+    let protected = report["protected"].as_array().expect("protected columns");
+    assert!(
+        protected.iter().any(|p| p["column"] == "body_mass_g"),
+        "{protected:?}"
+    );
+    let html = String::from_utf8(s.fetch(&links.data()["report_html"]).await).unwrap();
+    assert!(html.contains("Protected values"));
 }
 
 async fn the_seed_flow_creates_then_starts(f: synth_tests::Family) {

@@ -75,7 +75,70 @@ pub struct EvaluationReport {
     pub privacy: PrivacyReport,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ml_efficacy: Option<MlEfficacyReport>,
+    /// With a holdout: what the holdout rows themselves score against the training rows,
+    /// the yardstick of a generator that copies nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holdout_yardstick: Option<Yardstick>,
+    /// What the model never reproduces of the real table (set by the caller that knows
+    /// the model).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub protected: Vec<Protected>,
     pub seed: u64,
+}
+
+/// The scores of the holdout rows taken as if they were synthetic: a real sample the
+/// generator never saw. A synthetic score well above it means copying; well below, that
+/// the model misses the data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Yardstick {
+    pub quality: Option<f64>,
+    pub column_shapes: Option<f64>,
+    pub column_pair_trends: Option<f64>,
+    /// Median distance of a holdout row to its closest training row.
+    pub median_dcr_train: f64,
+}
+
+/// What a model's protection changed in one column, so no rare value is reproduced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Protected {
+    pub column: String,
+    /// Categories never reproduced (seen in fewer rows than the threshold, or beyond the
+    /// most categories), and the rows they held.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub rare_categories: usize,
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub rare_rows: u64,
+    /// Rows whose extreme value was moved in, at the low and the high end, and where to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clipped_low: Option<(u64, f64)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clipped_high: Option<(u64, f64)>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+fn is_zero_u64(n: &u64) -> bool {
+    *n == 0
+}
+
+/// The holdout scored against the training rows as a synthetic table would be.
+fn yardstick(
+    real: &Table,
+    holdout: &Table,
+    metadata: &Metadata,
+    pair_options: &PairOptions,
+    privacy_options: &PrivacyOptions,
+) -> Result<Yardstick, EvaluateError> {
+    let q = quality_report(real, holdout, metadata, pair_options)?;
+    let p = privacy_report(real, None, holdout, metadata, privacy_options)?;
+    Ok(Yardstick {
+        quality: q.score,
+        column_shapes: q.column_shapes,
+        column_pair_trends: q.column_pair_trends,
+        median_dcr_train: p.median_dcr_train,
+    })
 }
 
 /// Both tables have rows to compare.
@@ -108,6 +171,10 @@ pub fn evaluate(
         seed: options.seed,
     };
     let privacy = privacy_report(real, options.holdout, synthetic, metadata, &privacy_options)?;
+    let holdout_yardstick = options
+        .holdout
+        .map(|h| yardstick(real, h, metadata, &pair_options, &privacy_options))
+        .transpose()?;
     let ml_efficacy = match &options.target {
         None => None,
         Some(target) => {
@@ -137,6 +204,8 @@ pub fn evaluate(
         diagnostic,
         privacy,
         ml_efficacy,
+        holdout_yardstick,
+        protected: Vec::new(),
         seed: options.seed,
     })
 }

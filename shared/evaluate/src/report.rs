@@ -10,10 +10,7 @@ use plotters::prelude::*;
 use synth_table::{Metadata, SdType, Table};
 
 use crate::values::{self, Shape};
-use crate::{
-    ColumnPairTrend, DiagnosticReport, EvaluationReport, MlEfficacyReport, PrivacyReport,
-    QualityReport,
-};
+use crate::{ColumnPairTrend, DiagnosticReport, EvaluationReport, MlEfficacyReport, QualityReport};
 
 const REAL: RGBColor = RGBColor(31, 119, 180);
 const SYNTH: RGBColor = RGBColor(255, 127, 14);
@@ -52,7 +49,7 @@ pub fn render_html(
                 (correlations(&report.quality))
                 (pairs(&report.quality.pairs))
                 (diagnostic(&report.diagnostic))
-                (privacy(&report.privacy))
+                (privacy(report))
                 @if let Some(e) = &report.ml_efficacy { (efficacy(e)) }
             }
         }
@@ -63,22 +60,78 @@ pub fn render_html(
 
 fn scores(report: &EvaluationReport) -> Markup {
     let q = &report.quality;
+    let y = report.holdout_yardstick.as_ref();
     let rows = [
-        ("Column shapes", q.column_shapes),
-        ("Column pair trends", q.column_pair_trends),
-        ("Diagnostic: data validity", report.diagnostic.data_validity),
+        ("Quality", q.score, y.map(|y| y.quality)),
+        ("Column shapes", q.column_shapes, y.map(|y| y.column_shapes)),
+        (
+            "Column pair trends",
+            q.column_pair_trends,
+            y.map(|y| y.column_pair_trends),
+        ),
+        (
+            "Diagnostic: data validity",
+            report.diagnostic.data_validity,
+            None,
+        ),
         (
             "Diagnostic: data structure",
             Some(report.diagnostic.data_structure),
+            None,
         ),
     ];
     html! {
         p.big { "Quality " (pct(q.score)) } "\n"
         table {
-            tr { th { "Measure" } th { "Score" } }
-            @for (name, score) in rows { tr { td { (name) } td.n { (pct(score)) } } }
+            tr {
+                th { "Measure" } th { "Score" }
+                @if y.is_some() { th { "Holdout vs training" } }
+            }
+            @for (name, score, beside) in rows {
+                tr {
+                    td { (name) } td.n { (pct(score)) }
+                    @if y.is_some() { td.n { (pct(beside.flatten())) } }
+                }
+            }
         }
+        @if y.is_some() {
+            p.muted {
+                "Holdout vs training: the real rows the model never saw, scored against the "
+                "training rows as a synthetic table is: what a generator that copies nothing "
+                "scores. Far above it means copying; far below, that the model misses the data."
+            }
+        }
+        (protection(&report.protected))
         "\n"
+    }
+}
+
+/// What the model never reproduced, column by column.
+fn protection(protected: &[crate::Protected]) -> Markup {
+    html! {
+        @if !protected.is_empty() {
+            h2 { "Protected values" } "\n"
+            p.muted { "Values the model never writes, so no rare real value is reproduced." }
+            table {
+                tr { th { "Column" } th { "What is protected" } }
+                @for p in protected {
+                    tr {
+                        td { (p.column) }
+                        td {
+                            @if p.rare_categories > 0 {
+                                (p.rare_categories) " rare categories (" (p.rare_rows) " rows) never written. "
+                            }
+                            @if let Some((rows, to)) = p.clipped_low {
+                                "The " (rows) " lowest values written as " (to) ". "
+                            }
+                            @if let Some((rows, to)) = p.clipped_high {
+                                "The " (rows) " highest values written as " (to) "."
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -187,10 +240,17 @@ fn diagnostic(d: &DiagnosticReport) -> Markup {
     }
 }
 
-fn privacy(p: &PrivacyReport) -> Markup {
+fn privacy(report: &EvaluationReport) -> Markup {
+    let p = &report.privacy;
     let holdout = p
         .median_dcr_holdout
         .map_or("—".into(), |v| format!("{v:.4}"));
+    let yardstick = report
+        .holdout_yardstick
+        .as_ref()
+        .map_or(String::new(), |y| {
+            format!(" (holdout rows: {:.4})", y.median_dcr_train)
+        });
     let rows = [
         (
             "DCR share (synthetic rows closer to training than to holdout; ~50% is good)",
@@ -198,7 +258,7 @@ fn privacy(p: &PrivacyReport) -> Markup {
         ),
         (
             "Median distance to closest training row",
-            format!("{:.4}", p.median_dcr_train),
+            format!("{:.4}{yardstick}", p.median_dcr_train),
         ),
         ("Median distance to closest holdout row", holdout),
         (

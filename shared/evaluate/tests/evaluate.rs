@@ -87,6 +87,22 @@ fn a_copy_of_the_training_rows_fails_privacy_and_passes_quality() {
     .unwrap();
     let share = r.privacy.dcr_share.unwrap();
     assert!((0.3..0.7).contains(&share), "{share}");
+    // The yardstick is the holdout scored as if it were synthetic: exactly what the
+    // report gives for that table, and below what the copy scores.
+    let y = r
+        .holdout_yardstick
+        .clone()
+        .expect("a yardstick with a holdout");
+    let as_synthetic = evaluate(&train, &b, &meta, &EvaluateOptions::default()).unwrap();
+    assert_eq!(y.quality, as_synthetic.quality.score);
+    assert_eq!(
+        y.column_pair_trends,
+        as_synthetic.quality.column_pair_trends
+    );
+    assert_eq!(y.median_dcr_train, as_synthetic.privacy.median_dcr_train);
+    assert!(y.quality.unwrap() < 1.0 && y.median_dcr_train > 0.0);
+    let none = evaluate(&train, &a, &meta, &EvaluateOptions::default()).unwrap();
+    assert!(none.holdout_yardstick.is_none());
 }
 
 #[test]
@@ -122,6 +138,18 @@ fn the_html_report_is_self_contained() {
         assert!(!html.contains(banned), "{banned}");
     }
     assert!(html.contains("predicting weather") && html.contains("DCR share"));
+    assert!(html.contains("Holdout vs training") && !html.contains("Protected values"));
+    let mut protected = report.clone();
+    protected.protected = vec![synth_evaluate::Protected {
+        column: "weather".into(),
+        rare_categories: 2,
+        rare_rows: 3,
+        clipped_low: None,
+        clipped_high: Some((4, 35.6)),
+    }];
+    let html = synth_evaluate::render_html(&protected, &train, &synth, &meta);
+    assert!(html.contains("Protected values") && html.contains("2 rare categories (3 rows)"));
+    assert!(html.contains("The 4 highest values written as 35.6"));
     if let Ok(dir) = std::env::var("SYNTH_REPORT_DIR") {
         std::fs::write(format!("{dir}/seattle_weather_report.html"), &html).unwrap();
     }

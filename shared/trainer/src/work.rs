@@ -200,11 +200,13 @@ impl Job {
         let t = Instant::now();
         let synthetic = Arc::new(synthetic);
         let s = synthetic.clone();
+        // What the model never reproduces goes into the report beside the scores.
+        let protected = model.protected();
         let Scored {
             json: report_json,
             html: report_html,
             quality,
-        } = blocking(job.clone(), move |j| j.evaluate(&s)).await??;
+        } = blocking(job.clone(), move |j| j.evaluate(&s, protected)).await??;
         timings.evaluating = t.elapsed().as_secs_f64();
         job.report(pace.phase("writing", "writing the results", 97.0));
         let t = Instant::now();
@@ -384,13 +386,18 @@ impl Job {
     }
 
     /// The report as JSON and as HTML, and its overall quality score.
-    fn evaluate(&self, synthetic: &Table) -> Result<Scored, Failure> {
+    fn evaluate(
+        &self,
+        synthetic: &Table,
+        protected: Vec<synth_evaluate::Protected>,
+    ) -> Result<Scored, Failure> {
         let options = synth_evaluate::EvaluateOptions {
             seed: seed_of(&self.request),
             ..synth_evaluate::EvaluateOptions::default()
         };
-        let report = synth_evaluate::evaluate(&self.table, synthetic, &self.metadata, &options)
+        let mut report = synth_evaluate::evaluate(&self.table, synthetic, &self.metadata, &options)
             .map_err(|e| Failure::User(format!("evaluating the synthetic table failed: {e}")))?;
+        report.protected = protected;
         let html = synth_evaluate::render_html(&report, &self.table, synthetic, &self.metadata);
         let json = serde_json::to_vec_pretty(&report).expect("the report serialises");
         Ok(Scored {

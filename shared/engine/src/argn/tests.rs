@@ -196,7 +196,7 @@ fn a_regressor_never_sees_its_own_column_or_a_later_one() {
             }
         }
         let moved = logits(&seen_changed);
-        let sees_any = visible.iter().any(|v| *v == 1.0);
+        let sees_any = visible.contains(&1.0);
         assert_eq!(moved != before, sees_any, "column {j}");
     }
 }

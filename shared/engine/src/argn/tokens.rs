@@ -94,30 +94,7 @@ pub struct Bins {
     clipped: (u64, u64),
 }
 
-/// What a column's protection changed, for the report.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Protected {
-    pub column: String,
-    /// Categories never reproduced (seen in fewer than the threshold's rows, or beyond
-    /// the most categories), and the rows they held.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub rare_categories: usize,
-    #[serde(default, skip_serializing_if = "is_zero_u64")]
-    pub rare_rows: u64,
-    /// Rows whose extreme value was moved in, at the low and the high end, and where to.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub clipped_low: Option<(u64, f64)>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub clipped_high: Option<(u64, f64)>,
-}
-
-fn is_zero(n: &usize) -> bool {
-    *n == 0
-}
-
-fn is_zero_u64(n: &u64) -> bool {
-    *n == 0
-}
+pub use synth_evaluate::Protected;
 
 /// What a sampled value of a column must meet (a condition's range), on its number line.
 #[derive(Debug, Clone, Copy, PartialEq)]
