@@ -272,9 +272,9 @@ async fn argn_meets_its_conditions_exactly_and_reports_what_it_protects(f: synth
     let s = serve(f, settings()).await;
     let (_, t, dataset) = s.penguins("ada@example.com").await;
     let config = s.get("/generation-v2/config", Some(&t)).await;
-    assert!(config.body.contains("\"argn\""), "{}", config.body);
+    assert!(config.body.to_string().contains("\"argn\""), "{}", config.body);
     let body = json!({
-        "dataset_id": dataset, "sample_size": 90, "output_format": "csv",
+        "dataset_id": dataset, "sample_size": 150, "output_format": "csv",
         "include_metadata": true, "seed": 4,
         "conditions": {"species": "Chinstrap", "island": "Dream", "body_mass_g": {">=": 3500}},
         "model_config": {"model_type": "argn", "epochs": 5, "batch_size": 100},
@@ -287,7 +287,7 @@ async fn argn_meets_its_conditions_exactly_and_reports_what_it_protects(f: synth
     let links = s.get(&format!("/generation/download/{id}"), Some(&t)).await;
     assert_eq!(links.status, 200, "{}", links.body);
     let table = read_table(&s.fetch(&links.data()["data"]).await, FileFormat::Csv);
-    assert_eq!(table.n_rows(), 90);
+    assert_eq!(table.n_rows(), 150);
     let text = |name: &str| match &table.column(name).unwrap().data {
         ColumnData::Str(v) => v.clone(),
         other => panic!("{name}: {other:?}"),
