@@ -38,9 +38,28 @@ fn score(v: Option<f64>) -> String {
 }
 
 fn print_table(r: &EvaluationReport) {
-    println!("quality            {}", score(r.quality.score));
-    println!("  column shapes    {}", score(r.quality.column_shapes));
-    println!("  column pairs     {}", score(r.quality.column_pair_trends));
+    // With a holdout, each quality score beside what the holdout itself scores.
+    let y = r.holdout_yardstick.as_ref();
+    let beside = |v: Option<Option<f64>>| {
+        v.map_or(String::new(), |v| {
+            format!("  (holdout vs training {})", score(v))
+        })
+    };
+    println!(
+        "quality            {}{}",
+        score(r.quality.score),
+        beside(y.map(|y| y.quality))
+    );
+    println!(
+        "  column shapes    {}{}",
+        score(r.quality.column_shapes),
+        beside(y.map(|y| y.column_shapes))
+    );
+    println!(
+        "  column pairs     {}{}",
+        score(r.quality.column_pair_trends),
+        beside(y.map(|y| y.column_pair_trends))
+    );
     println!("diagnostic         {}", score(r.diagnostic.score));
     println!("  data validity    {}", score(r.diagnostic.data_validity));
     println!("  data structure   {:.4}", r.diagnostic.data_structure);

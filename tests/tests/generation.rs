@@ -272,7 +272,11 @@ async fn argn_meets_its_conditions_exactly_and_reports_what_it_protects(f: synth
     let s = serve(f, settings()).await;
     let (_, t, dataset) = s.penguins("ada@example.com").await;
     let config = s.get("/generation-v2/config", Some(&t)).await;
-    assert!(config.body.to_string().contains("\"argn\""), "{}", config.body);
+    assert!(
+        config.body.to_string().contains("\"argn\""),
+        "{}",
+        config.body
+    );
     let body = json!({
         "dataset_id": dataset, "sample_size": 150, "output_format": "csv",
         "include_metadata": true, "seed": 4,
