@@ -57,6 +57,11 @@ impl Adam {
         })
     }
 
+    /// Scales the learning rate by `factor` (a schedule's decay).
+    pub fn scale_lr(&mut self, factor: f64) {
+        self.config.lr *= factor;
+    }
+
     /// One update from the gradients in `grads`; parameters without a gradient are left
     /// alone, as PyTorch skips parameters whose `.grad` is None.
     pub fn step(&mut self, grads: &GradStore) -> Result<()> {

@@ -74,6 +74,11 @@ fn config(params: &ArgnParams, tokenizer: &Tokenizer) -> ArgnConfig {
         vocab: tokenizer.modelled().iter().map(|m| m.1).collect(),
         embedding_dim: params.embedding_dim,
         hidden: params.hidden_dims.clone(),
+        ordinal: tokenizer
+            .modelled()
+            .iter()
+            .map(|&(i, _)| tokenizer.columns[i].ordinal())
+            .collect(),
     }
 }
 

@@ -4,6 +4,12 @@
 //! in the row's order (training draws a random order per row), or the cells a caller gave
 //! and those already sampled. A masked column contributes nothing, so a regressor never
 //! sees its own column or a later one.
+//!
+//! Besides its embedding, each value is seen as one number: its place in the column's
+//! order (−1 the least … 1 the greatest; 0 for categories and nulls). Quantile bins are
+//! tokens of their own, so without it a regressor would have to learn from the data alone
+//! that neighbouring bins are alike; with it, a column that rises with another is one
+//! weight away.
 
 use candle_core::{Module, Tensor};
 
@@ -17,6 +23,8 @@ pub struct ArgnConfig {
     pub vocab: Vec<usize>,
     pub embedding_dim: usize,
     pub hidden: Vec<usize>,
+    /// Each column's tokens' places in its order (see the module docs).
+    pub ordinal: Vec<Vec<f32>>,
 }
 
 /// One column's regressor.
@@ -31,6 +39,8 @@ pub struct ArgnNet {
     /// `offsets[j] + t`.
     embedding: Tensor,
     offsets: Vec<u32>,
+    /// Every token's place, stacked as the embeddings are.
+    ordinal: Vec<f32>,
     dim: usize,
     heads: Vec<Regressor>,
 }
@@ -47,7 +57,7 @@ impl ArgnNet {
             offsets.push(at);
             at += v as u32;
         }
-        let input = d * config.vocab.len();
+        let input = (d + 1) * config.vocab.len();
         let heads = config
             .vocab
             .iter()
@@ -67,6 +77,7 @@ impl ArgnNet {
         Ok(Self {
             embedding: embedding.as_tensor().clone(),
             offsets,
+            ordinal: config.ordinal.iter().flatten().copied().collect(),
             dim: d,
             heads,
         })
@@ -76,9 +87,9 @@ impl ArgnNet {
         self.heads.len()
     }
 
-    /// Width of the embedded rows (columns × embedding size).
+    /// Width of the embedded rows: each column's embedding, then each column's place.
     pub fn width(&self) -> usize {
-        self.dim * self.heads.len()
+        (self.dim + 1) * self.heads.len()
     }
 
     /// The embedded rows of `tokens` (row-major, one per column): `rows × width`.
@@ -89,19 +100,27 @@ impl ArgnNet {
             .enumerate()
             .map(|(i, &t)| self.offsets[i % c] + t)
             .collect();
-        let ids = Tensor::from_vec(global, rows * c, self.embedding.device())?;
-        Ok(self
+        let places: Vec<f32> = global.iter().map(|&g| self.ordinal[g as usize]).collect();
+        let device = self.embedding.device();
+        let places = Tensor::from_vec(places, (rows, c), device)?;
+        let ids = Tensor::from_vec(global, rows * c, device)?;
+        let embedded = self
             .embedding
             .index_select(&ids, 0)?
-            .reshape((rows, c * self.dim))?)
+            .reshape((rows, c * self.dim))?;
+        Ok(Tensor::cat(&[&embedded, &places], 1)?)
     }
 
     /// The visibility of each row's columns (`rows × columns`, 1 seen, 0 not) spread over
-    /// their embeddings: `rows × width`, for [`Self::logits`].
+    /// their embeddings and places: `rows × width`, for [`Self::logits`].
     pub fn spread(&self, visible: &[f32], rows: usize) -> Result<Tensor> {
+        let c = self.heads.len();
         let mut out = Vec::with_capacity(rows * self.width());
-        for v in visible {
-            out.extend(std::iter::repeat_n(*v, self.dim));
+        for row in visible.chunks_exact(c) {
+            for v in row {
+                out.extend(std::iter::repeat_n(*v, self.dim));
+            }
+            out.extend_from_slice(row);
         }
         Ok(Tensor::from_vec(
             out,

@@ -65,7 +65,7 @@ fn numeric(t: &Tokenizer) -> &Bins {
 fn the_discretiser_round_trips_exact_values_and_keeps_binned_ones_in_their_bins() {
     // Few distinct values: each its own token, decoded exactly; nulls are a token.
     let few: Vec<Option<f64>> = (0..300)
-        .map(|i| (i % 17 != 0).then_some(f64::from(i % 12) * 2.5))
+        .map(|i| (i % 17 != 0).then_some(f64::from(i % 8) * 2.5))
         .collect();
     let (t, m) = one_column("x", ColumnData::Float(few.clone()), SdType::Numerical);
     let tk = Tokenizer::fit(&t, &m, 100, Some(1)).unwrap();
@@ -154,6 +154,10 @@ fn a_regressor_never_sees_its_own_column_or_a_later_one() {
         vocab: vec![3, 4, 2, 5, 3],
         embedding_dim: 4,
         hidden: vec![8],
+        ordinal: [3, 4, 2, 5, 3]
+            .iter()
+            .map(|&v| (0..v).map(|t| t as f32 / v as f32).collect())
+            .collect(),
     };
     let mut rng = rng_for(4, 0);
     let net = ArgnNet::new(
@@ -368,6 +372,7 @@ fn reports_every_epoch_with_a_held_out_loss_and_stops_early() {
     let (t, m) = table(600);
     let params = ArgnParams {
         epochs: 12,
+        patience: 100,
         ..small()
     };
     let seen = assert_reports_every_epoch(12, |o| Argn::fit(&t, &m, params.clone(), o).unwrap());

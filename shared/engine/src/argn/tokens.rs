@@ -37,8 +37,9 @@ pub fn default_rare_threshold(rows: usize) -> usize {
 }
 
 /// Rows per quantile bin at least: a small table gets fewer, wider bins, which its rows
-/// can teach (measured on 730 rows: 100 bins overfit within 50 epochs).
-pub const ROWS_PER_BIN: usize = 25;
+/// can teach. Measured on seattle_weather's 730 rows (3 seeds, SDMetrics quality): 100 bins
+/// 0.83, one per 25 rows 0.906, one per 100 (10 bins) 0.921.
+pub const ROWS_PER_BIN: usize = 100;
 
 /// The bins of a numerical column of a `rows`-row table: one per [`ROWS_PER_BIN`] rows,
 /// at least 10, at most `max_bins`.
@@ -269,6 +270,30 @@ impl Codec {
             Codec::Numeric(b) => &b.name,
             Codec::Id(i) => &i.name,
         }
+    }
+
+    /// Each token's place in the column's order: −1 for the least value … 1 for the
+    /// greatest (a bin by its middle); 0 for nulls and every category.
+    pub fn ordinal(&self) -> Vec<f32> {
+        let Codec::Numeric(b) = self else {
+            return vec![0.0; self.vocab().unwrap_or(0)];
+        };
+        let mut middles: Vec<(f64, usize)> = b
+            .exact
+            .iter()
+            .copied()
+            .chain(b.edges.windows(2).map(|e| 0.5 * (e[0] + e[1])))
+            .enumerate()
+            .map(|(t, x)| (x, t))
+            .collect();
+        middles.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let mut places = vec![0f32; b.vocab()];
+        let offset = usize::from(b.has_null);
+        let last = middles.len().saturating_sub(1).max(1) as f32;
+        for (rank, (_, t)) in middles.into_iter().enumerate() {
+            places[offset + t] = 2.0 * rank as f32 / last - 1.0;
+        }
+        places
     }
 
     /// The null token, if the column had nulls.

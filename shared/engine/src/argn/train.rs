@@ -2,7 +2,8 @@
 //! sums each column's cross-entropy given the columns before it, so the one network learns
 //! every conditional it may be asked for. A share of the rows is held out; training stops
 //! once their loss (in fixed orders, the same every epoch) has not improved for `patience`
-//! epochs, and the weights of the best epoch are put back.
+//! epochs (the learning rate halving every two of them), and the weights of the best epoch
+//! are put back.
 
 use candle_core::{Tensor, Var};
 use rand::seq::SliceRandom;
@@ -17,7 +18,14 @@ use crate::synthesizer::{EpochReport, FitControl};
 use synth_models::ArgnParams;
 
 /// Fewer held-out rows than this and there is no early stopping: every row trains.
-const MIN_VALIDATION_ROWS: usize = 20;
+const MIN_VALIDATION_ROWS: usize = 10;
+
+/// Small tables hold out at least this many rows (or a fifth of them), so the held-out
+/// loss they stop on is not a handful of rows.
+const SMALL_TABLE_VALIDATION_ROWS: usize = 30;
+
+/// Epochs without a better held-out loss before the learning rate halves.
+const LR_PATIENCE: usize = 2;
 
 /// Rows per pass when scoring the held-out rows.
 const VALIDATION_CHUNK: usize = 2048;
@@ -82,6 +90,8 @@ pub struct ArgnTrainer<'a> {
     steps: usize,
     early: Option<EarlyStopping>,
     best: Option<(f64, Vec<Tensor>)>,
+    /// Epochs since the held-out loss last improved, for the learning-rate decay.
+    stale: usize,
 }
 
 impl<'a> ArgnTrainer<'a> {
@@ -106,7 +116,12 @@ impl<'a> ArgnTrainer<'a> {
         }
         let mut rows: Vec<usize> = (0..data.rows()).collect();
         rows.shuffle(&mut rng);
-        let held = (data.rows() as f64 * params.validation_share) as usize;
+        let share = (data.rows() as f64 * params.validation_share) as usize;
+        let held = if params.validation_share > 0.0 {
+            share.max(SMALL_TABLE_VALIDATION_ROWS.min(data.rows() / 5))
+        } else {
+            0
+        };
         let (valid, train) = if held >= MIN_VALIDATION_ROWS && held < data.rows() {
             let train = rows.split_off(held);
             (rows, train)
@@ -136,6 +151,7 @@ impl<'a> ArgnTrainer<'a> {
             steps: 0,
             early,
             best: None,
+            stale: 0,
             data,
         })
     }
@@ -223,6 +239,12 @@ impl Trainer for ArgnTrainer<'_> {
                 .map(|v| v.as_tensor().copy())
                 .collect::<candle_core::Result<Vec<_>>>()?;
             self.best = Some((loss, weights));
+            self.stale = 0;
+        } else {
+            self.stale += 1;
+            if self.stale % LR_PATIENCE == 0 {
+                self.opt.scale_lr(0.5);
+            }
         }
         Ok(early.observe(loss))
     }
