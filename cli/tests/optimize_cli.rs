@@ -199,3 +199,40 @@ fn bad_requests_are_clear_errors() {
         text(&o.stderr)
     );
 }
+
+#[test]
+fn an_argn_search_completes_trials_that_stop_early() {
+    let tmp = tempfile::tempdir().unwrap();
+    // 2,000 epochs at most with a patience of 2: each trial ends on its held-out loss.
+    let config = write_json(
+        tmp.path(),
+        "config.json",
+        &json!({"params": {"epochs": 2000, "patience": 2, "hidden_dims": [16]}}),
+    );
+    let o = synth(&[
+        "optimize",
+        PENGUINS,
+        "--metadata",
+        PENGUINS_META,
+        "--config",
+        &config,
+        "--model",
+        "argn",
+        "--method",
+        "random",
+        "--trials",
+        "2",
+        "--seed",
+        "1",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let printed: Value = serde_json::from_str(text(&o.stdout).trim()).unwrap();
+    let trials = printed["trials"].as_array().unwrap();
+    assert_eq!(trials.len(), 2);
+    assert!(
+        trials.iter().all(|t| t["status"] == "completed"),
+        "{printed}"
+    );
+    assert!(printed["best_score"].as_f64().is_some_and(|s| s > 0.0));
+}

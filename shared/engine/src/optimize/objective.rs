@@ -307,6 +307,7 @@ impl Objective for ModelObjective {
             Err(e) => return TrialReport::failed(e.to_string()),
         };
         let log = Arc::new(Mutex::new(CheckpointLog::default()));
+        let stop = ctx.stop.flag();
         let options = FitOptions {
             seed: self.settings.seed,
             device: self.settings.device,
@@ -328,8 +329,9 @@ impl Objective for ModelObjective {
             (Ok(_), Some(Ended::NonFinite(reason))) => TrialReport::failed(reason),
             (Ok(_), Some(Ended::Pruned(reason))) => TrialReport::pruned(reason),
             (Ok(_), Some(Ended::Cancelled)) => TrialReport::cancelled(),
-            // Stopped inside an epoch, before its checkpoint.
-            (Ok(model), None) if model.loss_history().len() < params.epochs() => {
+            // Stopped inside an epoch, before its checkpoint (a model's own early stopping
+            // ends a trial short of its epochs too, and is a completed trial).
+            (Ok(_), None) if stop.load(std::sync::atomic::Ordering::Relaxed) => {
                 TrialReport::cancelled()
             }
             (Ok(model), None) => {
