@@ -20,7 +20,8 @@ pub struct EpochReport {
     /// 1-based.
     pub epoch: usize,
     pub epochs: usize,
-    /// The model's own training objective for the generator (decoder for TVAE), last step.
+    /// The model's own training objective: CTGAN's generator, TVAE's decoder (last step),
+    /// argn's cross-entropy per row (mean over the epoch).
     pub generator_loss: f64,
     /// Critic loss without the penalty, as the reference reports it (0 for models without one).
     pub critic_loss: f64,
