@@ -486,41 +486,41 @@ fn argn_generates_imputes_completes_and_rebalances_through_the_cli() {
         .count();
     assert_eq!((adelie, chinstrap), (30, 70));
     // An unknown category is a clear error, and other models say they cannot complete rows.
-    let o = synth(&[
-        "generate",
-        "--load-model",
-        &path("model"),
-        "--rows",
-        "5",
-        "--rebalance",
-        "species=Dodo:1",
-        "-o",
-        &path("x.csv"),
-    ]);
-    assert!(!o.status.success());
-    assert!(
-        text(&o.stderr).contains("no category \"Dodo\""),
-        "{}",
-        text(&o.stderr)
+    let fails_saying = |args: &[&str], needle: &str| {
+        let o = synth(args);
+        assert!(!o.status.success());
+        assert!(text(&o.stderr).contains(needle), "{}", text(&o.stderr));
+    };
+    let (model, x) = (path("model"), path("x.csv"));
+    fails_saying(
+        &[
+            "generate",
+            "--load-model",
+            &model,
+            "--rows",
+            "5",
+            "--rebalance",
+            "species=Dodo:1",
+            "-o",
+            &x,
+        ],
+        "no category \"Dodo\"",
     );
-    let o = synth(&[
-        "generate",
-        PENGUINS,
-        "--metadata",
-        PENGUINS_META,
-        "--model",
-        "tvae",
-        "--epochs",
-        "1",
-        "--impute",
-        PENGUINS,
-        "-o",
-        &path("x.csv"),
-    ]);
-    assert!(!o.status.success());
-    assert!(
-        text(&o.stderr).contains("argn model can"),
-        "{}",
-        text(&o.stderr)
+    fails_saying(
+        &[
+            "generate",
+            PENGUINS,
+            "--metadata",
+            PENGUINS_META,
+            "--model",
+            "tvae",
+            "--epochs",
+            "1",
+            "--impute",
+            PENGUINS,
+            "-o",
+            &x,
+        ],
+        "argn model can",
     );
 }

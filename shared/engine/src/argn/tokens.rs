@@ -156,16 +156,7 @@ impl Tokenizer {
         if table.n_rows() == 0 {
             return Err(EngineError::InvalidData("the table has no rows".into()));
         }
-        if let Some(extra) = table
-            .columns
-            .iter()
-            .find(|c| metadata.column(&c.name).is_none())
-        {
-            return Err(EngineError::InvalidData(format!(
-                "column {:?} has no metadata",
-                extra.name
-            )));
-        }
+        crate::transformer::described(table, metadata)?;
         let k = rare_threshold
             .unwrap_or_else(|| default_rare_threshold(table.n_rows()))
             .max(1);

@@ -242,7 +242,7 @@ impl Trainer for ArgnTrainer<'_> {
             self.stale = 0;
         } else {
             self.stale += 1;
-            if self.stale % LR_PATIENCE == 0 {
+            if self.stale.is_multiple_of(LR_PATIENCE) {
                 self.opt.scale_lr(0.5);
             }
         }

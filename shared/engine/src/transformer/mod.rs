@@ -206,16 +206,7 @@ impl DataTransformer {
                 "max_modes must be at least 1 and max_categories at least 2",
             ));
         }
-        if let Some(extra) = table
-            .columns
-            .iter()
-            .find(|c| metadata.column(&c.name).is_none())
-        {
-            return Err(EngineError::InvalidData(format!(
-                "column {:?} has no metadata",
-                extra.name
-            )));
-        }
+        described(table, metadata)?;
         let jobs: Vec<(usize, &str, SdType, &ColumnData)> = metadata
             .columns
             .iter()
@@ -486,6 +477,21 @@ impl DataTransformer {
                 x.is_some_and(|x| crate::condition::within(x, *low, *high))
             }
         }
+    }
+}
+
+/// Every column of `table` is described by `metadata`; an error names the first that is not.
+pub(crate) fn described(table: &Table, metadata: &Metadata) -> Result<()> {
+    match table
+        .columns
+        .iter()
+        .find(|c| metadata.column(&c.name).is_none())
+    {
+        Some(extra) => Err(EngineError::InvalidData(format!(
+            "column {:?} has no metadata",
+            extra.name
+        ))),
+        None => Ok(()),
     }
 }
 
