@@ -92,6 +92,8 @@ pub struct ArgnTrainer<'a> {
     best: Option<(f64, Vec<Tensor>)>,
     /// Epochs since the held-out loss last improved, for the learning-rate decay.
     stale: usize,
+    /// Whether the held-out loss ended training.
+    ended_early: bool,
 }
 
 impl<'a> ArgnTrainer<'a> {
@@ -152,6 +154,7 @@ impl<'a> ArgnTrainer<'a> {
             early,
             best: None,
             stale: 0,
+            ended_early: false,
             data,
         })
     }
@@ -188,6 +191,14 @@ impl<'a> ArgnTrainer<'a> {
             total += f64::from(l) * chunk.len() as f64;
         }
         Ok(total / self.valid.len() as f64)
+    }
+}
+
+impl ArgnTrainer<'_> {
+    /// Whether the held-out loss ended training (rather than its epochs, a budget or a
+    /// caller).
+    pub fn stopped_early(&self) -> bool {
+        self.ended_early
     }
 }
 
@@ -246,7 +257,9 @@ impl Trainer for ArgnTrainer<'_> {
                 self.opt.scale_lr(0.5);
             }
         }
-        Ok(early.observe(loss))
+        let control = early.observe(loss);
+        self.ended_early = control == FitControl::Stop;
+        Ok(control)
     }
 
     /// Puts back the weights of the epoch with the best held-out loss.
