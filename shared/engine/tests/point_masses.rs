@@ -73,3 +73,10 @@ fn tvae_keeps_the_share_of_a_point_mass() {
     }));
     assert!((share - 0.9).abs() < 0.1, "{share}");
 }
+
+#[test]
+fn argn_keeps_the_share_of_a_point_mass_within_two_points() {
+    // The zeros are one exact token: the share is the model's softmax, learnt directly.
+    let share = zero_share(ModelParams::Argn(synth_engine::ArgnParams::default()));
+    assert!((share - 0.9).abs() < 0.02, "{share}");
+}

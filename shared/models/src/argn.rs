@@ -15,7 +15,8 @@ use crate::params::{Bound, Field, Params};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ArgnParams {
-    /// Most passes over the training rows; early stopping usually ends sooner.
+    /// Most epochs (a pass over the training rows, or on a small table as many passes as
+    /// make 20 steps); early stopping usually ends sooner.
     pub epochs: usize,
     pub batch_size: usize,
     /// Size of each column value's embedding.
@@ -65,7 +66,7 @@ impl Params for ArgnParams {
         Field::new(
             "epochs",
             Bound::Count,
-            "Most passes over the training rows (training stops early once the held-out loss stops falling).",
+            "Most epochs: passes over the training rows, at least 20 steps each (training stops early once the held-out loss stops falling).",
         ),
         Field::new("batch_size", Bound::Count, "Rows per training step."),
         Field::new(

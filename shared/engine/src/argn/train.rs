@@ -27,6 +27,9 @@ const SMALL_TABLE_VALIDATION_ROWS: usize = 30;
 /// Epochs without a better held-out loss before the learning rate halves.
 const LR_PATIENCE: usize = 2;
 
+/// Steps an epoch has at least (see [`ArgnTrainer::begin_epoch`]).
+const MIN_STEPS: usize = 20;
+
 /// Rows per pass when scoring the held-out rows.
 const VALIDATION_CHUNK: usize = 2048;
 
@@ -79,6 +82,8 @@ pub struct ArgnTrainer<'a> {
     data: TokenRows<'a>,
     spans: Vec<CondSpan>,
     train: Vec<usize>,
+    /// This epoch's rows, in order (one pass or more over `train`).
+    order: Vec<usize>,
     valid: Vec<usize>,
     batch: usize,
     at: usize,
@@ -142,6 +147,7 @@ impl<'a> ArgnTrainer<'a> {
             net,
             spans,
             train,
+            order: Vec::new(),
             valid,
             batch: params.batch_size,
             at: 0,
@@ -203,17 +209,31 @@ impl ArgnTrainer<'_> {
 }
 
 impl Trainer for ArgnTrainer<'_> {
+    /// An epoch is one pass over the training rows, or as many passes as make
+    /// [`MIN_STEPS`] steps: a small table's epochs are then long enough to judge the
+    /// held-out loss on.
     fn begin_epoch(&mut self, _epoch: usize) -> Result<usize> {
-        self.train.shuffle(&mut self.rng);
+        let n = self.train.len();
+        let passes = (MIN_STEPS * self.batch).div_ceil(n.max(1)).max(1);
+        let mut order = Vec::with_capacity(passes * n);
+        for _ in 0..passes {
+            self.train.shuffle(&mut self.rng);
+            order.extend_from_slice(&self.train);
+        }
+        self.order = order;
         self.at = 0;
         self.sum = 0.0;
         self.steps = 0;
-        Ok(self.train.len().div_ceil(self.batch))
+        Ok(if passes > 1 {
+            MIN_STEPS
+        } else {
+            n.div_ceil(self.batch)
+        })
     }
 
     fn step(&mut self) -> Result<()> {
-        let end = (self.at + self.batch).min(self.train.len());
-        let rows = self.train[self.at..end].to_vec();
+        let end = (self.at + self.batch).min(self.order.len());
+        let rows = self.order[self.at..end].to_vec();
         self.at = end;
         let mut rng = self.rng.clone();
         let loss = self.loss(&rows, &mut rng)?;
