@@ -413,3 +413,30 @@ fn reports_every_epoch_with_a_held_out_loss_and_stops_early() {
     let history = model.loss_history();
     assert!(history.len() < 100_000 && history.iter().all(|r| r.validation_loss.is_none()));
 }
+
+#[test]
+fn a_column_of_few_levels_keeps_its_shared_extremes_and_loses_a_unique_one() {
+    // Grades 1..16: the 1s are held by three rows, the 17 by one.
+    let grades: Vec<Option<i64>> = (0..1000)
+        .map(|i| {
+            Some(match i {
+                0..3 => 1,
+                3 => 17,
+                _ => 2 + i % 15,
+            })
+        })
+        .collect();
+    let (t, m) = one_column("grade", ColumnData::Int(grades), SdType::Numerical);
+    let tk = Tokenizer::fit(&t, &m, 100, None).unwrap();
+    let protected = tk.protected();
+    assert_eq!(protected.len(), 1, "{protected:?}");
+    assert_eq!(protected[0].clipped_high, Some((1, 16.0)));
+    assert_eq!(protected[0].clipped_low, None);
+    let tokens = tk.encode(&t).unwrap();
+    let ColumnData::Int(back) = tk.columns[0].decode(&tokens, Range::ALL, &mut rng_for(0, 0))
+    else {
+        panic!("integers")
+    };
+    assert_eq!(back.iter().flatten().min(), Some(&1));
+    assert_eq!(back.iter().flatten().max(), Some(&16));
+}
