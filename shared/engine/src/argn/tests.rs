@@ -416,8 +416,9 @@ fn reports_every_epoch_with_a_held_out_loss_and_stops_early() {
 
 #[test]
 fn a_column_of_few_levels_keeps_its_shared_extremes_and_loses_a_unique_one() {
-    // Grades 1..16: the 1s are held by three rows, the 17 by one.
-    let grades: Vec<Option<i64>> = (0..1000)
+    // Grades 1..16 over 2,000 rows (20 bins: every grade a token of its own): the 1s are
+    // held by three rows, the 17 by one.
+    let grades: Vec<Option<i64>> = (0..2000)
         .map(|i| {
             Some(match i {
                 0..3 => 1,
