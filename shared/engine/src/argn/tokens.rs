@@ -689,7 +689,7 @@ pub fn merge(drawn: ColumnData, given: &ColumnData, keep: &[bool]) -> Result<Col
     })
 }
 
-/// A table's column by name, or the column as the tokenizer decodes it.
+/// A column named `name` holding `data`.
 pub fn named(name: &str, data: ColumnData) -> Column {
     Column {
         name: name.to_owned(),
