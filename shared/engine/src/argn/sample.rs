@@ -152,21 +152,7 @@ pub fn resolve(
                 asked.fixed.insert(j, b.token_of(x));
             }
             (Codec::Numeric(b), Test::Within { low, high }) => {
-                let read = |bound: &Option<crate::condition::Bound>| {
-                    bound
-                        .as_ref()
-                        .map(|bd| b.read(&bd.value).map(|x| (x, bd.inclusive)))
-                        .transpose()
-                };
-                let range = Range {
-                    low: read(low)?,
-                    high: read(high)?,
-                };
-                if let (Some((l, _)), Some((h, _))) = (range.low, range.high)
-                    && l > h
-                {
-                    return Err(bad(format!("{cond}: the low end is above the high end")));
-                }
+                let range = range_of(b, cond, low, high)?;
                 let range = asked.ranges.get(&j).map_or(range, |r| r.and(range));
                 asked.ranges.insert(j, range);
                 for (w, r) in weights[j].iter_mut().zip(b.range_weights(range)) {
@@ -190,6 +176,33 @@ pub fn resolve(
         }
     }
     Ok(asked)
+}
+
+/// A range condition read on its column's number line; an error when its ends cross.
+fn range_of(
+    bins: &super::tokens::Bins,
+    cond: &Condition,
+    low: &Option<crate::condition::Bound>,
+    high: &Option<crate::condition::Bound>,
+) -> Result<Range> {
+    let read = |bound: &Option<crate::condition::Bound>| {
+        bound
+            .as_ref()
+            .map(|b| bins.read(&b.value).map(|x| (x, b.inclusive)))
+            .transpose()
+    };
+    let range = Range {
+        low: read(low)?,
+        high: read(high)?,
+    };
+    if let (Some((l, _)), Some((h, _))) = (range.low, range.high)
+        && l > h
+    {
+        return Err(EngineError::InvalidCondition(format!(
+            "{cond}: the low end is above the high end"
+        )));
+    }
+    Ok(range)
 }
 
 /// Whether row `i` of a column is null.
