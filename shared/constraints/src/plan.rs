@@ -732,39 +732,51 @@ fn forward_step(step: &Step, real: &Table, table: &mut Table, meta: &mut Metadat
             name,
             combos,
             ..
-        } => {
-            let cols = columns(real, names)?;
-            let index: HashMap<&Vec<Cell>, usize> =
-                combos.iter().enumerate().map(|(i, c)| (c, i)).collect();
-            let joint = (0..real.n_rows())
-                .map(|r| index.get(&key(&cols, r)).map(|i| i.to_string()))
-                .collect();
-            let at = table
-                .columns
-                .iter()
-                .position(|c| c.name == names[0])
-                .unwrap_or(0);
-            table.columns.retain(|c| !names.contains(&c.name));
-            table.columns.insert(
-                at.min(table.columns.len()),
-                Column {
-                    name: name.clone(),
-                    data: ColumnData::Str(joint),
-                },
-            );
-            let meta_at = meta
-                .columns
-                .iter()
-                .position(|(n, _)| n == &names[0])
-                .unwrap_or(0);
-            meta.columns.retain(|(n, _)| !names.contains(n));
-            meta.columns.insert(
-                meta_at.min(meta.columns.len()),
-                (name.clone(), ColumnMetadata::new(SdType::Categorical)),
-            );
-        }
+        } => join(real, table, meta, names, name, combos)?,
         Step::Clip { .. } => {}
     }
+    Ok(())
+}
+
+/// The columns `names` of `table` (and `meta`) replaced, where the first was, by one
+/// categorical column `name`: each row's index in `combos`.
+fn join(
+    real: &Table,
+    table: &mut Table,
+    meta: &mut Metadata,
+    names: &[String],
+    name: &str,
+    combos: &[Vec<Cell>],
+) -> Result<()> {
+    let cols = columns(real, names)?;
+    let index: HashMap<&Vec<Cell>, usize> =
+        combos.iter().enumerate().map(|(i, c)| (c, i)).collect();
+    let joint = (0..real.n_rows())
+        .map(|r| index.get(&key(&cols, r)).map(|i| i.to_string()))
+        .collect();
+    let at = table
+        .columns
+        .iter()
+        .position(|c| c.name == names[0])
+        .unwrap_or(0);
+    table.columns.retain(|c| !names.contains(&c.name));
+    table.columns.insert(
+        at.min(table.columns.len()),
+        Column {
+            name: name.to_owned(),
+            data: ColumnData::Str(joint),
+        },
+    );
+    let meta_at = meta
+        .columns
+        .iter()
+        .position(|(n, _)| n == &names[0])
+        .unwrap_or(0);
+    meta.columns.retain(|(n, _)| !names.contains(n));
+    meta.columns.insert(
+        meta_at.min(meta.columns.len()),
+        (name.to_owned(), ColumnMetadata::new(SdType::Categorical)),
+    );
     Ok(())
 }
 
@@ -772,6 +784,34 @@ fn numbers_of(out: &HashMap<String, ColumnData>, name: &str) -> Result<Vec<Optio
     out.get(name).and_then(numbers).ok_or_else(|| {
         ConstraintError::Invalid(format!("the sample lacks numerical column {name:?}"))
     })
+}
+
+/// The joint column `name` of a sample written back as the columns `names` (of
+/// `shapes`) of the combination each row's index names.
+fn split(
+    out: &mut HashMap<String, ColumnData>,
+    n: usize,
+    names: &[String],
+    shapes: &[Shape],
+    name: &str,
+    combos: &[Vec<Cell>],
+) -> Result<()> {
+    let joint = out
+        .remove(name)
+        .ok_or_else(|| ConstraintError::Invalid(format!("the sample lacks column {name:?}")))?;
+    let picked: Vec<Option<&Vec<Cell>>> = (0..n)
+        .map(|r| {
+            let i: usize = Cell::of(&joint, r).text()?.parse().ok()?;
+            combos.get(i)
+        })
+        .collect();
+    for (j, (col, shape)) in names.iter().zip(shapes).enumerate() {
+        let cells = picked
+            .iter()
+            .map(|p| p.map_or(Cell::Null, |combo| combo[j].clone()));
+        out.insert(col.clone(), column_of(*shape, cells));
+    }
+    Ok(())
 }
 
 fn reverse_step(step: &Step, out: &mut HashMap<String, ColumnData>, n: usize) -> Result<()> {
@@ -836,23 +876,7 @@ fn reverse_step(step: &Step, out: &mut HashMap<String, ColumnData>, n: usize) ->
             shapes,
             name,
             combos,
-        } => {
-            let joint = out.remove(name).ok_or_else(|| {
-                ConstraintError::Invalid(format!("the sample lacks column {name:?}"))
-            })?;
-            let picked: Vec<Option<&Vec<Cell>>> = (0..n)
-                .map(|r| {
-                    let i: usize = Cell::of(&joint, r).text()?.parse().ok()?;
-                    combos.get(i)
-                })
-                .collect();
-            for (j, (col, shape)) in names.iter().zip(shapes).enumerate() {
-                let cells = picked
-                    .iter()
-                    .map(|p| p.map_or(Cell::Null, |combo| combo[j].clone()));
-                out.insert(col.clone(), column_of(*shape, cells));
-            }
-        }
+        } => split(out, n, names, shapes, name, combos)?,
         Step::Clip {
             column,
             low,

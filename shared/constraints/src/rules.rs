@@ -68,6 +68,36 @@ pub struct Example {
     pub values: BTreeMap<String, Option<String>>,
 }
 
+/// Every combination of `names` the real table has, each once, in order of appearance.
+fn combinations(real: &Table, names: &[String]) -> Result<Vec<Vec<Cell>>> {
+    let cols = columns(real, names)?;
+    let mut seen = HashSet::new();
+    Ok((0..real.n_rows())
+        .map(|r| key(&cols, r))
+        .filter(|k| seen.insert(k.clone()))
+        .collect())
+}
+
+/// A ScalarRange's bounds as a rule; an error when they do not leave a range.
+fn scalar_range(
+    constraint: &Constraint,
+    column: &str,
+    (low, high): (f64, f64),
+    strict: bool,
+) -> Result<Rule> {
+    if low >= high {
+        return Err(ConstraintError::Invalid(format!(
+            "{}: low_value must be below high_value",
+            constraint.describe()
+        )));
+    }
+    Ok(Rule::Bounds {
+        column: column.to_owned(),
+        low: Some((low, strict)),
+        high: Some((high, strict)),
+    })
+}
+
 impl Checked {
     /// Resolves a constraint (already validated against `metadata`) on the real table.
     pub fn new(constraint: &Constraint, metadata: &Metadata, real: &Table) -> Result<Self> {
@@ -111,17 +141,7 @@ impl Checked {
                     bound(&c.low_value, &c.column_name)?,
                     bound(&c.high_value, &c.column_name)?,
                 );
-                if low >= high {
-                    return Err(ConstraintError::Invalid(format!(
-                        "{}: low_value must be below high_value",
-                        constraint.describe()
-                    )));
-                }
-                Rule::Bounds {
-                    column: c.column_name.clone(),
-                    low: Some((low, c.strict_boundaries)),
-                    high: Some((high, c.strict_boundaries)),
-                }
+                scalar_range(constraint, &c.column_name, (low, high), c.strict_boundaries)?
             }
             Constraint::Positive(c) => Rule::Bounds {
                 column: c.column_name.clone(),
@@ -133,18 +153,10 @@ impl Checked {
                 low: None,
                 high: Some((0.0, c.strict_boundaries)),
             },
-            Constraint::FixedCombinations(c) => {
-                let cols = columns(real, &c.column_names)?;
-                let mut seen = HashSet::new();
-                let combos = (0..real.n_rows())
-                    .map(|r| key(&cols, r))
-                    .filter(|k| seen.insert(k.clone()))
-                    .collect();
-                Rule::Combinations {
-                    columns: c.column_names.clone(),
-                    seen: combos,
-                }
-            }
+            Constraint::FixedCombinations(c) => Rule::Combinations {
+                columns: c.column_names.clone(),
+                seen: combinations(real, &c.column_names)?,
+            },
             Constraint::FixedIncrements(c) => Rule::Increments {
                 column: c.column_name.clone(),
                 increment: c.increment_value,
