@@ -245,10 +245,11 @@ fn fit(args: &GenerateArgs, device: EngineDevice) -> Result<Learned, String> {
     })
 }
 
-/// A table of some of the model's columns, typed by its metadata.
+/// A table of some of the model's columns, typed by its metadata (read once, then typed).
 fn read_known(path: &Path, metadata: &Metadata) -> Result<Table, String> {
-    let inferred = crate::input::load(path, None)?;
-    if let Some(c) = inferred
+    let read = synth_data::read_path(path, &synth_data::LoadOptions::default().read)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    if let Some(c) = read
         .table
         .columns
         .iter()
@@ -264,11 +265,11 @@ fn read_known(path: &Path, metadata: &Metadata) -> Result<Table, String> {
         metadata
             .columns
             .iter()
-            .filter(|(name, _)| inferred.table.column(name).is_some())
+            .filter(|(name, _)| read.table.column(name).is_some())
             .cloned()
             .collect(),
     );
-    Ok(crate::input::load(path, Some(given))?.table)
+    synth_data::apply_metadata(read.table, &given).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// `COLUMN=CAT:SHARE,...`.

@@ -257,8 +257,7 @@ impl Argn {
                 .unwrap_or(Range::ALL);
             let mut data = codec.decode(&column_tokens, range, &mut rng_for(seed, 3000 + i as u64));
             if let Some(x) = j.and_then(|j| asked.values.get(&j)) {
-                let given = numbers_like(&data, *x, n);
-                data = merge(data, &given, &vec![true; n])?;
+                data = numbers_like(&data, *x, n);
             }
             if let Some((table, keep)) = given
                 && let Some(g) = table.column(codec.name())

@@ -380,8 +380,9 @@ impl Categories {
         (self.rare_categories > 0).then(|| (self.vocab() - 1) as u32)
     }
 
-    /// The token of a category, by its key (booleans case-insensitively): `Ok(None)` for
-    /// one folded into the rare token, an error for one never seen.
+    /// The token of a category with a token of its own, by its key (booleans
+    /// case-insensitively); otherwise `Err(true)` for one folded into the rare token and
+    /// `Err(false)` for one never seen.
     pub fn token_of(&self, value: &str) -> std::result::Result<u32, bool> {
         let key = match self.repr {
             ValueRepr::Bool => value.to_ascii_lowercase(),
