@@ -59,6 +59,9 @@ fn analysis_dir(data_dir: &Path) -> Result<PathBuf, String> {
     Ok(dir)
 }
 
+/// How often expired records (read notifications past retention, ended sessions) go.
+const PURGE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
 pub async fn run(args: ServeArgs) -> Result<(), String> {
     let mut settings = Settings::from_env().map_err(|e| e.to_string())?;
     synth_telemetry::init(&settings.log_level);
@@ -99,7 +102,8 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         Some(embedded.router.clone()),
     );
 
-    // The stand-ins for the AWS triggers: queue → dispatch, upload → ingest.
+    // The stand-ins for the AWS triggers: queue → dispatch, upload → ingest, topic →
+    // notify, and the time-to-live purge.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let consumer = tokio::spawn(triggers::run_queue_consumer(backends, stop_rx.clone()));
     let program = std::env::current_exe()
@@ -113,7 +117,18 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         state.datasets.clone(),
         Arc::new(analyzer),
         embedded.objects.subscribe_created(),
-        stop_rx,
+        stop_rx.clone(),
+    ));
+
+    let notify = tokio::spawn(triggers::run_notify_loop(
+        state.notifications.clone(),
+        embedded.topic.subscribe(),
+        stop_rx.clone(),
+    ));
+    let purge = tokio::spawn(triggers::run_purge_loop(
+        embedded.records.clone(),
+        PURGE_EVERY,
+        stop_rx.clone(),
     ));
 
     tracing::info!(address = %addr, public_url = %public_url, data_dir = %args.data_dir.display(), "synth serve listening");
@@ -129,6 +144,8 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     let _ = stop_tx.send(true);
     let _ = consumer.await;
     let _ = ingest.await;
+    let _ = notify.await;
+    let _ = purge.await;
     tracing::info!("synth serve stopped");
     Ok(())
 }

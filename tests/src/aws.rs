@@ -74,6 +74,18 @@ pub async fn settings() -> AwsSettings {
     let topic_arn = provision::create_topic(&sns, &topic_name)
         .await
         .expect("create topic");
+    let push = synth_aws::PushApps {
+        apns: Some(
+            provision::create_platform_application(&sns, &unique("synth-apns"), "APNS")
+                .await
+                .expect("create APNs application"),
+        ),
+        fcm: Some(
+            provision::create_platform_application(&sns, &unique("synth-fcm"), "GCM")
+                .await
+                .expect("create FCM application"),
+        ),
+    };
     let (job_queue, job_definition) = batch().await;
     AwsSettings {
         table,
@@ -82,6 +94,7 @@ pub async fn settings() -> AwsSettings {
         topic_arn,
         job_queue,
         job_definition,
+        push,
         endpoint_url: Some(endpoint()),
     }
 }

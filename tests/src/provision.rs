@@ -238,6 +238,24 @@ pub async fn create_topic(client: &aws_sdk_sns::Client, name: &str) -> Provision
     out.topic_arn.ok_or_else(|| missing("topic ARN"))
 }
 
+/// Create an SNS platform application (`GCM` for FCM, `APNS`) for mobile push.
+pub async fn create_platform_application(
+    client: &aws_sdk_sns::Client,
+    name: &str,
+    platform: &str,
+) -> ProvisionResult<String> {
+    let out = client
+        .create_platform_application()
+        .name(name)
+        .platform(platform)
+        .attributes("PlatformCredential", "test-credential")
+        .send()
+        .await
+        .map_err(|e| sdk_error("CreatePlatformApplication", e))?;
+    out.platform_application_arn
+        .ok_or_else(|| missing("platform application ARN"))
+}
+
 /// Subscribe a queue to a topic with raw message delivery (the queue receives the published
 /// message itself, not an SNS envelope), allowing the topic to send to the queue. Returns
 /// the subscription ARN.

@@ -78,6 +78,7 @@ async fn health_is_503_when_a_store_does_not_answer() {
         topic_arn: "arn:aws:sns:us-east-1:000000000000:t".into(),
         job_queue: "q".into(),
         job_definition: "d".into(),
+        push: synth_aws::PushApps::default(),
         endpoint_url: Some("http://127.0.0.1:9".into()),
     };
     let backends = synth_aws::backends(&settings).await;

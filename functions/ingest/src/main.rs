@@ -11,11 +11,14 @@ use synth_core::datasets::Datasets;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let (settings, backends) = synth_function_common::start().await?;
-    let datasets = Arc::new(Datasets::new(
-        backends.records.clone(),
-        backends.objects.clone(),
-        &settings,
-    ));
+    let datasets = Arc::new(
+        Datasets::new(
+            backends.records.clone(),
+            backends.objects.clone(),
+            &settings,
+        )
+        .with_topic(backends.topic.clone()),
+    );
     let analyzer = Arc::new(TableAnalyzer::new(settings.max_file_bytes()));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<S3Event>| {
         let (datasets, analyzer) = (datasets.clone(), analyzer.clone());

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use synth_core::accounts::Accounts;
 use synth_core::datasets::Datasets;
 use synth_core::generation::Generations;
+use synth_core::notifications::Notifications;
 use synth_core::{Backends, Settings};
 
 /// Shared, cheaply cloned application state.
@@ -17,6 +18,7 @@ pub struct AppState {
     pub accounts: Accounts,
     pub datasets: Datasets,
     pub generations: Generations,
+    pub notifications: Notifications,
 }
 
 impl AppState {
@@ -26,12 +28,16 @@ impl AppState {
             backends.objects.clone(),
             backends.topic.clone(),
             &settings,
-        );
+        )
+        .with_push(backends.push.clone());
         let datasets = Datasets::new(
             backends.records.clone(),
             backends.objects.clone(),
             &settings,
-        );
+        )
+        .with_topic(backends.topic.clone());
+        let notifications =
+            Notifications::new(backends.records.clone(), backends.push.clone(), &settings);
         let settings = Arc::new(settings);
         let generations = Generations::new(&backends, datasets.clone(), settings.clone());
         Self {
@@ -41,6 +47,7 @@ impl AppState {
             datasets,
             accounts,
             generations,
+            notifications,
         }
     }
 }

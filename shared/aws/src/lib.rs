@@ -6,6 +6,7 @@
 mod batch;
 mod dynamo;
 mod error;
+mod push;
 mod s3;
 mod sns;
 mod sqs;
@@ -17,6 +18,7 @@ use synth_core::{Backends, ConfigError};
 
 pub use batch::BatchJobs;
 pub use dynamo::DynamoRecords;
+pub use push::{PushApps, SnsPush};
 pub use s3::S3Objects;
 pub use sns::SnsTopic;
 pub use sqs::SqsQueue;
@@ -30,6 +32,9 @@ pub struct AwsSettings {
     pub topic_arn: String,
     pub job_queue: String,
     pub job_definition: String,
+    /// The SNS platform applications for device push (`SYNTH_PUSH_APNS_ARN`,
+    /// `SYNTH_PUSH_FCM_ARN`); none configured means push is logged, not sent.
+    pub push: PushApps,
     /// An endpoint override (a local emulator); `None` on real AWS.
     pub endpoint_url: Option<String>,
 }
@@ -51,6 +56,11 @@ impl AwsSettings {
                     message: "must be set".to_owned(),
                 })
         };
+        let optional = |name: &str| {
+            get(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
         Ok(Self {
             table: required("SYNTH_TABLE")?,
             bucket: required("SYNTH_BUCKET")?,
@@ -58,6 +68,10 @@ impl AwsSettings {
             topic_arn: required("SYNTH_TOPIC_ARN")?,
             job_queue: required("SYNTH_JOB_QUEUE")?,
             job_definition: required("SYNTH_JOB_DEFINITION")?,
+            push: PushApps {
+                apns: optional("SYNTH_PUSH_APNS_ARN"),
+                fcm: optional("SYNTH_PUSH_FCM_ARN"),
+            },
             endpoint_url: get("AWS_ENDPOINT_URL")
                 .map(|v| v.trim().to_owned())
                 .filter(|v| !v.is_empty()),
@@ -84,11 +98,12 @@ pub fn s3_client(cfg: &SdkConfig, endpoint_set: bool) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(conf)
 }
 
-/// The five AWS adapters, sharing one SDK configuration, behind the ports' checking layer.
+/// The AWS adapters, sharing one SDK configuration, behind the ports' checking layer; device
+/// push through SNS where a platform application is configured.
 pub async fn backends(settings: &AwsSettings) -> Backends {
     let cfg = sdk_config(settings.endpoint_url.as_deref()).await;
     let endpoint_set = settings.endpoint_url.is_some() || cfg.endpoint_url().is_some();
-    Backends::new(
+    let backends = Backends::new(
         Arc::new(DynamoRecords::new(
             aws_sdk_dynamodb::Client::new(&cfg),
             &settings.table,
@@ -110,7 +125,13 @@ pub async fn backends(settings: &AwsSettings) -> Backends {
             &settings.job_queue,
             &settings.job_definition,
         )),
-    )
+    );
+    if settings.push.any() {
+        let push = SnsPush::new(aws_sdk_sns::Client::new(&cfg), settings.push.clone());
+        backends.with_push(Arc::new(push))
+    } else {
+        backends
+    }
 }
 
 #[cfg(test)]
@@ -138,6 +159,18 @@ mod tests {
         vars.insert("AWS_ENDPOINT_URL", "http://127.0.0.1:5055");
         let s = AwsSettings::from_lookup(|n| vars.get(n).map(|v| v.to_string())).unwrap();
         assert_eq!(s.endpoint_url.as_deref(), Some("http://127.0.0.1:5055"));
+        assert_eq!(s.push, PushApps::default());
+        vars.insert(
+            "SYNTH_PUSH_FCM_ARN",
+            " arn:aws:sns:us-east-1:1:app/GCM/synth ",
+        );
+        vars.insert("SYNTH_PUSH_APNS_ARN", "");
+        let s = AwsSettings::from_lookup(|n| vars.get(n).map(|v| v.to_string())).unwrap();
+        assert_eq!(
+            s.push.fcm.as_deref(),
+            Some("arn:aws:sns:us-east-1:1:app/GCM/synth")
+        );
+        assert_eq!(s.push.apns, None);
         vars.remove("SYNTH_TOPIC_ARN");
         let e = AwsSettings::from_lookup(|n| vars.get(n).map(|v| v.to_string())).unwrap_err();
         assert_eq!(e.variable, "SYNTH_TOPIC_ARN");

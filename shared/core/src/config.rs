@@ -77,6 +77,10 @@ pub struct Settings {
     pub require_approval: bool,
     /// A trainer run silent for this long is taken for dead and its request taken over.
     pub trainer_lease_seconds: u64,
+    /// Read notifications older than this many days expire.
+    pub notification_retention_days: u64,
+    /// The longest a `GET /notifications?wait=` call waits (0..=20 seconds; 0 never waits).
+    pub notification_max_wait_seconds: u64,
 }
 
 impl fmt::Debug for Settings {
@@ -153,6 +157,8 @@ impl Settings {
             trust_forwarded_for: env.parse("TRUST_FORWARDED_FOR", false)?,
             require_approval: env.parse("REQUIRE_APPROVAL", false)?,
             trainer_lease_seconds: env.positive("TRAINER_LEASE_SECONDS", 60)?,
+            notification_retention_days: env.positive("NOTIFICATION_RETENTION_DAYS", 30)?,
+            notification_max_wait_seconds: env.parse("NOTIFICATION_MAX_WAIT_SECONDS", 20)?,
             log_level,
         };
         ordered(
@@ -161,6 +167,12 @@ impl Settings {
             s.default_sample_size,
             s.max_sample_size,
         )?;
+        if s.notification_max_wait_seconds > 20 {
+            return Err(ConfigError {
+                variable: "NOTIFICATION_MAX_WAIT_SECONDS".into(),
+                message: "at most 20 (API Gateway ends a call at 30 s)".into(),
+            });
+        }
         ordered("EPOCHS", s.min_epochs, s.default_epochs, s.max_epochs)?;
         ordered(
             "OPTIMIZATION_TRIALS",

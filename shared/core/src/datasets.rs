@@ -21,7 +21,7 @@ use crate::ports::Paged;
 use crate::ports::objects::PresignedRequest;
 use crate::ports::records::{Cmp, Condition, Index, Item, Key, Query, SortKey, Update};
 use crate::service::{ServiceError, ServiceResult};
-use crate::{ObjectStore, PortError, RecordStore, Settings};
+use crate::{ObjectStore, PortError, RecordStore, Settings, Topic};
 use synth_table::{FileFormat, Metadata, PreviewRow, Profile, SdType};
 
 /// Where a dataset is in its life.
@@ -344,6 +344,8 @@ pub struct Datasets {
     objects: Arc<dyn ObjectStore>,
     supported: Vec<String>,
     max_file_bytes: u64,
+    /// Where an invalid upload is announced (`dataset.invalid`), when set.
+    topic: Option<Arc<dyn Topic>>,
 }
 
 impl Datasets {
@@ -357,6 +359,30 @@ impl Datasets {
             objects,
             supported: settings.supported_file_types.clone(),
             max_file_bytes: settings.max_file_bytes(),
+            topic: None,
+        }
+    }
+
+    /// The same service announcing invalid uploads on `topic`, so their owners are told.
+    pub fn with_topic(mut self, topic: Arc<dyn Topic>) -> Self {
+        self.topic = Some(topic);
+        self
+    }
+
+    /// Tell the owner that their upload cannot be used; best effort, as the status is
+    /// stored already.
+    async fn announce_invalid(&self, d: &Dataset) {
+        let Some(topic) = &self.topic else { return };
+        let message = serde_json::json!({
+            "type": "dataset.invalid",
+            "user_id": d.owner_id,
+            "dataset_id": d.id,
+            "name": d.filename,
+            "error": d.error,
+            "at": Utc::now().to_rfc3339(),
+        });
+        if let Err(e) = topic.publish("dataset.invalid", &message.to_string()).await {
+            tracing::error!(dataset_id = %d.id, error = %e, "could not publish the invalid-dataset notice");
         }
     }
 
@@ -771,6 +797,9 @@ impl Datasets {
             Ok(item) => {
                 let d: Dataset = item.to_value()?;
                 tracing::info!(dataset_id = %id, status = d.status.as_str(), duration_ms = started.elapsed().as_millis() as u64, "ingested");
+                if d.status == DatasetStatus::Invalid {
+                    self.announce_invalid(&d).await;
+                }
                 Ok(Some(d))
             }
             // Another run claimed the dataset since; its result stands.
@@ -857,6 +886,7 @@ impl Datasets {
                     .delete_prefix(&derived_prefix(&d.owner_id, &d.id))
                     .await;
                 tracing::warn!(dataset_id = %d.id, attempts, "ingestion given up");
+                self.announce_invalid(&d).await;
                 Ok(Some(d))
             }
             Err(PortError::ConditionFailed) => Ok(None),

@@ -9,6 +9,7 @@ pub mod datasets;
 pub mod dispatch;
 pub mod error;
 pub mod generation;
+pub mod notifications;
 pub mod ports;
 pub mod service;
 
@@ -18,6 +19,7 @@ pub use ports::{
     Backends, Checked, Paged,
     jobs::{JobRunner, JobSpec, JobState, JobStatus},
     objects::{ObjectBody, ObjectMeta, ObjectStore, PresignedRequest},
+    push::{Delivery, NoPush, Push, PushMessage},
     queue::{Queue, QueueMessage},
     records::{Condition, Index, Item, Key, Page, Query, RecordStore, SortKey, TxOp, Update},
     topic::Topic,

@@ -67,6 +67,8 @@ pub struct Embedded {
     pub backends: Backends,
     pub objects: Arc<FsObjects>,
     pub topic: Arc<LocalTopic>,
+    /// The record store itself, for what only the embedded family does (the purge).
+    pub records: SqliteRecords,
     /// `GET`/`PUT /objects/{*key}` for signed URLs; merge it into the server's router.
     pub router: axum::Router,
     pub db: Database,
@@ -93,8 +95,9 @@ pub async fn open(
     let objects = Arc::new(objects);
     let topic = Arc::new(LocalTopic::new());
     let jobs = LocalJobs::new(db.clone(), handler, options.max_concurrent_jobs)?;
+    let records = SqliteRecords::new(db.clone());
     let backends = Backends::new(
-        Arc::new(SqliteRecords::new(db.clone())),
+        Arc::new(records.clone()),
         objects.clone(),
         Arc::new(SqliteQueue::new(db.clone())),
         topic.clone(),
@@ -105,6 +108,7 @@ pub async fn open(
         router: object_router(objects.clone(), options.max_upload_bytes),
         objects,
         topic,
+        records,
         db,
     })
 }

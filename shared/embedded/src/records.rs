@@ -27,6 +27,21 @@ impl SqliteRecords {
     pub fn new(db: Database) -> Self {
         Self { db }
     }
+
+    /// Delete every item whose `expires_at` (seconds since the epoch) is at or before `now`:
+    /// what DynamoDB's time-to-live on that attribute does on AWS. Returns how many went.
+    pub async fn purge_expired(&self, now: i64) -> PortResult<usize> {
+        self.db
+            .call(move |c| {
+                c.execute(
+                    "DELETE FROM items WHERE json_type(doc, '$.expires_at') = 'integer'
+                     AND json_extract(doc, '$.expires_at') <= ?1",
+                    params![now],
+                )
+                .map_err(sql_error)
+            })
+            .await
+    }
 }
 
 fn read(conn: &Connection, key: &Key) -> PortResult<Option<Item>> {

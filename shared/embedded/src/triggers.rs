@@ -1,15 +1,20 @@
 //! The embedded stand-ins for the AWS triggers, which `synth serve` starts beside the API:
-//! the ingest loop (S3 ObjectCreated → the `ingest` Lambda) and the queue consumer (SQS → the
-//! `dispatch` Lambda). On AWS these are event sources wired by the template; on one machine
-//! they are these two tasks, each running until the server stops. The work they trigger is
-//! the same code the Lambdas call (`Datasets::ingest`, `dispatch::dispatch`).
+//! the ingest loop (S3 ObjectCreated → the `ingest` Lambda), the queue consumer (SQS → the
+//! `dispatch` Lambda), the topic subscriber (SNS → the `notify` Lambda) and the purge of
+//! expired records (DynamoDB's time-to-live). On AWS these are event sources wired by the
+//! template; on one machine they are these tasks, each running until the server stops. The
+//! work they trigger is the same code the Lambdas call (`Datasets::ingest`,
+//! `dispatch::dispatch`, `Notifications::deliver`).
 
 use std::sync::Arc;
 
 use synth_core::datasets::{Analyzer, Datasets};
 use synth_core::dispatch::{Dispatched, dispatch};
+use synth_core::notifications::Notifications;
 use synth_core::{Backends, ObjectMeta, PortError};
-use tokio::sync::{Semaphore, broadcast, watch};
+use tokio::sync::{Semaphore, broadcast, mpsc, watch};
+
+use crate::{SqliteRecords, TopicMessage};
 
 /// Uploads ingested at once (each is CPU-bound).
 const INGEST_CONCURRENCY: usize = 2;
@@ -93,6 +98,64 @@ pub async fn run_queue_consumer(backends: Backends, mut stop: watch::Receiver<bo
                     tracing::warn!(message_id = %m.id, error = %e, "dispatch failed; the message will be redelivered")
                 }
             }
+        }
+    }
+}
+
+/// Tries of one topic message before it is given up (with an error in the log).
+const NOTIFY_TRIES: u32 = 3;
+
+/// Deliver every message published on the topic to the notifications, as the `notify`
+/// Lambda does for SNS; a store failure is retried with a growing pause. Runs until `stop`
+/// turns true or the topic is gone.
+pub async fn run_notify_loop(
+    notifications: Notifications,
+    mut messages: mpsc::UnboundedReceiver<TopicMessage>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let m = tokio::select! {
+            _ = stop.changed() => break,
+            m = messages.recv() => match m {
+                Some(m) => m,
+                None => break,
+            },
+        };
+        for attempt in 1..=NOTIFY_TRIES {
+            match notifications.deliver(&m.id, &m.message).await {
+                Ok(done) => {
+                    tracing::debug!(message_id = %m.id, written = done.written, pushed = done.pushed, "topic message delivered");
+                    break;
+                }
+                Err(e) if attempt < NOTIFY_TRIES => {
+                    tracing::warn!(message_id = %m.id, error = %e, attempt, "delivering a topic message failed; retrying");
+                    tokio::time::sleep(std::time::Duration::from_millis(500 * u64::from(attempt)))
+                        .await;
+                }
+                Err(e) => {
+                    tracing::error!(message_id = %m.id, subject = %m.subject, error = %e, "a topic message could not be delivered");
+                }
+            }
+        }
+    }
+}
+
+/// Delete expired records (read notifications past their retention, ended sessions) every
+/// `every`, and once at start: DynamoDB's time-to-live, on one machine.
+pub async fn run_purge_loop(
+    records: SqliteRecords,
+    every: std::time::Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        match records.purge_expired(chrono::Utc::now().timestamp()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(records = n, "expired records purged"),
+            Err(e) => tracing::warn!(error = %e, "purging expired records failed"),
+        }
+        tokio::select! {
+            _ = stop.changed() => break,
+            _ = tokio::time::sleep(every) => {}
         }
     }
 }

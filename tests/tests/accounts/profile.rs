@@ -1,6 +1,7 @@
 //! The profile and push tokens of the caller.
 
 use synth_core::accounts::{NotificationPreferences, ProfileUpdate, tokens};
+use synth_core::notifications::NotificationKind;
 use synth_core::{Index, Key, Query, SortKey};
 
 use crate::{Env, refuses_field};
@@ -14,12 +15,13 @@ async fn profile_changes_set_clear_and_keep() {
         email: false,
         push: true,
         in_app: true,
+        push_kinds: [(NotificationKind::GenerationFailed, false)].into(),
     };
     let set = ProfileUpdate {
         organization: Some(Some("Analytical Engines".into())),
         bio: Some(Some("   ".into())),
         avatar_url: Some(Some("https://example.com/a.png".into())),
-        notification_preferences: Some(prefs),
+        notification_preferences: Some(prefs.clone()),
         ..Default::default()
     };
     let u = a.update_profile(&who, set).await.unwrap();

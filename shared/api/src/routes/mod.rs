@@ -4,6 +4,7 @@ pub mod admin;
 pub mod auth;
 pub mod datasets;
 pub mod generation;
+pub mod notifications;
 pub mod optimization;
 pub mod system;
 pub mod users;
@@ -71,7 +72,8 @@ impl ResourceGroup {
             Self::Datasets => datasets::router(),
             Self::Generation => generation::router(),
             Self::Optimization => optimization::router(),
-            Self::Stats | Self::Notifications => OpenApiRouter::new(),
+            Self::Notifications => notifications::router(),
+            Self::Stats => OpenApiRouter::new(),
         }
     }
 }
@@ -91,6 +93,7 @@ impl ResourceGroup {
         (name = "datasets", description = "Uploading and inspecting tables"),
         (name = "generation", description = "Asking for, following and downloading synthetic tables"),
         (name = "optimization", description = "Hyperparameter searches: trials as they run, stop, the best model"),
+        (name = "notifications", description = "What happened to the caller's requests and datasets, unread first, with a long poll"),
         (name = "admin", description = "Administration (admins only)"),
     )
 )]

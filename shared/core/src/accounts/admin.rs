@@ -207,9 +207,13 @@ impl Accounts {
         let current = self.existing_user(target_id).await?;
         let change = AdminChange {
             action: "user.role_changed",
-            update: Update::default()
-                .set("role", role.as_str())
-                .set("updated_at", Utc::now().to_rfc3339()),
+            update: admin_index(
+                Update::default()
+                    .set("role", role.as_str())
+                    .set("updated_at", Utc::now().to_rfc3339()),
+                target_id,
+                role,
+            ),
             condition: Condition::Exists,
             details: json!({ "from": current.role, "to": role }),
         };
@@ -227,6 +231,17 @@ impl Accounts {
             .limit(limit.clamp(1, 100))
             .after(cursor);
         Ok(self.records.query(&q).await?.decode()?)
+    }
+}
+
+/// The account in the `ADMINS` index (gsi2) exactly while its role is admin, so admin
+/// alerts find every administrator without scanning the users.
+fn admin_index(update: Update, user_id: &str, role: Role) -> Update {
+    match role {
+        Role::Admin => update
+            .set("gsi2pk", super::ADMINS_INDEX)
+            .set("gsi2sk", user_id),
+        Role::User => update.remove("gsi2pk").remove("gsi2sk"),
     }
 }
 

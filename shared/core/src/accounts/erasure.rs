@@ -1,5 +1,6 @@
 //! The right to erasure and the right to portability. Erasure deletes everything of the
-//! caller's — their partition, their files, their login counters — and removes their id
+//! caller's — their partition (notifications included), their devices' push endpoints,
+//! their files, their login counters — and removes their id
 //! from the audit log, keeping one anonymised entry that the erasure happened; export
 //! hands back every record of theirs (secrets and key attributes left out) with links to
 //! their files.
@@ -44,6 +45,9 @@ impl Accounts {
         let items = self.partition(id).await?;
         // The account itself last, so a failure half-way can be retried by the same user.
         for item in items.iter().filter(|i| i.str("sk") != Some("PROFILE")) {
+            if let Some(endpoint) = item.str("endpoint") {
+                self.push.remove(endpoint).await?;
+            }
             self.records.delete(&item.key(), None).await?;
         }
         self.forget_login_failures(&who.user.email).await?;

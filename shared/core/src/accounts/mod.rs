@@ -13,7 +13,10 @@
 //! - `USER#{id}` / `PROFILE` — the account; in gsi1 under `USERS` / email (admin listing).
 //! - `USER#{id}` / `SESSION#{sid}` — a refresh-token family; `revoked` ends it.
 //! - `USER#{id}` / `TOKEN#{sha256}` — one refresh token of a session; `used` once rotated.
-//! - `USER#{id}` / `PUSH#{sha256}` — a device push token.
+//! - `USER#{id}` / `PUSH#{sha256}` — a device push token, with its push `endpoint` where a
+//!   platform application serves its platform.
+//! - Administrators' accounts are also in gsi2 under `ADMINS`, for admin alerts.
+//! - `USER#{id}` / `NOTIF#…`, `NOTIFSTATE` — notifications (see `notifications`).
 //! - `EMAIL#{email}` / `EMAIL` — the unique-email guard, written in the same transaction as
 //!   the account.
 //! - `LOGIN#…`, `LOGINCLIENT#…` — failed-login counters (see [`login`]).
@@ -38,6 +41,7 @@ pub use profile::ProfileUpdate;
 pub use registration::{normalise_email, register};
 pub use sessions::TokenPair;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -45,9 +49,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::notifications::NotificationKind;
 use crate::ports::records::Key;
 use crate::service::{ServiceError, ServiceResult};
-use crate::{ObjectStore, RecordStore, Settings, Topic};
+use crate::{NoPush, ObjectStore, Push, RecordStore, Settings, Topic};
 use tokens::TokenIssuer;
 
 /// What an account may do.
@@ -68,13 +73,26 @@ impl Role {
     }
 }
 
-/// Which notifications a user wants, by channel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Which notifications a user wants, by channel. In-app notifications are always kept (they
+/// are the account's record of what happened); push can be turned off as a whole or per kind.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NotificationPreferences {
     pub email: bool,
+    /// Push to the user's registered devices at all.
     pub push: bool,
+    /// Kept for clients that show it; in-app notifications are always recorded.
     pub in_app: bool,
+    /// Push per kind (`"generation.completed": false`); a kind not named follows `push`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub push_kinds: BTreeMap<NotificationKind, bool>,
+}
+
+impl NotificationPreferences {
+    /// Whether a notification of `kind` is pushed to the user's devices.
+    pub fn pushes(&self, kind: NotificationKind) -> bool {
+        self.push && self.push_kinds.get(&kind).copied().unwrap_or(true)
+    }
 }
 
 impl Default for NotificationPreferences {
@@ -83,6 +101,7 @@ impl Default for NotificationPreferences {
             email: true,
             push: true,
             in_app: true,
+            push_kinds: BTreeMap::new(),
         }
     }
 }
@@ -125,7 +144,7 @@ impl Principal {
     }
 }
 
-fn user_key(id: &str) -> Key {
+pub(crate) fn user_key(id: &str) -> Key {
     Key::new(format!("USER#{id}"), "PROFILE")
 }
 
@@ -133,8 +152,11 @@ fn email_key(email: &str) -> Key {
     Key::new(format!("EMAIL#{email}"), "EMAIL")
 }
 
+/// The gsi2 partition of the administrators' accounts.
+pub const ADMINS_INDEX: &str = "ADMINS";
+
 /// The partition holding everything of a user's.
-fn user_partition(id: &str) -> String {
+pub(crate) fn user_partition(id: &str) -> String {
     format!("USER#{id}")
 }
 
@@ -169,6 +191,7 @@ pub struct Accounts {
     records: Arc<dyn RecordStore>,
     objects: Arc<dyn ObjectStore>,
     topic: Arc<dyn Topic>,
+    push: Arc<dyn Push>,
     tokens: TokenIssuer,
     refresh_ttl: chrono::Duration,
     policy: LoginPolicy,
@@ -187,6 +210,7 @@ impl Accounts {
             records,
             objects,
             topic,
+            push: Arc::new(NoPush),
             tokens: TokenIssuer::new(&settings.secret_key, settings.access_token_expire_minutes),
             refresh_ttl: chrono::Duration::days(settings.refresh_token_expire_days as i64),
             policy: LoginPolicy {
@@ -197,6 +221,12 @@ impl Accounts {
                 max_delay: Duration::from_secs(settings.login_lockout_minutes * 60),
             },
         }
+    }
+
+    /// The same service registering device tokens with `push`.
+    pub fn with_push(mut self, push: Arc<dyn Push>) -> Self {
+        self.push = push;
+        self
     }
 
     async fn stored_user(&self, id: &str) -> ServiceResult<Option<StoredUser>> {

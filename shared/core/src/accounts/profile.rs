@@ -81,7 +81,8 @@ impl Accounts {
         Ok(item.to_value::<StoredUser>()?.user)
     }
 
-    /// Remember a device push token of the caller (registering it again replaces it).
+    /// Remember a device push token of the caller (registering it again replaces it), with
+    /// its push endpoint where a platform application serves the platform.
     pub async fn register_push_token(
         &self,
         who: &Principal,
@@ -98,10 +99,13 @@ impl Accounts {
             user_partition(&who.user.id),
             format!("PUSH#{}", tokens::sha256_hex(token)),
         );
-        let item = Item::new(&key)
+        let mut item = Item::new(&key)
             .with("token", token)
             .with("platform", platform)
             .with("registered_at", Utc::now().to_rfc3339());
+        if let Some(endpoint) = self.push.register(platform, token).await? {
+            item = item.with("endpoint", endpoint);
+        }
         self.records.put(item, None).await?;
         Ok(())
     }

@@ -50,8 +50,12 @@ fn is_space(c: char) -> bool {
 
 /// The account record, listed in gsi1 under `USERS` by email for the admin's list.
 pub(super) fn user_item(stored: &StoredUser) -> ServiceResult<Item> {
-    Ok(Item::from_value(&user_key(&stored.user.id), stored)?
-        .with_gsi1("USERS", stored.user.email.as_str()))
+    let item = Item::from_value(&user_key(&stored.user.id), stored)?
+        .with_gsi1("USERS", stored.user.email.as_str());
+    Ok(match stored.user.role {
+        Role::Admin => item.with_gsi2(super::ADMINS_INDEX, stored.user.id.as_str()),
+        Role::User => item,
+    })
 }
 
 /// Create an account (any role). Two concurrent registrations of one email give one account.

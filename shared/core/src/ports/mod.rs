@@ -3,6 +3,7 @@
 pub mod checked;
 pub mod jobs;
 pub mod objects;
+pub mod push;
 pub mod queue;
 pub mod records;
 pub mod topic;
@@ -20,6 +21,8 @@ pub struct Backends {
     pub queue: Arc<dyn queue::Queue>,
     pub topic: Arc<dyn topic::Topic>,
     pub jobs: Arc<dyn jobs::JobRunner>,
+    /// Device push; [`push::NoPush`] where no platform application is configured.
+    pub push: Arc<dyn push::Push>,
 }
 
 impl Backends {
@@ -38,6 +41,13 @@ impl Backends {
             queue,
             topic,
             jobs,
+            push: Arc::new(push::NoPush),
         }
+    }
+
+    /// The same adapters with device push through `push`.
+    pub fn with_push(mut self, push: Arc<dyn push::Push>) -> Self {
+        self.push = push;
+        self
     }
 }

@@ -1,0 +1,172 @@
+//! `/notifications`: the caller's notifications, unread first, with a long poll so a
+//! client hears of a new one as it is made; marking read and deleting. Another user's
+//! notification is never found (404).
+
+use std::time::Duration;
+
+use axum::extract::State;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use synth_core::notifications::{Listing, MAX_IDS, MAX_WAIT, NotificationPage};
+use synth_core::service::page_size;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::auth::Caller;
+use crate::envelope::{Failure, Success};
+use crate::extract::{Json, Path, Query};
+use crate::routes::{Ack, Reply, ok};
+use crate::state::AppState;
+
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(mark_read))
+        .routes(routes!(mark_one_read))
+        .routes(routes!(delete_one))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ListParams {
+    /// Page size, 1..=100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: Option<usize>,
+    /// `next_cursor` of the previous page, as it was given.
+    #[param(min_length = 1)]
+    pub cursor: Option<String>,
+    /// Wait up to this many seconds (0..=20) for a notification newer than `since`, and
+    /// answer as soon as one is made.
+    #[param(minimum = 0, maximum = 20)]
+    pub wait: Option<u64>,
+    /// With `wait`: what counts as new (the `latest_at` of an earlier answer); the time of
+    /// the call when absent.
+    pub since: Option<DateTime<Utc>>,
+}
+
+/// Which notifications to mark read: some by id, or every unread one.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum MarkRead {
+    /// These notifications (all of them the caller's).
+    Ids {
+        #[schema(min_items = 1, max_items = 100)]
+        ids: Vec<String>,
+    },
+    /// Every unread notification of the caller when `true`; nothing when `false`.
+    All { all: bool },
+}
+
+/// How many notifications a call marked read, and how many are left unread.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Marked {
+    pub marked: usize,
+    pub unread_count: i64,
+}
+
+/// The caller's notifications: unread first, then read, newest first in each; with the
+/// unread count. With `wait`, a long poll.
+#[utoipa::path(get, path = "/notifications", tag = "notifications", security(("bearer" = [])), params(ListParams),
+    responses(
+        (status = 200, description = "A page of notifications", body = Success<NotificationPage>),
+        (status = 400, description = "Invalid parameter", body = Failure),
+        (status = 401, description = "Not authenticated", body = Failure),
+    ))]
+async fn list(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Query(q): Query<ListParams>,
+) -> Reply<NotificationPage> {
+    let limit = page_size(q.limit)?;
+    let wait = match q.wait {
+        None => None,
+        Some(w) if w <= MAX_WAIT.as_secs() => Some(Duration::from_secs(w).min(
+            Duration::from_secs(s.settings.notification_max_wait_seconds),
+        )),
+        Some(_) => {
+            return Err(synth_core::ServiceError::field(
+                "wait",
+                format!("at most {} seconds", MAX_WAIT.as_secs()),
+            )
+            .into());
+        }
+    };
+    let listing = Listing {
+        limit,
+        cursor: q.cursor,
+        wait,
+        since: q.since,
+    };
+    ok(s.notifications.list(&p.user.id, listing).await?)
+}
+
+/// Mark notifications read: `{"ids": [...]}` (each must be the caller's, else 404 and
+/// nothing changes) or `{"all": true}`.
+#[utoipa::path(post, path = "/notifications/read", tag = "notifications", security(("bearer" = [])), request_body = MarkRead,
+    responses(
+        (status = 200, description = "Marked", body = Success<Marked>),
+        (status = 400, description = "Invalid body", body = Failure),
+        (status = 401, description = "Not authenticated", body = Failure),
+        (status = 404, description = "An id is no notification of the caller", body = Failure),
+    ))]
+async fn mark_read(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Json(body): Json<MarkRead>,
+) -> Reply<Marked> {
+    let n = &s.notifications;
+    let marked = match body {
+        MarkRead::Ids { ids } if ids.len() > MAX_IDS => {
+            return Err(synth_core::ServiceError::field(
+                "ids",
+                format!("1..={MAX_IDS} notification ids"),
+            )
+            .into());
+        }
+        MarkRead::Ids { ids } => n.mark_read(&p.user.id, &ids).await?,
+        MarkRead::All { all: true } => n.mark_all_read(&p.user.id).await?,
+        MarkRead::All { all: false } => 0,
+    };
+    ok(Marked {
+        marked,
+        unread_count: n.unread_count(&p.user.id).await?,
+    })
+}
+
+/// Mark one notification read.
+#[utoipa::path(post, path = "/notifications/{id}/read", tag = "notifications", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Notification id")),
+    responses(
+        (status = 200, description = "Marked", body = Success<Marked>),
+        (status = 401, description = "Not authenticated", body = Failure),
+        (status = 404, description = "No such notification of the caller", body = Failure),
+    ))]
+async fn mark_one_read(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Path(id): Path<String>,
+) -> Reply<Marked> {
+    let n = &s.notifications;
+    let marked = n.mark_read(&p.user.id, &[id]).await?;
+    ok(Marked {
+        marked,
+        unread_count: n.unread_count(&p.user.id).await?,
+    })
+}
+
+/// Delete one notification.
+#[utoipa::path(delete, path = "/notifications/{id}", tag = "notifications", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Notification id")),
+    responses(
+        (status = 200, description = "Deleted", body = Success<Ack>),
+        (status = 401, description = "Not authenticated", body = Failure),
+        (status = 404, description = "No such notification of the caller", body = Failure),
+    ))]
+async fn delete_one(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Path(id): Path<String>,
+) -> Reply<Ack> {
+    s.notifications.delete(&p.user.id, &id).await?;
+    ok(Ack { ok: true })
+}
