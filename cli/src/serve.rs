@@ -130,6 +130,12 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         PURGE_EVERY,
         stop_rx.clone(),
     ));
+    let meter = tokio::spawn(triggers::run_meter_flush(
+        state.stats.meter.clone(),
+        state.backends.records.clone(),
+        synth_core::stats::perf::FLUSH_EVERY,
+        stop_rx.clone(),
+    ));
 
     tracing::info!(address = %addr, public_url = %public_url, data_dir = %args.data_dir.display(), "synth serve listening");
     println!("Synth is listening on {public_url} (API page: {public_url}/docs)");
@@ -146,6 +152,7 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     let _ = ingest.await;
     let _ = notify.await;
     let _ = purge.await;
+    let _ = meter.await;
     tracing::info!("synth serve stopped");
     Ok(())
 }

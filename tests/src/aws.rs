@@ -50,6 +50,47 @@ impl Subscriber for QueueSubscriber {
     }
 }
 
+/// The SNS envelopes a queue subscribed without raw delivery receives, handed on as the
+/// Lambda's SNS event (the same fields, named as Lambda names them).
+struct SnsNotices(SqsQueue);
+
+#[async_trait]
+impl crate::NoticeFeed for SnsNotices {
+    async fn next(&mut self, timeout: Duration) -> Option<crate::Notice> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while tokio::time::Instant::now() < deadline {
+            let got = self
+                .0
+                .receive(1, Duration::from_secs(30), Duration::from_secs(1))
+                .await
+                .expect("receive from the notices queue");
+            if let Some(m) = got.into_iter().next() {
+                self.0.ack(&m.receipt).await.expect("ack");
+                return Some(crate::Notice::Sns(sns_event(&m.body)));
+            }
+        }
+        None
+    }
+}
+
+/// The Lambda SNS event of one SNS envelope as SQS receives it.
+pub fn sns_event(envelope: &str) -> aws_lambda_events::event::sns::SnsEvent {
+    let e: serde_json::Value = serde_json::from_str(envelope).expect("an SNS envelope");
+    let field = |name: &str| e[name].clone();
+    let event = serde_json::json!({"Records": [{
+        "EventSource": "aws:sns", "EventVersion": "1.0",
+        "EventSubscriptionArn": format!("{}:notify", e["TopicArn"].as_str().unwrap_or_default()),
+        "Sns": {
+            "Type": field("Type"), "MessageId": field("MessageId"), "TopicArn": field("TopicArn"),
+            "Subject": field("Subject"), "Message": field("Message"), "Timestamp": field("Timestamp"),
+            "SignatureVersion": field("SignatureVersion"), "Signature": field("Signature"),
+            "SigningCertUrl": field("SigningCertURL"), "UnsubscribeUrl": field("UnsubscribeURL"),
+            "MessageAttributes": {},
+        }
+    }]});
+    serde_json::from_value(event).expect("an SNS event")
+}
+
 /// Settings naming fresh resources in the emulator (created here), sharing the Batch
 /// queue and job definition that `scripts/test` provisioned.
 pub async fn settings() -> AwsSettings {
@@ -125,17 +166,25 @@ pub async fn family() -> Family {
         let url = provision::create_queue(&sqs, &unique("synth-sub"))
             .await
             .expect("create queue");
-        provision::subscribe_queue(&sns, &sqs, &settings.topic_arn, &url)
+        provision::subscribe_queue(&sns, &sqs, &settings.topic_arn, &url, true)
             .await
             .expect("subscribe");
         subscribers.push(Box::new(QueueSubscriber(SqsQueue::new(sqs.clone(), url))));
     }
+    let url = provision::create_queue(&sqs, &unique("synth-notify"))
+        .await
+        .expect("create queue");
+    provision::subscribe_queue(&sns, &sqs, &settings.topic_arn, &url, false)
+        .await
+        .expect("subscribe");
+    let notices = SnsNotices(SqsQueue::new(sqs.clone(), url));
     Family {
         name: "aws",
         backends,
         subscribers,
         url_check: UrlCheck::SigV4,
         objects_created: None,
+        notices: Some(Box::new(notices)),
         _guard: Box::new(()),
     }
 }

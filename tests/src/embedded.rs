@@ -34,6 +34,16 @@ impl JobHandler for TestJobs {
 
 struct LocalSubscriber(UnboundedReceiver<TopicMessage>);
 
+struct LocalNotices(UnboundedReceiver<TopicMessage>);
+
+#[async_trait]
+impl crate::NoticeFeed for LocalNotices {
+    async fn next(&mut self, timeout: Duration) -> Option<crate::Notice> {
+        let m = tokio::time::timeout(timeout, self.0.recv()).await.ok()??;
+        Some(crate::Notice::Local(m))
+    }
+}
+
 #[async_trait]
 impl Subscriber for LocalSubscriber {
     async fn next(&mut self, timeout: Duration) -> Option<String> {
@@ -87,6 +97,7 @@ pub async fn family() -> Family {
         subscribers,
         url_check: UrlCheck::Served,
         objects_created: Some(emb.objects.subscribe_created()),
+        notices: Some(Box::new(LocalNotices(emb.topic.subscribe()))),
         _guard: Box::new((dir, Abort(server), emb)),
     }
 }

@@ -6,8 +6,9 @@ use serde_json::Value;
 use synth_analysis::TableAnalyzer;
 use synth_api::{AppState, ResourceGroup};
 use synth_core::Settings;
+use synth_core::notifications::Notifications;
 
-use crate::Family;
+use crate::{Family, Notice};
 
 /// A running API server and a client for it.
 pub struct TestServer {
@@ -15,7 +16,24 @@ pub struct TestServer {
     pub http: reqwest::Client,
     pub family: Family,
     pub state: AppState,
+    /// Every topic message delivered to the notifications so far, in order.
+    pub notices: Arc<std::sync::Mutex<Vec<Notice>>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// Hand one topic message to the notifications as the deployment does: `synth serve`'s
+/// notify loop calls `Notifications::deliver`, the `notify` Lambda its SNS event handler.
+/// Returns how many notifications it wrote.
+pub async fn deliver(notifications: &Notifications, notice: &Notice) -> usize {
+    match notice {
+        Notice::Local(m) => {
+            let done = notifications.deliver(&m.id, &m.message).await;
+            done.expect("a topic message is delivered").written
+        }
+        Notice::Sns(event) => fn_notify::handle_sns_event(notifications, event)
+            .await
+            .expect("an SNS event is delivered"),
+    }
 }
 
 impl Drop for TestServer {
@@ -91,6 +109,18 @@ pub async fn serve(mut family: Family, settings: Settings) -> TestServer {
         let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
         let _ = axum::serve(listener, app).await;
     })];
+    let notices = Arc::new(std::sync::Mutex::new(Vec::new()));
+    if let Some(mut feed) = family.notices.take() {
+        let (notifications, seen) = (state.notifications.clone(), notices.clone());
+        tasks.push(tokio::spawn(async move {
+            loop {
+                if let Some(n) = feed.next(std::time::Duration::from_secs(3600)).await {
+                    deliver(&notifications, &n).await;
+                    seen.lock().unwrap().push(n);
+                }
+            }
+        }));
+    }
     if let Some(created) = family.objects_created.take() {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let analyzer = Arc::new(TableAnalyzer::new(state.settings.max_file_bytes()));
@@ -105,11 +135,32 @@ pub async fn serve(mut family: Family, settings: Settings) -> TestServer {
         http: reqwest::Client::new(),
         family,
         state,
+        notices,
         tasks,
     }
 }
 
 impl TestServer {
+    /// Deliver every topic message delivered so far once more (SNS delivers at least
+    /// once); returns how many notifications that wrote.
+    pub async fn redeliver_notices(&self) -> usize {
+        let seen = self.notices.lock().unwrap().clone();
+        let mut written = 0;
+        for n in &seen {
+            written += deliver(&self.state.notifications, n).await;
+        }
+        written
+    }
+
+    /// Wait until at least `n` topic messages were delivered to the notifications.
+    pub async fn notices_delivered(&self, n: usize) {
+        let enough = crate::eventually(std::time::Duration::from_secs(30), || async {
+            (self.notices.lock().unwrap().len() >= n).then_some(())
+        })
+        .await;
+        assert!(enough.is_some(), "{n} topic messages were not delivered");
+    }
+
     /// Deliver the S3 notification of an object as the `ingest` function receives it
     /// (AWS family); returns how many datasets it ingested.
     pub async fn s3_event(&self, key: &str) -> usize {

@@ -26,6 +26,9 @@ pub struct Family {
     /// Objects created in the store (the embedded family's stand-in for S3 notifications);
     /// `None` for AWS, whose notifications the tests deliver as S3 event JSON.
     pub objects_created: Option<tokio::sync::broadcast::Receiver<synth_core::ObjectMeta>>,
+    /// The topic's messages as the notifications' subscriber receives them (taken by
+    /// [`http::serve`], which delivers them as the deployment does).
+    pub notices: Option<Box<dyn NoticeFeed>>,
     /// Keeps temporary folders and servers alive for the test's duration.
     pub _guard: Box<dyn std::any::Any + Send>,
 }
@@ -45,6 +48,22 @@ pub enum UrlCheck {
 pub trait Subscriber: Send {
     /// The next message body, waiting up to `timeout`.
     async fn next(&mut self, timeout: Duration) -> Option<String>;
+}
+
+/// One topic message as the notifications' subscriber receives it.
+#[derive(Debug, Clone)]
+pub enum Notice {
+    /// From the embedded topic (what `synth serve`'s notify loop hands on).
+    Local(synth_embedded::TopicMessage),
+    /// An SNS delivery, as the `notify` Lambda's event.
+    Sns(aws_lambda_events::event::sns::SnsEvent),
+}
+
+/// The topic's messages, for the notifications' subscriber.
+#[async_trait]
+pub trait NoticeFeed: Send {
+    /// The next message, waiting up to `timeout`.
+    async fn next(&mut self, timeout: Duration) -> Option<Notice>;
 }
 
 /// The keys of the objects under `prefix`, in key order.

@@ -256,14 +256,16 @@ pub async fn create_platform_application(
         .ok_or_else(|| missing("platform application ARN"))
 }
 
-/// Subscribe a queue to a topic with raw message delivery (the queue receives the published
-/// message itself, not an SNS envelope), allowing the topic to send to the queue. Returns
-/// the subscription ARN.
+/// Subscribe a queue to a topic, allowing the topic to send to the queue: with `raw`
+/// message delivery the queue receives the published message itself, without it the SNS
+/// envelope (message id, subject, message …) that Lambda subscribers get. Returns the
+/// subscription ARN.
 pub async fn subscribe_queue(
     sns: &aws_sdk_sns::Client,
     sqs: &aws_sdk_sqs::Client,
     topic_arn: &str,
     queue_url: &str,
+    raw: bool,
 ) -> ProvisionResult<String> {
     let attrs = sqs
         .get_queue_attributes()
@@ -298,7 +300,7 @@ pub async fn subscribe_queue(
         .topic_arn(topic_arn)
         .protocol("sqs")
         .endpoint(&queue_arn)
-        .attributes("RawMessageDelivery", "true")
+        .attributes("RawMessageDelivery", if raw { "true" } else { "false" })
         .return_subscription_arn(true)
         .send()
         .await

@@ -178,7 +178,7 @@ async fn a_published_message_reaches_a_subscribed_queue() {
     let queue_url = provision::create_queue(&sqs, &unique("inbox"))
         .await
         .unwrap();
-    provision::subscribe_queue(&sns, &sqs, &topic_arn, &queue_url)
+    provision::subscribe_queue(&sns, &sqs, &topic_arn, &queue_url, true)
         .await
         .unwrap();
     assert!(matches!(

@@ -86,7 +86,12 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = bearer(parts)?;
-        Ok(Caller(state.accounts.authenticate(token).await?))
+        let p = state.accounts.authenticate(token).await?;
+        // Counted active today (a write the first time a day, per process).
+        if let Err(e) = state.stats.touch(&p.user.id).await {
+            tracing::warn!(error = %e, "the caller's activity was not counted");
+        }
+        Ok(Caller(p))
     }
 }
 

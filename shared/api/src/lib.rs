@@ -7,6 +7,7 @@ pub mod docs;
 pub mod envelope;
 pub mod error;
 pub mod extract;
+pub mod metrics;
 pub mod middleware;
 pub mod routes;
 mod spec;

@@ -6,6 +6,7 @@ use synth_core::accounts::Accounts;
 use synth_core::datasets::Datasets;
 use synth_core::generation::Generations;
 use synth_core::notifications::Notifications;
+use synth_core::stats::Stats;
 use synth_core::{Backends, Settings};
 
 /// Shared, cheaply cloned application state.
@@ -19,6 +20,9 @@ pub struct AppState {
     pub datasets: Datasets,
     pub generations: Generations,
     pub notifications: Notifications,
+    pub stats: Stats,
+    /// When each route last alerted the administrators of a slow call.
+    pub slow_alerts: crate::metrics::SlowAlerts,
 }
 
 impl AppState {
@@ -38,6 +42,7 @@ impl AppState {
         .with_topic(backends.topic.clone());
         let notifications =
             Notifications::new(backends.records.clone(), backends.push.clone(), &settings);
+        let stats = Stats::new(backends.records.clone(), backends.queue.clone());
         let settings = Arc::new(settings);
         let generations = Generations::new(&backends, datasets.clone(), settings.clone());
         Self {
@@ -48,6 +53,8 @@ impl AppState {
             accounts,
             generations,
             notifications,
+            stats,
+            slow_alerts: Default::default(),
         }
     }
 }

@@ -8,6 +8,7 @@ use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use sha2::{Digest, Sha256};
 use synth_core::error::PortResult;
+use synth_core::ports::queue::QueueDepth;
 use synth_core::{PortError, Queue, QueueMessage};
 
 use crate::error::port_error;
@@ -141,6 +142,28 @@ impl Queue for SqsQueue {
             .await
             .map_err(|e| port_error("ChangeMessageVisibility", e))?;
         Ok(())
+    }
+
+    async fn depth(&self) -> PortResult<QueueDepth> {
+        let out = self
+            .client
+            .get_queue_attributes()
+            .queue_url(&self.queue_url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .map_err(|e| port_error("GetQueueAttributes", e))?;
+        let count = |name: QueueAttributeName| {
+            out.attributes()
+                .and_then(|a| a.get(&name))
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0)
+        };
+        Ok(QueueDepth {
+            waiting: count(QueueAttributeName::ApproximateNumberOfMessages),
+            in_flight: count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+        })
     }
 
     async fn health(&self) -> PortResult<()> {

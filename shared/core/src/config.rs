@@ -81,6 +81,11 @@ pub struct Settings {
     pub notification_retention_days: u64,
     /// The longest a `GET /notifications?wait=` call waits (0..=20 seconds; 0 never waits).
     pub notification_max_wait_seconds: u64,
+    /// An API call slower than this many seconds (not counting a long poll's wait) alerts
+    /// the admins.
+    pub slow_request_seconds: f64,
+    /// A trainer run above this share of its memory (a percentage) alerts the admins once.
+    pub trainer_memory_alert_percent: f64,
 }
 
 impl fmt::Debug for Settings {
@@ -159,6 +164,8 @@ impl Settings {
             trainer_lease_seconds: env.positive("TRAINER_LEASE_SECONDS", 60)?,
             notification_retention_days: env.positive("NOTIFICATION_RETENTION_DAYS", 30)?,
             notification_max_wait_seconds: env.parse("NOTIFICATION_MAX_WAIT_SECONDS", 20)?,
+            slow_request_seconds: env.parse("SLOW_REQUEST_SECONDS", 30.0)?,
+            trainer_memory_alert_percent: env.parse("TRAINER_MEMORY_ALERT_PERCENT", 80.0)?,
             log_level,
         };
         ordered(
@@ -172,6 +179,18 @@ impl Settings {
                 variable: "NOTIFICATION_MAX_WAIT_SECONDS".into(),
                 message: "at most 20 (API Gateway ends a call at 30 s)".into(),
             });
+        }
+        if !(s.slow_request_seconds > 0.0 && s.slow_request_seconds.is_finite()) {
+            return Err(err(
+                "SLOW_REQUEST_SECONDS",
+                "must be a positive number of seconds",
+            ));
+        }
+        if !(s.trainer_memory_alert_percent > 0.0 && s.trainer_memory_alert_percent <= 100.0) {
+            return Err(err(
+                "TRAINER_MEMORY_ALERT_PERCENT",
+                "must be more than 0 and at most 100",
+            ));
         }
         ordered("EPOCHS", s.min_epochs, s.default_epochs, s.max_epochs)?;
         ordered(

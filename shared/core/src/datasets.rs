@@ -19,8 +19,9 @@ use synth_constraints::Constraint;
 
 use crate::ports::Paged;
 use crate::ports::objects::PresignedRequest;
-use crate::ports::records::{Cmp, Condition, Index, Item, Key, Query, SortKey, Update};
+use crate::ports::records::{Cmp, Condition, Index, Item, Key, Query, SortKey, TxOp, Update};
 use crate::service::{ServiceError, ServiceResult};
+use crate::stats::Tally;
 use crate::{ObjectStore, PortError, RecordStore, Settings, Topic};
 use synth_table::{FileFormat, Metadata, PreviewRow, Profile, SdType};
 
@@ -467,6 +468,16 @@ impl Datasets {
         )
     }
 
+    /// Store a new dataset's record, counted in its owner's datasets.
+    async fn create_record(&self, d: &Dataset) -> ServiceResult<()> {
+        let put = vec![TxOp::Put {
+            item: Self::item(d)?,
+            condition: Some(Condition::NotExists),
+        }];
+        let tally = Tally::of(&d.owner_id).dataset(None, Some(d.status));
+        Ok(tally.commit(self.records.as_ref(), put).await?)
+    }
+
     /// Store a small file sent through the API and start its ingestion.
     pub async fn upload(
         &self,
@@ -483,9 +494,7 @@ impl Datasets {
             bytes.len() as u64,
             DatasetStatus::Validating,
         );
-        self.records
-            .put(Self::item(&d)?, Some(Condition::NotExists))
-            .await?;
+        self.create_record(&d).await?;
         let key = original_key(owner, &d.id, &d.filename);
         if let Err(e) = self
             .objects
@@ -493,7 +502,12 @@ impl Datasets {
             .await
         {
             // Nothing half-stored: the record goes with the failed upload.
-            let _ = self.records.delete(&dataset_key(owner, &d.id), None).await;
+            let gone = vec![TxOp::Delete {
+                key: dataset_key(owner, &d.id),
+                condition: Some(Condition::eq("status", d.status.as_str())),
+            }];
+            let tally = Tally::of(owner).dataset(Some(d.status), None);
+            let _ = tally.commit(self.records.as_ref(), gone).await;
             return Err(e.into());
         }
         Ok(d)
@@ -532,9 +546,7 @@ impl Datasets {
                 UPLOAD_URL_TTL,
             )
             .await?;
-        self.records
-            .put(Self::item(&d)?, Some(Condition::NotExists))
-            .await?;
+        self.create_record(&d).await?;
         Ok((d, url))
     }
 
@@ -730,18 +742,23 @@ impl Datasets {
             Condition::AttrNotExists("active_generations".into()),
             Condition::cmp("active_generations", crate::ports::records::Cmp::Le, 0),
         ]);
-        let mark = with_status(Update::default(), DatasetStatus::Deleting);
-        match self
-            .records
-            .update(
-                &dataset_key(owner, id),
-                mark,
-                Some(Condition::And(vec![Condition::Exists, idle])),
-            )
-            .await
-        {
-            Ok(_) => {}
-            Err(PortError::ConditionFailed) => {
+        let mark = vec![TxOp::Update {
+            key: dataset_key(owner, id),
+            update: with_status(Update::default(), DatasetStatus::Deleting),
+            condition: Some(Condition::And(vec![
+                Condition::eq("status", d.status.as_str()),
+                idle,
+            ])),
+        }];
+        // The file counts as stored once it arrived (see `claim`).
+        let stored = i64::try_from(d.size_bytes).unwrap_or(i64::MAX);
+        let arrived = d.status != DatasetStatus::PendingUpload;
+        let tally = Tally::of(owner)
+            .dataset(Some(d.status), Some(DatasetStatus::Deleting))
+            .storage(if arrived { -stored } else { 0 });
+        match tally.commit(self.records.as_ref(), mark).await {
+            Ok(()) => {}
+            Err(PortError::TransactionCanceled { .. }) => {
                 return Err(ServiceError::Conflict(
                     "a generation on this dataset is running".into(),
                 ));
@@ -792,9 +809,29 @@ impl Datasets {
             }
         };
         let update = update.set("updated_at", Utc::now().to_rfc3339());
-        let mine = Condition::eq("ingest_attempt", attempt.as_str());
-        match self.records.update(&key, update, Some(mine)).await {
-            Ok(item) => {
+        let to = if update
+            .set
+            .iter()
+            .any(|(a, v)| a == "status" && v == DatasetStatus::Ready.as_str())
+        {
+            DatasetStatus::Ready
+        } else {
+            DatasetStatus::Invalid
+        };
+        let mine = Condition::And(vec![
+            Condition::eq("ingest_attempt", attempt.as_str()),
+            Condition::eq("status", DatasetStatus::Validating.as_str()),
+        ]);
+        let write = vec![TxOp::Update {
+            key: key.clone(),
+            update,
+            condition: Some(mine),
+        }];
+        let tally = Tally::of(&owner).dataset(Some(DatasetStatus::Validating), Some(to));
+        match tally.commit(self.records.as_ref(), write).await {
+            Ok(()) => {
+                let item = self.records.get(&key).await?;
+                let Some(item) = item else { return Ok(None) };
                 let d: Dataset = item.to_value()?;
                 tracing::info!(dataset_id = %id, status = d.status.as_str(), duration_ms = started.elapsed().as_millis() as u64, "ingested");
                 if d.status == DatasetStatus::Invalid {
@@ -802,8 +839,9 @@ impl Datasets {
                 }
                 Ok(Some(d))
             }
-            // Another run claimed the dataset since; its result stands.
-            Err(PortError::ConditionFailed) => Ok(None),
+            // Another run claimed the dataset since (or it is being deleted): its result,
+            // or the deletion, stands.
+            Err(PortError::TransactionCanceled { .. }) => Ok(None),
             Err(e) => Err(e.into()),
         }
     }
@@ -825,25 +863,37 @@ impl Datasets {
             return Ok(Claim::Done(None));
         }
         let attempts = item.i64("ingest_attempts").unwrap_or(0);
-        let claimable = Condition::Or(vec![
-            Condition::eq("status", DatasetStatus::PendingUpload.as_str()),
-            Condition::eq("status", DatasetStatus::Validating.as_str()),
-        ]);
         if attempts >= MAX_INGEST_ATTEMPTS {
-            return Ok(Claim::Done(self.give_up(key, attempts, claimable).await?));
+            return Ok(Claim::Done(self.give_up(key, &d, attempts).await?));
         }
         let attempt = uuid::Uuid::new_v4().to_string();
         let claim = with_status(Update::default(), DatasetStatus::Validating)
             .set("ingest_attempt", attempt.as_str())
             .add("ingest_attempts", 1);
-        let under_limit = Condition::Or(vec![
-            Condition::AttrNotExists("ingest_attempts".into()),
-            Condition::cmp("ingest_attempts", Cmp::Lt, MAX_INGEST_ATTEMPTS),
+        // Exactly as read: of two runs claiming at once, one claims and the other has
+        // nothing to do; and the arrival below is counted once.
+        let unchanged = Condition::And(vec![
+            Condition::eq("status", d.status.as_str()),
+            match item.i64("ingest_attempts") {
+                Some(n) => Condition::eq("ingest_attempts", n),
+                None => Condition::AttrNotExists("ingest_attempts".into()),
+            },
         ]);
-        let cond = Condition::And(vec![claimable, under_limit]);
-        match self.records.update(key, claim, Some(cond)).await {
-            Ok(_) => {}
-            Err(PortError::ConditionFailed) => return Ok(Claim::Done(None)),
+        let mut tally =
+            Tally::of(&d.owner_id).dataset(Some(d.status), Some(DatasetStatus::Validating));
+        if attempts == 0 {
+            let format =
+                FileFormat::from_extension(&d.filename).map_or("other", FileFormat::extension);
+            tally = tally.upload(format, d.size_bytes);
+        }
+        let write = vec![TxOp::Update {
+            key: key.clone(),
+            update: claim,
+            condition: Some(unchanged),
+        }];
+        match tally.commit(self.records.as_ref(), write).await {
+            Ok(()) => {}
+            Err(PortError::TransactionCanceled { .. }) => return Ok(Claim::Done(None)),
             Err(e) => return Err(e.into()),
         }
         tracing::info!(dataset_id = %d.id, attempt = attempts + 1, "ingesting");
@@ -857,8 +907,8 @@ impl Datasets {
     async fn give_up(
         &self,
         key: &Key,
+        d: &Dataset,
         attempts: i64,
-        claimable: Condition,
     ) -> ServiceResult<Option<Dataset>> {
         let reason = format!(
             "ingestion was interrupted {attempts} times before it finished (the server \
@@ -870,16 +920,20 @@ impl Datasets {
             .set("ingest_attempt", uuid::Uuid::new_v4().to_string())
             .set("updated_at", Utc::now().to_rfc3339());
         let exhausted = Condition::cmp("ingest_attempts", Cmp::Ge, attempts);
-        match self
-            .records
-            .update(
-                key,
-                update,
-                Some(Condition::And(vec![claimable, exhausted])),
-            )
-            .await
-        {
-            Ok(item) => {
+        let write = vec![TxOp::Update {
+            key: key.clone(),
+            update,
+            condition: Some(Condition::And(vec![
+                Condition::eq("status", d.status.as_str()),
+                exhausted,
+            ])),
+        }];
+        let tally = Tally::of(&d.owner_id).dataset(Some(d.status), Some(DatasetStatus::Invalid));
+        match tally.commit(self.records.as_ref(), write).await {
+            Ok(()) => {
+                let Some(item) = self.records.get(key).await? else {
+                    return Ok(None);
+                };
                 let d: Dataset = item.to_value()?;
                 let _ = self
                     .objects
@@ -889,7 +943,7 @@ impl Datasets {
                 self.announce_invalid(&d).await;
                 Ok(Some(d))
             }
-            Err(PortError::ConditionFailed) => Ok(None),
+            Err(PortError::TransactionCanceled { .. }) => Ok(None),
             Err(e) => Err(e.into()),
         }
     }

@@ -12,6 +12,7 @@ pub mod generation;
 pub mod notifications;
 pub mod ports;
 pub mod service;
+pub mod stats;
 
 pub use config::{ConfigError, Environment, Settings};
 pub use error::PortError;

@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use synth_core::error::PortResult;
 use synth_core::ports::queue::DEDUP_WINDOW;
+use synth_core::ports::queue::QueueDepth;
 use synth_core::{PortError, Queue, QueueMessage};
 use tokio::time::Instant;
 
@@ -241,6 +242,26 @@ impl Queue for SqliteQueue {
             ));
         }
         Ok(())
+    }
+
+    async fn depth(&self) -> PortResult<QueueDepth> {
+        let queue = self.name.clone();
+        self.db
+            .call(move |c| {
+                c.query_row(
+                    "SELECT COALESCE(SUM(visible_at <= ?2), 0), COALESCE(SUM(visible_at > ?2), 0)
+                     FROM queue_messages WHERE queue = ?1",
+                    params![queue, now_ms()],
+                    |r| {
+                        Ok(QueueDepth {
+                            waiting: r.get(0)?,
+                            in_flight: r.get(1)?,
+                        })
+                    },
+                )
+                .map_err(sql_error)
+            })
+            .await
     }
 
     async fn health(&self) -> PortResult<()> {

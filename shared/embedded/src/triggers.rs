@@ -11,7 +11,8 @@ use std::sync::Arc;
 use synth_core::datasets::{Analyzer, Datasets};
 use synth_core::dispatch::{Dispatched, dispatch};
 use synth_core::notifications::Notifications;
-use synth_core::{Backends, ObjectMeta, PortError};
+use synth_core::stats::Meter;
+use synth_core::{Backends, ObjectMeta, PortError, RecordStore};
 use tokio::sync::{Semaphore, broadcast, mpsc, watch};
 
 use crate::{SqliteRecords, TopicMessage};
@@ -136,6 +137,26 @@ pub async fn run_notify_loop(
                     tracing::error!(message_id = %m.id, subject = %m.subject, error = %e, "a topic message could not be delivered");
                 }
             }
+        }
+    }
+}
+
+/// Write the API's measurements ([`Meter`]) every `every`, and once more when `stop` turns
+/// true, so the last seconds before a shutdown are kept too.
+pub async fn run_meter_flush(
+    meter: Arc<Meter>,
+    records: Arc<dyn RecordStore>,
+    every: std::time::Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let stopping = tokio::select! {
+            _ = stop.changed() => true,
+            _ = tokio::time::sleep(every) => false,
+        };
+        meter.flush(records.as_ref()).await;
+        if stopping {
+            break;
         }
     }
 }

@@ -3,15 +3,19 @@
 //! and at once when the phase changes) and each trial of a search as it ends, beats every
 //! [`HEARTBEAT`] in between (a transformer fit can take minutes without an epoch), and
 //! raises the stop flag the moment the owner cancels or stops it or another run takes the
-//! request over.
+//! request over. It also watches the run's memory, and alerts the administrators once when
+//! it passes `TRAINER_MEMORY_ALERT_PERCENT` of what the run may use.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::time::{Duration, Instant};
 
 use synth_core::generation::lifecycle::{Beat, HEARTBEAT, TrainerRun};
 use synth_core::generation::{Progress, SearchTrial};
 use synth_core::service::ServiceResult;
 use tokio::sync::mpsc;
+
+use crate::memory;
 
 /// Why the work was told to stop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,10 +72,12 @@ pub(crate) struct Keeper {
 }
 
 impl Keeper {
-    pub fn start(run: TrainerRun) -> Self {
+    /// Keep `run`; alert once its memory use passes `memory_alert` (a share, 0..=1).
+    pub fn start(run: TrainerRun, memory_alert: f64) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
         let signals = Signals::default();
-        let task = tokio::spawn(keep(run, rx, signals.clone()));
+        let watch = MemoryWatch::new(memory_alert);
+        let task = tokio::spawn(keep(run, rx, signals.clone(), watch));
         Self { tx, signals, task }
     }
 
@@ -84,10 +90,44 @@ impl Keeper {
     }
 }
 
+/// Looks at the run's memory now and then, and alerts once.
+struct MemoryWatch {
+    alert_at: f64,
+    looked: Option<Instant>,
+    alerted: bool,
+}
+
+impl MemoryWatch {
+    fn new(alert_at: f64) -> Self {
+        Self {
+            alert_at,
+            looked: None,
+            alerted: false,
+        }
+    }
+
+    async fn look(&mut self, run: &TrainerRun) {
+        if self.alerted || self.looked.is_some_and(|t| t.elapsed() < LOOK_EVERY) {
+            return;
+        }
+        self.looked = Some(Instant::now());
+        let Some(m) = memory::current() else { return };
+        if m.share() >= self.alert_at {
+            tracing::warn!(request_id = %run.request().id, used = m.used, limit = m.limit, "trainer close to its memory limit");
+            run.alert_memory(m.share(), m.used, m.limit).await;
+            self.alerted = true;
+        }
+    }
+}
+
+/// Least time between two looks at the memory.
+const LOOK_EVERY: Duration = Duration::from_secs(2);
+
 async fn keep(
     mut run: TrainerRun,
     mut rx: mpsc::UnboundedReceiver<Report>,
     signals: Signals,
+    mut watch: MemoryWatch,
 ) -> ServiceResult<TrainerRun> {
     let mut ticker = tokio::time::interval(HEARTBEAT);
     ticker.tick().await;
@@ -111,6 +151,7 @@ async fn keep(
                 run.heartbeat().await?
             }
         };
+        watch.look(&run).await;
         match beat {
             Beat::Continue => {}
             Beat::Stop => signals.raise(Verdict::Stop),

@@ -10,6 +10,7 @@
 //! same [`JobArgs`] the queue carries.
 
 mod keeper;
+mod memory;
 mod pace;
 mod work;
 
@@ -130,7 +131,8 @@ impl Trainer {
             }
         };
         let request = run.request().clone();
-        let keeper = Keeper::start(run);
+        let memory_alert = self.settings.trainer_memory_alert_percent / 100.0;
+        let keeper = Keeper::start(run, memory_alert);
         let signals = keeper.signals.clone();
         let produced = match self.inputs(&request).await {
             Ok((table, metadata)) => {
@@ -207,6 +209,7 @@ impl Trainer {
                     parameters: p.parameters,
                     search: p.search,
                     left_out: p.left_out,
+                    training: p.training,
                 };
                 if verdict == Verdict::Stop {
                     run.stopped(result).await?;

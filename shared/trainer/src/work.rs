@@ -4,6 +4,7 @@
 //! progress to the keeper and each stops early when the stop flag is raised.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 use synth_constraints::Violation;
 use synth_engine::{Bound, Condition, Test};
@@ -11,7 +12,7 @@ use synth_engine::{Bound, Condition, Test};
 use serde_json::{Map, Value};
 use synth_core::generation::{
     GenerationRequest, OutputFormat, Progress, RequestKind, ResultFile, SearchSummary, SearchTrial,
-    Timings, TrialState,
+    Timings, TrainingFacts, TrialState,
 };
 use synth_core::{ObjectStore, PortError};
 use synth_engine::optimize::{StopReason, Trial, TrialStatus};
@@ -39,6 +40,8 @@ struct Found {
     parameters: Map<String, Value>,
     search: Option<SearchSummary>,
     left_out: Vec<Violation>,
+    /// How the model was fitted; `None` when it is a search trial's model.
+    training: Option<TrainingFacts>,
 }
 
 /// What the work produced.
@@ -50,6 +53,7 @@ pub(crate) struct Produced {
     pub parameters: Value,
     pub search: Option<SearchSummary>,
     pub left_out: Vec<Violation>,
+    pub training: Option<TrainingFacts>,
 }
 
 /// A request's conditions for the engine: `column: value` is an equality, `column: {">=":
@@ -189,6 +193,7 @@ impl Job {
             parameters,
             search,
             left_out,
+            training,
         } = job.clone().model(&mut pace, &mut timings).await?;
         job.report(pace.phase("sampling", "sampling the synthetic rows", 85.0));
         let t = Instant::now();
@@ -235,6 +240,7 @@ impl Job {
             parameters: Value::Object(parameters),
             search,
             left_out,
+            training,
         })
     }
 
@@ -277,14 +283,25 @@ impl Job {
                     parameters,
                     search,
                     left_out: Vec::new(),
+                    training: None,
                 });
             }
         }
         let params = model_params(&self.request, &parameters)?;
         let t = Instant::now();
         let fit_pace = pace.clone();
-        let (model, left_out) = blocking(self.clone(), move |j| j.fit(&params, fit_pace)).await??;
+        let epochs = Arc::new(AtomicU64::new(0));
+        let counted = epochs.clone();
+        let (model, left_out) =
+            blocking(self.clone(), move |j| j.fit(&params, fit_pace, &counted)).await??;
         timings.training = t.elapsed().as_secs_f64();
+        let left: u64 = left_out.iter().map(|v| v.rows as u64).sum();
+        let training = Some(TrainingFacts {
+            rows: (self.table.n_rows() as u64).saturating_sub(left),
+            epochs: epochs.load(Ordering::Relaxed),
+            seconds: timings.training,
+            device: device_name(FitOptions::default().device),
+        });
         if self.cancelled() {
             return Err(Failure::Stopped);
         }
@@ -293,6 +310,7 @@ impl Job {
             parameters,
             search,
             left_out,
+            training,
         })
     }
 
@@ -344,6 +362,7 @@ impl Job {
         &self,
         params: &ModelParams,
         pace: Pace,
+        epochs_run: &Arc<AtomicU64>,
     ) -> Result<(Box<dyn Synthesizer>, Vec<Violation>), Failure> {
         self.report(pace.phase(
             "preparing",
@@ -352,10 +371,12 @@ impl Job {
         ));
         let progress = self.progress.clone();
         let epochs = params.epochs() as u64;
+        let counted = epochs_run.clone();
         let options = FitOptions {
             seed: seed_of(&self.request),
             stop: Some(self.signals.stop.clone()),
             on_epoch: Some(Box::new(move |e: &EpochReport| {
+                counted.fetch_add(1, Ordering::Relaxed);
                 let _ = progress.send(Report::Progress(pace.epoch(e, epochs)));
             })),
             ..FitOptions::default()
@@ -540,4 +561,12 @@ struct Scored {
     json: Vec<u8>,
     html: Vec<u8>,
     quality: Option<f64>,
+}
+
+/// How throughput figures name a device.
+fn device_name(device: synth_engine::EngineDevice) -> String {
+    match device {
+        synth_engine::EngineDevice::Cpu => "cpu".to_owned(),
+        synth_engine::EngineDevice::Cuda(n) => format!("cuda:{n}"),
+    }
 }

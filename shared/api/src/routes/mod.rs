@@ -6,6 +6,7 @@ pub mod datasets;
 pub mod generation;
 pub mod notifications;
 pub mod optimization;
+pub mod stats;
 pub mod system;
 pub mod users;
 
@@ -62,8 +63,7 @@ impl ResourceGroup {
         }
     }
 
-    /// The routes of this group. Groups whose endpoints are not built yet have none:
-    /// their paths answer 404 rather than pretending.
+    /// The routes of this group.
     fn router(self) -> OpenApiRouter<AppState> {
         match self {
             Self::Auth => auth::router(),
@@ -73,7 +73,7 @@ impl ResourceGroup {
             Self::Generation => generation::router(),
             Self::Optimization => optimization::router(),
             Self::Notifications => notifications::router(),
-            Self::Stats => OpenApiRouter::new(),
+            Self::Stats => stats::router(),
         }
     }
 }
@@ -93,6 +93,7 @@ impl ResourceGroup {
         (name = "datasets", description = "Uploading and inspecting tables"),
         (name = "generation", description = "Asking for, following and downloading synthetic tables"),
         (name = "optimization", description = "Hyperparameter searches: trials as they run, stop, the best model"),
+        (name = "stats", description = "The caller's dashboard and usage; the platform's state and performance for administrators"),
         (name = "notifications", description = "What happened to the caller's requests and datasets, unread first, with a long poll"),
         (name = "admin", description = "Administration (admins only)"),
     )
@@ -192,6 +193,10 @@ pub fn app(state: AppState, groups: &[ResourceGroup], extra: Option<Router>) -> 
             "/docs.css",
             get(|| async { ([(header::CONTENT_TYPE, "text/css")], docs::CSS).into_response() }),
         )
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::metrics::measure,
+        ))
         .fallback(|| async { ApiError::not_found("no such route") })
         .with_state(state);
     let router = match extra {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use axum::extract::State;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use synth_core::notifications::{Listing, MAX_IDS, MAX_WAIT, NotificationPage};
+use synth_core::notifications::{MAX_IDS, MAX_WAIT, NotificationPage};
 use synth_core::service::page_size;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -15,7 +15,9 @@ use utoipa_axum::routes;
 
 use crate::auth::Caller;
 use crate::envelope::{Failure, Success};
+use crate::error::ApiError;
 use crate::extract::{Json, Path, Query};
+use crate::metrics::Waited;
 use crate::routes::{Ack, Reply, ok};
 use crate::state::AppState;
 
@@ -76,7 +78,13 @@ async fn list(
     State(s): State<AppState>,
     Caller(p): Caller,
     Query(q): Query<ListParams>,
-) -> Reply<NotificationPage> {
+) -> Result<
+    (
+        axum::Extension<Waited>,
+        axum::Json<Success<NotificationPage>>,
+    ),
+    ApiError,
+> {
     let limit = page_size(q.limit)?;
     let wait = match q.wait {
         None => None,
@@ -91,13 +99,16 @@ async fn list(
             .into());
         }
     };
-    let listing = Listing {
-        limit,
-        cursor: q.cursor,
-        wait,
-        since: q.since,
+    let n = &s.notifications;
+    let waited = match wait.filter(|w| !w.is_zero()) {
+        Some(w) => n.wait_for_new(&p.user.id, q.since, w).await?,
+        None => Duration::ZERO,
     };
-    ok(s.notifications.list(&p.user.id, listing).await?)
+    let page = n.list(&p.user.id, limit, q.cursor).await?;
+    Ok((
+        axum::Extension(Waited(waited)),
+        axum::Json(Success::new(page)),
+    ))
 }
 
 /// Mark notifications read: `{"ids": [...]}` (each must be the caller's, else 404 and

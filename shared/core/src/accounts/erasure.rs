@@ -16,6 +16,7 @@ use super::{
 };
 use crate::ports::records::{Condition, Index, Item, Query, TxOp, Update, query_all};
 use crate::service::{RequestContext, ServiceResult};
+use crate::stats::Tally;
 
 /// Attributes an export leaves out: the password hash and the storage keys.
 const NOT_EXPORTED: [&str; 6] = [
@@ -43,8 +44,11 @@ impl Accounts {
         let mut objects = self.objects.delete_prefix(&user_prefix(id)).await?;
         objects += self.objects.delete_prefix(&upload_prefix(id)).await?;
         let items = self.partition(id).await?;
-        // The account itself last, so a failure half-way can be retried by the same user.
-        for item in items.iter().filter(|i| i.str("sk") != Some("PROFILE")) {
+        // The account itself (and its counters, which the platform's totals lose at the
+        // same time) last, so a failure half-way can be retried by the same user.
+        let last = |i: &&Item| matches!(i.str("sk"), Some("PROFILE" | "STATS"));
+        let stats = items.iter().find(|i| i.str("sk") == Some("STATS"));
+        for item in items.iter().filter(|i| !last(i)) {
             if let Some(endpoint) = item.str("endpoint") {
                 self.push.remove(endpoint).await?;
             }
@@ -59,21 +63,29 @@ impl Accounts {
             ctx,
             json!({ "items": items.len(), "objects": objects }),
         );
-        self.records
-            .transact(vec![
-                TxOp::Delete {
-                    key: user_key(id),
-                    condition: None,
-                },
-                TxOp::Delete {
-                    key: email_key(&who.user.email),
-                    condition: None,
-                },
-                TxOp::Put {
-                    item: audit,
-                    condition: None,
-                },
-            ])
+        let mut ops = vec![
+            TxOp::Delete {
+                key: user_key(id),
+                condition: Some(Condition::Exists),
+            },
+            TxOp::Delete {
+                key: email_key(&who.user.email),
+                condition: None,
+            },
+            TxOp::Put {
+                item: audit,
+                condition: None,
+            },
+        ];
+        if let Some(s) = stats {
+            ops.push(TxOp::Delete {
+                key: s.key(),
+                condition: None,
+            });
+        }
+        Tally::of(id)
+            .erased(stats)
+            .commit(self.records.as_ref(), ops)
             .await?;
         security_event("account_erased", json!({ "request_id": ctx.request_id }));
         Ok(())

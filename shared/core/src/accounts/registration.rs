@@ -10,6 +10,7 @@ use super::{
 };
 use crate::ports::records::{Condition, Item, TxOp};
 use crate::service::{ServiceError, ServiceResult};
+use crate::stats::Tally;
 use crate::{PortError, RecordStore};
 
 /// Trim and lower-case an email, and check its shape.
@@ -99,7 +100,8 @@ pub async fn register(
             condition: Some(Condition::NotExists),
         },
     ];
-    match records.transact(ops).await {
+    let tally = Tally::of(&user.id).registered();
+    match tally.commit(records, ops).await {
         Ok(()) => Ok(user),
         Err(PortError::TransactionCanceled { failed }) if failed.contains(&1) => Err(
             ServiceError::Conflict("an account with this email already exists".into()),

@@ -16,13 +16,14 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use serde_json::json;
 
-use super::requests::{notify, release};
+use super::requests::{notify, release, result_bytes};
 use super::{
     GenerationRequest, GenerationResult, Progress, RequestStatus, SearchTrial, request_key,
     trial_key,
 };
 use crate::ports::records::{Condition, Item, TxOp, Update};
 use crate::service::{ServiceError, ServiceResult};
+use crate::stats::{Tally, perf};
 use crate::{PortError, RecordStore, Topic};
 
 /// Runs that took a request on and never finished it before it is given up.
@@ -121,6 +122,20 @@ impl TrainerRun {
         &self.request
     }
 
+    /// Tell the administrators this run uses `share` (0..1) of the memory it may use.
+    pub async fn alert_memory(&self, share: f64, used_bytes: u64, limit_bytes: u64) {
+        let alert = json!({
+            "type": "admin.trainer_memory",
+            "request_id": self.request.id,
+            "owner_id": self.request.owner_id,
+            "share": share,
+            "used_bytes": used_bytes,
+            "limit_bytes": limit_bytes,
+            "at": Utc::now().to_rfc3339(),
+        });
+        publish_alert(self.topic.as_ref(), "admin.trainer_memory", &alert).await;
+    }
+
     /// Tell the store this run is alive.
     pub async fn heartbeat(&self) -> ServiceResult<Beat> {
         self.write(Update::default()).await
@@ -202,16 +217,35 @@ impl TrainerRun {
     async fn finish_with(self, to: RequestStatus, result: GenerationResult) -> ServiceResult<()> {
         let quality = result.quality_score;
         let rows = result.rows;
+        let r = &self.request;
+        let bytes = result_bytes(&GenerationRequest {
+            result: Some(result.clone()),
+            ..r.clone()
+        });
+        let mut tally = Tally::of(&r.owner_id)
+            .generated(rows, quality)
+            .storage(bytes);
+        if let Some(t) = &result.training {
+            let ms = (t.seconds * 1000.0).round() as i64;
+            tally = tally.fitted(&r.model_type, t.epochs, ms);
+        }
         let update = Update::default()
             .set("result", serde_json::to_value(&result).expect("serialises"))
             .set("finished_at", Utc::now().to_rfc3339())
             .remove("progress");
+        let (records, model) = (self.records.clone(), r.model_type.clone());
         self.finish(
             to,
             update,
             json!({ "quality_score": quality, "rows": rows }),
+            tally,
         )
-        .await
+        .await?;
+        if let Some(t) = &result.training {
+            let row_epochs = t.rows.saturating_mul(t.epochs);
+            perf::record_training(records.as_ref(), &model, &t.device, row_epochs, t.seconds).await;
+        }
+        Ok(())
     }
 
     /// Finish as failed, with a reason the owner can act on.
@@ -219,14 +253,21 @@ impl TrainerRun {
         let update = Update::default()
             .set("error", reason)
             .set("finished_at", Utc::now().to_rfc3339());
-        self.finish(RequestStatus::Failed, update, json!({ "error": reason }))
-            .await
+        let tally = Tally::of(&self.request.owner_id);
+        self.finish(
+            RequestStatus::Failed,
+            update,
+            json!({ "error": reason }),
+            tally,
+        )
+        .await
     }
 
     /// Finish as cancelled (the owner asked; this run stopped between epochs).
     pub async fn cancelled(self) -> ServiceResult<()> {
         let update = Update::default().set("finished_at", Utc::now().to_rfc3339());
-        self.finish(RequestStatus::Cancelled, update, json!({}))
+        let tally = Tally::of(&self.request.owner_id);
+        self.finish(RequestStatus::Cancelled, update, json!({}), tally)
             .await
     }
 
@@ -235,15 +276,16 @@ impl TrainerRun {
         to: RequestStatus,
         update: Update,
         notice: serde_json::Value,
+        tally: Tally,
     ) -> ServiceResult<()> {
         let r = &self.request;
         release(
             self.records.as_ref(),
             r,
-            RequestStatus::Running,
-            to,
+            (RequestStatus::Running, to),
             Some(update),
             Some(&self.attempt),
+            tally,
         )
         .await?;
         let done = GenerationRequest {
@@ -294,8 +336,17 @@ async fn take(
         _ => Condition::eq("status", RequestStatus::Queued.as_str()),
     };
     let key = request_key(&r.owner_id, &r.id);
-    match records.update(&key, update, Some(cond)).await {
-        Ok(item) => {
+    let claim = vec![TxOp::Update {
+        key: key.clone(),
+        update,
+        condition: Some(cond),
+    }];
+    let tally = Tally::of(&r.owner_id).request(Some(r.status), Some(RequestStatus::Running));
+    match tally.commit(records.as_ref(), claim).await {
+        Ok(()) => {
+            let Some(item) = records.get(&key).await? else {
+                return Ok(None);
+            };
             let request: GenerationRequest = item.to_value()?;
             tracing::info!(request_id = %request.id, attempt = request.attempts, "trainer run took the request");
             Ok(Some(TrainerRun {
@@ -306,7 +357,7 @@ async fn take(
                 last_progress: None,
             }))
         }
-        Err(PortError::ConditionFailed) => Ok(None),
+        Err(PortError::TransactionCanceled { .. }) => Ok(None),
         Err(e) => Err(e.into()),
     }
 }
@@ -329,10 +380,10 @@ async fn give_up(
     match release(
         records,
         r,
-        RequestStatus::Running,
-        RequestStatus::Failed,
+        (RequestStatus::Running, RequestStatus::Failed),
         Some(update),
         previous,
+        Tally::of(&r.owner_id),
     )
     .await
     {
@@ -346,5 +397,21 @@ async fn give_up(
     };
     notify(topic, "failed", &failed, json!({ "error": reason })).await;
     tracing::warn!(request_id = %r.id, attempts = r.attempts, "generation request given up");
+    let alert = json!({
+        "type": "admin.request_failing",
+        "request_id": r.id,
+        "owner_id": r.owner_id,
+        "attempts": r.attempts + 1,
+        "error": reason,
+        "at": Utc::now().to_rfc3339(),
+    });
+    publish_alert(topic, "admin.request_failing", &alert).await;
     Ok(())
+}
+
+/// Tell the administrators (best effort: what it is about is stored already).
+async fn publish_alert(topic: &dyn Topic, kind: &str, message: &serde_json::Value) {
+    if let Err(e) = topic.publish(kind, &message.to_string()).await {
+        tracing::error!(error = %e, kind, "could not publish an admin alert");
+    }
 }

@@ -330,6 +330,22 @@ pub struct GenerationResult {
     /// left out of training for each.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub left_out: Vec<Violation>,
+    /// How the final model was fitted; absent when a search's best trial was kept as it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub training: Option<TrainingFacts>,
+}
+
+/// How a model was fitted: the throughput figures of `/stats/performance`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TrainingFacts {
+    /// Rows it trained on.
+    pub rows: u64,
+    /// Epochs it ran (early stopping may end before the `epochs` asked for).
+    pub epochs: u64,
+    pub seconds: f64,
+    /// `cpu`, or `cuda:{ordinal}`.
+    pub device: String,
 }
 
 /// An administrator's decision on a request that needed one.

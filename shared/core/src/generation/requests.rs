@@ -23,6 +23,7 @@ use crate::ports::jobs::JobSpec;
 use crate::ports::objects::PresignedRequest;
 use crate::ports::records::{Cmp, Condition, Index, Item, Query, SortKey, TxOp, Update};
 use crate::service::{RequestContext, ServiceError, ServiceResult};
+use crate::stats::Tally;
 use crate::{ObjectStore, PortError, Queue, RecordStore, Settings, Topic};
 
 /// How long a download link stays valid.
@@ -159,8 +160,13 @@ impl Generations {
             return Err(refused(&v));
         };
         let r = new_request(owner, &dataset, input, checked);
-        self.records
-            .put(item(&r)?, Some(Condition::NotExists))
+        let put = vec![TxOp::Put {
+            item: item(&r)?,
+            condition: Some(Condition::NotExists),
+        }];
+        Tally::of(owner)
+            .request_created()
+            .commit(self.records.as_ref(), put)
             .await?;
         tracing::info!(request_id = %r.id, dataset_id = %r.dataset_id, model = %r.model_type, "generation request created");
         if start {
@@ -231,17 +237,9 @@ impl Generations {
     async fn start_request(&self, r: GenerationRequest) -> ServiceResult<GenerationRequest> {
         match r.status {
             RequestStatus::Pending if self.settings.require_approval => {
-                let update = Update::default()
-                    .set("status", RequestStatus::AwaitingApproval.as_str())
-                    .set("gsi1pk", status_partition(RequestStatus::AwaitingApproval))
-                    .set("updated_at", Utc::now().to_rfc3339());
-                let cond = Condition::eq("status", RequestStatus::Pending.as_str());
-                let key = request_key(&r.owner_id, &r.id);
-                match self.records.update(&key, update, Some(cond)).await {
-                    Ok(item) => Ok(item.to_value()?),
-                    Err(PortError::ConditionFailed) => Err(changed()),
-                    Err(e) => Err(e.into()),
-                }
+                let update = Update::default().set("updated_at", Utc::now().to_rfc3339());
+                self.move_to(&r, RequestStatus::AwaitingApproval, update)
+                    .await
             }
             RequestStatus::Pending | RequestStatus::Approved => self.enqueue(&r).await,
             RequestStatus::AwaitingApproval => Err(ServiceError::Conflict(
@@ -282,7 +280,8 @@ impl Generations {
                 condition: Some(Condition::eq("status", DatasetStatus::Ready.as_str())),
             },
         ];
-        match self.records.transact(ops).await {
+        let tally = Tally::of(&r.owner_id).request(Some(r.status), Some(RequestStatus::Queued));
+        match tally.commit(self.records.as_ref(), ops).await {
             Ok(()) => {}
             Err(PortError::TransactionCanceled { failed }) if failed.contains(&1) => {
                 return Err(ServiceError::RateLimited {
@@ -325,7 +324,15 @@ impl Generations {
         to: RequestStatus,
         extra: Option<Update>,
     ) -> ServiceResult<()> {
-        release(self.records.as_ref(), r, from, to, extra, None).await
+        release(
+            self.records.as_ref(),
+            r,
+            (from, to),
+            extra,
+            None,
+            Tally::of(&r.owner_id),
+        )
+        .await
     }
 
     /// One of the caller's requests; another user's is simply not found.
@@ -377,13 +384,16 @@ impl Generations {
                     .delete_prefix(&result_prefix(owner, id))
                     .await?;
                 super::search::delete_trials(self.records.as_ref(), owner, id).await?;
-                match self
-                    .records
-                    .delete(&key, Some(Condition::eq("status", s.as_str())))
-                    .await
-                {
+                let gone = vec![TxOp::Delete {
+                    key,
+                    condition: Some(Condition::eq("status", s.as_str())),
+                }];
+                let tally = Tally::of(owner)
+                    .request(Some(s), None)
+                    .storage(-result_bytes(&r));
+                match tally.commit(self.records.as_ref(), gone).await {
                     Ok(()) => Ok(None),
-                    Err(PortError::ConditionFailed) => Err(changed()),
+                    Err(PortError::TransactionCanceled { .. }) => Err(changed()),
                     Err(e) => Err(e.into()),
                 }
             }
@@ -412,18 +422,12 @@ impl Generations {
                 self.notify("cancelled", &r, json!({})).await;
                 Ok(Some(r))
             }
-            s => {
+            _ => {
                 let update = Update::default()
-                    .set("status", RequestStatus::Cancelled.as_str())
-                    .set("gsi1pk", status_partition(RequestStatus::Cancelled))
                     .set("finished_at", now.as_str())
                     .set("updated_at", now);
-                let cond = Condition::eq("status", s.as_str());
-                match self.records.update(&key, update, Some(cond)).await {
-                    Ok(item) => Ok(Some(item.to_value()?)),
-                    Err(PortError::ConditionFailed) => Err(changed()),
-                    Err(e) => Err(e.into()),
-                }
+                let r = self.move_to(&r, RequestStatus::Cancelled, update).await?;
+                Ok(Some(r))
             }
         }
     }
@@ -595,7 +599,32 @@ impl Generations {
                 condition: Some(Condition::NotExists),
             },
         ];
-        match self.records.transact(ops).await {
+        let tally = Tally::of(&r.owner_id).request(Some(r.status), Some(to));
+        match tally.commit(self.records.as_ref(), ops).await {
+            Ok(()) => self.get(&r.owner_id, &r.id).await,
+            Err(PortError::TransactionCanceled { .. }) => Err(changed()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Move `r` from the state it was read in to `to` (neither queued nor running: no
+    /// limit counts change), with `update`'s other attributes; the request as it now is.
+    async fn move_to(
+        &self,
+        r: &GenerationRequest,
+        to: RequestStatus,
+        update: Update,
+    ) -> ServiceResult<GenerationRequest> {
+        let key = request_key(&r.owner_id, &r.id);
+        let ops = vec![TxOp::Update {
+            key: key.clone(),
+            update: update
+                .set("status", to.as_str())
+                .set("gsi1pk", status_partition(to)),
+            condition: Some(Condition::eq("status", r.status.as_str())),
+        }];
+        let tally = Tally::of(&r.owner_id).request(Some(r.status), Some(to));
+        match tally.commit(self.records.as_ref(), ops).await {
             Ok(()) => self.get(&r.owner_id, &r.id).await,
             Err(PortError::TransactionCanceled { .. }) => Err(changed()),
             Err(e) => Err(e.into()),
@@ -658,17 +687,24 @@ pub(crate) fn item(r: &GenerationRequest) -> ServiceResult<Item> {
         .with_gsi2(ALL_PARTITION, r.id.as_str()))
 }
 
-/// Leave `from` (queued or running) for `to`: the request, the owner's active count and the
-/// dataset's generation count change in one transaction. `attempt`, when given, must still
+/// Leave `from` (queued or running) for `to`: the request, the owner's active count, the
+/// dataset's generation count and the owner's counters (`tally`, with the move itself and
+/// the trainer's time added) change in one transaction. `attempt`, when given, must still
 /// own the request (a trainer run finishing it).
 pub(crate) async fn release(
     records: &dyn RecordStore,
     r: &GenerationRequest,
-    from: RequestStatus,
-    to: RequestStatus,
+    (from, to): (RequestStatus, RequestStatus),
     extra: Option<Update>,
     attempt: Option<&str>,
+    tally: Tally,
 ) -> ServiceResult<()> {
+    let mut tally = tally.request(Some(from), Some(to));
+    if from == RequestStatus::Running
+        && let Some(started) = r.started_at
+    {
+        tally = tally.trainer_time((Utc::now() - started).num_milliseconds());
+    }
     let mut update = extra
         .unwrap_or_default()
         .set("status", to.as_str())
@@ -698,11 +734,18 @@ pub(crate) async fn release(
             condition: Some(Condition::Exists),
         });
     }
-    match records.transact(ops).await {
+    match tally.commit(records, ops).await {
         Ok(()) => Ok(()),
         Err(PortError::TransactionCanceled { failed }) if failed == [2] => {
             // The dataset went (erasure): release the request and the count without it.
-            Box::pin(release_without_dataset(records, r, from, to, attempt)).await
+            Box::pin(release_without_dataset(
+                records,
+                r,
+                (from, to),
+                attempt,
+                tally,
+            ))
+            .await
         }
         Err(PortError::TransactionCanceled { .. }) => Err(changed()),
         Err(e) => Err(e.into()),
@@ -712,9 +755,9 @@ pub(crate) async fn release(
 async fn release_without_dataset(
     records: &dyn RecordStore,
     r: &GenerationRequest,
-    from: RequestStatus,
-    to: RequestStatus,
+    (from, to): (RequestStatus, RequestStatus),
     attempt: Option<&str>,
+    tally: Tally,
 ) -> ServiceResult<()> {
     let mut cond = vec![Condition::eq("status", from.as_str())];
     if let Some(a) = attempt {
@@ -735,11 +778,21 @@ async fn release_without_dataset(
             condition: None,
         },
     ];
-    match records.transact(ops).await {
+    match tally.commit(records, ops).await {
         Ok(()) => Ok(()),
         Err(PortError::TransactionCanceled { .. }) => Err(changed()),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Bytes of the files a request produced.
+pub(crate) fn result_bytes(r: &GenerationRequest) -> i64 {
+    r.result.as_ref().map_or(0, |x| {
+        x.files
+            .iter()
+            .map(|f| i64::try_from(f.size_bytes).unwrap_or(i64::MAX))
+            .sum()
+    })
 }
 
 /// Publish what happened to a request on the topic; the subject is the request's kind and

@@ -74,7 +74,8 @@ impl NotificationKind {
             "generation.approved" | "optimization.approved" => Self::RequestApproved,
             "generation.rejected" | "optimization.rejected" => Self::RequestRejected,
             "optimization.completed" => Self::OptimizationCompleted,
-            "optimization.stopped" => Self::OptimizationStopped,
+            // A generation's search its owner stopped (its best trial was kept).
+            "optimization.stopped" | "generation.stopped" => Self::OptimizationStopped,
             "optimization.failed" => Self::OptimizationFailed,
             "optimization.cancelled" => Self::OptimizationCancelled,
             "dataset.invalid" => Self::DatasetInvalid,
@@ -115,6 +116,8 @@ pub struct Content {
     pub link: String,
     /// The one user it is for; `None` for the administrators' kinds.
     pub user_id: Option<String>,
+    /// When it happened (the message's `at`), if the message says.
+    pub at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// A message's content, or why it notifies nobody.
@@ -202,6 +205,9 @@ pub fn content_of(message: &Value) -> Result<Content, String> {
         object,
         link,
         user_id: if kind.for_admins() { None } else { user_id },
+        at: text(message, "at")
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&chrono::Utc)),
     })
 }
 

@@ -73,19 +73,8 @@ pub struct NotificationPage {
     pub next_cursor: Option<String>,
     /// How many of the caller's notifications are unread.
     pub unread_count: i64,
-    /// When the newest notification was made; pass it as `since` to wait for the next.
+    /// When the newest notification arrived; pass it as `since` to wait for the next.
     pub latest_at: Option<DateTime<Utc>>,
-}
-
-/// What a listing asks for.
-#[derive(Debug, Clone, Default)]
-pub struct Listing {
-    pub limit: usize,
-    pub cursor: Option<String>,
-    /// Wait up to this long for a notification newer than `since` (at most [`MAX_WAIT`]).
-    pub wait: Option<Duration>,
-    /// What counts as new when waiting; the time of the call when absent.
-    pub since: Option<DateTime<Utc>>,
 }
 
 /// What delivering one message came to.
@@ -208,6 +197,8 @@ impl Notifications {
     /// Write one notification and count it unread; false when it was written before.
     async fn write(&self, user_id: &str, id: &str, c: &Content) -> ServiceResult<bool> {
         let now = Utc::now();
+        // Listed by when it happened: deliveries may come out of order.
+        let happened = c.at.filter(|t| *t <= now).unwrap_or(now);
         let n = Notification {
             id: id.to_owned(),
             kind: c.kind,
@@ -215,11 +206,11 @@ impl Notifications {
             body: c.body.clone(),
             object: c.object.clone(),
             link: c.link.clone(),
-            created_at: now,
+            created_at: happened,
             read_at: None,
         };
         let item = Item::from_value(&notification_key(user_id, id), &n)?
-            .with_gsi1(list_partition(user_id), list_sort_key(false, now, id));
+            .with_gsi1(list_partition(user_id), list_sort_key(false, happened, id));
         let ops = vec![
             TxOp::Put {
                 item,
@@ -283,21 +274,37 @@ impl Notifications {
         Ok(pushed)
     }
 
-    /// The caller's notifications, unread first; with `wait`, once one newer than `since`
-    /// exists or the wait is over.
-    pub async fn list(&self, user_id: &str, listing: Listing) -> ServiceResult<NotificationPage> {
-        if let Some(wait) = listing.wait.filter(|w| !w.is_zero()) {
-            let since = listing.since.unwrap_or_else(Utc::now).timestamp_millis();
-            let deadline = tokio::time::Instant::now() + wait.min(MAX_WAIT);
-            while self.state(user_id).await?.1.is_none_or(|l| l <= since)
-                && tokio::time::Instant::now() < deadline
-            {
-                tokio::time::sleep(POLL).await;
-            }
+    /// Wait until the user has a notification newer than `since` (the time of the call
+    /// when absent), or `wait` (at most [`MAX_WAIT`]) is over: the long poll. Returns how
+    /// long it waited.
+    pub async fn wait_for_new(
+        &self,
+        user_id: &str,
+        since: Option<DateTime<Utc>>,
+        wait: Duration,
+    ) -> ServiceResult<Duration> {
+        let started = tokio::time::Instant::now();
+        let since = since.unwrap_or_else(Utc::now).timestamp_millis();
+        let deadline = started + wait.min(MAX_WAIT);
+        while self.state(user_id).await?.1.is_none_or(|l| l <= since)
+            && tokio::time::Instant::now() < deadline
+        {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            tokio::time::sleep(POLL.min(left)).await;
         }
+        Ok(started.elapsed())
+    }
+
+    /// A page of the caller's notifications, unread first, with the unread count.
+    pub async fn list(
+        &self,
+        user_id: &str,
+        limit: usize,
+        cursor: Option<String>,
+    ) -> ServiceResult<NotificationPage> {
         let q = Query::partition(Index::Gsi1, list_partition(user_id))
-            .limit(listing.limit.clamp(1, 100))
-            .after(listing.cursor);
+            .limit(limit.clamp(1, 100))
+            .after(cursor);
         let page = self.records.query(&q).await?;
         let now = Utc::now().timestamp();
         let live: Vec<Item> = page

@@ -21,6 +21,15 @@ pub struct QueueMessage {
     pub receive_count: u32,
 }
 
+/// How many messages a queue holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueDepth {
+    /// Waiting to be received.
+    pub waiting: u64,
+    /// Received and not yet acknowledged (hidden).
+    pub in_flight: u64,
+}
+
 #[async_trait]
 pub trait Queue: Send + Sync {
     /// Enqueue `body`; a second send with the same `dedup_key` within the dedup window is
@@ -38,6 +47,8 @@ pub trait Queue: Send + Sync {
     async fn ack(&self, receipt: &str) -> PortResult<()>;
     /// Keep a received message hidden for `visibility` from now (long work).
     async fn extend(&self, receipt: &str, visibility: Duration) -> PortResult<()>;
+    /// How many messages wait and how many are being worked on (SQS: approximately).
+    async fn depth(&self) -> PortResult<QueueDepth>;
     /// Whether the queue answers.
     async fn health(&self) -> PortResult<()>;
 }

@@ -1,0 +1,129 @@
+//! `/stats`: the caller's dashboard and usage, and for administrators the platform's state
+//! and the API's and trainer's performance. Every figure is read from counters kept as
+//! things happen: no route here reads more than a handful of items, whatever is stored.
+
+use axum::extract::State;
+use chrono::{Duration, NaiveDate, Utc};
+use serde::Deserialize;
+use synth_core::stats::{
+    Dashboard, MAX_USAGE_DAYS, Performance, SystemStats, Usage, UsageScope, Window,
+};
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::auth::{Admin, Caller};
+use crate::envelope::{Failure, Success};
+use crate::extract::Query;
+use crate::routes::{Reply, ok};
+use crate::state::AppState;
+
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(dashboard))
+        .routes(routes!(system))
+        .routes(routes!(performance))
+        .routes(routes!(usage))
+}
+
+/// The caller's datasets and requests by state, rows generated, quality, training time and
+/// newest requests.
+#[utoipa::path(get, path = "/stats/dashboard", tag = "stats", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller's dashboard", body = Success<Dashboard>),
+        (status = 401, description = "Not authenticated", body = Failure),
+    ))]
+async fn dashboard(State(s): State<AppState>, Caller(p): Caller) -> Reply<Dashboard> {
+    ok(s.stats.dashboard(&p.user.id).await?)
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct SystemParams {
+    /// Users per day over this many days, today included (1..=366, default 30).
+    #[param(minimum = 1, maximum = 366)]
+    pub days: Option<i64>,
+}
+
+/// The platform: users (total, active and new per day), datasets and requests by state,
+/// the queue, the failure rate, seconds per epoch per model, storage. Administrators only.
+#[utoipa::path(get, path = "/stats/system", tag = "stats", security(("bearer" = [])), params(SystemParams),
+    responses(
+        (status = 200, description = "The platform's state", body = Success<SystemStats>),
+        (status = 400, description = "Invalid parameter", body = Failure),
+        (status = 401, description = "Not authenticated", body = Failure),
+        (status = 403, description = "Not an administrator", body = Failure),
+    ))]
+async fn system(
+    State(s): State<AppState>,
+    Admin(_admin): Admin,
+    Query(q): Query<SystemParams>,
+) -> Reply<SystemStats> {
+    let days = q.days.unwrap_or(30);
+    if !(1..=MAX_USAGE_DAYS).contains(&days) {
+        let why = format!("1..={MAX_USAGE_DAYS}");
+        return Err(synth_core::ServiceError::field("days", why).into());
+    }
+    ok(s.stats.system(days).await?)
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct PerformanceParams {
+    /// `1h` (by the minute), `24h` (by the hour, the default) or `7d` (by the day).
+    #[param(value_type = Option<String>, pattern = "^(1h|24h|7d)$")]
+    pub window: Option<String>,
+}
+
+/// Per route: requests, errors and latency percentiles; the trainer's throughput per
+/// model and device. Measured by the API itself and added up per minute. Administrators
+/// only.
+#[utoipa::path(get, path = "/stats/performance", tag = "stats", security(("bearer" = [])), params(PerformanceParams),
+    responses(
+        (status = 200, description = "Performance over the window", body = Success<Performance>),
+        (status = 400, description = "Invalid parameter", body = Failure),
+        (status = 401, description = "Not authenticated", body = Failure),
+        (status = 403, description = "Not an administrator", body = Failure),
+    ))]
+async fn performance(
+    State(s): State<AppState>,
+    Admin(_admin): Admin,
+    Query(q): Query<PerformanceParams>,
+) -> Reply<Performance> {
+    let window: Window = match q.window.as_deref().unwrap_or("24h").parse() {
+        Ok(w) => w,
+        Err(why) => return Err(synth_core::ServiceError::field("window", why).into()),
+    };
+    // What this process measured so far counts too.
+    s.stats.meter.flush(s.backends.records.as_ref()).await;
+    ok(s.stats.performance(window).await?)
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct UsageParams {
+    /// First day (UTC, `YYYY-MM-DD`); 29 days before `to` when absent.
+    pub from: Option<NaiveDate>,
+    /// Last day; today when absent. At most 366 days from `from`.
+    pub to: Option<NaiveDate>,
+}
+
+/// Per day: uploads by format (count and bytes), requests made, rows generated, active
+/// users. A user gets their own; an administrator everyone's.
+#[utoipa::path(get, path = "/stats/usage", tag = "stats", security(("bearer" = [])), params(UsageParams),
+    responses(
+        (status = 200, description = "Usage per day", body = Success<Usage>),
+        (status = 400, description = "Invalid range", body = Failure),
+        (status = 401, description = "Not authenticated", body = Failure),
+    ))]
+async fn usage(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Query(q): Query<UsageParams>,
+) -> Reply<Usage> {
+    let to = q.to.unwrap_or_else(|| Utc::now().date_naive());
+    let from = q.from.unwrap_or(to - Duration::days(29));
+    let scope = if p.is_admin() {
+        UsageScope::Platform
+    } else {
+        UsageScope::User(p.user.id.clone())
+    };
+    ok(s.stats.usage(scope, from, to).await?)
+}
