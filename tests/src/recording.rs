@@ -1,6 +1,7 @@
 //! A record store that keeps every item an update or a transaction wrote, in order, so a
 //! test can follow a record through each state it was written in — which a client polling the API may miss
-//! between two reads. Everything else passes through unchanged.
+//! between two reads — and every call made of it, so a test can tell what a route reads.
+//! Everything passes through unchanged.
 
 use std::sync::{Arc, Mutex};
 
@@ -8,10 +9,23 @@ use async_trait::async_trait;
 use synth_core::error::PortResult;
 use synth_core::{Condition, Item, Key, Page, Query, RecordStore, TxOp, Update};
 
-/// Wraps a store; [`Recording::written`] lists what its updates and transactions wrote.
+/// One call made of the store.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Call {
+    Get(Key),
+    Put(Key),
+    Update(Key),
+    Delete(Key),
+    Query(Query),
+    Transact(Vec<Key>),
+}
+
+/// Wraps a store; [`Recording::written`] lists what its updates and transactions wrote,
+/// [`Recording::calls`] every call.
 pub struct Recording {
     inner: Arc<dyn RecordStore>,
     written: Mutex<Vec<Item>>,
+    calls: Mutex<Vec<Call>>,
 }
 
 impl Recording {
@@ -19,7 +33,17 @@ impl Recording {
         Arc::new(Self {
             inner,
             written: Mutex::new(Vec::new()),
+            calls: Mutex::new(Vec::new()),
         })
+    }
+
+    /// Every call made so far, oldest first.
+    pub fn calls(&self) -> Vec<Call> {
+        self.calls.lock().expect("recording lock").clone()
+    }
+
+    fn log(&self, call: Call) {
+        self.calls.lock().expect("recording lock").push(call);
     }
 
     /// The items written whose attribute `name` is `value`, oldest first.
@@ -35,10 +59,12 @@ impl Recording {
 #[async_trait]
 impl RecordStore for Recording {
     async fn get(&self, key: &Key) -> PortResult<Option<Item>> {
+        self.log(Call::Get(key.clone()));
         self.inner.get(key).await
     }
 
     async fn put(&self, item: Item, condition: Option<Condition>) -> PortResult<()> {
+        self.log(Call::Put(item.key()));
         self.inner.put(item, condition).await
     }
 
@@ -48,6 +74,7 @@ impl RecordStore for Recording {
         update: Update,
         condition: Option<Condition>,
     ) -> PortResult<Item> {
+        self.log(Call::Update(key.clone()));
         let item = self.inner.update(key, update, condition).await?;
         self.written
             .lock()
@@ -57,10 +84,12 @@ impl RecordStore for Recording {
     }
 
     async fn delete(&self, key: &Key, condition: Option<Condition>) -> PortResult<()> {
+        self.log(Call::Delete(key.clone()));
         self.inner.delete(key, condition).await
     }
 
     async fn query(&self, query: &Query) -> PortResult<Page> {
+        self.log(Call::Query(query.clone()));
         self.inner.query(query).await
     }
 
@@ -70,6 +99,7 @@ impl RecordStore for Recording {
             .filter(|op| matches!(op, TxOp::Put { .. } | TxOp::Update { .. }))
             .map(TxOp::key)
             .collect();
+        self.log(Call::Transact(ops.iter().map(TxOp::key).collect()));
         self.inner.transact(ops).await?;
         for key in written {
             if let Some(item) = self.inner.get(&key).await? {

@@ -194,6 +194,8 @@ struct Pending {
 #[derive(Debug, Default)]
 pub struct Meter {
     pending: Mutex<Pending>,
+    /// Held while a flush writes, so a flush that returns has seen every earlier one done.
+    flushing: tokio::sync::Mutex<()>,
 }
 
 impl Meter {
@@ -228,6 +230,7 @@ impl Meter {
     /// Write everything gathered; what could not be written is kept for the next time.
     /// Returns how many series-minutes were written.
     pub async fn flush(&self, records: &dyn RecordStore) -> usize {
+        let _one_at_a_time = self.flushing.lock().await;
         let taken = std::mem::take(&mut self.lock().by_minute);
         let mut written = 0;
         let mut failed = Vec::new();
