@@ -257,6 +257,7 @@ fn openapi_documents_every_route_with_schemas_and_security() {
         "/admin/users/{id}/toggle",
         "/admin/approve/{id}",
         "/optimization/stop/{id}",
+        "/notifications/{id}/read",
     ];
     let mut routes = Vec::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
@@ -291,6 +292,7 @@ fn openapi_documents_every_route_with_schemas_and_security() {
     routes.sort();
     let expected = [
         "DELETE /generation/requests/{id}",
+        "DELETE /notifications/{id}",
         "DELETE /upload/datasets/{id}",
         "DELETE /users/account",
         "GET /admin/logs",
@@ -302,9 +304,14 @@ fn openapi_documents_every_route_with_schemas_and_security() {
         "GET /generation/requests",
         "GET /generation/status/{id}",
         "GET /health",
+        "GET /notifications",
         "GET /optimization/best/{id}",
         "GET /optimization/requests",
         "GET /optimization/trials/{id}",
+        "GET /stats/dashboard",
+        "GET /stats/performance",
+        "GET /stats/system",
+        "GET /stats/usage",
         "GET /upload/datasets",
         "GET /upload/datasets/{id}",
         "GET /upload/datasets/{id}/preview",
@@ -322,6 +329,8 @@ fn openapi_documents_every_route_with_schemas_and_security() {
         "POST /generation-v2/start",
         "POST /generation-v2/validate",
         "POST /generation/start",
+        "POST /notifications/read",
+        "POST /notifications/{id}/read",
         "POST /optimization/start",
         "POST /upload/dataset",
         "POST /upload/presign",

@@ -1,0 +1,186 @@
+//! `GET /stats/dashboard` latency on the real server for a user with many requests: a
+//! `synth serve` whose user has SYNTH_BENCH_REQUESTS (default 1,000) generation requests
+//! on the penguins table, the newest ten of them completed, read by one client in turn and
+//! then by 20 at once.
+//!
+//! `cargo bench -p synth-cli --bench stats_dashboard`. It prints figures and checks
+//! nothing: the target (p99 under 50 ms) is read from its output, not asserted.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+#[path = "../tests/common/server.rs"]
+mod server;
+
+async fn json(req: reqwest::RequestBuilder) -> Value {
+    req.send().await.unwrap().json().await.unwrap()
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn summary(mut ms: Vec<f64>) -> String {
+    ms.sort_by(f64::total_cmp);
+    format!(
+        "{} calls: p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        ms.len(),
+        percentile(&ms, 0.5),
+        percentile(&ms, 0.95),
+        percentile(&ms, 0.99),
+        ms[ms.len() - 1]
+    )
+}
+
+/// Register and upload the penguins; the token once the dataset is ready.
+async fn ready_user(http: &reqwest::Client, url: &str) -> String {
+    let creds = json!({"email": "bench@example.com", "password": "a long bench passphrase"});
+    http.post(format!("{url}/auth/register"))
+        .json(&creds)
+        .send()
+        .await
+        .unwrap();
+    let login = json(http.post(format!("{url}/auth/login")).json(&creds)).await;
+    let token = login["data"]["access_token"].as_str().unwrap().to_owned();
+    let csv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/penguins.csv");
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(std::fs::read(csv).unwrap()).file_name("penguins.csv"),
+    );
+    let up = json(
+        http.post(format!("{url}/upload/dataset"))
+            .bearer_auth(&token)
+            .multipart(form),
+    )
+    .await;
+    let id = up["data"]["id"].as_str().expect("uploaded").to_owned();
+    loop {
+        let d = json(
+            http.get(format!("{url}/upload/datasets/{id}"))
+                .bearer_auth(&token),
+        )
+        .await;
+        match d["data"]["status"].as_str() {
+            Some("ready") => return token,
+            Some("validating") => tokio::time::sleep(Duration::from_millis(50)).await,
+            other => panic!("ingestion ended {other:?}: {d}"),
+        }
+    }
+}
+
+/// `n` pending requests, then ten that complete (one epoch each).
+async fn requests(http: &reqwest::Client, url: &str, token: &str, n: usize) {
+    let pending = json!({"request": {"dataset_name": "penguins.csv"},
+                         "params": {"model_type": "tvae", "epochs": 1}});
+    for _ in 0..n.saturating_sub(10) {
+        let r = json(
+            http.post(format!("{url}/data/requests"))
+                .bearer_auth(token)
+                .json(&pending),
+        )
+        .await;
+        assert_eq!(r["success"], true, "{r}");
+    }
+    for _ in 0..10.min(n) {
+        let r = json(
+            http.post(format!("{url}/data/requests"))
+                .bearer_auth(token)
+                .json(&pending),
+        )
+        .await;
+        let id = r["data"]["id"].as_str().unwrap().to_owned();
+        json(
+            http.post(format!("{url}/data/generate/{id}"))
+                .bearer_auth(token),
+        )
+        .await;
+        loop {
+            let s = json(
+                http.get(format!("{url}/generation/status/{id}"))
+                    .bearer_auth(token),
+            )
+            .await;
+            match s["data"]["status"].as_str() {
+                Some("completed") => break,
+                Some("failed" | "cancelled") => panic!("{s}"),
+                _ => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    }
+}
+
+/// Latencies (ms) of `GET /stats/dashboard` from `clients` clients for `secs` seconds.
+async fn latencies(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+    clients: usize,
+    secs: u64,
+) -> Vec<f64> {
+    let until = Instant::now() + Duration::from_secs(secs);
+    let tasks: Vec<_> = (0..clients)
+        .map(|_| {
+            let (http, target, token) = (
+                http.clone(),
+                format!("{url}/stats/dashboard"),
+                token.to_owned(),
+            );
+            tokio::spawn(async move {
+                let mut ms = Vec::new();
+                while Instant::now() < until {
+                    let t = Instant::now();
+                    let r = http.get(&target).bearer_auth(&token).send().await.unwrap();
+                    assert!(r.status().is_success());
+                    r.bytes().await.unwrap();
+                    ms.push(t.elapsed().as_secs_f64() * 1e3);
+                }
+                ms
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    all
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let n: usize = std::env::var("SYNTH_BENCH_REQUESTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    let tmp = tempfile::tempdir().unwrap();
+    let server = server::start(&tmp.path().join("data"), &[]);
+    let http = reqwest::Client::new();
+    let token = ready_user(&http, &server.url).await;
+    let t = Instant::now();
+    requests(&http, &server.url, &token, n).await;
+    println!(
+        "{n} requests made ({} completed) in {:.1} s",
+        10.min(n),
+        t.elapsed().as_secs_f64()
+    );
+    let d = json(
+        http.get(format!("{}/stats/dashboard", server.url))
+            .bearer_auth(&token),
+    )
+    .await;
+    println!(
+        "dashboard: requests {} · recent {}",
+        d["data"]["requests"],
+        d["data"]["recent_requests"].as_array().unwrap().len()
+    );
+    latencies(&http, &server.url, &token, 1, 2).await; // warm-up
+    println!(
+        "GET /stats/dashboard, 1 client, 10 s:   {}",
+        summary(latencies(&http, &server.url, &token, 1, 10).await)
+    );
+    println!(
+        "GET /stats/dashboard, 20 clients, 10 s: {}",
+        summary(latencies(&http, &server.url, &token, 20, 10).await)
+    );
+}
