@@ -20,53 +20,9 @@ const SYNTH: &str = env!("CARGO_BIN_EXE_synth");
 #[path = "../tests/common/server.rs"]
 mod server;
 
-async fn json(req: reqwest::RequestBuilder) -> Value {
-    req.send().await.unwrap().json().await.unwrap()
-}
+mod common;
 
-fn rows_of(csv: &Path) -> usize {
-    std::fs::read_to_string(csv).unwrap().lines().count() - 1
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
-/// Register, upload `csv`, wait until it is ready: the token and the dataset id.
-async fn ready_dataset(http: &reqwest::Client, url: &str, csv: &Path) -> (String, String) {
-    let creds = json!({"email": "bench@example.com", "password": "a long bench passphrase"});
-    http.post(format!("{url}/auth/register"))
-        .json(&creds)
-        .send()
-        .await
-        .unwrap();
-    let login = json(http.post(format!("{url}/auth/login")).json(&creds)).await;
-    let token = login["data"]["access_token"].as_str().unwrap().to_owned();
-    let name = csv.file_name().unwrap().to_str().unwrap().to_owned();
-    let form = reqwest::multipart::Form::new().part(
-        "file",
-        reqwest::multipart::Part::bytes(std::fs::read(csv).unwrap()).file_name(name),
-    );
-    let up = json(
-        http.post(format!("{url}/upload/dataset"))
-            .bearer_auth(&token)
-            .multipart(form),
-    )
-    .await;
-    let id = up["data"]["id"].as_str().expect("uploaded").to_owned();
-    loop {
-        let d = json(
-            http.get(format!("{url}/upload/datasets/{id}"))
-                .bearer_auth(&token),
-        )
-        .await;
-        match d["data"]["status"].as_str() {
-            Some("ready") => return (token, id),
-            Some("validating") => tokio::time::sleep(Duration::from_millis(50)).await,
-            other => panic!("ingestion ended {other:?}: {d}"),
-        }
-    }
-}
+use common::{json, percentile, ready_dataset};
 
 /// Seconds from `POST /generation/start` to `completed`, and the request's id.
 async fn serve_run(

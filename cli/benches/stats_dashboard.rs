@@ -14,13 +14,9 @@ use serde_json::{Value, json};
 #[path = "../tests/common/server.rs"]
 mod server;
 
-async fn json(req: reqwest::RequestBuilder) -> Value {
-    req.send().await.unwrap().json().await.unwrap()
-}
+mod common;
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
+use common::{json, percentile, ready_dataset};
 
 fn summary(mut ms: Vec<f64>) -> String {
     ms.sort_by(f64::total_cmp);
@@ -32,42 +28,6 @@ fn summary(mut ms: Vec<f64>) -> String {
         percentile(&ms, 0.99),
         ms[ms.len() - 1]
     )
-}
-
-/// Register and upload the penguins; the token once the dataset is ready.
-async fn ready_user(http: &reqwest::Client, url: &str) -> String {
-    let creds = json!({"email": "bench@example.com", "password": "a long bench passphrase"});
-    http.post(format!("{url}/auth/register"))
-        .json(&creds)
-        .send()
-        .await
-        .unwrap();
-    let login = json(http.post(format!("{url}/auth/login")).json(&creds)).await;
-    let token = login["data"]["access_token"].as_str().unwrap().to_owned();
-    let csv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/penguins.csv");
-    let form = reqwest::multipart::Form::new().part(
-        "file",
-        reqwest::multipart::Part::bytes(std::fs::read(csv).unwrap()).file_name("penguins.csv"),
-    );
-    let up = json(
-        http.post(format!("{url}/upload/dataset"))
-            .bearer_auth(&token)
-            .multipart(form),
-    )
-    .await;
-    let id = up["data"]["id"].as_str().expect("uploaded").to_owned();
-    loop {
-        let d = json(
-            http.get(format!("{url}/upload/datasets/{id}"))
-                .bearer_auth(&token),
-        )
-        .await;
-        match d["data"]["status"].as_str() {
-            Some("ready") => return token,
-            Some("validating") => tokio::time::sleep(Duration::from_millis(50)).await,
-            other => panic!("ingestion ended {other:?}: {d}"),
-        }
-    }
 }
 
 /// `n` pending requests, then ten that complete (one epoch each).
@@ -156,7 +116,8 @@ async fn main() {
     let tmp = tempfile::tempdir().unwrap();
     let server = server::start(&tmp.path().join("data"), &[]);
     let http = reqwest::Client::new();
-    let token = ready_user(&http, &server.url).await;
+    let csv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/penguins.csv");
+    let (token, _) = ready_dataset(&http, &server.url, &csv).await;
     let t = Instant::now();
     requests(&http, &server.url, &token, n).await;
     println!(

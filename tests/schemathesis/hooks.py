@@ -1,7 +1,7 @@
 """Authentication for schemathesis runs against `synth serve` (see scripts/test).
 
-Each run signs in as one ordinary user (registered here) and, for `/admin/*`, as the
-administrator the test script created. A request answered 401 because the run itself
+Each run signs in as one ordinary user (registered here) and, for `/admin/*` and the
+administrators' statistics, as the administrator the test script created. A request answered 401 because the run itself
 ended the session (logout, account erasure, an admin deactivating the user) signs in
 again, as a fresh user where the old one is gone, and is retried.
 """
@@ -16,6 +16,7 @@ import schemathesis
 
 BASE = os.environ["SYNTH_URL"]
 PASSWORD = "schemathesis passphrase 42"
+ADMIN_STATS = {"/stats/system", "/stats/performance"}
 
 
 def _post(path, body):
@@ -54,6 +55,7 @@ class SynthAuth:
         return {"user": _fresh_user(), "admin": admin}
 
     def set(self, case, data, ctx):
-        token = data["admin"] if case.path.startswith("/admin") else data["user"]
+        admin_only = case.path.startswith("/admin") or case.path in ADMIN_STATS
+        token = data["admin"] if admin_only else data["user"]
         case.headers = case.headers or {}
         case.headers["Authorization"] = f"Bearer {token}"

@@ -244,6 +244,37 @@ impl TestServer {
 /// The password the tests' users sign up with.
 pub const PASSWORD: &str = "a perfectly fine passphrase";
 
+/// The test settings with quick training (one epoch is enough to check a flow).
+pub fn quick_settings() -> Settings {
+    let mut s = Settings::for_tests();
+    s.min_epochs = 1;
+    s
+}
+
+impl TestServer {
+    /// An administrator made as the first one is (the command line's `synth admin`),
+    /// signed in: their id and access token.
+    pub async fn admin(&self, email: &str) -> (String, String) {
+        let records = self.family.backends.records.clone();
+        let ctx = synth_core::RequestContext {
+            request_id: "test-setup".into(),
+        };
+        let u = synth_core::accounts::create_admin(records.as_ref(), email, PASSWORD, &ctx)
+            .await
+            .expect("create an administrator");
+        (u.id, self.login(email, PASSWORD).await.0)
+    }
+
+    /// Ask for a quick generation (TVAE, one epoch) of `rows` rows of `dataset`; its id.
+    pub async fn quick_generation(&self, token: &str, dataset: &str, rows: u64) -> String {
+        let body = serde_json::json!({"dataset_id": dataset, "sample_size": rows,
+            "model_config": {"model_type": "tvae", "epochs": 1, "batch_size": 100}});
+        let r = self.post("/generation/start", Some(token), body).await;
+        let r = r.expect(201);
+        r.data()["id"].as_str().unwrap().to_owned()
+    }
+}
+
 impl TestServer {
     /// Sign a new user up and in: their id and access token.
     pub async fn register(&self, email: &str) -> (String, String) {

@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 
 use serde_json::{Value, json};
-use synth_core::accounts::{self, Role};
-use synth_core::{Index, Query, RequestContext, Settings};
+use synth_core::accounts::Role;
+use synth_core::{Index, Query, Settings};
 use synth_tests::http::{Reply, TestServer, serve};
 use synth_tests::{object_keys, put_csv};
 
@@ -61,14 +61,7 @@ async fn login(s: &TestServer, email: &str) -> (String, String) {
 }
 
 async fn admin(s: &TestServer, email: &str) -> (String, String) {
-    let records = s.family.backends.records.clone();
-    let ctx = RequestContext {
-        request_id: "test-setup".into(),
-    };
-    let u = accounts::create_admin(records.as_ref(), email, PASSWORD, &ctx)
-        .await
-        .unwrap();
-    (u.id, login(s, email).await.0)
+    s.admin(email).await
 }
 
 fn assert_no_secret(v: &Value) {

@@ -4,10 +4,9 @@
 //! reported; conditions on numbers and dates hold in every row.
 
 use serde_json::{Value, json};
-use synth_core::Settings;
 use synth_data::{LoadOptions, Source};
 use synth_table::{ColumnData, Metadata, Table};
-use synth_tests::http::{TestServer, serve};
+use synth_tests::http::{TestServer, quick_settings, serve};
 use synth_trainer::Outcome;
 
 synth_tests::both_families!(
@@ -17,12 +16,6 @@ synth_tests::both_families!(
     suggested_constraints_are_accepted_and_kept_by_generations,
     conditions_on_numbers_and_dates_hold_in_every_row,
 );
-
-fn settings() -> Settings {
-    let mut s = Settings::for_tests();
-    s.min_epochs = 1;
-    s
-}
 
 /// Stays: check-out after check-in, a price in the night's band, a city in its country; in
 /// the broken copy, rows 4 and 9 check out the day before they check in.
@@ -94,7 +87,7 @@ async fn dataset(s: &TestServer, email: &str, broken: bool) -> (String, String) 
 }
 
 async fn every_downloaded_row_keeps_the_constraints(f: synth_tests::Family) {
-    let s = serve(f, settings()).await;
+    let s = serve(f, quick_settings()).await;
     let (t, ds) = dataset(&s, "ada@example.com", false).await;
     let r = s
         .post("/generation/start", Some(&t), request(&ds, json!({})))
@@ -130,7 +123,7 @@ async fn every_downloaded_row_keeps_the_constraints(f: synth_tests::Family) {
 }
 
 async fn broken_real_rows_fail_the_request_or_are_left_out(f: synth_tests::Family) {
-    let s = serve(f, settings()).await;
+    let s = serve(f, quick_settings()).await;
     let (t, ds) = dataset(&s, "ada@example.com", true).await;
     let failing = s
         .post("/generation/start", Some(&t), request(&ds, json!({})))
@@ -176,7 +169,7 @@ async fn broken_real_rows_fail_the_request_or_are_left_out(f: synth_tests::Famil
 }
 
 async fn a_search_takes_no_constraints(f: synth_tests::Family) {
-    let s = serve(f, settings()).await;
+    let s = serve(f, quick_settings()).await;
     let (t, ds) = dataset(&s, "ada@example.com", false).await;
     let r = s
         .post(
@@ -201,7 +194,7 @@ async fn a_search_takes_no_constraints(f: synth_tests::Family) {
 }
 
 async fn suggested_constraints_are_accepted_and_kept_by_generations(f: synth_tests::Family) {
-    let s = serve(f, settings()).await;
+    let s = serve(f, quick_settings()).await;
     let (t, ds) = dataset(&s, "ada@example.com", false).await;
     let path = format!("/upload/datasets/{ds}");
     let d = s.get(&path, Some(&t)).await.expect(200);
@@ -297,7 +290,7 @@ async fn suggested_constraints_are_accepted_and_kept_by_generations(f: synth_tes
 }
 
 async fn conditions_on_numbers_and_dates_hold_in_every_row(f: synth_tests::Family) {
-    let s = serve(f, settings()).await;
+    let s = serve(f, quick_settings()).await;
     let (t, ds) = dataset(&s, "ada@example.com", false).await;
     let mut body = request(&ds, json!({}));
     body["sample_size"] = json!(300);

@@ -11,10 +11,9 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use synth_core::Settings;
 use synth_core::generation::lifecycle::{Claim, TrainerRun};
-use synth_core::service::RequestContext;
 use synth_data::FileFormat;
 use synth_table::{ColumnData, Table};
-use synth_tests::http::{PASSWORD, Reply, TestServer, read_table, serve};
+use synth_tests::http::{Reply, TestServer, read_table, serve};
 use synth_tests::recording::Recording;
 use synth_trainer::Outcome;
 
@@ -532,14 +531,7 @@ async fn other_users_requests_are_not_found(f: synth_tests::Family) {
 }
 
 async fn admin(s: &TestServer, email: &str) -> String {
-    let records = s.family.backends.records.clone();
-    let ctx = RequestContext {
-        request_id: "test-setup".into(),
-    };
-    synth_core::accounts::create_admin(records.as_ref(), email, PASSWORD, &ctx)
-        .await
-        .unwrap();
-    s.login(email, PASSWORD).await.0
+    s.admin(email).await.1
 }
 
 async fn cancel_approval_and_rejection(f: synth_tests::Family) {
@@ -715,9 +707,11 @@ async fn the_concurrency_limit_holds(f: synth_tests::Family) {
 
 /// A run that dies mid-way (its container killed) leaves the request running with a
 /// heartbeat that stops; the next run takes it over once the lease expires. After the
-/// retry limit, the request fails with its reason.
+/// retry limit, the request fails with its reason, its owner is told, and so are the
+/// administrators.
 async fn an_interrupted_run_is_retried_then_given_up(f: synth_tests::Family) {
     let s = serve(f, settings()).await;
+    let (_, root) = s.admin("root@example.com").await;
     let (owner, t, dataset) = s.penguins("ada@example.com").await;
     let b = s.family.backends.clone();
     let lease = Duration::from_secs(1);
@@ -767,6 +761,35 @@ async fn an_interrupted_run_is_retried_then_given_up(f: synth_tests::Family) {
             .unwrap()
             .contains("stopped 2 times"),
         "{failed}"
+    );
+    let told = |token: String, kind: &'static str| {
+        let (s, id) = (&s, given_up.clone());
+        async move {
+            synth_tests::eventually(Duration::from_secs(30), || async {
+                let page = s.get("/notifications?limit=100", Some(&token)).await;
+                let items = page.data()["items"].as_array().unwrap().clone();
+                items
+                    .into_iter()
+                    .find(|n| n["kind"] == kind && n["object"]["id"] == id.as_str())
+            })
+            .await
+            .unwrap_or_else(|| panic!("no {kind} notification"))
+        }
+    };
+    let alert = told(root, "admin.request_failing").await;
+    assert_eq!(
+        alert["body"],
+        format!("Request {given_up} failed after 3 trainer runs.")
+    );
+    let owners = told(t.clone(), "generation.failed").await;
+    assert!(
+        owners["body"].as_str().unwrap().contains("stopped 2 times"),
+        "{owners}"
+    );
+    let users = s.get("/notifications?limit=100", Some(&t)).await;
+    assert!(
+        !users.body.to_string().contains("admin."),
+        "alerts are for admins"
     );
 }
 

@@ -7,9 +7,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use synth_core::Settings;
-use synth_core::service::RequestContext;
-use synth_tests::http::{PASSWORD, TestServer, serve};
+use synth_tests::http::{TestServer, quick_settings, serve};
 
 synth_tests::both_families!(
     a_finished_generation_notifies_its_owner_once,
@@ -19,12 +17,6 @@ synth_tests::both_families!(
     administrators_hear_of_slow_calls_and_trainers_short_of_memory,
     erasure_takes_notifications_and_devices_and_export_has_them,
 );
-
-fn settings() -> Settings {
-    let mut s = Settings::for_tests();
-    s.min_epochs = 1;
-    s
-}
 
 /// Publish a message on the platform's topic, as a service would.
 async fn publish(s: &TestServer, message: Value) -> String {
@@ -59,29 +51,12 @@ fn kinds(page: &Value) -> Vec<&str> {
     items.iter().map(|n| n["kind"].as_str().unwrap()).collect()
 }
 
-async fn admin(s: &TestServer, email: &str) -> String {
-    let ctx = RequestContext {
-        request_id: "test-setup".into(),
-    };
-    let records = s.family.backends.records.clone();
-    synth_core::accounts::create_admin(records.as_ref(), email, PASSWORD, &ctx)
-        .await
-        .unwrap();
-    s.login(email, PASSWORD).await.0
-}
-
 /// A generation that completes tells its owner once, with what it is about and where to
 /// see it, even when its message is delivered again.
 async fn a_finished_generation_notifies_its_owner_once(f: synth_tests::Family) {
-    let s = serve(f, settings()).await;
+    let s = serve(f, quick_settings()).await;
     let (_, t, dataset) = s.penguins("ada@example.com").await;
-    let body = json!({"dataset_id": dataset, "sample_size": 100,
-                      "model_config": {"model_type": "tvae", "epochs": 1, "batch_size": 100}});
-    let r = s
-        .post("/generation/start", Some(&t), body)
-        .await
-        .expect(201);
-    let id = r.data()["id"].as_str().unwrap().to_owned();
+    let id = s.quick_generation(&t, &dataset, 100).await;
     s.run_queued_jobs().await;
 
     let page = list(&s, &t, "?wait=20").await;
@@ -105,7 +80,7 @@ async fn a_finished_generation_notifies_its_owner_once(f: synth_tests::Family) {
 async fn the_long_poll_answers_when_one_arrives_and_after_its_wait_when_none(
     f: synth_tests::Family,
 ) {
-    let s = serve(f, settings()).await;
+    let s = serve(f, quick_settings()).await;
     let (user, t) = s.register("ada@example.com").await;
 
     let started = Instant::now();
@@ -157,7 +132,7 @@ async fn the_long_poll_answers_when_one_arrives_and_after_its_wait_when_none(
 /// Unread first, newest first; marking read by id or all at once; deleting; another
 /// user's notification is never found, and a request naming one changes nothing.
 async fn reading_deleting_and_other_users(f: synth_tests::Family) {
-    let s = serve(f, settings()).await;
+    let s = serve(f, quick_settings()).await;
     let (ada, a) = s.register("ada@example.com").await;
     let (bob, b) = s.register("bob@example.com").await;
     for r in ["r1", "r2", "r3"] {
@@ -295,7 +270,7 @@ async fn devices(s: &TestServer, user: &str) -> Vec<synth_core::Item> {
 /// application (`synth serve`), devices are kept and nothing is sent.
 async fn pushes_follow_devices_and_preferences(f: synth_tests::Family) {
     let aws = f.name == "aws";
-    let s = serve(f, settings()).await;
+    let s = serve(f, quick_settings()).await;
     let (ada, t) = s.register("ada@example.com").await;
     for (token, platform) in [("fcm-token-1", "android"), ("apns-token-1", "ios")] {
         let body = json!({"token": token, "platform": platform});
@@ -379,19 +354,13 @@ async fn pushes_follow_devices_and_preferences(f: synth_tests::Family) {
 /// Administrators are told of an API call over `SLOW_REQUEST_SECONDS` and of a trainer
 /// run above `TRAINER_MEMORY_ALERT_PERCENT` of its memory; users are not.
 async fn administrators_hear_of_slow_calls_and_trainers_short_of_memory(f: synth_tests::Family) {
-    let mut settings = settings();
+    let mut settings = quick_settings();
     settings.slow_request_seconds = 0.000_001;
     settings.trainer_memory_alert_percent = 0.000_001;
     let s = serve(f, settings).await;
-    let root = admin(&s, "root@example.com").await;
+    let (_, root) = s.admin("root@example.com").await;
     let (_, t, dataset) = s.penguins("ada@example.com").await;
-    let body = json!({"dataset_id": dataset, "sample_size": 100,
-                      "model_config": {"model_type": "tvae", "epochs": 1, "batch_size": 100}});
-    let r = s
-        .post("/generation/start", Some(&t), body)
-        .await
-        .expect(201);
-    let id = r.data()["id"].as_str().unwrap().to_owned();
+    let id = s.quick_generation(&t, &dataset, 100).await;
     s.run_queued_jobs().await;
 
     let found = synth_tests::eventually(Duration::from_secs(30), || async {
@@ -424,7 +393,7 @@ async fn administrators_hear_of_slow_calls_and_trainers_short_of_memory(f: synth
 /// Erasure deletes the user's notifications and device endpoints; an export lists them.
 async fn erasure_takes_notifications_and_devices_and_export_has_them(f: synth_tests::Family) {
     let aws = f.name == "aws";
-    let s = serve(f, settings()).await;
+    let s = serve(f, quick_settings()).await;
     let (ada, t) = s.register("ada@example.com").await;
     let body = json!({"token": "apns-token-9", "platform": "ios"});
     s.post("/users/push-token", Some(&t), body)

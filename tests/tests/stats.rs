@@ -5,9 +5,7 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use synth_core::Settings;
-use synth_core::service::RequestContext;
-use synth_tests::http::{PASSWORD, PENGUINS, TestServer, serve};
+use synth_tests::http::{PENGUINS, TestServer, quick_settings, serve};
 use synth_tests::recording::{Call, Recording};
 
 synth_tests::both_families!(
@@ -15,36 +13,8 @@ synth_tests::both_families!(
     no_statistics_route_reads_more_as_records_grow,
 );
 
-fn settings() -> Settings {
-    let mut s = Settings::for_tests();
-    s.min_epochs = 1;
-    s
-}
-
-async fn admin(s: &TestServer, email: &str) -> String {
-    let ctx = RequestContext {
-        request_id: "test-setup".into(),
-    };
-    let records = s.family.backends.records.clone();
-    synth_core::accounts::create_admin(records.as_ref(), email, PASSWORD, &ctx)
-        .await
-        .unwrap();
-    s.login(email, PASSWORD).await.0
-}
-
 async fn read(s: &TestServer, token: &str, path: &str) -> Value {
     s.get(path, Some(token)).await.expect(200).data().clone()
-}
-
-/// Ask for a quick generation of `sample` rows; its id.
-async fn generate(s: &TestServer, token: &str, dataset: &str, sample: u64) -> String {
-    let body = json!({"dataset_id": dataset, "sample_size": sample,
-                      "model_config": {"model_type": "tvae", "epochs": 1, "batch_size": 100}});
-    let r = s
-        .post("/generation/start", Some(token), body)
-        .await
-        .expect(201);
-    r.data()["id"].as_str().unwrap().to_owned()
 }
 
 /// Bytes of a finished request's files, and its quality score.
@@ -91,8 +61,8 @@ fn round4(x: f64) -> f64 {
 /// generation that completes and one she cancels; Bob uploads a JSON table and the
 /// penguins and asks for one generation. Each figure is then exactly what happened.
 async fn the_figures_follow_a_scripted_day(f: synth_tests::Family) {
-    let s = serve(f, settings()).await;
-    let root = admin(&s, "root@example.com").await;
+    let s = serve(f, quick_settings()).await;
+    let (_, root) = s.admin("root@example.com").await;
     let penguins = std::fs::read(PENGUINS).unwrap().len() as i64;
     let (ada_id, ada, ada_penguins) = s.penguins("ada@example.com").await;
     let ragged = b"a,b,c\n1,2,3\n4,5\n6,7,8\n".to_vec();
@@ -116,7 +86,7 @@ async fn the_figures_follow_a_scripted_day(f: synth_tests::Family) {
     let csv = std::fs::read(PENGUINS).unwrap();
     let bob_penguins = s.ready_dataset(&bob, &bob_id, "penguins.csv", csv).await;
 
-    let done = generate(&s, &ada, &ada_penguins, 100).await;
+    let done = s.quick_generation(&ada, &ada_penguins, 100).await;
     let body =
         json!({"request": {"dataset_name": "penguins.csv"}, "params": {"model_type": "tvae"}});
     let r = s.post("/data/requests", Some(&ada), body).await.expect(201);
@@ -124,7 +94,7 @@ async fn the_figures_follow_a_scripted_day(f: synth_tests::Family) {
     s.delete(&format!("/generation/requests/{cancelled}"), Some(&ada))
         .await
         .expect(200);
-    let bobs = generate(&s, &bob, &bob_penguins, 150).await;
+    let bobs = s.quick_generation(&bob, &bob_penguins, 150).await;
     s.run_queued_jobs().await;
     s.delete(&format!("/upload/datasets/{ragged_id}"), Some(&ada))
         .await
@@ -320,8 +290,8 @@ fn queries(calls: &[Call]) -> Vec<&synth_core::Query> {
 async fn no_statistics_route_reads_more_as_records_grow(mut f: synth_tests::Family) {
     let recording = Recording::new(f.backends.records.clone());
     f.backends.records = recording.clone();
-    let s = serve(f, settings()).await;
-    let root = admin(&s, "root@example.com").await;
+    let s = serve(f, quick_settings()).await;
+    let (_, root) = s.admin("root@example.com").await;
     let (_, t, _) = s.penguins("ada@example.com").await;
     let routes = [
         (t.as_str(), "/stats/dashboard"),

@@ -312,6 +312,38 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_purge_deletes_exactly_the_expired_items() {
+        let (_d, s) = store().await;
+        let items = [
+            ("past", Some(serde_json::json!(100))),
+            ("now", Some(serde_json::json!(200))),
+            ("future", Some(serde_json::json!(300))),
+            ("text", Some(serde_json::json!("100"))),
+            ("none", None),
+        ];
+        for (sk, expires) in &items {
+            let mut it = Item::new(&Key::new("u", *sk));
+            if let Some(e) = expires {
+                it = it.with("expires_at", e.clone());
+            }
+            s.put(it, None).await.unwrap();
+        }
+        assert_eq!(s.purge_expired(200).await.unwrap(), 2);
+        let left = s
+            .query(&Query::partition(Index::Primary, "u"))
+            .await
+            .unwrap();
+        let mut sks: Vec<String> = left.items.iter().map(|i| i.key().sk).collect();
+        sks.sort();
+        assert_eq!(
+            sks,
+            ["future", "none", "text"],
+            "only numbers are times (as DynamoDB's TTL)"
+        );
+        assert_eq!(s.purge_expired(200).await.unwrap(), 0);
+    }
+
+    #[tokio::test]
     async fn begins_with_pages_both_ways_in_byte_order() {
         let (_d, s) = store().await;
         // Byte order puts "Z" before "a" and "é" after "z"; "p#" + 0x10FFFF is still in range.

@@ -119,7 +119,9 @@ async fn usage(
     Query(q): Query<UsageParams>,
 ) -> Reply<Usage> {
     let to = q.to.unwrap_or_else(|| Utc::now().date_naive());
-    let from = q.from.unwrap_or(to - Duration::days(29));
+    let Some(from) = q.from.or_else(|| to.checked_sub_signed(Duration::days(29))) else {
+        return Err(synth_core::ServiceError::field("to", "out of range").into());
+    };
     let scope = if p.is_admin() {
         UsageScope::Platform
     } else {

@@ -395,16 +395,9 @@ impl Notifications {
                     .set("read_at", now.to_rfc3339())
                     .set("gsi1sk", list_sort_key(true, n.created_at, &n.id))
                     .set("expires_at", expires.timestamp()),
-                condition: Some(Condition::And(vec![
-                    Condition::Exists,
-                    Condition::AttrNotExists("read_at".into()),
-                ])),
+                condition: Some(still_unread()),
             },
-            TxOp::Update {
-                key: state_key(user_id),
-                update: Update::default().add("unread", -1),
-                condition: None,
-            },
+            one_less_unread(user_id),
         ];
         match self.records.transact(ops).await {
             Ok(()) => Ok(true),
@@ -427,16 +420,9 @@ impl Notifications {
                 vec![
                     TxOp::Delete {
                         key,
-                        condition: Some(Condition::And(vec![
-                            Condition::Exists,
-                            Condition::AttrNotExists("read_at".into()),
-                        ])),
+                        condition: Some(still_unread()),
                     },
-                    TxOp::Update {
-                        key: state_key(user_id),
-                        update: Update::default().add("unread", -1),
-                        condition: None,
-                    },
+                    one_less_unread(user_id),
                 ]
             };
             match self.records.transact(ops).await {
@@ -459,6 +445,23 @@ impl Notifications {
             items: items.iter().map(Item::to_value).collect::<Result<_, _>>()?,
             next_cursor: None,
         })
+    }
+}
+
+/// The notification exists and is unread.
+fn still_unread() -> Condition {
+    Condition::And(vec![
+        Condition::Exists,
+        Condition::AttrNotExists("read_at".into()),
+    ])
+}
+
+/// The user's unread count, one less.
+fn one_less_unread(user_id: &str) -> TxOp {
+    TxOp::Update {
+        key: state_key(user_id),
+        update: Update::default().add("unread", -1),
+        condition: None,
     }
 }
 

@@ -246,15 +246,15 @@ fn counts_of<'a>(
     states: impl Iterator<Item = &'a str>,
 ) -> BTreeMap<String, i64> {
     states
-        .map(|s| {
-            let n = item.and_then(|i| i.i64(&counter(prefix, s))).unwrap_or(0);
-            (s.to_owned(), n)
-        })
+        .map(|s| (s.to_owned(), number(item, &counter(prefix, s))))
         .collect()
 }
 
+/// A counter's value. Never below zero: records made before the counters were kept (a data
+/// folder of an earlier version) were never counted in, and their removal must not show
+/// as a negative count.
 fn number(item: Option<&Item>, name: &str) -> i64 {
-    item.and_then(|i| i.i64(name)).unwrap_or(0)
+    item.and_then(|i| i.i64(name)).unwrap_or(0).max(0)
 }
 
 fn quality_of(item: Option<&Item>) -> QualityFigures {

@@ -1,0 +1,52 @@
+//! What the benches share: JSON calls, percentiles, and a ready dataset on a running
+//! `synth serve`.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+pub async fn json(req: reqwest::RequestBuilder) -> Value {
+    req.send().await.unwrap().json().await.unwrap()
+}
+
+/// The `p` quantile (0..=1) of sorted figures.
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// Register, upload `csv`, wait until it is ready: the token and the dataset id.
+pub async fn ready_dataset(http: &reqwest::Client, url: &str, csv: &Path) -> (String, String) {
+    let creds = json!({"email": "bench@example.com", "password": "a long bench passphrase"});
+    http.post(format!("{url}/auth/register"))
+        .json(&creds)
+        .send()
+        .await
+        .unwrap();
+    let login = json(http.post(format!("{url}/auth/login")).json(&creds)).await;
+    let token = login["data"]["access_token"].as_str().unwrap().to_owned();
+    let name = csv.file_name().unwrap().to_str().unwrap().to_owned();
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(std::fs::read(csv).unwrap()).file_name(name),
+    );
+    let up = json(
+        http.post(format!("{url}/upload/dataset"))
+            .bearer_auth(&token)
+            .multipart(form),
+    )
+    .await;
+    let id = up["data"]["id"].as_str().expect("uploaded").to_owned();
+    loop {
+        let d = json(
+            http.get(format!("{url}/upload/datasets/{id}"))
+                .bearer_auth(&token),
+        )
+        .await;
+        match d["data"]["status"].as_str() {
+            Some("ready") => return (token, id),
+            Some("validating") => tokio::time::sleep(Duration::from_millis(50)).await,
+            other => panic!("ingestion ended {other:?}: {d}"),
+        }
+    }
+}
