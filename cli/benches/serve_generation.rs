@@ -22,7 +22,7 @@ mod server;
 
 mod common;
 
-use common::{json, percentile, ready_dataset};
+use common::{json, latencies, percentile, ready_dataset};
 
 /// Seconds from `POST /generation/start` to `completed`, and the request's id.
 async fn serve_run(
@@ -98,42 +98,6 @@ fn cli_run(csv: &Path, dir: &Path, epochs: usize, rows: usize) -> (f64, f64) {
     (generate_s, t.elapsed().as_secs_f64())
 }
 
-/// Latencies of `GET /generation/status/{id}` (ms, sorted) from 20 pollers for `secs`.
-async fn poll_latencies(
-    http: &reqwest::Client,
-    url: &str,
-    token: &str,
-    id: &str,
-    secs: u64,
-) -> Vec<f64> {
-    let until = Instant::now() + Duration::from_secs(secs);
-    let pollers: Vec<_> = (0..20)
-        .map(|_| {
-            let (http, target, token) = (
-                http.clone(),
-                format!("{url}/generation/status/{id}"),
-                token.to_owned(),
-            );
-            tokio::spawn(async move {
-                let mut ms = Vec::new();
-                while Instant::now() < until {
-                    let t = Instant::now();
-                    let r = http.get(&target).bearer_auth(&token).send().await.unwrap();
-                    r.bytes().await.unwrap();
-                    ms.push(t.elapsed().as_secs_f64() * 1e3);
-                }
-                ms
-            })
-        })
-        .collect();
-    let mut all = Vec::new();
-    for p in pollers {
-        all.extend(p.await.unwrap());
-    }
-    all.sort_by(f64::total_cmp);
-    all
-}
-
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     let epochs: usize = std::env::var("SYNTH_BENCH_EPOCHS")
@@ -156,7 +120,8 @@ async fn main() {
         let (serve_s, id) = serve_run(&http, &server.url, &token, &dataset, epochs, rows).await;
         let (generate_s, evaluate_s) = cli_run(&csv, tmp.path(), epochs, rows);
         let cli_s = generate_s + evaluate_s;
-        let lat = poll_latencies(&http, &server.url, &token, &id, 5).await;
+        let status = format!("{}/generation/status/{id}", server.url);
+        let lat = latencies(&http, &status, &token, 20, 5).await;
         println!(
             "{name:<15} {rows:>6}  {epochs:>6}  {serve_s:>19.1} s  {cli_s:>9.1} s ({generate_s:.1} + {evaluate_s:.1})  {:>5.2}×  {:.1} ms / {:.1} ms ({} polls)",
             serve_s / cli_s,

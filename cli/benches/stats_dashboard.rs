@@ -16,10 +16,9 @@ mod server;
 
 mod common;
 
-use common::{json, percentile, ready_dataset};
+use common::{json, latencies, percentile, ready_dataset};
 
-fn summary(mut ms: Vec<f64>) -> String {
-    ms.sort_by(f64::total_cmp);
+fn summary(ms: Vec<f64>) -> String {
     format!(
         "{} calls: p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
         ms.len(),
@@ -71,42 +70,6 @@ async fn requests(http: &reqwest::Client, url: &str, token: &str, n: usize) {
     }
 }
 
-/// Latencies (ms) of `GET /stats/dashboard` from `clients` clients for `secs` seconds.
-async fn latencies(
-    http: &reqwest::Client,
-    url: &str,
-    token: &str,
-    clients: usize,
-    secs: u64,
-) -> Vec<f64> {
-    let until = Instant::now() + Duration::from_secs(secs);
-    let tasks: Vec<_> = (0..clients)
-        .map(|_| {
-            let (http, target, token) = (
-                http.clone(),
-                format!("{url}/stats/dashboard"),
-                token.to_owned(),
-            );
-            tokio::spawn(async move {
-                let mut ms = Vec::new();
-                while Instant::now() < until {
-                    let t = Instant::now();
-                    let r = http.get(&target).bearer_auth(&token).send().await.unwrap();
-                    assert!(r.status().is_success());
-                    r.bytes().await.unwrap();
-                    ms.push(t.elapsed().as_secs_f64() * 1e3);
-                }
-                ms
-            })
-        })
-        .collect();
-    let mut all = Vec::new();
-    for t in tasks {
-        all.extend(t.await.unwrap());
-    }
-    all
-}
-
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     let n: usize = std::env::var("SYNTH_BENCH_REQUESTS")
@@ -135,13 +98,14 @@ async fn main() {
         d["data"]["requests"],
         d["data"]["recent_requests"].as_array().unwrap().len()
     );
-    latencies(&http, &server.url, &token, 1, 2).await; // warm-up
+    let target = format!("{}/stats/dashboard", server.url);
+    latencies(&http, &target, &token, 1, 2).await; // warm-up
     println!(
         "GET /stats/dashboard, 1 client, 10 s:   {}",
-        summary(latencies(&http, &server.url, &token, 1, 10).await)
+        summary(latencies(&http, &target, &token, 1, 10).await)
     );
     println!(
         "GET /stats/dashboard, 20 clients, 10 s: {}",
-        summary(latencies(&http, &server.url, &token, 20, 10).await)
+        summary(latencies(&http, &target, &token, 20, 10).await)
     );
 }

@@ -75,6 +75,13 @@ impl Reply {
         self
     }
 
+    /// The reply, once it is a failure of `status` with the error `code`.
+    #[track_caller]
+    pub fn expect_error(self, status: u16, code: &str) -> Self {
+        assert_eq!((self.status, self.code()), (status, code), "{}", self.body);
+        self
+    }
+
     /// The `data` of a success envelope.
     pub fn data(&self) -> &Value {
         assert_eq!(

@@ -168,8 +168,9 @@ async fn reading_deleting_and_other_users(f: synth_tests::Family) {
 
     // Another user's id, alone or among one's own: 404, and nothing changes.
     let mixed = json!({"ids": [ids[0], bobs_id]});
-    let r = s.post("/notifications/read", Some(&a), mixed).await;
-    assert_eq!((r.status, r.code()), (404, "NOT_FOUND"), "{}", r.body);
+    s.post("/notifications/read", Some(&a), mixed)
+        .await
+        .expect_error(404, "NOT_FOUND");
     let r = s
         .post_empty(&format!("/notifications/{bobs_id}/read"), Some(&a))
         .await;
@@ -182,15 +183,9 @@ async fn reading_deleting_and_other_users(f: synth_tests::Family) {
     assert_eq!(r.status, 404);
     assert_eq!(list(&s, &b, "").await["unread_count"], 1);
     assert_eq!(list(&s, &a, "").await["unread_count"], 3);
-    let r = s
-        .post("/notifications/read", Some(&a), json!({"ids": []}))
-        .await;
-    assert_eq!(
-        (r.status, r.code()),
-        (400, "VALIDATION_ERROR"),
-        "{}",
-        r.body
-    );
+    s.post("/notifications/read", Some(&a), json!({"ids": []}))
+        .await
+        .expect_error(400, "VALIDATION_ERROR");
 
     // The oldest read: it goes after the unread ones.
     let r = s

@@ -153,10 +153,9 @@ async fn the_figures_follow_a_scripted_day(f: synth_tests::Family) {
                             "json": {"count": 1, "bytes": tiny.len()}},
                 "requests": 3, "rows_generated": 250, "active_users": 3}])
     );
-    let r = s
-        .get("/stats/usage?from=2026-01-02&to=2026-01-01", Some(&ada))
-        .await;
-    assert_eq!((r.status, r.code()), (400, "VALIDATION_ERROR"));
+    s.get("/stats/usage?from=2026-01-02&to=2026-01-01", Some(&ada))
+        .await
+        .expect_error(400, "VALIDATION_ERROR");
     let r = s
         .get("/stats/usage?from=2020-01-01&to=2026-01-01", Some(&ada))
         .await;
@@ -164,8 +163,7 @@ async fn the_figures_follow_a_scripted_day(f: synth_tests::Family) {
 
     // Administrators only.
     for path in ["/stats/system", "/stats/performance"] {
-        let r = s.get(path, Some(&ada)).await;
-        assert_eq!((r.status, r.code()), (403, "FORBIDDEN"), "{path}");
+        s.get(path, Some(&ada)).await.expect_error(403, "FORBIDDEN");
         assert_eq!(s.get(path, None).await.status, 401);
     }
 

@@ -2,7 +2,7 @@
 //! `synth serve`.
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
@@ -49,4 +49,37 @@ pub async fn ready_dataset(http: &reqwest::Client, url: &str, csv: &Path) -> (St
             other => panic!("ingestion ended {other:?}: {d}"),
         }
     }
+}
+
+/// Latencies (ms) of `GET target` from `clients` clients calling in turn for `secs` seconds.
+pub async fn latencies(
+    http: &reqwest::Client,
+    target: &str,
+    token: &str,
+    clients: usize,
+    secs: u64,
+) -> Vec<f64> {
+    let until = Instant::now() + Duration::from_secs(secs);
+    let tasks: Vec<_> = (0..clients)
+        .map(|_| {
+            let (http, target, token) = (http.clone(), target.to_owned(), token.to_owned());
+            tokio::spawn(async move {
+                let mut ms = Vec::new();
+                while Instant::now() < until {
+                    let t = Instant::now();
+                    let r = http.get(&target).bearer_auth(&token).send().await.unwrap();
+                    assert!(r.status().is_success(), "{target}: {}", r.status());
+                    r.bytes().await.unwrap();
+                    ms.push(t.elapsed().as_secs_f64() * 1e3);
+                }
+                ms
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    all.sort_by(f64::total_cmp);
+    all
 }
