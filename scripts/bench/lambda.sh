@@ -6,8 +6,9 @@
 #      SYNTH_COLD_STARTS times (default 5) under cargo-lambda's runtime emulator (`cargo
 #      lambda watch --only-lambda-apis`), against the AWS emulator (moto server) holding the
 #      stack's table, bucket, queue and topic: the time from the process's start to its
-#      answer to the first invocation, for `GET /openapi.json` (no store call) and for
-#      `GET /health` (one call to every store).
+#      answer to the first invocation, for `GET /stats/dashboard` without a token (401: the
+#      middleware and the router, no store call) and for `GET /health` (one call to every
+#      store).
 #
 #   scripts/bench/lambda.sh [--no-build]
 #
@@ -60,20 +61,21 @@ cargo lambda watch --only-lambda-apis -A 127.0.0.1 -P "$rt_port" >"$work/emulato
 pids+=($!)
 
 "$SAM_VENV/bin/python" - "$moto_port" "$rt_port" "$starts" target/release/stats <<'PY'
-import json, os, statistics, subprocess, sys, time, urllib.request
+import json, os, socket, statistics, subprocess, sys, time, urllib.request
 import boto3
 
 moto, rt, starts, binary = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 endpoint = f"http://127.0.0.1:{moto}"
-for _ in range(120):
+def up(port):
     try:
-        urllib.request.urlopen(endpoint + "/moto-api/", timeout=2)
-        urllib.request.urlopen(f"http://127.0.0.1:{rt}/", timeout=2)
+        socket.create_connection(("127.0.0.1", int(port)), timeout=1).close()
+        return True
+    except OSError:
+        return False
+for _ in range(240):
+    if up(moto) and up(rt):
         break
-    except urllib.error.HTTPError:
-        break
-    except Exception:
-        time.sleep(0.5)
+    time.sleep(0.5)
 aws = dict(endpoint_url=endpoint, region_name="us-east-1",
            aws_access_key_id="testing", aws_secret_access_key="testing")
 key = lambda *names: [{"AttributeName": n, "KeyType": t} for n, t in zip(names, ["HASH", "RANGE"])]
@@ -108,7 +110,7 @@ def event(path):
         "isBase64Encoded": False}).encode()
 
 invoke = f"http://127.0.0.1:{rt}/2015-03-31/functions/_/invocations"
-for path in ["/openapi.json", "/health"]:
+for path in ["/stats/dashboard", "/health"]:
     took, statuses = [], []
     for _ in range(starts):
         t0 = time.perf_counter()
@@ -119,6 +121,6 @@ for path in ["/openapi.json", "/health"]:
         statuses.append(answer.get("statusCode"))
         fn.kill()
         fn.wait()
-    print(f"GET {path:<14} first answer after start: median {statistics.median(took):.1f} ms, "
+    print(f"GET {path:<16} first answer after start: median {statistics.median(took):.1f} ms, "
           f"min {min(took):.1f}, max {max(took):.1f} ({starts} cold starts, status {sorted(set(statuses))})")
 PY

@@ -10,7 +10,7 @@ pub mod stats;
 pub mod system;
 pub mod users;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use axum::Router;
 use axum::http::header;
@@ -159,34 +159,39 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc
 }
 
+/// The OpenAPI document as JSON and the page that renders it.
+type Documents = (String, String);
+
+fn documents_of(cell: &OnceLock<Documents>) -> &Documents {
+    cell.get_or_init(|| {
+        let json = openapi().to_json().expect("OpenAPI document serialises");
+        let page = docs::render(&serde_json::from_str(&json).expect("OpenAPI document parses"));
+        (json, page)
+    })
+}
+
 /// The application: the system routes plus the given groups (all of them for
 /// `synth serve`, one for a Lambda) and any `extra` routes of the deployment (the embedded
 /// object URLs), wrapped in the shared middleware.
 pub fn app(state: AppState, groups: &[ResourceGroup], extra: Option<Router>) -> Router {
-    let spec = openapi();
-    let json: Arc<str> = spec.to_json().expect("OpenAPI document serialises").into();
-    let page: Arc<str> =
-        docs::render(&serde_json::from_str(&json).expect("OpenAPI document parses")).into();
+    // Made on first use: most Lambdas never serve it, and every one starts faster.
+    let documents = Arc::new(OnceLock::new());
+    let docs_page = documents.clone();
     let (router, _) = documented(groups).split_for_parts();
     let settings = state.settings.clone();
     let router = router
         .route(
             "/openapi.json",
             get(move || {
-                let json = json.clone();
-                async move {
-                    (
-                        [(header::CONTENT_TYPE, "application/json")],
-                        json.to_string(),
-                    )
-                }
+                let json = documents_of(&documents).0.clone();
+                async move { ([(header::CONTENT_TYPE, "application/json")], json) }
             }),
         )
         .route(
             "/docs",
             get(move || {
-                let page = page.clone();
-                async move { Html(page.to_string()) }
+                let page = documents_of(&docs_page).1.clone();
+                async move { Html(page) }
             }),
         )
         .route(
