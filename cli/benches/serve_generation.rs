@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 const SYNTH: &str = env!("CARGO_BIN_EXE_synth");
 
@@ -23,6 +23,10 @@ mod server;
 mod common;
 
 use common::{json, latencies, percentile, ready_dataset};
+
+fn rows_of(csv: &Path) -> usize {
+    std::fs::read_to_string(csv).unwrap().lines().count() - 1
+}
 
 /// Seconds from `POST /generation/start` to `completed`, and the request's id.
 async fn serve_run(

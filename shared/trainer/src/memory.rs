@@ -35,7 +35,10 @@ fn read_from(root: &Path) -> Option<MemoryUse> {
     let cgroup = std::fs::read_to_string(root.join("proc/self/cgroup")).unwrap_or_default();
     for line in cgroup.lines() {
         let mut parts = line.splitn(3, ':');
-        let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+        let (Some(_), Some(controllers), Some(path)) = (parts.next(), parts.next(), parts.next())
+        else {
+            continue;
+        };
         let path = path.trim_start_matches('/');
         let dir = match controllers {
             "" => root.join("sys/fs/cgroup").join(path),

@@ -192,7 +192,7 @@ pub fn content_of(message: &Value) -> Result<Content, String> {
                 format!("{method} {route} took {:.1} s.", ms as f64 / 1000.0)
                     .trim_start()
                     .to_owned(),
-                object("route", &format!("{method} {route}").trim().to_owned()),
+                object("route", format!("{method} {route}").trim()),
                 "/stats/performance".to_owned(),
             )
         }

@@ -300,16 +300,20 @@ impl std::str::FromStr for Window {
     }
 }
 
+/// How a window's items are keyed: its step, how many steps it spans, and the partition
+/// and the sort-key prefix of the step holding an instant.
+type Keying = (
+    Span,
+    i32,
+    fn(DateTime<Utc>) -> String,
+    fn(DateTime<Utc>) -> String,
+);
+
 impl Window {
     /// The key ranges holding the window ending at `now`: (partition, first sort key,
     /// last sort key), at most two, and the window's first instant.
     fn ranges(self, now: DateTime<Utc>) -> (Vec<(String, String, String)>, DateTime<Utc>) {
-        let (step, n, part, sk): (
-            Span,
-            i32,
-            fn(DateTime<Utc>) -> String,
-            fn(DateTime<Utc>) -> String,
-        ) = match self {
+        let (step, n, part, sk): Keying = match self {
             Self::Hour => (
                 Span::minutes(1),
                 60,
