@@ -116,26 +116,37 @@ pub async fn run_notify_loop(
 ) {
     loop {
         let m = tokio::select! {
-            _ = stop.changed() => break,
+            _ = stop.changed() => {
+                // What was published before the stop is still delivered.
+                while let Ok(m) = messages.try_recv() {
+                    deliver(&notifications, &m).await;
+                }
+                break;
+            }
             m = messages.recv() => match m {
                 Some(m) => m,
                 None => break,
             },
         };
-        for attempt in 1..=NOTIFY_TRIES {
-            match notifications.deliver(&m.id, &m.message).await {
-                Ok(done) => {
-                    tracing::debug!(message_id = %m.id, written = done.written, pushed = done.pushed, "topic message delivered");
-                    break;
-                }
-                Err(e) if attempt < NOTIFY_TRIES => {
-                    tracing::warn!(message_id = %m.id, error = %e, attempt, "delivering a topic message failed; retrying");
-                    tokio::time::sleep(std::time::Duration::from_millis(500 * u64::from(attempt)))
-                        .await;
-                }
-                Err(e) => {
-                    tracing::error!(message_id = %m.id, subject = %m.subject, error = %e, "a topic message could not be delivered");
-                }
+        deliver(&notifications, &m).await;
+    }
+}
+
+/// Deliver one message, trying again after a store failure.
+async fn deliver(notifications: &Notifications, m: &TopicMessage) {
+    for attempt in 1..=NOTIFY_TRIES {
+        match notifications.deliver(&m.id, &m.message).await {
+            Ok(done) => {
+                tracing::debug!(message_id = %m.id, written = done.written, pushed = done.pushed, "topic message delivered");
+                return;
+            }
+            Err(e) if attempt < NOTIFY_TRIES => {
+                tracing::warn!(message_id = %m.id, error = %e, attempt, "delivering a topic message failed; retrying");
+                tokio::time::sleep(std::time::Duration::from_millis(500 * u64::from(attempt)))
+                    .await;
+            }
+            Err(e) => {
+                tracing::error!(message_id = %m.id, subject = %m.subject, error = %e, "a topic message could not be delivered");
             }
         }
     }
