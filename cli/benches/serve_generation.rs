@@ -22,7 +22,7 @@ mod server;
 
 mod common;
 
-use common::{json, latencies, percentile, ready_dataset};
+use common::{json, latencies, percentile, ready_dataset, until_completed};
 
 fn rows_of(csv: &Path) -> usize {
     std::fs::read_to_string(csv).unwrap().lines().count() - 1
@@ -50,18 +50,8 @@ async fn serve_run(
         .as_str()
         .unwrap_or_else(|| panic!("started: {r}"))
         .to_owned();
-    loop {
-        let s = json(
-            http.get(format!("{url}/generation/status/{id}"))
-                .bearer_auth(token),
-        )
-        .await;
-        match s["data"]["status"].as_str() {
-            Some("completed") => return (t.elapsed().as_secs_f64(), id),
-            Some("failed" | "cancelled") => panic!("the request ended {s}"),
-            _ => tokio::time::sleep(Duration::from_millis(20)).await,
-        }
-    }
+    until_completed(http, url, token, &id).await;
+    (t.elapsed().as_secs_f64(), id)
 }
 
 /// The same work from the command line: `synth generate` (fit, sample, write the table and

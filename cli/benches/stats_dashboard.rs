@@ -7,7 +7,7 @@
 //! nothing: the target (p99 under 50 ms) is read from its output, not asserted.
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde_json::json;
 
@@ -16,7 +16,7 @@ mod server;
 
 mod common;
 
-use common::{json, latencies, percentile, ready_dataset};
+use common::{json, latencies, percentile, ready_dataset, until_completed};
 
 fn summary(ms: Vec<f64>) -> String {
     format!(
@@ -55,18 +55,7 @@ async fn requests(http: &reqwest::Client, url: &str, token: &str, n: usize) {
                 .bearer_auth(token),
         )
         .await;
-        loop {
-            let s = json(
-                http.get(format!("{url}/generation/status/{id}"))
-                    .bearer_auth(token),
-            )
-            .await;
-            match s["data"]["status"].as_str() {
-                Some("completed") => break,
-                Some("failed" | "cancelled") => panic!("{s}"),
-                _ => tokio::time::sleep(Duration::from_millis(50)).await,
-            }
-        }
+        until_completed(http, url, token, &id).await;
     }
 }
 

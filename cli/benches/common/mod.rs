@@ -83,3 +83,19 @@ pub async fn latencies(
     all.sort_by(f64::total_cmp);
     all
 }
+
+/// Poll a request's status until it completed (any other end panics).
+pub async fn until_completed(http: &reqwest::Client, url: &str, token: &str, id: &str) {
+    loop {
+        let s = json(
+            http.get(format!("{url}/generation/status/{id}"))
+                .bearer_auth(token),
+        )
+        .await;
+        match s["data"]["status"].as_str() {
+            Some("completed") => return,
+            Some("failed" | "cancelled") => panic!("the request ended {s}"),
+            _ => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+}
