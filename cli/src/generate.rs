@@ -1,4 +1,4 @@
-//! `synth generate`: learn a table (CTGAN or TVAE), optionally under constraints, and write a
+//! `synth generate`: learn a table (argn, CTGAN or TVAE), optionally under constraints, and write a
 //! synthetic one — the engine alone, as a data scientist would run it.
 
 use std::path::{Path, PathBuf};
@@ -19,8 +19,8 @@ pub struct GenerateArgs {
     /// SDV single-table metadata; inferred from the data when absent.
     #[arg(long)]
     metadata: Option<PathBuf>,
-    /// The model to train: ctgan or tvae.
-    #[arg(long, default_value = "ctgan")]
+    /// The model to train: argn (the autoregressive model), ctgan or tvae.
+    #[arg(long, default_value = "argn")]
     model: String,
     /// Model parameters in the seed platform's JSON (e.g. {"epochs": 300, "batch_size": 500}).
     #[arg(long)]
@@ -383,6 +383,7 @@ pub fn run(args: GenerateArgs) -> Result<(), String> {
     );
     if args.json {
         let line = json!({
+            "model": model.model_name(),
             "rows": synthetic.n_rows(),
             "columns": synthetic.columns.len(),
             "epochs": history.len(),

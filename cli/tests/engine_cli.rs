@@ -17,6 +17,8 @@ fn generate_then_evaluate_a_real_table() {
         PENGUINS,
         "--metadata",
         PENGUINS_META,
+        "--model",
+        "ctgan",
         "--epochs",
         "2",
         "--batch-size",
@@ -39,6 +41,7 @@ fn generate_then_evaluate_a_real_table() {
         ),
         (Some(344), Some(8), Some(2))
     );
+    assert_eq!(figures["model"], "ctgan");
     for key in [
         "fit_seconds",
         "transformer_fit_seconds",
@@ -137,6 +140,8 @@ fn bad_input_is_a_clear_error() {
     let o = synth(&[
         "generate",
         PENGUINS,
+        "--model",
+        "ctgan",
         "--batch-size",
         "123",
         "-o",
@@ -337,6 +342,8 @@ fn generate_keeps_declared_constraints_and_names_broken_real_rows() {
     let o = synth(&[
         "generate",
         &good,
+        "--model",
+        "ctgan",
         "--epochs",
         "3",
         "--batch-size",
@@ -398,8 +405,6 @@ fn argn_generates_imputes_completes_and_rebalances_through_the_cli() {
         PENGUINS,
         "--metadata",
         PENGUINS_META,
-        "--model",
-        "argn",
         "--epochs",
         "20",
         "--seed",
@@ -416,6 +421,8 @@ fn argn_generates_imputes_completes_and_rebalances_through_the_cli() {
         (figures["rows"].as_u64(), figures["columns"].as_u64()),
         (Some(344), Some(8))
     );
+    // argn is the model `synth generate` learns when none is named.
+    assert_eq!(figures["model"], "argn", "{figures}");
     // Penguins' extreme measurements are protected, and said so.
     assert!(
         figures["protected"]

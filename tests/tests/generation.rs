@@ -270,22 +270,18 @@ async fn tvae_writes_csv_json_and_xlsx(f: synth_tests::Family) {
 async fn argn_meets_its_conditions_exactly_and_reports_what_it_protects(f: synth_tests::Family) {
     let s = serve(f, settings()).await;
     let (_, t, dataset) = s.penguins("ada@example.com").await;
-    let config = s.get("/generation-v2/config", Some(&t)).await;
-    assert!(
-        config.body.to_string().contains("\"argn\""),
-        "{}",
-        config.body
-    );
+    let config = s.get("/generation-v2/config", Some(&t)).await.expect(200);
+    assert_eq!(config.data()["default_model"], "argn", "{}", config.body);
+    // A request that names no model gets argn.
     let body = json!({
         "dataset_id": dataset, "sample_size": 150, "output_format": "csv",
         "include_metadata": true, "seed": 4,
         "conditions": {"species": "Chinstrap", "island": "Dream", "body_mass_g": {">=": 3500}},
-        "model_config": {"model_type": "argn", "epochs": 5, "batch_size": 100},
+        "model_config": {"epochs": 5, "batch_size": 100},
     });
-    let id = start(&s, &t, body).await.expect(201).data()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let started = start(&s, &t, body).await.expect(201);
+    assert_eq!(started.data()["model_type"], "argn", "{}", started.body);
+    let id = started.data()["id"].as_str().unwrap().to_owned();
     assert_eq!(s.run_queued_jobs().await, [Outcome::Completed]);
     let links = s.get(&format!("/generation/download/{id}"), Some(&t)).await;
     assert_eq!(links.status, 200, "{}", links.body);

@@ -24,8 +24,9 @@ pub struct ArgnParams {
     /// Hidden widths of each column's regressor (a ReLU MLP).
     pub hidden_dims: Vec<usize>,
     pub learning_rate: f64,
-    /// Adam's L2 penalty on the weights.
-    pub weight_decay: f64,
+    /// Adam's L2 penalty on the weights; `None` chooses it from the number of training rows
+    /// (a prior that weighs less as the table grows).
+    pub weight_decay: Option<f64>,
     /// Most quantile bins of a numerical or datetime column (with more distinct values;
     /// a value is drawn inside its bin).
     pub max_bins: usize,
@@ -49,7 +50,7 @@ impl Default for ArgnParams {
             embedding_dim: 16,
             hidden_dims: vec![64, 64],
             learning_rate: 2e-3,
-            weight_decay: 1e-6,
+            weight_decay: None,
             max_bins: 100,
             rare_threshold: None,
             validation_share: 0.1,
@@ -82,8 +83,8 @@ impl Params for ArgnParams {
         Field::new("learning_rate", Bound::Positive, "Adam's learning rate."),
         Field::new(
             "weight_decay",
-            Bound::NonNegative,
-            "L2 penalty added to the gradient.",
+            Bound::OptionalNonNegative,
+            "L2 penalty added to the gradient; null: 2 / training rows, at least 1e-6 (a prior that weighs less as the table grows).",
         ),
         Field::new(
             "max_bins",
@@ -222,6 +223,13 @@ mod tests {
                 },
                 "patience",
             ),
+            (
+                ArgnParams {
+                    weight_decay: Some(-1e-3),
+                    ..base()
+                },
+                "weight_decay",
+            ),
         ];
         for (params, name) in cases {
             assert_eq!(bad(params), name);
@@ -232,8 +240,12 @@ mod tests {
             (p.rare_threshold, p.temperature, p.epochs),
             (Some(3), 0.8, 100)
         );
-        let p: ArgnParams = serde_json::from_str(r#"{"rare_threshold": null}"#).unwrap();
+        let p: ArgnParams =
+            serde_json::from_str(r#"{"rare_threshold": null, "weight_decay": 1e-4}"#).unwrap();
         p.validate().unwrap();
+        assert_eq!(p.weight_decay, Some(1e-4));
+        let p: ArgnParams = serde_json::from_str(r#"{"weight_decay": null}"#).unwrap();
+        assert_eq!(p.weight_decay, None);
         assert!(serde_json::from_str::<ArgnParams>(r#"{"pac": 5}"#).is_err());
     }
 }

@@ -70,6 +70,8 @@ pub enum Bound {
     Flag,
     /// `null` (chosen from the data) or an integer ≥ 1.
     OptionalCount,
+    /// `null` (chosen from the data) or a finite number ≥ 0.
+    OptionalNonNegative,
 }
 
 /// One parameter of a model: its JSON name, its bound, and what it does.
@@ -112,6 +114,11 @@ fn check_fields<P: Serialize>(params: &P, fields: &[Field]) -> Result<()> {
                     at_least_one(f.name, v.as_u64().unwrap_or(0) as usize)?
                 }
             }
+            Bound::OptionalNonNegative => {
+                if !v.is_null() {
+                    non_negative(f.name, v.as_f64().unwrap_or(f64::NAN))?
+                }
+            }
         }
     }
     Ok(())
@@ -140,6 +147,7 @@ pub fn describe<P: Params>() -> Value {
                 }),
                 Bound::Flag => json!({"type": "boolean"}),
                 Bound::OptionalCount => json!({"type": ["integer", "null"], "minimum": 1}),
+                Bound::OptionalNonNegative => json!({"type": ["number", "null"], "minimum": 0}),
             };
             if let (Some(d), Some(b)) = (d.as_object_mut(), bounds.as_object()) {
                 d.extend(b.clone());

@@ -199,7 +199,7 @@ impl From<Metric> for Score {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct OptimizeRequest {
-    /// `ctgan` or `tvae`.
+    /// `argn`, `ctgan` or `tvae`.
     pub model: String,
     pub method: Method,
     pub n_trials: usize,

@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use synth_core::generation::{
-    GenerationInput, GenerationRequest, RequestKind, RequestStatus, ResultLinks, Validation,
+    GenerationInput, GenerationRequest, RequestKind, RequestStatus, ResultLinks, Validation, models,
 };
 use synth_core::ports::Paged;
 use synth_core::service::page_size;
@@ -45,7 +45,9 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
 /// `on_violation` (`fail` or `drop`: real rows that break a constraint).
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ModelConfig {
-    /// `ctgan` or `tvae`.
+    /// `argn` (the default), `ctgan` or `tvae`.
+    #[serde(default = "default_model")]
+    #[schema(default = "argn")]
     pub model_type: String,
     #[serde(flatten)]
     #[schema(value_type = Object)]
@@ -91,7 +93,9 @@ pub struct StartRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct StartRequestV2 {
     pub dataset_id: String,
-    /// `ctgan` or `tvae`.
+    /// `argn` (the default), `ctgan` or `tvae`.
+    #[serde(default = "default_model")]
+    #[schema(default = "argn")]
     pub model_type: String,
     #[serde(default)]
     #[schema(value_type = Object)]
@@ -114,7 +118,9 @@ pub struct DataRequest {
 /// output settings and `optimization_*`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct DataParams {
-    /// `ctgan` or `tvae`.
+    /// `argn` (the default), `ctgan` or `tvae`.
+    #[serde(default = "default_model")]
+    #[schema(default = "argn")]
     pub model_type: String,
     #[serde(flatten)]
     #[schema(value_type = Object)]
@@ -334,6 +340,11 @@ fn seed_optimization(params: &mut Map<String, Value>) -> Option<Value> {
     Some(Value::Object(config))
 }
 
+/// The model of a request that names none.
+fn default_model() -> String {
+    models::DEFAULT_MODEL.to_owned()
+}
+
 /// The parts of `params` that are not the model's own.
 fn seed_input(
     dataset_id: String,
@@ -357,12 +368,13 @@ fn seed_input(
             .with_details(serde_json::json!({"field": "params", "reason": e.to_string()}))
     })?;
     let model_type = match params.remove("model_type") {
+        None => default_model(),
         Some(Value::String(m)) => m,
-        _ => {
-            return Err(
-                ApiError::validation("params.model_type is required (ctgan or tvae)")
-                    .with_details(serde_json::json!({"field": "params.model_type"})),
-            );
+        Some(_) => {
+            return Err(ApiError::validation(
+                "params.model_type must be a model's name (argn, ctgan or tvae)",
+            )
+            .with_details(serde_json::json!({"field": "params.model_type"})));
         }
     };
     let mut i = input(dataset_id, model_type, params, output);

@@ -35,7 +35,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct StartSearch {
     pub dataset_id: String,
-    /// `ctgan` or `tvae`.
+    /// `argn`, `ctgan` or `tvae`.
     pub model_type: String,
     /// `grid`, `random` or `bayesian` (default).
     pub optimization_method: Option<String>,

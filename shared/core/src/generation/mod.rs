@@ -369,7 +369,7 @@ pub struct GenerationRequest {
     pub dataset_id: String,
     /// The dataset's file name when the request was made.
     pub dataset_name: String,
-    /// `ctgan` or `tvae`.
+    /// `argn`, `ctgan` or `tvae`.
     pub model_type: String,
     /// Every parameter of the model, defaults filled in.
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
