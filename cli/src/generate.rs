@@ -1,5 +1,5 @@
-//! `synth generate`: learn a table (argn, CTGAN or TVAE), optionally under constraints, and write a
-//! synthetic one — the engine alone, as a data scientist would run it.
+//! `synth generate`: learn a table (CTGAN, TVAE or argn), optionally under constraints, and
+//! write a synthetic one — the engine alone, as a data scientist would run it.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -19,8 +19,8 @@ pub struct GenerateArgs {
     /// SDV single-table metadata; inferred from the data when absent.
     #[arg(long)]
     metadata: Option<PathBuf>,
-    /// The model to train: argn (the autoregressive model), ctgan or tvae.
-    #[arg(long, default_value = "argn")]
+    /// The model to train: ctgan, tvae or argn (the autoregressive model).
+    #[arg(long, default_value = "ctgan")]
     model: String,
     /// Model parameters in the seed platform's JSON (e.g. {"epochs": 300, "batch_size": 500}).
     #[arg(long)]

@@ -34,7 +34,7 @@ struct Cli {
 enum Command {
     /// Run the whole platform in this process: API, storage, queue and workers.
     Serve(serve::ServeArgs),
-    /// Learn a table with argn (the default), CTGAN or TVAE and write a synthetic one.
+    /// Learn a table with CTGAN, TVAE or argn and write a synthetic one.
     Generate(Box<generate::GenerateArgs>),
     /// Score a synthetic table against the real one: quality, diagnostic, privacy, ML efficacy.
     Evaluate(Box<evaluate::EvaluateArgs>),

@@ -405,6 +405,8 @@ fn argn_generates_imputes_completes_and_rebalances_through_the_cli() {
         PENGUINS,
         "--metadata",
         PENGUINS_META,
+        "--model",
+        "argn",
         "--epochs",
         "20",
         "--seed",
@@ -421,7 +423,6 @@ fn argn_generates_imputes_completes_and_rebalances_through_the_cli() {
         (figures["rows"].as_u64(), figures["columns"].as_u64()),
         (Some(344), Some(8))
     );
-    // argn is the model `synth generate` learns when none is named.
     assert_eq!(figures["model"], "argn", "{figures}");
     // Penguins' extreme measurements are protected, and said so.
     assert!(

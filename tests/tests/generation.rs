@@ -271,13 +271,20 @@ async fn argn_meets_its_conditions_exactly_and_reports_what_it_protects(f: synth
     let s = serve(f, settings()).await;
     let (_, t, dataset) = s.penguins("ada@example.com").await;
     let config = s.get("/generation-v2/config", Some(&t)).await.expect(200);
-    assert_eq!(config.data()["default_model"], "argn", "{}", config.body);
-    // A request that names no model gets argn.
+    assert!(
+        config.data()["models"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["model_type"] == "argn"),
+        "{}",
+        config.body
+    );
     let body = json!({
         "dataset_id": dataset, "sample_size": 150, "output_format": "csv",
         "include_metadata": true, "seed": 4,
         "conditions": {"species": "Chinstrap", "island": "Dream", "body_mass_g": {">=": 3500}},
-        "model_config": {"epochs": 5, "batch_size": 100},
+        "model_config": {"model_type": "argn", "epochs": 5, "batch_size": 100},
     });
     let started = start(&s, &t, body).await.expect(201);
     assert_eq!(started.data()["model_type"], "argn", "{}", started.body);

@@ -37,16 +37,10 @@ pub enum ModelParams {
 /// The name of every model, in the order clients see them.
 pub const MODELS: &[&str] = &[CtganParams::NAME, tvae::TvaeParams::NAME, ArgnParams::NAME];
 
-/// The model a generation takes when it names none: the autoregressive model, which scores
-/// above CTGAN, TVAE and the reference's models on every table measured, in a tenth of
-/// the reference CTGAN's time.
-pub const DEFAULT_MODEL: &str = ArgnParams::NAME;
-
 /// Every model's parameters (type, default, bounds, description, tunable), as
 /// `GET /generation-v2/config` serves them.
 pub fn describe() -> Value {
     json!({
-        "default_model": DEFAULT_MODEL,
         "models": [
             params::describe::<CtganParams>(),
             params::describe::<tvae::TvaeParams>(),

@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use synth_core::generation::{
-    GenerationInput, GenerationRequest, RequestKind, RequestStatus, ResultLinks, Validation, models,
+    GenerationInput, GenerationRequest, RequestKind, RequestStatus, ResultLinks, Validation,
 };
 use synth_core::ports::Paged;
 use synth_core::service::page_size;
@@ -45,9 +45,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
 /// `on_violation` (`fail` or `drop`: real rows that break a constraint).
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ModelConfig {
-    /// `argn` (the default), `ctgan` or `tvae`.
-    #[serde(default = "default_model")]
-    #[schema(default = "argn")]
+    /// `argn`, `ctgan` or `tvae`.
     pub model_type: String,
     #[serde(flatten)]
     #[schema(value_type = Object)]
@@ -93,9 +91,7 @@ pub struct StartRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct StartRequestV2 {
     pub dataset_id: String,
-    /// `argn` (the default), `ctgan` or `tvae`.
-    #[serde(default = "default_model")]
-    #[schema(default = "argn")]
+    /// `argn`, `ctgan` or `tvae`.
     pub model_type: String,
     #[serde(default)]
     #[schema(value_type = Object)]
@@ -118,9 +114,7 @@ pub struct DataRequest {
 /// output settings and `optimization_*`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct DataParams {
-    /// `argn` (the default), `ctgan` or `tvae`.
-    #[serde(default = "default_model")]
-    #[schema(default = "argn")]
+    /// `argn`, `ctgan` or `tvae`.
     pub model_type: String,
     #[serde(flatten)]
     #[schema(value_type = Object)]
@@ -340,11 +334,6 @@ fn seed_optimization(params: &mut Map<String, Value>) -> Option<Value> {
     Some(Value::Object(config))
 }
 
-/// The model of a request that names none.
-fn default_model() -> String {
-    models::DEFAULT_MODEL.to_owned()
-}
-
 /// The parts of `params` that are not the model's own.
 fn seed_input(
     dataset_id: String,
@@ -368,11 +357,10 @@ fn seed_input(
             .with_details(serde_json::json!({"field": "params", "reason": e.to_string()}))
     })?;
     let model_type = match params.remove("model_type") {
-        None => default_model(),
         Some(Value::String(m)) => m,
-        Some(_) => {
+        _ => {
             return Err(ApiError::validation(
-                "params.model_type must be a model's name (argn, ctgan or tvae)",
+                "params.model_type is required (argn, ctgan or tvae)",
             )
             .with_details(serde_json::json!({"field": "params.model_type"})));
         }

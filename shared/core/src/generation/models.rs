@@ -18,9 +18,6 @@ pub struct CheckedModel {
     pub batch_size: u64,
 }
 
-/// The model a request takes when it names none.
-pub const DEFAULT_MODEL: &str = synth_models::DEFAULT_MODEL;
-
 /// Every model with each parameter's default, bounds and description.
 pub fn describe() -> Value {
     synth_models::describe()
