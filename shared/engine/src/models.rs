@@ -115,7 +115,7 @@ mod tests {
                 epochs,
                 batch_size: 50,
                 hidden_dims: vec![16],
-                embedding_dim: 8,
+                embedding_dim: Some(8),
                 validation_share: 0.0,
                 ..ArgnParams::default()
             }),

@@ -19,8 +19,9 @@ pub struct ArgnParams {
     /// make 20 steps); early stopping usually ends sooner.
     pub epochs: usize,
     pub batch_size: usize,
-    /// Size of each column value's embedding.
-    pub embedding_dim: usize,
+    /// Size of each column value's embedding; `None` chooses it from the number of columns
+    /// (each column's regressor sees every column's embedding).
+    pub embedding_dim: Option<usize>,
     /// Hidden widths of each column's regressor (a ReLU MLP).
     pub hidden_dims: Vec<usize>,
     pub learning_rate: f64,
@@ -47,7 +48,7 @@ impl Default for ArgnParams {
         Self {
             epochs: 100,
             batch_size: 512,
-            embedding_dim: 16,
+            embedding_dim: None,
             hidden_dims: vec![64, 64],
             learning_rate: 2e-3,
             weight_decay: None,
@@ -72,8 +73,8 @@ impl Params for ArgnParams {
         Field::new("batch_size", Bound::Count, "Rows per training step."),
         Field::new(
             "embedding_dim",
-            Bound::Count,
-            "Size of each column value's embedding.",
+            Bound::OptionalCount,
+            "Size of each column value's embedding; null: 256 / columns, between 4 and 16 (each column's regressor sees every column's embedding).",
         ),
         Field::new(
             "hidden_dims",

@@ -16,7 +16,7 @@ fn small() -> ArgnParams {
     ArgnParams {
         epochs: 30,
         batch_size: 64,
-        embedding_dim: 8,
+        embedding_dim: Some(8),
         hidden_dims: vec![32],
         learning_rate: 5e-3,
         ..ArgnParams::default()
@@ -440,4 +440,26 @@ fn a_column_of_few_levels_keeps_its_shared_extremes_and_loses_a_unique_one() {
     };
     assert_eq!(back.iter().flatten().min(), Some(&1));
     assert_eq!(back.iter().flatten().max(), Some(&16));
+}
+
+#[test]
+fn sizes_left_open_follow_the_table_and_survive_a_reload() {
+    assert_eq!(
+        [1, 16, 40, 100].map(super::default_embedding_dim),
+        [16, 16, 6, 4]
+    );
+    let (t, m) = table(120);
+    let params = ArgnParams {
+        epochs: 3,
+        embedding_dim: None,
+        weight_decay: None,
+        ..small()
+    };
+    let model = Argn::fit(&t, &m, params, FitOptions::seeded(2)).unwrap();
+    let columns = model.tokenizer.modelled().len();
+    assert_eq!(
+        super::config(&model.params, &model.tokenizer).embedding_dim,
+        super::default_embedding_dim(columns)
+    );
+    assert_reloads(&model, "argn");
 }
