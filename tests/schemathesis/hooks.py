@@ -1,9 +1,10 @@
 """Authentication for schemathesis runs against `synth serve` (see scripts/test).
 
 Each run signs in as one ordinary user (registered here) and, for `/admin/*` and the
-administrators' statistics, as the administrator the test script created. A request answered 401 because the run itself
-ended the session (logout, account erasure, an admin deactivating the user) signs in
-again, as a fresh user where the old one is gone, and is retried.
+administrators' statistics, as the administrator the test script created. A request
+answered 401 because the run itself ended the session (logout, account erasure, an admin
+deactivating the user) signs in again, as a fresh user where the old one is gone, and is
+retried.
 """
 
 import json

@@ -280,9 +280,7 @@ impl TestServer {
         let r = r.expect(201);
         r.data()["id"].as_str().unwrap().to_owned()
     }
-}
 
-impl TestServer {
     /// Sign a new user up and in: their id and access token.
     pub async fn register(&self, email: &str) -> (String, String) {
         let body = serde_json::json!({"email": email, "password": PASSWORD});

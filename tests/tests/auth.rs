@@ -60,10 +60,6 @@ async fn login(s: &TestServer, email: &str) -> (String, String) {
     s.login(email, PASSWORD).await
 }
 
-async fn admin(s: &TestServer, email: &str) -> (String, String) {
-    s.admin(email).await
-}
-
 fn assert_no_secret(v: &Value) {
     let text = v.to_string();
     assert!(
@@ -616,7 +612,7 @@ async fn profile_and_push_tokens(f: synth_tests::Family) {
 
 async fn admin_manages_users_with_an_audit_trail(f: synth_tests::Family) {
     let s = server(f).await;
-    let (admin_id, admin_token) = admin(&s, "root@example.com").await;
+    let (admin_id, admin_token) = s.admin("root@example.com").await;
     let a = Some(admin_token.as_str());
     let mut ids = HashMap::new();
     for name in ["amy", "bob", "cat"] {
@@ -779,7 +775,7 @@ async fn admin_manages_users_with_an_audit_trail(f: synth_tests::Family) {
 
 async fn users_are_refused_every_admin_route(f: synth_tests::Family) {
     let s = server(f).await;
-    let (admin_id, _) = admin(&s, "root@example.com").await;
+    let (admin_id, _) = s.admin("root@example.com").await;
     let (_, token, _) = user(&s, "eve@example.com").await;
     let t = Some(token.as_str());
     let replies = [
@@ -814,7 +810,7 @@ async fn users_are_refused_every_admin_route(f: synth_tests::Family) {
 
 async fn erasure_removes_everything_and_export_has_it_all(f: synth_tests::Family) {
     let s = server(f).await;
-    let (_, admin_token) = admin(&s, "root@example.com").await;
+    let (_, admin_token) = s.admin("root@example.com").await;
     let (id, token, refresh) = user(&s, "gone@example.com").await;
     let (other_id, other_token, _) = user(&s, "stays@example.com").await;
     let t = Some(token.as_str());

@@ -533,16 +533,12 @@ async fn other_users_requests_are_not_found(f: synth_tests::Family) {
     assert_eq!(u.status, 403, "users are not administrators: {}", u.body);
 }
 
-async fn admin(s: &TestServer, email: &str) -> String {
-    s.admin(email).await.1
-}
-
 async fn cancel_approval_and_rejection(f: synth_tests::Family) {
     let mut settings = settings();
     settings.require_approval = true;
     let s = serve(f, settings).await;
     let (_, t, dataset) = s.penguins("ada@example.com").await;
-    let root = admin(&s, "root@example.com").await;
+    let (_, root) = s.admin("root@example.com").await;
 
     let waiting = start(&s, &t, tvae(&dataset, "csv")).await;
     assert_eq!(

@@ -10,7 +10,7 @@ pub mod stats;
 pub mod system;
 pub mod users;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use axum::Router;
 use axum::http::header;
@@ -159,11 +159,12 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc
 }
 
-/// The OpenAPI document as JSON and the page that renders it.
-type Documents = (String, String);
-
-fn documents_of(cell: &OnceLock<Documents>) -> &Documents {
-    cell.get_or_init(|| {
+/// The OpenAPI document as JSON and the page that renders it, made on first use: the
+/// document is the same for every group, most Lambdas never serve it, and every one
+/// starts faster without making it.
+fn documents() -> &'static (String, String) {
+    static DOCUMENTS: OnceLock<(String, String)> = OnceLock::new();
+    DOCUMENTS.get_or_init(|| {
         let json = openapi().to_json().expect("OpenAPI document serialises");
         let page = docs::render(&serde_json::from_str(&json).expect("OpenAPI document parses"));
         (json, page)
@@ -174,26 +175,19 @@ fn documents_of(cell: &OnceLock<Documents>) -> &Documents {
 /// `synth serve`, one for a Lambda) and any `extra` routes of the deployment (the embedded
 /// object URLs), wrapped in the shared middleware.
 pub fn app(state: AppState, groups: &[ResourceGroup], extra: Option<Router>) -> Router {
-    // Made on first use: most Lambdas never serve it, and every one starts faster.
-    let documents = Arc::new(OnceLock::new());
-    let docs_page = documents.clone();
     let (router, _) = documented(groups).split_for_parts();
     let settings = state.settings.clone();
     let router = router
         .route(
             "/openapi.json",
-            get(move || {
-                let json = documents_of(&documents).0.clone();
-                async move { ([(header::CONTENT_TYPE, "application/json")], json) }
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "application/json")],
+                    documents().0.as_str(),
+                )
             }),
         )
-        .route(
-            "/docs",
-            get(move || {
-                let page = documents_of(&docs_page).1.clone();
-                async move { Html(page) }
-            }),
-        )
+        .route("/docs", get(|| async { Html(documents().1.as_str()) }))
         .route(
             "/docs.css",
             get(|| async { ([(header::CONTENT_TYPE, "text/css")], docs::CSS).into_response() }),
