@@ -1,11 +1,13 @@
-//! Point masses end to end: a zero-inflated column (90% zeros, as capital gains are) keeps
-//! its share of zeros in the synthetic table, with every model.
+//! Point masses end to end: a zero-inflated column (90% zeros, as capital gains are) and a
+//! column that hits its upper bound in a quarter of the rows (days overdue, capped) keep
+//! those shares within two points in the synthetic table, with every model.
 
 use synth_engine::{CtganParams, FitOptions, ModelParams, TvaeParams};
 use synth_table::{Column, ColumnData, ColumnMetadata, Metadata, SdType, Table};
 
-/// `n` rows: `gain` is 0 in 90% of them and spread over 100..10,000 in the rest; `kind` is a
-/// category that the non-zero rows lean towards.
+/// `n` rows: `gain` is 0 in 90% of them and spread over 100..10,000 in the rest; `overdue`
+/// is 90 (its cap) in 25% of them and spread over 0..89 in the rest; `kind` is a category
+/// that the non-zero gains lean towards.
 fn zero_inflated(n: usize) -> (Table, Metadata) {
     let gain = (0..n)
         .map(|i| {
@@ -17,6 +19,9 @@ fn zero_inflated(n: usize) -> (Table, Metadata) {
             })
         })
         .collect();
+    let overdue = (0..n)
+        .map(|i| Some(if i % 4 == 1 { 90 } else { (i * 37 % 90) as i64 }))
+        .collect();
     let kind = (0..n)
         .map(|i| Some(["a", "b", "c"][if i % 10 == 0 { i % 2 } else { i % 3 }].to_owned()))
         .collect();
@@ -26,6 +31,10 @@ fn zero_inflated(n: usize) -> (Table, Metadata) {
             data: ColumnData::Float(gain),
         },
         Column {
+            name: "overdue".into(),
+            data: ColumnData::Int(overdue),
+        },
+        Column {
             name: "kind".into(),
             data: ColumnData::Str(kind),
         },
@@ -33,50 +42,82 @@ fn zero_inflated(n: usize) -> (Table, Metadata) {
     .unwrap();
     let metadata = Metadata::new(vec![
         ("gain".into(), ColumnMetadata::new(SdType::Numerical)),
+        ("overdue".into(), ColumnMetadata::new(SdType::Numerical)),
         ("kind".into(), ColumnMetadata::new(SdType::Categorical)),
     ]);
     (table, metadata)
 }
 
-fn zero_share(params: ModelParams) -> f64 {
+/// The synthetic shares of `gain` = 0 and `overdue` = 90 (real: 0.90 and 0.25).
+fn shares(params: ModelParams) -> (f64, f64) {
     let (t, m) = zero_inflated(1000);
     let model = synth_engine::fit(&t, &m, &params, FitOptions::seeded(3)).unwrap();
     let out = model.sample(2000, 1).unwrap();
     let ColumnData::Float(gain) = &out.column("gain").unwrap().data else {
         panic!("floats")
     };
-    let zeros = gain.iter().filter(|g| **g == Some(0.0)).count();
-    let share = zeros as f64 / gain.len() as f64;
+    let ColumnData::Int(overdue) = &out.column("overdue").unwrap().data else {
+        panic!("integers")
+    };
+    let share = |hits: usize| hits as f64 / out.n_rows() as f64;
+    let zeros = share(gain.iter().filter(|g| **g == Some(0.0)).count());
+    let capped = share(overdue.iter().filter(|d| **d == Some(90)).count());
     eprintln!(
-        "{}: {share:.3} of the synthetic rows are 0 (real: 0.900)",
+        "{}: gain 0 in {zeros:.3} of the synthetic rows (real 0.900), overdue 90 in {capped:.3} \
+         (real 0.250)",
         params.model_name()
     );
-    share
+    (zeros, capped)
+}
+
+fn assert_within_two_points((zeros, capped): (f64, f64)) {
+    assert!((zeros - 0.9).abs() <= 0.02, "gain = 0 in {zeros}");
+    assert!((capped - 0.25).abs() <= 0.02, "overdue = 90 in {capped}");
 }
 
 #[test]
-fn ctgan_keeps_the_share_of_a_point_mass() {
-    let share = zero_share(ModelParams::Ctgan(CtganParams {
+fn ctgan_keeps_the_shares_of_point_masses_within_two_points() {
+    assert_within_two_points(shares(ModelParams::Ctgan(CtganParams {
         epochs: 150,
         batch_size: 100,
         ..Default::default()
-    }));
-    assert!((share - 0.9).abs() < 0.1, "{share}");
+    })));
 }
 
 #[test]
-fn tvae_keeps_the_share_of_a_point_mass() {
-    let share = zero_share(ModelParams::Tvae(TvaeParams {
+fn tvae_keeps_the_shares_of_point_masses_within_two_points() {
+    assert_within_two_points(shares(ModelParams::Tvae(TvaeParams {
         epochs: 300,
         batch_size: 100,
         ..Default::default()
-    }));
-    assert!((share - 0.9).abs() < 0.1, "{share}");
+    })));
 }
 
 #[test]
-fn argn_keeps_the_share_of_a_point_mass_within_two_points() {
-    // The zeros are one exact token: the share is the model's softmax, learnt directly.
-    let share = zero_share(ModelParams::Argn(synth_engine::ArgnParams::default()));
-    assert!((share - 0.9).abs() < 0.02, "{share}");
+fn argn_keeps_the_shares_of_point_masses_within_two_points() {
+    // Each spike is one exact token: the share is the model's softmax, learnt directly.
+    assert_within_two_points(shares(ModelParams::Argn(
+        synth_engine::ArgnParams::default(),
+    )));
+}
+
+#[test]
+fn rows_conditioned_through_ctgans_input_keep_the_shares_the_model_draws() {
+    // Conditioned on kind = "c", which no non-zero gain holds: the conditional vector asks
+    // the model for those rows, and their share of zeros is the model's, not the table's.
+    let (t, m) = zero_inflated(1000);
+    let params = ModelParams::Ctgan(CtganParams {
+        epochs: 150,
+        batch_size: 100,
+        ..Default::default()
+    });
+    let model = synth_engine::fit(&t, &m, &params, FitOptions::seeded(3)).unwrap();
+    let out = model
+        .sample_conditional(1000, &[synth_engine::Condition::equals("kind", "c")], 1)
+        .unwrap();
+    let ColumnData::Float(gain) = &out.column("gain").unwrap().data else {
+        panic!("floats")
+    };
+    let zeros = gain.iter().filter(|g| **g == Some(0.0)).count() as f64 / 1000.0;
+    assert!(zeros > 0.93, "{zeros}");
 }

@@ -230,7 +230,10 @@ mod tests {
                 .resolve(&crate::Condition::equals("kind", "c"))
                 .unwrap();
             let raw = model.generate(400, c.slot, &mut rng_for(1, 0)).unwrap();
-            let out = model.transformer.inverse(&raw, 400, 1).unwrap();
+            let out = model
+                .transformer
+                .inverse(&raw, 400, 1, crate::transformer::PointMasses::AsDrawn)
+                .unwrap();
             (0..400)
                 .filter(|&i| model.transformer.meets(&out, &c, i))
                 .count() as f64

@@ -39,7 +39,7 @@ use crate::nn::{VarBuilder, Vars};
 use crate::random::{EngineRng, rng_for};
 use crate::rows::{resolve_all, sample_matching};
 use crate::synthesizer::{EpochReport, FitControl, Synthesizer};
-use crate::transformer::{DataTransformer, Encoded};
+use crate::transformer::{DataTransformer, Encoded, PointMasses};
 pub use fit::{EarlyStopping, Losses};
 pub use params::Hyperparameters;
 
@@ -223,7 +223,8 @@ impl<M: Model> Synthesizer for Fitted<M> {
 
     fn sample(&self, n: usize, seed: u64) -> Result<Table> {
         let data = self.generate(n, None, &mut rng_for(seed, 10))?;
-        self.transformer.inverse(&data, n, seed)
+        self.transformer
+            .inverse(&data, n, seed, PointMasses::RealShares)
     }
 
     /// Asks the model for the first category condition (CTGAN's conditional vector) and
@@ -241,12 +242,18 @@ impl<M: Model> Synthesizer for Fitted<M> {
         // Names an unknown column or category, a range on a discrete column, an id.
         let resolved = resolve_all(&self.transformer, conditions)?;
         let slot = resolved.iter().find_map(|r| r.slot);
+        // Rows conditioned through the model's input hold their own shares of point masses.
+        let point_masses = match slot {
+            Some(_) => PointMasses::AsDrawn,
+            None => PointMasses::RealShares,
+        };
         sample_matching(
             &self.transformer,
             n,
             self.params.batch_size(),
             &resolved,
             seed,
+            point_masses,
             |want, rng| self.generate(want, slot, rng),
         )
     }

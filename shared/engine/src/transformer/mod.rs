@@ -183,6 +183,16 @@ fn kind_of(sdtype: SdType) -> Kind {
     }
 }
 
+/// How [`DataTransformer::inverse`] decodes point masses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PointMasses {
+    /// Each in its share of the real rows: for rows drawn as the whole table is.
+    RealShares,
+    /// As the model drew them: for rows conditioned through the model's input, whose
+    /// shares differ from the table's.
+    AsDrawn,
+}
+
 impl DataTransformer {
     /// Fits every column described by `metadata` (in its order); the mixtures of the
     /// continuous columns are fitted in parallel.
@@ -336,7 +346,13 @@ impl DataTransformer {
 
     /// Decodes `n_rows` rows of model output (activated: tanh values and one-hot or soft
     /// one-hot groups) into a table; `seed` drives the draws from high-cardinality tails.
-    pub fn inverse(&self, data: &[f32], n_rows: usize, seed: u64) -> Result<Table> {
+    pub fn inverse(
+        &self,
+        data: &[f32],
+        n_rows: usize,
+        seed: u64,
+        point_masses: PointMasses,
+    ) -> Result<Table> {
         let width = self.output_width();
         if data.len() != n_rows * width {
             return Err(EngineError::InvalidData(format!(
@@ -357,7 +373,10 @@ impl DataTransformer {
             .map(|(i, ct)| {
                 let off = offsets[i];
                 let data = match ct {
-                    ColumnTransform::Continuous(c) => c.decode(data, n_rows, width, off),
+                    ColumnTransform::Continuous(c) => {
+                        let real = point_masses == PointMasses::RealShares;
+                        c.decode(data, n_rows, width, off, real)
+                    }
                     ColumnTransform::Discrete(d) => d.decode(
                         data,
                         n_rows,
@@ -613,7 +632,9 @@ mod tests {
                 off += s.width;
             }
         }
-        let back = t.inverse(&enc.data, enc.n_rows, 9).unwrap();
+        let back = t
+            .inverse(&enc.data, enc.n_rows, 9, PointMasses::RealShares)
+            .unwrap();
         let names: Vec<_> = back.columns.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(
             names,
@@ -659,7 +680,7 @@ mod tests {
         let data: Vec<f32> = (0..50 * width)
             .map(|i| ((i * 7919 % 1000) as f32 / 250.0) - 2.0)
             .collect();
-        let out = t.inverse(&data, 50, 3).unwrap();
+        let out = t.inverse(&data, 50, 3, PointMasses::RealShares).unwrap();
         let ColumnData::Float(prices) = &out.column("price").unwrap().data else {
             panic!("floats")
         };
