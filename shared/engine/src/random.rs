@@ -35,3 +35,13 @@ pub fn weighted_index(rng: &mut EngineRng, weights: &[f64]) -> usize {
     }
     weights.iter().rposition(|w| *w > 0.0).unwrap_or(0)
 }
+
+/// Standard Gumbel noise −ln(−ln U), U uniform in (0, 1).
+pub fn gumbel_noise(n: usize, rng: &mut EngineRng) -> Vec<f32> {
+    (0..n)
+        .map(|_| {
+            let u: f32 = rng.sample(rand::distr::Open01);
+            -(-u.ln()).ln()
+        })
+        .collect()
+}

@@ -12,8 +12,8 @@ use rand::Rng;
 use rand::seq::SliceRandom;
 
 use super::critic::dropout_mask_values;
-use super::generator::gumbel_noise;
 use crate::error::{EngineError, Result};
+use crate::random::gumbel_noise;
 use crate::random::{EngineRng, fill_normal};
 use crate::sampler::TrainingSampler;
 use crate::transformer::Encoded;

@@ -7,7 +7,6 @@ use candle_core::{Module, Tensor};
 use crate::error::Result;
 use crate::fused::{self, Activation};
 use crate::nn::{BatchMoments, BatchNorm1d, BatchNormMode, Linear, VarBuilder};
-use crate::random::EngineRng;
 use crate::transformer::{Span, SpanKind};
 
 /// Temperature of the Gumbel-softmax on one-hot spans (the reference's τ).
@@ -117,21 +116,10 @@ pub fn activations(spans: &[Span]) -> Vec<(Activation, usize)> {
         .collect()
 }
 
-/// Standard Gumbel noise −ln(−ln U), U uniform in (0, 1).
-pub fn gumbel_noise(n: usize, rng: &mut EngineRng) -> Vec<f32> {
-    use rand::Rng;
-    (0..n)
-        .map(|_| {
-            let u: f32 = rng.sample(rand::distr::Open01);
-            -(-u.ln()).ln()
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::random::rng_for;
+    use crate::random::{gumbel_noise, rng_for};
     use candle_core::{DType, Device};
 
     #[test]

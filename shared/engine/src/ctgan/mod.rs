@@ -20,10 +20,10 @@ use serde::{Deserialize, Serialize};
 use crate::error::Result;
 use crate::model::{Fitted, Hyperparameters, Model, Request, Spec, Start, Started};
 use crate::nn::{BatchNormMode, VarBuilder};
-use crate::random::fill_normal;
+use crate::random::{fill_normal, gumbel_noise};
 use crate::sampler::CondSpace;
 use crate::transformer::Span;
-use generator::{Generator, GeneratorConfig, activate, gumbel_noise};
+use generator::{Generator, GeneratorConfig, activate};
 pub use synth_models::CtganParams;
 
 /// A fitted CTGAN: everything needed to sample, nothing of the training data.

@@ -3,8 +3,9 @@
 //! a Gaussian reconstruction loss of learnable σ on α entries and cross-entropy on one-hot
 //! spans.
 //!
-//! Sampling draws latent codes from N(0, I), decodes them, applies tanh to every output and
-//! adds N(0, σ) noise to the α entries before the inverse transform, as the reference does.
+//! Sampling draws latent codes from N(0, I), decodes them, applies tanh and adds N(0, σ)
+//! noise to the α entries, as the reference does, and draws each one-hot span from the
+//! decoder's distribution over it (where the reference takes the most likely entry).
 //! TVAE has no conditional input, so [`crate::Synthesizer::sample_conditional`] works by
 //! rejection alone: it samples batches unconditionally (at least `batch_size` rows each)
 //! and keeps the decoded rows that meet every condition; after [`MAX_CONDITIONAL_BATCHES`]
@@ -26,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::Result;
 use crate::model::{Fitted, Hyperparameters, Model, Request, Spec, Start, Started};
 use crate::nn::VarBuilder;
-use crate::random::fill_normal;
+use crate::random::{fill_normal, gumbel_noise};
 use loss::Layout;
 use network::{Decoder, DecoderConfig};
 pub use synth_models::tvae::TvaeParams;
@@ -89,8 +90,8 @@ impl Model for TvaeNet {
         train::start(start)
     }
 
-    /// `n` rows of decoder output: latent codes from N(0, I), tanh on every output (argmax
-    /// of one-hot spans is unchanged by it), then N(0, σ) noise on the α entries.
+    /// `n` rows of decoder output: latent codes from N(0, I), tanh and N(0, σ) noise on the
+    /// α entries, Gumbel noise on the one-hot spans' logits.
     /// TVAE takes no condition as input: conditional sampling is by rejection alone.
     fn generate(&self, spec: &Spec<'_, Self>, request: Request<'_>) -> Result<Vec<f32>> {
         let (n, rng) = (request.rows, request.rng);
@@ -112,16 +113,18 @@ impl Model for TvaeNet {
                     let j = j as usize;
                     row[j] = row[j].tanh() + s * noise.next().expect("one draw per α entry");
                 }
-                // Each category (and each mode) drawn from the decoder's distribution over
-                // them, as the model is trained (cross-entropy on the logits), rather than its
-                // most likely one.
+            }
+            // Each category (and each mode) drawn from the decoder's distribution over them,
+            // as the model is trained (cross-entropy on the logits), rather than its most
+            // likely one: Gumbel noise on the logits, whose argmax is that draw. The perturbed
+            // logits, not a one-hot, are what decoding reads, so it can still tell how far a
+            // row leans to each (point masses are given their real share by that).
+            let per_row: usize = self.layout.one_hot.iter().map(|&(_, width)| width).sum();
+            let mut gumbel = gumbel_noise(rows * per_row, rng).into_iter();
+            for row in fake.chunks_exact_mut(w) {
                 for &(at, width) in &self.layout.one_hot {
-                    let logits = &mut row[at..at + width];
-                    let top = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                    let p: Vec<f64> = logits.iter().map(|l| f64::from(l - top).exp()).collect();
-                    let k = crate::random::weighted_index(rng, &p);
-                    for (i, l) in logits.iter_mut().enumerate() {
-                        *l = if i == k { 1.0 } else { 0.0 };
+                    for l in &mut row[at..at + width] {
+                        *l += gumbel.next().expect("one draw per one-hot entry");
                     }
                 }
             }
