@@ -57,6 +57,7 @@ impl Hyperparameters for CtganParams {
 }
 
 impl Model for CtganNet {
+    const TAKES_CONDITION: bool = true;
     type Params = CtganParams;
     type State = CtganState;
 

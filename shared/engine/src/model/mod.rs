@@ -50,6 +50,9 @@ pub trait Model: Sized + Send + Sync + 'static {
     /// The version of what the model keeps in a saved model (its state and weight names);
     /// a loader reads only its own version. Bump it when either changes.
     const FORMAT_VERSION: u32 = 1;
+    /// Whether [`Request::condition`] shapes the rows it generates (CTGAN's conditional
+    /// vector); a model that ignores it draws every row as it draws the whole table.
+    const TAKES_CONDITION: bool = false;
     type Params: Hyperparameters<Model = Self>;
     /// What a saved model keeps of it besides its parameters, transformer, loss history
     /// and weights (CTGAN: its condition space), as fields of `model.json`.
@@ -244,8 +247,8 @@ impl<M: Model> Synthesizer for Fitted<M> {
         let slot = resolved.iter().find_map(|r| r.slot);
         // Rows conditioned through the model's input hold their own shares of point masses.
         let point_masses = match slot {
-            Some(_) => PointMasses::AsDrawn,
-            None => PointMasses::RealShares,
+            Some(_) if M::TAKES_CONDITION => PointMasses::AsDrawn,
+            _ => PointMasses::RealShares,
         };
         sample_matching(
             &self.transformer,
