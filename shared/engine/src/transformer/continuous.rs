@@ -513,17 +513,22 @@ mod tests {
         assert_eq!(learn_granularity([7i64].into_iter()), 1);
     }
 
-    #[test]
-    fn point_masses_are_modes_of_their_own_and_decode_exactly() {
-        // 60% zeros, 15% at the cap of 100, the rest spread between.
-        let real: Vec<Option<f64>> = (0..400)
+    /// 400 amounts: 5% null; of the present ones 240 zeros, 60 at the cap of 100, the rest
+    /// spread between.
+    fn capped_amounts() -> Vec<Option<f64>> {
+        (0..400)
             .map(|i| match i % 20 {
                 0..12 => Some(0.0),
                 12..15 => Some(100.0),
                 15 => None,
                 k => Some(f64::from(k) * 3.7 + f64::from(i) * 0.01),
             })
-            .collect();
+            .collect()
+    }
+
+    #[test]
+    fn point_masses_are_modes_of_their_own_and_decode_exactly() {
+        let real = capped_amounts();
         assert_eq!(
             point_masses(&real.iter().flatten().copied().collect::<Vec<_>>()),
             [(0.0, 240.0 / 380.0), (100.0, 60.0 / 380.0)]
@@ -559,15 +564,7 @@ mod tests {
 
     #[test]
     fn point_masses_take_their_real_shares_in_the_rows_leaning_to_them_most() {
-        // 60% zeros (of the present values), 15% at 100; 5% nulls.
-        let real: Vec<Option<f64>> = (0..400)
-            .map(|i| match i % 20 {
-                0..12 => Some(0.0),
-                12..15 => Some(100.0),
-                15 => None,
-                k => Some(f64::from(k) * 3.7 + f64::from(i) * 0.01),
-            })
-            .collect();
+        let real = capped_amounts();
         let mut rng = crate::random::rng_for(1, 0);
         let data = ColumnData::Float(real);
         let t = ContinuousTransform::fit("amount", &data, &TransformerOptions::default(), &mut rng)
