@@ -7,7 +7,7 @@ use std::sync::Arc;
 use clap::Args;
 use synth_api::{AppState, ResourceGroup};
 use synth_core::Settings;
-use synth_embedded::{EmbeddedOptions, triggers};
+use synth_embedded::{Embedded, EmbeddedOptions, triggers};
 use synth_trainer::Trainer;
 
 use crate::worker::EmbeddedTrainer;
@@ -95,47 +95,15 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
 
     let backends = embedded.backends.clone();
     let state = AppState::new(settings, backends.clone(), "embedded");
-    trainer.set(Trainer::new(backends.clone(), state.settings.clone()));
+    trainer.set(Trainer::new(backends, state.settings.clone()));
     let app = synth_api::app(
         state.clone(),
         &ResourceGroup::ALL,
         Some(embedded.router.clone()),
     );
 
-    // The stand-ins for the AWS triggers: queue → dispatch, upload → ingest, topic →
-    // notify, and the time-to-live purge.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let consumer = tokio::spawn(triggers::run_queue_consumer(backends, stop_rx.clone()));
-    let program = std::env::current_exe()
-        .map_err(|e| format!("cannot find this program's path to run analyses: {e}"))?;
-    let analyzer = synth_analysis::ProcessAnalyzer::new(
-        program,
-        state.settings.max_file_bytes(),
-        analysis_dir(&args.data_dir)?,
-    );
-    let ingest = tokio::spawn(triggers::run_ingest_loop(
-        state.datasets.clone(),
-        Arc::new(analyzer),
-        embedded.objects.subscribe_created(),
-        stop_rx.clone(),
-    ));
-
-    let notify = tokio::spawn(triggers::run_notify_loop(
-        state.notifications.clone(),
-        embedded.topic.subscribe(),
-        stop_rx.clone(),
-    ));
-    let purge = tokio::spawn(triggers::run_purge_loop(
-        embedded.records.clone(),
-        PURGE_EVERY,
-        stop_rx.clone(),
-    ));
-    let meter = tokio::spawn(triggers::run_meter_flush(
-        state.stats.meter.clone(),
-        state.backends.records.clone(),
-        synth_core::stats::perf::FLUSH_EVERY,
-        stop_rx.clone(),
-    ));
+    let triggers = start_triggers(&state, &embedded, &args.data_dir, stop_rx)?;
 
     tracing::info!(address = %addr, public_url = %public_url, data_dir = %args.data_dir.display(), "synth serve listening");
     println!("Synth is listening on {public_url} (API page: {public_url}/docs)");
@@ -148,13 +116,56 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     .map_err(|e| format!("server error: {e}"))?;
 
     let _ = stop_tx.send(true);
-    let _ = consumer.await;
-    let _ = ingest.await;
-    let _ = notify.await;
-    let _ = purge.await;
-    let _ = meter.await;
+    for trigger in triggers {
+        let _ = trigger.await;
+    }
     tracing::info!("synth serve stopped");
     Ok(())
+}
+
+/// The stand-ins for the AWS triggers: queue → dispatch, upload → ingest, topic → notify,
+/// the time-to-live purge and the route meter's flush. Each ends once `stop` turns true.
+fn start_triggers(
+    state: &AppState,
+    embedded: &Embedded,
+    data_dir: &Path,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<Vec<tokio::task::JoinHandle<()>>, String> {
+    let program = std::env::current_exe()
+        .map_err(|e| format!("cannot find this program's path to run analyses: {e}"))?;
+    let analyzer = synth_analysis::ProcessAnalyzer::new(
+        program,
+        state.settings.max_file_bytes(),
+        analysis_dir(data_dir)?,
+    );
+    Ok(vec![
+        tokio::spawn(triggers::run_queue_consumer(
+            embedded.backends.clone(),
+            stop.clone(),
+        )),
+        tokio::spawn(triggers::run_ingest_loop(
+            state.datasets.clone(),
+            Arc::new(analyzer),
+            embedded.objects.subscribe_created(),
+            stop.clone(),
+        )),
+        tokio::spawn(triggers::run_notify_loop(
+            state.notifications.clone(),
+            embedded.topic.subscribe(),
+            stop.clone(),
+        )),
+        tokio::spawn(triggers::run_purge_loop(
+            embedded.records.clone(),
+            PURGE_EVERY,
+            stop.clone(),
+        )),
+        tokio::spawn(triggers::run_meter_flush(
+            state.stats.meter.clone(),
+            state.backends.records.clone(),
+            synth_core::stats::perf::FLUSH_EVERY,
+            stop,
+        )),
+    ])
 }
 
 fn default_public_url(addr: SocketAddr) -> String {

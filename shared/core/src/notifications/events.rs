@@ -160,6 +160,31 @@ pub fn content_of(message: &Value) -> Result<Content, String> {
                 "/users/profile".to_owned(),
             )
         }
+        NotificationKind::RequestFailing
+        | NotificationKind::TrainerMemory
+        | NotificationKind::SlowRequest => alert_words(kind, message, &id)?,
+        _ => request_words(kind, message, &id("request_id")?),
+    };
+    Ok(Content {
+        kind,
+        title,
+        body,
+        object,
+        link,
+        user_id: if kind.for_admins() { None } else { user_id },
+        at: text(message, "at")
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&chrono::Utc)),
+    })
+}
+
+/// The words of an alert to the administrators.
+fn alert_words(
+    kind: NotificationKind,
+    message: &Value,
+    id: &dyn Fn(&str) -> Result<String, String>,
+) -> Result<(String, String, ObjectRef, String), String> {
+    Ok(match kind {
         NotificationKind::RequestFailing => {
             let request = id("request_id")?;
             let attempts = message.get("attempts").and_then(Value::as_i64).unwrap_or(0);
@@ -196,18 +221,7 @@ pub fn content_of(message: &Value) -> Result<Content, String> {
                 "/stats/performance".to_owned(),
             )
         }
-        _ => request_words(kind, message, &id("request_id")?),
-    };
-    Ok(Content {
-        kind,
-        title,
-        body,
-        object,
-        link,
-        user_id: if kind.for_admins() { None } else { user_id },
-        at: text(message, "at")
-            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-            .map(|t| t.with_timezone(&chrono::Utc)),
+        _ => unreachable!("{kind:?} is not an alert"),
     })
 }
 

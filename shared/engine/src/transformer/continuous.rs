@@ -112,6 +112,24 @@ fn point_masses(present: &[f64]) -> Vec<(f64, f64)> {
     counts.into_iter().map(|(v, c)| (v, c as f64 / n)).collect()
 }
 
+/// The least and the greatest of `values`.
+fn extent(values: &[f64]) -> (f64, f64) {
+    values
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
+            (lo.min(v), hi.max(v))
+        })
+}
+
+/// The [`SKETCH`] quantiles of `present` (not empty), from its least value to its greatest.
+fn sketch(present: &[f64]) -> Vec<f64> {
+    let mut sorted = present.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    (0..SKETCH)
+        .map(|i| sorted[i * (sorted.len() - 1) / (SKETCH - 1)])
+        .collect()
+}
+
 /// Reads a continuous column as f64s and says how it is represented.
 pub(crate) fn column_numbers(
     name: &str,
@@ -190,18 +208,8 @@ impl ContinuousTransform {
             kept.push(argmax(&weights));
         }
         let (all_means, all_stds) = (gmm.means(), gmm.stds());
-        let min = present.iter().copied().fold(f64::INFINITY, f64::min);
-        let max = present.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let spread = (!spikes.is_empty()).then(|| {
-            let low = rest.iter().copied().fold(f64::INFINITY, f64::min);
-            let high = rest.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            (low, high)
-        });
-        let mut sorted = present.clone();
-        sorted.sort_by(f64::total_cmp);
-        let quantiles = (0..SKETCH)
-            .map(|i| sorted[i * (sorted.len() - 1) / (SKETCH - 1)])
-            .collect();
+        let (min, max) = extent(&present);
+        let spread = (!spikes.is_empty()).then(|| extent(&rest));
         let present_share = if values.is_empty() {
             0.0
         } else {
@@ -222,7 +230,7 @@ impl ContinuousTransform {
             max,
             has_nulls,
             clip: options.clip_to_range,
-            quantiles,
+            quantiles: sketch(&present),
             present_share,
         })
     }
