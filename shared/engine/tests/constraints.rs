@@ -5,8 +5,8 @@
 
 use synth_constraints::{Constraint, ConstraintError, OnViolation, parse, violations};
 use synth_engine::{
-    CONSTRAINTS_FILE, Condition, CtganParams, EngineDevice, EngineError, FitOptions, ModelParams,
-    Synthesizer, TvaeParams, fit_constrained,
+    ArgnParams, CONSTRAINTS_FILE, Condition, CtganParams, EngineDevice, EngineError, FitOptions,
+    ModelParams, Synthesizer, TvaeParams, fit_constrained,
 };
 use synth_table::{Column, ColumnData, Metadata, Table};
 
@@ -117,7 +117,7 @@ fn every_class() -> Vec<Constraint> {
     .unwrap()
 }
 
-fn models() -> [ModelParams; 2] {
+fn models() -> [ModelParams; 3] {
     [
         ModelParams::Ctgan(CtganParams {
             epochs: 3,
@@ -135,6 +135,12 @@ fn models() -> [ModelParams; 2] {
             decompress_dims: vec![32, 32],
             embedding_dim: 16,
             ..TvaeParams::default()
+        }),
+        ModelParams::Argn(ArgnParams {
+            epochs: 3,
+            batch_size: 100,
+            hidden_dims: vec![32],
+            ..ArgnParams::default()
         }),
     ]
 }
