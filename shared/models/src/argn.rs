@@ -70,7 +70,11 @@ impl Params for ArgnParams {
             Bound::Count,
             "Most epochs: passes over the training rows, at least 20 steps each (training stops early once the held-out loss stops falling).",
         ),
-        Field::new("batch_size", Bound::Count, "Rows per training step."),
+        Field::new(
+            "batch_size",
+            Bound::Count,
+            "Rows per training step, at most: a table too wide for them to fit in about 0.5 GB takes fewer (its memory per row grows with the square of its columns).",
+        ),
         Field::new(
             "embedding_dim",
             Bound::OptionalCount,

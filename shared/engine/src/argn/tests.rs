@@ -3,7 +3,7 @@ use synth_table::{Column, ColumnData, ColumnMetadata, Metadata, SdType, Table};
 
 use super::network::{ArgnConfig, ArgnNet};
 use super::tokens::{Bins, Codec, Range, Tokenizer};
-use super::train::{random_orders, visible_before};
+use super::train::{random_orders, rows_per_pass, visible_before};
 use super::*;
 use crate::nn::VarBuilder;
 use crate::random::rng_for;
@@ -462,4 +462,24 @@ fn sizes_left_open_follow_the_table_and_survive_a_reload() {
         super::default_embedding_dim(columns)
     );
     assert_reloads(&model, "argn");
+}
+
+#[test]
+fn a_wide_tables_steps_take_fewer_rows_and_a_narrow_ones_keep_the_batch() {
+    for columns in [2usize, 15, 40, 100, 110, 300, 1000] {
+        let width = columns * (default_embedding_dim(columns) + 1);
+        let rows = rows_per_pass(columns, width);
+        // Every column's masked copy of the embedded rows, and its gradient: bounded.
+        assert!(
+            2 * columns * width * rows <= 1 << 26 || rows == 16,
+            "{columns}: {rows}"
+        );
+        if columns <= 110 {
+            assert!(
+                rows >= ArgnParams::default().batch_size,
+                "{columns}: {rows}"
+            );
+        }
+    }
+    assert!(rows_per_pass(300, 1500) < 100);
 }

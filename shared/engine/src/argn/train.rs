@@ -30,8 +30,22 @@ const LR_PATIENCE: usize = 2;
 /// Steps an epoch has at least (see [`ArgnTrainer::begin_epoch`]).
 const MIN_STEPS: usize = 20;
 
-/// Rows per pass when scoring the held-out rows.
+/// Rows per pass when scoring the held-out rows (at most; see [`rows_per_pass`]).
 const VALIDATION_CHUNK: usize = 2048;
+
+/// Floats that one pass's masked inputs may take, all columns together (256 MB; their
+/// gradients take as much again).
+const PASS_FLOATS: usize = 1 << 26;
+
+/// The most rows one pass (a training step, or a chunk of held-out rows) may take of a
+/// table of `columns` modelled columns whose embedded rows are `width` wide. Each column's
+/// regressor reads its own masked copy of every column's embedding, so a row costs about
+/// 2 × columns × width floats until the backward pass: with the columns' count squared,
+/// a wide table's steps take fewer rows instead of more memory. Up to about 110 columns
+/// a 512-row batch fits.
+pub fn rows_per_pass(columns: usize, width: usize) -> usize {
+    (PASS_FLOATS / (2 * columns * width).max(1)).max(16)
+}
 
 /// The weight decay of a table of `rows` rows when the parameters leave it open: an L2
 /// prior whose weight against the mean loss falls as 1/rows, as a MAP estimate's does.
@@ -160,7 +174,9 @@ impl<'a> ArgnTrainer<'a> {
             train,
             order: Vec::new(),
             valid,
-            batch: params.batch_size,
+            batch: params
+                .batch_size
+                .min(rows_per_pass(net.columns(), net.width())),
             at: 0,
             opt: Adam::new(vars.clone(), config)?,
             vars,
@@ -203,7 +219,8 @@ impl<'a> ArgnTrainer<'a> {
     fn validation_loss(&self) -> Result<f64> {
         let mut rng = rng_for(self.seed, 77);
         let mut total = 0.0;
-        for chunk in self.valid.chunks(VALIDATION_CHUNK) {
+        let chunk = VALIDATION_CHUNK.min(rows_per_pass(self.net.columns(), self.net.width()));
+        for chunk in self.valid.chunks(chunk) {
             let l = self.loss(chunk, &mut rng)?.to_scalar::<f32>()?;
             total += f64::from(l) * chunk.len() as f64;
         }
