@@ -13,8 +13,7 @@ use rand::seq::SliceRandom;
 
 use super::critic::dropout_mask_values;
 use crate::error::{EngineError, Result};
-use crate::random::gumbel_noise;
-use crate::random::{EngineRng, fill_normal};
+use crate::random::{EngineRng, fill_normal, gumbel_noise};
 use crate::sampler::TrainingSampler;
 use crate::transformer::Encoded;
 

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use synth_table::ColumnData;
 
 use super::gmm::{BayesianGmm, GmmConfig};
-use super::{Span, TransformerOptions, argmax};
+use super::{PointMasses, Span, TransformerOptions, argmax};
 use crate::error::{EngineError, Result};
 use crate::random::EngineRng;
 
@@ -315,16 +315,15 @@ impl ContinuousTransform {
         Ok(out)
     }
 
-    /// Decodes rows of the model's output (row-major, `stride` wide, this column at `offset`);
-    /// with `real_shares`, each point mass takes its real share of the present rows (see
-    /// the module docs).
+    /// Decodes rows of the model's output (row-major, `stride` wide, this column at `offset`),
+    /// its point masses as `point_masses` says (see the module docs).
     pub fn decode(
         &self,
         data: &[f32],
         n_rows: usize,
         stride: usize,
         offset: usize,
-        real_shares: bool,
+        point_masses: PointMasses,
     ) -> ColumnData {
         let (k, modes) = (self.means.len(), self.modes());
         let rows: Vec<&[f32]> = (0..n_rows)
@@ -334,6 +333,7 @@ impl ContinuousTransform {
             .iter()
             .map(|row| !(self.has_nulls && row[1 + modes + 1] > row[1 + modes]))
             .collect();
+        let real_shares = point_masses == PointMasses::RealShares;
         let chosen = if real_shares && !self.spike_shares.is_empty() {
             self.modes_in_real_shares(&rows, &present)
         } else {
@@ -552,7 +552,7 @@ mod tests {
             .flat_map(|i| (0..w).map(move |j| (i, j)))
             .map(|(i, j)| encoded[j * n + i])
             .collect();
-        let ColumnData::Float(back) = t.decode(&rows, n, w, 0, true) else {
+        let ColumnData::Float(back) = t.decode(&rows, n, w, 0, PointMasses::RealShares) else {
             panic!("floats")
         };
         for (r, b) in real.iter().zip(&back) {
@@ -593,9 +593,9 @@ mod tests {
             ColumnData::Float(x) => x.iter().filter(|x| **x == Some(v)).count(),
             _ => panic!("floats"),
         };
-        let drawn = t.decode(&out, n, w, 0, false);
+        let drawn = t.decode(&out, n, w, 0, PointMasses::AsDrawn);
         assert_eq!((count(&drawn, 0.0), count(&drawn, 100.0)), (399, 0));
-        let fixed = t.decode(&out, n, w, 0, true);
+        let fixed = t.decode(&out, n, w, 0, PointMasses::RealShares);
         let shares = (
             (900.0 * 240.0 / 380.0_f64).round() as usize,
             (900.0 * 60.0 / 380.0_f64).round() as usize,
@@ -628,7 +628,7 @@ mod tests {
             data[i * w] = -0.97 + 1.9 * i as f32 / rows as f32;
             data[i * w + 1] = 1.0;
         }
-        let ColumnData::Datetime(out) = t.decode(&data, rows, w, 0, true) else {
+        let ColumnData::Datetime(out) = t.decode(&data, rows, w, 0, PointMasses::RealShares) else {
             panic!("datetimes")
         };
         assert!(out.iter().flatten().all(|v| v % hour == 0), "{out:?}");

@@ -374,8 +374,7 @@ impl DataTransformer {
                 let off = offsets[i];
                 let data = match ct {
                     ColumnTransform::Continuous(c) => {
-                        let real = point_masses == PointMasses::RealShares;
-                        c.decode(data, n_rows, width, off, real)
+                        c.decode(data, n_rows, width, off, point_masses)
                     }
                     ColumnTransform::Discrete(d) => d.decode(
                         data,

@@ -98,6 +98,7 @@ impl Model for TvaeNet {
         let (b, e) = (spec.params.batch_size, spec.params.embedding_dim);
         let w = spec.transformer.output_width();
         let sigma = self.sigmas()?;
+        let one_hot: usize = self.layout.one_hot.iter().map(|&(_, width)| width).sum();
         let mut out = Vec::with_capacity(n * w);
         while out.len() < n * w {
             let rows = b.min(n - out.len() / w);
@@ -108,20 +109,17 @@ impl Model for TvaeNet {
             let mut noise = vec![0f32; rows * self.layout.alpha.len()];
             fill_normal(rng, &mut noise);
             let mut noise = noise.into_iter();
-            for row in fake.chunks_exact_mut(w) {
-                for (&j, s) in self.layout.alpha.iter().zip(&sigma) {
-                    let j = j as usize;
-                    row[j] = row[j].tanh() + s * noise.next().expect("one draw per α entry");
-                }
-            }
             // Each category (and each mode) drawn from the decoder's distribution over them,
             // as the model is trained (cross-entropy on the logits), rather than its most
             // likely one: Gumbel noise on the logits, whose argmax is that draw. The perturbed
             // logits, not a one-hot, are what decoding reads, so it can still tell how far a
             // row leans to each (point masses are given their real share by that).
-            let per_row: usize = self.layout.one_hot.iter().map(|&(_, width)| width).sum();
-            let mut gumbel = gumbel_noise(rows * per_row, rng).into_iter();
+            let mut gumbel = gumbel_noise(rows * one_hot, rng).into_iter();
             for row in fake.chunks_exact_mut(w) {
+                for (&j, s) in self.layout.alpha.iter().zip(&sigma) {
+                    let j = j as usize;
+                    row[j] = row[j].tanh() + s * noise.next().expect("one draw per α entry");
+                }
                 for &(at, width) in &self.layout.one_hot {
                     for l in &mut row[at..at + width] {
                         *l += gumbel.next().expect("one draw per one-hot entry");
