@@ -19,8 +19,8 @@ pub struct GenerateArgs {
     /// SDV single-table metadata; inferred from the data when absent.
     #[arg(long)]
     metadata: Option<PathBuf>,
-    /// The model to train: ctgan, tvae or argn (the autoregressive model).
-    #[arg(long, default_value = "ctgan")]
+    /// The model to train: argn (the autoregressive model, the default), ctgan or tvae.
+    #[arg(long, default_value = synth_core::generation::DEFAULT_MODEL)]
     model: String,
     /// Model parameters in the seed platform's JSON (e.g. {"epochs": 300, "batch_size": 500}).
     #[arg(long)]

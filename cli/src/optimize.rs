@@ -22,7 +22,7 @@ pub struct OptimizeArgs {
     /// "bayesian", "n_trials": 20, "search_space": {…}, …}); flags override its fields.
     #[arg(long)]
     config: Option<PathBuf>,
-    /// The model to tune: ctgan (default) or tvae.
+    /// The model to tune: ctgan (default), tvae or argn.
     #[arg(long)]
     model: Option<String>,
     /// grid, random or bayesian (default).

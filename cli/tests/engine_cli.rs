@@ -400,13 +400,12 @@ fn csv_rows(path: &std::path::Path) -> Vec<std::collections::BTreeMap<String, St
 fn argn_generates_imputes_completes_and_rebalances_through_the_cli() {
     let tmp = tempfile::tempdir().unwrap();
     let path = |name: &str| tmp.path().join(name).to_str().unwrap().to_owned();
+    // No `--model`: argn is the default.
     let o = synth(&[
         "generate",
         PENGUINS,
         "--metadata",
         PENGUINS_META,
-        "--model",
-        "argn",
         "--epochs",
         "20",
         "--seed",

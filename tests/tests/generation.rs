@@ -271,6 +271,7 @@ async fn argn_meets_its_conditions_exactly_and_reports_what_it_protects(f: synth
     let s = serve(f, settings()).await;
     let (_, t, dataset) = s.penguins("ada@example.com").await;
     let config = s.get("/generation-v2/config", Some(&t)).await.expect(200);
+    assert_eq!(config.data()["default_model"], "argn", "{}", config.body);
     assert!(
         config.data()["models"]
             .as_array()
@@ -284,7 +285,8 @@ async fn argn_meets_its_conditions_exactly_and_reports_what_it_protects(f: synth
         "dataset_id": dataset, "sample_size": 150, "output_format": "csv",
         "include_metadata": true, "seed": 4,
         "conditions": {"species": "Chinstrap", "island": "Dream", "body_mass_g": {">=": 3500}},
-        "model_config": {"model_type": "argn", "epochs": 5, "batch_size": 100},
+        // No `model_type`: argn is the default.
+        "model_config": {"epochs": 5, "batch_size": 100},
     });
     let started = start(&s, &t, body).await.expect(201);
     assert_eq!(started.data()["model_type"], "argn", "{}", started.body);
@@ -349,6 +351,16 @@ async fn the_seed_flow_creates_then_starts(f: synth_tests::Family) {
     )
     .await
     .expect(404);
+    // Without a model, the request is for the default one.
+    let default = s
+        .post(
+            "/data/requests",
+            Some(&t),
+            json!({"request": {"dataset_name": "penguins.csv"}, "params": {"sample_size": 100}}),
+        )
+        .await
+        .expect(201);
+    assert_eq!(default.data()["model_type"], "argn", "{}", default.body);
 
     let go = s
         .post_empty(&format!("/data/generate/{id}"), Some(&t))

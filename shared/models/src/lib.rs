@@ -37,10 +37,16 @@ pub enum ModelParams {
 /// The name of every model, in the order clients see them.
 pub const MODELS: &[&str] = &[CtganParams::NAME, tvae::TvaeParams::NAME, ArgnParams::NAME];
 
+/// The model trained when a caller names none (`synth generate`, generation requests):
+/// argn, which beats CTGAN and TVAE in quality and time on every table measured, with
+/// privacy scores within the yardstick of a held-out half.
+pub const DEFAULT_MODEL: &str = ArgnParams::NAME;
+
 /// Every model's parameters (type, default, bounds, description, tunable), as
 /// `GET /generation-v2/config` serves them.
 pub fn describe() -> Value {
     json!({
+        "default_model": DEFAULT_MODEL,
         "models": [
             params::describe::<CtganParams>(),
             params::describe::<tvae::TvaeParams>(),
@@ -265,6 +271,8 @@ mod tests {
         let d = describe();
         let models = d["models"].as_array().unwrap();
         assert_eq!(models.len(), MODELS.len());
+        assert_eq!(d["default_model"], "argn");
+        assert!(MODELS.contains(&DEFAULT_MODEL));
         let ctgan = &models[0];
         assert_eq!(ctgan["model_type"], "ctgan");
         let field = |name: &str| {

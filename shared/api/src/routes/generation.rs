@@ -45,11 +45,18 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
 /// `on_violation` (`fail` or `drop`: real rows that break a constraint).
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ModelConfig {
-    /// `argn`, `ctgan` or `tvae`.
+    /// `argn` (the default), `ctgan` or `tvae`.
+    #[serde(default = "default_model")]
+    #[schema(default = "argn")]
     pub model_type: String,
     #[serde(flatten)]
     #[schema(value_type = Object)]
     pub parameters: Map<String, Value>,
+}
+
+/// The model of a request that names none.
+fn default_model() -> String {
+    synth_core::generation::DEFAULT_MODEL.to_owned()
 }
 
 /// What every shape of a request shares besides the model.
@@ -91,7 +98,9 @@ pub struct StartRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct StartRequestV2 {
     pub dataset_id: String,
-    /// `argn`, `ctgan` or `tvae`.
+    /// `argn` (the default), `ctgan` or `tvae`.
+    #[serde(default = "default_model")]
+    #[schema(default = "argn")]
     pub model_type: String,
     #[serde(default)]
     #[schema(value_type = Object)]
@@ -114,7 +123,9 @@ pub struct DataRequest {
 /// output settings and `optimization_*`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct DataParams {
-    /// `argn`, `ctgan` or `tvae`.
+    /// `argn` (the default), `ctgan` or `tvae`.
+    #[serde(default = "default_model")]
+    #[schema(default = "argn")]
     pub model_type: String,
     #[serde(flatten)]
     #[schema(value_type = Object)]
@@ -358,11 +369,12 @@ fn seed_input(
     })?;
     let model_type = match params.remove("model_type") {
         Some(Value::String(m)) => m,
-        _ => {
-            return Err(ApiError::validation(
-                "params.model_type is required (argn, ctgan or tvae)",
-            )
-            .with_details(serde_json::json!({"field": "params.model_type"})));
+        None => default_model(),
+        Some(_) => {
+            return Err(
+                ApiError::validation("params.model_type is one of argn, ctgan or tvae")
+                    .with_details(serde_json::json!({"field": "params.model_type"})),
+            );
         }
     };
     let mut i = input(dataset_id, model_type, params, output);

@@ -52,6 +52,7 @@ use crate::ports::records::Key;
 pub use models::CheckedModel;
 pub use requests::{GenerationInput, Generations, ResultLinks};
 pub use search::{BestTrial, SearchBest, SearchInput, SearchTrials};
+pub use synth_models::DEFAULT_MODEL;
 pub use validate::{Problem, Validation};
 
 /// Where a request is in its life.

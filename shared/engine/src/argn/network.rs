@@ -1,7 +1,7 @@
 //! The autoregressive model's network: one embedding per column value, and per column a
 //! regressor (a small ReLU MLP) from the embeddings of the columns it may see to that
 //! column's logits. Which columns a regressor sees is a mask per row: the columns before it
-//! in the row's order (training draws a random order per row), or the cells a caller gave
+//! in the row's order (training gives each row an order), or the cells a caller gave
 //! and those already sampled. A masked column contributes nothing, so a regressor never
 //! sees its own column or a later one.
 //!

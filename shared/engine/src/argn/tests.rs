@@ -3,7 +3,7 @@ use synth_table::{Column, ColumnData, ColumnMetadata, Metadata, SdType, Table};
 
 use super::network::{ArgnConfig, ArgnNet};
 use super::tokens::{Bins, Codec, Range, Tokenizer};
-use super::train::{random_orders, rows_per_pass, visible_before};
+use super::train::{TABLE_ORDER_SHARE, rows_per_pass, training_orders, visible_before};
 use super::*;
 use crate::nn::VarBuilder;
 use crate::random::rng_for;
@@ -142,9 +142,37 @@ fn the_discretiser_round_trips_exact_values_and_keeps_binned_ones_in_their_bins(
 }
 
 #[test]
+fn training_orders_are_the_tables_for_a_share_of_rows_and_random_for_the_others() {
+    let (rows, columns) = (4000, 6);
+    let position = training_orders(rows, columns, &mut rng_for(5, 0));
+    let table: Vec<usize> = (0..columns).collect();
+    let in_table_order = position
+        .chunks_exact(columns)
+        .filter(|p| *p == table.as_slice())
+        .count();
+    // A random order is the table's 1 time in 720 as well.
+    let expected = rows as f64 * (TABLE_ORDER_SHARE + (1.0 - TABLE_ORDER_SHARE) / 720.0);
+    assert!(
+        (in_table_order as f64 - expected).abs() < 0.05 * rows as f64,
+        "{in_table_order} of {rows} rows in the table's order"
+    );
+    // The others cover the orders: every column comes first in some row, and last in some.
+    for j in 0..columns {
+        assert!(
+            position.chunks_exact(columns).any(|p| p[j] == 0),
+            "{j} first"
+        );
+        assert!(
+            position.chunks_exact(columns).any(|p| p[j] == columns - 1),
+            "{j} last"
+        );
+    }
+}
+
+#[test]
 fn a_regressor_never_sees_its_own_column_or_a_later_one() {
     let (rows, columns) = (40, 5);
-    let position = random_orders(rows, columns, &mut rng_for(3, 0));
+    let position = training_orders(rows, columns, &mut rng_for(3, 0));
     for row in position.chunks_exact(columns) {
         let mut sorted = row.to_vec();
         sorted.sort_unstable();

@@ -1,11 +1,13 @@
-//! Training the autoregressive model: every step draws a random column order per row and
-//! sums each column's cross-entropy given the columns before it, so the one network learns
-//! every conditional it may be asked for. A share of the rows is held out; training stops
+//! Training the autoregressive model: every step gives each row a column order (the
+//! table's for half the rows, a random one for the others) and sums each column's
+//! cross-entropy given the columns before it, so the one network learns every conditional
+//! it may be asked for, and the one a plain sample uses best. A share of the rows is held out; training stops
 //! once their loss (in fixed orders, the same every epoch) has not improved for `patience`
 //! epochs (the learning rate halving every two of them), and the weights of the best epoch
 //! are put back.
 
 use candle_core::{Tensor, Var};
+use rand::Rng;
 use rand::seq::SliceRandom;
 
 use super::network::ArgnNet;
@@ -76,13 +78,27 @@ impl TokenRows<'_> {
     }
 }
 
-/// A random column order for each of `rows` rows: each row's position of each of its
-/// `columns` columns (row-major).
-pub fn random_orders(rows: usize, columns: usize, rng: &mut EngineRng) -> Vec<usize> {
+/// The share of training rows taught in the table's own column order, the order an
+/// unconditioned sample is drawn in; the others get a random order each, which teaches
+/// every other conditional (any-column conditioning, imputation). A model trained on
+/// random orders alone is a little worse in any one order than one taught that order too.
+/// Measured against random orders only (SDMetrics quality on half of each table, seeds as
+/// given): diamonds 0.9529 → 0.9570 (3 seeds), seattle_weather 0.9253 → 0.9290 (6),
+/// penguins 0.8819 → 0.8917 (10); all rows in the table's order scored 0.9340 on
+/// seattle_weather and 0.8913 on penguins, but would leave other orders untaught.
+pub const TABLE_ORDER_SHARE: f64 = 0.5;
+
+/// A column order for each of `rows` rows (the table's for [`TABLE_ORDER_SHARE`] of them,
+/// random otherwise): each row's position of each of its `columns` columns (row-major).
+pub fn training_orders(rows: usize, columns: usize, rng: &mut EngineRng) -> Vec<usize> {
     let mut position = vec![0usize; rows * columns];
     let mut order: Vec<usize> = (0..columns).collect();
     for row in position.chunks_exact_mut(columns) {
-        order.shuffle(rng);
+        if rng.random::<f64>() < TABLE_ORDER_SHARE {
+            order.sort_unstable();
+        } else {
+            order.shuffle(rng);
+        }
         for (p, &j) in order.iter().enumerate() {
             row[j] = p;
         }
@@ -192,12 +208,13 @@ impl<'a> ArgnTrainer<'a> {
         })
     }
 
-    /// The summed cross-entropy per row of `rows`, each row in a random order from `rng`.
+    /// The summed cross-entropy per row of `rows`, each row in an order from
+    /// [`training_orders`] drawn with `rng`.
     fn loss(&self, rows: &[usize], rng: &mut EngineRng) -> Result<Tensor> {
         let (b, c) = (rows.len(), self.data.columns);
         let tokens = self.data.gather(rows);
         let embedded = self.net.embed(&tokens, b)?;
-        let position = random_orders(b, c, rng);
+        let position = training_orders(b, c, rng);
         let mut logits = Vec::with_capacity(c);
         for j in 0..c {
             let mask = self.net.spread(&visible_before(&position, c, j), b)?;
