@@ -1,9 +1,9 @@
 //! The autoregressive model (after TabularARGN, Tiwald et al. 2025): a table is learnt as
 //! p(x) = Π p(x_k | x_<k) over its columns, every column discretised into tokens
 //! ([`tokens`]) so each factor is a softmax, one small regressor per column
-//! ([`network`]), trained in the table's column order for half the rows and in a random
-//! order for the others ([`train`]). Because every order was trained, one fitted model
-//! samples any columns given any others
+//! ([`network`]), trained in the table's column order for a quarter of the rows and in
+//! a random order for the others ([`train`]). Because every order was trained, one fitted
+//! model samples any columns given any others
 //! ([`sample`]): fixed values, seed rows to complete, the nulls of a table to impute and
 //! a category rebalanced to given shares are all met exactly, without rejection.
 //!
