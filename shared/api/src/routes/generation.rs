@@ -47,7 +47,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
 pub struct ModelConfig {
     /// `argn` (the default), `ctgan` or `tvae`.
     #[serde(default = "default_model")]
-    #[schema(default = "argn")]
+    #[schema(default = default_model)]
     pub model_type: String,
     #[serde(flatten)]
     #[schema(value_type = Object)]
@@ -100,7 +100,7 @@ pub struct StartRequestV2 {
     pub dataset_id: String,
     /// `argn` (the default), `ctgan` or `tvae`.
     #[serde(default = "default_model")]
-    #[schema(default = "argn")]
+    #[schema(default = default_model)]
     pub model_type: String,
     #[serde(default)]
     #[schema(value_type = Object)]
@@ -125,7 +125,7 @@ pub struct DataRequest {
 pub struct DataParams {
     /// `argn` (the default), `ctgan` or `tvae`.
     #[serde(default = "default_model")]
-    #[schema(default = "argn")]
+    #[schema(default = default_model)]
     pub model_type: String,
     #[serde(flatten)]
     #[schema(value_type = Object)]
@@ -348,6 +348,7 @@ fn seed_optimization(params: &mut Map<String, Value>) -> Option<Value> {
 /// The parts of `params` that are not the model's own.
 fn seed_input(
     dataset_id: String,
+    model_type: String,
     mut params: Map<String, Value>,
 ) -> Result<GenerationInput, ApiError> {
     let optimization = seed_optimization(&mut params);
@@ -367,16 +368,6 @@ fn seed_input(
         ApiError::validation(format!("params: {e}"))
             .with_details(serde_json::json!({"field": "params", "reason": e.to_string()}))
     })?;
-    let model_type = match params.remove("model_type") {
-        Some(Value::String(m)) => m,
-        None => default_model(),
-        Some(_) => {
-            return Err(
-                ApiError::validation("params.model_type is one of argn, ctgan or tvae")
-                    .with_details(serde_json::json!({"field": "params.model_type"})),
-            );
-        }
-    };
     let mut i = input(dataset_id, model_type, params, output);
     i.optimization = optimization;
     Ok(i)
@@ -405,9 +396,7 @@ async fn create_data_request(
                 .id
         }
     };
-    let mut params = r.params.rest;
-    params.insert("model_type".into(), Value::String(r.params.model_type));
-    let i = seed_input(dataset_id, params)?;
+    let i = seed_input(dataset_id, r.params.model_type, r.params.rest)?;
     Ok(created(s.generations.create(&p.user.id, &i, false).await?))
 }
 

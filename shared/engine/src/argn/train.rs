@@ -1,10 +1,10 @@
 //! Training the autoregressive model: every step gives each row a column order (the
 //! table's for a quarter of the rows, a random one for the others) and sums each column's
 //! cross-entropy given the columns before it, so the one network learns every conditional
-//! it may be asked for, and the one a plain sample uses best. A share of the rows is held out; training stops
-//! once their loss (in fixed orders, the same every epoch) has not improved for `patience`
-//! epochs (the learning rate halving every two of them), and the weights of the best epoch
-//! are put back.
+//! it may be asked for, and the one a plain sample uses best. A share of the rows is held
+//! out; training stops once their loss (in fixed orders, the same every epoch) has not
+//! improved for `patience` epochs (the learning rate halving every two of them), and the
+//! weights of the best epoch are put back.
 
 use candle_core::{Tensor, Var};
 use rand::Rng;
