@@ -14,11 +14,26 @@ use crate::error::ApiError;
 use crate::middleware::REQUEST_ID;
 use crate::state::AppState;
 
-/// The authenticated caller (any role).
-pub struct Caller(pub Principal);
+/// The authenticated caller (any role), with the application it calls: what nearly every
+/// handler starts from.
+pub struct Caller {
+    pub app: AppState,
+    pub principal: Principal,
+}
 
-/// The authenticated caller, who must be an administrator (403 otherwise).
-pub struct Admin(pub Principal);
+impl Caller {
+    /// The caller's user id, which scopes everything the caller may see.
+    pub fn id(&self) -> &str {
+        &self.principal.user.id
+    }
+}
+
+/// The authenticated caller, who must be an administrator (403 otherwise), with the
+/// application.
+pub struct Admin {
+    pub app: AppState,
+    pub principal: Principal,
+}
 
 /// The request id and other context of the current request.
 pub struct Ctx(pub RequestContext);
@@ -91,7 +106,10 @@ impl FromRequestParts<AppState> for Caller {
         if let Err(e) = state.stats.touch(&p.user.id).await {
             tracing::warn!(error = %e, "the caller's activity was not counted");
         }
-        Ok(Caller(p))
+        Ok(Caller {
+            app: state.clone(),
+            principal: p,
+        })
     }
 }
 
@@ -99,11 +117,11 @@ impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let Caller(p) = Caller::from_request_parts(parts, state).await?;
-        if !p.is_admin() {
+        let Caller { app, principal } = Caller::from_request_parts(parts, state).await?;
+        if !principal.is_admin() {
             return Err(ApiError::forbidden("administrators only"));
         }
-        Ok(Admin(p))
+        Ok(Admin { app, principal })
     }
 }
 

@@ -166,7 +166,7 @@ const LINKS: &[(&str, &str, &str, &str, &str, &str)] = &[
     ),
 ];
 
-fn operations(doc: &mut OpenApi) -> impl Iterator<Item = &mut Operation> {
+pub(crate) fn operations(doc: &mut OpenApi) -> impl Iterator<Item = &mut Operation> {
     doc.paths.paths.values_mut().flat_map(|item| {
         [
             item.get.as_mut(),

@@ -2,7 +2,6 @@
 
 use crate::envelope::Failure;
 use crate::envelope::Success;
-use axum::extract::State;
 use serde::Deserialize;
 use synth_core::Paged;
 use synth_core::accounts::{AuditEntry, Role, User, UserFilter};
@@ -12,9 +11,8 @@ use utoipa_axum::routes;
 
 use crate::auth::{Admin, Ctx};
 use crate::extract::{Json, Path, Query};
-use crate::routes::{Reply, ok};
+use crate::routes::{PageParams, Reply, ok};
 use crate::state::AppState;
-use synth_core::service::page_size;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -25,26 +23,10 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
-pub struct UserListParams {
+pub struct UserFilterParams {
     pub role: Option<Role>,
     pub is_active: Option<bool>,
     pub email_prefix: Option<String>,
-    /// Page size, 1..=100 (default 20).
-    #[param(minimum = 1, maximum = 100)]
-    pub limit: Option<usize>,
-    /// `next_cursor` of the previous page, as it was given.
-    #[param(min_length = 1)]
-    pub cursor: Option<String>,
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-pub struct PageParams {
-    /// Page size, 1..=100 (default 20).
-    #[param(minimum = 1, maximum = 100)]
-    pub limit: Option<usize>,
-    /// `next_cursor` of the previous page, as it was given.
-    #[param(min_length = 1)]
-    pub cursor: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -53,29 +35,27 @@ pub struct RoleRequest {
 }
 
 /// Users, by email, filtered by role, activity and email prefix.
-#[utoipa::path(get, path = "/admin/users", tag = "admin", security(("bearer" = [])), params(UserListParams),
+#[utoipa::path(get, path = "/admin/users", params(UserFilterParams, PageParams),
     responses(
         (status = 200, description = "A page of users", body = Success<Paged<User>>),
-        (status = 401, description = "Not authenticated", body = Failure),
         (status = 403, description = "Not an administrator", body = Failure),
     ))]
 async fn list_users(
-    State(s): State<AppState>,
-    Admin(_admin): Admin,
-    Query(q): Query<UserListParams>,
+    a: Admin,
+    Query(q): Query<UserFilterParams>,
+    Query(page): Query<PageParams>,
 ) -> Reply<Paged<User>> {
     let filter = UserFilter {
         role: q.role,
         is_active: q.is_active,
         email_prefix: q.email_prefix,
     };
-    ok(s.accounts
-        .list_users(&filter, page_size(q.limit)?, q.cursor)
-        .await?)
+    let (limit, cursor) = page.checked()?;
+    ok(a.app.accounts.list_users(&filter, limit, cursor).await?)
 }
 
 /// Activate or deactivate a user (a deactivated user's tokens stop working at once).
-#[utoipa::path(post, path = "/admin/users/{id}/toggle", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(post, path = "/admin/users/{id}/toggle",
     params(("id" = String, Path, description = "User id")),
     responses(
         (status = 200, description = "The user after the change", body = Success<User>),
@@ -83,17 +63,12 @@ async fn list_users(
         (status = 404, description = "No such user", body = Failure),
         (status = 409, description = "Own account, or changed concurrently", body = Failure),
     ))]
-async fn toggle_user(
-    State(s): State<AppState>,
-    Admin(a): Admin,
-    Ctx(ctx): Ctx,
-    Path(id): Path<String>,
-) -> Reply<User> {
-    ok(s.accounts.toggle_user(&a, &id, &ctx).await?)
+async fn toggle_user(a: Admin, Ctx(ctx): Ctx, Path(id): Path<String>) -> Reply<User> {
+    ok(a.app.accounts.toggle_user(&a.principal, &id, &ctx).await?)
 }
 
 /// Change a user's role.
-#[utoipa::path(put, path = "/admin/users/{id}/role", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(put, path = "/admin/users/{id}/role",
     params(("id" = String, Path, description = "User id")), request_body = RoleRequest,
     responses(
         (status = 200, description = "The user after the change", body = Success<User>),
@@ -103,25 +78,24 @@ async fn toggle_user(
         (status = 409, description = "Own account", body = Failure),
     ))]
 async fn set_role(
-    State(s): State<AppState>,
-    Admin(a): Admin,
+    a: Admin,
     Ctx(ctx): Ctx,
     Path(id): Path<String>,
     Json(r): Json<RoleRequest>,
 ) -> Reply<User> {
-    ok(s.accounts.set_role(&a, &id, r.role, &ctx).await?)
+    ok(a.app
+        .accounts
+        .set_role(&a.principal, &id, r.role, &ctx)
+        .await?)
 }
 
 /// The audit log, newest first.
-#[utoipa::path(get, path = "/admin/logs", tag = "admin", security(("bearer" = [])), params(PageParams),
+#[utoipa::path(get, path = "/admin/logs", params(PageParams),
     responses(
         (status = 200, description = "A page of audit entries", body = Success<Paged<AuditEntry>>),
         (status = 403, description = "Not an administrator", body = Failure),
     ))]
-async fn logs(
-    State(s): State<AppState>,
-    Admin(_admin): Admin,
-    Query(q): Query<PageParams>,
-) -> Reply<Paged<AuditEntry>> {
-    ok(s.accounts.audit_log(page_size(q.limit)?, q.cursor).await?)
+async fn logs(a: Admin, Query(page): Query<PageParams>) -> Reply<Paged<AuditEntry>> {
+    let (limit, cursor) = page.checked()?;
+    ok(a.app.accounts.audit_log(limit, cursor).await?)
 }

@@ -51,7 +51,7 @@ pub struct RefreshRequest {
 }
 
 /// Create an account.
-#[utoipa::path(post, path = "/auth/register", tag = "auth", request_body = RegisterRequest,
+#[utoipa::path(post, path = "/auth/register", request_body = RegisterRequest,
     responses(
         (status = 201, description = "Account created", body = Success<User>),
         (status = 400, description = "Invalid email or password", body = Failure),
@@ -74,7 +74,7 @@ async fn register(
 }
 
 /// Exchange email and password for an access and a refresh token.
-#[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginRequest,
+#[utoipa::path(post, path = "/auth/login", request_body = LoginRequest,
     responses(
         (status = 200, description = "Logged in", body = Success<TokenPair>),
         (status = 401, description = "Invalid email or password, or a deactivated account", body = Failure),
@@ -89,7 +89,7 @@ async fn login(
 }
 
 /// Rotate a refresh token: the old one stops working; presenting it again ends the session.
-#[utoipa::path(post, path = "/auth/refresh", tag = "auth", request_body = RefreshRequest,
+#[utoipa::path(post, path = "/auth/refresh", request_body = RefreshRequest,
     responses(
         (status = 200, description = "A new token pair", body = Success<TokenPair>),
         (status = 401, description = "Invalid, expired or reused refresh token", body = Failure),
@@ -99,23 +99,21 @@ async fn refresh(State(s): State<AppState>, Json(r): Json<RefreshRequest>) -> Re
 }
 
 /// The caller's account.
-#[utoipa::path(get, path = "/auth/me", tag = "auth", security(("bearer" = [])),
+#[utoipa::path(get, path = "/auth/me",
     responses(
         (status = 200, description = "The caller", body = Success<User>),
-        (status = 401, description = "Missing or invalid token", body = Failure),
     ))]
-async fn me(Caller(p): Caller) -> axum::Json<Success<User>> {
-    axum::Json(Success::new(p.user))
+async fn me(c: Caller) -> axum::Json<Success<User>> {
+    axum::Json(Success::new(c.principal.user))
 }
 
 /// End the caller's session: its refresh token and access tokens stop working.
-#[utoipa::path(post, path = "/auth/logout", tag = "auth", security(("bearer" = [])),
+#[utoipa::path(post, path = "/auth/logout",
     responses(
         (status = 200, description = "Logged out", body = Success<Ack>),
-        (status = 401, description = "Missing or invalid token", body = Failure),
     ))]
-async fn logout(State(s): State<AppState>, Caller(p): Caller) -> Reply<Ack> {
-    s.accounts.logout(&p).await?;
+async fn logout(c: Caller) -> Reply<Ack> {
+    c.app.accounts.logout(&c.principal).await?;
     Ok(axum::Json(Success::with_message(
         Ack { ok: true },
         "logged out",

@@ -3,7 +3,7 @@
 //! the embedded server's ingest loop): these handlers never parse a table.
 
 use crate::envelope::{Failure, Success};
-use axum::extract::{Multipart, State};
+use axum::extract::Multipart;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use synth_core::Paged;
@@ -17,9 +17,8 @@ use utoipa_axum::routes;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::{Json, Path, Query};
-use crate::routes::{Ack, Reply, ok};
+use crate::routes::{Ack, PageParams, Reply, ok};
 use crate::state::AppState;
-use synth_core::service::page_size;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -80,16 +79,6 @@ pub struct Preview {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
-pub struct ListParams {
-    /// Page size, 1..=100 (default 20).
-    #[param(minimum = 1, maximum = 100)]
-    pub limit: Option<usize>,
-    /// `next_cursor` of the previous page, as it was given.
-    #[param(min_length = 1)]
-    pub cursor: Option<String>,
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
 pub struct PreviewParams {
     /// Rows to return, 1..=100 (default 20).
     #[param(minimum = 1, maximum = 100)]
@@ -97,17 +86,15 @@ pub struct PreviewParams {
 }
 
 /// Upload a small file (under the gateway's payload limit) in the form field `file`.
-#[utoipa::path(post, path = "/upload/dataset", tag = "datasets", security(("bearer" = [])),
+#[utoipa::path(post, path = "/upload/dataset",
     request_body(content = UploadForm, content_type = "multipart/form-data"),
     responses(
         (status = 201, description = "Stored; ingestion runs and moves it to ready or invalid", body = Success<Dataset>),
         (status = 400, description = "No file, empty file or unsupported type", body = Failure),
-        (status = 401, description = "Not authenticated", body = Failure),
         (status = 413, description = "Larger than the request limit or MAX_FILE_SIZE_MB", body = Failure),
     ))]
 async fn upload(
-    State(s): State<AppState>,
-    Caller(p): Caller,
+    c: Caller,
     mut form: Multipart,
 ) -> Result<(StatusCode, axum::Json<Success<Dataset>>), ApiError> {
     while let Some(field) = form.next_field().await.map_err(multipart_error)? {
@@ -120,9 +107,10 @@ async fn upload(
             .unwrap_or("application/octet-stream")
             .to_owned();
         let bytes = field.bytes().await.map_err(multipart_error)?;
-        let d = s
+        let d = c
+            .app
             .datasets
-            .upload(&p.user.id, &filename, &content_type, bytes)
+            .upload(c.id(), &filename, &content_type, bytes)
             .await?;
         return Ok((
             StatusCode::CREATED,
@@ -144,23 +132,23 @@ fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
 }
 
 /// Get a presigned URL to upload a large file directly to storage.
-#[utoipa::path(post, path = "/upload/presign", tag = "datasets", security(("bearer" = [])), request_body = PresignRequest,
+#[utoipa::path(post, path = "/upload/presign", request_body = PresignRequest,
     responses(
         (status = 201, description = "A dataset awaiting its file, and the upload URL", body = Success<PresignedUpload>),
         (status = 400, description = "Unsupported type, or a size of 0 or above MAX_FILE_SIZE_MB", body = Failure),
     ))]
 async fn presign(
-    State(s): State<AppState>,
-    Caller(p): Caller,
+    c: Caller,
     Json(r): Json<PresignRequest>,
 ) -> Result<(StatusCode, axum::Json<Success<PresignedUpload>>), ApiError> {
     let ct = r
         .content_type
         .as_deref()
         .unwrap_or("application/octet-stream");
-    let (dataset, upload) = s
+    let (dataset, upload) = c
+        .app
         .datasets
-        .presign(&p.user.id, &r.filename, r.size, ct)
+        .presign(c.id(), &r.filename, r.size, ct)
         .await?;
     Ok((
         StatusCode::CREATED,
@@ -169,34 +157,25 @@ async fn presign(
 }
 
 /// The caller's datasets, newest first.
-#[utoipa::path(get, path = "/upload/datasets", tag = "datasets", security(("bearer" = [])), params(ListParams),
-    responses((status = 200, description = "A page of datasets", body = Success<Paged<Dataset>>), (status = 401, description = "Not authenticated", body = Failure)))]
-async fn list(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    Query(q): Query<ListParams>,
-) -> Reply<Paged<Dataset>> {
-    ok(s.datasets
-        .list(&p.user.id, page_size(q.limit)?, q.cursor)
-        .await?)
+#[utoipa::path(get, path = "/upload/datasets", params(PageParams),
+    responses((status = 200, description = "A page of datasets", body = Success<Paged<Dataset>>)))]
+async fn list(c: Caller, Query(page): Query<PageParams>) -> Reply<Paged<Dataset>> {
+    let (limit, cursor) = page.checked()?;
+    ok(c.app.datasets.list(c.id(), limit, cursor).await?)
 }
 
 /// One dataset with its status, SDV metadata and per-column profile.
-#[utoipa::path(get, path = "/upload/datasets/{id}", tag = "datasets", security(("bearer" = [])),
+#[utoipa::path(get, path = "/upload/datasets/{id}",
     params(("id" = String, Path, description = "Dataset id")),
     responses((status = 200, description = "The dataset", body = Success<DatasetDetail>), (status = 404, description = "No such dataset of the caller", body = Failure)))]
-async fn get_dataset(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    Path(id): Path<String>,
-) -> Reply<DatasetDetail> {
-    let dataset = s.datasets.get(&p.user.id, &id).await?;
-    let profile = s.datasets.profile(&dataset).await?;
+async fn get_dataset(c: Caller, Path(id): Path<String>) -> Reply<DatasetDetail> {
+    let dataset = c.app.datasets.get(c.id(), &id).await?;
+    let profile = c.app.datasets.profile(&dataset).await?;
     ok(DatasetDetail { dataset, profile })
 }
 
 /// The first rows of a ready dataset.
-#[utoipa::path(get, path = "/upload/datasets/{id}/preview", tag = "datasets", security(("bearer" = [])),
+#[utoipa::path(get, path = "/upload/datasets/{id}/preview",
     params(("id" = String, Path, description = "Dataset id"), PreviewParams),
     responses(
         (status = 200, description = "Rows as objects", body = Success<Preview>),
@@ -204,20 +183,20 @@ async fn get_dataset(
         (status = 409, description = "Not ready", body = Failure),
     ))]
 async fn preview(
-    State(s): State<AppState>,
-    Caller(p): Caller,
+    c: Caller,
     Path(id): Path<String>,
     Query(q): Query<PreviewParams>,
 ) -> Reply<Preview> {
-    let rows = s
+    let rows = c
+        .app
         .datasets
-        .preview(&p.user.id, &id, q.rows.unwrap_or(20))
+        .preview(c.id(), &id, q.rows.unwrap_or(20))
         .await?;
     ok(Preview { rows })
 }
 
 /// Override column sdtypes (SDV single-table metadata; listed columns only).
-#[utoipa::path(put, path = "/upload/datasets/{id}/metadata", tag = "datasets", security(("bearer" = [])),
+#[utoipa::path(put, path = "/upload/datasets/{id}/metadata",
     params(("id" = String, Path, description = "Dataset id")), request_body = Metadata,
     responses(
         (status = 200, description = "The dataset with its new metadata", body = Success<Dataset>),
@@ -226,18 +205,17 @@ async fn preview(
         (status = 409, description = "Not ready", body = Failure),
     ))]
 async fn set_metadata(
-    State(s): State<AppState>,
-    Caller(p): Caller,
+    c: Caller,
     Path(id): Path<String>,
     Json(m): Json<Metadata>,
 ) -> Reply<Dataset> {
-    ok(s.datasets.set_metadata(&p.user.id, &id, m).await?)
+    ok(c.app.datasets.set_metadata(c.id(), &id, m).await?)
 }
 
 /// Set the constraints generation requests on this dataset keep unless they give their
 /// own: `{"constraints": [...]}` in SDV's JSON, or `{"accept_suggested": true}` for the ones
 /// found at ingestion (`false` clears them).
-#[utoipa::path(put, path = "/upload/datasets/{id}/constraints", tag = "datasets", security(("bearer" = [])),
+#[utoipa::path(put, path = "/upload/datasets/{id}/constraints",
     params(("id" = String, Path, description = "Dataset id")), request_body = ConstraintsChange,
     responses(
         (status = 200, description = "The dataset with its constraints", body = Success<Dataset>),
@@ -246,28 +224,23 @@ async fn set_metadata(
         (status = 409, description = "Not ready", body = Failure),
     ))]
 async fn set_constraints(
-    State(s): State<AppState>,
-    Caller(p): Caller,
+    c: Caller,
     Path(id): Path<String>,
-    Json(c): Json<ConstraintsChange>,
+    Json(change): Json<ConstraintsChange>,
 ) -> Reply<Dataset> {
-    ok(s.datasets.set_constraints(&p.user.id, &id, c).await?)
+    ok(c.app.datasets.set_constraints(c.id(), &id, change).await?)
 }
 
 /// Delete a dataset and its files (refused while a generation on it runs).
-#[utoipa::path(delete, path = "/upload/datasets/{id}", tag = "datasets", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/upload/datasets/{id}",
     params(("id" = String, Path, description = "Dataset id")),
     responses(
         (status = 200, description = "Deleted", body = Success<Ack>),
         (status = 404, description = "No such dataset of the caller", body = Failure),
         (status = 409, description = "A generation on it runs", body = Failure),
     ))]
-async fn delete_dataset(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    Path(id): Path<String>,
-) -> Reply<Ack> {
-    s.datasets.delete(&p.user.id, &id).await?;
+async fn delete_dataset(c: Caller, Path(id): Path<String>) -> Reply<Ack> {
+    c.app.datasets.delete(c.id(), &id).await?;
     Ok(axum::Json(Success::with_message(
         Ack { ok: true },
         "dataset deleted",

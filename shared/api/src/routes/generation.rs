@@ -5,7 +5,6 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -13,7 +12,6 @@ use synth_core::generation::{
     GenerationInput, GenerationRequest, RequestKind, RequestStatus, ResultLinks, Validation,
 };
 use synth_core::ports::Paged;
-use synth_core::service::page_size;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -22,7 +20,7 @@ use crate::auth::{Admin, Caller, Ctx};
 use crate::envelope::{Failure, Success};
 use crate::error::ApiError;
 use crate::extract::{Json, Path, Query};
-use crate::routes::{Reply, ok};
+use crate::routes::{PageParams, Reply, ok};
 use crate::state::AppState;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
@@ -150,15 +148,9 @@ pub struct GenerateOverride {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
-pub struct RequestListParams {
+pub struct StatusFilter {
     /// Only requests in this status.
     pub status: Option<RequestStatus>,
-    /// Page size, 1..=100 (default 20).
-    #[param(minimum = 1, maximum = 100)]
-    pub limit: Option<usize>,
-    /// `next_cursor` of the previous page, as it was given.
-    #[param(min_length = 1)]
-    pub cursor: Option<String>,
 }
 
 fn input(
@@ -196,7 +188,7 @@ pub(crate) fn created(r: GenerationRequest) -> Created {
 }
 
 /// Ask for a synthetic table of one of the caller's ready datasets.
-#[utoipa::path(post, path = "/generation/start", tag = "generation", security(("bearer" = [])), request_body = StartRequest,
+#[utoipa::path(post, path = "/generation/start", request_body = StartRequest,
     responses(
         (status = 201, description = "Queued (or waiting for approval with REQUIRE_APPROVAL)", body = Success<GenerationRequest>),
         (status = 400, description = "A field is wrong; `details.field` names it and `details.errors` lists every problem", body = Failure),
@@ -204,116 +196,94 @@ pub(crate) fn created(r: GenerationRequest) -> Created {
         (status = 409, description = "The dataset is not ready", body = Failure),
         (status = 429, description = "MAX_CONCURRENT_GENERATIONS requests of the caller are queued or running", body = Failure),
     ))]
-async fn start(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    Json(r): Json<StartRequest>,
-) -> Result<Created, ApiError> {
+async fn start(c: Caller, Json(r): Json<StartRequest>) -> Result<Created, ApiError> {
     let i = input(
         r.dataset_id,
         r.model_config.model_type,
         r.model_config.parameters,
         r.output,
     );
-    Ok(created(s.generations.create(&p.user.id, &i, true).await?))
+    Ok(created(c.app.generations.create(c.id(), &i, true).await?))
 }
 
 /// The same, with the model's parameters in their own object.
-#[utoipa::path(post, path = "/generation-v2/start", tag = "generation", security(("bearer" = [])), request_body = StartRequestV2,
+#[utoipa::path(post, path = "/generation-v2/start", request_body = StartRequestV2,
     responses(
         (status = 201, description = "Queued (or waiting for approval with REQUIRE_APPROVAL)", body = Success<GenerationRequest>),
         (status = 400, description = "A field is wrong; `details.field` names it and `details.errors` lists every problem", body = Failure),
         (status = 404, description = "No such dataset of the caller", body = Failure),
         (status = 429, description = "MAX_CONCURRENT_GENERATIONS requests of the caller are queued or running", body = Failure),
     ))]
-async fn start_v2(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    Json(r): Json<StartRequestV2>,
-) -> Result<Created, ApiError> {
+async fn start_v2(c: Caller, Json(r): Json<StartRequestV2>) -> Result<Created, ApiError> {
     let i = input(r.dataset_id, r.model_type, r.parameters, r.output);
-    Ok(created(s.generations.create(&p.user.id, &i, true).await?))
+    Ok(created(c.app.generations.create(c.id(), &i, true).await?))
 }
 
 /// Check a request against its dataset without starting anything: errors and warnings.
-#[utoipa::path(post, path = "/generation-v2/validate", tag = "generation", security(("bearer" = [])), request_body = StartRequestV2,
+#[utoipa::path(post, path = "/generation-v2/validate", request_body = StartRequestV2,
     responses(
         (status = 200, description = "`valid`, with every error and warning", body = Success<Validation>),
         (status = 404, description = "No such dataset of the caller", body = Failure),
     ))]
-async fn validate(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    Json(r): Json<StartRequestV2>,
-) -> Reply<Validation> {
+async fn validate(c: Caller, Json(r): Json<StartRequestV2>) -> Reply<Validation> {
     let i = input(r.dataset_id, r.model_type, r.parameters, r.output);
-    ok(s.generations.validate(&p.user.id, &i).await?)
+    ok(c.app.generations.validate(c.id(), &i).await?)
 }
 
 /// Every model with each parameter's default, bounds and description.
-#[utoipa::path(get, path = "/generation-v2/config", tag = "generation", security(("bearer" = [])),
+#[utoipa::path(get, path = "/generation-v2/config",
     responses((status = 200, description = "The models and their parameters", body = Success<Object>)))]
-async fn config(State(s): State<AppState>, Caller(_p): Caller) -> axum::Json<Success<Value>> {
-    axum::Json(Success::new(s.generations.models()))
+async fn config(c: Caller) -> axum::Json<Success<Value>> {
+    axum::Json(Success::new(c.app.generations.models()))
 }
 
 /// The caller's requests, newest first.
-#[utoipa::path(get, path = "/generation/requests", tag = "generation", security(("bearer" = [])), params(RequestListParams),
+#[utoipa::path(get, path = "/generation/requests", params(StatusFilter, PageParams),
     responses((status = 200, description = "A page of requests (with a status filter, pages may hold fewer than `limit`: follow `next_cursor`)", body = Success<Paged<GenerationRequest>>)))]
 async fn list(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    Query(q): Query<RequestListParams>,
+    c: Caller,
+    Query(q): Query<StatusFilter>,
+    Query(page): Query<PageParams>,
 ) -> Reply<Paged<GenerationRequest>> {
-    let page = s
+    let (limit, cursor) = page.checked()?;
+    let page = c
+        .app
         .generations
-        .list(&p.user.id, q.status, page_size(q.limit)?, q.cursor)
+        .list(c.id(), q.status, limit, cursor)
         .await?;
     ok(page)
 }
 
 /// One request: its status, progress (phase, percent, ETA, latest losses) and result.
-#[utoipa::path(get, path = "/generation/status/{id}", tag = "generation", security(("bearer" = [])),
+#[utoipa::path(get, path = "/generation/status/{id}",
     params(("id" = String, Path, description = "Request id")),
     responses((status = 200, description = "The request", body = Success<GenerationRequest>)))]
-async fn status(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    Path(id): Path<String>,
-) -> Reply<GenerationRequest> {
-    ok(s.generations.get(&p.user.id, &id).await?)
+async fn status(c: Caller, Path(id): Path<String>) -> Reply<GenerationRequest> {
+    ok(c.app.generations.get(c.id(), &id).await?)
 }
 
 /// Expiring links to a completed request's synthetic table (and, with `include_metadata`,
 /// its report and metadata).
-#[utoipa::path(get, path = "/generation/download/{id}", tag = "generation", security(("bearer" = [])),
+#[utoipa::path(get, path = "/generation/download/{id}",
     params(("id" = String, Path, description = "Request id")),
     responses(
         (status = 200, description = "Download links", body = Success<ResultLinks>),
         (status = 409, description = "The request is not completed", body = Failure),
     ))]
-async fn download(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    Path(id): Path<String>,
-) -> Reply<ResultLinks> {
-    ok(s.generations.download(&p.user.id, &id).await?)
+async fn download(c: Caller, Path(id): Path<String>) -> Reply<ResultLinks> {
+    ok(c.app.generations.download(c.id(), &id).await?)
 }
 
 /// Cancel a request that has not finished (a running one stops at its next epoch), or
 /// delete a finished one and everything it produced.
-#[utoipa::path(delete, path = "/generation/requests/{id}", tag = "generation", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/generation/requests/{id}",
     params(("id" = String, Path, description = "Request id")),
     responses(
         (status = 200, description = "Cancelled (the request as it is now) or deleted (`data` null)", body = Success<Option<GenerationRequest>>),
         (status = 409, description = "It changed meanwhile (e.g. finished): read it and try again", body = Failure),
     ))]
-async fn cancel_or_delete(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    Path(id): Path<String>,
-) -> Reply<Option<GenerationRequest>> {
-    let r = s.generations.cancel_or_delete(&p.user.id, &id).await?;
+async fn cancel_or_delete(c: Caller, Path(id): Path<String>) -> Reply<Option<GenerationRequest>> {
+    let r = c.app.generations.cancel_or_delete(c.id(), &id).await?;
     let message = match &r {
         None => "deleted",
         Some(r) if r.status == RequestStatus::Running => "cancelling: it stops at its next epoch",
@@ -375,33 +345,30 @@ fn seed_input(
 
 /// Create a pending request from the seed platform's body; `POST /data/generate/{id}`
 /// starts it.
-#[utoipa::path(post, path = "/data/requests", tag = "generation", security(("bearer" = [])), request_body = DataRequest,
+#[utoipa::path(post, path = "/data/requests", request_body = DataRequest,
     responses(
         (status = 201, description = "Created, pending", body = Success<GenerationRequest>),
         (status = 400, description = "A field is wrong; `details.field` names it", body = Failure),
         (status = 404, description = "No such dataset of the caller", body = Failure),
     ))]
-async fn create_data_request(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    Json(r): Json<DataRequest>,
-) -> Result<Created, ApiError> {
+async fn create_data_request(c: Caller, Json(r): Json<DataRequest>) -> Result<Created, ApiError> {
     // An unknown dataset is not found before anything else is looked at.
     let dataset_id = match r.request {
-        DatasetRef::Id { dataset_id } => s.datasets.get(&p.user.id, &dataset_id).await?.id,
+        DatasetRef::Id { dataset_id } => c.app.datasets.get(c.id(), &dataset_id).await?.id,
         DatasetRef::Name { dataset_name } => {
-            s.datasets
-                .find_ready_by_name(&p.user.id, &dataset_name)
+            c.app
+                .datasets
+                .find_ready_by_name(c.id(), &dataset_name)
                 .await?
                 .id
         }
     };
     let i = seed_input(dataset_id, r.params.model_type, r.params.rest)?;
-    Ok(created(s.generations.create(&p.user.id, &i, false).await?))
+    Ok(created(c.app.generations.create(c.id(), &i, false).await?))
 }
 
 /// Start a pending request (with another search first, if given).
-#[utoipa::path(post, path = "/data/generate/{request_id}", tag = "generation", security(("bearer" = [])),
+#[utoipa::path(post, path = "/data/generate/{request_id}",
     params(("request_id" = String, Path, description = "Request id")), request_body(content = Option<GenerateOverride>),
     responses(
         (status = 200, description = "Queued (or waiting for approval)", body = Success<GenerationRequest>),
@@ -409,8 +376,7 @@ async fn create_data_request(
         (status = 429, description = "MAX_CONCURRENT_GENERATIONS requests of the caller are queued or running", body = Failure),
     ))]
 async fn generate_data_request(
-    State(s): State<AppState>,
-    Caller(p): Caller,
+    c: Caller,
     Path(id): Path<String>,
     body: Option<Json<Option<GenerateOverride>>>,
 ) -> Reply<GenerationRequest> {
@@ -426,11 +392,12 @@ async fn generate_data_request(
             params.insert("optimization_n_trials".into(), n.into());
         }
         let optimization = seed_optimization(&mut params);
-        s.generations
-            .set_optimization(&p.user.id, &id, optimization)
+        c.app
+            .generations
+            .set_optimization(c.id(), &id, optimization)
             .await?;
     }
-    ok(s.generations.start(&p.user.id, &id).await?)
+    ok(c.app.generations.start(c.id(), &id).await?)
 }
 
 /// The administrators' routes over every user's requests (the admin resource group).
@@ -449,42 +416,35 @@ pub struct RejectRequest {
 }
 
 /// Every user's requests, newest first, optionally in one status.
-#[utoipa::path(get, path = "/admin/requests", tag = "admin", security(("bearer" = [])), params(RequestListParams),
+#[utoipa::path(get, path = "/admin/requests", params(StatusFilter, PageParams),
     responses(
         (status = 200, description = "A page of requests", body = Success<Paged<GenerationRequest>>),
         (status = 403, description = "Not an administrator", body = Failure),
     ))]
 async fn admin_list(
-    State(s): State<AppState>,
-    Admin(_a): Admin,
-    Query(q): Query<RequestListParams>,
+    a: Admin,
+    Query(q): Query<StatusFilter>,
+    Query(page): Query<PageParams>,
 ) -> Reply<Paged<GenerationRequest>> {
-    let page = s
-        .generations
-        .list_all(q.status, page_size(q.limit)?, q.cursor)
-        .await?;
+    let (limit, cursor) = page.checked()?;
+    let page = a.app.generations.list_all(q.status, limit, cursor).await?;
     ok(page)
 }
 
 /// Approve a request awaiting approval; it starts when its owner's limit allows. Audited.
-#[utoipa::path(post, path = "/admin/approve/{id}", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(post, path = "/admin/approve/{id}",
     params(("id" = String, Path, description = "Request id")),
     responses(
         (status = 200, description = "Approved (queued, or approved until its owner's limit allows)", body = Success<GenerationRequest>),
         (status = 403, description = "Not an administrator", body = Failure),
         (status = 409, description = "The request is not awaiting approval", body = Failure),
     ))]
-async fn approve(
-    State(s): State<AppState>,
-    Admin(a): Admin,
-    Ctx(ctx): Ctx,
-    Path(id): Path<String>,
-) -> Reply<GenerationRequest> {
-    ok(s.generations.approve(&a, &id, &ctx).await?)
+async fn approve(a: Admin, Ctx(ctx): Ctx, Path(id): Path<String>) -> Reply<GenerationRequest> {
+    ok(a.app.generations.approve(&a.principal, &id, &ctx).await?)
 }
 
 /// Reject a request awaiting approval, with the reason its owner is told. Audited.
-#[utoipa::path(post, path = "/admin/reject/{id}", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(post, path = "/admin/reject/{id}",
     params(("id" = String, Path, description = "Request id")), request_body = RejectRequest,
     responses(
         (status = 200, description = "Rejected", body = Success<GenerationRequest>),
@@ -492,11 +452,13 @@ async fn approve(
         (status = 409, description = "The request is not awaiting approval", body = Failure),
     ))]
 async fn reject(
-    State(s): State<AppState>,
-    Admin(a): Admin,
+    a: Admin,
     Ctx(ctx): Ctx,
     Path(id): Path<String>,
     Json(r): Json<RejectRequest>,
 ) -> Reply<GenerationRequest> {
-    ok(s.generations.reject(&a, &id, &r.reason, &ctx).await?)
+    ok(a.app
+        .generations
+        .reject(&a.principal, &id, &r.reason, &ctx)
+        .await?)
 }

@@ -16,7 +16,7 @@ use axum::Router;
 use axum::http::header;
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 
@@ -63,9 +63,10 @@ impl ResourceGroup {
         }
     }
 
-    /// The routes of this group.
+    /// The routes of this group, each documented under the group's tag and, unless it is
+    /// [`PUBLIC`], as needing a bearer token (what the `Caller` and `Admin` extractors ask).
     fn router(self) -> OpenApiRouter<AppState> {
-        match self {
+        let mut router = match self {
             Self::Auth => auth::router(),
             Self::Users => users::router(),
             Self::Admin => admin::router().merge(generation::admin_router()),
@@ -74,9 +75,21 @@ impl ResourceGroup {
             Self::Optimization => optimization::router(),
             Self::Notifications => notifications::router(),
             Self::Stats => stats::router(),
+        };
+        let bearer = SecurityRequirement::new("bearer", Vec::<String>::new());
+        for op in crate::spec::operations(router.get_openapi_mut()) {
+            op.tags = Some(vec![self.name().to_owned()]);
+            let id = op.operation_id.as_deref().unwrap_or_default();
+            if !PUBLIC.contains(&id) {
+                op.security = Some(vec![bearer.clone()]);
+            }
         }
+        router
     }
 }
+
+/// The operations of the resource groups that anyone may call.
+const PUBLIC: [&str; 3] = ["register", "login", "refresh"];
 
 #[derive(OpenApi)]
 #[openapi(
@@ -108,6 +121,24 @@ pub(crate) type Reply<T> = Result<axum::Json<crate::envelope::Success<T>>, ApiEr
 /// `data` as a handler's successful answer.
 pub(crate) fn ok<T>(data: T) -> Reply<T> {
     Ok(axum::Json(crate::envelope::Success::new(data)))
+}
+
+/// Which page of a list: its size and where it starts.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+pub struct PageParams {
+    /// Page size, 1..=100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: Option<usize>,
+    /// `next_cursor` of the previous page, as it was given.
+    #[param(min_length = 1)]
+    pub cursor: Option<String>,
+}
+
+impl PageParams {
+    /// The page size, checked, and the cursor.
+    pub(crate) fn checked(self) -> Result<(usize, Option<String>), ApiError> {
+        Ok((synth_core::service::page_size(self.limit)?, self.cursor))
+    }
 }
 
 /// A plain acknowledgement.

@@ -4,11 +4,9 @@
 
 use std::time::Duration;
 
-use axum::extract::State;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use synth_core::notifications::{MAX_IDS, MAX_WAIT, NotificationPage};
-use synth_core::service::page_size;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -18,7 +16,7 @@ use crate::envelope::{Failure, Success};
 use crate::error::ApiError;
 use crate::extract::{Json, Path, Query};
 use crate::metrics::Waited;
-use crate::routes::{Ack, Reply, ok};
+use crate::routes::{Ack, PageParams, Reply, ok};
 use crate::state::AppState;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
@@ -30,13 +28,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
-pub struct ListParams {
-    /// Page size, 1..=100 (default 20).
-    #[param(minimum = 1, maximum = 100)]
-    pub limit: Option<usize>,
-    /// `next_cursor` of the previous page, as it was given.
-    #[param(min_length = 1)]
-    pub cursor: Option<String>,
+pub struct WaitParams {
     /// Wait up to this many seconds (0..=20) for a notification newer than `since`, and
     /// answer as soon as one is made.
     #[param(minimum = 0, maximum = 20)]
@@ -68,16 +60,15 @@ pub struct Marked {
 
 /// The caller's notifications: unread first, then read, newest first in each; with the
 /// unread count. With `wait`, a long poll.
-#[utoipa::path(get, path = "/notifications", tag = "notifications", security(("bearer" = [])), params(ListParams),
+#[utoipa::path(get, path = "/notifications", params(PageParams, WaitParams),
     responses(
         (status = 200, description = "A page of notifications", body = Success<NotificationPage>),
         (status = 400, description = "Invalid parameter", body = Failure),
-        (status = 401, description = "Not authenticated", body = Failure),
     ))]
 async fn list(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    Query(q): Query<ListParams>,
+    c: Caller,
+    Query(q): Query<WaitParams>,
+    Query(page): Query<PageParams>,
 ) -> Result<
     (
         axum::Extension<Waited>,
@@ -85,11 +76,11 @@ async fn list(
     ),
     ApiError,
 > {
-    let limit = page_size(q.limit)?;
+    let (limit, cursor) = page.checked()?;
     let wait = match q.wait {
         None => None,
         Some(w) if w <= MAX_WAIT.as_secs() => Some(Duration::from_secs(w).min(
-            Duration::from_secs(s.settings.notification_max_wait_seconds),
+            Duration::from_secs(c.app.settings.notification_max_wait_seconds),
         )),
         Some(_) => {
             return Err(synth_core::ServiceError::field(
@@ -99,12 +90,12 @@ async fn list(
             .into());
         }
     };
-    let n = &s.notifications;
+    let n = &c.app.notifications;
     let waited = match wait.filter(|w| !w.is_zero()) {
-        Some(w) => n.wait_for_new(&p.user.id, q.since, w).await?,
+        Some(w) => n.wait_for_new(c.id(), q.since, w).await?,
         None => Duration::ZERO,
     };
-    let page = n.list(&p.user.id, limit, q.cursor).await?;
+    let page = n.list(c.id(), limit, cursor).await?;
     Ok((
         axum::Extension(Waited(waited)),
         axum::Json(Success::new(page)),
@@ -113,19 +104,14 @@ async fn list(
 
 /// Mark notifications read: `{"ids": [...]}` (each must be the caller's, else 404 and
 /// nothing changes) or `{"all": true}`.
-#[utoipa::path(post, path = "/notifications/read", tag = "notifications", security(("bearer" = [])), request_body = MarkRead,
+#[utoipa::path(post, path = "/notifications/read", request_body = MarkRead,
     responses(
         (status = 200, description = "Marked", body = Success<Marked>),
         (status = 400, description = "Invalid body", body = Failure),
-        (status = 401, description = "Not authenticated", body = Failure),
         (status = 404, description = "An id is no notification of the caller", body = Failure),
     ))]
-async fn mark_read(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    Json(body): Json<MarkRead>,
-) -> Reply<Marked> {
-    let n = &s.notifications;
+async fn mark_read(c: Caller, Json(body): Json<MarkRead>) -> Reply<Marked> {
+    let n = &c.app.notifications;
     let marked = match body {
         MarkRead::Ids { ids } if ids.len() > MAX_IDS => {
             return Err(synth_core::ServiceError::field(
@@ -134,50 +120,40 @@ async fn mark_read(
             )
             .into());
         }
-        MarkRead::Ids { ids } => n.mark_read(&p.user.id, &ids).await?,
-        MarkRead::All { all: true } => n.mark_all_read(&p.user.id).await?,
+        MarkRead::Ids { ids } => n.mark_read(c.id(), &ids).await?,
+        MarkRead::All { all: true } => n.mark_all_read(c.id()).await?,
         MarkRead::All { all: false } => 0,
     };
     ok(Marked {
         marked,
-        unread_count: n.unread_count(&p.user.id).await?,
+        unread_count: n.unread_count(c.id()).await?,
     })
 }
 
 /// Mark one notification read.
-#[utoipa::path(post, path = "/notifications/{id}/read", tag = "notifications", security(("bearer" = [])),
+#[utoipa::path(post, path = "/notifications/{id}/read",
     params(("id" = String, Path, description = "Notification id")),
     responses(
         (status = 200, description = "Marked", body = Success<Marked>),
-        (status = 401, description = "Not authenticated", body = Failure),
         (status = 404, description = "No such notification of the caller", body = Failure),
     ))]
-async fn mark_one_read(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    Path(id): Path<String>,
-) -> Reply<Marked> {
-    let n = &s.notifications;
-    let marked = n.mark_read(&p.user.id, &[id]).await?;
+async fn mark_one_read(c: Caller, Path(id): Path<String>) -> Reply<Marked> {
+    let n = &c.app.notifications;
+    let marked = n.mark_read(c.id(), &[id]).await?;
     ok(Marked {
         marked,
-        unread_count: n.unread_count(&p.user.id).await?,
+        unread_count: n.unread_count(c.id()).await?,
     })
 }
 
 /// Delete one notification.
-#[utoipa::path(delete, path = "/notifications/{id}", tag = "notifications", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/notifications/{id}",
     params(("id" = String, Path, description = "Notification id")),
     responses(
         (status = 200, description = "Deleted", body = Success<Ack>),
-        (status = 401, description = "Not authenticated", body = Failure),
         (status = 404, description = "No such notification of the caller", body = Failure),
     ))]
-async fn delete_one(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    Path(id): Path<String>,
-) -> Reply<Ack> {
-    s.notifications.delete(&p.user.id, &id).await?;
+async fn delete_one(c: Caller, Path(id): Path<String>) -> Reply<Ack> {
+    c.app.notifications.delete(c.id(), &id).await?;
     ok(Ack { ok: true })
 }

@@ -3,12 +3,10 @@
 //! end), can be stopped with its best trial kept, and hands back the best parameters with
 //! a ready-made body for `POST /generation/start`.
 
-use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use synth_core::generation::{GenerationRequest, SearchBest, SearchInput, SearchTrials};
 use synth_core::ports::Paged;
-use synth_core::service::page_size;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -17,8 +15,8 @@ use crate::auth::Caller;
 use crate::envelope::{Failure, Success};
 use crate::error::ApiError;
 use crate::extract::{Json, Path, Query};
-use crate::routes::generation::{Created, RequestListParams, created};
-use crate::routes::{Reply, ok};
+use crate::routes::generation::{Created, StatusFilter, created};
+use crate::routes::{PageParams, Reply, ok};
 use crate::state::AppState;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
@@ -114,7 +112,7 @@ impl From<StartSearch> for SearchInput {
 }
 
 /// Start a hyperparameter search of one of the caller's ready datasets.
-#[utoipa::path(post, path = "/optimization/start", tag = "optimization", security(("bearer" = [])), request_body = StartSearch,
+#[utoipa::path(post, path = "/optimization/start", request_body = StartSearch,
     responses(
         (status = 201, description = "Queued (or waiting for approval with REQUIRE_APPROVAL)", body = Success<GenerationRequest>),
         (status = 400, description = "A field is wrong (unknown parameter, a range with low > high, n_trials out of range, unknown metric, ml_efficacy without a target); `details.field` names it", body = Failure),
@@ -122,76 +120,61 @@ impl From<StartSearch> for SearchInput {
         (status = 409, description = "The dataset is not ready", body = Failure),
         (status = 429, description = "MAX_CONCURRENT_GENERATIONS requests of the caller are queued or running", body = Failure),
     ))]
-async fn start(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    Json(b): Json<StartSearch>,
-) -> Result<Created, ApiError> {
+async fn start(c: Caller, Json(b): Json<StartSearch>) -> Result<Created, ApiError> {
     Ok(created(
-        s.generations.start_search(&p.user.id, b.into()).await?,
+        c.app.generations.start_search(c.id(), b.into()).await?,
     ))
 }
 
 /// Every trial so far (parameters, status, score, fit seconds), the best so far, and the
 /// search's phase, progress and ETA; readable while it runs.
-#[utoipa::path(get, path = "/optimization/trials/{id}", tag = "optimization", security(("bearer" = [])),
+#[utoipa::path(get, path = "/optimization/trials/{id}",
     params(("id" = String, Path, description = "Request id")),
     responses(
         (status = 200, description = "The trials", body = Success<SearchTrials>),
         (status = 404, description = "No such request of the caller, or it runs no search", body = Failure),
     ))]
-async fn trials(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    Path(id): Path<String>,
-) -> Reply<SearchTrials> {
-    ok(s.generations.trials(&p.user.id, &id).await?)
+async fn trials(c: Caller, Path(id): Path<String>) -> Reply<SearchTrials> {
+    ok(c.app.generations.trials(c.id(), &id).await?)
 }
 
 /// The best parameters and score so far, a body for `POST /generation/start` that trains
 /// them, and once the search is completed or stopped, links to the best model's sample and
 /// report.
-#[utoipa::path(get, path = "/optimization/best/{id}", tag = "optimization", security(("bearer" = [])),
+#[utoipa::path(get, path = "/optimization/best/{id}",
     params(("id" = String, Path, description = "Request id")),
     responses(
         (status = 200, description = "The best trial", body = Success<SearchBest>),
         (status = 404, description = "No such request of the caller, or it runs no search", body = Failure),
     ))]
-async fn best(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    Path(id): Path<String>,
-) -> Reply<SearchBest> {
-    ok(s.generations.best(&p.user.id, &id).await?)
+async fn best(c: Caller, Path(id): Path<String>) -> Reply<SearchBest> {
+    ok(c.app.generations.best(c.id(), &id).await?)
 }
 
 /// Stop a search after the current epoch: the best completed trial is kept and its model
 /// sampled (`stopped`). A search that has not started yet is cancelled.
-#[utoipa::path(put, path = "/optimization/stop/{id}", tag = "optimization", security(("bearer" = [])),
+#[utoipa::path(put, path = "/optimization/stop/{id}",
     params(("id" = String, Path, description = "Request id")),
     responses(
         (status = 200, description = "The search as it is now (`stop_requested` while it winds down)", body = Success<GenerationRequest>),
         (status = 404, description = "No such request of the caller", body = Failure),
         (status = 409, description = "It is finished, or it is a generation request (cancel those)", body = Failure),
     ))]
-async fn stop(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    Path(id): Path<String>,
-) -> Reply<GenerationRequest> {
-    ok(s.generations.stop(&p.user.id, &id).await?)
+async fn stop(c: Caller, Path(id): Path<String>) -> Reply<GenerationRequest> {
+    ok(c.app.generations.stop(c.id(), &id).await?)
 }
 
 /// The caller's searches, newest first.
-#[utoipa::path(get, path = "/optimization/requests", tag = "optimization", security(("bearer" = [])), params(RequestListParams),
+#[utoipa::path(get, path = "/optimization/requests", params(StatusFilter, PageParams),
     responses((status = 200, description = "A page of searches (pages may hold fewer than `limit`: follow `next_cursor`)", body = Success<Paged<GenerationRequest>>)))]
 async fn list(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    Query(q): Query<RequestListParams>,
+    c: Caller,
+    Query(q): Query<StatusFilter>,
+    Query(page): Query<PageParams>,
 ) -> Reply<Paged<GenerationRequest>> {
-    let limit = page_size(q.limit)?;
-    ok(s.generations
-        .list_searches(&p.user.id, q.status, limit, q.cursor)
+    let (limit, cursor) = page.checked()?;
+    ok(c.app
+        .generations
+        .list_searches(c.id(), q.status, limit, cursor)
         .await?)
 }

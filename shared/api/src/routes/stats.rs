@@ -2,7 +2,6 @@
 //! and the API's and trainer's performance. Every figure is read from counters kept as
 //! things happen: no route here reads more than a handful of items, whatever is stored.
 
-use axum::extract::State;
 use chrono::{Duration, NaiveDate, Utc};
 use serde::Deserialize;
 use synth_core::stats::{
@@ -28,13 +27,12 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
 
 /// The caller's datasets and requests by state, rows generated, quality, training time and
 /// newest requests.
-#[utoipa::path(get, path = "/stats/dashboard", tag = "stats", security(("bearer" = [])),
+#[utoipa::path(get, path = "/stats/dashboard",
     responses(
         (status = 200, description = "The caller's dashboard", body = Success<Dashboard>),
-        (status = 401, description = "Not authenticated", body = Failure),
     ))]
-async fn dashboard(State(s): State<AppState>, Caller(p): Caller) -> Reply<Dashboard> {
-    ok(s.stats.dashboard(&p.user.id).await?)
+async fn dashboard(c: Caller) -> Reply<Dashboard> {
+    ok(c.app.stats.dashboard(c.id()).await?)
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -46,24 +44,19 @@ pub struct SystemParams {
 
 /// The platform: users (total, active and new per day), datasets and requests by state,
 /// the queue, the failure rate, seconds per epoch per model, storage. Administrators only.
-#[utoipa::path(get, path = "/stats/system", tag = "stats", security(("bearer" = [])), params(SystemParams),
+#[utoipa::path(get, path = "/stats/system", params(SystemParams),
     responses(
         (status = 200, description = "The platform's state", body = Success<SystemStats>),
         (status = 400, description = "Invalid parameter", body = Failure),
-        (status = 401, description = "Not authenticated", body = Failure),
         (status = 403, description = "Not an administrator", body = Failure),
     ))]
-async fn system(
-    State(s): State<AppState>,
-    Admin(_admin): Admin,
-    Query(q): Query<SystemParams>,
-) -> Reply<SystemStats> {
+async fn system(a: Admin, Query(q): Query<SystemParams>) -> Reply<SystemStats> {
     let days = q.days.unwrap_or(30);
     if !(1..=MAX_USAGE_DAYS).contains(&days) {
         let why = format!("1..={MAX_USAGE_DAYS}");
         return Err(synth_core::ServiceError::field("days", why).into());
     }
-    ok(s.stats.system(days).await?)
+    ok(a.app.stats.system(days).await?)
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -76,25 +69,24 @@ pub struct PerformanceParams {
 /// Per route: requests, errors and latency percentiles; the trainer's throughput per
 /// model and device. Measured by the API itself and added up per minute. Administrators
 /// only.
-#[utoipa::path(get, path = "/stats/performance", tag = "stats", security(("bearer" = [])), params(PerformanceParams),
+#[utoipa::path(get, path = "/stats/performance", params(PerformanceParams),
     responses(
         (status = 200, description = "Performance over the window", body = Success<Performance>),
         (status = 400, description = "Invalid parameter", body = Failure),
-        (status = 401, description = "Not authenticated", body = Failure),
         (status = 403, description = "Not an administrator", body = Failure),
     ))]
-async fn performance(
-    State(s): State<AppState>,
-    Admin(_admin): Admin,
-    Query(q): Query<PerformanceParams>,
-) -> Reply<Performance> {
+async fn performance(a: Admin, Query(q): Query<PerformanceParams>) -> Reply<Performance> {
     let window: Window = match q.window.as_deref().unwrap_or("24h").parse() {
         Ok(w) => w,
         Err(why) => return Err(synth_core::ServiceError::field("window", why).into()),
     };
     // What this process measured so far counts too.
-    s.stats.meter.flush(s.backends.records.as_ref()).await;
-    ok(s.stats.performance(window).await?)
+    a.app
+        .stats
+        .meter
+        .flush(a.app.backends.records.as_ref())
+        .await;
+    ok(a.app.stats.performance(window).await?)
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -107,25 +99,20 @@ pub struct UsageParams {
 
 /// Per day: uploads by format (count and bytes), requests made, rows generated, active
 /// users. A user gets their own; an administrator everyone's.
-#[utoipa::path(get, path = "/stats/usage", tag = "stats", security(("bearer" = [])), params(UsageParams),
+#[utoipa::path(get, path = "/stats/usage", params(UsageParams),
     responses(
         (status = 200, description = "Usage per day", body = Success<Usage>),
         (status = 400, description = "Invalid range", body = Failure),
-        (status = 401, description = "Not authenticated", body = Failure),
     ))]
-async fn usage(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    Query(q): Query<UsageParams>,
-) -> Reply<Usage> {
+async fn usage(c: Caller, Query(q): Query<UsageParams>) -> Reply<Usage> {
     let to = q.to.unwrap_or_else(|| Utc::now().date_naive());
     let Some(from) = q.from.or_else(|| to.checked_sub_signed(Duration::days(29))) else {
         return Err(synth_core::ServiceError::field("to", "out of range").into());
     };
-    let scope = if p.is_admin() {
+    let scope = if c.principal.is_admin() {
         UsageScope::Platform
     } else {
-        UsageScope::User(p.user.id.clone())
+        UsageScope::User(c.id().to_owned())
     };
-    ok(s.stats.usage(scope, from, to).await?)
+    ok(c.app.stats.usage(scope, from, to).await?)
 }

@@ -1,7 +1,6 @@
 //! `/users`: the caller's profile, push tokens, erasure and export.
 
 use crate::envelope::{Failure, Success};
-use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::Value;
@@ -34,41 +33,35 @@ pub struct PushTokenRequest {
 }
 
 /// The caller's profile.
-#[utoipa::path(get, path = "/users/profile", tag = "users", security(("bearer" = [])),
-    responses((status = 200, description = "Profile", body = Success<User>), (status = 401, description = "Not authenticated", body = Failure)))]
-async fn profile(Caller(p): Caller) -> axum::Json<Success<User>> {
-    axum::Json(Success::new(p.user))
+#[utoipa::path(get, path = "/users/profile",
+    responses((status = 200, description = "Profile", body = Success<User>)))]
+async fn profile(c: Caller) -> axum::Json<Success<User>> {
+    axum::Json(Success::new(c.principal.user))
 }
 
 /// Change the caller's profile; absent fields are kept, `null` clears one.
-#[utoipa::path(put, path = "/users/profile", tag = "users", security(("bearer" = [])), request_body = ProfileUpdate,
+#[utoipa::path(put, path = "/users/profile", request_body = ProfileUpdate,
     responses(
         (status = 200, description = "Updated profile", body = Success<User>),
         (status = 400, description = "Invalid field", body = Failure),
-        (status = 401, description = "Not authenticated", body = Failure),
     ))]
-async fn update_profile(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    Json(change): Json<ProfileUpdate>,
-) -> Reply<User> {
-    ok(s.accounts.update_profile(&p, change).await?)
+async fn update_profile(c: Caller, Json(change): Json<ProfileUpdate>) -> Reply<User> {
+    ok(c.app.accounts.update_profile(&c.principal, change).await?)
 }
 
 /// Register a device push token of the caller.
-#[utoipa::path(post, path = "/users/push-token", tag = "users", security(("bearer" = [])), request_body = PushTokenRequest,
+#[utoipa::path(post, path = "/users/push-token", request_body = PushTokenRequest,
     responses(
         (status = 201, description = "Registered", body = Success<Ack>),
         (status = 400, description = "Invalid token or platform", body = Failure),
-        (status = 401, description = "Not authenticated", body = Failure),
     ))]
 async fn push_token(
-    State(s): State<AppState>,
-    Caller(p): Caller,
+    c: Caller,
     Json(r): Json<PushTokenRequest>,
 ) -> Result<(StatusCode, axum::Json<Success<Ack>>), ApiError> {
-    s.accounts
-        .register_push_token(&p, &r.token, &r.platform)
+    c.app
+        .accounts
+        .register_push_token(&c.principal, &r.token, &r.platform)
         .await?;
     Ok((
         StatusCode::CREATED,
@@ -77,10 +70,10 @@ async fn push_token(
 }
 
 /// Right to erasure: delete the caller's account and everything it owns.
-#[utoipa::path(delete, path = "/users/account", tag = "users", security(("bearer" = [])),
-    responses((status = 200, description = "Deleted", body = Success<Ack>), (status = 401, description = "Not authenticated", body = Failure)))]
-async fn delete_account(State(s): State<AppState>, Caller(p): Caller, Ctx(ctx): Ctx) -> Reply<Ack> {
-    s.accounts.delete_account(&p, &ctx).await?;
+#[utoipa::path(delete, path = "/users/account",
+    responses((status = 200, description = "Deleted", body = Success<Ack>)))]
+async fn delete_account(c: Caller, Ctx(ctx): Ctx) -> Reply<Ack> {
+    c.app.accounts.delete_account(&c.principal, &ctx).await?;
     Ok(axum::Json(Success::with_message(
         Ack { ok: true },
         "account and data deleted",
@@ -88,8 +81,8 @@ async fn delete_account(State(s): State<AppState>, Caller(p): Caller, Ctx(ctx): 
 }
 
 /// Right to portability: everything stored about the caller, with links to their files.
-#[utoipa::path(get, path = "/users/export", tag = "users", security(("bearer" = [])),
-    responses((status = 200, description = "The export document", body = Success<Object>), (status = 401, description = "Not authenticated", body = Failure)))]
-async fn export(State(s): State<AppState>, Caller(p): Caller) -> Reply<Value> {
-    ok(s.accounts.export(&p).await?)
+#[utoipa::path(get, path = "/users/export",
+    responses((status = 200, description = "The export document", body = Success<Object>)))]
+async fn export(c: Caller) -> Reply<Value> {
+    ok(c.app.accounts.export(&c.principal).await?)
 }
