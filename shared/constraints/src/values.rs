@@ -65,47 +65,25 @@ impl Shape {
 
 /// Builds a column of the shape from cells (a cell of another type is a null).
 pub fn column_of(shape: Shape, cells: impl Iterator<Item = Cell>) -> ColumnData {
+    // The cells that match `$cell` as values, every other one as a null.
+    macro_rules! collect {
+        ($column:ident, $cell:pat => $value:expr) => {
+            ColumnData::$column(
+                cells
+                    .map(|c| match c {
+                        $cell => Some($value),
+                        _ => None,
+                    })
+                    .collect(),
+            )
+        };
+    }
     match shape {
-        Shape::Str => ColumnData::Str(
-            cells
-                .map(|c| match c {
-                    Cell::Str(s) => Some(s),
-                    _ => None,
-                })
-                .collect(),
-        ),
-        Shape::Bool => ColumnData::Bool(
-            cells
-                .map(|c| match c {
-                    Cell::Bool(b) => Some(b),
-                    _ => None,
-                })
-                .collect(),
-        ),
-        Shape::Int => ColumnData::Int(
-            cells
-                .map(|c| match c {
-                    Cell::Int(i) => Some(i),
-                    _ => None,
-                })
-                .collect(),
-        ),
-        Shape::Float => ColumnData::Float(
-            cells
-                .map(|c| match c {
-                    Cell::Float(b) => Some(f64::from_bits(b)),
-                    _ => None,
-                })
-                .collect(),
-        ),
-        Shape::Datetime => ColumnData::Datetime(
-            cells
-                .map(|c| match c {
-                    Cell::Datetime(i) => Some(i),
-                    _ => None,
-                })
-                .collect(),
-        ),
+        Shape::Str => collect!(Str, Cell::Str(s) => s),
+        Shape::Bool => collect!(Bool, Cell::Bool(b) => b),
+        Shape::Int => collect!(Int, Cell::Int(i) => i),
+        Shape::Float => collect!(Float, Cell::Float(bits) => f64::from_bits(bits)),
+        Shape::Datetime => collect!(Datetime, Cell::Datetime(t) => t),
     }
 }
 

@@ -20,7 +20,7 @@ use synth_constraints::Constraint;
 use crate::ports::Paged;
 use crate::ports::objects::PresignedRequest;
 use crate::ports::records::{Cmp, Condition, Index, Item, Key, Query, SortKey, TxOp, Update};
-use crate::service::{ServiceError, ServiceResult};
+use crate::service::{ServiceError, ServiceResult, read_by_id};
 use crate::stats::Tally;
 use crate::{ObjectStore, PortError, RecordStore, Settings, Topic};
 use synth_table::{FileFormat, Metadata, PreviewRow, Profile, SdType};
@@ -320,22 +320,10 @@ fn ready(a: &Analysis) -> Update {
         .set("format", a.format.extension())
         .set("n_rows", a.n_rows)
         .set("n_columns", a.n_columns)
-        .set(
-            "metadata",
-            serde_json::to_value(&a.metadata).expect("serialises"),
-        )
-        .set(
-            "compatible_sdtypes",
-            serde_json::to_value(&a.compatible_sdtypes).expect("serialises"),
-        )
-        .set(
-            "warnings",
-            serde_json::to_value(&a.warnings).expect("serialises"),
-        )
-        .set(
-            "suggested_constraints",
-            serde_json::to_value(&a.suggested_constraints).expect("serialises"),
-        )
+        .set_json("metadata", &a.metadata)
+        .set_json("compatible_sdtypes", &a.compatible_sdtypes)
+        .set_json("warnings", &a.warnings)
+        .set_json("suggested_constraints", &a.suggested_constraints)
 }
 
 /// The datasets service.
@@ -592,15 +580,8 @@ impl Datasets {
     /// One of the caller's datasets; another user's is simply not found.
     pub async fn get(&self, owner: &str, id: &str) -> ServiceResult<Dataset> {
         let not_found = || ServiceError::NotFound("no such dataset".into());
-        if id.is_empty() || id.len() > 64 {
-            return Err(not_found());
-        }
-        let item = self
-            .records
-            .get(&dataset_key(owner, id))
-            .await?
-            .ok_or_else(not_found)?;
-        let d: Dataset = item.to_value()?;
+        let key = dataset_key(owner, id);
+        let d: Dataset = read_by_id(self.records.as_ref(), id, &key, not_found).await?;
         if d.status == DatasetStatus::Deleting {
             return Err(not_found());
         }
@@ -672,18 +653,9 @@ impl Datasets {
                 .collect()
         };
         let update = Update::default()
-            .set(
-                "metadata",
-                serde_json::to_value(&next).expect("metadata serialises"),
-            )
-            .set(
-                "constraints",
-                serde_json::to_value(still(&d.constraints)).expect("serialises"),
-            )
-            .set(
-                "suggested_constraints",
-                serde_json::to_value(still(&d.suggested_constraints)).expect("serialises"),
-            );
+            .set_json("metadata", &next)
+            .set_json("constraints", &still(&d.constraints))
+            .set_json("suggested_constraints", &still(&d.suggested_constraints));
         self.update_ready(owner, id, update).await
     }
 
@@ -717,10 +689,7 @@ impl Datasets {
                 accept_suggested: false,
             } => Vec::new(),
         };
-        let update = Update::default().set(
-            "constraints",
-            serde_json::to_value(&chosen).expect("serialises"),
-        );
+        let update = Update::default().set_json("constraints", &chosen);
         self.update_ready(owner, id, update).await
     }
 

@@ -4,6 +4,7 @@
 use serde_json::Value;
 
 use crate::error::PortError;
+use crate::{Key, RecordStore};
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ServiceError {
@@ -59,6 +60,30 @@ pub fn page_size(limit: Option<usize>) -> ServiceResult<usize> {
             format!("must be 1..={MAX_PAGE}"),
         )),
     }
+}
+
+/// The longest id the platform makes (a UUID's 36 characters, with room to spare).
+pub const MAX_ID_LEN: usize = 64;
+
+/// The item at `key` (the key of `id`) read as a `T`, or `not_found` when there is none. An `id` no id can be
+/// (empty, or longer than [`MAX_ID_LEN`]) is not found without a read.
+pub(crate) async fn read_by_id<T: serde::de::DeserializeOwned>(
+    records: &dyn RecordStore,
+    id: &str,
+    key: &Key,
+    not_found: impl Fn() -> ServiceError,
+) -> ServiceResult<T> {
+    check_id(id, &not_found)?;
+    let item = records.get(key).await?.ok_or_else(not_found)?;
+    Ok(item.to_value()?)
+}
+
+/// `not_found` for an `id` no id can be (empty, or longer than [`MAX_ID_LEN`]).
+pub(crate) fn check_id(id: &str, not_found: impl Fn() -> ServiceError) -> ServiceResult<()> {
+    if id.is_empty() || id.len() > MAX_ID_LEN {
+        return Err(not_found());
+    }
+    Ok(())
 }
 
 /// Who made a request and which request it was, for audit entries and logs.

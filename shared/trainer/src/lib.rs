@@ -188,7 +188,7 @@ impl Trainer {
         &self,
         run: TrainerRun,
         verdict: Verdict,
-        produced: Result<work::Produced, Failure>,
+        produced: Result<GenerationResult, Failure>,
     ) -> Result<Outcome, TrainerError> {
         let id = run.request().id.clone();
         match (verdict, produced) {
@@ -200,17 +200,7 @@ impl Trainer {
                 run.cancelled().await?;
                 Ok(Outcome::Cancelled)
             }
-            (verdict, Ok(p)) => {
-                let result = GenerationResult {
-                    rows: p.rows,
-                    quality_score: p.quality_score,
-                    files: p.files,
-                    timings: p.timings,
-                    parameters: p.parameters,
-                    search: p.search,
-                    left_out: p.left_out,
-                    training: p.training,
-                };
+            (verdict, Ok(result)) => {
                 if verdict == Verdict::Stop {
                     run.stopped(result).await?;
                     return Ok(Outcome::Stopped);

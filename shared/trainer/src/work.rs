@@ -11,8 +11,8 @@ use synth_engine::{Bound, Condition, Test};
 
 use serde_json::{Map, Value};
 use synth_core::generation::{
-    GenerationRequest, OutputFormat, Progress, RequestKind, ResultFile, SearchSummary, SearchTrial,
-    Timings, TrainingFacts, TrialState,
+    GenerationRequest, GenerationResult, OutputFormat, Progress, RequestKind, ResultFile,
+    SearchSummary, SearchTrial, Timings, TrainingFacts, TrialState,
 };
 use synth_core::{ObjectStore, PortError};
 use synth_engine::optimize::{StopReason, Trial, TrialStatus};
@@ -42,18 +42,6 @@ struct Found {
     left_out: Vec<Violation>,
     /// How the model was fitted; `None` when it is a search trial's model.
     training: Option<TrainingFacts>,
-}
-
-/// What the work produced.
-pub(crate) struct Produced {
-    pub rows: u64,
-    pub quality_score: Option<f64>,
-    pub files: Vec<ResultFile>,
-    pub timings: Timings,
-    pub parameters: Value,
-    pub search: Option<SearchSummary>,
-    pub left_out: Vec<Violation>,
-    pub training: Option<TrainingFacts>,
 }
 
 /// A request's conditions for the engine: `column: value` is an equality, `column: {">=":
@@ -183,7 +171,7 @@ impl Job {
     }
 
     /// Run every phase; `Err(Failure::Stopped)` when the stop flag ended it.
-    pub async fn run(self) -> Result<Produced, Failure> {
+    pub async fn run(self) -> Result<GenerationResult, Failure> {
         let job = Arc::new(self);
         let mut pace = Pace::new(&job.request);
         let mut timings = Timings::default();
@@ -232,7 +220,7 @@ impl Job {
             - timings.evaluating
             - timings.writing)
             .max(0.0);
-        Ok(Produced {
+        Ok(GenerationResult {
             rows: synthetic.n_rows() as u64,
             quality_score: quality,
             files,

@@ -69,10 +69,7 @@ impl Accounts {
             return Err(ServiceError::field("avatar_url", "must be an http(s) URL"));
         }
         if let Some(p) = change.notification_preferences {
-            update = update.set(
-                "notification_preferences",
-                serde_json::to_value(p).expect("serialises"),
-            );
+            update = update.set_json("notification_preferences", &p);
         }
         let item = self
             .records

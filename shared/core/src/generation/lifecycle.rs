@@ -151,8 +151,7 @@ impl TrainerRun {
             return Ok(Beat::Continue);
         }
         self.last_progress = Some(Instant::now());
-        let update =
-            Update::default().set("progress", serde_json::to_value(&p).expect("serialises"));
+        let update = Update::default().set_json("progress", &p);
         self.write(update).await
     }
 
@@ -230,7 +229,7 @@ impl TrainerRun {
             tally = tally.fitted(&r.model_type, t.epochs, ms);
         }
         let update = Update::default()
-            .set("result", serde_json::to_value(&result).expect("serialises"))
+            .set_json("result", &result)
             .set("finished_at", Utc::now().to_rfc3339())
             .remove("progress");
         let (records, model) = (self.records.clone(), r.model_type.clone());

@@ -22,7 +22,7 @@ use crate::ports::Paged;
 use crate::ports::jobs::JobSpec;
 use crate::ports::objects::PresignedRequest;
 use crate::ports::records::{Cmp, Condition, Index, Item, Query, SortKey, TxOp, Update};
-use crate::service::{RequestContext, ServiceError, ServiceResult};
+use crate::service::{RequestContext, ServiceError, ServiceResult, check_id, read_by_id};
 use crate::stats::Tally;
 use crate::{ObjectStore, PortError, Queue, RecordStore, Settings, Topic};
 
@@ -337,15 +337,8 @@ impl Generations {
 
     /// One of the caller's requests; another user's is simply not found.
     pub async fn get(&self, owner: &str, id: &str) -> ServiceResult<GenerationRequest> {
-        if id.is_empty() || id.len() > 64 {
-            return Err(not_found());
-        }
-        let item = self
-            .records
-            .get(&request_key(owner, id))
-            .await?
-            .ok_or_else(not_found)?;
-        Ok(item.to_value()?)
+        let key = request_key(owner, id);
+        read_by_id(self.records.as_ref(), id, &key, not_found).await
     }
 
     /// The caller's requests, newest first, optionally in one status. With a status, a page
@@ -484,9 +477,7 @@ impl Generations {
 
     /// Any user's request by its id (administrators).
     async fn find(&self, id: &str) -> ServiceResult<GenerationRequest> {
-        if id.is_empty() || id.len() > 64 {
-            return Err(not_found());
-        }
+        check_id(id, not_found)?;
         let q = Query::partition(Index::Gsi2, ALL_PARTITION)
             .sk(SortKey::Eq(id.to_owned()))
             .limit(1);
@@ -563,10 +554,7 @@ impl Generations {
         let mut update = Update::default()
             .set("status", to.as_str())
             .set("gsi1pk", status_partition(to))
-            .set(
-                "decision",
-                serde_json::to_value(&decision).expect("serialises"),
-            )
+            .set_json("decision", &decision)
             .set("updated_at", now.to_rfc3339());
         if let Some(reason) = rejection {
             update = update

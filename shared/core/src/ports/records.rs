@@ -546,6 +546,12 @@ impl Update {
         self
     }
 
+    /// Sets `attr` to `value` as JSON (a domain type stored whole).
+    pub fn set_json(self, attr: &str, value: &impl serde::Serialize) -> Self {
+        let value = serde_json::to_value(value).expect("a domain value serialises");
+        self.set(attr, value)
+    }
+
     pub fn remove(mut self, attr: &str) -> Self {
         self.remove.push(attr.into());
         self

@@ -22,8 +22,10 @@ use synth_table::{Column, ColumnData, Metadata, SdType, Table};
 
 use crate::error::{EngineError, Result};
 use crate::random::EngineRng;
-use crate::transformer::continuous::{NumberRepr, column_numbers};
-use crate::transformer::discrete::{IdTransform, ValueRepr, keys_to_column, repr_of, value_key};
+use crate::transformer::continuous::{NumberRepr, column_numbers, finite_numbers};
+use crate::transformer::discrete::{
+    IdTransform, ValueRepr, counts_by_frequency, keys_to_column, repr_of, value_key,
+};
 use rand::Rng;
 
 /// Most categories with a token of their own; the less frequent ones share the rare token.
@@ -346,16 +348,7 @@ impl Codec {
 
 impl Categories {
     fn fit(name: &str, data: &ColumnData, k: usize) -> Self {
-        let mut counts: HashMap<String, u64> = HashMap::new();
-        let mut has_null = false;
-        for i in 0..data.len() {
-            match value_key(data, i) {
-                Some(key) => *counts.entry(key).or_default() += 1,
-                None => has_null = true,
-            }
-        }
-        let mut by_freq: Vec<(String, u64)> = counts.into_iter().collect();
-        by_freq.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        let (mut by_freq, has_null) = counts_by_frequency(data);
         let kept = by_freq
             .iter()
             .take(MAX_CATEGORIES)
@@ -436,14 +429,7 @@ impl Categories {
 
 impl Bins {
     fn fit(name: &str, data: &ColumnData, max_bins: usize, k: usize) -> Result<Self> {
-        let (values, repr) = column_numbers(name, data)?;
-        let mut sorted: Vec<f64> = values
-            .iter()
-            .flatten()
-            .copied()
-            .filter(|v| v.is_finite())
-            .collect();
-        let has_null = sorted.len() < values.len();
+        let (mut sorted, has_null, repr) = finite_numbers(name, data)?;
         sorted.sort_by(f64::total_cmp);
         let n = sorted.len();
         // A column of few levels (each its own token) is a set of shared levels, such as an

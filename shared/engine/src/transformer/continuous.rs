@@ -130,6 +130,23 @@ fn sketch(present: &[f64]) -> Vec<f64> {
         .collect()
 }
 
+/// The column's finite values (in row order), whether any row is null or not finite, and
+/// how its values are written.
+pub(crate) fn finite_numbers(
+    name: &str,
+    data: &ColumnData,
+) -> Result<(Vec<f64>, bool, NumberRepr)> {
+    let (values, repr) = column_numbers(name, data)?;
+    let finite: Vec<f64> = values
+        .iter()
+        .flatten()
+        .copied()
+        .filter(|v| v.is_finite())
+        .collect();
+    let has_nulls = finite.len() < values.len();
+    Ok((finite, has_nulls, repr))
+}
+
 /// Reads a continuous column as f64s and says how it is represented.
 pub(crate) fn column_numbers(
     name: &str,
@@ -167,14 +184,12 @@ impl ContinuousTransform {
         options: &TransformerOptions,
         rng: &mut EngineRng,
     ) -> Result<Self> {
-        let (values, repr) = column_numbers(name, data)?;
-        let present: Vec<f64> = values
-            .iter()
-            .flatten()
-            .copied()
-            .filter(|v| v.is_finite())
-            .collect();
-        let has_nulls = present.len() < values.len();
+        let (present, has_nulls, repr) = finite_numbers(name, data)?;
+        let present_share = if data.is_empty() {
+            0.0
+        } else {
+            present.len() as f64 / data.len() as f64
+        };
         let present = if present.is_empty() {
             vec![0.0]
         } else {
@@ -210,11 +225,6 @@ impl ContinuousTransform {
         let (all_means, all_stds) = (gmm.means(), gmm.stds());
         let (min, max) = extent(&present);
         let spread = (!spikes.is_empty()).then(|| extent(&rest));
-        let present_share = if values.is_empty() {
-            0.0
-        } else {
-            values.iter().flatten().filter(|v| v.is_finite()).count() as f64 / values.len() as f64
-        };
         Ok(Self {
             name: name.to_owned(),
             repr,
@@ -337,9 +347,7 @@ impl ContinuousTransform {
         let chosen = if real_shares && !self.spike_shares.is_empty() {
             self.modes_in_real_shares(&rows, &present)
         } else {
-            rows.iter()
-                .map(|row| argmax_f32(&row[1..1 + modes]))
-                .collect()
+            rows.iter().map(|row| argmax(&row[1..1 + modes])).collect()
         };
         let values: Vec<Option<f64>> = rows
             .iter()
@@ -390,7 +398,7 @@ impl ContinuousTransform {
             free = by_lean[take..].iter().map(|&(_, i)| i).collect();
         }
         for i in free {
-            chosen[i] = argmax_f32(&rows[i][1..1 + k]);
+            chosen[i] = argmax(&rows[i][1..1 + k]);
         }
         chosen
     }
@@ -457,16 +465,6 @@ impl NumberRepr {
                 .ok_or_else(|| bad("a number")),
         }
     }
-}
-
-pub(crate) fn argmax_f32(v: &[f32]) -> usize {
-    let mut best = 0;
-    for (i, x) in v.iter().enumerate() {
-        if *x > v[best] {
-            best = i;
-        }
-    }
-    best
 }
 
 fn round_to(x: f64, decimals: u32) -> f64 {

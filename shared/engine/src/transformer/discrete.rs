@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use synth_table::ColumnData;
 
 use super::Span;
-use super::continuous::argmax_f32;
+use super::argmax;
 use crate::random::{EngineRng, weighted_index};
 
 /// How a discrete column's values are represented in the table.
@@ -56,6 +56,22 @@ pub(crate) fn value_key(data: &ColumnData, i: usize) -> Option<String> {
     }
 }
 
+/// Each value's count (by [`value_key`]), most frequent first (ties by key, so the order
+/// is the same on every run), and whether the column has nulls.
+pub(crate) fn counts_by_frequency(data: &ColumnData) -> (Vec<(String, u64)>, bool) {
+    let mut counts: HashMap<String, u64> = HashMap::new();
+    let mut has_nulls = false;
+    for i in 0..data.len() {
+        match value_key(data, i) {
+            Some(k) => *counts.entry(k).or_default() += 1,
+            None => has_nulls = true,
+        }
+    }
+    let mut by_freq: Vec<(String, u64)> = counts.into_iter().collect();
+    by_freq.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    (by_freq, has_nulls)
+}
+
 pub(crate) fn repr_of(data: &ColumnData) -> ValueRepr {
     match data {
         ColumnData::Str(_) => ValueRepr::Str,
@@ -69,16 +85,7 @@ pub(crate) fn repr_of(data: &ColumnData) -> ValueRepr {
 impl DiscreteTransform {
     /// Counts the column's values and chooses its categories.
     pub fn fit(name: &str, data: &ColumnData, max_categories: usize) -> Self {
-        let mut counts: HashMap<String, u64> = HashMap::new();
-        let mut has_nulls = false;
-        for i in 0..data.len() {
-            match value_key(data, i) {
-                Some(k) => *counts.entry(k).or_default() += 1,
-                None => has_nulls = true,
-            }
-        }
-        let mut by_freq: Vec<(String, u64)> = counts.into_iter().collect();
-        by_freq.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        let (mut by_freq, has_nulls) = counts_by_frequency(data);
         let keep = if by_freq.len() > max_categories {
             max_categories.saturating_sub(1).max(1)
         } else {
@@ -196,8 +203,7 @@ impl DiscreteTransform {
         let tail_weights: Vec<f64> = self.tail.iter().map(|(_, c)| *c as f64).collect();
         let keys: Vec<Option<&str>> = (0..n_rows)
             .map(|i| {
-                let slot =
-                    argmax_f32(&data[i * stride + offset..i * stride + offset + self.width()]);
+                let slot = argmax(&data[i * stride + offset..i * stride + offset + self.width()]);
                 if Some(slot) == self.null_slot() {
                     None
                 } else if Some(slot) == self.other_slot() {

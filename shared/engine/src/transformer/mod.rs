@@ -513,7 +513,8 @@ pub(crate) fn described(table: &Table, metadata: &Metadata) -> Result<()> {
     }
 }
 
-pub(crate) fn argmax(v: &[f64]) -> usize {
+/// The index of the largest value (the first of equal ones).
+pub(crate) fn argmax<T: PartialOrd>(v: &[T]) -> usize {
     let mut best = 0;
     for (i, x) in v.iter().enumerate() {
         if *x > v[best] {
