@@ -7,19 +7,14 @@ use synth_core::Paged;
 use synth_core::accounts::{AuditEntry, Role, User, UserFilter};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use crate::auth::{Admin, Ctx};
 use crate::extract::{Json, Path, Query};
-use crate::routes::{PageParams, Reply, ok};
+use crate::routes::{PageParams, Reply, UserId, ok};
 use crate::state::AppState;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(list_users))
-        .routes(routes!(toggle_user))
-        .routes(routes!(set_role))
-        .routes(routes!(logs))
+    handlers![list_users, toggle_user, set_role, logs]
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -55,21 +50,19 @@ async fn list_users(
 }
 
 /// Activate or deactivate a user (a deactivated user's tokens stop working at once).
-#[utoipa::path(post, path = "/admin/users/{id}/toggle",
-    params(("id" = String, Path, description = "User id")),
+#[utoipa::path(post, path = "/admin/users/{id}/toggle", params(UserId),
     responses(
         (status = 200, description = "The user after the change", body = Success<User>),
         (status = 403, description = "Not an administrator", body = Failure),
         (status = 404, description = "No such user", body = Failure),
         (status = 409, description = "Own account, or changed concurrently", body = Failure),
     ))]
-async fn toggle_user(a: Admin, Ctx(ctx): Ctx, Path(id): Path<String>) -> Reply<User> {
+async fn toggle_user(a: Admin, Ctx(ctx): Ctx, Path(UserId { id }): Path<UserId>) -> Reply<User> {
     ok(a.app.accounts.toggle_user(&a.principal, &id, &ctx).await?)
 }
 
 /// Change a user's role.
-#[utoipa::path(put, path = "/admin/users/{id}/role",
-    params(("id" = String, Path, description = "User id")), request_body = RoleRequest,
+#[utoipa::path(put, path = "/admin/users/{id}/role", params(UserId), request_body = RoleRequest,
     responses(
         (status = 200, description = "The user after the change", body = Success<User>),
         (status = 400, description = "Unknown role", body = Failure),
@@ -80,7 +73,7 @@ async fn toggle_user(a: Admin, Ctx(ctx): Ctx, Path(id): Path<String>) -> Reply<U
 async fn set_role(
     a: Admin,
     Ctx(ctx): Ctx,
-    Path(id): Path<String>,
+    Path(UserId { id }): Path<UserId>,
     Json(r): Json<RoleRequest>,
 ) -> Reply<User> {
     ok(a.app

@@ -7,7 +7,6 @@ use serde::{Deserialize, Serialize};
 use synth_core::accounts::{TokenPair, User};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use crate::auth::{Caller, Client};
 use crate::error::ApiError;
@@ -16,12 +15,7 @@ use crate::routes::{Ack, Reply, ok};
 use crate::state::AppState;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(register))
-        .routes(routes!(login))
-        .routes(routes!(refresh))
-        .routes(routes!(me))
-        .routes(routes!(logout))
+    handlers![register, login, refresh, me, logout]
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -12,23 +12,23 @@ use synth_core::datasets::{ConstraintsChange, Dataset};
 use synth_table::{Metadata, PreviewRow, Profile};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::{Json, Path, Query};
-use crate::routes::{Ack, PageParams, Reply, ok};
+use crate::routes::{Ack, DatasetId, PageParams, Reply, ok};
 use crate::state::AppState;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(upload))
-        .routes(routes!(presign))
-        .routes(routes!(list))
-        .routes(routes!(get_dataset, delete_dataset))
-        .routes(routes!(preview))
-        .routes(routes!(set_metadata))
-        .routes(routes!(set_constraints))
+    handlers![
+        upload,
+        presign,
+        list,
+        [get_dataset, delete_dataset],
+        preview,
+        set_metadata,
+        set_constraints
+    ]
 }
 
 /// The multipart form of a direct upload.
@@ -165,18 +165,16 @@ async fn list(c: Caller, Query(page): Query<PageParams>) -> Reply<Paged<Dataset>
 }
 
 /// One dataset with its status, SDV metadata and per-column profile.
-#[utoipa::path(get, path = "/upload/datasets/{id}",
-    params(("id" = String, Path, description = "Dataset id")),
+#[utoipa::path(get, path = "/upload/datasets/{id}", params(DatasetId),
     responses((status = 200, description = "The dataset", body = Success<DatasetDetail>), (status = 404, description = "No such dataset of the caller", body = Failure)))]
-async fn get_dataset(c: Caller, Path(id): Path<String>) -> Reply<DatasetDetail> {
+async fn get_dataset(c: Caller, Path(DatasetId { id }): Path<DatasetId>) -> Reply<DatasetDetail> {
     let dataset = c.app.datasets.get(c.id(), &id).await?;
     let profile = c.app.datasets.profile(&dataset).await?;
     ok(DatasetDetail { dataset, profile })
 }
 
 /// The first rows of a ready dataset.
-#[utoipa::path(get, path = "/upload/datasets/{id}/preview",
-    params(("id" = String, Path, description = "Dataset id"), PreviewParams),
+#[utoipa::path(get, path = "/upload/datasets/{id}/preview", params(DatasetId, PreviewParams),
     responses(
         (status = 200, description = "Rows as objects", body = Success<Preview>),
         (status = 404, description = "No such dataset of the caller", body = Failure),
@@ -184,7 +182,7 @@ async fn get_dataset(c: Caller, Path(id): Path<String>) -> Reply<DatasetDetail> 
     ))]
 async fn preview(
     c: Caller,
-    Path(id): Path<String>,
+    Path(DatasetId { id }): Path<DatasetId>,
     Query(q): Query<PreviewParams>,
 ) -> Reply<Preview> {
     let rows = c
@@ -196,8 +194,7 @@ async fn preview(
 }
 
 /// Override column sdtypes (SDV single-table metadata; listed columns only).
-#[utoipa::path(put, path = "/upload/datasets/{id}/metadata",
-    params(("id" = String, Path, description = "Dataset id")), request_body = Metadata,
+#[utoipa::path(put, path = "/upload/datasets/{id}/metadata", params(DatasetId), request_body = Metadata,
     responses(
         (status = 200, description = "The dataset with its new metadata", body = Success<Dataset>),
         (status = 400, description = "Unknown column, or an sdtype the values do not allow", body = Failure),
@@ -206,7 +203,7 @@ async fn preview(
     ))]
 async fn set_metadata(
     c: Caller,
-    Path(id): Path<String>,
+    Path(DatasetId { id }): Path<DatasetId>,
     Json(m): Json<Metadata>,
 ) -> Reply<Dataset> {
     ok(c.app.datasets.set_metadata(c.id(), &id, m).await?)
@@ -215,8 +212,7 @@ async fn set_metadata(
 /// Set the constraints generation requests on this dataset keep unless they give their
 /// own: `{"constraints": [...]}` in SDV's JSON, or `{"accept_suggested": true}` for the ones
 /// found at ingestion (`false` clears them).
-#[utoipa::path(put, path = "/upload/datasets/{id}/constraints",
-    params(("id" = String, Path, description = "Dataset id")), request_body = ConstraintsChange,
+#[utoipa::path(put, path = "/upload/datasets/{id}/constraints", params(DatasetId), request_body = ConstraintsChange,
     responses(
         (status = 200, description = "The dataset with its constraints", body = Success<Dataset>),
         (status = 400, description = "A constraint names no column of the dataset or one of a type it does not take; `details.field` is `constraints`", body = Failure),
@@ -225,21 +221,20 @@ async fn set_metadata(
     ))]
 async fn set_constraints(
     c: Caller,
-    Path(id): Path<String>,
+    Path(DatasetId { id }): Path<DatasetId>,
     Json(change): Json<ConstraintsChange>,
 ) -> Reply<Dataset> {
     ok(c.app.datasets.set_constraints(c.id(), &id, change).await?)
 }
 
 /// Delete a dataset and its files (refused while a generation on it runs).
-#[utoipa::path(delete, path = "/upload/datasets/{id}",
-    params(("id" = String, Path, description = "Dataset id")),
+#[utoipa::path(delete, path = "/upload/datasets/{id}", params(DatasetId),
     responses(
         (status = 200, description = "Deleted", body = Success<Ack>),
         (status = 404, description = "No such dataset of the caller", body = Failure),
         (status = 409, description = "A generation on it runs", body = Failure),
     ))]
-async fn delete_dataset(c: Caller, Path(id): Path<String>) -> Reply<Ack> {
+async fn delete_dataset(c: Caller, Path(DatasetId { id }): Path<DatasetId>) -> Reply<Ack> {
     c.app.datasets.delete(c.id(), &id).await?;
     Ok(axum::Json(Success::with_message(
         Ack { ok: true },

@@ -14,27 +14,27 @@ use synth_core::generation::{
 use synth_core::ports::Paged;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use crate::auth::{Admin, Caller, Ctx};
 use crate::envelope::{Failure, Success};
 use crate::error::ApiError;
 use crate::extract::{Json, Path, Query};
-use crate::routes::{PageParams, Reply, ok};
+use crate::routes::{PageParams, Reply, RequestId, ok};
 use crate::state::AppState;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(start))
-        .routes(routes!(list))
-        .routes(routes!(status))
-        .routes(routes!(download))
-        .routes(routes!(cancel_or_delete))
-        .routes(routes!(start_v2))
-        .routes(routes!(config))
-        .routes(routes!(validate))
-        .routes(routes!(create_data_request))
-        .routes(routes!(generate_data_request))
+    handlers![
+        start,
+        list,
+        status,
+        download,
+        cancel_or_delete,
+        start_v2,
+        config,
+        validate,
+        create_data_request,
+        generate_data_request
+    ]
 }
 
 /// A model and its parameters: `model_type` and any of that model's parameters beside it
@@ -255,34 +255,34 @@ async fn list(
 }
 
 /// One request: its status, progress (phase, percent, ETA, latest losses) and result.
-#[utoipa::path(get, path = "/generation/status/{id}",
-    params(("id" = String, Path, description = "Request id")),
+#[utoipa::path(get, path = "/generation/status/{id}", params(RequestId),
     responses((status = 200, description = "The request", body = Success<GenerationRequest>)))]
-async fn status(c: Caller, Path(id): Path<String>) -> Reply<GenerationRequest> {
+async fn status(c: Caller, Path(RequestId { id }): Path<RequestId>) -> Reply<GenerationRequest> {
     ok(c.app.generations.get(c.id(), &id).await?)
 }
 
 /// Expiring links to a completed request's synthetic table (and, with `include_metadata`,
 /// its report and metadata).
-#[utoipa::path(get, path = "/generation/download/{id}",
-    params(("id" = String, Path, description = "Request id")),
+#[utoipa::path(get, path = "/generation/download/{id}", params(RequestId),
     responses(
         (status = 200, description = "Download links", body = Success<ResultLinks>),
         (status = 409, description = "The request is not completed", body = Failure),
     ))]
-async fn download(c: Caller, Path(id): Path<String>) -> Reply<ResultLinks> {
+async fn download(c: Caller, Path(RequestId { id }): Path<RequestId>) -> Reply<ResultLinks> {
     ok(c.app.generations.download(c.id(), &id).await?)
 }
 
 /// Cancel a request that has not finished (a running one stops at its next epoch), or
 /// delete a finished one and everything it produced.
-#[utoipa::path(delete, path = "/generation/requests/{id}",
-    params(("id" = String, Path, description = "Request id")),
+#[utoipa::path(delete, path = "/generation/requests/{id}", params(RequestId),
     responses(
         (status = 200, description = "Cancelled (the request as it is now) or deleted (`data` null)", body = Success<Option<GenerationRequest>>),
         (status = 409, description = "It changed meanwhile (e.g. finished): read it and try again", body = Failure),
     ))]
-async fn cancel_or_delete(c: Caller, Path(id): Path<String>) -> Reply<Option<GenerationRequest>> {
+async fn cancel_or_delete(
+    c: Caller,
+    Path(RequestId { id }): Path<RequestId>,
+) -> Reply<Option<GenerationRequest>> {
     let r = c.app.generations.cancel_or_delete(c.id(), &id).await?;
     let message = match &r {
         None => "deleted",
@@ -402,10 +402,7 @@ async fn generate_data_request(
 
 /// The administrators' routes over every user's requests (the admin resource group).
 pub(crate) fn admin_router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(admin_list))
-        .routes(routes!(approve))
-        .routes(routes!(reject))
+    handlers![admin_list, approve, reject]
 }
 
 /// Why a request is rejected; its owner is told.
@@ -432,20 +429,22 @@ async fn admin_list(
 }
 
 /// Approve a request awaiting approval; it starts when its owner's limit allows. Audited.
-#[utoipa::path(post, path = "/admin/approve/{id}",
-    params(("id" = String, Path, description = "Request id")),
+#[utoipa::path(post, path = "/admin/approve/{id}", params(RequestId),
     responses(
         (status = 200, description = "Approved (queued, or approved until its owner's limit allows)", body = Success<GenerationRequest>),
         (status = 403, description = "Not an administrator", body = Failure),
         (status = 409, description = "The request is not awaiting approval", body = Failure),
     ))]
-async fn approve(a: Admin, Ctx(ctx): Ctx, Path(id): Path<String>) -> Reply<GenerationRequest> {
+async fn approve(
+    a: Admin,
+    Ctx(ctx): Ctx,
+    Path(RequestId { id }): Path<RequestId>,
+) -> Reply<GenerationRequest> {
     ok(a.app.generations.approve(&a.principal, &id, &ctx).await?)
 }
 
 /// Reject a request awaiting approval, with the reason its owner is told. Audited.
-#[utoipa::path(post, path = "/admin/reject/{id}",
-    params(("id" = String, Path, description = "Request id")), request_body = RejectRequest,
+#[utoipa::path(post, path = "/admin/reject/{id}", params(RequestId), request_body = RejectRequest,
     responses(
         (status = 200, description = "Rejected", body = Success<GenerationRequest>),
         (status = 403, description = "Not an administrator", body = Failure),
@@ -454,7 +453,7 @@ async fn approve(a: Admin, Ctx(ctx): Ctx, Path(id): Path<String>) -> Reply<Gener
 async fn reject(
     a: Admin,
     Ctx(ctx): Ctx,
-    Path(id): Path<String>,
+    Path(RequestId { id }): Path<RequestId>,
     Json(r): Json<RejectRequest>,
 ) -> Reply<GenerationRequest> {
     ok(a.app

@@ -1,5 +1,15 @@
 //! Routers per resource group, and the whole application.
 
+/// A router of the given handlers, each on its own path; handlers that share a path go
+/// together in brackets: `handlers![list, [get, delete]]`.
+macro_rules! handlers {
+    ($($on_path:tt),* $(,)?) => {
+        utoipa_axum::router::OpenApiRouter::new() $(.routes(handlers!(@path $on_path)))*
+    };
+    (@path [$($handler:path),+]) => { utoipa_axum::routes!($($handler),+) };
+    (@path $handler:path) => { utoipa_axum::routes!($handler) };
+}
+
 pub mod admin;
 pub mod auth;
 pub mod datasets;
@@ -140,6 +150,21 @@ impl PageParams {
         Ok((synth_core::service::page_size(self.limit)?, self.cursor))
     }
 }
+
+/// The `{id}` in the path of a route about one thing: its type says which kind of thing,
+/// and documents the parameter.
+macro_rules! path_ids {
+    ($($name:ident: $what:literal),+ $(,)?) => {$(
+        #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+        #[into_params(parameter_in = Path)]
+        pub struct $name {
+            #[doc = $what]
+            pub id: String,
+        }
+    )+};
+}
+
+path_ids!(UserId: "User id", DatasetId: "Dataset id", RequestId: "Request id", NotificationId: "Notification id");
 
 /// A plain acknowledgement.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]

@@ -9,22 +9,17 @@ use serde::{Deserialize, Serialize};
 use synth_core::notifications::{MAX_IDS, MAX_WAIT, NotificationPage};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use crate::auth::Caller;
 use crate::envelope::{Failure, Success};
 use crate::error::ApiError;
 use crate::extract::{Json, Path, Query};
 use crate::metrics::Waited;
-use crate::routes::{Ack, PageParams, Reply, ok};
+use crate::routes::{Ack, NotificationId, PageParams, Reply, ok};
 use crate::state::AppState;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(list))
-        .routes(routes!(mark_read))
-        .routes(routes!(mark_one_read))
-        .routes(routes!(delete_one))
+    handlers![list, mark_read, mark_one_read, delete_one]
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -131,13 +126,15 @@ async fn mark_read(c: Caller, Json(body): Json<MarkRead>) -> Reply<Marked> {
 }
 
 /// Mark one notification read.
-#[utoipa::path(post, path = "/notifications/{id}/read",
-    params(("id" = String, Path, description = "Notification id")),
+#[utoipa::path(post, path = "/notifications/{id}/read", params(NotificationId),
     responses(
         (status = 200, description = "Marked", body = Success<Marked>),
         (status = 404, description = "No such notification of the caller", body = Failure),
     ))]
-async fn mark_one_read(c: Caller, Path(id): Path<String>) -> Reply<Marked> {
+async fn mark_one_read(
+    c: Caller,
+    Path(NotificationId { id }): Path<NotificationId>,
+) -> Reply<Marked> {
     let n = &c.app.notifications;
     let marked = n.mark_read(c.id(), &[id]).await?;
     ok(Marked {
@@ -147,13 +144,12 @@ async fn mark_one_read(c: Caller, Path(id): Path<String>) -> Reply<Marked> {
 }
 
 /// Delete one notification.
-#[utoipa::path(delete, path = "/notifications/{id}",
-    params(("id" = String, Path, description = "Notification id")),
+#[utoipa::path(delete, path = "/notifications/{id}", params(NotificationId),
     responses(
         (status = 200, description = "Deleted", body = Success<Ack>),
         (status = 404, description = "No such notification of the caller", body = Failure),
     ))]
-async fn delete_one(c: Caller, Path(id): Path<String>) -> Reply<Ack> {
+async fn delete_one(c: Caller, Path(NotificationId { id }): Path<NotificationId>) -> Reply<Ack> {
     c.app.notifications.delete(c.id(), &id).await?;
     ok(Ack { ok: true })
 }

@@ -9,23 +9,17 @@ use synth_core::generation::{GenerationRequest, SearchBest, SearchInput, SearchT
 use synth_core::ports::Paged;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use crate::auth::Caller;
 use crate::envelope::{Failure, Success};
 use crate::error::ApiError;
 use crate::extract::{Json, Path, Query};
 use crate::routes::generation::{Created, StatusFilter, created};
-use crate::routes::{PageParams, Reply, ok};
+use crate::routes::{PageParams, Reply, RequestId, ok};
 use crate::state::AppState;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(start))
-        .routes(routes!(trials))
-        .routes(routes!(best))
-        .routes(routes!(stop))
-        .routes(routes!(list))
+    handlers![start, trials, best, stop, list]
 }
 
 /// `POST /optimization/start`: the seed platform's search body.
@@ -128,39 +122,36 @@ async fn start(c: Caller, Json(b): Json<StartSearch>) -> Result<Created, ApiErro
 
 /// Every trial so far (parameters, status, score, fit seconds), the best so far, and the
 /// search's phase, progress and ETA; readable while it runs.
-#[utoipa::path(get, path = "/optimization/trials/{id}",
-    params(("id" = String, Path, description = "Request id")),
+#[utoipa::path(get, path = "/optimization/trials/{id}", params(RequestId),
     responses(
         (status = 200, description = "The trials", body = Success<SearchTrials>),
         (status = 404, description = "No such request of the caller, or it runs no search", body = Failure),
     ))]
-async fn trials(c: Caller, Path(id): Path<String>) -> Reply<SearchTrials> {
+async fn trials(c: Caller, Path(RequestId { id }): Path<RequestId>) -> Reply<SearchTrials> {
     ok(c.app.generations.trials(c.id(), &id).await?)
 }
 
 /// The best parameters and score so far, a body for `POST /generation/start` that trains
 /// them, and once the search is completed or stopped, links to the best model's sample and
 /// report.
-#[utoipa::path(get, path = "/optimization/best/{id}",
-    params(("id" = String, Path, description = "Request id")),
+#[utoipa::path(get, path = "/optimization/best/{id}", params(RequestId),
     responses(
         (status = 200, description = "The best trial", body = Success<SearchBest>),
         (status = 404, description = "No such request of the caller, or it runs no search", body = Failure),
     ))]
-async fn best(c: Caller, Path(id): Path<String>) -> Reply<SearchBest> {
+async fn best(c: Caller, Path(RequestId { id }): Path<RequestId>) -> Reply<SearchBest> {
     ok(c.app.generations.best(c.id(), &id).await?)
 }
 
 /// Stop a search after the current epoch: the best completed trial is kept and its model
 /// sampled (`stopped`). A search that has not started yet is cancelled.
-#[utoipa::path(put, path = "/optimization/stop/{id}",
-    params(("id" = String, Path, description = "Request id")),
+#[utoipa::path(put, path = "/optimization/stop/{id}", params(RequestId),
     responses(
         (status = 200, description = "The search as it is now (`stop_requested` while it winds down)", body = Success<GenerationRequest>),
         (status = 404, description = "No such request of the caller", body = Failure),
         (status = 409, description = "It is finished, or it is a generation request (cancel those)", body = Failure),
     ))]
-async fn stop(c: Caller, Path(id): Path<String>) -> Reply<GenerationRequest> {
+async fn stop(c: Caller, Path(RequestId { id }): Path<RequestId>) -> Reply<GenerationRequest> {
     ok(c.app.generations.stop(c.id(), &id).await?)
 }
 
