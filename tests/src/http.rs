@@ -229,6 +229,10 @@ impl TestServer {
         self.call("POST", path, token, Some(body)).await
     }
 
+    pub async fn put(&self, path: &str, token: Option<&str>, body: Value) -> Reply {
+        self.call("PUT", path, token, Some(body)).await
+    }
+
     /// `POST` without a body.
     pub async fn post_empty(&self, path: &str, token: Option<&str>) -> Reply {
         self.call("POST", path, token, None).await

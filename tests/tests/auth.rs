@@ -538,66 +538,43 @@ async fn profile_and_push_tokens(f: synth_tests::Family) {
     );
     let change = json!({"organization": "ACME", "bio": "Data person", "avatar_url": "https://img.example.com/a.png",
                         "notification_preferences": {"email": false, "push": true, "in_app": true}});
-    let u = s.call("PUT", "/users/profile", t, Some(change)).await;
+    let u = s.put("/users/profile", t, change).await;
     assert_eq!(u.data()["organization"], "ACME");
     assert_eq!(u.data()["full_name"], "Ada", "absent fields are kept");
     assert_eq!(u.data()["notification_preferences"]["email"], false);
-    let cleared = s
-        .call("PUT", "/users/profile", t, Some(json!({"bio": null})))
-        .await;
+    let cleared = s.put("/users/profile", t, json!({"bio": null})).await;
     assert_eq!(cleared.data()["bio"], Value::Null);
     assert_eq!(
         s.get("/users/profile", t).await.data()["organization"],
         "ACME",
         "stored"
     );
-    let bad = s
-        .call(
-            "PUT",
-            "/users/profile",
-            t,
-            Some(json!({"avatar_url": "javascript:alert(1)"})),
-        )
-        .await;
-    assert_eq!(
-        (bad.status, bad.body["error"]["details"]["field"].as_str()),
-        (400, Some("avatar_url"))
-    );
-    let long = s
-        .call(
-            "PUT",
-            "/users/profile",
-            t,
-            Some(json!({"bio": "x".repeat(5000)})),
-        )
-        .await;
-    assert_eq!(long.status, 400);
-    let wrong_type = s
-        .call(
-            "PUT",
-            "/users/profile",
-            t,
-            Some(json!({"notification_preferences": "yes"})),
-        )
-        .await;
-    assert_eq!(wrong_type.code(), "VALIDATION_ERROR");
+    // Each refused change names its field, a value of the wrong type too.
+    for (change, field) in [
+        (json!({"avatar_url": "javascript:alert(1)"}), "avatar_url"),
+        (json!({"bio": "x".repeat(5000)}), "bio"),
+        (
+            json!({"notification_preferences": "yes"}),
+            "notification_preferences",
+        ),
+    ] {
+        let bad = s.put("/users/profile", t, change).await;
+        assert_eq!((bad.status, bad.code()), (400, "VALIDATION_ERROR"));
+        let named = bad.body["error"]["details"]["field"].as_str();
+        assert_eq!(named, Some(field), "{:?}", bad.body);
+    }
 
-    let ok = s
-        .post(
-            "/users/push-token",
-            t,
-            json!({"token": "device-token-1", "platform": "ios"}),
-        )
-        .await;
-    assert_eq!(ok.status, 201);
-    let bad = s
-        .post(
-            "/users/push-token",
-            t,
-            json!({"token": "device-token-1", "platform": "symbian"}),
-        )
-        .await;
-    assert_eq!(bad.status, 400);
+    let token = |platform: &str| json!({"token": "device-token-1", "platform": platform});
+    assert_eq!(
+        s.post("/users/push-token", t, token("ios")).await.status,
+        201
+    );
+    assert_eq!(
+        s.post("/users/push-token", t, token("symbian"))
+            .await
+            .status,
+        400
+    );
     assert_eq!(
         s.post(
             "/users/push-token",

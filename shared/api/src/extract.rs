@@ -13,7 +13,8 @@ use synth_table::json::{MAX_DOCUMENT_DEPTH, check_depth};
 use crate::error::ApiError;
 
 /// JSON body; bad JSON is 400, a missing JSON content type 415, too large 413, and nesting
-/// deeper than [`MAX_DOCUMENT_DEPTH`] 400 before the body is parsed.
+/// deeper than [`MAX_DOCUMENT_DEPTH`] 400 before the body is parsed. A body that does not
+/// fit its type is 400 with `details.field` naming the field at fault.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Json<T>(pub T);
 
@@ -54,13 +55,23 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
                 })),
             );
         }
-        let invalid = |e: serde_json::Error| {
+        let mut value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
             ApiError::validation("invalid JSON body")
                 .with_details(json!({ "reason": e.to_string() }))
-        };
-        let mut value: serde_json::Value = serde_json::from_slice(&bytes).map_err(invalid)?;
+        })?;
         integral_floats_as_integers(&mut value);
-        T::deserialize(value).map(Json).map_err(invalid)
+        serde_path_to_error::deserialize(value)
+            .map(Json)
+            .map_err(|e| {
+                // The field whose value does not fit (`a.b[0]`), when it is not the body itself.
+                let field = e.path().to_string();
+                let reason = e.inner().to_string();
+                let details = match field.as_str() {
+                    "." => json!({ "reason": reason }),
+                    _ => json!({ "field": field, "reason": reason }),
+                };
+                ApiError::validation("invalid JSON body").with_details(details)
+            })
     }
 }
 
