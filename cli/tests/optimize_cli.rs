@@ -5,13 +5,33 @@ mod common;
 
 use std::path::Path;
 
-use common::{PENGUINS, PENGUINS_META, synth, text};
+use common::{PENGUINS, PENGUINS_META, synth, synth_json, text};
 use serde_json::{Value, json};
 
 fn write_json(dir: &Path, name: &str, v: &Value) -> String {
     let path = dir.join(name);
     std::fs::write(&path, v.to_string()).unwrap();
     path.to_str().unwrap().to_owned()
+}
+
+/// `synth optimize` of penguins: two random trials of `model` with `config`, then `extra`.
+fn random_search<'a>(config: &'a str, model: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "optimize",
+        PENGUINS,
+        "--metadata",
+        PENGUINS_META,
+        "--config",
+        config,
+        "--model",
+        model,
+        "--method",
+        "random",
+        "--trials",
+        "2",
+    ];
+    args.extend_from_slice(extra);
+    args
 }
 
 /// Small networks and one or two epochs: the plumbing, in seconds.
@@ -35,29 +55,21 @@ fn optimize_writes_its_trials_and_a_model_generate_can_load() {
     let config = small_config(tmp.path(), json!({}));
     let best_path = tmp.path().join("best.json");
     let model = tmp.path().join("model");
-    let o = synth(&[
-        "optimize",
-        PENGUINS,
-        "--metadata",
-        PENGUINS_META,
-        "--config",
+    let o = synth(&random_search(
         &config,
-        "--model",
         "ctgan",
-        "--method",
-        "random",
-        "--trials",
-        "2",
-        "--search-space",
-        &space,
-        "--seed",
-        "5",
-        "--json",
-        "-o",
-        best_path.to_str().unwrap(),
-        "--save-model",
-        model.to_str().unwrap(),
-    ]);
+        &[
+            "--search-space",
+            &space,
+            "--seed",
+            "5",
+            "--json",
+            "-o",
+            best_path.to_str().unwrap(),
+            "--save-model",
+            model.to_str().unwrap(),
+        ],
+    ));
     let stderr = text(&o.stderr);
     assert!(o.status.success(), "{stderr}");
     // One progress line per trial, with its parameters, score and the best so far.
@@ -111,7 +123,7 @@ fn optimize_writes_its_trials_and_a_model_generate_can_load() {
 
     // The saved best model samples without retraining.
     let out = tmp.path().join("synthetic.csv");
-    let o = synth(&[
+    let figures: Value = synth_json(&[
         "generate",
         "--load-model",
         model.to_str().unwrap(),
@@ -121,8 +133,6 @@ fn optimize_writes_its_trials_and_a_model_generate_can_load() {
         "-o",
         out.to_str().unwrap(),
     ]);
-    assert!(o.status.success(), "{}", text(&o.stderr));
-    let figures: Value = serde_json::from_str(text(&o.stdout).trim()).unwrap();
     assert_eq!(figures["epochs"], best_trial["params"]["epochs"]);
     let csv = std::fs::read_to_string(&out).unwrap();
     assert_eq!(csv.lines().count(), 41);
@@ -141,9 +151,7 @@ fn a_seed_format_config_runs_a_grid_search_of_tvae() {
                 "params": {"batch_size": 100, "compress_dims": [16], "decompress_dims": [16],
                            "embedding_dim": 8}}),
     );
-    let o = synth(&["optimize", PENGUINS, "--config", &config, "--json"]);
-    assert!(o.status.success(), "{}", text(&o.stderr));
-    let out: Value = serde_json::from_str(text(&o.stdout).trim()).unwrap();
+    let out: Value = synth_json(&["optimize", PENGUINS, "--config", &config, "--json"]);
     assert_eq!(
         (out["method"].as_str(), out["metric"].as_str()),
         (Some("grid"), Some("column_shapes"))
@@ -209,25 +217,7 @@ fn an_argn_search_completes_trials_that_stop_early() {
         "config.json",
         &json!({"params": {"epochs": 2000, "patience": 2, "hidden_dims": [16]}}),
     );
-    let o = synth(&[
-        "optimize",
-        PENGUINS,
-        "--metadata",
-        PENGUINS_META,
-        "--config",
-        &config,
-        "--model",
-        "argn",
-        "--method",
-        "random",
-        "--trials",
-        "2",
-        "--seed",
-        "1",
-        "--json",
-    ]);
-    assert!(o.status.success(), "{}", text(&o.stderr));
-    let printed: Value = serde_json::from_str(text(&o.stdout).trim()).unwrap();
+    let printed: Value = synth_json(&random_search(&config, "argn", &["--seed", "1", "--json"]));
     let trials = printed["trials"].as_array().unwrap();
     assert_eq!(trials.len(), 2);
     assert!(

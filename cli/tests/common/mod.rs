@@ -19,6 +19,19 @@ pub fn synth(args: &[&str]) -> Output {
         .expect("run synth")
 }
 
+/// Runs `synth` with `args`, which must succeed (its stderr is the failure's message).
+pub fn synth_ok(args: &[&str]) -> Output {
+    let o = synth(args);
+    assert!(o.status.success(), "synth {args:?}: {}", text(&o.stderr));
+    o
+}
+
+/// Runs `synth` with `args`, which must succeed, and reads the JSON it prints.
+pub fn synth_json(args: &[&str]) -> serde_json::Value {
+    let o = synth_ok(args);
+    serde_json::from_str(text(&o.stdout).trim()).expect("synth prints JSON")
+}
+
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
