@@ -612,13 +612,7 @@ impl Datasets {
         id: &str,
         rows: usize,
     ) -> ServiceResult<Vec<PreviewRow>> {
-        let d = self.get(owner, id).await?;
-        if d.status != DatasetStatus::Ready {
-            return Err(ServiceError::Conflict(format!(
-                "the dataset is {}, not ready",
-                d.status.as_str()
-            )));
-        }
+        self.get_ready(owner, id).await?;
         if rows == 0 || rows > PREVIEW_ROWS {
             return Err(ServiceError::field(
                 "rows",
@@ -637,13 +631,7 @@ impl Datasets {
         id: &str,
         change: Metadata,
     ) -> ServiceResult<Dataset> {
-        let d = self.get(owner, id).await?;
-        let (Some(current), DatasetStatus::Ready) = (d.metadata, d.status) else {
-            return Err(ServiceError::Conflict(format!(
-                "the dataset is {}, not ready",
-                d.status.as_str()
-            )));
-        };
+        let (d, current) = self.get_ready(owner, id).await?;
         let next = overridden(current, &change, &d.compatible_sdtypes)?;
         // Constraints stay only while the new column types still allow them.
         let still = |cs: &[Constraint]| -> Vec<Constraint> {
@@ -667,18 +655,12 @@ impl Datasets {
         id: &str,
         change: ConstraintsChange,
     ) -> ServiceResult<Dataset> {
-        let d = self.get(owner, id).await?;
-        let (Some(metadata), DatasetStatus::Ready) = (&d.metadata, d.status) else {
-            return Err(ServiceError::Conflict(format!(
-                "the dataset is {}, not ready",
-                d.status.as_str()
-            )));
-        };
+        let (d, metadata) = self.get_ready(owner, id).await?;
         let chosen = match change {
             ConstraintsChange::Given { constraints } => {
                 let cs = synth_constraints::from_values(constraints)
                     .map_err(|e| ServiceError::field("constraints", e.to_string()))?;
-                synth_constraints::validate(&cs, metadata)
+                synth_constraints::validate(&cs, &metadata)
                     .map_err(|e| ServiceError::field("constraints", e.to_string()))?;
                 cs
             }
@@ -691,6 +673,19 @@ impl Datasets {
         };
         let update = Update::default().set_json("constraints", &chosen);
         self.update_ready(owner, id, update).await
+    }
+
+    /// One of the caller's datasets that is ready, and its metadata (taken out of it); a
+    /// conflict while it is not ready.
+    async fn get_ready(&self, owner: &str, id: &str) -> ServiceResult<(Dataset, Metadata)> {
+        let mut d = self.get(owner, id).await?;
+        match (d.metadata.take(), d.status) {
+            (Some(metadata), DatasetStatus::Ready) => Ok((d, metadata)),
+            (_, status) => Err(ServiceError::Conflict(format!(
+                "the dataset is {}, not ready",
+                status.as_str()
+            ))),
+        }
     }
 
     /// Changes a dataset that is still ready, stamping the change.
