@@ -65,8 +65,8 @@ pub fn page_size(limit: Option<usize>) -> ServiceResult<usize> {
 /// The longest id the platform makes (a UUID's 36 characters, with room to spare).
 pub const MAX_ID_LEN: usize = 64;
 
-/// The item at `key` (the key of `id`) read as a `T`, or `not_found` when there is none. An `id` no id can be
-/// (empty, or longer than [`MAX_ID_LEN`]) is not found without a read.
+/// The item at `key` (the key of `id`) read as a `T`, or `not_found` when there is none.
+/// An `id` no id can be (empty, or longer than [`MAX_ID_LEN`]) is not found without a read.
 pub(crate) async fn read_by_id<T: serde::de::DeserializeOwned>(
     records: &dyn RecordStore,
     id: &str,

@@ -164,7 +164,12 @@ macro_rules! path_ids {
     )+};
 }
 
-path_ids!(UserId: "User id", DatasetId: "Dataset id", RequestId: "Request id", NotificationId: "Notification id");
+path_ids!(
+    UserId: "User id",
+    DatasetId: "Dataset id",
+    RequestId: "Request id",
+    NotificationId: "Notification id",
+);
 
 /// A plain acknowledgement.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
