@@ -14,7 +14,7 @@ use utoipa::openapi::response::ResponseBuilder;
 use utoipa::openapi::{OpenApi, Ref, RefOr};
 
 /// The error answers of the shared layers, and when each can occur.
-const COMMON: [(&str, &str, When); 7] = [
+const COMMON: [(&str, &str, When); 8] = [
     (
         "400",
         "Invalid parameters or body (the envelope's `details` names the field at fault)",
@@ -25,6 +25,7 @@ const COMMON: [(&str, &str, When); 7] = [
         "Missing, invalid or expired access token",
         When::Secured,
     ),
+    ("403", "Not an administrator", When::AdminOnly),
     (
         "404",
         "No such resource of the caller",
@@ -59,6 +60,7 @@ enum When {
     HasBody,
     HasPathParameter,
     Secured,
+    AdminOnly,
     Throttled,
 }
 
@@ -196,6 +198,10 @@ fn applies(op: &Operation, when: When) -> bool {
         }
         When::HasPathParameter => has(ParameterIn::Path),
         When::Secured => op.security.as_ref().is_some_and(|s| !s.is_empty()),
+        When::AdminOnly => op
+            .security
+            .as_ref()
+            .is_some_and(|s| s.contains(&crate::routes::bearer(&[crate::routes::ADMIN_ROLE]))),
         When::Throttled => THROTTLED.contains(&id),
     }
 }
@@ -279,5 +285,32 @@ mod tests {
         let health = &json["paths"]["/health"]["get"]["responses"];
         assert!(health["401"].is_null(), "public routes answer no 401");
         assert!(json["paths"]["/auth/login"]["post"]["responses"]["429"].is_object());
+
+        // Administrators' operations need the admin role, and only they answer 403.
+        let mut admin_only = Vec::new();
+        for (path, item) in json["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                let admin = op["security"] == serde_json::json!([{ "bearer": ["admin"] }]);
+                assert_eq!(op["responses"]["403"].is_object(), admin, "{method} {path}");
+                if admin {
+                    admin_only.push(format!("{method} {path}"));
+                }
+            }
+        }
+        admin_only.sort();
+        assert_eq!(
+            admin_only,
+            [
+                "get /admin/logs",
+                "get /admin/requests",
+                "get /admin/users",
+                "get /stats/performance",
+                "get /stats/system",
+                "post /admin/approve/{id}",
+                "post /admin/reject/{id}",
+                "post /admin/users/{id}/toggle",
+                "put /admin/users/{id}/role",
+            ]
+        );
     }
 }

@@ -33,7 +33,6 @@ pub struct RoleRequest {
 #[utoipa::path(get, path = "/admin/users", params(UserFilterParams, PageParams),
     responses(
         (status = 200, description = "A page of users", body = Success<Paged<User>>),
-        (status = 403, description = "Not an administrator", body = Failure),
     ))]
 async fn list_users(
     a: Admin,
@@ -53,7 +52,6 @@ async fn list_users(
 #[utoipa::path(post, path = "/admin/users/{id}/toggle", params(UserId),
     responses(
         (status = 200, description = "The user after the change", body = Success<User>),
-        (status = 403, description = "Not an administrator", body = Failure),
         (status = 404, description = "No such user", body = Failure),
         (status = 409, description = "Own account, or changed concurrently", body = Failure),
     ))]
@@ -66,7 +64,6 @@ async fn toggle_user(a: Admin, Ctx(ctx): Ctx, Path(UserId { id }): Path<UserId>)
     responses(
         (status = 200, description = "The user after the change", body = Success<User>),
         (status = 400, description = "Unknown role", body = Failure),
-        (status = 403, description = "Not an administrator", body = Failure),
         (status = 404, description = "No such user", body = Failure),
         (status = 409, description = "Own account", body = Failure),
     ))]
@@ -86,7 +83,6 @@ async fn set_role(
 #[utoipa::path(get, path = "/admin/logs", params(PageParams),
     responses(
         (status = 200, description = "A page of audit entries", body = Success<Paged<AuditEntry>>),
-        (status = 403, description = "Not an administrator", body = Failure),
     ))]
 async fn logs(a: Admin, Query(page): Query<PageParams>) -> Reply<Paged<AuditEntry>> {
     let (limit, cursor) = page.checked()?;

@@ -416,7 +416,6 @@ pub struct RejectRequest {
 #[utoipa::path(get, path = "/admin/requests", params(StatusFilter, PageParams),
     responses(
         (status = 200, description = "A page of requests", body = Success<Paged<GenerationRequest>>),
-        (status = 403, description = "Not an administrator", body = Failure),
     ))]
 async fn admin_list(
     a: Admin,
@@ -432,7 +431,6 @@ async fn admin_list(
 #[utoipa::path(post, path = "/admin/approve/{id}", params(RequestId),
     responses(
         (status = 200, description = "Approved (queued, or approved until its owner's limit allows)", body = Success<GenerationRequest>),
-        (status = 403, description = "Not an administrator", body = Failure),
         (status = 409, description = "The request is not awaiting approval", body = Failure),
     ))]
 async fn approve(
@@ -447,7 +445,6 @@ async fn approve(
 #[utoipa::path(post, path = "/admin/reject/{id}", params(RequestId), request_body = RejectRequest,
     responses(
         (status = 200, description = "Rejected", body = Success<GenerationRequest>),
-        (status = 403, description = "Not an administrator", body = Failure),
         (status = 409, description = "The request is not awaiting approval", body = Failure),
     ))]
 async fn reject(

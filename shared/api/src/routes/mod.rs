@@ -74,19 +74,30 @@ impl ResourceGroup {
     }
 
     /// The routes of this group, each documented under the group's tag and, unless it is
-    /// [`PUBLIC`], as needing a bearer token (what the `Caller` and `Admin` extractors ask).
+    /// [`PUBLIC`], as needing a bearer token (what the `Caller` extractor asks); those of
+    /// administrators (what the `Admin` extractor asks) with the role [`ADMIN_ROLE`].
     fn router(self) -> OpenApiRouter<AppState> {
-        let mut router = match self {
-            Self::Auth => auth::router(),
-            Self::Users => users::router(),
-            Self::Admin => admin::router().merge(generation::admin_router()),
-            Self::Datasets => datasets::router(),
-            Self::Generation => generation::router(),
-            Self::Optimization => optimization::router(),
-            Self::Notifications => notifications::router(),
-            Self::Stats => stats::router(),
+        let none = OpenApiRouter::new;
+        let (anyone, admins) = match self {
+            Self::Auth => (auth::router(), none()),
+            Self::Users => (users::router(), none()),
+            Self::Admin => (none(), admin::router().merge(generation::admin_router())),
+            Self::Datasets => (datasets::router(), none()),
+            Self::Generation => (generation::router(), none()),
+            Self::Optimization => (optimization::router(), none()),
+            Self::Notifications => (notifications::router(), none()),
+            Self::Stats => (stats::router(), stats::admin_router()),
         };
-        let bearer = SecurityRequirement::new("bearer", Vec::<String>::new());
+        self.document(anyone, &[])
+            .merge(self.document(admins, &[ADMIN_ROLE]))
+    }
+
+    fn document(
+        self,
+        mut router: OpenApiRouter<AppState>,
+        roles: &[&str],
+    ) -> OpenApiRouter<AppState> {
+        let bearer = bearer(roles);
         for op in crate::spec::operations(router.get_openapi_mut()) {
             op.tags = Some(vec![self.name().to_owned()]);
             let id = op.operation_id.as_deref().unwrap_or_default();
@@ -97,6 +108,15 @@ impl ResourceGroup {
         router
     }
 }
+
+/// The bearer token requirement, with the roles its user must have (OpenAPI 3.1 lets the
+/// requirement of a scheme other than OAuth list roles).
+pub(crate) fn bearer(roles: &[&str]) -> SecurityRequirement {
+    SecurityRequirement::new("bearer", roles.iter().copied())
+}
+
+/// The role of administrators, as the bearer requirement of their operations lists it.
+pub(crate) const ADMIN_ROLE: &str = "admin";
 
 /// The operations of the resource groups that anyone may call.
 const PUBLIC: [&str; 3] = ["register", "login", "refresh"];
@@ -186,6 +206,10 @@ impl Modify for BearerAuth {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("JWT")
+                    .description(Some(
+                        "An access token from `/auth/login`. An operation whose requirement \
+                         lists the role `admin` takes an administrator's token only.",
+                    ))
                     .build(),
             ),
         );

@@ -9,7 +9,6 @@ use synth_core::stats::{
 };
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use crate::auth::{Admin, Caller};
 use crate::envelope::{Failure, Success};
@@ -18,11 +17,12 @@ use crate::routes::{Reply, ok};
 use crate::state::AppState;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(dashboard))
-        .routes(routes!(system))
-        .routes(routes!(performance))
-        .routes(routes!(usage))
+    handlers![dashboard, usage]
+}
+
+/// The routes for administrators only.
+pub(crate) fn admin_router() -> OpenApiRouter<AppState> {
+    handlers![system, performance]
 }
 
 /// The caller's datasets and requests by state, rows generated, quality, training time and
@@ -48,7 +48,6 @@ pub struct SystemParams {
     responses(
         (status = 200, description = "The platform's state", body = Success<SystemStats>),
         (status = 400, description = "Invalid parameter", body = Failure),
-        (status = 403, description = "Not an administrator", body = Failure),
     ))]
 async fn system(a: Admin, Query(q): Query<SystemParams>) -> Reply<SystemStats> {
     let days = q.days.unwrap_or(30);
@@ -73,7 +72,6 @@ pub struct PerformanceParams {
     responses(
         (status = 200, description = "Performance over the window", body = Success<Performance>),
         (status = 400, description = "Invalid parameter", body = Failure),
-        (status = 403, description = "Not an administrator", body = Failure),
     ))]
 async fn performance(a: Admin, Query(q): Query<PerformanceParams>) -> Reply<Performance> {
     let window: Window = match q.window.as_deref().unwrap_or("24h").parse() {
