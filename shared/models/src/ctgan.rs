@@ -192,54 +192,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn defaults_are_valid_and_bad_values_are_named() {
+    fn defaults_are_valid_and_the_json_fills_in_the_rest() {
         CtganParams::default().validate().unwrap();
-        let bad = |p: CtganParams| match p.validate() {
-            Err(ParamError::Invalid { name, .. }) => name,
-            other => panic!("expected an invalid parameter, got {other:?}"),
-        };
-        assert_eq!(
-            bad(CtganParams {
-                batch_size: 505,
-                ..Default::default()
-            }),
-            "batch_size"
-        );
-        assert_eq!(
-            bad(CtganParams {
-                generator_dim: vec![],
-                ..Default::default()
-            }),
-            "generator_dim"
-        );
-        assert_eq!(
-            bad(CtganParams {
-                discriminator_dim: vec![256, 0],
-                ..Default::default()
-            }),
-            "discriminator_dim"
-        );
-        assert_eq!(
-            bad(CtganParams {
-                epochs: 0,
-                ..Default::default()
-            }),
-            "epochs"
-        );
-        assert_eq!(
-            bad(CtganParams {
-                generator_lr: -1.0,
-                ..Default::default()
-            }),
-            "generator_lr"
-        );
-        assert_eq!(
-            bad(CtganParams {
-                pac: 0,
-                ..Default::default()
-            }),
-            "pac"
-        );
         // The seed platform's JSON, partially given, fills in the rest.
         let p: CtganParams = serde_json::from_str(r#"{"epochs": 5, "batch_size": 100}"#).unwrap();
         assert_eq!((p.epochs, p.batch_size, p.pac), (5, 100, 10));

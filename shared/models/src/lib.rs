@@ -267,6 +267,45 @@ mod tests {
     }
 
     #[test]
+    fn every_models_defaults_validate_and_a_bad_value_is_named() {
+        for model in MODELS {
+            let p = ModelParams::parse(model, &Map::new()).unwrap();
+            p.validate().unwrap();
+        }
+        let cases = [
+            ("ctgan", "batch_size", json!(505)),
+            ("ctgan", "generator_dim", json!([])),
+            ("ctgan", "discriminator_dim", json!([256, 0])),
+            ("ctgan", "epochs", json!(0)),
+            ("ctgan", "generator_lr", json!(-1.0)),
+            ("ctgan", "pac", json!(0)),
+            ("tvae", "epochs", json!(0)),
+            ("tvae", "batch_size", json!(0)),
+            ("tvae", "embedding_dim", json!(0)),
+            ("tvae", "compress_dims", json!([128, 0])),
+            ("tvae", "decompress_dims", json!([0])),
+            ("tvae", "learning_rate", json!(0.0)),
+            ("tvae", "l2scale", json!(-1.0)),
+            ("tvae", "loss_factor", json!(-1.0)),
+            ("argn", "epochs", json!(0)),
+            ("argn", "max_bins", json!(1)),
+            ("argn", "rare_threshold", json!(0)),
+            ("argn", "validation_share", json!(0.5)),
+            ("argn", "temperature", json!(0.0)),
+            ("argn", "hidden_dims", json!([0])),
+            ("argn", "patience", json!(0)),
+            ("argn", "weight_decay", json!(-1e-3)),
+        ];
+        for (model, field, value) in cases {
+            let one = Map::from_iter([(field.to_owned(), value.clone())]);
+            match ModelParams::parse(model, &one).unwrap().validate() {
+                Err(ParamError::Invalid { name, .. }) => assert_eq!(name, field, "{model}"),
+                other => panic!("{model} {field} = {value}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
     fn the_description_comes_from_the_defaults_and_the_bounds() {
         let d = describe();
         let models = d["models"].as_array().unwrap();

@@ -391,56 +391,32 @@ mod tests {
             ..OptimizeRequest::default()
         };
         ok(base()).unwrap();
-        let err = |r: OptimizeRequest| ok(r).unwrap_err();
-        assert!(
-            err(OptimizeRequest {
-                n_trials: 0,
-                ..base()
-            })
-            .contains("n_trials")
-        );
-        assert!(
-            err(OptimizeRequest {
-                model: "gan".into(),
-                ..base()
-            })
-            .contains("gan")
-        );
-        assert!(
-            err(OptimizeRequest {
-                search_space: Some(json!({"epochz": [1, 2]})),
-                ..base()
-            })
-            .contains("epochz")
-        );
-        assert!(
-            err(OptimizeRequest {
-                optimization_metric: Metric::MlEfficacy.into(),
-                ..base()
-            })
-            .contains("target")
-        );
-        assert!(
-            err(OptimizeRequest {
-                timeout: Some(-1.0),
-                ..base()
-            })
-            .contains("timeout")
-        );
-        assert!(
-            err(OptimizeRequest {
-                holdout_fraction: 1.0,
-                ..base()
-            })
-            .contains("holdout")
-        );
-        assert!(
-            err(OptimizeRequest {
-                params: json!({"pac": 0}).as_object().unwrap().clone(),
-                ..base()
-            })
-            .contains("pac")
-        );
+        // Each change alone is refused, with a message naming what is wrong.
+        type Change = fn(&mut OptimizeRequest);
+        let refused: [(Change, &str); 7] = [
+            (|r| r.n_trials = 0, "n_trials"),
+            (|r| r.model = "gan".into(), "gan"),
+            (
+                |r| r.search_space = Some(json!({"epochz": [1, 2]})),
+                "epochz",
+            ),
+            (
+                |r| r.optimization_metric = Metric::MlEfficacy.into(),
+                "target",
+            ),
+            (|r| r.timeout = Some(-1.0), "timeout"),
+            (|r| r.holdout_fraction = 1.0, "holdout"),
+            (
+                |r| r.params = json!({"pac": 0}).as_object().unwrap().clone(),
+                "pac",
+            ),
+        ];
+        for (change, named) in refused {
+            let mut r = base();
+            change(&mut r);
+            let err = ok(r).unwrap_err();
+            assert!(err.contains(named), "{named}: {err}");
+        }
         assert_eq!("ML_EFFICACY".parse::<Metric>().unwrap(), Metric::MlEfficacy);
         assert!("best".parse::<Metric>().is_err());
     }

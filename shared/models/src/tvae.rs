@@ -114,71 +114,22 @@ mod tests {
     use crate::error::ParamError;
 
     #[test]
-    fn defaults_are_the_reference_and_bad_values_are_named() {
+    fn defaults_are_the_reference_and_not_a_number_is_named() {
         let d = TvaeParams::default();
         d.validate().unwrap();
         assert_eq!((d.epochs, d.batch_size, d.embedding_dim), (300, 500, 128));
-        let bad = |p: TvaeParams| match p.validate() {
-            Err(ParamError::Invalid { name, .. }) => name,
-            other => panic!("expected an invalid parameter, got {other:?}"),
+        // Not a number, which JSON cannot carry (the crate's table of bad values has the rest).
+        let nan = TvaeParams {
+            l2scale: f64::NAN,
+            ..d
         };
-        let base = TvaeParams::default;
-        assert_eq!(
-            bad(TvaeParams {
-                epochs: 0,
-                ..base()
-            }),
-            "epochs"
-        );
-        assert_eq!(
-            bad(TvaeParams {
-                batch_size: 0,
-                ..base()
-            }),
-            "batch_size"
-        );
-        assert_eq!(
-            bad(TvaeParams {
-                embedding_dim: 0,
-                ..base()
-            }),
-            "embedding_dim"
-        );
-        assert_eq!(
-            bad(TvaeParams {
-                compress_dims: vec![128, 0],
-                ..base()
-            }),
-            "compress_dims"
-        );
-        assert_eq!(
-            bad(TvaeParams {
-                decompress_dims: vec![0],
-                ..base()
-            }),
-            "decompress_dims"
-        );
-        assert_eq!(
-            bad(TvaeParams {
-                learning_rate: 0.0,
-                ..base()
-            }),
-            "learning_rate"
-        );
-        assert_eq!(
-            bad(TvaeParams {
-                l2scale: f64::NAN,
-                ..base()
-            }),
-            "l2scale"
-        );
-        assert_eq!(
-            bad(TvaeParams {
-                loss_factor: -1.0,
-                ..base()
-            }),
-            "loss_factor"
-        );
+        assert!(matches!(
+            nan.validate(),
+            Err(ParamError::Invalid {
+                name: "l2scale",
+                ..
+            })
+        ));
         let p: TvaeParams = serde_json::from_str(r#"{"epochs": 5, "loss_factor": 3}"#).unwrap();
         assert_eq!((p.epochs, p.loss_factor, p.batch_size), (5, 3.0, 500));
         assert!(serde_json::from_str::<TvaeParams>(r#"{"pac": 5}"#).is_err());
