@@ -276,6 +276,45 @@ mod tests {
         (critic, vb.vars().trained)
     }
 
+    /// What a penalty is computed from: an f64 critic of 4 inputs (hidden 6 and 5, packs of
+    /// 2) with its variables, dropout masks for 8 rows, real and fake rows drawn with
+    /// `data_seeds`, a fixed interpolation weight per pack, and the rng after all that.
+    struct Case {
+        critic: Critic,
+        vars: NamedVars,
+        masks: Vec<Tensor>,
+        real: Tensor,
+        fake: Tensor,
+        alpha: Tensor,
+        rng: EngineRng,
+    }
+
+    fn case(seed: u64, data_seeds: (u64, u64)) -> Case {
+        let mut rng = rng_for(seed, 0);
+        let (critic, vars) = critic_of(4, &[6, 5], 2, DType::F64, &mut rng);
+        let masks = critic
+            .dropout_masks(8, DType::F64, &Device::Cpu, &mut rng)
+            .unwrap();
+        let alpha = Tensor::new(&[0.3f64, 0.3, 0.8, 0.8, 0.1, 0.1, 0.6, 0.6], &Device::Cpu)
+            .unwrap()
+            .reshape((8, 1))
+            .unwrap();
+        Case {
+            critic,
+            vars,
+            masks,
+            real: normal(8, 4, data_seeds.0),
+            fake: normal(8, 4, data_seeds.1),
+            alpha,
+            rng,
+        }
+    }
+
+    /// A tensor's values, flattened.
+    fn values<T: candle_core::WithDType>(t: &Tensor) -> Vec<T> {
+        t.flatten_all().unwrap().to_vec1::<T>().unwrap()
+    }
+
     fn normal(rows: usize, cols: usize, seed: u64) -> Tensor {
         let mut v = vec![0f32; rows * cols];
         fill_normal(&mut rng_for(seed, 0), &mut v);
@@ -321,15 +360,15 @@ mod tests {
     /// every critic weight, and leaves the biases alone.
     #[test]
     fn accumulated_penalty_gradient_matches_autodiff() {
-        let dev = Device::Cpu;
-        let mut rng = rng_for(8, 0);
-        let (critic, vars64) = critic_of(4, &[6, 5], 2, DType::F64, &mut rng);
-        let masks = critic.dropout_masks(8, DType::F64, &dev, &mut rng).unwrap();
-        let (real, fake) = (normal(8, 4, 3), normal(8, 4, 4));
-        let alpha = Tensor::new(&[0.3f64, 0.3, 0.8, 0.8, 0.1, 0.1, 0.6, 0.6], &dev)
-            .unwrap()
-            .reshape((8, 1))
-            .unwrap();
+        let Case {
+            critic,
+            vars: vars64,
+            masks,
+            real,
+            fake,
+            alpha,
+            mut rng,
+        } = case(8, (3, 4));
         let pen = gradient_penalty(&critic, &real, &fake, &alpha, &masks).unwrap();
         let want = pen.backward().unwrap();
         // The same critic in f32.
@@ -367,17 +406,8 @@ mod tests {
                 continue;
             }
             let (e, a) = (
-                expected
-                    .unwrap()
-                    .flatten_all()
-                    .unwrap()
-                    .to_vec1::<f64>()
-                    .unwrap(),
-                f(actual.unwrap())
-                    .flatten_all()
-                    .unwrap()
-                    .to_vec1::<f32>()
-                    .unwrap(),
+                values::<f64>(expected.unwrap()),
+                values::<f32>(&f(actual.unwrap())),
             );
             for (x, y) in a.iter().zip(&e) {
                 assert!(
@@ -393,14 +423,15 @@ mod tests {
     #[test]
     fn penalty_gradient_reaches_every_layer_and_matches_finite_differences() {
         let dev = Device::Cpu;
-        let mut rng = rng_for(5, 0);
-        let (critic, vars) = critic_of(4, &[6, 5], 2, DType::F64, &mut rng);
-        let masks = critic.dropout_masks(8, DType::F64, &dev, &mut rng).unwrap();
-        let (real, fake) = (normal(8, 4, 1), normal(8, 4, 2));
-        let alpha = Tensor::new(&[0.3f64, 0.3, 0.8, 0.8, 0.1, 0.1, 0.6, 0.6], &dev)
-            .unwrap()
-            .reshape((8, 1))
-            .unwrap();
+        let Case {
+            critic,
+            vars,
+            masks,
+            real,
+            fake,
+            alpha,
+            ..
+        } = case(5, (1, 2));
         let penalty = |c: &Critic| {
             gradient_penalty(c, &real, &fake, &alpha, &masks)
                 .unwrap()
@@ -413,15 +444,8 @@ mod tests {
             .unwrap();
         let h = 1e-6;
         for (name, var) in vars {
-            let g = grads
-                .get(var.as_tensor())
-                .map(|g| g.flatten_all().unwrap().to_vec1::<f64>().unwrap());
-            let base = var
-                .as_tensor()
-                .flatten_all()
-                .unwrap()
-                .to_vec1::<f64>()
-                .unwrap();
+            let g = grads.get(var.as_tensor()).map(values::<f64>);
+            let base = values::<f64>(var.as_tensor());
             let mut numeric = vec![0.0; base.len()];
             for (i, n) in numeric.iter_mut().enumerate() {
                 let mut p = base.clone();

@@ -325,27 +325,17 @@ impl ContinuousTransform {
         Ok(out)
     }
 
-    /// Decodes rows of the model's output (row-major, `stride` wide, this column at `offset`),
+    /// Decodes this column's span of each row of the model's output (see [`super::column_rows`]),
     /// its point masses as `point_masses` says (see the module docs).
-    pub fn decode(
-        &self,
-        data: &[f32],
-        n_rows: usize,
-        stride: usize,
-        offset: usize,
-        point_masses: PointMasses,
-    ) -> ColumnData {
+    pub fn decode(&self, rows: &[&[f32]], point_masses: PointMasses) -> ColumnData {
         let (k, modes) = (self.means.len(), self.modes());
-        let rows: Vec<&[f32]> = (0..n_rows)
-            .map(|i| &data[i * stride + offset..i * stride + offset + self.width()])
-            .collect();
         let present: Vec<bool> = rows
             .iter()
             .map(|row| !(self.has_nulls && row[1 + modes + 1] > row[1 + modes]))
             .collect();
         let real_shares = point_masses == PointMasses::RealShares;
         let chosen = if real_shares && !self.spike_shares.is_empty() {
-            self.modes_in_real_shares(&rows, &present)
+            self.modes_in_real_shares(rows, &present)
         } else {
             rows.iter().map(|row| argmax(&row[1..1 + modes])).collect()
         };
@@ -494,6 +484,7 @@ fn learn_granularity(values: impl Iterator<Item = i64> + Clone) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::transformer::column_rows;
 
     #[test]
     fn learns_decimals_and_granularity() {
@@ -550,7 +541,9 @@ mod tests {
             .flat_map(|i| (0..w).map(move |j| (i, j)))
             .map(|(i, j)| encoded[j * n + i])
             .collect();
-        let ColumnData::Float(back) = t.decode(&rows, n, w, 0, PointMasses::RealShares) else {
+        let ColumnData::Float(back) =
+            t.decode(&column_rows(&rows, w, 0, w), PointMasses::RealShares)
+        else {
             panic!("floats")
         };
         for (r, b) in real.iter().zip(&back) {
@@ -591,9 +584,9 @@ mod tests {
             ColumnData::Float(x) => x.iter().filter(|x| **x == Some(v)).count(),
             _ => panic!("floats"),
         };
-        let drawn = t.decode(&out, n, w, 0, PointMasses::AsDrawn);
+        let drawn = t.decode(&column_rows(&out, w, 0, w), PointMasses::AsDrawn);
         assert_eq!((count(&drawn, 0.0), count(&drawn, 100.0)), (399, 0));
-        let fixed = t.decode(&out, n, w, 0, PointMasses::RealShares);
+        let fixed = t.decode(&column_rows(&out, w, 0, w), PointMasses::RealShares);
         let shares = (
             (900.0 * 240.0 / 380.0_f64).round() as usize,
             (900.0 * 60.0 / 380.0_f64).round() as usize,
@@ -626,7 +619,9 @@ mod tests {
             data[i * w] = -0.97 + 1.9 * i as f32 / rows as f32;
             data[i * w + 1] = 1.0;
         }
-        let ColumnData::Datetime(out) = t.decode(&data, rows, w, 0, PointMasses::RealShares) else {
+        let ColumnData::Datetime(out) =
+            t.decode(&column_rows(&data, w, 0, w), PointMasses::RealShares)
+        else {
             panic!("datetimes")
         };
         assert!(out.iter().flatten().all(|v| v % hour == 0), "{out:?}");

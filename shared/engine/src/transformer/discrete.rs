@@ -191,19 +191,13 @@ impl DiscreteTransform {
         Ok(out)
     }
 
-    /// Decodes rows of the model's output (row-major, `stride` wide, this column at `offset`).
-    pub fn decode(
-        &self,
-        data: &[f32],
-        n_rows: usize,
-        stride: usize,
-        offset: usize,
-        rng: &mut EngineRng,
-    ) -> ColumnData {
+    /// Decodes this column's span of each row of the model's output (see [`super::column_rows`]).
+    pub fn decode(&self, rows: &[&[f32]], rng: &mut EngineRng) -> ColumnData {
         let tail_weights: Vec<f64> = self.tail.iter().map(|(_, c)| *c as f64).collect();
-        let keys: Vec<Option<&str>> = (0..n_rows)
-            .map(|i| {
-                let slot = argmax(&data[i * stride + offset..i * stride + offset + self.width()]);
+        let keys: Vec<Option<&str>> = rows
+            .iter()
+            .map(|row| {
+                let slot = argmax(row);
                 if Some(slot) == self.null_slot() {
                     None
                 } else if Some(slot) == self.other_slot() {

@@ -371,18 +371,12 @@ impl DataTransformer {
             .par_iter()
             .enumerate()
             .map(|(i, ct)| {
-                let off = offsets[i];
+                let rows = || column_rows(data, width, offsets[i], ct.width());
                 let data = match ct {
-                    ColumnTransform::Continuous(c) => {
-                        c.decode(data, n_rows, width, off, point_masses)
+                    ColumnTransform::Continuous(c) => c.decode(&rows(), point_masses),
+                    ColumnTransform::Discrete(d) => {
+                        d.decode(&rows(), &mut rng_for(seed, 3000 + i as u64))
                     }
-                    ColumnTransform::Discrete(d) => d.decode(
-                        data,
-                        n_rows,
-                        width,
-                        off,
-                        &mut rng_for(seed, 3000 + i as u64),
-                    ),
                     ColumnTransform::Id(id) => id.generate(n_rows),
                 };
                 Column {
@@ -522,6 +516,14 @@ pub(crate) fn argmax<T: PartialOrd>(v: &[T]) -> usize {
         }
     }
     best
+}
+
+/// One column's span of each row of a model's output: the output is row-major, `stride`
+/// values a row, and the column's `width` values start at `offset`.
+pub(crate) fn column_rows(data: &[f32], stride: usize, offset: usize, width: usize) -> Vec<&[f32]> {
+    data.chunks_exact(stride)
+        .map(|row| &row[offset..offset + width])
+        .collect()
 }
 
 #[cfg(test)]
