@@ -63,15 +63,29 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
         serde_path_to_error::deserialize(value)
             .map(Json)
             .map_err(|e| {
-                // The field whose value does not fit (`a.b[0]`), when it is not the body itself.
-                let field = e.path().to_string();
                 let reason = e.inner().to_string();
-                let details = match field.as_str() {
-                    "." => json!({ "reason": reason }),
-                    _ => json!({ "field": field, "reason": reason }),
+                let details = match field_at_fault(&e.path().to_string(), &reason) {
+                    Some(field) => json!({ "field": field, "reason": reason }),
+                    None => json!({ "reason": reason }),
                 };
                 ApiError::validation("invalid JSON body").with_details(details)
             })
+    }
+}
+
+/// The field a body that does not fit its type is refused for (`a.b[0]`): where
+/// deserialising stopped (an unknown field's own name), and for a missing field, which
+/// serde reports at the object that lacks it, that field's name. `None` when it is the
+/// body itself.
+fn field_at_fault(path: &str, reason: &str) -> Option<String> {
+    let missing = reason
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next());
+    match (path, missing) {
+        (".", None) => None,
+        (".", Some(name)) => Some(name.to_owned()),
+        (path, None) => Some(path.to_owned()),
+        (path, Some(name)) => Some(format!("{path}.{name}")),
     }
 }
 
@@ -169,5 +183,50 @@ mod tests {
             json!({"size": 259, "r": 0.5, "big": 1e300, "n": [2, -3, 4], "s": "1.0"})
         );
         assert!(v["size"].is_u64() && v["n"][1].is_i64());
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        name: String,
+        items: Vec<Item>,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Item {
+        size: u32,
+    }
+
+    #[test]
+    fn the_field_at_fault_is_named_whether_wrong_missing_or_unknown() {
+        let fault = |body: serde_json::Value| {
+            let e = serde_path_to_error::deserialize::<_, Body>(body).unwrap_err();
+            field_at_fault(&e.path().to_string(), &e.inner().to_string())
+        };
+        let field = |f: &str| Some(f.to_owned());
+        let cases = [
+            (json!({"name": 1, "items": []}), field("name")),
+            (
+                json!({"name": "a", "items": [{"size": "big"}]}),
+                field("items[0].size"),
+            ),
+            (json!({"items": []}), field("name")),
+            (json!({"name": "a", "items": [{}]}), field("items[0].size")),
+            (
+                json!({"name": "a", "items": [], "colour": 1}),
+                field("colour"),
+            ),
+            (
+                json!({"name": "a", "items": [{"size": 1, "w": 2}]}),
+                field("items[0].w"),
+            ),
+            (json!("a body"), None),
+        ];
+        for (body, expected) in cases {
+            assert_eq!(fault(body.clone()), expected, "{body}");
+        }
     }
 }
