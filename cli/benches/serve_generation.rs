@@ -22,35 +22,24 @@ mod server;
 
 mod common;
 
-use common::{json, latencies, percentile, ready_dataset, until_completed};
+use common::api::User;
+use common::{env_or, latencies, percentile, ready_dataset, until_completed};
 
 fn rows_of(csv: &Path) -> usize {
     std::fs::read_to_string(csv).unwrap().lines().count() - 1
 }
 
 /// Seconds from `POST /generation/start` to `completed`, and the request's id.
-async fn serve_run(
-    http: &reqwest::Client,
-    url: &str,
-    token: &str,
-    dataset: &str,
-    epochs: usize,
-    rows: usize,
-) -> (f64, String) {
+async fn serve_run(user: &User, dataset: &str, epochs: usize, rows: usize) -> (f64, String) {
     let body = json!({"dataset_id": dataset, "sample_size": rows, "output_format": "csv",
                       "model_config": {"model_type": "ctgan", "epochs": epochs}});
     let t = Instant::now();
-    let r = json(
-        http.post(format!("{url}/generation/start"))
-            .bearer_auth(token)
-            .json(&body),
-    )
-    .await;
+    let (_, r) = user.post("/generation/start", &body).await;
     let id = r["data"]["id"]
         .as_str()
         .unwrap_or_else(|| panic!("started: {r}"))
         .to_owned();
-    until_completed(http, url, token, &id).await;
+    until_completed(user, &id).await;
     (t.elapsed().as_secs_f64(), id)
 }
 
@@ -94,10 +83,7 @@ fn cli_run(csv: &Path, dir: &Path, epochs: usize, rows: usize) -> (f64, f64) {
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
-    let epochs: usize = std::env::var("SYNTH_BENCH_EPOCHS")
-        .ok()
-        .and_then(|e| e.parse().ok())
-        .unwrap_or(20);
+    let epochs: usize = env_or("SYNTH_BENCH_EPOCHS", 20);
     let tables =
         std::env::var("SYNTH_BENCH_TABLES").unwrap_or_else(|_| "seattle_weather,diamonds".into());
     let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data");
@@ -110,12 +96,12 @@ async fn main() {
         let rows = rows_of(&csv).min(100_000);
         let tmp = tempfile::tempdir().unwrap();
         let server = server::start(&tmp.path().join("data"), &[]);
-        let (token, dataset) = ready_dataset(&http, &server.url, &csv).await;
-        let (serve_s, id) = serve_run(&http, &server.url, &token, &dataset, epochs, rows).await;
+        let (user, dataset) = ready_dataset(&http, &server.url, &csv).await;
+        let (serve_s, id) = serve_run(&user, &dataset, epochs, rows).await;
         let (generate_s, evaluate_s) = cli_run(&csv, tmp.path(), epochs, rows);
         let cli_s = generate_s + evaluate_s;
-        let status = format!("{}/generation/status/{id}", server.url);
-        let lat = latencies(&http, &status, &token, 20, 5).await;
+        let status = format!("/generation/status/{id}");
+        let lat = latencies(&user, &status, 20, 5).await;
         println!(
             "{name:<15} {rows:>6}  {epochs:>6}  {serve_s:>19.1} s  {cli_s:>9.1} s ({generate_s:.1} + {evaluate_s:.1})  {:>5.2}×  {:.1} ms / {:.1} ms ({} polls)",
             serve_s / cli_s,

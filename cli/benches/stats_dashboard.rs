@@ -16,7 +16,8 @@ mod server;
 
 mod common;
 
-use common::{json, latencies, percentile, ready_dataset, until_completed};
+use common::api::{User, reply};
+use common::{env_or, latencies, percentile, ready_dataset, until_completed};
 
 fn summary(ms: Vec<f64>) -> String {
     format!(
@@ -30,71 +31,50 @@ fn summary(ms: Vec<f64>) -> String {
 }
 
 /// `n` pending requests, then ten that complete (one epoch each).
-async fn requests(http: &reqwest::Client, url: &str, token: &str, n: usize) {
+async fn requests(user: &User, n: usize) {
     let pending = json!({"request": {"dataset_name": "penguins.csv"},
                          "params": {"model_type": "tvae", "epochs": 1}});
     for _ in 0..n.saturating_sub(10) {
-        let r = json(
-            http.post(format!("{url}/data/requests"))
-                .bearer_auth(token)
-                .json(&pending),
-        )
-        .await;
+        let (_, r) = user.post("/data/requests", &pending).await;
         assert_eq!(r["success"], true, "{r}");
     }
     for _ in 0..10.min(n) {
-        let r = json(
-            http.post(format!("{url}/data/requests"))
-                .bearer_auth(token)
-                .json(&pending),
-        )
-        .await;
+        let (_, r) = user.post("/data/requests", &pending).await;
         let id = r["data"]["id"].as_str().unwrap().to_owned();
-        json(
-            http.post(format!("{url}/data/generate/{id}"))
-                .bearer_auth(token),
-        )
-        .await;
-        until_completed(http, url, token, &id).await;
+        reply(user.request(reqwest::Method::POST, &format!("/data/generate/{id}"))).await;
+        until_completed(user, &id).await;
     }
 }
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
-    let n: usize = std::env::var("SYNTH_BENCH_REQUESTS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1000);
+    let n: usize = env_or("SYNTH_BENCH_REQUESTS", 1000);
     let tmp = tempfile::tempdir().unwrap();
     let server = server::start(&tmp.path().join("data"), &[]);
     let http = reqwest::Client::new();
     let csv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/penguins.csv");
-    let (token, _) = ready_dataset(&http, &server.url, &csv).await;
+    let (user, _) = ready_dataset(&http, &server.url, &csv).await;
     let t = Instant::now();
-    requests(&http, &server.url, &token, n).await;
+    requests(&user, n).await;
     println!(
         "{n} requests made ({} completed) in {:.1} s",
         10.min(n),
         t.elapsed().as_secs_f64()
     );
-    let d = json(
-        http.get(format!("{}/stats/dashboard", server.url))
-            .bearer_auth(&token),
-    )
-    .await;
+    let d = user.get("/stats/dashboard").await;
     println!(
         "dashboard: requests {} · recent {}",
         d["data"]["requests"],
         d["data"]["recent_requests"].as_array().unwrap().len()
     );
-    let target = format!("{}/stats/dashboard", server.url);
-    latencies(&http, &target, &token, 1, 2).await; // warm-up
+    let target = "/stats/dashboard";
+    latencies(&user, target, 1, 2).await; // warm-up
     println!(
         "GET /stats/dashboard, 1 client, 10 s:   {}",
-        summary(latencies(&http, &target, &token, 1, 10).await)
+        summary(latencies(&user, target, 1, 10).await)
     );
     println!(
         "GET /stats/dashboard, 20 clients, 10 s: {}",
-        summary(latencies(&http, &target, &token, 20, 10).await)
+        summary(latencies(&user, target, 20, 10).await)
     );
 }

@@ -5,13 +5,15 @@ mod common;
 
 use std::process::Command;
 
-use common::{PENGUINS, PENGUINS_META, synth, synth_json, synth_ok, text};
+use common::{
+    PENGUINS, PENGUINS_META, Scratch, assert_fails_saying, assert_says, synth, synth_json,
+    synth_ok, text,
+};
 
 #[test]
 fn generate_then_evaluate_a_real_table() {
-    let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("synthetic.csv");
-    let model = tmp.path().join("model");
+    let tmp = Scratch::new();
+    let (out, model) = (tmp.path("synthetic.csv"), tmp.path("model"));
     let figures: serde_json::Value = synth_json(&[
         "generate",
         PENGUINS,
@@ -27,9 +29,9 @@ fn generate_then_evaluate_a_real_table() {
         "7",
         "--json",
         "-o",
-        out.to_str().unwrap(),
+        &out,
         "--save-model",
-        model.to_str().unwrap(),
+        &model,
     ]);
     assert_eq!(
         (
@@ -60,17 +62,17 @@ fn generate_then_evaluate_a_real_table() {
     assert_eq!(csv.lines().count(), 345);
 
     // The saved model samples without the data, honouring a condition.
-    let cond = tmp.path().join("gentoo.csv");
+    let cond = tmp.path("gentoo.csv");
     synth_ok(&[
         "generate",
         "--load-model",
-        model.to_str().unwrap(),
+        &model,
         "--rows",
         "10",
         "--condition",
         "species=Gentoo",
         "-o",
-        cond.to_str().unwrap(),
+        &cond,
     ]);
     let rows: Vec<_> = std::fs::read_to_string(&cond)
         .unwrap()
@@ -81,18 +83,18 @@ fn generate_then_evaluate_a_real_table() {
     assert_eq!(rows.len(), 10);
     assert!(rows.iter().all(|r| r.starts_with("Gentoo,")), "{rows:?}");
 
-    let html = tmp.path().join("report.html");
+    let html = tmp.path("report.html");
     let report: serde_json::Value = synth_json(&[
         "evaluate",
         PENGUINS,
-        out.to_str().unwrap(),
+        &out,
         "--metadata",
         PENGUINS_META,
         "--target",
         "species",
         "--json",
         "--html",
-        html.to_str().unwrap(),
+        &html,
     ]);
     let q = report["quality"]["score"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&q), "{q}");
@@ -104,48 +106,25 @@ fn generate_then_evaluate_a_real_table() {
 
 #[test]
 fn bad_input_is_a_clear_error() {
-    let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("o.csv");
-    let o = synth(&[
-        "generate",
-        PENGUINS,
-        "--epochs",
-        "1",
-        "--condition",
-        "species=Dodo",
-        "-o",
-        out.to_str().unwrap(),
-    ]);
-    assert!(!o.status.success());
-    assert!(text(&o.stderr).contains("Dodo"), "{}", text(&o.stderr));
-    let header_only = tmp.path().join("h.csv");
-    std::fs::write(&header_only, "a,b\n").unwrap();
-    let o = synth(&[
-        "generate",
-        header_only.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-    ]);
-    assert!(!o.status.success());
-    assert!(
-        text(&o.stderr).to_lowercase().contains("header"),
-        "{}",
-        text(&o.stderr)
+    let tmp = Scratch::new();
+    let out = tmp.path("o.csv");
+    let header_only = tmp.write("h.csv", "a,b\n");
+    // `synth generate` with `args` and an output fails, saying `needle`.
+    let refused = |args: &[&str], needle: &str| {
+        let args = [&["generate"], args, &["-o", &out]].concat();
+        assert_fails_saying(&synth(&args), needle);
+    };
+    refused(
+        &[PENGUINS, "--epochs", "1", "--condition", "species=Dodo"],
+        "Dodo",
     );
-    let o = synth(&[
-        "generate",
-        PENGUINS,
-        "--model",
-        "ctgan",
-        "--batch-size",
-        "123",
-        "-o",
-        out.to_str().unwrap(),
-    ]);
-    assert!(!o.status.success(), "batch not divisible by pac");
-    assert!(text(&o.stderr).contains("pac"), "{}", text(&o.stderr));
-    let missing = synth(&["generate", "/nonexistent.csv", "-o", out.to_str().unwrap()]);
-    assert!(!missing.status.success());
+    refused(&[&header_only], "header");
+    // A batch that pac does not divide.
+    refused(
+        &[PENGUINS, "--model", "ctgan", "--batch-size", "123"],
+        "pac",
+    );
+    refused(&["/nonexistent.csv"], "/nonexistent.csv");
 }
 
 /// The browser the rendering test drives: `SYNTH_CHROMIUM`, or Debian's chromium.
@@ -166,11 +145,10 @@ fn chromium() -> std::path::PathBuf {
 #[test]
 fn html_report_renders_in_headless_chromium() {
     let chromium = chromium();
-    let tmp = tempfile::tempdir().unwrap();
-    let html = tmp.path().join("report.html");
+    let tmp = Scratch::new();
+    let html = tmp.path("report.html");
     // A synthetic table that differs from the real one: the real table against itself shuffled
     // would score 1.0 everywhere; the plots must show two distributions.
-    let synthetic = tmp.path().join("s.csv");
     let real = std::fs::read_to_string(PENGUINS).unwrap();
     let shifted: Vec<String> = real
         .lines()
@@ -183,17 +161,17 @@ fn html_report_renders_in_headless_chromium() {
             }
         })
         .collect();
-    std::fs::write(&synthetic, shifted.join("\n")).unwrap();
+    let synthetic = tmp.write("s.csv", shifted.join("\n"));
     synth_ok(&[
         "evaluate",
         PENGUINS,
-        synthetic.to_str().unwrap(),
+        &synthetic,
         "--metadata",
         PENGUINS_META,
         "--html",
-        html.to_str().unwrap(),
+        &html,
     ]);
-    let shot = tmp.path().join("shot.png");
+    let shot = tmp.path("shot.png");
     let status = Command::new(&chromium)
         .args([
             "--headless",
@@ -206,12 +184,9 @@ fn html_report_renders_in_headless_chromium() {
             "--disable-sync",
             "--window-size=1200,1600",
         ])
-        .arg(format!(
-            "--user-data-dir={}",
-            tmp.path().join("profile").display()
-        ))
-        .arg(format!("--screenshot={}", shot.display()))
-        .arg(format!("file://{}", html.display()))
+        .arg(format!("--user-data-dir={}", tmp.path("profile")))
+        .arg(format!("--screenshot={shot}"))
+        .arg(format!("file://{html}"))
         .output()
         .expect("run chromium");
     assert!(status.status.success(), "{}", text(&status.stderr));
@@ -236,9 +211,8 @@ fn stays(name: &str) -> String {
 
 #[test]
 fn generate_keeps_declared_constraints_and_names_broken_real_rows() {
-    let tmp = tempfile::tempdir().unwrap();
-    let rules = tmp.path().join("constraints.json");
-    let out = tmp.path().join("synthetic.csv");
+    let tmp = Scratch::new();
+    let (rules, out) = (tmp.path("constraints.json"), tmp.path("synthetic.csv"));
     std::fs::copy(stays("stays.constraints.json"), &rules).unwrap();
     let (good, broken) = (stays("stays.csv"), stays("stays_broken.csv"));
     let run = |data: &str, model: &str, extra: &[&str]| {
@@ -254,9 +228,9 @@ fn generate_keeps_declared_constraints_and_names_broken_real_rows() {
             "--rows",
             "2000",
             "--constraints",
-            rules.to_str().unwrap(),
+            &rules,
             "-o",
-            out.to_str().unwrap(),
+            &out,
         ];
         args.extend_from_slice(extra);
         synth(&args)
@@ -311,26 +285,15 @@ fn generate_keeps_declared_constraints_and_names_broken_real_rows() {
         assert!(("2024-03-05"..="2024-03-12").contains(&f[0]), "{line}");
     }
     let o = run(&good, "ctgan", &["--condition", "city>=Paris"]);
-    assert!(!o.status.success());
-    assert!(
-        text(&o.stderr).contains("a range applies to numerical and datetime columns"),
-        "{}",
-        text(&o.stderr)
-    );
+    assert_fails_saying(&o, "a range applies to numerical and datetime columns");
     // Two real rows check out the day they check in: named, and refused unless dropped.
     let o = run(&broken, "ctgan", &[]);
-    assert!(!o.status.success());
-    let err = text(&o.stderr);
-    assert!(
-        err.contains("Inequality(checkin < checkout) in 2 rows (e.g. row 4"),
-        "{err}"
-    );
+    assert_fails_saying(&o, "Inequality(checkin < checkout) in 2 rows (e.g. row 4");
     let o = run(&broken, "ctgan", &["--on-violation", "drop"]);
     assert!(o.status.success(), "{}", text(&o.stderr));
-    assert!(
-        text(&o.stderr).contains("left out 2 real rows that break Inequality(checkin < checkout)"),
-        "{}",
-        text(&o.stderr)
+    assert_says(
+        &o,
+        "left out 2 real rows that break Inequality(checkin < checkout)",
     );
     // The rules the table obeys, found and kept without a file.
     let o = synth_ok(&[
@@ -344,13 +307,9 @@ fn generate_keeps_declared_constraints_and_names_broken_real_rows() {
         "100",
         "--discover-constraints",
         "-o",
-        out.to_str().unwrap(),
+        &out,
     ]);
-    assert!(
-        text(&o.stderr).contains("keeping Inequality(checkin < checkout)"),
-        "{}",
-        text(&o.stderr)
-    );
+    assert_says(&o, "keeping Inequality(checkin < checkout)");
     let csv = std::fs::read_to_string(&out).unwrap();
     assert!(csv.lines().skip(1).all(|l| l[..10] < l[11..21]), "{csv}");
     // A constraint on a column the table lacks is refused before anything is trained.
@@ -359,17 +318,11 @@ fn generate_keeps_declared_constraints_and_names_broken_real_rows() {
         r#"[{"constraint_class": "Positive", "constraint_parameters": {"column_name": "nope"}}]"#,
     )
     .unwrap();
-    let o = run(&good, "ctgan", &[]);
-    assert!(!o.status.success());
-    assert!(
-        text(&o.stderr).contains("no column \"nope\""),
-        "{}",
-        text(&o.stderr)
-    );
+    assert_fails_saying(&run(&good, "ctgan", &[]), "no column \"nope\"");
 }
 
 /// The rows of a CSV as maps, header first.
-fn csv_rows(path: &std::path::Path) -> Vec<std::collections::BTreeMap<String, String>> {
+fn csv_rows(path: &str) -> Vec<std::collections::BTreeMap<String, String>> {
     let text = std::fs::read_to_string(path).unwrap();
     let mut lines = text.lines();
     let header: Vec<String> = lines
@@ -391,8 +344,7 @@ fn csv_rows(path: &std::path::Path) -> Vec<std::collections::BTreeMap<String, St
 
 #[test]
 fn argn_generates_imputes_completes_and_rebalances_through_the_cli() {
-    let tmp = tempfile::tempdir().unwrap();
-    let path = |name: &str| tmp.path().join(name).to_str().unwrap().to_owned();
+    let tmp = Scratch::new();
     // No `--model`: argn is the default.
     let o = synth_ok(&[
         "generate",
@@ -405,9 +357,9 @@ fn argn_generates_imputes_completes_and_rebalances_through_the_cli() {
         "3",
         "--json",
         "-o",
-        &path("out.csv"),
+        &tmp.path("out.csv"),
         "--save-model",
-        &path("model"),
+        &tmp.path("model"),
     ]);
     let figures: serde_json::Value = serde_json::from_str(text(&o.stdout).trim()).unwrap();
     assert_eq!(
@@ -422,32 +374,25 @@ fn argn_generates_imputes_completes_and_rebalances_through_the_cli() {
             .is_some_and(|p| !p.is_empty()),
         "{figures}"
     );
-    assert!(
-        text(&o.stderr).contains("protected: "),
-        "{}",
-        text(&o.stderr)
-    );
-    assert_eq!(csv_rows(&tmp.path().join("out.csv")).len(), 344);
+    assert_says(&o, "protected: ");
+    assert_eq!(csv_rows(&tmp.path("out.csv")).len(), 344);
     // Same seed, same bytes, from the saved model.
-    let model = path("model");
+    let model = tmp.path("model");
     let again = |out: &str, extra: &[&str]| {
         let mut args = vec!["generate", "--load-model", &model];
         args.extend_from_slice(extra);
-        let o = synth(&[&args[..], &["-o", &path(out)]].concat());
+        let o = synth(&[&args[..], &["-o", &tmp.path(out)]].concat());
         assert!(o.status.success(), "{}", text(&o.stderr));
     };
     again("a.csv", &["--rows", "200", "--seed", "5"]);
     again("b.csv", &["--rows", "200", "--seed", "5"]);
     assert_eq!(
-        std::fs::read(path("a.csv")).unwrap(),
-        std::fs::read(path("b.csv")).unwrap()
+        std::fs::read(tmp.path("a.csv")).unwrap(),
+        std::fs::read(tmp.path("b.csv")).unwrap()
     );
     // Imputation: every given cell kept, every null filled.
     again("imputed.csv", &["--impute", PENGUINS]);
-    let (real, imputed) = (
-        csv_rows(std::path::Path::new(PENGUINS)),
-        csv_rows(&tmp.path().join("imputed.csv")),
-    );
+    let (real, imputed) = (csv_rows(PENGUINS), csv_rows(&tmp.path("imputed.csv")));
     assert_eq!(real.len(), imputed.len());
     assert!(real.iter().flat_map(|r| r.values()).any(String::is_empty));
     for (r, i) in real.iter().zip(&imputed) {
@@ -460,10 +405,9 @@ fn argn_generates_imputes_completes_and_rebalances_through_the_cli() {
         }
     }
     // Seed rows: the given column kept row by row, the others drawn.
-    let seeds = "island\nDream\nBiscoe\nDream\n";
-    std::fs::write(tmp.path().join("seeds.csv"), seeds).unwrap();
-    again("seeded.csv", &["--seed-rows", &path("seeds.csv")]);
-    let seeded = csv_rows(&tmp.path().join("seeded.csv"));
+    let seeds = tmp.write("seeds.csv", "island\nDream\nBiscoe\nDream\n");
+    again("seeded.csv", &["--seed-rows", &seeds]);
+    let seeded = csv_rows(&tmp.path("seeded.csv"));
     let islands: Vec<&str> = seeded.iter().map(|r| r["island"].as_str()).collect();
     assert_eq!(islands, ["Dream", "Biscoe", "Dream"]);
     assert!(seeded.iter().all(|r| !r["species"].is_empty()));
@@ -477,7 +421,7 @@ fn argn_generates_imputes_completes_and_rebalances_through_the_cli() {
             "species=Adelie:0.3,Chinstrap:0.7",
         ],
     );
-    let balanced = csv_rows(&tmp.path().join("balanced.csv"));
+    let balanced = csv_rows(&tmp.path("balanced.csv"));
     let adelie = balanced.iter().filter(|r| r["species"] == "Adelie").count();
     let chinstrap = balanced
         .iter()
@@ -485,12 +429,8 @@ fn argn_generates_imputes_completes_and_rebalances_through_the_cli() {
         .count();
     assert_eq!((adelie, chinstrap), (30, 70));
     // An unknown category is a clear error, and other models say they cannot complete rows.
-    let fails_saying = |args: &[&str], needle: &str| {
-        let o = synth(args);
-        assert!(!o.status.success());
-        assert!(text(&o.stderr).contains(needle), "{}", text(&o.stderr));
-    };
-    let (model, x) = (path("model"), path("x.csv"));
+    let fails_saying = |args: &[&str], needle: &str| assert_fails_saying(&synth(args), needle);
+    let x = tmp.path("x.csv");
     fails_saying(
         &[
             "generate",

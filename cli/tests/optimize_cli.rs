@@ -3,16 +3,8 @@
 
 mod common;
 
-use std::path::Path;
-
-use common::{PENGUINS, PENGUINS_META, synth, synth_json, text};
+use common::{PENGUINS, PENGUINS_META, Scratch, assert_fails_saying, synth, synth_json, text};
 use serde_json::{Value, json};
-
-fn write_json(dir: &Path, name: &str, v: &Value) -> String {
-    let path = dir.join(name);
-    std::fs::write(&path, v.to_string()).unwrap();
-    path.to_str().unwrap().to_owned()
-}
 
 /// `synth optimize` of penguins: two random trials of `model` with `config`, then `extra`.
 fn random_search<'a>(config: &'a str, model: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
@@ -35,26 +27,23 @@ fn random_search<'a>(config: &'a str, model: &'a str, extra: &[&'a str]) -> Vec<
 }
 
 /// Small networks and one or two epochs: the plumbing, in seconds.
-fn small_config(dir: &Path, extra: Value) -> String {
+fn small_config(tmp: &Scratch, extra: Value) -> String {
     let mut config = json!({"params": {"batch_size": 100, "discriminator_dim": [16],
                                        "embedding_dim": 8}});
     for (k, v) in extra.as_object().unwrap() {
         config[k] = v.clone();
     }
-    write_json(dir, "config.json", &config)
+    tmp.write("config.json", config.to_string())
 }
 
 #[test]
 fn optimize_writes_its_trials_and_a_model_generate_can_load() {
-    let tmp = tempfile::tempdir().unwrap();
-    let space = write_json(
-        tmp.path(),
-        "space.json",
-        &json!({"epochs": [1, 2], "generator_dim": [[16], [32]], "learning_rate": [1e-4, 1e-2]}),
-    );
-    let config = small_config(tmp.path(), json!({}));
-    let best_path = tmp.path().join("best.json");
-    let model = tmp.path().join("model");
+    let tmp = Scratch::new();
+    let space =
+        json!({"epochs": [1, 2], "generator_dim": [[16], [32]], "learning_rate": [1e-4, 1e-2]});
+    let space = tmp.write("space.json", space.to_string());
+    let config = small_config(&tmp, json!({}));
+    let (best_path, model) = (tmp.path("best.json"), tmp.path("model"));
     let o = synth(&random_search(
         &config,
         "ctgan",
@@ -65,9 +54,9 @@ fn optimize_writes_its_trials_and_a_model_generate_can_load() {
             "5",
             "--json",
             "-o",
-            best_path.to_str().unwrap(),
+            &best_path,
             "--save-model",
-            model.to_str().unwrap(),
+            &model,
         ],
     ));
     let stderr = text(&o.stderr);
@@ -122,16 +111,16 @@ fn optimize_writes_its_trials_and_a_model_generate_can_load() {
     );
 
     // The saved best model samples without retraining.
-    let out = tmp.path().join("synthetic.csv");
+    let out = tmp.path("synthetic.csv");
     let figures: Value = synth_json(&[
         "generate",
         "--load-model",
-        model.to_str().unwrap(),
+        &model,
         "--rows",
         "40",
         "--json",
         "-o",
-        out.to_str().unwrap(),
+        &out,
     ]);
     assert_eq!(figures["epochs"], best_trial["params"]["epochs"]);
     let csv = std::fs::read_to_string(&out).unwrap();
@@ -141,16 +130,13 @@ fn optimize_writes_its_trials_and_a_model_generate_can_load() {
 
 #[test]
 fn a_seed_format_config_runs_a_grid_search_of_tvae() {
-    let tmp = tempfile::tempdir().unwrap();
-    let config = write_json(
-        tmp.path(),
-        "request.json",
-        &json!({"model": "tvae", "method": "grid", "n_trials": 4,
-                "search_space": {"epochs": [1, 2], "loss_factor": [1.0, 3.0]},
-                "optimization_metric": "column_shapes", "random_state": 1,
-                "params": {"batch_size": 100, "compress_dims": [16], "decompress_dims": [16],
-                           "embedding_dim": 8}}),
-    );
+    let request = json!({"model": "tvae", "method": "grid", "n_trials": 4,
+                         "search_space": {"epochs": [1, 2], "loss_factor": [1.0, 3.0]},
+                         "optimization_metric": "column_shapes", "random_state": 1,
+                         "params": {"batch_size": 100, "compress_dims": [16],
+                                    "decompress_dims": [16], "embedding_dim": 8}});
+    let tmp = Scratch::new();
+    let config = tmp.write("request.json", request.to_string());
     let out: Value = synth_json(&["optimize", PENGUINS, "--config", &config, "--json"]);
     assert_eq!(
         (out["method"].as_str(), out["metric"].as_str()),
@@ -170,53 +156,55 @@ fn a_seed_format_config_runs_a_grid_search_of_tvae() {
 
 #[test]
 fn bad_requests_are_clear_errors() {
-    let tmp = tempfile::tempdir().unwrap();
-    let fails = |args: &[&str], expect: &str| {
-        let mut all = vec!["optimize", PENGUINS, "--trials", "1"];
-        all.extend_from_slice(args);
-        let o = synth(&all);
+    let tmp = Scratch::new();
+    // `synth optimize` with `args` exits 2, saying `expect`.
+    let exits_2_saying = |args: &[&str], expect: &str| {
+        let o = synth(args);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o.stderr));
-        let stderr = text(&o.stderr);
-        assert!(
-            stderr.contains(expect),
-            "{args:?}: expected {expect:?} in {stderr}"
-        );
+        assert_fails_saying(&o, expect);
     };
-    let unknown = write_json(tmp.path(), "unknown.json", &json!({"epochz": [1, 2]}));
-    fails(&["--search-space", &unknown], "epochz");
-    let inverted = write_json(tmp.path(), "inverted.json", &json!({"epochs": [9, 2]}));
-    fails(&["--search-space", &inverted], "inverted");
-    let tvae_only = write_json(tmp.path(), "tvae.json", &json!({"compress_dims": [[8]]}));
-    fails(&["--search-space", &tvae_only], "compress_dims");
-    fails(&["--metric", "accuracy"], "accuracy");
-    fails(&["--metric", "ml_efficacy"], "target");
-    fails(&["--method", "annealing"], "annealing");
-    fails(&["--model", "gpt"], "gpt");
-    fails(&["--acquisition", "EV"], "EV");
-    fails(&["--target", "wingspan"], "wingspan");
-    let not_json = tmp.path().join("space.txt");
-    std::fs::write(&not_json, "epochs: 1").unwrap();
-    fails(&["--search-space", not_json.to_str().unwrap()], "space.txt");
-    let empty = tmp.path().join("empty.csv");
-    std::fs::write(&empty, "a,b\n").unwrap();
-    let o = synth(&["optimize", empty.to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(
-        text(&o.stderr).contains("no data rows"),
-        "{}",
-        text(&o.stderr)
-    );
+    let fails = |args: &[&str], expect: &str| {
+        exits_2_saying(
+            &[&["optimize", PENGUINS, "--trials", "1"], args].concat(),
+            expect,
+        )
+    };
+    for (name, space, expect) in [
+        ("unknown.json", json!({"epochz": [1, 2]}), "epochz"),
+        ("inverted.json", json!({"epochs": [9, 2]}), "inverted"),
+        (
+            "tvae.json",
+            json!({"compress_dims": [[8]]}),
+            "compress_dims",
+        ),
+    ] {
+        fails(
+            &["--search-space", &tmp.write(name, space.to_string())],
+            expect,
+        );
+    }
+    for (flag, value, expect) in [
+        ("--metric", "accuracy", "accuracy"),
+        ("--metric", "ml_efficacy", "target"),
+        ("--method", "annealing", "annealing"),
+        ("--model", "gpt", "gpt"),
+        ("--acquisition", "EV", "EV"),
+        ("--target", "wingspan", "wingspan"),
+    ] {
+        fails(&[flag, value], expect);
+    }
+    let not_json = tmp.write("space.txt", "epochs: 1");
+    fails(&["--search-space", &not_json], "space.txt");
+    let empty = tmp.write("empty.csv", "a,b\n");
+    exits_2_saying(&["optimize", &empty], "no data rows");
 }
 
 #[test]
 fn an_argn_search_completes_trials_that_stop_early() {
-    let tmp = tempfile::tempdir().unwrap();
     // 2,000 epochs at most with a patience of 2: each trial ends on its held-out loss.
-    let config = write_json(
-        tmp.path(),
-        "config.json",
-        &json!({"params": {"epochs": 2000, "patience": 2, "hidden_dims": [16]}}),
-    );
+    let config = json!({"params": {"epochs": 2000, "patience": 2, "hidden_dims": [16]}});
+    let tmp = Scratch::new();
+    let config = tmp.write("config.json", config.to_string());
     let printed: Value = synth_json(&random_search(&config, "argn", &["--seed", "1", "--json"]));
     let trials = printed["trials"].as_array().unwrap();
     assert_eq!(trials.len(), 2);

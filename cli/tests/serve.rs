@@ -1,7 +1,7 @@
 //! `synth serve` as a real process: it answers, stops gracefully on SIGTERM, finds its
 //! data again after a restart, and loses no acknowledged write when killed with SIGKILL.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -12,9 +12,20 @@ use synth_embedded::{FsObjects, UrlSigner};
 /// Objects whose upload was acknowledged: key and body.
 type Acked = Vec<(String, Vec<u8>)>;
 
+#[path = "common/api.rs"]
+mod api;
 #[path = "common/server.rs"]
 mod server;
+use api::{User, answer, reply};
+use reqwest::Method;
 use server::{SECRET, Server};
+
+/// A fresh data folder, in a temporary folder that is removed with the `TempDir`.
+fn data_dir() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    (tmp, dir)
+}
 
 /// The server as these tests run it: a lease short enough to take a killed run over.
 fn start(data_dir: &Path) -> Server {
@@ -68,8 +79,7 @@ async fn download(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serves_health_stops_gracefully_and_restarts_with_its_data() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("data");
+    let (_tmp, dir) = data_dir();
     let http = reqwest::Client::new();
     let mut server = start(&dir);
     let health = reply(http.get(format!("{}/health", server.url))).await;
@@ -116,8 +126,7 @@ async fn serves_health_stops_gracefully_and_restarts_with_its_data() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_during_a_burst_of_writes_loses_no_acknowledged_write() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("data");
+    let (_tmp, dir) = data_dir();
     let http = reqwest::Client::new();
     let mut server = start(&dir);
     let urls = Arc::new(signer_for(&server, &dir));
@@ -177,11 +186,6 @@ async fn sigkill_during_a_burst_of_writes_loses_no_acknowledged_write() {
     }
 }
 
-/// The JSON a request is answered with.
-async fn reply(request: reqwest::RequestBuilder) -> serde_json::Value {
-    request.send().await.unwrap().json().await.unwrap()
-}
-
 fn admin_create(data_dir: &Path, email: &str, password: &str) -> std::process::Output {
     use std::io::Write;
     let mut child = Command::new(env!("CARGO_BIN_EXE_synth"))
@@ -205,8 +209,7 @@ fn admin_create(data_dir: &Path, email: &str, password: &str) -> std::process::O
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_create_makes_the_first_administrator() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("data");
+    let (_tmp, dir) = data_dir();
     let out = admin_create(&dir, "Root@Example.com", "a strong admin passphrase");
     assert!(
         out.status.success(),
@@ -226,47 +229,17 @@ async fn admin_create_makes_the_first_administrator() {
 
     let server = start(&dir);
     let http = reqwest::Client::new();
-    let login = reply(http.post(format!("{}/auth/login", server.url)).json(
-        &serde_json::json!({"email": "root@example.com", "password": "a strong admin passphrase"}),
-    ))
-    .await;
-    let token = login["data"]["access_token"]
-        .as_str()
-        .expect("admin can log in");
-    let users = reply(
-        http.get(format!("{}/admin/users", server.url))
-            .bearer_auth(token),
+    let admin = User::login(
+        &http,
+        &server.url,
+        "root@example.com",
+        "a strong admin passphrase",
     )
     .await;
+    let users = admin.get("/admin/users").await;
     assert_eq!(users["data"]["items"][0]["role"], "admin");
-    let logs = reply(
-        http.get(format!("{}/admin/logs", server.url))
-            .bearer_auth(token),
-    )
-    .await;
+    let logs = admin.get("/admin/logs").await;
     assert_eq!(logs["data"]["items"][0]["action"], "admin.created");
-}
-
-async fn register_and_login(http: &reqwest::Client, url: &str, email: &str) -> String {
-    let creds = serde_json::json!({"email": email, "password": "a long passphrase"});
-    let r = http
-        .post(format!("{url}/auth/register"))
-        .json(&creds)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let login = reply(http.post(format!("{url}/auth/login")).json(&creds)).await;
-    login["data"]["access_token"].as_str().unwrap().to_owned()
-}
-
-async fn dataset(http: &reqwest::Client, url: &str, token: &str, id: &str) -> serde_json::Value {
-    let r = reply(
-        http.get(format!("{url}/upload/datasets/{id}"))
-            .bearer_auth(token),
-    )
-    .await;
-    r["data"].clone()
 }
 
 async fn healthy(http: &reqwest::Client, url: &str) -> bool {
@@ -281,11 +254,10 @@ async fn healthy(http: &reqwest::Client, url: &str) -> bool {
 /// the same data folder, which does not ingest them again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deeply_nested_uploads_never_stop_the_server() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("data");
+    let (_tmp, dir) = data_dir();
     let http = reqwest::Client::new();
     let server = start(&dir);
-    let token = register_and_login(&http, &server.url, "hostile@example.com").await;
+    let mut user = User::register(&http, &server.url, "hostile@example.com").await;
     let deep = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
     let files = [
         ("arrays.json", deep(1_000)),
@@ -301,37 +273,23 @@ async fn deeply_nested_uploads_never_stop_the_server() {
     ];
     let mut ids = Vec::new();
     for (name, body) in files {
-        let form = reqwest::multipart::Form::new().part(
-            "file",
-            reqwest::multipart::Part::bytes(body.into_bytes()).file_name(name),
-        );
-        let r = reply(
-            http.post(format!("{}/upload/dataset", server.url))
-                .bearer_auth(&token)
-                .multipart(form),
-        )
-        .await;
-        ids.push(r["data"]["id"].as_str().expect("stored").to_owned());
+        ids.push(user.upload(name, body.into_bytes()).await);
     }
     // A deep request body is refused before it is parsed.
-    let body = deep(100_000);
-    let r = http
-        .post(format!("{}/upload/presign", server.url))
-        .bearer_auth(&token)
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 400);
-    let r: serde_json::Value = r.json().await.unwrap();
+    let (status, r) = answer(
+        user.request(Method::POST, "/upload/presign")
+            .header("content-type", "application/json")
+            .body(deep(100_000)),
+    )
+    .await;
+    assert_eq!(status, 400);
     assert_eq!(r["error"]["details"]["max_depth"], 32, "{r}");
 
     for id in &ids {
         let mut d = serde_json::Value::Null;
         for _ in 0..300 {
             assert!(healthy(&http, &server.url).await, "the server died");
-            d = dataset(&http, &server.url, &token, id).await;
+            d = user.dataset(id).await;
             if d["status"] != "validating" {
                 break;
             }
@@ -349,6 +307,7 @@ async fn deeply_nested_uploads_never_stop_the_server() {
     drop(server);
 
     let server = start(&dir);
+    user.url = server.url.clone();
     for _ in 0..10 {
         assert!(
             healthy(&http, &server.url).await,
@@ -357,10 +316,7 @@ async fn deeply_nested_uploads_never_stop_the_server() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     for id in &ids {
-        assert_eq!(
-            dataset(&http, &server.url, &token, id).await["status"],
-            "invalid"
-        );
+        assert_eq!(user.dataset(id).await["status"], "invalid");
     }
 }
 
@@ -371,21 +327,14 @@ const PENGUINS: &str = concat!(
 
 /// Poll a generation request until `done` holds for it (at most `secs` seconds).
 async fn request_until(
-    http: &reqwest::Client,
-    url: &str,
-    token: &str,
+    user: &User,
     id: &str,
     secs: u64,
     done: impl Fn(&serde_json::Value) -> bool,
 ) -> serde_json::Value {
     let mut r = serde_json::Value::Null;
     for _ in 0..secs * 10 {
-        r = reply(
-            http.get(format!("{url}/generation/status/{id}"))
-                .bearer_auth(token),
-        )
-        .await["data"]
-            .clone();
+        r = user.get(&format!("/generation/status/{id}")).await["data"].clone();
         if done(&r) {
             return r;
         }
@@ -399,40 +348,20 @@ async fn request_until(
 /// taken up again by the next start on the same data folder.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn generations_run_in_the_server_and_resume_after_a_kill() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("data");
+    let (_tmp, dir) = data_dir();
     let http = reqwest::Client::new();
     let mut server = start(&dir);
-    let url = server.url.clone();
-    let token = register_and_login(&http, &url, "ada@example.com").await;
-    let form = reqwest::multipart::Form::new().part(
-        "file",
-        reqwest::multipart::Part::bytes(std::fs::read(PENGUINS).unwrap()).file_name("penguins.csv"),
-    );
-    let up = reply(
-        http.post(format!("{url}/upload/dataset"))
-            .bearer_auth(&token)
-            .multipart(form),
-    )
-    .await;
-    let dataset_id = up["data"]["id"].as_str().unwrap().to_owned();
-    for _ in 0..300 {
-        if dataset(&http, &url, &token, &dataset_id).await["status"] == "ready" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let mut user = User::register(&http, &server.url, "ada@example.com").await;
+    let dataset_id = user
+        .upload("penguins.csv", std::fs::read(PENGUINS).unwrap())
+        .await;
+    let ingested = user.ingested(&dataset_id).await;
+    assert_eq!(ingested["status"], "ready", "{ingested}");
     let start_one = |model: serde_json::Value| {
-        let (http, url, token, dataset_id) =
-            (http.clone(), url.clone(), token.clone(), dataset_id.clone());
+        let body = serde_json::json!({"dataset_id": dataset_id, "sample_size": 100, "model_config": model});
+        let user = &user;
         async move {
-            let body = serde_json::json!({"dataset_id": dataset_id, "sample_size": 100, "model_config": model});
-            let r = reply(
-                http.post(format!("{url}/generation/start"))
-                    .bearer_auth(&token)
-                    .json(&body),
-            )
-            .await;
+            let (_, r) = user.post("/generation/start", &body).await;
             r["data"]["id"]
                 .as_str()
                 .unwrap_or_else(|| panic!("started: {r}"))
@@ -440,16 +369,9 @@ async fn generations_run_in_the_server_and_resume_after_a_kill() {
         }
     };
     let quick = start_one(serde_json::json!({"model_type": "tvae", "epochs": 3})).await;
-    let done = request_until(&http, &url, &token, &quick, 120, |r| {
-        r["status"] == "completed"
-    })
-    .await;
+    let done = request_until(&user, &quick, 120, |r| r["status"] == "completed").await;
     assert_eq!(done["result"]["rows"], 100, "{done}");
-    let links = reply(
-        http.get(format!("{url}/generation/download/{quick}"))
-            .bearer_auth(&token),
-    )
-    .await;
+    let links = user.get(&format!("/generation/download/{quick}")).await;
     let csv = http
         .get(links["data"]["data"]["url"].as_str().unwrap())
         .send()
@@ -468,7 +390,7 @@ async fn generations_run_in_the_server_and_resume_after_a_kill() {
     let long =
         start_one(serde_json::json!({"model_type": "ctgan", "epochs": 500, "batch_size": 50}))
             .await;
-    request_until(&http, &url, &token, &long, 120, |r| {
+    request_until(&user, &long, 120, |r| {
         r["status"] == "running" && r["progress"]["phase"] == "training"
     })
     .await;
@@ -476,21 +398,14 @@ async fn generations_run_in_the_server_and_resume_after_a_kill() {
     server.child.wait().unwrap();
 
     let server = start(&dir);
-    let url = server.url.clone();
-    let resumed = request_until(&http, &url, &token, &long, 120, |r| {
+    user.url = server.url.clone();
+    let resumed = request_until(&user, &long, 120, |r| {
         r["status"] == "running" && r["attempts"] == 2 && r["progress"]["phase"] == "training"
     })
     .await;
     assert!(resumed["error"].is_null(), "{resumed}");
-    let cancel = http
-        .delete(format!("{url}/generation/requests/{long}"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(cancel.status(), 200);
-    request_until(&http, &url, &token, &long, 60, |r| {
-        r["status"] == "cancelled"
-    })
-    .await;
+    let (cancelled, _) =
+        answer(user.request(Method::DELETE, &format!("/generation/requests/{long}"))).await;
+    assert_eq!(cancelled, 200);
+    request_until(&user, &long, 60, |r| r["status"] == "cancelled").await;
 }
