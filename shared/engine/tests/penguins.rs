@@ -5,8 +5,11 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use synth_engine::{CtganParams, FitOptions, ModelParams, TvaeParams};
-use synth_table::{Column, ColumnData, ColumnMetadata, Metadata, SdType, Table};
+mod common;
+
+use common::{model, table_of};
+use synth_engine::{FitOptions, ModelParams};
+use synth_table::{ColumnData, Metadata, SdType, Table};
 
 const DATA: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -27,30 +30,24 @@ fn read_penguins(path: &Path) -> (Table, Metadata) {
         rows.iter()
             .map(move |r| Some(r[j]).filter(|v| !v.is_empty() && *v != "NA"))
     };
-    let mut columns = Vec::new();
-    let mut meta = Vec::new();
-    for (j, name) in header.iter().enumerate() {
-        let (data, sdtype) = match *name {
+    let columns = header.iter().enumerate().map(|(j, name)| {
+        let (sdtype, data) = match *name {
             "species" | "island" | "sex" => (
-                ColumnData::Str(field(j).map(|v| v.map(str::to_owned)).collect()),
                 SdType::Categorical,
+                ColumnData::Str(field(j).map(|v| v.map(str::to_owned)).collect()),
             ),
             "bill_length_mm" | "bill_depth_mm" => (
-                ColumnData::Float(field(j).map(|v| v.map(|v| v.parse().unwrap())).collect()),
                 SdType::Numerical,
+                ColumnData::Float(field(j).map(|v| v.map(|v| v.parse().unwrap())).collect()),
             ),
             _ => (
-                ColumnData::Int(field(j).map(|v| v.map(|v| v.parse().unwrap())).collect()),
                 SdType::Numerical,
+                ColumnData::Int(field(j).map(|v| v.map(|v| v.parse().unwrap())).collect()),
             ),
         };
-        columns.push(Column {
-            name: name.to_string(),
-            data,
-        });
-        meta.push((name.to_string(), ColumnMetadata::new(sdtype)));
-    }
-    (Table::new(columns).unwrap(), Metadata::new(meta))
+        (*name, sdtype, data)
+    });
+    table_of(columns.collect())
 }
 
 fn null_rate(c: &ColumnData) -> f64 {
@@ -148,11 +145,7 @@ fn fit_and_sample(params: ModelParams) -> Vec<(&'static str, f64, f64)> {
 
 #[test]
 fn ctgan_learns_penguins_and_samples_a_faithful_table() {
-    let shares = fit_and_sample(ModelParams::Ctgan(CtganParams {
-        epochs: 30,
-        batch_size: 100,
-        ..Default::default()
-    }));
+    let shares = fit_and_sample(model("ctgan", 30, 100));
     // Every species comes back, in roughly real proportions.
     for (name, share, real_share) in shares {
         let near = (share - real_share).abs() < 0.15;
@@ -162,11 +155,7 @@ fn ctgan_learns_penguins_and_samples_a_faithful_table() {
 
 #[test]
 fn tvae_learns_penguins_and_samples_a_faithful_table() {
-    let shares = fit_and_sample(ModelParams::Tvae(TvaeParams {
-        epochs: 100,
-        batch_size: 50,
-        ..Default::default()
-    }));
+    let shares = fit_and_sample(model("tvae", 100, 50));
     // Every species comes back.
     for (name, share, _) in shares {
         assert!(share > 0.02, "{name}: {share}");

@@ -2,8 +2,11 @@
 //! column that hits its upper bound in a quarter of the rows (days overdue, capped) keep
 //! those shares within two points in the synthetic table, with every model.
 
-use synth_engine::{CtganParams, FitOptions, ModelParams, TvaeParams};
-use synth_table::{Column, ColumnData, ColumnMetadata, Metadata, SdType, Table};
+mod common;
+
+use common::{model, table_of};
+use synth_engine::{FitOptions, ModelParams};
+use synth_table::{ColumnData, Metadata, SdType, Table};
 
 /// `n` rows: `gain` is 0 in 90% of them and spread over 100..10,000 in the rest; `overdue`
 /// is 90 (its cap) in 25% of them and spread over 0..89 in the rest; `kind` is a category
@@ -25,27 +28,11 @@ fn zero_inflated(n: usize) -> (Table, Metadata) {
     let kind = (0..n)
         .map(|i| Some(["a", "b", "c"][if i % 10 == 0 { i % 2 } else { i % 3 }].to_owned()))
         .collect();
-    let table = Table::new(vec![
-        Column {
-            name: "gain".into(),
-            data: ColumnData::Float(gain),
-        },
-        Column {
-            name: "overdue".into(),
-            data: ColumnData::Int(overdue),
-        },
-        Column {
-            name: "kind".into(),
-            data: ColumnData::Str(kind),
-        },
+    table_of(vec![
+        ("gain", SdType::Numerical, ColumnData::Float(gain)),
+        ("overdue", SdType::Numerical, ColumnData::Int(overdue)),
+        ("kind", SdType::Categorical, ColumnData::Str(kind)),
     ])
-    .unwrap();
-    let metadata = Metadata::new(vec![
-        ("gain".into(), ColumnMetadata::new(SdType::Numerical)),
-        ("overdue".into(), ColumnMetadata::new(SdType::Numerical)),
-        ("kind".into(), ColumnMetadata::new(SdType::Categorical)),
-    ]);
-    (table, metadata)
 }
 
 /// The synthetic shares of `gain` = 0 and `overdue` = 90 (real: 0.90 and 0.25).
@@ -70,35 +57,27 @@ fn shares(params: ModelParams) -> (f64, f64) {
     (zeros, capped)
 }
 
-fn assert_within_two_points((zeros, capped): (f64, f64)) {
+/// `params`' synthetic shares are within two points of the real ones.
+fn assert_within_two_points(params: ModelParams) {
+    let (zeros, capped) = shares(params);
     assert!((zeros - 0.9).abs() <= 0.02, "gain = 0 in {zeros}");
     assert!((capped - 0.25).abs() <= 0.02, "overdue = 90 in {capped}");
 }
 
 #[test]
 fn ctgan_keeps_the_shares_of_point_masses_within_two_points() {
-    assert_within_two_points(shares(ModelParams::Ctgan(CtganParams {
-        epochs: 150,
-        batch_size: 100,
-        ..Default::default()
-    })));
+    assert_within_two_points(model("ctgan", 150, 100));
 }
 
 #[test]
 fn tvae_keeps_the_shares_of_point_masses_within_two_points() {
-    assert_within_two_points(shares(ModelParams::Tvae(TvaeParams {
-        epochs: 300,
-        batch_size: 100,
-        ..Default::default()
-    })));
+    assert_within_two_points(model("tvae", 300, 100));
 }
 
 #[test]
 fn argn_keeps_the_shares_of_point_masses_within_two_points() {
     // Each spike is one exact token: the share is the model's softmax, learnt directly.
-    assert_within_two_points(shares(ModelParams::Argn(
-        synth_engine::ArgnParams::default(),
-    )));
+    assert_within_two_points(synth_engine::ArgnParams::default().into());
 }
 
 #[test]
@@ -106,11 +85,7 @@ fn rows_conditioned_through_ctgans_input_keep_the_shares_the_model_draws() {
     // Conditioned on kind = "c", which no non-zero gain holds: the conditional vector asks
     // the model for those rows, and their share of zeros is the model's, not the table's.
     let (t, m) = zero_inflated(1000);
-    let params = ModelParams::Ctgan(CtganParams {
-        epochs: 150,
-        batch_size: 100,
-        ..Default::default()
-    });
+    let params = model("ctgan", 150, 100);
     let model = synth_engine::fit(&t, &m, &params, FitOptions::seeded(3)).unwrap();
     let out = model
         .sample_conditional(1000, &[synth_engine::Condition::equals("kind", "c")], 1)

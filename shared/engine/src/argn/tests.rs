@@ -1,5 +1,5 @@
 use candle_core::{DType, Device};
-use synth_table::{Column, ColumnData, ColumnMetadata, Metadata, SdType, Table};
+use synth_table::{Column, ColumnData, Metadata, SdType, Table};
 
 use super::network::{ArgnConfig, ArgnNet};
 use super::tokens::{Bins, Codec, Range, Tokenizer};
@@ -8,7 +8,7 @@ use super::*;
 use crate::nn::VarBuilder;
 use crate::random::rng_for;
 use crate::test_support::{
-    assert_conditions_hold, assert_reloads, assert_reports_every_epoch, table,
+    assert_conditions_hold, assert_reloads, assert_reports_every_epoch, table, table_of,
 };
 use crate::{Condition, EngineError, FitOptions};
 
@@ -43,15 +43,7 @@ fn strings(t: &Table, name: &str) -> Vec<Option<String>> {
 }
 
 fn one_column(name: &str, data: ColumnData, sdtype: SdType) -> (Table, Metadata) {
-    let t = Table::new(vec![Column {
-        name: name.into(),
-        data,
-    }])
-    .unwrap();
-    (
-        t,
-        Metadata::new(vec![(name.into(), ColumnMetadata::new(sdtype))]),
-    )
+    table_of(vec![(name, sdtype, data)])
 }
 
 fn numeric(t: &Tokenizer) -> &Bins {
@@ -306,20 +298,9 @@ fn rare_categories_and_extreme_values_are_never_reproduced() {
     kinds[7] = Some("planted-unique".into());
     let mut sizes: Vec<Option<f64>> = (0..n).map(|i| Some((i % 50) as f64 + 0.25)).collect();
     sizes[11] = Some(1e6);
-    let t = Table::new(vec![
-        Column {
-            name: "kind".into(),
-            data: ColumnData::Str(kinds),
-        },
-        Column {
-            name: "size".into(),
-            data: ColumnData::Float(sizes),
-        },
-    ])
-    .unwrap();
-    let m = Metadata::new(vec![
-        ("kind".into(), ColumnMetadata::new(SdType::Categorical)),
-        ("size".into(), ColumnMetadata::new(SdType::Numerical)),
+    let (t, m) = table_of(vec![
+        ("kind", SdType::Categorical, ColumnData::Str(kinds)),
+        ("size", SdType::Numerical, ColumnData::Float(sizes)),
     ]);
     let model = Argn::fit(&t, &m, small(), FitOptions::seeded(1)).unwrap();
     let out = model.sample(3000, 4).unwrap();

@@ -138,11 +138,11 @@ mod tests {
     use crate::optim::{Adam, AdamConfig};
     use crate::random::rng_for;
     use crate::test_support::{
-        assert_conditions_hold, assert_reloads, assert_reports_every_epoch, losses, table,
+        assert_conditions_hold, assert_reloads, assert_reports_every_epoch, losses, table, table_of,
     };
     use crate::{Condition, EngineDevice, EngineError, FitOptions, Synthesizer};
     use candle_core::DType;
-    use synth_table::{Column, ColumnData, ColumnMetadata, Metadata, SdType, Table};
+    use synth_table::{ColumnData, SdType};
 
     fn small() -> TvaeParams {
         TvaeParams {
@@ -315,18 +315,11 @@ mod tests {
 
     #[test]
     fn a_table_without_alpha_entries_fits_saves_and_loads() {
-        let t = Table::new(vec![Column {
-            name: "kind".into(),
-            data: ColumnData::Str(
-                (0..100)
-                    .map(|i| Some(["x", "y"][i % 2].to_owned()))
-                    .collect(),
-            ),
-        }])
-        .unwrap();
-        let m = Metadata::new(vec![(
-            "kind".into(),
-            ColumnMetadata::new(SdType::Categorical),
+        let kinds = (0..100).map(|i| Some(["x", "y"][i % 2].to_owned()));
+        let (t, m) = table_of(vec![(
+            "kind",
+            SdType::Categorical,
+            ColumnData::Str(kinds.collect()),
         )]);
         let model = Tvae::fit(&t, &m, small(), FitOptions::default()).unwrap();
         assert!(model.sigmas().unwrap().is_empty());
