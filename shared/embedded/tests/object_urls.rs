@@ -74,16 +74,7 @@ async fn a_presigned_put_then_get_round_trips_and_announces_the_upload() {
     let mut created = s.objects.subscribe_created();
     let ct = "text/csv; charset=utf-8";
     let data = "a,b\n1,2\n".repeat(1000);
-    let p = s
-        .objects
-        .presign_put(
-            "datasets/u1/d=1/a+b@c.csv",
-            ct,
-            data.len() as u64,
-            Duration::from_secs(60),
-        )
-        .await
-        .unwrap();
+    let p = put_url(&s, "datasets/u1/d=1/a+b@c.csv", ct, data.len() as u64).await;
     assert!(
         p.url
             .starts_with(&format!("{}/objects/datasets/u1/d=1/a+b@c.csv?", s.base))
@@ -96,11 +87,7 @@ async fn a_presigned_put_then_get_round_trips_and_announces_the_upload() {
     assert_eq!(event.key, "datasets/u1/d=1/a+b@c.csv");
     assert_eq!(event.size, data.len() as u64);
 
-    let g = s
-        .objects
-        .presign_get("datasets/u1/d=1/a+b@c.csv", Duration::from_secs(60))
-        .await
-        .unwrap();
+    let g = get_url(&s, "datasets/u1/d=1/a+b@c.csv").await;
     let r = s.http.get(&g.url).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 200);
     assert_eq!(r.headers()["content-type"].to_str().unwrap(), ct);
@@ -129,11 +116,7 @@ async fn tampered_wrong_method_and_expired_urls_are_refused() {
         )
         .await
         .unwrap();
-    let g = s
-        .objects
-        .presign_get("k/file.bin", Duration::from_secs(60))
-        .await
-        .unwrap();
+    let g = get_url(&s, "k/file.bin").await;
 
     // Another key under the same signature.
     let other = g.url.replace("k/file.bin", "k/other.bin");
@@ -189,11 +172,7 @@ async fn tampered_wrong_method_and_expired_urls_are_refused() {
 #[tokio::test]
 async fn missing_objects_wrong_types_and_oversized_uploads_are_refused() {
     let s = serve().await;
-    let g = s
-        .objects
-        .presign_get("nothing/here", Duration::from_secs(60))
-        .await
-        .unwrap();
+    let g = get_url(&s, "nothing/here").await;
     let v = envelope(s.http.get(&g.url).send().await.unwrap(), 404).await;
     assert_eq!(v["error"]["code"], "NOT_FOUND");
 
@@ -233,11 +212,7 @@ async fn missing_objects_wrong_types_and_oversized_uploads_are_refused() {
     assert_eq!(s.objects.head("up/a.csv").await.unwrap(), None);
 
     // A URL signed for more than the limit is refused before any byte is read.
-    let big = s
-        .objects
-        .presign_put("up/big.csv", "text/csv", MAX + 1, Duration::from_secs(60))
-        .await
-        .unwrap();
+    let big = upload_url(&s, "up/big.csv", MAX + 1).await;
     let r = put(&s, &big, vec![b'x'; MAX as usize + 1]).await;
     let v = envelope(r, 413).await;
     assert_eq!(v["error"]["code"], "PAYLOAD_TOO_LARGE");
@@ -277,11 +252,22 @@ async fn stored(s: &Server, key: &str) -> Bytes {
     object.bytes().await.unwrap()
 }
 
-/// A CSV upload URL of `len` bytes for `key`, good for a minute.
-async fn upload_url(s: &Server, key: &str, len: u64) -> PresignedRequest {
+/// An upload URL of `len` bytes of `content_type` for `key`, good for a minute.
+async fn put_url(s: &Server, key: &str, content_type: &str, len: u64) -> PresignedRequest {
     let url = s
         .objects
-        .presign_put(key, "text/csv", len, Duration::from_secs(60));
+        .presign_put(key, content_type, len, Duration::from_secs(60));
+    url.await.unwrap()
+}
+
+/// A CSV upload URL of `len` bytes for `key`, good for a minute.
+async fn upload_url(s: &Server, key: &str, len: u64) -> PresignedRequest {
+    put_url(s, key, "text/csv", len).await
+}
+
+/// A download URL for `key`, good for a minute.
+async fn get_url(s: &Server, key: &str) -> PresignedRequest {
+    let url = s.objects.presign_get(key, Duration::from_secs(60));
     url.await.unwrap()
 }
 

@@ -1,5 +1,5 @@
 use synth_data::{DataError, ReadOptions, apply_metadata, infer_metadata, read_path};
-use synth_table::{ColumnData, ColumnMetadata, Metadata, SdType};
+use synth_table::{ColumnData, ColumnMetadata, SdType};
 
 use super::*;
 
@@ -16,17 +16,6 @@ fn inferred_metadata_applies_to_its_own_table() {
         other => panic!("date not parsed: {other:?}"),
     }
     assert!(matches!(col(&t, "weather"), ColumnData::Str(_)));
-}
-
-fn meta(cols: Vec<(&str, ColumnMetadata)>) -> Metadata {
-    Metadata::new(cols.into_iter().map(|(n, c)| (n.to_owned(), c)).collect())
-}
-
-fn dt(format: &str) -> ColumnMetadata {
-    ColumnMetadata {
-        datetime_format: Some(format.into()),
-        ..ColumnMetadata::new(SdType::Datetime)
-    }
 }
 
 fn num(repr: Option<&str>) -> ColumnMetadata {

@@ -4,19 +4,16 @@ use synth_data::{DataError, FileFormat, Limits, ReadOptions, read_bytes};
 
 use super::*;
 
-fn with(limits: Limits) -> ReadOptions {
-    ReadOptions {
-        limits,
-        ..Default::default()
-    }
+/// Read options whose limits are the defaults as `set` changes them.
+fn limited(set: impl FnOnce(&mut Limits)) -> ReadOptions {
+    let mut opts = ReadOptions::default();
+    set(&mut opts.limits);
+    opts
 }
 
 #[test]
 fn file_size_limit_is_checked_for_bytes_and_paths() {
-    let opts = with(Limits {
-        max_bytes: 10,
-        ..Default::default()
-    });
+    let opts = limited(|l| l.max_bytes = 10);
     let text = b"a,b\n1,2\n3,4\n";
     let err = read_bytes(text, Some("x.csv"), &opts).unwrap_err();
     assert!(
@@ -40,10 +37,7 @@ fn file_size_limit_is_checked_for_bytes_and_paths() {
 
 #[test]
 fn row_limit_for_csv_and_json() {
-    let opts = with(Limits {
-        max_rows: 2,
-        ..Default::default()
-    });
+    let opts = limited(|l| l.max_rows = 2);
     let err = read_bytes(b"a\n1\n2\n3\n", None, &opts).unwrap_err();
     assert!(matches!(err, DataError::TooManyRows { limit: 2 }), "{err}");
     assert!(read_bytes(b"a\n1\n2\n", None, &opts).is_ok());
@@ -53,10 +47,7 @@ fn row_limit_for_csv_and_json() {
 
 #[test]
 fn column_limit() {
-    let opts = with(Limits {
-        max_columns: 2,
-        ..Default::default()
-    });
+    let opts = limited(|l| l.max_columns = 2);
     let err = read_bytes(b"a,b,c\n1,2,3\n", None, &opts).unwrap_err();
     assert!(
         matches!(err, DataError::TooManyColumns { count: 3, limit: 2 }),
@@ -68,10 +59,7 @@ fn column_limit() {
 
 #[test]
 fn cell_length_limit_names_column_and_row() {
-    let opts = with(Limits {
-        max_cell_chars: 5,
-        ..Default::default()
-    });
+    let opts = limited(|l| l.max_cell_chars = 5);
     // Five multi-byte characters fit; six do not.
     assert!(read_bytes("a,b\nx,ééééé\n".as_bytes(), None, &opts).is_ok());
     let err = read_bytes("a,b\nx,y\nz,éééééé\n".as_bytes(), None, &opts).unwrap_err();
@@ -106,10 +94,7 @@ fn xlsx_zip_bomb_is_refused_from_the_central_directory() {
     assert!(matches!(err, DataError::XlsxRatio { .. }), "{err}");
     assert!(err.to_string().contains("zip bomb"));
 
-    let opts = with(Limits {
-        max_xlsx_uncompressed: 1 << 20,
-        ..Default::default()
-    });
+    let opts = limited(|l| l.max_xlsx_uncompressed = 1 << 20);
     let err = read_bytes(&bomb, Some("bomb.xlsx"), &opts).unwrap_err();
     assert!(
         matches!(err, DataError::XlsxTooLarge { uncompressed, limit } if uncompressed == 20 << 20 && limit == 1 << 20),

@@ -1,5 +1,5 @@
 use synth_data::{LoadOptions, ReadOptions, Source, load, read_path};
-use synth_table::{ColumnData, ColumnMetadata, FileFormat, Metadata, SdType};
+use synth_table::{ColumnData, ColumnMetadata, FileFormat, SdType};
 
 use super::*;
 
@@ -34,9 +34,9 @@ fn load_infers_types_and_keeps_the_reader_findings() {
 
 #[test]
 fn load_types_by_the_metadata_given_without_inferring() {
-    let m = Metadata::new(vec![
-        ("a".into(), ColumnMetadata::new(SdType::Categorical)),
-        ("b".into(), ColumnMetadata::new(SdType::Numerical)),
+    let m = meta(vec![
+        ("a", ColumnMetadata::new(SdType::Categorical)),
+        ("b", ColumnMetadata::new(SdType::Numerical)),
     ]);
     let opts = LoadOptions {
         metadata: Some(m.clone()),
@@ -47,10 +47,7 @@ fn load_types_by_the_metadata_given_without_inferring() {
     assert!(loaded.inference.is_none());
     // Metadata the data contradicts is the reader's error.
     let wrong = LoadOptions {
-        metadata: Some(Metadata::new(vec![(
-            "a".into(),
-            ColumnMetadata::new(SdType::Boolean),
-        )])),
+        metadata: Some(meta(vec![("a", ColumnMetadata::new(SdType::Boolean))])),
         ..LoadOptions::default()
     };
     let err = load(bytes("a\n7\n", "t.csv"), &wrong).unwrap_err();

@@ -12,7 +12,7 @@ mod write;
 use std::path::{Path, PathBuf};
 
 use synth_data::{DataError, Dataset, ReadOptions, read_bytes, read_path};
-use synth_table::{Column, ColumnData, Table};
+use synth_table::{Column, ColumnData, ColumnMetadata, Metadata, SdType, Table};
 
 /// The repository's shared demo datasets (/work/shared/data, beside the /work/main checkout).
 pub fn shared_data(name: &str) -> PathBuf {
@@ -49,6 +49,19 @@ pub fn table(cols: Vec<(&str, ColumnData)>) -> Table {
             .collect(),
     )
     .unwrap()
+}
+
+/// The metadata of `cols`, in order.
+pub fn meta(cols: Vec<(&str, ColumnMetadata)>) -> Metadata {
+    Metadata::new(cols.into_iter().map(|(n, c)| (n.to_owned(), c)).collect())
+}
+
+/// A datetime column written as `format`.
+pub fn dt(format: &str) -> ColumnMetadata {
+    ColumnMetadata {
+        datetime_format: Some(format.into()),
+        ..ColumnMetadata::new(SdType::Datetime)
+    }
 }
 
 /// Write bytes to a temp file named `name` and read it back through `read_path`.

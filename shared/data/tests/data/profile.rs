@@ -1,5 +1,5 @@
 use synth_data::{ReadOptions, apply_metadata, infer_metadata, profile, read_path};
-use synth_table::{ColumnData, ColumnMetadata, Metadata, SdType};
+use synth_table::{ColumnData, ColumnMetadata, SdType};
 
 use super::*;
 
@@ -23,12 +23,10 @@ fn numeric_categorical_and_datetime_statistics() {
         ("c", strs(&cats)),
         ("d", ColumnData::Datetime(days)),
     ]);
-    let mut d = ColumnMetadata::new(SdType::Datetime);
-    d.datetime_format = Some("%Y-%m-%d".into());
-    let m = Metadata::new(vec![
-        ("n".into(), ColumnMetadata::new(SdType::Numerical)),
-        ("c".into(), ColumnMetadata::new(SdType::Categorical)),
-        ("d".into(), d),
+    let m = meta(vec![
+        ("n", ColumnMetadata::new(SdType::Numerical)),
+        ("c", ColumnMetadata::new(SdType::Categorical)),
+        ("d", dt("%Y-%m-%d")),
     ]);
     let p = profile(&t, &m, None);
     assert_eq!((p.n_rows, p.n_columns), (101, 3));

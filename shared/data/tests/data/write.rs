@@ -16,14 +16,12 @@ fn sample() -> (Table, Metadata) {
             ColumnData::Datetime(vec![Some(1_706_659_200_000_000), None, Some(0)]),
         ),
     ]);
-    let mut d = ColumnMetadata::new(SdType::Datetime);
-    d.datetime_format = Some("%d/%m/%Y".into());
-    let m = Metadata::new(vec![
-        ("i".into(), ColumnMetadata::new(SdType::Numerical)),
-        ("f".into(), ColumnMetadata::new(SdType::Numerical)),
-        ("b".into(), ColumnMetadata::new(SdType::Boolean)),
-        ("s".into(), ColumnMetadata::new(SdType::Text)),
-        ("d".into(), d),
+    let m = meta(vec![
+        ("i", ColumnMetadata::new(SdType::Numerical)),
+        ("f", ColumnMetadata::new(SdType::Numerical)),
+        ("b", ColumnMetadata::new(SdType::Boolean)),
+        ("s", ColumnMetadata::new(SdType::Text)),
+        ("d", dt("%d/%m/%Y")),
     ]);
     (t, m)
 }
@@ -100,12 +98,9 @@ fn formula_cells_are_neutralised_in_spreadsheet_outputs() {
             ColumnData::Int(vec![Some(1), Some(-2), None, Some(4), Some(5)]),
         ),
     ]);
-    let m = Metadata::new(vec![
-        ("note".into(), ColumnMetadata::new(SdType::Text)),
-        (
-            "=HYPERLINK(\"x\")".into(),
-            ColumnMetadata::new(SdType::Numerical),
-        ),
+    let m = meta(vec![
+        ("note", ColumnMetadata::new(SdType::Text)),
+        ("=HYPERLINK(\"x\")", ColumnMetadata::new(SdType::Numerical)),
     ]);
     let expected = [
         "'=cmd|' /C calc'!A0",
