@@ -154,30 +154,32 @@ async fn batch() -> (String, String) {
         .clone()
 }
 
+/// A fresh queue named after `prefix`, subscribed to the topic (`raw`: see
+/// [`provision::subscribe_queue`]).
+async fn subscribed_queue(cfg: &SdkConfig, topic_arn: &str, prefix: &str, raw: bool) -> SqsQueue {
+    let sqs = aws_sdk_sqs::Client::new(cfg);
+    let sns = aws_sdk_sns::Client::new(cfg);
+    let url = provision::create_queue(&sqs, &unique(prefix))
+        .await
+        .expect("create queue");
+    provision::subscribe_queue(&sns, &sqs, topic_arn, &url, raw)
+        .await
+        .expect("subscribe");
+    SqsQueue::new(sqs, url)
+}
+
 /// A fresh AWS family on the emulator.
 pub async fn family() -> Family {
     let settings = settings().await;
     let backends = synth_aws::backends(&settings).await;
     let cfg = synth_aws::sdk_config(settings.endpoint_url.as_deref()).await;
-    let sqs = aws_sdk_sqs::Client::new(&cfg);
-    let sns = aws_sdk_sns::Client::new(&cfg);
+    let topic = settings.topic_arn.as_str();
     let mut subscribers: Vec<Box<dyn Subscriber>> = Vec::new();
     for _ in 0..2 {
-        let url = provision::create_queue(&sqs, &unique("synth-sub"))
-            .await
-            .expect("create queue");
-        provision::subscribe_queue(&sns, &sqs, &settings.topic_arn, &url, true)
-            .await
-            .expect("subscribe");
-        subscribers.push(Box::new(QueueSubscriber(SqsQueue::new(sqs.clone(), url))));
+        let queue = subscribed_queue(&cfg, topic, "synth-sub", true).await;
+        subscribers.push(Box::new(QueueSubscriber(queue)));
     }
-    let url = provision::create_queue(&sqs, &unique("synth-notify"))
-        .await
-        .expect("create queue");
-    provision::subscribe_queue(&sns, &sqs, &settings.topic_arn, &url, false)
-        .await
-        .expect("subscribe");
-    let notices = SnsNotices(SqsQueue::new(sqs.clone(), url));
+    let notices = SnsNotices(subscribed_queue(&cfg, topic, "synth-notify", false).await);
     Family {
         name: "aws",
         backends,

@@ -92,6 +92,12 @@ impl Reply {
         &self.body["data"]
     }
 
+    /// The `id` in the `data` of a success envelope.
+    pub fn id(&self) -> String {
+        let id = self.data()["id"].as_str().map(str::to_owned);
+        id.unwrap_or_else(|| panic!("no id: {}", self.body))
+    }
+
     /// The error code of a failure envelope.
     pub fn code(&self) -> &str {
         assert_eq!(
@@ -242,10 +248,15 @@ impl TestServer {
         self.call("DELETE", path, token, None).await
     }
 
+    /// A login attempt, as it is answered.
+    pub async fn try_login(&self, email: &str, password: &str) -> Reply {
+        let body = serde_json::json!({"email": email, "password": password});
+        self.post("/auth/login", None, body).await
+    }
+
     /// Log in (which must succeed): the access and refresh tokens.
     pub async fn login(&self, email: &str, password: &str) -> (String, String) {
-        let body = serde_json::json!({"email": email, "password": password});
-        let r = self.post("/auth/login", None, body).await;
+        let r = self.try_login(email, password).await;
         assert_eq!(r.status, 200, "{:?}", r.body);
         let token = |name: &str| r.data()[name].as_str().unwrap().to_owned();
         (token("access_token"), token("refresh_token"))
@@ -254,6 +265,12 @@ impl TestServer {
 
 /// The password the tests' users sign up with.
 pub const PASSWORD: &str = "a perfectly fine passphrase";
+
+/// A quick generation request (TVAE, one epoch) of `rows` rows of `dataset`.
+pub fn quick_request(dataset: &str, rows: u64) -> Value {
+    serde_json::json!({"dataset_id": dataset, "sample_size": rows,
+        "model_config": {"model_type": "tvae", "epochs": 1, "batch_size": 100}})
+}
 
 /// The test settings with quick training (one epoch is enough to check a flow).
 pub fn quick_settings() -> Settings {
@@ -276,13 +293,20 @@ impl TestServer {
         (u.id, self.login(email, PASSWORD).await.0)
     }
 
-    /// Ask for a quick generation (TVAE, one epoch) of `rows` rows of `dataset`; its id.
+    /// Ask for a generation with the request `body`, as it is answered.
+    pub async fn start_generation(&self, token: &str, body: Value) -> Reply {
+        self.post("/generation/start", Some(token), body).await
+    }
+
+    /// Ask for a generation, which must be accepted; the reply.
+    pub async fn started_generation(&self, token: &str, body: Value) -> Reply {
+        self.start_generation(token, body).await.expect(201)
+    }
+
+    /// Ask for a quick generation ([`quick_request`]) of `rows` rows of `dataset`; its id.
     pub async fn quick_generation(&self, token: &str, dataset: &str, rows: u64) -> String {
-        let body = serde_json::json!({"dataset_id": dataset, "sample_size": rows,
-            "model_config": {"model_type": "tvae", "epochs": 1, "batch_size": 100}});
-        let r = self.post("/generation/start", Some(token), body).await;
-        let r = r.expect(201);
-        r.data()["id"].as_str().unwrap().to_owned()
+        let body = quick_request(dataset, rows);
+        self.started_generation(token, body).await.id()
     }
 
     /// Sign a new user up and in: their id and access token.
@@ -290,7 +314,7 @@ impl TestServer {
         let body = serde_json::json!({"email": email, "password": PASSWORD});
         let r = self.post("/auth/register", None, body).await;
         assert_eq!(r.status, 201, "{:?}", r.body);
-        let id = r.data()["id"].as_str().unwrap().to_owned();
+        let id = r.id();
         (id, self.login(email, PASSWORD).await.0)
     }
 
@@ -338,7 +362,7 @@ impl TestServer {
     ) -> String {
         let r = self.upload(token, name, body).await;
         assert_eq!(r.status, 201, "{}", r.body);
-        let id = r.data()["id"].as_str().unwrap().to_owned();
+        let id = r.id();
         let d = self.ingested(token, owner, &id, name).await;
         assert_eq!(d["status"], "ready", "{d}");
         id

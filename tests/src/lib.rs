@@ -78,6 +78,36 @@ pub async fn put_csv(objects: &dyn synth_core::ObjectStore, key: &str, body: &st
     stored.expect("put object");
 }
 
+/// The next message on `queue`, which must come within `wait`; hidden from other receivers
+/// for `visibility`.
+pub async fn next_message(
+    queue: &dyn synth_core::Queue,
+    visibility: Duration,
+    wait: Duration,
+) -> synth_core::QueueMessage {
+    let got = queue.receive(1, visibility, wait).await;
+    let message = got.expect("receive from the queue").into_iter().next();
+    message.expect("a message on the queue")
+}
+
+/// The string at `pointer` (a JSON pointer such as `/id`) in each element of the array
+/// `list`; panics where the list or one of the strings is missing.
+pub fn pluck<'a>(list: &'a serde_json::Value, pointer: &str) -> Vec<&'a str> {
+    let items = list
+        .as_array()
+        .unwrap_or_else(|| panic!("not a list: {list}"));
+    let at = |v: &'a serde_json::Value| v.pointer(pointer).and_then(|s| s.as_str());
+    let each = items
+        .iter()
+        .map(|v| at(v).unwrap_or_else(|| panic!("no {pointer}: {v}")));
+    each.collect()
+}
+
+/// Whether `v` is a string that contains `part`.
+pub fn says(v: &serde_json::Value, part: &str) -> bool {
+    v.as_str().is_some_and(|s| s.contains(part))
+}
+
 /// A name no other test run uses (emulator resources are never reset, only new).
 pub fn unique(prefix: &str) -> String {
     let id = uuid::Uuid::new_v4().simple().to_string();

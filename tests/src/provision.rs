@@ -53,6 +53,44 @@ fn missing(what: &str) -> ProvisionError {
     }
 }
 
+/// The answer to a request of `op` (an SDK builder's `send()`).
+async fn sent<O, E>(
+    op: &'static str,
+    send: impl Future<Output = Result<O, SdkError<E>>>,
+) -> ProvisionResult<O>
+where
+    E: std::error::Error + 'static,
+{
+    send.await.map_err(|e| sdk_error(op, e))
+}
+
+/// The identifier `what` that `take` finds in the answer to a request of `op`.
+async fn answered<O, E, T>(
+    op: &'static str,
+    send: impl Future<Output = Result<O, SdkError<E>>>,
+    what: &str,
+    take: impl FnOnce(O) -> Option<T>,
+) -> ProvisionResult<T>
+where
+    E: std::error::Error + 'static,
+{
+    take(sent(op, send).await?).ok_or_else(|| missing(what))
+}
+
+/// An IAM policy document of one statement that allows the AWS `service` to do `action`;
+/// `more` adds to the statement (its resource, a condition).
+fn allow(service: &str, action: &str, more: serde_json::Value) -> String {
+    let mut statement = serde_json::json!({
+        "Effect": "Allow",
+        "Principal": {"Service": service},
+        "Action": action,
+    });
+    for (k, v) in more.as_object().into_iter().flatten() {
+        statement[k] = v.clone();
+    }
+    serde_json::json!({"Version": "2012-10-17", "Statement": [statement]}).to_string()
+}
+
 /// The trainer container's command, as template.yaml's `TrainerJobDefinition` gives it
 /// (the image puts the `trainer` binary on PATH, see infra/Dockerfile.trainer).
 pub const TRAINER_COMMAND: &[&str] = &["trainer"];
@@ -121,12 +159,8 @@ pub async fn create_table(
         Err(e) => return Err(sdk_error("CreateTable", e)),
     }
     until_ready(&format!("table {name}"), || async {
-        let out = client
-            .describe_table()
-            .table_name(name)
-            .send()
-            .await
-            .map_err(|e| sdk_error("DescribeTable", e))?;
+        let describe = client.describe_table().table_name(name).send();
+        let out = sent("DescribeTable", describe).await?;
         let table = out.table();
         Ok(
             table.and_then(|t| t.table_status()) == Some(&TableStatus::Active)
@@ -223,19 +257,13 @@ async fn new_queue(
     for (attribute, value) in attributes {
         req = req.attributes(attribute.clone(), *value);
     }
-    let out = req.send().await.map_err(|e| sdk_error("CreateQueue", e))?;
-    out.queue_url.ok_or_else(|| missing("queue URL"))
+    answered("CreateQueue", req.send(), "queue URL", |o| o.queue_url).await
 }
 
 /// Create a (standard) topic and return its ARN.
 pub async fn create_topic(client: &aws_sdk_sns::Client, name: &str) -> ProvisionResult<String> {
-    let out = client
-        .create_topic()
-        .name(name)
-        .send()
-        .await
-        .map_err(|e| sdk_error("CreateTopic", e))?;
-    out.topic_arn.ok_or_else(|| missing("topic ARN"))
+    let send = client.create_topic().name(name).send();
+    answered("CreateTopic", send, "topic ARN", |o| o.topic_arn).await
 }
 
 /// Create an SNS platform application (`GCM` for FCM, `APNS`) for mobile push.
@@ -244,16 +272,14 @@ pub async fn create_platform_application(
     name: &str,
     platform: &str,
 ) -> ProvisionResult<String> {
-    let out = client
+    let send = client
         .create_platform_application()
         .name(name)
         .platform(platform)
         .attributes("PlatformCredential", "test-credential")
-        .send()
-        .await
-        .map_err(|e| sdk_error("CreatePlatformApplication", e))?;
-    out.platform_application_arn
-        .ok_or_else(|| missing("platform application ARN"))
+        .send();
+    let (op, what) = ("CreatePlatformApplication", "platform application ARN");
+    answered(op, send, what, |o| o.platform_application_arn).await
 }
 
 /// Subscribe a queue to a topic, allowing the topic to send to the queue: with `raw`
@@ -267,46 +293,37 @@ pub async fn subscribe_queue(
     queue_url: &str,
     raw: bool,
 ) -> ProvisionResult<String> {
-    let attrs = sqs
+    let send = sqs
         .get_queue_attributes()
         .queue_url(queue_url)
         .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .map_err(|e| sdk_error("GetQueueAttributes", e))?;
-    let queue_arn = attrs
-        .attributes()
-        .and_then(|a| a.get(&QueueAttributeName::QueueArn))
-        .cloned()
-        .ok_or_else(|| missing("queue ARN"))?;
-    let policy = serde_json::json!({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Effect": "Allow",
-            "Principal": {"Service": "sns.amazonaws.com"},
-            "Action": "sqs:SendMessage",
-            "Resource": queue_arn,
-            "Condition": {"ArnEquals": {"aws:SourceArn": topic_arn}},
-        }],
-    });
-    sqs.set_queue_attributes()
+        .send();
+    let queue_arn = answered("GetQueueAttributes", send, "queue ARN", |o| {
+        o.attributes?.remove(&QueueAttributeName::QueueArn)
+    })
+    .await?;
+    // The topic may send to the queue.
+    let condition = serde_json::json!({"ArnEquals": {"aws:SourceArn": topic_arn}});
+    let more = serde_json::json!({"Resource": queue_arn, "Condition": condition});
+    let policy = allow("sns.amazonaws.com", "sqs:SendMessage", more);
+    let set_policy = sqs
+        .set_queue_attributes()
         .queue_url(queue_url)
-        .attributes(QueueAttributeName::Policy, policy.to_string())
-        .send()
-        .await
-        .map_err(|e| sdk_error("SetQueueAttributes", e))?;
-    let out = sns
+        .attributes(QueueAttributeName::Policy, policy)
+        .send();
+    sent("SetQueueAttributes", set_policy).await?;
+    let send = sns
         .subscribe()
         .topic_arn(topic_arn)
         .protocol("sqs")
         .endpoint(&queue_arn)
         .attributes("RawMessageDelivery", if raw { "true" } else { "false" })
         .return_subscription_arn(true)
-        .send()
-        .await
-        .map_err(|e| sdk_error("Subscribe", e))?;
-    out.subscription_arn
-        .ok_or_else(|| missing("subscription ARN"))
+        .send();
+    answered("Subscribe", send, "subscription ARN", |o| {
+        o.subscription_arn
+    })
+    .await
 }
 
 /// Batch on the emulator at `endpoint`: the IAM service role moto insists on, then
@@ -336,48 +353,44 @@ pub async fn create_batch_with_role(
 
     let ce_arn = match existing_compute_env(client, &ce_name).await? {
         Some(arn) => arn,
-        None => client
-            .create_compute_environment()
-            .compute_environment_name(&ce_name)
-            .r#type(CeType::Unmanaged)
-            .state(CeState::Enabled)
-            .service_role(service_role_arn)
-            .send()
-            .await
-            .map_err(|e| sdk_error("CreateComputeEnvironment", e))?
-            .compute_environment_arn
-            .ok_or_else(|| missing("compute environment ARN"))?,
+        None => {
+            let send = client
+                .create_compute_environment()
+                .compute_environment_name(&ce_name)
+                .r#type(CeType::Unmanaged)
+                .state(CeState::Enabled)
+                .service_role(service_role_arn)
+                .send();
+            let (op, what) = ("CreateComputeEnvironment", "compute environment ARN");
+            answered(op, send, what, |o| o.compute_environment_arn).await?
+        }
     };
     wait_compute_env_valid(client, &ce_arn).await?;
 
-    let existing_queue = client
-        .describe_job_queues()
-        .job_queues(&queue_name)
-        .send()
-        .await
-        .map_err(|e| sdk_error("DescribeJobQueues", e))?
+    let describe = client.describe_job_queues().job_queues(&queue_name).send();
+    let existing_queue = sent("DescribeJobQueues", describe)
+        .await?
         .job_queues()
         .iter()
         .find(|q| q.status().is_none_or(|s| s.as_str() != "DELETED"))
         .and_then(|q| q.job_queue_arn().map(str::to_owned));
     let queue_arn = match existing_queue {
         Some(arn) => arn,
-        None => client
-            .create_job_queue()
-            .job_queue_name(&queue_name)
-            .state(JqState::Enabled)
-            .priority(1)
-            .compute_environment_order(
-                ComputeEnvironmentOrder::builder()
-                    .order(1)
-                    .compute_environment(&ce_arn)
-                    .build(),
-            )
-            .send()
-            .await
-            .map_err(|e| sdk_error("CreateJobQueue", e))?
-            .job_queue_arn
-            .ok_or_else(|| missing("job queue ARN"))?,
+        None => {
+            let send = client
+                .create_job_queue()
+                .job_queue_name(&queue_name)
+                .state(JqState::Enabled)
+                .priority(1)
+                .compute_environment_order(
+                    ComputeEnvironmentOrder::builder()
+                        .order(1)
+                        .compute_environment(&ce_arn)
+                        .build(),
+                )
+                .send();
+            answered("CreateJobQueue", send, "job queue ARN", |o| o.job_queue_arn).await?
+        }
     };
 
     let def_arn = register_trainer(client, &def_name).await?;
@@ -393,7 +406,7 @@ async fn register_trainer(client: &aws_sdk_batch::Client, name: &str) -> Provisi
             .value(value)
             .build()
     };
-    let def = client
+    let send = client
         .register_job_definition()
         .job_definition_name(name)
         .r#type(JobDefinitionType::Container)
@@ -407,11 +420,9 @@ async fn register_trainer(client: &aws_sdk_batch::Client, name: &str) -> Provisi
                 .resource_requirements(resource(ResourceType::Memory, "2048"))
                 .build(),
         )
-        .send()
-        .await
-        .map_err(|e| sdk_error("RegisterJobDefinition", e))?;
-    def.job_definition_arn
-        .ok_or_else(|| missing("job definition ARN"))
+        .send();
+    let (op, what) = ("RegisterJobDefinition", "job definition ARN");
+    answered(op, send, what, |o| o.job_definition_arn).await
 }
 
 /// The compute environment of that name or ARN, unless there is none (or it was deleted).
@@ -419,12 +430,11 @@ async fn compute_env(
     client: &aws_sdk_batch::Client,
     name: &str,
 ) -> ProvisionResult<Option<ComputeEnvironmentDetail>> {
-    let out = client
+    let describe = client
         .describe_compute_environments()
         .compute_environments(name)
-        .send()
-        .await
-        .map_err(|e| sdk_error("DescribeComputeEnvironments", e))?;
+        .send();
+    let out = sent("DescribeComputeEnvironments", describe).await?;
     Ok(out
         .compute_environments()
         .iter()
@@ -512,15 +522,11 @@ pub mod moto {
                 .unwrap_or_else(|_| "test".to_owned()),
             None => "test".to_owned(),
         };
-        let trust = serde_json::json!({
-            "Version": "2012-10-17",
-            "Statement": [{
-                "Effect": "Allow",
-                "Principal": {"Service": "batch.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-            }],
-        })
-        .to_string();
+        let trust = super::allow(
+            "batch.amazonaws.com",
+            "sts:AssumeRole",
+            serde_json::json!({}),
+        );
         // moto routes a request by the service in the credential scope and does not check
         // the signature.
         let auth = format!(

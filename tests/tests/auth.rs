@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use synth_core::accounts::Role;
 use synth_core::{Index, Query, Settings};
 use synth_tests::http::{Reply, TestServer, serve};
-use synth_tests::{object_keys, put_csv};
+use synth_tests::{object_keys, pluck, put_csv};
 
 synth_tests::both_families!(
     register_login_refresh_logout,
@@ -51,13 +51,19 @@ async fn register(s: &TestServer, email: &str) -> Reply {
 async fn user(s: &TestServer, email: &str) -> (String, String, String) {
     let r = register(s, email).await;
     assert_eq!(r.status, 201, "{:?}", r.body);
-    let id = r.data()["id"].as_str().unwrap().to_owned();
+    let id = r.id();
     let (a, rt) = login(s, email).await;
     (id, a, rt)
 }
 
 async fn login(s: &TestServer, email: &str) -> (String, String) {
     s.login(email, PASSWORD).await
+}
+
+/// Present a refresh token (a string, or the JSON value a reply carried).
+async fn refresh(s: &TestServer, token: impl serde::Serialize) -> Reply {
+    s.post("/auth/refresh", None, json!({"refresh_token": token}))
+        .await
 }
 
 fn assert_no_secret(v: &Value) {
@@ -77,63 +83,37 @@ async fn register_login_refresh_logout(f: synth_tests::Family) {
     assert_no_secret(&r.body);
     assert_eq!(register(&s, "ada@example.com").await.code(), "CONFLICT");
 
-    let weak = s
-        .post(
-            "/auth/register",
-            None,
+    // Each refused registration names its field: a weak or short password, a bad email,
+    // and a missing password.
+    for (body, field) in [
+        (
             json!({"email": "b@example.com", "password": "password123"}),
-        )
-        .await;
-    assert_eq!((weak.status, weak.code()), (400, "VALIDATION_ERROR"));
-    assert_eq!(weak.body["error"]["details"]["field"], "password");
-    let short = s
-        .post(
-            "/auth/register",
-            None,
+            "password",
+        ),
+        (
             json!({"email": "b@example.com", "password": "short"}),
-        )
-        .await;
-    assert_eq!(short.status, 400);
-    let bad = s
-        .post(
-            "/auth/register",
-            None,
+            "password",
+        ),
+        (
             json!({"email": "not-an-email", "password": PASSWORD}),
-        )
-        .await;
-    assert_eq!(bad.body["error"]["details"]["field"], "email");
-    let missing = s
-        .post("/auth/register", None, json!({"email": "c@example.com"}))
-        .await;
-    assert_eq!(missing.code(), "VALIDATION_ERROR");
+            "email",
+        ),
+        (json!({"email": "c@example.com"}), "password"),
+    ] {
+        let r = s.post("/auth/register", None, body.clone()).await;
+        assert_eq!((r.status, r.code()), (400, "VALIDATION_ERROR"), "{body}");
+        assert_eq!(r.body["error"]["details"]["field"], field, "{body}");
+    }
 
-    let wrong = s
-        .post(
-            "/auth/login",
-            None,
-            json!({"email": "ada@example.com", "password": "wrong password!"}),
-        )
-        .await;
-    let unknown = s
-        .post(
-            "/auth/login",
-            None,
-            json!({"email": "nobody@example.com", "password": PASSWORD}),
-        )
-        .await;
+    let wrong = s.try_login("ada@example.com", "wrong password!").await;
+    let unknown = s.try_login("nobody@example.com", PASSWORD).await;
     assert_eq!((wrong.status, unknown.status), (401, 401));
     assert_eq!(
         wrong.body["error"]["message"], unknown.body["error"]["message"],
         "no account enumeration"
     );
 
-    let r = s
-        .post(
-            "/auth/login",
-            None,
-            json!({"email": "ADA@example.com", "password": PASSWORD}),
-        )
-        .await;
+    let r = s.try_login("ADA@example.com", PASSWORD).await;
     let pair = r.data().clone();
     assert_eq!(pair["token_type"], "bearer");
     assert_eq!(pair["expires_in"], 1800);
@@ -145,13 +125,7 @@ async fn register_login_refresh_logout(f: synth_tests::Family) {
     assert_eq!((anon.status, anon.code()), (401, "UNAUTHORIZED"));
     assert_eq!(anon.headers["www-authenticate"], "Bearer");
 
-    let refreshed = s
-        .post(
-            "/auth/refresh",
-            None,
-            json!({"refresh_token": pair["refresh_token"]}),
-        )
-        .await;
+    let refreshed = refresh(&s, &pair["refresh_token"]).await;
     let next = refreshed.data().clone();
     assert_ne!(
         next["refresh_token"], pair["refresh_token"],
@@ -184,17 +158,9 @@ async fn register_login_refresh_logout(f: synth_tests::Family) {
         401,
         "every token of the session ends"
     );
-    let after = s
-        .post(
-            "/auth/refresh",
-            None,
-            json!({"refresh_token": next["refresh_token"]}),
-        )
-        .await;
+    let after = refresh(&s, &next["refresh_token"]).await;
     assert_eq!(after.status, 401, "logged-out refresh token");
-    let garbage = s
-        .post("/auth/refresh", None, json!({"refresh_token": "nonsense"}))
-        .await;
+    let garbage = refresh(&s, "nonsense").await;
     assert_eq!(garbage.status, 401);
 }
 
@@ -329,18 +295,10 @@ async fn refresh_token_reuse_ends_the_session(f: synth_tests::Family) {
     let s = server(f).await;
     let (_, _, first) = user(&s, "reuse@example.com").await;
     // Sequential reuse.
-    let second = s
-        .post("/auth/refresh", None, json!({"refresh_token": first}))
-        .await
-        .data()["refresh_token"]
-        .clone();
-    let replay = s
-        .post("/auth/refresh", None, json!({"refresh_token": first}))
-        .await;
+    let second = refresh(&s, &first).await.data()["refresh_token"].clone();
+    let replay = refresh(&s, &first).await;
     assert_eq!(replay.status, 401, "a used refresh token is refused");
-    let victim = s
-        .post("/auth/refresh", None, json!({"refresh_token": second}))
-        .await;
+    let victim = refresh(&s, &second).await;
     assert_eq!(victim.status, 401, "reuse revokes the whole family");
 }
 
@@ -349,24 +307,14 @@ async fn refresh_token_reuse_ends_the_session(f: synth_tests::Family) {
 async fn concurrent_refresh_is_one_rotation(f: synth_tests::Family) {
     let s = server(f).await;
     let (_, _, rt) = user(&s, "race@example.com").await;
-    let both = futures::future::join(
-        s.post("/auth/refresh", None, json!({"refresh_token": rt})),
-        s.post("/auth/refresh", None, json!({"refresh_token": rt})),
-    )
-    .await;
+    let both = futures::future::join(refresh(&s, &rt), refresh(&s, &rt)).await;
     let ok: Vec<_> = [&both.0, &both.1]
         .into_iter()
         .filter(|r| r.status == 200)
         .collect();
     assert!(ok.len() <= 1, "at most one rotation of one token");
     for r in ok {
-        let again = s
-            .post(
-                "/auth/refresh",
-                None,
-                json!({"refresh_token": r.data()["refresh_token"]}),
-            )
-            .await;
+        let again = refresh(&s, &r.data()["refresh_token"]).await;
         assert_eq!(
             again.status, 401,
             "the race counts as reuse and ends the session"
@@ -598,14 +546,8 @@ async fn admin_manages_users_with_an_audit_trail(f: synth_tests::Family) {
     }
     // Listing, filtering, pagination.
     let all = s.get("/admin/users", a).await;
-    let emails: Vec<_> = all.data()["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| u["email"].as_str().unwrap())
-        .collect();
     assert_eq!(
-        emails,
+        pluck(&all.data()["items"], "/email"),
         [
             "amy@example.com",
             "bob@example.com",
@@ -626,13 +568,8 @@ async fn admin_manages_users_with_an_audit_trail(f: synth_tests::Family) {
             None => "/admin/users?limit=1&role=user".into(),
         };
         let page = s.get(&path, a).await;
-        paged.extend(
-            page.data()["items"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|u| u["email"].as_str().unwrap().to_owned()),
-        );
+        let emails = pluck(&page.data()["items"], "/email");
+        paged.extend(emails.into_iter().map(str::to_owned));
         match page.data()["next_cursor"].as_str() {
             Some(c) => cursor = Some(c.to_owned()),
             None => break,
@@ -661,20 +598,8 @@ async fn admin_manages_users_with_an_audit_trail(f: synth_tests::Family) {
     let body: Value = req.json().await.unwrap();
     assert_eq!(body["data"]["is_active"], false);
     assert_eq!(s.get("/auth/me", Some(&bob_token)).await.status, 401);
-    let login = s
-        .post(
-            "/auth/login",
-            None,
-            json!({"email": "bob@example.com", "password": PASSWORD}),
-        )
-        .await;
-    assert_eq!(login.status, 401);
-    assert_eq!(
-        s.post("/auth/refresh", None, json!({"refresh_token": bob_refresh}))
-            .await
-            .status,
-        401
-    );
+    assert_eq!(s.try_login("bob@example.com", PASSWORD).await.status, 401);
+    assert_eq!(refresh(&s, &bob_refresh).await.status, 401);
     let inactive = s.get("/admin/users?is_active=false", a).await;
     assert_eq!(inactive.data()["items"][0]["id"], bob_id.as_str());
     let back = s
@@ -689,28 +614,15 @@ async fn admin_manages_users_with_an_audit_trail(f: synth_tests::Family) {
 
     // Roles.
     let (amy_id, amy_token, _) = ids["amy"].clone();
-    let promoted = s
-        .call(
-            "PUT",
-            &format!("/admin/users/{amy_id}/role"),
-            a,
-            Some(json!({"role": "admin"})),
-        )
-        .await;
+    let role = format!("/admin/users/{amy_id}/role");
+    let promoted = s.put(&role, a, json!({"role": "admin"})).await;
     assert_eq!(promoted.data()["role"], "admin");
     assert_eq!(
         s.get("/admin/logs", Some(&amy_token)).await.status,
         200,
         "a promoted user is an admin at once"
     );
-    let bad_role = s
-        .call(
-            "PUT",
-            &format!("/admin/users/{amy_id}/role"),
-            a,
-            Some(json!({"role": "god"})),
-        )
-        .await;
+    let bad_role = s.put(&role, a, json!({"role": "god"})).await;
     assert_eq!(bad_role.status, 400);
     let missing = s
         .post("/admin/users/no-such-user/toggle", a, json!({}))
@@ -723,13 +635,9 @@ async fn admin_manages_users_with_an_audit_trail(f: synth_tests::Family) {
 
     // The audit log: who, what, target, when, which request.
     let logs = s.get("/admin/logs?limit=10", a).await;
-    let entries = logs.data()["items"].as_array().unwrap().clone();
-    let actions: Vec<_> = entries
-        .iter()
-        .map(|e| e["action"].as_str().unwrap())
-        .collect();
+    let entries = &logs.data()["items"];
     assert_eq!(
-        actions[..4],
+        pluck(entries, "/action")[..4],
         [
             "user.role_changed",
             "user.activated",
@@ -760,11 +668,10 @@ async fn users_are_refused_every_admin_route(f: synth_tests::Family) {
         s.get("/admin/logs", t).await,
         s.post(&format!("/admin/users/{admin_id}/toggle"), t, json!({}))
             .await,
-        s.call(
-            "PUT",
+        s.put(
             &format!("/admin/users/{admin_id}/role"),
             t,
-            Some(json!({"role": "user"})),
+            json!({"role": "user"}),
         )
         .await,
     ];
@@ -788,7 +695,7 @@ async fn users_are_refused_every_admin_route(f: synth_tests::Family) {
 async fn erasure_removes_everything_and_export_has_it_all(f: synth_tests::Family) {
     let s = server(f).await;
     let (_, admin_token) = s.admin("root@example.com").await;
-    let (id, token, refresh) = user(&s, "gone@example.com").await;
+    let (id, token, rt) = user(&s, "gone@example.com").await;
     let (other_id, other_token, _) = user(&s, "stays@example.com").await;
     let t = Some(token.as_str());
     s.post(
@@ -851,20 +758,8 @@ async fn erasure_removes_everything_and_export_has_it_all(f: synth_tests::Family
     assert_eq!(del.status, 200);
     assert_eq!(s.get("/auth/me", t).await.status, 401);
     assert_eq!(s.get("/users/export", t).await.status, 401);
-    assert_eq!(
-        s.post("/auth/refresh", None, json!({"refresh_token": refresh}))
-            .await
-            .status,
-        401
-    );
-    let relogin = s
-        .post(
-            "/auth/login",
-            None,
-            json!({"email": "gone@example.com", "password": PASSWORD}),
-        )
-        .await;
-    assert_eq!(relogin.status, 401);
+    assert_eq!(refresh(&s, &rt).await.status, 401);
+    assert_eq!(s.try_login("gone@example.com", PASSWORD).await.status, 401);
     let erased = object_keys(objects, &format!("users/{id}/")).await;
     assert!(erased.is_empty(), "files erased: {erased:?}");
     let left = s

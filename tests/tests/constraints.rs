@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use synth_data::{LoadOptions, Source};
 use synth_table::{ColumnData, Metadata, Table};
 use synth_tests::http::{TestServer, quick_settings, serve};
+use synth_tests::says;
 use synth_trainer::Outcome;
 
 synth_tests::both_families!(
@@ -89,10 +90,7 @@ async fn dataset(s: &TestServer, email: &str, broken: bool) -> (String, String) 
 async fn every_downloaded_row_keeps_the_constraints(f: synth_tests::Family) {
     let s = serve(f, quick_settings()).await;
     let (t, ds) = dataset(&s, "ada@example.com", false).await;
-    let r = s
-        .post("/generation/start", Some(&t), request(&ds, json!({})))
-        .await
-        .expect(201);
+    let r = s.started_generation(&t, request(&ds, json!({}))).await;
     assert_eq!(r.data()["constraints"], rules(), "{}", r.body);
     assert_eq!(r.data()["on_violation"], "fail");
     assert!(
@@ -100,7 +98,7 @@ async fn every_downloaded_row_keeps_the_constraints(f: synth_tests::Family) {
         "not a model parameter: {}",
         r.body
     );
-    let id = r.data()["id"].as_str().unwrap().to_owned();
+    let id = r.id();
     assert_eq!(s.run_queued_jobs().await, [Outcome::Completed]);
     let table = synthetic(&s, &t, &id, &ds, &rules()).await;
     assert_eq!(table.n_rows(), 1500);
@@ -125,10 +123,7 @@ async fn every_downloaded_row_keeps_the_constraints(f: synth_tests::Family) {
 async fn broken_real_rows_fail_the_request_or_are_left_out(f: synth_tests::Family) {
     let s = serve(f, quick_settings()).await;
     let (t, ds) = dataset(&s, "ada@example.com", true).await;
-    let failing = s
-        .post("/generation/start", Some(&t), request(&ds, json!({})))
-        .await
-        .expect(201);
+    let failing = s.started_generation(&t, request(&ds, json!({}))).await;
     let Outcome::Failed(reason) = &s.run_queued_jobs().await[0] else {
         panic!("the request fails")
     };
@@ -136,28 +131,19 @@ async fn broken_real_rows_fail_the_request_or_are_left_out(f: synth_tests::Famil
         reason.contains("Inequality(checkin < checkout) in 2 rows (e.g. row 4"),
         "{reason}"
     );
-    let id = failing.data()["id"].as_str().unwrap();
+    let id = failing.id();
     let failed = s
         .get(&format!("/generation/status/{id}"), Some(&t))
         .await
         .expect(200);
     assert_eq!(failed.data()["status"], "failed");
-    assert!(
-        failed.data()["error"].as_str().unwrap().contains("row 4"),
-        "{}",
-        failed.body
-    );
+    assert!(says(&failed.data()["error"], "row 4"), "{}", failed.body);
 
     let dropping = s
-        .post(
-            "/generation/start",
-            Some(&t),
-            request(&ds, json!({"on_violation": "drop"})),
-        )
-        .await
-        .expect(201);
+        .started_generation(&t, request(&ds, json!({"on_violation": "drop"})))
+        .await;
     assert_eq!(s.run_queued_jobs().await, [Outcome::Completed]);
-    let id = dropping.data()["id"].as_str().unwrap();
+    let id = dropping.id();
     let done = s
         .get(&format!("/generation/status/{id}"), Some(&t))
         .await
@@ -178,13 +164,8 @@ async fn a_search_takes_no_constraints(f: synth_tests::Family) {
             json!({"dataset_id": ds, "model_type": "ctgan", "n_trials": 2,
                    "parameters": {"epochs": 2, "constraints": rules()}}),
         )
-        .await;
-    assert_eq!(
-        (r.status, r.code()),
-        (400, "VALIDATION_ERROR"),
-        "{}",
-        r.body
-    );
+        .await
+        .expect_error(400, "VALIDATION_ERROR");
     assert_eq!(
         r.body["error"]["details"]["field"],
         "parameters.constraints"
@@ -231,50 +212,25 @@ async fn suggested_constraints_are_accepted_and_kept_by_generations(f: synth_tes
     // Accepted with one call; another user cannot; a bad one is refused and changes nothing.
     let constraints = format!("{path}/constraints");
     let (_, other) = s.register("bob@example.com").await;
-    let r = s
-        .call(
-            "PUT",
-            &constraints,
-            Some(&other),
-            Some(json!({"accept_suggested": true})),
-        )
-        .await;
+    let accept = json!({"accept_suggested": true});
+    let r = s.put(&constraints, Some(&other), accept.clone()).await;
     assert_eq!(r.status, 404, "{}", r.body);
     let bad = json!({"constraints": [{"constraint_class": "Positive",
                                       "constraint_parameters": {"column_name": "city"}}]});
-    let r = s.call("PUT", &constraints, Some(&t), Some(bad)).await;
-    assert_eq!(
-        (r.status, r.code()),
-        (400, "VALIDATION_ERROR"),
-        "{}",
-        r.body
-    );
+    let r = s.put(&constraints, Some(&t), bad).await;
+    let r = r.expect_error(400, "VALIDATION_ERROR");
     assert_eq!(r.body["error"]["details"]["field"], "constraints");
-    let r = s
-        .call(
-            "PUT",
-            &constraints,
-            Some(&t),
-            Some(json!({"accept_suggested": true})),
-        )
-        .await
-        .expect(200);
+    let r = s.put(&constraints, Some(&t), accept).await.expect(200);
     assert_eq!(r.data()["constraints"], suggested);
 
     // A request that gives none keeps the dataset's; `[]` asks for none.
     let body = |config: Value| json!({"dataset_id": ds, "sample_size": 800, "output_format": "csv", "model_config": config});
     let base = json!({"model_type": "tvae", "epochs": 3, "batch_size": 100});
-    let kept = s
-        .post("/generation/start", Some(&t), body(base.clone()))
-        .await
-        .expect(201);
+    let kept = s.started_generation(&t, body(base.clone())).await;
     assert_eq!(kept.data()["constraints"], suggested);
     let mut none = base.clone();
     none["constraints"] = json!([]);
-    let unconstrained = s
-        .post("/generation/start", Some(&t), body(none))
-        .await
-        .expect(201);
+    let unconstrained = s.started_generation(&t, body(none)).await;
     assert!(
         unconstrained.data().get("constraints").is_none(),
         "{}",
@@ -284,8 +240,8 @@ async fn suggested_constraints_are_accepted_and_kept_by_generations(f: synth_tes
         s.run_queued_jobs().await,
         [Outcome::Completed, Outcome::Completed]
     );
-    let id = kept.data()["id"].as_str().unwrap();
-    let table = synthetic(&s, &t, id, &ds, &suggested).await;
+    let id = kept.id();
+    let table = synthetic(&s, &t, &id, &ds, &suggested).await;
     assert_eq!(table.n_rows(), 800);
 }
 
@@ -296,9 +252,7 @@ async fn conditions_on_numbers_and_dates_hold_in_every_row(f: synth_tests::Famil
     body["sample_size"] = json!(300);
     body["conditions"] = json!({"price": {">=": 50}, "checkin": {">=": "2024-03-10", "<": "2024-03-16"},
                                 "low": 45, "country": "FR"});
-    s.post("/generation/start", Some(&t), body)
-        .await
-        .expect(201);
+    s.started_generation(&t, body).await;
     let r = s.get("/generation/requests", Some(&t)).await.expect(200);
     let id = r.data()["items"][0]["id"].as_str().unwrap().to_owned();
     assert_eq!(s.run_queued_jobs().await, [Outcome::Completed]);

@@ -8,10 +8,11 @@ use serde_json::{Value, json};
 use synth_core::dispatch::{Dispatched, JobRequest, dispatch};
 use synth_core::ports::records::Cmp;
 use synth_core::{
-    Condition, Index, Item, JobSpec, JobState, Key, PortError, Query, SortKey, TxOp, Update,
+    Condition, Index, Item, JobSpec, JobState, Key, PortError, Query, RecordStore, SortKey, TxOp,
+    Update,
 };
 use synth_tests::sigv4::{self, Refusal};
-use synth_tests::{Family, UrlCheck, eventually};
+use synth_tests::{Family, UrlCheck, eventually, next_message};
 
 synth_tests::both_families!(
     records_round_trip_every_json_type,
@@ -194,15 +195,26 @@ async fn updates_create_set_remove_and_count(f: Family) {
     ));
 }
 
+/// Every page of `q`, following each one's cursor: the size of each page, and the integer
+/// `attr` of every item in order.
+async fn read_pages(r: &dyn RecordStore, mut q: Query, attr: &str) -> (Vec<usize>, Vec<i64>) {
+    let (mut sizes, mut values) = (Vec::new(), Vec::new());
+    loop {
+        let page = r.query(&q).await.unwrap();
+        sizes.push(page.items.len());
+        values.extend(page.items.iter().map(|i| i.i64(attr).unwrap()));
+        match page.next {
+            Some(c) => q.cursor = Some(c),
+            None => return (sizes, values),
+        }
+    }
+}
+
 async fn pagination_across_pages_both_orders(f: Family) {
     let r = &f.backends.records;
     for i in 0..25 {
-        r.put(
-            Item::new(&key("P#1", &format!("ITEM#{i:03}"))).with("i", i),
-            None,
-        )
-        .await
-        .unwrap();
+        let item = Item::new(&key("P#1", &format!("ITEM#{i:03}"))).with("i", i);
+        r.put(item, None).await.unwrap();
     }
     r.put(Item::new(&key("P#2", "ITEM#000")), None)
         .await
@@ -210,17 +222,7 @@ async fn pagination_across_pages_both_orders(f: Family) {
     for forward in [true, false] {
         let mut q = Query::partition(Index::Primary, "P#1").limit(10);
         q.forward = forward;
-        let mut seen = Vec::new();
-        let mut pages = Vec::new();
-        loop {
-            let page = r.query(&q).await.unwrap();
-            pages.push(page.items.len());
-            seen.extend(page.items.iter().map(|i| i.i64("i").unwrap()));
-            match page.next {
-                Some(c) => q.cursor = Some(c),
-                None => break,
-            }
-        }
+        let (pages, seen) = read_pages(r.as_ref(), q, "i").await;
         assert_eq!(
             pages,
             vec![10, 10, 5],
@@ -308,33 +310,17 @@ async fn secondary_index_queries(f: Family) {
             .with_gsi1(format!("STATUS#{status}"), format!("2026-11-{i:02}"));
         r.put(item, None).await.unwrap();
     }
-    r.put(
-        Item::new(&key("USER#9", "PROFILE")).with_gsi2("EMAIL", "ada@example.com"),
-        None,
-    )
-    .await
-    .unwrap();
-    r.put(
-        Item::new(&key("USER#8", "PROFILE")).with_gsi2("EMAIL", "bob@example.com"),
-        None,
-    )
-    .await
-    .unwrap();
+    for (user, email) in [("USER#9", "ada@example.com"), ("USER#8", "bob@example.com")] {
+        let item = Item::new(&key(user, "PROFILE")).with_gsi2("EMAIL", email);
+        r.put(item, None).await.unwrap();
+    }
     r.put(Item::new(&key("USER#7", "PROFILE")), None)
         .await
         .unwrap();
 
-    let mut q = Query::partition(Index::Gsi1, "STATUS#validating").limit(3);
-    let mut ns = Vec::new();
-    loop {
-        let page = r.query(&q).await.unwrap();
-        assert!(page.items.len() <= 3);
-        ns.extend(page.items.iter().map(|i| i.i64("n").unwrap()));
-        match page.next {
-            Some(c) => q.cursor = Some(c),
-            None => break,
-        }
-    }
+    let q = Query::partition(Index::Gsi1, "STATUS#validating").limit(3);
+    let (pages, ns) = read_pages(r.as_ref(), q, "n").await;
+    assert!(pages.iter().all(|&n| n <= 3), "{pages:?}");
     assert_eq!(
         ns,
         vec![1, 2, 4, 5, 7, 8, 10, 11],
@@ -586,13 +572,9 @@ async fn presigned_put_then_get_over_http(f: Family) {
     let http = reqwest::Client::new();
     let ct = "application/octet-stream";
     let body = "a,b\n1,2\n";
+    let ttl = Duration::from_secs(300);
     let put = o
-        .presign_put(
-            "uploads/u1/data.csv",
-            ct,
-            body.len() as u64,
-            Duration::from_secs(300),
-        )
+        .presign_put("uploads/u1/data.csv", ct, body.len() as u64, ttl)
         .await
         .unwrap();
     assert_eq!(put.method, "PUT");
@@ -640,7 +622,7 @@ async fn presigned_put_then_get_over_http(f: Family) {
 
     // A body of another length than the signed one.
     let other = o
-        .presign_put("uploads/u1/size.csv", ct, 150, Duration::from_secs(300))
+        .presign_put("uploads/u1/size.csv", ct, 150, ttl)
         .await
         .unwrap();
     let headers: std::collections::HashMap<_, _> = other.headers.iter().cloned().collect();
@@ -660,10 +642,7 @@ async fn presigned_put_then_get_over_http(f: Family) {
     }
     assert_eq!(o.head("uploads/u1/size.csv").await.unwrap(), None);
 
-    let get = o
-        .presign_get("uploads/u1/data.csv", Duration::from_secs(300))
-        .await
-        .unwrap();
+    let get = o.presign_get("uploads/u1/data.csv", ttl).await.unwrap();
     let res = http.get(&get.url).send().await.unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(res.bytes().await.unwrap(), "a,b\n1,2\n");
@@ -801,11 +780,7 @@ async fn queue_redelivers_after_visibility_timeout(f: Family) {
 
     // Extending the visibility keeps a message hidden past its first timeout.
     q.send("long work", "req-2").await.unwrap();
-    let m = q
-        .receive(1, Duration::from_secs(1), wait)
-        .await
-        .unwrap()
-        .remove(0);
+    let m = next_message(q.as_ref(), Duration::from_secs(1), wait).await;
     q.extend(&m.receipt, Duration::from_secs(30)).await.unwrap();
     tokio::time::sleep(Duration::from_millis(2000)).await;
     assert!(
@@ -938,12 +913,8 @@ async fn dispatch_starts_one_job_per_request(f: Family) {
     };
     let body = serde_json::to_string(&req).unwrap();
     b.queue.send(&body, &req.request_id).await.unwrap();
-    let m = b
-        .queue
-        .receive(1, Duration::from_secs(30), Duration::from_secs(5))
-        .await
-        .unwrap()
-        .remove(0);
+    let wait = Duration::from_secs(5);
+    let m = next_message(b.queue.as_ref(), Duration::from_secs(30), wait).await;
     let first = dispatch(b.records.as_ref(), b.jobs.as_ref(), &m.body)
         .await
         .unwrap();

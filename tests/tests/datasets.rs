@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use serde_json::json;
 use synth_core::{Key, Settings, Update};
-use synth_tests::http::{PENGUINS, serve};
+use synth_tests::http::{PENGUINS, TestServer, serve};
 use synth_tests::sigv4::{self, Refusal};
-use synth_tests::{UrlCheck, object_keys};
+use synth_tests::{UrlCheck, object_keys, says};
 
 synth_tests::both_families!(
     upload_ingest_inspect_override_delete,
@@ -18,13 +18,24 @@ synth_tests::both_families!(
     interrupted_ingestion_is_retried_then_given_up,
 );
 
+/// Record `n` generations running on the dataset at `key`, as starting them does.
+async fn set_running(s: &TestServer, key: &Key, n: u32) {
+    let set = Update::default().set("active_generations", n);
+    s.family
+        .backends
+        .records
+        .update(key, set, None)
+        .await
+        .unwrap();
+}
+
 async fn upload_ingest_inspect_override_delete(f: synth_tests::Family) {
     let s = serve(f, Settings::for_tests()).await;
     let (owner, t) = s.register("ada@example.com").await;
     let csv = std::fs::read(PENGUINS).expect("shared penguins dataset");
     let r = s.upload(&t, "penguins.csv", csv).await.expect(201);
     assert_eq!(r.data()["status"], "validating");
-    let id = r.data()["id"].as_str().unwrap().to_owned();
+    let id = r.id();
 
     let d = s.ingested(&t, &owner, &id, "penguins.csv").await;
     assert_eq!(d["status"], "ready", "{d}");
@@ -67,15 +78,9 @@ async fn upload_ingest_inspect_override_delete(f: synth_tests::Family) {
     );
 
     // Metadata override, checked against the data.
+    let metadata = format!("/upload/datasets/{id}/metadata");
     let ok = json!({"columns": {"island": {"sdtype": "text"}}});
-    let r = s
-        .call(
-            "PUT",
-            &format!("/upload/datasets/{id}/metadata"),
-            Some(&t),
-            Some(ok),
-        )
-        .await;
+    let r = s.put(&metadata, Some(&t), ok).await;
     assert_eq!(r.data()["metadata"]["columns"]["island"]["sdtype"], "text");
     assert_eq!(
         r.data()["metadata"]["columns"]["species"]["sdtype"],
@@ -83,30 +88,13 @@ async fn upload_ingest_inspect_override_delete(f: synth_tests::Family) {
         "other columns kept"
     );
     let bad = json!({"columns": {"species": {"sdtype": "numerical"}}});
-    let r = s
-        .call(
-            "PUT",
-            &format!("/upload/datasets/{id}/metadata"),
-            Some(&t),
-            Some(bad),
-        )
-        .await;
+    let r = s.put(&metadata, Some(&t), bad).await;
     assert_eq!(
         (r.status, r.body["error"]["details"]["column"].as_str()),
         (400, Some("species"))
     );
     let unknown = json!({"columns": {"wingspan": {"sdtype": "numerical"}}});
-    assert_eq!(
-        s.call(
-            "PUT",
-            &format!("/upload/datasets/{id}/metadata"),
-            Some(&t),
-            Some(unknown)
-        )
-        .await
-        .status,
-        400
-    );
+    assert_eq!(s.put(&metadata, Some(&t), unknown).await.status, 400);
     assert_eq!(
         s.get(&format!("/upload/datasets/{id}"), Some(&t))
             .await
@@ -120,20 +108,10 @@ async fn upload_ingest_inspect_override_delete(f: synth_tests::Family) {
 
     // Deletion waits for running generations.
     let key = Key::new(format!("USER#{owner}"), format!("DATASET#{id}"));
-    s.family
-        .backends
-        .records
-        .update(&key, Update::default().set("active_generations", 1), None)
-        .await
-        .unwrap();
+    set_running(&s, &key, 1).await;
     let busy = s.delete(&format!("/upload/datasets/{id}"), Some(&t)).await;
     assert_eq!((busy.status, busy.code()), (409, "CONFLICT"));
-    s.family
-        .backends
-        .records
-        .update(&key, Update::default().set("active_generations", 0), None)
-        .await
-        .unwrap();
+    set_running(&s, &key, 0).await;
     let del = s.delete(&format!("/upload/datasets/{id}"), Some(&t)).await;
     assert_eq!(del.status, 200);
     assert_eq!(
@@ -264,13 +242,7 @@ async fn presigned_upload_is_ingested_once(f: synth_tests::Family) {
         assert_eq!(status, 200, "the emulator does not check the signed length");
         let d = s.ingested(&t, &owner, &sized, "size.csv").await;
         assert_eq!(d["status"], "invalid", "{d}");
-        assert!(
-            d["error"]
-                .as_str()
-                .unwrap()
-                .contains("but 150 were declared"),
-            "{d}"
-        );
+        assert!(says(&d["error"], "but 150 were declared"), "{d}");
     }
 
     let too_big = s
@@ -282,12 +254,8 @@ async fn presigned_upload_is_ingested_once(f: synth_tests::Family) {
         .await;
     assert_eq!((too_big.status, too_big.code()), (400, "VALIDATION_ERROR"));
     assert_eq!(too_big.body["error"]["details"]["field"], "size");
-    assert!(
-        too_big.body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("MAX_FILE_SIZE_MB")
-    );
+    let message = &too_big.body["error"]["message"];
+    assert!(says(message, "MAX_FILE_SIZE_MB"), "{message}");
 }
 
 async fn bad_files_are_refused_or_marked_invalid(f: synth_tests::Family) {
@@ -297,12 +265,8 @@ async fn bad_files_are_refused_or_marked_invalid(f: synth_tests::Family) {
     assert_eq!((empty.status, empty.code()), (400, "VALIDATION_ERROR"));
     let exe = s.upload(&t, "tool.exe", b"MZ....".to_vec()).await;
     assert_eq!(exe.status, 400);
-    assert!(
-        exe.body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("unsupported")
-    );
+    let message = &exe.body["error"]["message"];
+    assert!(says(message, "unsupported"), "{message}");
     let no_file = s
         .http
         .post(format!("{}/upload/dataset", s.url))
@@ -324,14 +288,11 @@ async fn bad_files_are_refused_or_marked_invalid(f: synth_tests::Family) {
     let ragged = s
         .upload(&t, "ragged.csv", b"a,b,c\n1,2,3\n4,5\n6,7,8\n".to_vec())
         .await;
-    let id = ragged.data()["id"].as_str().unwrap().to_owned();
+    let id = ragged.id();
     let d = s.ingested(&t, &owner, &id, "ragged.csv").await;
     assert_eq!(d["status"], "invalid");
-    assert!(
-        d["error"].as_str().unwrap().contains('3'),
-        "names the first bad line: {}",
-        d["error"]
-    );
+    let error = &d["error"];
+    assert!(says(error, "3"), "names the first bad line: {error}");
     assert!(
         s.family
             .backends
@@ -359,17 +320,16 @@ async fn users_never_see_each_others_datasets(f: synth_tests::Family) {
     let r = s
         .upload(&a, "t.csv", b"x,y\n1,a\n2,b\n3,c\n".to_vec())
         .await;
-    let id = r.data()["id"].as_str().unwrap().to_owned();
+    let id = r.id();
     s.ingested(&a, &owner, &id, "t.csv").await;
     let b = Some(b.as_str());
     for r in [
         s.get(&format!("/upload/datasets/{id}"), b).await,
         s.get(&format!("/upload/datasets/{id}/preview"), b).await,
-        s.call(
-            "PUT",
+        s.put(
             &format!("/upload/datasets/{id}/metadata"),
             b,
-            Some(json!({"columns": {}})),
+            json!({"columns": {}}),
         )
         .await,
         s.call("DELETE", &format!("/upload/datasets/{id}"), b, None)

@@ -15,6 +15,7 @@ use synth_data::FileFormat;
 use synth_table::{ColumnData, Table};
 use synth_tests::http::{Reply, TestServer, read_table, serve};
 use synth_tests::recording::Recording;
+use synth_tests::{next_message, pluck, says};
 use synth_trainer::Outcome;
 
 synth_tests::both_families!(
@@ -49,8 +50,11 @@ fn settings() -> Settings {
     s
 }
 
-async fn start(s: &TestServer, token: &str, body: Value) -> Reply {
-    s.post("/generation/start", Some(token), body).await
+/// Ada's server on `settings`, her penguins ready: the server, her token and the dataset.
+async fn ada(f: synth_tests::Family, settings: Settings) -> (TestServer, String, String) {
+    let s = serve(f, settings).await;
+    let (_, t, dataset) = s.penguins("ada@example.com").await;
+    (s, t, dataset)
 }
 
 fn tvae(dataset: &str, format: &str) -> Value {
@@ -73,8 +77,7 @@ fn names(t: &Table) -> Vec<&str> {
 async fn ctgan_parquet_with_a_condition_end_to_end(mut f: synth_tests::Family) {
     let recording = Recording::new(f.backends.records.clone());
     f.backends.records = recording.clone();
-    let s = serve(f, settings()).await;
-    let (_, t, dataset) = s.penguins("ada@example.com").await;
+    let (s, t, dataset) = ada(f, settings()).await;
     let body = json!({
         "dataset_id": dataset, "sample_size": 120, "output_format": "parquet",
         "include_metadata": true, "conditions": {"species": "Gentoo"}, "seed": 7,
@@ -85,29 +88,19 @@ async fn ctgan_parquet_with_a_condition_end_to_end(mut f: synth_tests::Family) {
         "conditions": {"species": "Gentoo"},
     })).await.expect(200);
     assert_eq!(v.data()["valid"], true, "{}", v.body);
-    let warned: Vec<&str> = v.data()["warnings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|w| w["field"].as_str().unwrap())
-        .collect();
     assert_eq!(
-        warned,
+        pluck(&v.data()["warnings"], "/field"),
         ["batch_size"],
         "344 rows < batch_size 500: {}",
         v.body
     );
 
-    let r = start(&s, &t, body).await.expect(201);
+    let r = s.started_generation(&t, body).await;
     assert_eq!(r.data()["status"], "queued");
-    let id = r.data()["id"].as_str().unwrap().to_owned();
-    let early = s.get(&format!("/generation/download/{id}"), Some(&t)).await;
-    assert_eq!(
-        (early.status, early.code()),
-        (409, "CONFLICT"),
-        "{}",
-        early.body
-    );
+    let id = r.id();
+    s.get(&format!("/generation/download/{id}"), Some(&t))
+        .await
+        .expect_error(409, "CONFLICT");
 
     // Follow it while it trains: queued → running (with its phase) → completed.
     let seen = Arc::new(std::sync::Mutex::new(BTreeSet::new()));
@@ -224,8 +217,7 @@ async fn ctgan_parquet_with_a_condition_end_to_end(mut f: synth_tests::Family) {
 }
 
 async fn tvae_writes_csv_json_and_xlsx(f: synth_tests::Family) {
-    let s = serve(f, settings()).await;
-    let (_, t, dataset) = s.penguins("ada@example.com").await;
+    let (s, t, dataset) = ada(f, settings()).await;
     let formats = [
         ("csv", FileFormat::Csv),
         ("json", FileFormat::Json),
@@ -233,8 +225,8 @@ async fn tvae_writes_csv_json_and_xlsx(f: synth_tests::Family) {
     ];
     let mut ids = Vec::new();
     for (name, _) in formats {
-        let r = start(&s, &t, tvae(&dataset, name)).await.expect(201);
-        ids.push(r.data()["id"].as_str().unwrap().to_owned());
+        let r = s.started_generation(&t, tvae(&dataset, name)).await;
+        ids.push(r.id());
     }
     assert_eq!(
         s.run_queued_jobs().await,
@@ -255,21 +247,14 @@ async fn tvae_writes_csv_json_and_xlsx(f: synth_tests::Family) {
     let list = s
         .get("/generation/requests?status=completed", Some(&t))
         .await;
-    let listed: Vec<&str> = list.data()["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["id"].as_str().unwrap())
-        .collect();
     let newest_first: Vec<&str> = ids.iter().rev().map(String::as_str).collect();
-    assert_eq!(listed, newest_first);
+    assert_eq!(pluck(&list.data()["items"], "/id"), newest_first);
     let none = s.get("/generation/requests?status=running", Some(&t)).await;
     assert_eq!(none.data()["items"], json!([]));
 }
 
 async fn argn_meets_its_conditions_exactly_and_reports_what_it_protects(f: synth_tests::Family) {
-    let s = serve(f, settings()).await;
-    let (_, t, dataset) = s.penguins("ada@example.com").await;
+    let (s, t, dataset) = ada(f, settings()).await;
     let config = s.get("/generation-v2/config", Some(&t)).await.expect(200);
     assert_eq!(config.data()["default_model"], "argn", "{}", config.body);
     assert!(
@@ -288,9 +273,9 @@ async fn argn_meets_its_conditions_exactly_and_reports_what_it_protects(f: synth
         // No `model_type`: argn is the default.
         "model_config": {"epochs": 5, "batch_size": 100},
     });
-    let started = start(&s, &t, body).await.expect(201);
+    let started = s.started_generation(&t, body).await;
     assert_eq!(started.data()["model_type"], "argn", "{}", started.body);
-    let id = started.data()["id"].as_str().unwrap().to_owned();
+    let id = started.id();
     assert_eq!(s.run_queued_jobs().await, [Outcome::Completed]);
     let links = s.get(&format!("/generation/download/{id}"), Some(&t)).await;
     assert_eq!(links.status, 200, "{}", links.body);
@@ -339,7 +324,7 @@ async fn the_seed_flow_creates_then_starts(f: synth_tests::Family) {
         .await
         .expect(201);
     assert_eq!(r.data()["status"], "pending");
-    let id = r.data()["id"].as_str().unwrap().to_owned();
+    let id = r.id();
     assert!(
         s.run_queued_jobs().await.is_empty(),
         "a pending request is not queued"
@@ -456,7 +441,7 @@ async fn bad_requests_are_refused_and_store_nothing(f: synth_tests::Family) {
         ),
     ];
     for (patch, field) in cases {
-        let r = start(&s, &t, with(patch.clone())).await;
+        let r = s.start_generation(&t, with(patch.clone())).await;
         assert_eq!(
             (r.status, r.code()),
             (400, "VALIDATION_ERROR"),
@@ -469,28 +454,21 @@ async fn bad_requests_are_refused_and_store_nothing(f: synth_tests::Family) {
             r.body
         );
     }
-    start(
-        &s,
-        &t,
-        json!({"dataset_id": dataset, "model_config": "ctgan"}),
-    )
-    .await
-    .expect(400);
-    let unknown = start(&s, &t, with(json!({"dataset_id": "no-such-dataset"}))).await;
-    assert_eq!(
-        (unknown.status, unknown.code()),
-        (404, "NOT_FOUND"),
-        "{}",
-        unknown.body
-    );
+    s.start_generation(&t, json!({"dataset_id": dataset, "model_config": "ctgan"}))
+        .await
+        .expect(400);
+    s.start_generation(&t, with(json!({"dataset_id": "no-such-dataset"})))
+        .await
+        .expect_error(404, "NOT_FOUND");
 
     let r = s
         .upload(&t, "broken.csv", b"\xff\xfe\x00garbage\x00".to_vec())
         .await;
-    let broken = r.data()["id"].as_str().unwrap().to_owned();
+    let broken = r.id();
     let d = s.ingested(&t, &owner, &broken, "broken.csv").await;
     assert_eq!(d["status"], "invalid", "{d}");
-    let not_ready = start(&s, &t, with(json!({"dataset_id": broken})))
+    let not_ready = s
+        .start_generation(&t, with(json!({"dataset_id": broken})))
         .await
         .expect(400);
     assert_eq!(not_ready.body["error"]["details"]["field"], "dataset_id");
@@ -508,13 +486,12 @@ async fn bad_requests_are_refused_and_store_nothing(f: synth_tests::Family) {
 }
 
 async fn other_users_requests_are_not_found(f: synth_tests::Family) {
-    let s = serve(f, settings()).await;
-    let (_, a, dataset) = s.penguins("ada@example.com").await;
+    let (s, a, dataset) = ada(f, settings()).await;
     let (_, b) = s.register("bob@example.com").await;
-    let r = start(&s, &a, tvae(&dataset, "csv")).await;
-    let id = r.data()["id"].as_str().unwrap().to_owned();
+    let r = s.start_generation(&a, tvae(&dataset, "csv")).await;
+    let id = r.id();
     assert_eq!(
-        start(&s, &b, tvae(&dataset, "csv")).await.status,
+        s.start_generation(&b, tvae(&dataset, "csv")).await.status,
         404,
         "B cannot use A's dataset"
     );
@@ -548,20 +525,19 @@ async fn other_users_requests_are_not_found(f: synth_tests::Family) {
 async fn cancel_approval_and_rejection(f: synth_tests::Family) {
     let mut settings = settings();
     settings.require_approval = true;
-    let s = serve(f, settings).await;
-    let (_, t, dataset) = s.penguins("ada@example.com").await;
+    let (s, t, dataset) = ada(f, settings).await;
     let (_, root) = s.admin("root@example.com").await;
 
-    let waiting = start(&s, &t, tvae(&dataset, "csv")).await;
+    let waiting = s.start_generation(&t, tvae(&dataset, "csv")).await;
     assert_eq!(
         waiting.data()["status"],
         "awaiting_approval",
         "{}",
         waiting.body
     );
-    let id = waiting.data()["id"].as_str().unwrap().to_owned();
-    let to_reject = start(&s, &t, tvae(&dataset, "csv")).await;
-    let rejected_id = to_reject.data()["id"].as_str().unwrap().to_owned();
+    let id = waiting.id();
+    let to_reject = s.start_generation(&t, tvae(&dataset, "csv")).await;
+    let rejected_id = to_reject.id();
     assert!(
         s.run_queued_jobs().await.is_empty(),
         "nothing queued before approval"
@@ -576,48 +552,28 @@ async fn cancel_approval_and_rejection(f: synth_tests::Family) {
         "{}",
         listed.body
     );
-    assert_eq!(
-        s.post_empty(&format!("/admin/approve/{id}"), Some(&t))
-            .await
-            .status,
-        403
-    );
-    let ok = s
-        .post_empty(&format!("/admin/approve/{id}"), Some(&root))
-        .await;
+    let approve = format!("/admin/approve/{id}");
+    assert_eq!(s.post_empty(&approve, Some(&t)).await.status, 403);
+    let ok = s.post_empty(&approve, Some(&root)).await;
     assert_eq!(
         (ok.status, &ok.data()["status"]),
         (200, &json!("queued")),
         "{}",
         ok.body
     );
-    s.post_empty(&format!("/admin/approve/{id}"), Some(&root))
-        .await
-        .expect(409);
-    s.post(
-        &format!("/admin/reject/{rejected_id}"),
-        Some(&root),
-        json!({"reason": ""}),
-    )
-    .await
-    .expect(400);
-    s.post(
-        &format!("/admin/reject/{rejected_id}"),
-        Some(&root),
-        json!({"reason": "too large for now"}),
-    )
-    .await
-    .expect(200);
+    s.post_empty(&approve, Some(&root)).await.expect(409);
+    // A rejection needs a reason.
+    let reject = format!("/admin/reject/{rejected_id}");
+    for (reason, code) in [("", 400), ("too large for now", 200)] {
+        s.post(&reject, Some(&root), json!({"reason": reason}))
+            .await
+            .expect(code);
+    }
     let r = status(&s, &t, &rejected_id).await;
     assert_eq!(r["status"], "rejected");
     assert!(r.to_string().contains("too large for now"), "{r}");
     let logs = s.get("/admin/logs", Some(&root)).await;
-    let actions: Vec<&str> = logs.data()["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|e| e["action"].as_str())
-        .collect();
+    let actions = pluck(&logs.data()["items"], "/action");
     assert!(actions.iter().any(|a| a.contains("approve")), "{actions:?}");
     assert!(actions.iter().any(|a| a.contains("reject")), "{actions:?}");
 
@@ -645,19 +601,11 @@ async fn a_duplicate_delivery_trains_once(f: synth_tests::Family) {
     // A lease longer than a heartbeat: the second run waits for the live first one.
     let mut settings = settings();
     settings.trainer_lease_seconds = 60;
-    let s = serve(f, settings).await;
-    let (_, t, dataset) = s.penguins("ada@example.com").await;
-    let id = start(&s, &t, tvae(&dataset, "csv")).await.data()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (s, t, dataset) = ada(f, settings).await;
+    let id = s.start_generation(&t, tvae(&dataset, "csv")).await.id();
     let b = &s.family.backends;
-    let m = b
-        .queue
-        .receive(1, Duration::from_secs(60), Duration::from_secs(5))
-        .await
-        .unwrap()
-        .remove(0);
+    let wait = Duration::from_secs(5);
+    let m = next_message(b.queue.as_ref(), Duration::from_secs(60), wait).await;
     let dispatch = || synth_core::dispatch::dispatch(b.records.as_ref(), b.jobs.as_ref(), &m.body);
     let first = dispatch().await.unwrap();
     let second = dispatch().await.unwrap();
@@ -696,21 +644,20 @@ async fn a_duplicate_delivery_trains_once(f: synth_tests::Family) {
 async fn the_concurrency_limit_holds(f: synth_tests::Family) {
     let mut settings = settings();
     settings.max_concurrent_generations = 1;
-    let s = serve(f, settings).await;
-    let (_, t, dataset) = s.penguins("ada@example.com").await;
-    assert_eq!(start(&s, &t, tvae(&dataset, "csv")).await.status, 201);
-    let over = start(&s, &t, tvae(&dataset, "csv")).await.expect(429);
-    assert!(
-        over.body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("MAX_CONCURRENT_GENERATIONS"),
-        "{}",
-        over.body
+    let (s, t, dataset) = ada(f, settings).await;
+    assert_eq!(
+        s.start_generation(&t, tvae(&dataset, "csv")).await.status,
+        201
     );
+    let over = s
+        .start_generation(&t, tvae(&dataset, "csv"))
+        .await
+        .expect(429);
+    let message = &over.body["error"]["message"];
+    assert!(says(message, "MAX_CONCURRENT_GENERATIONS"), "{}", over.body);
     assert_eq!(s.run_queued_jobs().await, [Outcome::Completed]);
     assert_eq!(
-        start(&s, &t, tvae(&dataset, "csv")).await.status,
+        s.start_generation(&t, tvae(&dataset, "csv")).await.status,
         201,
         "free again once it finished"
     );
@@ -738,10 +685,7 @@ async fn an_interrupted_run_is_retried_then_given_up(f: synth_tests::Family) {
             }
         }
     };
-    let retried = start(&s, &t, tvae(&dataset, "csv")).await.data()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let retried = s.start_generation(&t, tvae(&dataset, "csv")).await.id();
     crash(retried.clone()).await;
     assert_eq!(status(&s, &t, &retried).await["status"], "running");
     assert_eq!(s.run_queued_jobs().await, [Outcome::Completed]);
@@ -752,10 +696,7 @@ async fn an_interrupted_run_is_retried_then_given_up(f: synth_tests::Family) {
         "{done}"
     );
 
-    let given_up = start(&s, &t, tvae(&dataset, "csv")).await.data()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let given_up = s.start_generation(&t, tvae(&dataset, "csv")).await.id();
     crash(given_up.clone()).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     crash(given_up.clone()).await;
@@ -766,13 +707,7 @@ async fn an_interrupted_run_is_retried_then_given_up(f: synth_tests::Family) {
     );
     let failed = status(&s, &t, &given_up).await;
     assert_eq!(failed["status"], "failed", "{failed}");
-    assert!(
-        failed["error"]
-            .as_str()
-            .unwrap()
-            .contains("stopped 2 times"),
-        "{failed}"
-    );
+    assert!(says(&failed["error"], "stopped 2 times"), "{failed}");
     let told = |token: String, kind: &'static str| {
         let (s, id) = (&s, given_up.clone());
         async move {
@@ -793,10 +728,7 @@ async fn an_interrupted_run_is_retried_then_given_up(f: synth_tests::Family) {
         format!("Request {given_up} failed after 3 trainer runs.")
     );
     let owners = told(t.clone(), "generation.failed").await;
-    assert!(
-        owners["body"].as_str().unwrap().contains("stopped 2 times"),
-        "{owners}"
-    );
+    assert!(says(&owners["body"], "stopped 2 times"), "{owners}");
     let users = s.get("/notifications?limit=100", Some(&t)).await;
     assert!(
         !users.body.to_string().contains("admin."),
@@ -809,14 +741,10 @@ async fn an_interrupted_run_is_retried_then_given_up(f: synth_tests::Family) {
 async fn a_running_request_stops_when_cancelled(f: synth_tests::Family) {
     let mut settings = settings();
     settings.max_epochs = 100_000;
-    let s = serve(f, settings).await;
-    let (_, t, dataset) = s.penguins("ada@example.com").await;
+    let (s, t, dataset) = ada(f, settings).await;
     let long = json!({"dataset_id": dataset, "sample_size": 100, "output_format": "csv",
            "model_config": {"model_type": "ctgan", "epochs": 50_000, "batch_size": 100, "pac": 10}});
-    let id = start(&s, &t, long).await.data()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = s.start_generation(&t, long).await.id();
     let path = format!("/generation/requests/{id}");
     let (outcomes, cancel) = tokio::join!(s.run_queued_jobs(), async {
         let training = synth_tests::eventually(Duration::from_secs(120), || async {

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use synth_tests::http::{TestServer, quick_settings, serve};
+use synth_tests::pluck;
 
 synth_tests::both_families!(
     a_finished_generation_notifies_its_owner_once,
@@ -47,8 +48,7 @@ async fn once_there_are(s: &TestServer, token: &str, n: usize) -> Value {
 }
 
 fn kinds(page: &Value) -> Vec<&str> {
-    let items = page["items"].as_array().unwrap();
-    items.iter().map(|n| n["kind"].as_str().unwrap()).collect()
+    pluck(&page["items"], "/kind")
 }
 
 /// A generation that completes tells its owner once, with what it is about and where to
@@ -146,18 +146,8 @@ async fn reading_deleting_and_other_users(f: synth_tests::Family) {
     )
     .await;
     let page = once_there_are(&s, &a, 3).await;
-    let ids: Vec<String> = page["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| n["id"].as_str().unwrap().to_owned())
-        .collect();
-    let objects: Vec<&str> = page["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| n["object"]["id"].as_str().unwrap())
-        .collect();
+    let ids = pluck(&page["items"], "/id");
+    let objects = pluck(&page["items"], "/object/id");
     assert_eq!(objects, ["r3", "r2", "r1"], "newest first");
     let bobs = once_there_are(&s, &b, 1).await;
     let bobs_id = bobs["items"][0]["id"].as_str().unwrap().to_owned();
@@ -203,13 +193,7 @@ async fn reading_deleting_and_other_users(f: synth_tests::Family) {
         "read once"
     );
     let page = list(&s, &a, "").await;
-    let order: Vec<&str> = page["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| n["object"]["id"].as_str().unwrap())
-        .collect();
-    assert_eq!(order, ["r3", "r2", "r1"]);
+    assert_eq!(pluck(&page["items"], "/object/id"), ["r3", "r2", "r1"]);
     assert!(page["items"][2]["read_at"].is_string());
     let first = list(&s, &a, "?limit=1").await;
     assert_eq!(first["items"].as_array().unwrap().len(), 1);
@@ -300,10 +284,7 @@ async fn pushes_follow_devices_and_preferences(f: synth_tests::Family) {
 
     let prefs = json!({"notification_preferences": {"email": false, "push": true, "in_app": true,
                         "push_kinds": {"generation.failed": false}}});
-    let r = s
-        .call("PUT", "/users/profile", Some(&t), Some(prefs))
-        .await
-        .expect(200);
+    let r = s.put("/users/profile", Some(&t), prefs).await.expect(200);
     assert_eq!(
         r.data()["notification_preferences"]["push_kinds"]["generation.failed"],
         false

@@ -8,7 +8,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use synth_core::Settings;
 use synth_data::FileFormat;
-use synth_tests::http::{TestServer, read_table, serve};
+use synth_tests::http::{TestServer, quick_request, read_table, serve};
+use synth_tests::pluck;
 use synth_trainer::Outcome;
 
 synth_tests::both_families!(
@@ -42,7 +43,7 @@ async fn started(s: &TestServer, token: &str, body: Value) -> String {
         .await
         .expect(201);
     assert_eq!(r.data()["kind"], "optimization", "{}", r.body);
-    r.data()["id"].as_str().unwrap().to_owned()
+    r.id()
 }
 
 async fn trials(s: &TestServer, token: &str, id: &str) -> Value {
@@ -124,10 +125,7 @@ async fn a_search_runs_its_trials_and_hands_back_the_best(f: synth_tests::Family
         config["model_config"]["epochs"],
         best["best"]["params"]["epochs"]
     );
-    let generation = s
-        .post("/generation/start", Some(&t), config)
-        .await
-        .expect(201);
+    let generation = s.started_generation(&t, config).await;
     assert_eq!(generation.data()["kind"], "generation");
     assert_eq!(s.run_queued_jobs().await, [Outcome::Completed]);
 
@@ -144,33 +142,18 @@ async fn a_search_runs_its_trials_and_hands_back_the_best(f: synth_tests::Family
     assert_eq!(runs(&replay), runs(&all));
 
     // A generation with a search first shows its trials the same way.
-    let searched = s
-        .post(
-            "/generation/start",
-            Some(&t),
-            json!({
-                "dataset_id": dataset, "sample_size": 100,
-                "model_config": {"model_type": "tvae", "epochs": 1, "batch_size": 100},
-                "optimization_config": {"enabled": true, "method": "random", "n_trials": 2,
-                                        "search_space": {"epochs": [1, 2]}},
-            }),
-        )
-        .await
-        .expect(201);
-    let searched = searched.data()["id"].as_str().unwrap().to_owned();
+    let mut body = quick_request(&dataset, 100);
+    body["optimization_config"] = json!({"enabled": true, "method": "random", "n_trials": 2,
+                                         "search_space": {"epochs": [1, 2]}});
+    let searched = s.started_generation(&t, body).await;
+    let searched = searched.id();
     assert_eq!(s.run_queued_jobs().await, [Outcome::Completed]);
     let its = trials(&s, &t, &searched).await;
     assert_eq!(its["trials"].as_array().unwrap().len(), 2, "{its}");
     assert!(its["best"]["score"].is_number(), "{its}");
     let listed = s.get("/optimization/requests", Some(&t)).await.expect(200);
-    let ids: Vec<&str> = listed.data()["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["id"].as_str().unwrap())
-        .collect();
     assert_eq!(
-        ids,
+        pluck(&listed.data()["items"], "/id"),
         [again.as_str(), id.as_str()],
         "only the searches, newest first: {}",
         listed.body
@@ -349,18 +332,7 @@ async fn other_users_searches_are_not_found(f: synth_tests::Family) {
     assert_eq!(anonymous.status, 401);
 
     // A generation without a search has no trials, and is cancelled, not stopped.
-    let plain = s
-        .post(
-            "/generation/start",
-            Some(&a),
-            json!({
-                "dataset_id": dataset, "sample_size": 100,
-                "model_config": {"model_type": "tvae", "epochs": 1, "batch_size": 100},
-            }),
-        )
-        .await
-        .expect(201);
-    let plain = plain.data()["id"].as_str().unwrap();
+    let plain = s.quick_generation(&a, &dataset, 100).await;
     let r = s
         .get(&format!("/optimization/trials/{plain}"), Some(&a))
         .await;

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use synth_tests::http::{PENGUINS, TestServer, quick_settings, serve};
+use synth_tests::pluck;
 use synth_tests::recording::{Call, Recording};
 
 synth_tests::both_families!(
@@ -70,7 +71,7 @@ async fn the_figures_follow_a_scripted_day(f: synth_tests::Family) {
         .upload(&ada, "ragged.csv", ragged.clone())
         .await
         .expect(201);
-    let ragged_id = r.data()["id"].as_str().unwrap().to_owned();
+    let ragged_id = r.id();
     let d = s.ingested(&ada, &ada_id, &ragged_id, "ragged.csv").await;
     assert_eq!(d["status"], "invalid");
     let (bob_id, bob) = s.register("bob@example.com").await;
@@ -90,7 +91,7 @@ async fn the_figures_follow_a_scripted_day(f: synth_tests::Family) {
     let body =
         json!({"request": {"dataset_name": "penguins.csv"}, "params": {"model_type": "tvae"}});
     let r = s.post("/data/requests", Some(&ada), body).await.expect(201);
-    let cancelled = r.data()["id"].as_str().unwrap().to_owned();
+    let cancelled = r.id();
     s.delete(&format!("/generation/requests/{cancelled}"), Some(&ada))
         .await
         .expect(200);
@@ -112,12 +113,7 @@ async fn the_figures_follow_a_scripted_day(f: synth_tests::Family) {
     assert_eq!(dash["quality"], json!({"scored": 1, "mean": q, "best": q}));
     assert!(dash["training_minutes"].as_f64().unwrap() > 0.0, "{dash}");
     assert_eq!(dash["storage_bytes"], penguins + ada_result);
-    let recent: Vec<&str> = dash["recent_requests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["id"].as_str().unwrap())
-        .collect();
+    let recent = pluck(&dash["recent_requests"], "/id");
     assert_eq!(recent, [cancelled.as_str(), done.as_str()]);
     assert_eq!(dash["recent_requests"][1]["rows"], 100);
     assert_eq!(
