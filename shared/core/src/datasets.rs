@@ -580,8 +580,8 @@ impl Datasets {
     /// One of the caller's datasets; another user's is simply not found.
     pub async fn get(&self, owner: &str, id: &str) -> ServiceResult<Dataset> {
         let not_found = || ServiceError::NotFound("no such dataset".into());
-        let key = dataset_key(owner, id);
-        let d: Dataset = read_by_id(self.records.as_ref(), id, &key, not_found).await?;
+        let key_of = |id: &str| dataset_key(owner, id);
+        let d: Dataset = read_by_id(self.records.as_ref(), id, key_of, not_found).await?;
         if d.status == DatasetStatus::Deleting {
             return Err(not_found());
         }

@@ -65,16 +65,16 @@ pub fn page_size(limit: Option<usize>) -> ServiceResult<usize> {
 /// The longest id the platform makes (a UUID's 36 characters, with room to spare).
 pub const MAX_ID_LEN: usize = 64;
 
-/// The item at `key` (the key of `id`) read as a `T`, or `not_found` when there is none.
-/// An `id` no id can be (empty, or longer than [`MAX_ID_LEN`]) is not found without a read.
+/// The item at `key_of(id)` read as a `T`, or `not_found` when there is none. An `id` no
+/// id can be (empty, or longer than [`MAX_ID_LEN`]) is not found without a read.
 pub(crate) async fn read_by_id<T: serde::de::DeserializeOwned>(
     records: &dyn RecordStore,
     id: &str,
-    key: &Key,
+    key_of: impl FnOnce(&str) -> Key,
     not_found: impl Fn() -> ServiceError,
 ) -> ServiceResult<T> {
     check_id(id, &not_found)?;
-    let item = records.get(key).await?.ok_or_else(not_found)?;
+    let item = records.get(&key_of(id)).await?.ok_or_else(not_found)?;
     Ok(item.to_value()?)
 }
 

@@ -337,8 +337,8 @@ impl Generations {
 
     /// One of the caller's requests; another user's is simply not found.
     pub async fn get(&self, owner: &str, id: &str) -> ServiceResult<GenerationRequest> {
-        let key = request_key(owner, id);
-        read_by_id(self.records.as_ref(), id, &key, not_found).await
+        let key_of = |id: &str| request_key(owner, id);
+        read_by_id(self.records.as_ref(), id, key_of, not_found).await
     }
 
     /// The caller's requests, newest first, optionally in one status. With a status, a page
