@@ -12,7 +12,7 @@ use crate::datetime;
 use crate::infer::parse_bool;
 
 /// Coerce each column named in `metadata` to its sdtype: datetime strings (with
-/// `datetime_format`) to datetimes, numbers stored as text to numbers, yes/no to booleans.
+/// `datetime_format`) to datetimes, numbers stored as text to numbers, 0/1 to booleans.
 /// Columns the metadata does not name are kept as they are.
 pub fn apply_metadata(table: Table, metadata: &Metadata) -> Result<Table, DataError> {
     for (name, _) in &metadata.columns {
@@ -168,15 +168,25 @@ fn coerce(col: Column, meta: &ColumnMetadata) -> Result<Column, DataError> {
     Ok(Column { name, data })
 }
 
+/// Booleans: numbers 0 and 1 become true and false; text keeps its words (`Yes`/`No`,
+/// `True`/`False`, `Y`/`N`), checked to be booleans, so a synthetic table spells them as the
+/// real one does.
 fn boolean(data: ColumnData, err: Refusal) -> Result<ColumnData, DataError> {
     let zero_or_one = "only 0 and 1 are booleans";
     Ok(ColumnData::Bool(match data {
         ColumnData::Bool(v) => v,
-        ColumnData::Str(v) => convert(
-            &v,
-            |s| parse_bool(s),
-            |i, s| err(i, s.clone(), "not a boolean (true/false, yes/no, 1/0)"),
-        )?,
+        ColumnData::Str(v) => {
+            let not_boolean = "not a boolean (true/false, yes/no, 1/0)";
+            let refused = v.iter().enumerate().find_map(|(i, s)| {
+                s.as_ref()
+                    .filter(|s| parse_bool(s).is_none())
+                    .map(|s| (i, s))
+            });
+            return match refused {
+                Some((i, s)) => Err(err(i, s.clone(), not_boolean)),
+                None => Ok(ColumnData::Str(v)),
+            };
+        }
         ColumnData::Int(v) => convert(
             &v,
             |x| match x {

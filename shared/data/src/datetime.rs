@@ -2,6 +2,8 @@
 //! with it. Hand-written because polars (without its `lazy`/temporal string parsing) does not
 //! detect formats, and SDV metadata needs the format itself, not just parsed values.
 
+use std::fmt::Write;
+
 use chrono::DateTime;
 use chrono::format::{Item, Parsed, StrftimeItems};
 
@@ -14,6 +16,8 @@ pub(crate) const CANDIDATES: &[&str] = &[
     "%Y-%m-%dT%H:%M:%S%.fZ",
     "%Y-%m-%dT%H:%M:%S%:z",
     "%Y-%m-%dT%H:%M:%S%.f%:z",
+    // RFC 3339: offsets and `Z` in one column (UTC written as `Z` beside other zones).
+    "%+",
     "%Y-%m-%dT%H:%M",
     "%Y-%m-%d %H:%M:%S",
     "%Y-%m-%d %H:%M:%S%.f",
@@ -53,6 +57,27 @@ fn has_offset(format: &str) -> bool {
 pub(crate) struct DateParser {
     items: Vec<Item<'static>>,
     kind: Kind,
+    /// For a format with a time of day, its date part: a bare date in a column of datetimes
+    /// (`2024-01-31` among `2024-01-31 10:20:00`, as exports print midnight) is that day at
+    /// midnight, as pandas reads it.
+    date_part: Option<Vec<Item<'static>>>,
+}
+
+/// The date part of a format with a time: what comes before the first time field, without
+/// the separator; `None` unless it names a day, a month and a year.
+fn date_part(format: &str) -> Option<Vec<Item<'static>>> {
+    let time = ["%H", "%I", "%T", "%R"]
+        .iter()
+        .filter_map(|t| format.find(t))
+        .min()?;
+    let date = format[..time].trim_end_matches([' ', 'T', ',']);
+    let full = ["%d", "%e"].iter().any(|d| date.contains(d))
+        && ["%m", "%b", "%B"].iter().any(|m| date.contains(m))
+        && ["%Y", "%y"].iter().any(|y| date.contains(y));
+    if !full {
+        return None;
+    }
+    StrftimeItems::new(date).parse_to_owned().ok()
 }
 
 #[derive(Clone, Copy)]
@@ -76,26 +101,45 @@ impl DateParser {
         } else {
             Kind::Date
         };
-        Some(Self { items, kind })
+        let date_part = match kind {
+            Kind::Date => None,
+            Kind::Offset | Kind::Time => date_part(format),
+        };
+        Some(Self {
+            items,
+            kind,
+            date_part,
+        })
     }
 
     /// Microseconds since the epoch (UTC), or `None` if `value` does not match.
     pub(crate) fn parse(&self, value: &str) -> Option<i64> {
+        let value = value.trim();
         let mut parsed = Parsed::new();
-        chrono::format::parse(&mut parsed, value.trim(), self.items.iter()).ok()?;
+        if chrono::format::parse(&mut parsed, value, self.items.iter()).is_err() {
+            let date = self.date_part.as_ref()?;
+            let mut parsed = Parsed::new();
+            chrono::format::parse(&mut parsed, value, date.iter()).ok()?;
+            return midnight(&parsed);
+        }
         match self.kind {
             Kind::Offset => parsed.to_datetime().ok().map(|d| d.timestamp_micros()),
             Kind::Time => parsed
                 .to_naive_datetime_with_offset(0)
                 .ok()
                 .map(|d| d.and_utc().timestamp_micros()),
-            Kind::Date => parsed
-                .to_naive_date()
-                .ok()
-                .and_then(|d| d.and_hms_opt(0, 0, 0))
-                .map(|d| d.and_utc().timestamp_micros()),
+            Kind::Date => midnight(&parsed),
         }
     }
+}
+
+/// A parsed date at midnight UTC, in microseconds since the epoch.
+fn midnight(parsed: &Parsed) -> Option<i64> {
+    parsed
+        .to_naive_date()
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|d| d.and_utc().timestamp_micros())
 }
 
 /// Parse one value with a strftime format into microseconds since the epoch (UTC).
@@ -119,14 +163,17 @@ impl DateFormatter {
         Self { items }
     }
 
+    /// The instant in UTC (an offset in the format renders as `+00:00`); a format chrono
+    /// cannot render for it falls back to [`DEFAULT_DATETIME_FORMAT`].
     pub(crate) fn format(&self, micros: i64) -> String {
-        match DateTime::from_timestamp_micros(micros) {
-            Some(d) => d
-                .naive_utc()
-                .format_with_items(self.items.iter())
-                .to_string(),
-            None => micros.to_string(),
+        let Some(d) = DateTime::from_timestamp_micros(micros) else {
+            return micros.to_string();
+        };
+        let mut out = String::new();
+        if write!(out, "{}", d.format_with_items(self.items.iter())).is_err() {
+            out = d.format(DEFAULT_DATETIME_FORMAT).to_string();
         }
+        out
     }
 }
 
@@ -135,11 +182,15 @@ pub fn format(micros: i64, format: &str) -> String {
     DateFormatter::new(format).format(micros)
 }
 
-/// The format that fits a column of datetimes already parsed: date-only when all are midnight.
+/// The format that fits a column of datetimes already parsed: date-only when all are
+/// midnight, with fractions of a second when any has them.
 pub fn format_for_values(values: &[Option<i64>]) -> &'static str {
-    let day = 86_400_000_000i64;
-    if values.iter().flatten().all(|v| v.rem_euclid(day) == 0) {
+    let (day, second) = (86_400_000_000i64, 1_000_000i64);
+    let mut present = values.iter().flatten();
+    if present.clone().all(|v| v.rem_euclid(day) == 0) {
         "%Y-%m-%d"
+    } else if present.any(|v| v.rem_euclid(second) != 0) {
+        "%Y-%m-%d %H:%M:%S%.f"
     } else {
         DEFAULT_DATETIME_FORMAT
     }
@@ -213,6 +264,33 @@ mod tests {
         let t = parse("2024-01-31T10:20:30+01:00", "%Y-%m-%dT%H:%M:%S%:z").unwrap();
         assert_eq!(format(t, DEFAULT_DATETIME_FORMAT), "2024-01-31 09:20:30");
         assert_eq!(parse("20240131", "%Y-%m-%d"), None);
+        // An offset renders as UTC's, not as a failure (naive times have none to show).
+        assert_eq!(
+            format(t, "%Y-%m-%dT%H:%M:%S%:z"),
+            "2024-01-31T09:20:30+00:00"
+        );
+        assert_eq!(format(t, "%Y-%m-%d %H:%M:%S %Z"), "2024-01-31 09:20:30 UTC");
+    }
+
+    #[test]
+    fn a_column_of_instants_gets_the_format_that_shows_all_of_them() {
+        let (day, second) = (86_400_000_000i64, 1_000_000i64);
+        let cases: [(&[Option<i64>], &str); 4] = [
+            (&[Some(day), None, Some(-3 * day)], "%Y-%m-%d"),
+            (
+                &[Some(day), Some(day + 5 * second)],
+                DEFAULT_DATETIME_FORMAT,
+            ),
+            (&[Some(day), Some(day + 1_500)], "%Y-%m-%d %H:%M:%S%.f"),
+            (&[None], "%Y-%m-%d"),
+        ];
+        for (values, want) in cases {
+            assert_eq!(format_for_values(values), want, "{values:?}");
+        }
+        assert_eq!(
+            format(day + 1_500, "%Y-%m-%d %H:%M:%S%.f"),
+            "1970-01-02 00:00:00.001500"
+        );
     }
 
     #[test]
@@ -232,6 +310,22 @@ mod tests {
             let d = detect(values.iter().copied());
             assert_eq!(d, Detected::Format { format, ambiguous }, "{values:?}");
         }
+        // Bare dates among datetimes are midnight, in the datetimes' format.
+        let d = detect(["2024-01-31", "2024-02-01 10:27:00"].into_iter());
+        let format = "%Y-%m-%d %H:%M:%S";
+        assert_eq!(
+            d,
+            Detected::Format {
+                format,
+                ambiguous: false
+            }
+        );
+        assert_eq!(parse("2024-01-31", format), parse("2024-01-31", "%Y-%m-%d"));
+        assert_eq!(
+            parse("31/01/2024", "%d/%m/%Y %H:%M"),
+            parse("2024-01-31", "%Y-%m-%d")
+        );
+        assert_eq!(parse("2024-01-31 10", format), None);
         let d = detect(["2024-01-31", "31.01.2024"].into_iter());
         assert_eq!(d, Detected::Mixed(vec!["%Y-%m-%d", "%d.%m.%Y"]));
         assert_eq!(detect(["20240131", "20240201"].into_iter()), Detected::None);

@@ -273,7 +273,7 @@ pub(crate) fn parse_bool(s: &str) -> Option<bool> {
 }
 
 /// A plain number as text; leading zeros (zip codes, account numbers) are not numbers.
-fn numeric_text(s: &str) -> bool {
+pub(crate) fn numeric_text(s: &str) -> bool {
     let s = s.trim();
     let digits = s.strip_prefix('-').unwrap_or(s);
     !(digits.len() > 1 && digits.starts_with('0') && !digits.starts_with("0."))

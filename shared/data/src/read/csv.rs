@@ -5,9 +5,12 @@
 
 use std::borrow::Cow;
 use std::io::Cursor;
+use std::sync::Arc;
 
 use polars::prelude::*;
 use synth_table::Table;
+
+use crate::infer::numeric_text;
 
 use super::{frame_to_table, malformed};
 use crate::{DataError, FileFormat, Limits};
@@ -17,6 +20,8 @@ const POLARS_NULLS: [&str; 7] = ["NA", "null", "NaN", "N/A", "None", "NULL", "na
 const DELIMITERS: [u8; 4] = [b',', b';', b'\t', b'|'];
 /// Records looked at to pick the delimiter.
 const SNIFF_RECORDS: usize = 50;
+/// Rows polars infers column types from, unless they turn out wrong further down.
+const INFER_ROWS: usize = 10_000;
 
 pub(super) fn read(
     bytes: &[u8],
@@ -43,28 +48,20 @@ pub(super) fn read(
             limit: limits.max_rows,
         });
     }
-    let parse = |infer: Option<usize>| {
-        // polars compares every field with every token, so it gets the common spellings only
-        // (an empty field is null already); the rare ones are caught when text is converted.
-        let nulls = POLARS_NULLS.iter().map(|s| (*s).into()).collect();
-        CsvReadOptions::default()
-            .with_has_header(true)
-            .with_infer_schema_length(infer)
-            .with_parse_options(
-                CsvParseOptions::default()
-                    .with_separator(delimiter)
-                    .with_quote_char(Some(b'"'))
-                    .with_null_values(Some(NullValues::AllColumns(nulls))),
-            )
-            .into_reader_with_file_handle(Cursor::new(&text[..]))
-            .finish()
+    let text = match shape.blank_runs.is_empty() {
+        true => text,
+        false => Cow::Owned(without_blank_lines(&text, &shape.blank_runs)),
     };
+    let read = |options: CsvReadOptions| polars_read(&text, delimiter, options);
+    let inferred = |rows: Option<usize>| CsvReadOptions::default().with_infer_schema_length(rows);
     // A schema guessed from the first rows can be wrong further down (ints then a float);
-    // only then pay for a full-file inference.
-    let df = match parse(Some(10_000)) {
-        Ok(df) => df,
-        Err(_) => parse(None).map_err(|e| malformed(FileFormat::Csv, e))?,
-    };
+    // only then pay for a full-file inference. Where polars cannot type a column even so
+    // (an integer beyond i64), every column is read as text, for inference to type.
+    let df = read(inferred(Some(INFER_ROWS)))
+        .or_else(|_| read(inferred(None)))
+        .or_else(|_| read(inferred(Some(0))))
+        .map_err(|e| malformed(FileFormat::Csv, e))?;
+    let df = keep_spelling(df, read).map_err(|e| malformed(FileFormat::Csv, e))?;
     let mut table = frame_to_table(&df, FileFormat::Csv)?;
     // polars unquotes header fields but leaves their doubled quotes (`"a""b"` is `a""b`).
     if table.columns.iter().any(|c| c.name.contains("\"\"")) {
@@ -74,6 +71,85 @@ pub(super) fn read(
         table = Table::new(table.columns).map_err(DataError::InvalidTable)?;
     }
     Ok(table)
+}
+
+/// polars' CSV reader with the header, delimiter and null spellings of every read here.
+fn polars_read(text: &[u8], delimiter: u8, options: CsvReadOptions) -> PolarsResult<DataFrame> {
+    // polars compares every field with every token, so it gets the common spellings only
+    // (an empty field is null already); the rare ones are caught when text is converted.
+    let nulls = POLARS_NULLS.iter().map(|s| (*s).into()).collect();
+    options
+        .with_has_header(true)
+        .with_parse_options(
+            CsvParseOptions::default()
+                .with_separator(delimiter)
+                .with_quote_char(Some(b'"'))
+                .with_null_values(Some(NullValues::AllColumns(nulls))),
+        )
+        .into_reader_with_file_handle(Cursor::new(text))
+        .finish()
+}
+
+/// polars reads `02139` as the number 2139 and `True` as the boolean true: the zip code loses
+/// its zero and the boolean its spelling, for good. So the columns it typed as integers or
+/// booleans are read again as text over the rows it typed them from; each whose text is not
+/// what the typed value prints as (`2139`, `true`) is read whole as text, for inference to
+/// type by what it means (a code, a boolean in words).
+fn keep_spelling(
+    df: DataFrame,
+    read: impl Fn(CsvReadOptions) -> PolarsResult<DataFrame>,
+) -> PolarsResult<DataFrame> {
+    let dtypes = df.dtypes();
+    let typed: Vec<usize> = (0..dtypes.len())
+        .filter(|&i| dtypes[i].is_integer() || dtypes[i] == DataType::Boolean)
+        .collect();
+    if typed.is_empty() {
+        return Ok(df);
+    }
+    let probe = read(
+        CsvReadOptions::default()
+            .with_infer_schema_length(Some(0))
+            .with_n_rows(Some(INFER_ROWS))
+            .with_projection(Some(Arc::new(typed.clone()))),
+    )?;
+    let mut text_dtypes = dtypes.clone();
+    let mut respelled = false;
+    for (&i, column) in typed.iter().zip(probe.columns()) {
+        let boolean = dtypes[i] == DataType::Boolean;
+        let as_typed = |s: &str| match boolean {
+            true => s == "true" || s == "false",
+            false => numeric_text(s),
+        };
+        if column.str()?.iter().flatten().any(|s| !as_typed(s)) {
+            text_dtypes[i] = DataType::String;
+            respelled = true;
+        }
+    }
+    if !respelled {
+        return Ok(df);
+    }
+    read(
+        CsvReadOptions::default()
+            .with_infer_schema_length(Some(0))
+            .with_dtype_overwrite(Some(Arc::new(text_dtypes))),
+    )
+}
+
+/// The text with each run of line breaks that holds blank lines cut to one line break (or
+/// none before the header): pandas skips blank lines, while polars reads each as a row of
+/// nulls.
+fn without_blank_lines(text: &[u8], runs: &[(usize, usize)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut from = 0;
+    for &(start, end) in runs {
+        out.extend_from_slice(&text[from..start]);
+        if start > 0 {
+            out.push(b'\n');
+        }
+        from = end;
+    }
+    out.extend_from_slice(&text[from..]);
+    out
 }
 
 /// UTF-8 without its BOM or, when the bytes are not UTF-8, Windows-1252 transcoded to UTF-8:
@@ -113,6 +189,8 @@ struct Records<'a> {
     /// reused whenever they fill up.
     out: Vec<u8>,
     ends: Vec<usize>,
+    /// `(start, end)` of each run of line breaks that holds blank lines.
+    blank_runs: Vec<(usize, usize)>,
 }
 
 impl<'a> Records<'a> {
@@ -129,20 +207,42 @@ impl<'a> Records<'a> {
             done: false,
             out: vec![0; 4096],
             ends: vec![0; 256],
+            blank_runs: Vec::new(),
         }
     }
 
     /// Skip the blank lines before a record, so that its line is where its first byte is.
+    /// The run of line breaks they stand in (with the previous record's own) is noted when
+    /// it holds more than one.
     fn skip_blank_lines(&mut self) {
-        let blank = self.text[self.pos..]
-            .iter()
-            .take_while(|&&b| b == b'\n' || b == b'\r');
+        let is_break = |b: &u8| *b == b'\n' || *b == b'\r';
+        let blank = self.text[self.pos..].iter().take_while(|b| is_break(b));
         let (mut skipped, mut newlines) = (0, 0);
         for &b in blank {
             skipped += 1;
             newlines += u64::from(b == b'\n');
         }
-        self.pos += skipped;
+        // Line breaks outside quotes end records, so those just before `pos` are the last
+        // record's terminator: csv-core may have taken all of it, part (`\r` of `\r\n`) or
+        // none yet.
+        let start = self.pos
+            - self.text[..self.pos]
+                .iter()
+                .rev()
+                .take_while(|b| is_break(b))
+                .count();
+        let end = self.pos + skipped;
+        let run = &self.text[start..end];
+        let breaks = run.iter().filter(|&&b| b == b'\n').count()
+            + run
+                .windows(2)
+                .filter(|w| w[0] == b'\r' && w[1] != b'\n')
+                .count()
+            + usize::from(run.last() == Some(&b'\r'));
+        if skipped > 0 && (breaks > 1 || start == 0) {
+            self.blank_runs.push((start, end));
+        }
+        self.pos = end;
         self.reader.set_line(self.reader.line() + newlines);
     }
 }
@@ -222,6 +322,8 @@ pub(crate) fn sniff_delimiter(text: &[u8]) -> u8 {
 struct Shape {
     columns: usize,
     rows: usize,
+    /// Runs of line breaks that hold blank lines, for [`without_blank_lines`].
+    blank_runs: Vec<(usize, usize)>,
 }
 
 /// One pass over the file: the header's width, the number of data records, and the first
@@ -232,10 +334,11 @@ fn scan(text: &[u8], delimiter: u8) -> Result<Shape, DataError> {
         return Ok(Shape {
             columns: 0,
             rows: 0,
+            blank_runs: Vec::new(),
         });
     };
     let mut rows = 0usize;
-    for record in records {
+    for record in records.by_ref() {
         let record = record?;
         if record.fields != header.fields {
             return Err(DataError::RaggedCsv {
@@ -249,6 +352,7 @@ fn scan(text: &[u8], delimiter: u8) -> Result<Shape, DataError> {
     Ok(Shape {
         columns: header.fields,
         rows,
+        blank_runs: records.blank_runs,
     })
 }
 

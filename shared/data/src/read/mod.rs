@@ -7,6 +7,7 @@ mod json;
 mod parquet;
 mod xlsx;
 
+use std::borrow::Cow;
 use std::path::Path;
 
 use polars::prelude::*;
@@ -73,6 +74,7 @@ pub fn read_bytes(
         });
     }
     let mut warnings = Vec::new();
+    let bytes = &*from_utf16(bytes);
     let claimed = filename.and_then(FileFormat::from_extension);
     let format = match opts.format {
         Some(f) => f,
@@ -109,6 +111,18 @@ pub fn read_bytes(
         format,
         warnings,
     })
+}
+
+/// Text with a UTF-16 byte order mark (Excel's "Unicode Text", Windows tools) as UTF-8;
+/// anything else as it is.
+fn from_utf16(bytes: &[u8]) -> Cow<'_, [u8]> {
+    match encoding_rs::Encoding::for_bom(bytes) {
+        Some((encoding, _)) if encoding != encoding_rs::UTF_8 => {
+            let (text, _) = encoding.decode_with_bom_removal(bytes);
+            Cow::Owned(text.into_owned().into_bytes())
+        }
+        _ => Cow::Borrowed(bytes),
+    }
 }
 
 /// The limits that apply to every format once the table is in memory.

@@ -97,3 +97,31 @@ fn compatible_sdtypes_are_judged_on_the_columns_as_read() {
     assert!(allowed["flag"].contains(&SdType::Boolean));
     assert!(!allowed["flag"].contains(&SdType::Id));
 }
+
+#[test]
+fn a_table_loaded_and_written_back_keeps_the_spelling_of_its_values() {
+    let text = "zip,flag,answer,at,seen\n\
+                02139,True,yes,2024-01-31T10:20:30+01:00,2024-01-31\n\
+                94105,False,No,2024-02-01T08:00:00-05:00,2024-02-01 10:27:00\n\
+                00501,True,yes,2024-02-02T00:00:00Z,2024-02-02 23:59:59\n";
+    let loaded = load(bytes(text, "t.csv"), &LoadOptions::default()).unwrap();
+    let sdtype = |c: &str| loaded.metadata.column(c).unwrap().sdtype;
+    assert_eq!(sdtype("zip"), SdType::Categorical);
+    assert_eq!(sdtype("flag"), SdType::Boolean);
+    assert_eq!(sdtype("answer"), SdType::Boolean);
+    assert_eq!(sdtype("at"), SdType::Datetime);
+    assert_eq!(sdtype("seen"), SdType::Datetime);
+    let out = synth_data::write_bytes(&loaded.table, &loaded.metadata, FileFormat::Csv).unwrap();
+    let out = String::from_utf8(out).unwrap();
+    let rows: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        rows,
+        [
+            "zip,flag,answer,at,seen",
+            // Offsets are written as UTC's; a bare date among datetimes is its midnight.
+            "02139,True,yes,2024-01-31T09:20:30+00:00,2024-01-31 00:00:00",
+            "94105,False,No,2024-02-01T13:00:00+00:00,2024-02-01 10:27:00",
+            "00501,True,yes,2024-02-02T00:00:00+00:00,2024-02-02 23:59:59",
+        ]
+    );
+}

@@ -308,3 +308,93 @@ fn rare_null_spellings_in_number_columns_still_give_numbers() {
         &ColumnData::Float(vec![Some(1.5), None, None, Some(2.0)])
     );
 }
+
+#[test]
+fn csv_blank_lines_are_skipped_not_rows_of_nulls() {
+    let a = |v: &[i64]| ColumnData::Int(v.iter().map(|&x| Some(x)).collect());
+    for text in [
+        "a,b\n1,x\n2,y\n3,x\n\n",
+        "a,b\n1,x\n\n\n2,y\n3,x\n",
+        "\n\na,b\n1,x\n2,y\n3,x",
+        "a,b\r\n1,x\r\n\r\n2,y\r\n3,x\r\n\r\n",
+    ] {
+        let ds = read_str(text, "b.csv").unwrap();
+        assert_eq!(col(&ds.table, "a"), &a(&[1, 2, 3]), "{text:?}");
+        assert_eq!(col(&ds.table, "b").null_count(), 0, "{text:?}");
+    }
+    // One column: a blank line is skipped too (as pandas does); a quoted empty field is a
+    // value, and a line break inside quotes is text.
+    let ds = read_str("a\n1\n\n2\n\n", "one.csv").unwrap();
+    assert_eq!(col(&ds.table, "a"), &a(&[1, 2]));
+    let ds = read_str("a,b\n1,\"x\n\ny\"\n\n2,\"\"\n", "q.csv").unwrap();
+    assert_eq!(col(&ds.table, "b"), &strs(&[Some("x\n\ny"), None]));
+    assert_eq!(col(&ds.table, "a"), &a(&[1, 2]));
+}
+
+#[test]
+fn csv_codes_with_leading_zeros_and_booleans_in_words_keep_their_text() {
+    let text =
+        "zip,n,flag,bit,neg\n02139,1,True,true,-007\n94105,2,False,false,5\n00501,3,True,true,6\n";
+    let ds = read_str(text, "z.csv").unwrap();
+    assert_eq!(
+        col(&ds.table, "zip"),
+        &strs(&[Some("02139"), Some("94105"), Some("00501")])
+    );
+    assert_eq!(
+        col(&ds.table, "flag"),
+        &strs(&[Some("True"), Some("False"), Some("True")])
+    );
+    assert_eq!(
+        col(&ds.table, "neg"),
+        &strs(&[Some("-007"), Some("5"), Some("6")])
+    );
+    // What polars' types spell as they were written stays typed.
+    assert_eq!(
+        col(&ds.table, "n"),
+        &ColumnData::Int(vec![Some(1), Some(2), Some(3)])
+    );
+    assert_eq!(
+        col(&ds.table, "bit"),
+        &ColumnData::Bool(vec![Some(true), Some(false), Some(true)])
+    );
+}
+
+#[test]
+fn csv_integers_beyond_i64_are_read_as_text_rather_than_refused() {
+    let ds = read_str("big,n\n18446744073709551615,1\n1,2\n", "u.csv").unwrap();
+    assert_eq!(
+        col(&ds.table, "big"),
+        &strs(&[Some("18446744073709551615"), Some("1")])
+    );
+}
+
+#[test]
+fn utf16_text_with_a_byte_order_mark_is_read() {
+    let text = "name,n\nZürich,1\n東京,2\n";
+    let le: Vec<u8> = [0xFF, 0xFE]
+        .into_iter()
+        .chain(text.encode_utf16().flat_map(u16::to_le_bytes))
+        .collect();
+    let be: Vec<u8> = [0xFE, 0xFF]
+        .into_iter()
+        .chain(text.encode_utf16().flat_map(u16::to_be_bytes))
+        .collect();
+    for bytes in [le, be] {
+        let ds = read_bytes(&bytes, Some("u.csv"), &ReadOptions::default()).unwrap();
+        assert_eq!(ds.format, FileFormat::Csv);
+        assert_eq!(
+            col(&ds.table, "name"),
+            &strs(&[Some("Zürich"), Some("東京")])
+        );
+        assert_eq!(
+            col(&ds.table, "n"),
+            &ColumnData::Int(vec![Some(1), Some(2)])
+        );
+    }
+    let json: Vec<u8> = [0xFF, 0xFE]
+        .into_iter()
+        .chain(r#"[{"a": 1}]"#.encode_utf16().flat_map(u16::to_le_bytes))
+        .collect();
+    let ds = read_bytes(&json, Some("u.json"), &ReadOptions::default()).unwrap();
+    assert_eq!(ds.format, FileFormat::Json);
+}
