@@ -267,6 +267,10 @@ async fn bad_files_are_refused_or_marked_invalid(f: synth_tests::Family) {
     assert_eq!(exe.status, 400);
     let message = &exe.body["error"]["message"];
     assert!(says(message, "unsupported"), "{message}");
+    // The refusal lists every extension that is taken, NDJSON's among them.
+    for ext in ["csv", "tsv", "ndjson", "jsonl", "xlsx", "parquet"] {
+        assert!(says(message, ext), "{ext}: {message}");
+    }
     let no_file = s
         .http
         .post(format!("{}/upload/dataset", s.url))

@@ -289,6 +289,21 @@ async fn pushes_follow_devices_and_preferences(f: synth_tests::Family) {
         r.data()["notification_preferences"]["push_kinds"]["generation.failed"],
         false
     );
+    // One preference at a time: the others stay as they are.
+    let push_off = json!({"notification_preferences": {"push": false}});
+    let r = s
+        .put("/users/profile", Some(&t), push_off)
+        .await
+        .expect(200);
+    let p = &r.data()["notification_preferences"];
+    assert_eq!(
+        (&p["push"], &p["email"]),
+        (&json!(false), &json!(false)),
+        "{p}"
+    );
+    assert_eq!(p["push_kinds"]["generation.failed"], false, "{p}");
+    let push_on = json!({"notification_preferences": {"push": true}});
+    s.put("/users/profile", Some(&t), push_on).await.expect(200);
     let failed = json!({"type": "generation.failed", "user_id": ada, "request_id": "r2",
                         "error": "x"});
     assert_eq!(

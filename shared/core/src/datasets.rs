@@ -389,14 +389,19 @@ impl Datasets {
             .rsplit_once('.')
             .map(|(_, e)| e.to_ascii_lowercase())
             .unwrap_or_default();
-        let allowed = FileFormat::from_extension(&ext)
-            .is_some_and(|f| self.supported.iter().any(|s| s == file_type(f)));
-        if !allowed {
+        let allowed = |f: FileFormat| self.supported.iter().any(|s| s == file_type(f));
+        if !FileFormat::from_extension(&ext).is_some_and(allowed) {
+            // Every extension the supported types take (`json` takes NDJSON's too).
+            let extensions: Vec<&str> = FileFormat::EXTENSIONS
+                .iter()
+                .filter(|(_, f)| allowed(*f))
+                .map(|(e, _)| *e)
+                .collect();
             return Err(ServiceError::field(
                 name_field,
                 format!(
                     "unsupported file type {ext:?}; supported: {}",
-                    self.supported.join(", ")
+                    extensions.join(", ")
                 ),
             ));
         }

@@ -21,7 +21,7 @@ async fn profile_changes_set_clear_and_keep() {
         organization: Some(Some("Analytical Engines".into())),
         bio: Some(Some("   ".into())),
         avatar_url: Some(Some("https://example.com/a.png".into())),
-        notification_preferences: Some(prefs.clone()),
+        notification_preferences: Some(prefs.clone().into()),
         ..Default::default()
     };
     let u = a.update_profile(&who, set).await.unwrap();

@@ -1,6 +1,8 @@
 //! A user's own profile (name, organisation, bio, avatar, notification preferences) and
 //! the push tokens of their devices.
 
+use std::collections::BTreeMap;
+
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
@@ -8,6 +10,7 @@ use super::{
     Accounts, NotificationPreferences, Principal, StoredUser, User, check_text, tokens, user_key,
     user_partition,
 };
+use crate::notifications::NotificationKind;
 use crate::ports::records::{Condition, Item, Key, Update};
 use crate::service::{ServiceError, ServiceResult};
 
@@ -28,7 +31,43 @@ pub struct ProfileUpdate {
     #[serde(default, deserialize_with = "double_option")]
     #[cfg_attr(feature = "openapi", schema(max_length = 2048, pattern = "^https?://"))]
     pub avatar_url: Option<Option<String>>,
-    pub notification_preferences: Option<NotificationPreferences>,
+    pub notification_preferences: Option<PreferencesChange>,
+}
+
+/// Changes to the notification preferences; absent fields stay as they are (`push_kinds`,
+/// when given, replaces the kinds named before).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PreferencesChange {
+    pub email: Option<bool>,
+    pub push: Option<bool>,
+    pub in_app: Option<bool>,
+    /// Push per kind (`"generation.completed": false`); a kind not named follows `push`.
+    pub push_kinds: Option<BTreeMap<NotificationKind, bool>>,
+}
+
+impl PreferencesChange {
+    /// `current` with this change made.
+    pub fn apply(self, current: NotificationPreferences) -> NotificationPreferences {
+        NotificationPreferences {
+            email: self.email.unwrap_or(current.email),
+            push: self.push.unwrap_or(current.push),
+            in_app: self.in_app.unwrap_or(current.in_app),
+            push_kinds: self.push_kinds.unwrap_or(current.push_kinds),
+        }
+    }
+}
+
+impl From<NotificationPreferences> for PreferencesChange {
+    /// Every preference set as `p` has it.
+    fn from(p: NotificationPreferences) -> Self {
+        Self {
+            email: Some(p.email),
+            push: Some(p.push),
+            in_app: Some(p.in_app),
+            push_kinds: Some(p.push_kinds),
+        }
+    }
 }
 
 /// `null` as `Some(None)`, so a client can clear a field (absent stays `None`).
@@ -69,6 +108,7 @@ impl Accounts {
             return Err(ServiceError::field("avatar_url", "must be an http(s) URL"));
         }
         if let Some(p) = change.notification_preferences {
+            let p = p.apply(who.user.notification_preferences.clone());
             update = update.set_json("notification_preferences", &p);
         }
         let item = self
@@ -120,5 +160,34 @@ mod tests {
         assert_eq!(u.full_name, Some(Some("Ada".into())));
         assert_eq!(u.organization, None);
         assert_eq!(u.notification_preferences, None);
+    }
+
+    #[test]
+    fn a_preferences_change_keeps_what_it_does_not_name() {
+        let current = NotificationPreferences {
+            push_kinds: [(NotificationKind::GenerationFailed, false)].into(),
+            ..Default::default()
+        };
+        let u: ProfileUpdate =
+            serde_json::from_str(r#"{"notification_preferences": {"email": false}}"#).unwrap();
+        let p = u.notification_preferences.unwrap().apply(current.clone());
+        assert_eq!(
+            p,
+            NotificationPreferences {
+                email: false,
+                ..current.clone()
+            }
+        );
+        let kinds =
+            r#"{"notification_preferences": {"push_kinds": {"generation.completed": false}}}"#;
+        let u: ProfileUpdate = serde_json::from_str(kinds).unwrap();
+        let p = u.notification_preferences.unwrap().apply(current.clone());
+        assert_eq!(
+            p.push_kinds,
+            [(NotificationKind::GenerationCompleted, false)].into(),
+            "named kinds replace the kinds named before"
+        );
+        assert!(p.email && p.push && p.in_app);
+        assert_eq!(PreferencesChange::from(p.clone()).apply(current), p);
     }
 }

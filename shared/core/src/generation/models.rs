@@ -1,10 +1,11 @@
 //! The models a request may name, checked with `synth-models` (light: no engine), so a
 //! request the trainer would refuse is refused here, before anything is stored.
 
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 use synth_models::{ModelParams, OptimizeRequest, ParamError};
 
 use super::Problem;
+use crate::Settings;
 
 /// One model's parameters, checked, with every default filled in.
 #[derive(Debug, Clone, PartialEq)]
@@ -18,9 +19,24 @@ pub struct CheckedModel {
     pub batch_size: u64,
 }
 
-/// Every model with each parameter's default, bounds and description.
-pub fn describe() -> Value {
-    synth_models::describe()
+/// Every model with each parameter's default, bounds and description, as this platform
+/// applies them: `epochs` defaults to DEFAULT_EPOCHS within MIN_EPOCHS..=MAX_EPOCHS, whatever
+/// the model's own default; and the `sample_size` a request may ask for.
+pub fn describe(settings: &Settings) -> Value {
+    let mut all = synth_models::describe();
+    let models = all["models"].as_array_mut().into_iter().flatten();
+    let parameters = models.flat_map(|m| m["parameters"].as_array_mut().into_iter().flatten());
+    for p in parameters.filter(|p| p["name"] == "epochs") {
+        p["default"] = settings.default_epochs.into();
+        p["minimum"] = settings.min_epochs.into();
+        p["maximum"] = settings.max_epochs.into();
+    }
+    all["sample_size"] = json!({
+        "default": settings.default_sample_size,
+        "minimum": settings.min_sample_size,
+        "maximum": settings.max_sample_size,
+    });
+    all
 }
 
 fn problem(prefix: &str, e: ParamError) -> Problem {
@@ -95,6 +111,39 @@ mod tests {
 
     fn obj(v: Value) -> Map<String, Value> {
         v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn the_description_gives_the_epochs_and_sample_sizes_this_platform_takes() {
+        let vars = [
+            ("MIN_EPOCHS", "20"),
+            ("DEFAULT_EPOCHS", "60"),
+            ("MAX_EPOCHS", "90"),
+            ("MIN_SAMPLE_SIZE", "5"),
+        ];
+        let vars = vars.map(|(k, v)| (k.to_owned(), v.to_owned())).into();
+        let d = describe(&Settings::from_map(&vars).unwrap());
+        let models = d["models"].as_array().unwrap();
+        assert_eq!(models.len(), 3);
+        for m in models {
+            let parameters = m["parameters"].as_array().unwrap();
+            let epochs = parameters.iter().find(|p| p["name"] == "epochs").unwrap();
+            assert_eq!(
+                (&epochs["default"], &epochs["minimum"], &epochs["maximum"]),
+                (&json!(60), &json!(20), &json!(90)),
+                "{m}"
+            );
+            // The model's other parameters keep their own defaults.
+            let batch = parameters
+                .iter()
+                .find(|p| p["name"] == "batch_size")
+                .unwrap();
+            assert!(batch["default"].as_u64().is_some_and(|b| b > 1), "{m}");
+        }
+        assert_eq!(
+            d["sample_size"],
+            json!({"default": 1000, "minimum": 5, "maximum": 100_000})
+        );
     }
 
     #[test]

@@ -121,9 +121,10 @@ impl Generations {
         self.records.as_ref()
     }
 
-    /// The models and their parameters (defaults, bounds, descriptions).
+    /// The models and their parameters (defaults, bounds, descriptions) as requests here
+    /// take them.
     pub fn models(&self) -> Value {
-        models::describe()
+        models::describe(&self.settings)
     }
 
     async fn dataset_and_profile(
