@@ -216,10 +216,10 @@ fn fit(args: &GenerateArgs, device: EngineDevice) -> Result<Learned, String> {
         device,
         on_epoch: Some(Box::new(move |r: &EpochReport| {
             bar_cb.set_position(r.epoch as u64);
-            bar_cb.set_message(format!(
-                "G {:+.4}  D {:+.4}",
-                r.generator_loss, r.critic_loss
-            ));
+            let critic = r
+                .critic_loss
+                .map_or_else(String::new, |d| format!("  D {d:+.4}"));
+            bar_cb.set_message(format!("G {:+.4}{critic}", r.generator_loss));
         })),
         max_seconds: args.max_minutes.map(|m| m * 60.0),
         ..FitOptions::default()
@@ -322,7 +322,7 @@ fn draw(
 }
 
 /// Says on stderr what the model never reproduces.
-fn report_protection(model: &dyn Synthesizer) {
+fn report_protection(model: &dyn Synthesizer, metadata: &Metadata) {
     for p in model.protected() {
         if p.rare_categories > 0 {
             eprintln!(
@@ -335,6 +335,9 @@ fn report_protection(model: &dyn Synthesizer) {
         }
         for (end, clip) in [("lowest", p.clipped_low), ("highest", p.clipped_high)] {
             if let Some((rows, to)) = clip {
+                let to = metadata
+                    .column(&p.column)
+                    .map_or_else(|| to.to_string(), |m| m.show(to));
                 eprintln!(
                     "protected: {}: the {rows} {end} values written as {to}",
                     p.column
@@ -361,7 +364,7 @@ pub fn run(args: GenerateArgs) -> Result<(), String> {
     if let Some(dir) = &args.save_model {
         save_model(&*model, &metadata, dir)?;
     }
-    report_protection(&*model);
+    report_protection(&*model, &metadata);
     let sampling = Instant::now();
     let synthetic = draw(&args, &*model, &metadata, n_input, &conditions)?;
     let sample_seconds = sampling.elapsed().as_secs_f64();

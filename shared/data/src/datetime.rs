@@ -2,10 +2,8 @@
 //! with it. Hand-written because polars (without its `lazy`/temporal string parsing) does not
 //! detect formats, and SDV metadata needs the format itself, not just parsed values.
 
-use std::fmt::Write;
-
-use chrono::DateTime;
 use chrono::format::{Item, Parsed, StrftimeItems};
+pub use synth_table::datetime::{DEFAULT_DATETIME_FORMAT, DateFormatter, format};
 
 /// Candidate formats, most specific first; ambiguous day/month orders are both listed.
 pub(crate) const CANDIDATES: &[&str] = &[
@@ -36,9 +34,6 @@ pub(crate) const CANDIDATES: &[&str] = &[
     "%b %d, %Y",
     "%d-%b-%Y",
 ];
-
-/// Default format for datetimes with no format of their own.
-pub const DEFAULT_DATETIME_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
 
 fn has_time(format: &str) -> bool {
     ["%H", "%M", "%S", "%T", "%R", "%I", "%p", "%s", "%+", "%c"]
@@ -146,40 +141,6 @@ fn midnight(parsed: &Parsed) -> Option<i64> {
 #[cfg(test)]
 pub fn parse(value: &str, format: &str) -> Option<i64> {
     DateParser::new(format)?.parse(value)
-}
-
-/// A strftime format compiled once for rendering many values; an invalid format falls back to
-/// [`DEFAULT_DATETIME_FORMAT`] rather than failing a write.
-pub(crate) struct DateFormatter {
-    items: Vec<Item<'static>>,
-}
-
-impl DateFormatter {
-    pub(crate) fn new(format: &str) -> Self {
-        let items = StrftimeItems::new(format)
-            .parse_to_owned()
-            .or_else(|_| StrftimeItems::new(DEFAULT_DATETIME_FORMAT).parse_to_owned())
-            .unwrap_or_default();
-        Self { items }
-    }
-
-    /// The instant in UTC (an offset in the format renders as `+00:00`); a format chrono
-    /// cannot render for it falls back to [`DEFAULT_DATETIME_FORMAT`].
-    pub(crate) fn format(&self, micros: i64) -> String {
-        let Some(d) = DateTime::from_timestamp_micros(micros) else {
-            return micros.to_string();
-        };
-        let mut out = String::new();
-        if write!(out, "{}", d.format_with_items(self.items.iter())).is_err() {
-            out = d.format(DEFAULT_DATETIME_FORMAT).to_string();
-        }
-        out
-    }
-}
-
-/// Render microseconds since the epoch with a strftime format.
-pub fn format(micros: i64, format: &str) -> String {
-    DateFormatter::new(format).format(micros)
 }
 
 /// The format that fits a column of datetimes already parsed: date-only when all are

@@ -122,7 +122,7 @@ mod tests {
         ]
     }
 
-    fn losses(model: &dyn Synthesizer) -> Vec<(f64, f64)> {
+    fn losses(model: &dyn Synthesizer) -> Vec<(f64, Option<f64>)> {
         model
             .loss_history()
             .iter()
@@ -184,6 +184,16 @@ mod tests {
             assert_eq!(
                 losses(&*watched),
                 losses(&*plain),
+                "{}",
+                params.model_name()
+            );
+            // Only a model with a critic reports a critic loss.
+            let has_critic = matches!(params, ModelParams::Ctgan(_));
+            assert!(
+                plain
+                    .loss_history()
+                    .iter()
+                    .all(|r| r.critic_loss.is_some() == has_critic),
                 "{}",
                 params.model_name()
             );

@@ -23,8 +23,9 @@ pub struct EpochReport {
     /// The model's own training objective: CTGAN's generator, TVAE's decoder (last step),
     /// argn's cross-entropy per row (mean over the epoch).
     pub generator_loss: f64,
-    /// Critic loss without the penalty, as the reference reports it (0 for models without one).
-    pub critic_loss: f64,
+    /// Critic loss without the penalty, as the reference reports it; absent for models
+    /// without a critic.
+    pub critic_loss: Option<f64>,
     /// The loss on held-out rows, for models that stop early on it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub validation_loss: Option<f64>,

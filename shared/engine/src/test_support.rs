@@ -30,7 +30,7 @@ pub(crate) fn table(n: usize) -> (Table, Metadata) {
 }
 
 /// The model's per-epoch losses, generator's and critic's.
-pub(crate) fn losses(model: &dyn Synthesizer) -> Vec<(f64, f64)> {
+pub(crate) fn losses(model: &dyn Synthesizer) -> Vec<(f64, Option<f64>)> {
     let history = model.loss_history();
     history
         .iter()

@@ -45,6 +45,7 @@ pub fn render_html(
             body {
                 "\n" h1 { "Synthetic data evaluation" } "\n"
                 (scores(report))
+                (protection(&report.protected, metadata))
                 (column_shapes(report, real, synthetic, metadata))
                 (correlations(&report.quality))
                 (pairs(&report.quality.pairs))
@@ -101,13 +102,16 @@ fn scores(report: &EvaluationReport) -> Markup {
                 "scores. Far above it means copying; far below, that the model misses the data."
             }
         }
-        (protection(&report.protected))
         "\n"
     }
 }
 
 /// What the model never reproduced, column by column.
-fn protection(protected: &[crate::Protected]) -> Markup {
+fn protection(protected: &[crate::Protected], metadata: &Metadata) -> Markup {
+    let show = |column: &str, v: f64| match metadata.column(column) {
+        Some(m) => m.show(v),
+        None => v.to_string(),
+    };
     html! {
         @if !protected.is_empty() {
             h2 { "Protected values" } "\n"
@@ -122,10 +126,10 @@ fn protection(protected: &[crate::Protected]) -> Markup {
                                 (p.rare_categories) " rare categories (" (p.rare_rows) " rows) never written. "
                             }
                             @if let Some((rows, to)) = p.clipped_low {
-                                "The " (rows) " lowest values written as " (to) ". "
+                                "The " (rows) " lowest values written as " (show(&p.column, to)) ". "
                             }
                             @if let Some((rows, to)) = p.clipped_high {
-                                "The " (rows) " highest values written as " (to) "."
+                                "The " (rows) " highest values written as " (show(&p.column, to)) "."
                             }
                         }
                     }

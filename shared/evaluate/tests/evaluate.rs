@@ -140,16 +140,35 @@ fn the_html_report_is_self_contained() {
     assert!(html.contains("predicting weather") && html.contains("DCR share"));
     assert!(html.contains("Holdout vs training") && !html.contains("Protected values"));
     let mut protected = report.clone();
-    protected.protected = vec![synth_evaluate::Protected {
-        column: "weather".into(),
-        rare_categories: 2,
-        rare_rows: 3,
-        clipped_low: None,
-        clipped_high: Some((4, 35.6)),
-    }];
+    // A datetime is shown as the data writes it, not as microseconds.
+    let day = 86_400_000_000.0;
+    protected.protected = vec![
+        synth_evaluate::Protected {
+            column: "weather".into(),
+            rare_categories: 2,
+            rare_rows: 3,
+            clipped_low: None,
+            clipped_high: Some((4, 35.6)),
+        },
+        synth_evaluate::Protected {
+            column: "date".into(),
+            rare_categories: 0,
+            rare_rows: 0,
+            clipped_low: Some((2, 15_000.0 * day)),
+            clipped_high: None,
+        },
+    ];
+    assert_eq!(
+        meta.column("date").unwrap().datetime_format.as_deref(),
+        Some("%Y-%m-%d")
+    );
     let html = synth_evaluate::render_html(&protected, &train, &synth, &meta);
     assert!(html.contains("Protected values") && html.contains("2 rare categories (3 rows)"));
     assert!(html.contains("The 4 highest values written as 35.6"));
+    assert!(
+        html.contains("The 2 lowest values written as 2011-01-26"),
+        "{html}"
+    );
     if let Ok(dir) = std::env::var("SYNTH_REPORT_DIR") {
         std::fs::write(format!("{dir}/seattle_weather_report.html"), &html).unwrap();
     }

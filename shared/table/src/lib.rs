@@ -5,6 +5,7 @@
 //! engine links this and nothing of the platform. With the `openapi` feature (the API's),
 //! the types carry their OpenAPI schemas.
 
+pub mod datetime;
 mod format;
 pub mod json;
 mod profile;

@@ -57,6 +57,20 @@ impl ColumnMetadata {
             pii: None,
         }
     }
+
+    /// A number of this column as the data writes it: a datetime (microseconds since the
+    /// epoch) in the column's format, anything else as the number.
+    pub fn show(&self, value: f64) -> String {
+        match self.sdtype {
+            SdType::Datetime => crate::datetime::format(
+                value.round() as i64,
+                self.datetime_format
+                    .as_deref()
+                    .unwrap_or(crate::datetime::DEFAULT_DATETIME_FORMAT),
+            ),
+            _ => value.to_string(),
+        }
+    }
 }
 
 pub const METADATA_SPEC_VERSION: &str = "SINGLE_TABLE_V1";
@@ -297,6 +311,17 @@ impl Table {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_number_is_shown_as_its_column_writes_it() {
+        let mut when = ColumnMetadata::new(SdType::Datetime);
+        let noon = 86_400_000_000.0 * 19_753.5;
+        assert_eq!(when.show(noon), "2024-01-31 12:00:00");
+        when.datetime_format = Some("%d/%m/%Y".into());
+        assert_eq!(when.show(noon), "31/01/2024");
+        assert_eq!(ColumnMetadata::new(SdType::Numerical).show(35.5), "35.5");
+        assert_eq!(ColumnMetadata::new(SdType::Numerical).show(4.0), "4");
+    }
 
     #[test]
     fn metadata_round_trips_sdv_json_in_column_order() {

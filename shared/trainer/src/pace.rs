@@ -105,7 +105,7 @@ impl Pace {
         p.step = Some(trial);
         p.steps = Some(trials);
         p.generator_loss = Some(e.generator_loss).filter(|l| l.is_finite());
-        p.critic_loss = Some(e.critic_loss).filter(|l| l.is_finite());
+        p.critic_loss = e.critic_loss.filter(|l| l.is_finite());
         p
     }
 
@@ -121,7 +121,7 @@ impl Pace {
         p.step = Some(e.epoch as u64);
         p.steps = Some(epochs);
         p.generator_loss = Some(e.generator_loss).filter(|l| l.is_finite());
-        p.critic_loss = Some(e.critic_loss).filter(|l| l.is_finite());
+        p.critic_loss = e.critic_loss.filter(|l| l.is_finite());
         p
     }
 }

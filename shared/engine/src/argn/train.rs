@@ -301,7 +301,7 @@ impl Trainer for ArgnTrainer<'_> {
         };
         Ok(Losses {
             generator: self.sum / self.steps.max(1) as f64,
-            critic: 0.0,
+            critic: None,
             validation,
         })
     }

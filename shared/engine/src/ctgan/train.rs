@@ -112,7 +112,7 @@ impl Trainer for CtganTrainer {
     fn end_epoch(&mut self) -> Result<Losses> {
         Ok(Losses {
             generator: self.losses.1,
-            critic: self.losses.0,
+            critic: Some(self.losses.0),
             validation: None,
         })
     }

@@ -21,8 +21,8 @@ use crate::transformer::{DataTransformer, Encoded};
 pub struct Losses {
     /// The model's own objective for the generator (decoder for TVAE), last step.
     pub generator: f64,
-    /// The critic's loss (0 for models without one).
-    pub critic: f64,
+    /// The critic's loss; `None` for models without one.
+    pub critic: Option<f64>,
     /// The loss on held-out rows, for models that stop early on it.
     pub validation: Option<f64>,
 }
@@ -37,8 +37,13 @@ impl<M: Model> Fitted<M> {
     ) -> Result<Self> {
         params.validate()?;
         let started = Instant::now();
-        let transformer =
-            DataTransformer::fit(table, metadata, &options.transformer, options.seed)?;
+        let transformer = DataTransformer::fit_until(
+            table,
+            metadata,
+            &options.transformer,
+            options.seed,
+            options.stop.as_deref(),
+        )?;
         let data = encode(&transformer, table)?;
         let device = options.device.candle()?;
         let Started { model, mut trainer } = M::start(Start {
@@ -196,7 +201,7 @@ mod tests {
         fn end_epoch(&mut self) -> Result<Losses> {
             Ok(Losses {
                 generator: self.losses[self.epoch],
-                critic: -1.0,
+                critic: Some(-1.0),
                 validation: None,
             })
         }
@@ -269,7 +274,11 @@ mod tests {
             .collect();
         assert_eq!(
             got,
-            [(1, 3, 3.0, -1.0), (2, 3, 2.0, -1.0), (3, 3, 1.0, -1.0)]
+            [
+                (1, 3, 3.0, Some(-1.0)),
+                (2, 3, 2.0, Some(-1.0)),
+                (3, 3, 1.0, Some(-1.0))
+            ]
         );
         assert!(history[2].elapsed_seconds >= history[0].elapsed_seconds);
     }

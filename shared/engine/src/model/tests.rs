@@ -163,7 +163,7 @@ impl Trainer for MeanTrainer {
     fn end_epoch(&mut self) -> Result<Losses> {
         Ok(Losses {
             generator: self.loss,
-            critic: 0.0,
+            critic: None,
             validation: None,
         })
     }

@@ -259,10 +259,13 @@ impl ModelObjective {
         let rows = scorer.holdout.n_rows().min(MAX_CHECKPOINT_ROWS);
         move |r: &EpochReport, model: &dyn Synthesizer| {
             let mut log = log.lock().expect("checkpoint log");
-            if !(r.generator_loss.is_finite() && r.critic_loss.is_finite()) {
+            if !(r.generator_loss.is_finite() && r.critic_loss.is_none_or(f64::is_finite)) {
+                let critic = r
+                    .critic_loss
+                    .map_or_else(String::new, |c| format!(", critic {c}"));
                 log.ended = Some(Ended::NonFinite(format!(
-                    "the loss is not finite at epoch {} (generator {}, critic {})",
-                    r.epoch, r.generator_loss, r.critic_loss
+                    "the loss is not finite at epoch {} (generator {}{critic})",
+                    r.epoch, r.generator_loss
                 )));
                 return FitControl::Stop;
             }

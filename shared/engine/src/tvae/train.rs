@@ -3,7 +3,7 @@
 //! each batch is one Adam step (β = 0.9, 0.999, L2 `l2scale`) on the total loss, then σ is
 //! clamped. The report's `generator_loss` is the total loss (reconstruction ·
 //! `loss_factor` / B + KL / B) of the epoch's last batch, as the reference records it;
-//! `critic_loss` is 0, since TVAE has no critic.
+//! `critic_loss` is absent, since TVAE has no critic.
 
 use std::sync::Arc;
 
@@ -127,7 +127,7 @@ impl Trainer for TvaeTrainer {
         };
         Ok(Losses {
             generator,
-            critic: 0.0,
+            critic: None,
             validation: None,
         })
     }
