@@ -78,7 +78,13 @@ fn main() -> ExitCode {
         }
     };
     let outcome = match cli.command {
-        Command::Serve(args) => runtime.block_on(serve::run(args)),
+        Command::Serve(args) => {
+            let served = runtime.block_on(serve::run(args));
+            // Not a plain drop, which would wait for a training step still running on a
+            // blocking thread however long it takes.
+            runtime.shutdown_timeout(serve::RUNTIME_SHUTDOWN_WAIT);
+            served
+        }
         Command::Admin(cmd) => runtime.block_on(admin::run(cmd)),
         Command::Profile(args) => profile::run(args),
         Command::Generate(args) => generate::run(*args),

@@ -61,6 +61,12 @@ fn analysis_dir(data_dir: &Path) -> Result<PathBuf, String> {
 
 /// How often expired records (read notifications past retention, ended sessions) go.
 const PURGE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+/// How long a shutdown waits for training runs to reach their next step and hand their
+/// requests back (a step takes well under a second; a transformer fit can take longer).
+const TRAINER_SHUTDOWN_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
+/// How long the runtime then waits for blocking work still going (a run that did not stop
+/// in time) before the process exits without it.
+pub const RUNTIME_SHUTDOWN_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 pub async fn run(args: ServeArgs) -> Result<(), String> {
     let mut settings = Settings::from_env().map_err(|e| e.to_string())?;
@@ -119,6 +125,7 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     for trigger in triggers {
         let _ = trigger.await;
     }
+    trainer.shut_down(TRAINER_SHUTDOWN_WAIT).await;
     tracing::info!("synth serve stopped");
     Ok(())
 }

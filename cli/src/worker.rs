@@ -6,6 +6,7 @@
 //! given once they do.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use synth_core::JobSpec;
@@ -30,6 +31,14 @@ impl EmbeddedTrainer {
             tracing::warn!("the embedded trainer was set twice; keeping the first");
         }
     }
+
+    /// Stop the runs in progress and give their requests back, so the next start takes them
+    /// over at once (see [`Trainer::shut_down`]).
+    pub async fn shut_down(&self, wait: Duration) {
+        if let Some(trainer) = self.trainer.get() {
+            trainer.shut_down(wait).await;
+        }
+    }
 }
 
 #[async_trait]
@@ -39,6 +48,9 @@ impl JobHandler for EmbeddedTrainer {
         let trainer = self.trainer.wait().await;
         match trainer.run(&args).await {
             Ok(Outcome::Failed(reason)) => Err(reason),
+            // Handed back at shutdown: this job never ends, so the pool leaves it running
+            // when the runtime stops, and the next start runs it again.
+            Ok(Outcome::HandedBack) => std::future::pending().await,
             Ok(outcome) => {
                 tracing::info!(request_id = %args.request, ?outcome, "training job done");
                 Ok(())

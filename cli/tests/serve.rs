@@ -77,6 +77,21 @@ async fn download(
     (res.status(), res.bytes().await.unwrap().to_vec())
 }
 
+/// SIGTERM, then wait (at most `secs` seconds) for a graceful stop: exit status 0.
+fn terminate(server: &mut Server, secs: u64) {
+    let pid = server.child.id().to_string();
+    let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(sent.success());
+    for _ in 0..secs * 10 {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            assert!(status.success(), "graceful stop exits 0, got {status:?}");
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("synth serve did not stop within {secs} s of SIGTERM");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serves_health_stops_gracefully_and_restarts_with_its_data() {
     let (_tmp, dir) = data_dir();
@@ -93,27 +108,7 @@ async fn serves_health_stops_gracefully_and_restarts_with_its_data() {
             .is_success()
     );
 
-    let pid = server.child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let mut waited = 0;
-    let status = loop {
-        if let Some(s) = server.child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            waited < 100,
-            "synth serve did not stop within 10 s of SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-        waited += 1;
-    };
-    assert!(status.success(), "graceful stop exits 0, got {status:?}");
+    terminate(&mut server, 10);
 
     let server = start(&dir);
     let urls = signer_for(&server, &dir);
@@ -345,7 +340,8 @@ async fn request_until(
 
 /// The whole flow in the real server: upload → ready → start → the in-process queue and
 /// worker train it → completed → download. A request running when the server is killed is
-/// taken up again by the next start on the same data folder.
+/// taken up again by the next start on the same data folder; one running when it is stopped
+/// (SIGTERM) is handed back, and the next start takes it over at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn generations_run_in_the_server_and_resume_after_a_kill() {
     let (_tmp, dir) = data_dir();
@@ -397,13 +393,29 @@ async fn generations_run_in_the_server_and_resume_after_a_kill() {
     server.child.kill().unwrap(); // SIGKILL mid-training
     server.child.wait().unwrap();
 
-    let server = start(&dir);
+    let mut server = start(&dir);
     user.url = server.url.clone();
     let resumed = request_until(&user, &long, 120, |r| {
         r["status"] == "running" && r["attempts"] == 2 && r["progress"]["phase"] == "training"
     })
     .await;
     assert!(resumed["error"].is_null(), "{resumed}");
+
+    // SIGTERM mid-training: the server stops within seconds, not at the end of training, and
+    // gives the request back. The next start, with a lease of an hour, takes it over at once,
+    // and the stopped run does not count as an attempt.
+    terminate(&mut server, 40);
+    let stopped_at = chrono::Utc::now();
+    let server = server::start(&dir, &[("TRAINER_LEASE_SECONDS", "3600")]);
+    user.url = server.url.clone();
+    let taken_over = request_until(&user, &long, 60, |r| {
+        let updated = r["updated_at"].as_str().and_then(|t| t.parse().ok());
+        r["status"] == "running"
+            && r["progress"]["phase"] == "training"
+            && updated.is_some_and(|t: chrono::DateTime<chrono::Utc>| t > stopped_at)
+    })
+    .await;
+    assert_eq!(taken_over["attempts"], 2, "{taken_over}");
     let (cancelled, _) =
         answer(user.request(Method::DELETE, &format!("/generation/requests/{long}"))).await;
     assert_eq!(cancelled, 200);

@@ -29,6 +29,7 @@ synth_tests::both_families!(
     a_duplicate_delivery_trains_once,
     the_concurrency_limit_holds,
     an_interrupted_run_is_retried_then_given_up,
+    a_run_handed_back_is_taken_over_at_once,
     a_running_request_stops_when_cancelled,
 );
 
@@ -457,6 +458,15 @@ async fn bad_requests_are_refused_and_store_nothing(f: synth_tests::Family) {
     s.start_generation(&t, json!({"dataset_id": dataset, "model_config": "ctgan"}))
         .await
         .expect(400);
+    // /generation/start's shape sent to the v2 routes is refused, not trained as the
+    // default model.
+    let v1_shape = json!({"dataset_id": dataset, "model_config": {"model_type": "ctgan"}});
+    for route in ["/generation-v2/start", "/generation-v2/validate"] {
+        let r = s.post(route, Some(&t), v1_shape.clone()).await;
+        let r = r.expect_error(400, "VALIDATION_ERROR");
+        let field = &r.body["error"]["details"]["field"];
+        assert_eq!(field, "model_config", "{route}: {}", r.body);
+    }
     s.start_generation(&t, with(json!({"dataset_id": "no-such-dataset"})))
         .await
         .expect_error(404, "NOT_FOUND");
@@ -733,6 +743,45 @@ async fn an_interrupted_run_is_retried_then_given_up(f: synth_tests::Family) {
     assert!(
         !users.body.to_string().contains("admin."),
         "alerts are for admins"
+    );
+}
+
+/// A run handed back at shutdown leaves the request running, for the next run to take over
+/// at once however long the lease, and does not count among its attempts; a trainer shut
+/// down takes nothing new on.
+async fn a_run_handed_back_is_taken_over_at_once(f: synth_tests::Family) {
+    let mut settings = settings();
+    settings.trainer_lease_seconds = 3600;
+    let s = serve(f, settings).await;
+    let (owner, t, dataset) = s.penguins("ada@example.com").await;
+    let b = s.family.backends.clone();
+    let id = s.start_generation(&t, tvae(&dataset, "csv")).await.id();
+    let lease = Duration::from_secs(3600);
+    let claim = || TrainerRun::claim(b.records.clone(), b.topic.clone(), lease, &owner, &id);
+    let Claim::Run(run) = claim().await.unwrap() else {
+        panic!("the first run claims")
+    };
+    run.hand_back().await.unwrap();
+    let handed = status(&s, &t, &id).await;
+    assert_eq!(
+        (handed["status"].as_str(), handed["attempts"].as_u64()),
+        (Some("running"), Some(0)),
+        "{handed}"
+    );
+    let shut = synth_trainer::Trainer::new(b.clone(), s.state.settings.clone());
+    shut.shut_down(Duration::ZERO).await;
+    let args = synth_trainer::JobArgs {
+        owner: owner.clone(),
+        request: id.clone(),
+    };
+    assert_eq!(shut.run(&args).await.unwrap(), Outcome::HandedBack);
+    // Taken over at once (a live run's lease would make this claim wait an hour).
+    assert_eq!(s.run_queued_jobs().await, [Outcome::Completed]);
+    let done = status(&s, &t, &id).await;
+    assert_eq!(
+        (done["status"].as_str(), done["attempts"].as_u64()),
+        (Some("completed"), Some(1)),
+        "{done}"
     );
 }
 

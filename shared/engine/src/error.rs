@@ -28,6 +28,10 @@ pub enum EngineError {
     /// A constraint that cannot apply, or that the real table breaks.
     #[error("{0}")]
     Constraint(synth_constraints::ConstraintError),
+    /// The stop flag was raised before there was anything to keep (while the columns'
+    /// distributions were still being learnt).
+    #[error("stopped before training began")]
+    Stopped,
     #[error("tensor error: {0}")]
     Tensor(#[from] candle_core::Error),
     #[error("i/o error: {0}")]

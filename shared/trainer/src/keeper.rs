@@ -23,6 +23,8 @@ pub(crate) enum Verdict {
     Go,
     /// The owner stopped the search: end it, keep the best trial.
     Stop,
+    /// This process is shutting down: stop, and give the request back for the next run.
+    HandBack,
     Cancel,
     Lost,
 }
@@ -45,20 +47,24 @@ impl Signals {
     pub fn verdict(&self) -> Verdict {
         match self.verdict.load(Ordering::SeqCst) {
             1 => Verdict::Stop,
-            2 => Verdict::Cancel,
-            3 => Verdict::Lost,
+            2 => Verdict::HandBack,
+            3 => Verdict::Cancel,
+            4 => Verdict::Lost,
             _ => Verdict::Go,
         }
     }
 
-    fn raise(&self, v: Verdict) {
+    pub fn raise(&self, v: Verdict) {
         let code = match v {
             Verdict::Go => return,
             Verdict::Stop => 1,
-            Verdict::Cancel => 2,
-            Verdict::Lost => 3,
+            Verdict::HandBack => 2,
+            Verdict::Cancel => 3,
+            Verdict::Lost => 4,
         };
-        // Lost wins over cancel, cancel over stop: once lost, nothing more is written.
+        // Lost wins over cancel, cancel over a hand-back (finishing cancelled is as quick, and
+        // final), a hand-back over a stop (the stop is on the request: the next run sees it).
+        // Once lost, nothing more is written.
         self.verdict.fetch_max(code, Ordering::SeqCst);
         self.stop.store(true, Ordering::SeqCst);
     }

@@ -14,7 +14,9 @@ mod memory;
 mod pace;
 mod work;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use synth_core::datasets::{Dataset, canonical_key};
 use synth_core::generation::lifecycle::{Claim, TrainerRun};
@@ -38,6 +40,9 @@ pub enum Outcome {
     Skipped(String),
     /// Another run took the request over mid-way; this one stopped writing.
     Lost,
+    /// The process is shutting down ([`Trainer::shut_down`]): the request was given back
+    /// unfinished (or never taken) for the next start to run.
+    HandedBack,
 }
 
 /// A run that could not even record how it ended (a store is down): the job should be
@@ -105,15 +110,80 @@ impl JobArgs {
 pub struct Trainer {
     backends: Backends,
     settings: Arc<Settings>,
+    runs: Arc<Runs>,
+}
+
+/// The runs of a trainer in progress, so a shutdown can reach them.
+#[derive(Default)]
+struct Runs {
+    shutting_down: AtomicBool,
+    next: AtomicU64,
+    active: Mutex<HashMap<u64, keeper::Signals>>,
+}
+
+/// A run's place in [`Runs`], left when the run ends however it ends.
+struct Registered<'a> {
+    runs: &'a Runs,
+    id: u64,
+}
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        self.runs.active().remove(&self.id);
+    }
+}
+
+impl Runs {
+    fn active(&self) -> MutexGuard<'_, HashMap<u64, keeper::Signals>> {
+        self.active.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn register(&self, signals: &keeper::Signals) -> Registered<'_> {
+        let id = self.next.fetch_add(1, Ordering::SeqCst);
+        self.active().insert(id, signals.clone());
+        // A shutdown that began between the claim and now reaches this run too.
+        if self.shutting_down.load(Ordering::SeqCst) {
+            signals.raise(Verdict::HandBack);
+        }
+        Registered { runs: self, id }
+    }
 }
 
 impl Trainer {
     pub fn new(backends: Backends, settings: Arc<Settings>) -> Self {
-        Self { backends, settings }
+        Self {
+            backends,
+            settings,
+            runs: Arc::default(),
+        }
+    }
+
+    /// Stop every run in progress at its next step and give its request back for the next
+    /// start of the process to take over at once (see [`TrainerRun::hand_back`]); runs asked
+    /// for from now on do nothing. Returns once every run has ended, or after `wait`.
+    pub async fn shut_down(&self, wait: std::time::Duration) {
+        self.runs.shutting_down.store(true, Ordering::SeqCst);
+        for signals in self.runs.active().values() {
+            signals.raise(Verdict::HandBack);
+        }
+        let deadline = tokio::time::Instant::now() + wait;
+        while !self.runs.active().is_empty() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let left = self.runs.active().len();
+        if left > 0 {
+            tracing::warn!(
+                left,
+                "trainer runs still going at shutdown; their requests resume once their lease expires"
+            );
+        }
     }
 
     /// Run one request to its end (see [`Outcome`]).
     pub async fn run(&self, job: &JobArgs) -> Result<Outcome, TrainerError> {
+        if self.runs.shutting_down.load(Ordering::SeqCst) {
+            return Ok(Outcome::HandedBack);
+        }
         let lease = std::time::Duration::from_secs(self.settings.trainer_lease_seconds);
         let claim = TrainerRun::claim(
             self.backends.records.clone(),
@@ -134,6 +204,7 @@ impl Trainer {
         let memory_alert = self.settings.trainer_memory_alert_percent / 100.0;
         let keeper = Keeper::start(run, memory_alert);
         let signals = keeper.signals.clone();
+        let _registered = self.runs.register(&signals);
         let produced = match self.inputs(&request).await {
             Ok((table, metadata)) => {
                 let work = work::Job {
@@ -195,6 +266,11 @@ impl Trainer {
             (Verdict::Lost, _) => {
                 tracing::warn!(request_id = %id, "another run took the request over; stopping");
                 Ok(Outcome::Lost)
+            }
+            (Verdict::HandBack, Err(Failure::Stopped)) => {
+                tracing::info!(request_id = %id, "shutting down; the request is handed back");
+                run.hand_back().await?;
+                Ok(Outcome::HandedBack)
             }
             (Verdict::Cancel, _) | (_, Err(Failure::Stopped)) => {
                 run.cancelled().await?;

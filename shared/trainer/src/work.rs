@@ -378,7 +378,10 @@ impl Job {
             r.on_violation,
             options,
         )
-        .map_err(|e| Failure::User(format!("training failed: {e}")))
+        .map_err(|e| match e {
+            synth_engine::EngineError::Stopped => Failure::Stopped,
+            e => Failure::User(format!("training failed: {e}")),
+        })
     }
 
     fn sample(&self, model: &dyn Synthesizer) -> Result<Table, Failure> {

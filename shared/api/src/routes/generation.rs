@@ -12,6 +12,7 @@ use synth_core::generation::{
     GenerationInput, GenerationRequest, RequestKind, RequestStatus, ResultLinks, Validation,
 };
 use synth_core::ports::Paged;
+use synth_core::service::ServiceError;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 
@@ -103,8 +104,33 @@ pub struct StartRequestV2 {
     #[serde(default)]
     #[schema(value_type = Object)]
     pub parameters: Map<String, Value>,
+    /// `/generation/start`'s shape sent here: refused rather than ignored, since ignoring it
+    /// would train the default model instead of the one asked for.
+    #[serde(default)]
+    #[schema(ignore)]
+    pub model_config: Option<serde::de::IgnoredAny>,
     #[serde(flatten)]
     pub output: Output,
+}
+
+impl StartRequestV2 {
+    /// The request as the service takes it.
+    fn into_input(self) -> Result<GenerationInput, ApiError> {
+        if self.model_config.is_some() {
+            return Err(ServiceError::field(
+                "model_config",
+                "this route takes the model as `model_type` and `parameters` at the top level \
+                 (`model_config` is /generation/start's)",
+            )
+            .into());
+        }
+        Ok(input(
+            self.dataset_id,
+            self.model_type,
+            self.parameters,
+            self.output,
+        ))
+    }
 }
 
 /// `POST /data/requests` (the seed platform's first step): which dataset, and the
@@ -215,7 +241,7 @@ async fn start(c: Caller, Json(r): Json<StartRequest>) -> Result<Created, ApiErr
         (status = 429, description = "MAX_CONCURRENT_GENERATIONS requests of the caller are queued or running", body = Failure),
     ))]
 async fn start_v2(c: Caller, Json(r): Json<StartRequestV2>) -> Result<Created, ApiError> {
-    let i = input(r.dataset_id, r.model_type, r.parameters, r.output);
+    let i = r.into_input()?;
     Ok(created(c.app.generations.create(c.id(), &i, true).await?))
 }
 
@@ -226,7 +252,7 @@ async fn start_v2(c: Caller, Json(r): Json<StartRequestV2>) -> Result<Created, A
         (status = 404, description = "No such dataset of the caller", body = Failure),
     ))]
 async fn validate(c: Caller, Json(r): Json<StartRequestV2>) -> Reply<Validation> {
-    let i = input(r.dataset_id, r.model_type, r.parameters, r.output);
+    let i = r.into_input()?;
     ok(c.app.generations.validate(c.id(), &i).await?)
 }
 

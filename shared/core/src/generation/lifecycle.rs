@@ -262,6 +262,26 @@ impl TrainerRun {
         .await
     }
 
+    /// Give the request back unfinished, because this process is shutting down: it stays
+    /// running, with a heartbeat so old that the next run takes it over at once instead of
+    /// waiting out the lease, and this run not counted among its attempts (it did not die;
+    /// its work is redone). A no-op when the run no longer holds it.
+    pub async fn hand_back(self) -> ServiceResult<()> {
+        let update = Update::default()
+            .set("heartbeat_at", 0i64)
+            .set("updated_at", Utc::now().to_rfc3339())
+            .add("attempts", -1);
+        let key = request_key(&self.request.owner_id, &self.request.id);
+        match self
+            .records
+            .update(&key, update, Some(self.holding()))
+            .await
+        {
+            Ok(_) | Err(PortError::ConditionFailed) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Finish as cancelled (the owner asked; this run stopped between epochs).
     pub async fn cancelled(self) -> ServiceResult<()> {
         let update = Update::default().set("finished_at", Utc::now().to_rfc3339());

@@ -9,6 +9,8 @@ pub mod continuous;
 pub mod discrete;
 pub mod gmm;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use synth_table::{Column, ColumnData, Metadata, SdType, Table};
@@ -202,6 +204,18 @@ impl DataTransformer {
         options: &TransformerOptions,
         seed: u64,
     ) -> Result<Self> {
+        Self::fit_until(table, metadata, options, seed, None)
+    }
+
+    /// [`DataTransformer::fit`], giving up with [`EngineError::Stopped`] once `stop` is
+    /// raised (checked before each column: a large table's mixtures take a while).
+    pub fn fit_until(
+        table: &Table,
+        metadata: &Metadata,
+        options: &TransformerOptions,
+        seed: u64,
+        stop: Option<&AtomicBool>,
+    ) -> Result<Self> {
         if table.n_rows() == 0 {
             return Err(EngineError::InvalidData("the table has no rows".into()));
         }
@@ -239,6 +253,9 @@ impl DataTransformer {
         let columns = jobs
             .into_par_iter()
             .map(|(i, name, sdtype, data)| {
+                if stop.is_some_and(|s| s.load(Ordering::SeqCst)) {
+                    return Err(EngineError::Stopped);
+                }
                 Ok(match kind_of(sdtype) {
                     Kind::Continuous => {
                         ColumnTransform::Continuous(Box::new(ContinuousTransform::fit(
@@ -735,6 +752,18 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn a_raised_stop_flag_ends_the_fit() {
+        let (table, meta) = sample_table(100);
+        let fit = |raised: bool| {
+            let stop = AtomicBool::new(raised);
+            let options = TransformerOptions::default();
+            DataTransformer::fit_until(&table, &meta, &options, 1, Some(&stop))
+        };
+        assert!(matches!(fit(true), Err(EngineError::Stopped)));
+        assert!(fit(false).is_ok());
     }
 
     #[test]
