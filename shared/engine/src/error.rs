@@ -28,8 +28,8 @@ pub enum EngineError {
     /// A constraint that cannot apply, or that the real table breaks.
     #[error("{0}")]
     Constraint(synth_constraints::ConstraintError),
-    /// The stop flag was raised before there was anything to keep (while the columns'
-    /// distributions were still being learnt).
+    /// The stop flag was raised before training began (while the columns were still being
+    /// learnt): there is no model to keep.
     #[error("stopped before training began")]
     Stopped,
     #[error("tensor error: {0}")]

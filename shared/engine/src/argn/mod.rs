@@ -115,6 +115,9 @@ impl Argn {
         let started = Instant::now();
         let tokenizer = Tokenizer::fit(table, metadata, params.max_bins, params.rare_threshold)?;
         let tokens = tokenizer.encode(table)?;
+        if options.stopped() {
+            return Err(EngineError::Stopped);
+        }
         let mut model = Self::untrained(params, tokenizer, &options)?;
         let (history, stopped_early) = model.train(&tokens, started, &mut options, 1)?;
         let best = history

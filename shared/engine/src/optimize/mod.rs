@@ -317,7 +317,7 @@ mod tests {
         let flag = cancel.clone();
         let mut calls = 0;
         // The objective of the first trial is cancelled before it starts training: the fit
-        // stops at its first step and the trial is recorded as cancelled.
+        // stops before training begins and the trial is recorded as cancelled.
         let mut wrapped = FnObjective(|ctx: TrialContext| {
             calls += 1;
             flag.store(true, Ordering::Relaxed);

@@ -328,6 +328,8 @@ impl Objective for ModelObjective {
         let fit_seconds = started.elapsed().as_secs_f64();
         let log = std::mem::take(&mut *log.lock().expect("checkpoint log"));
         let mut report = match (fitted, log.ended) {
+            // Stopped while the columns were still being learnt.
+            (Err(EngineError::Stopped), _) => TrialReport::cancelled(),
             (Err(e), _) => TrialReport::failed(e.to_string()),
             (Ok(_), Some(Ended::NonFinite(reason))) => TrialReport::failed(reason),
             (Ok(_), Some(Ended::Pruned(reason))) => TrialReport::pruned(reason),
