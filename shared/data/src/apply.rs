@@ -9,7 +9,7 @@ use synth_table::{Column, ColumnData, ColumnMetadata, Metadata, SdType, Table};
 
 use crate::DataError;
 use crate::datetime;
-use crate::infer::parse_bool;
+use crate::infer::{missing_number_codes, parse_bool};
 
 /// Coerce each column named in `metadata` to its sdtype: datetime strings (with
 /// `datetime_format`) to datetimes, numbers stored as text to numbers, 0/1 to booleans.
@@ -207,6 +207,21 @@ fn boolean(data: ColumnData, err: Refusal) -> Result<ColumnData, DataError> {
     }))
 }
 
+/// Text numbers with their [`missing_number_codes`] made missing (unchanged when the column
+/// has more text than those allow: then its first non-number is refused).
+fn without_missing_codes(values: Vec<Option<String>>) -> Vec<Option<String>> {
+    let codes: HashSet<String> = missing_number_codes(values.iter().flatten().map(String::as_str))
+        .map(|codes| codes.into_iter().map(str::to_owned).collect())
+        .unwrap_or_default();
+    if codes.is_empty() {
+        return values;
+    }
+    values
+        .into_iter()
+        .map(|v| v.filter(|s| !codes.contains(s)))
+        .collect()
+}
+
 /// Datetimes from text (in `format`, or one detected) or from integers (in `format` only).
 fn datetime_column(
     data: ColumnData,
@@ -304,6 +319,11 @@ fn numerical(
     auto: bool,
     err: Refusal,
 ) -> Result<ColumnData, DataError> {
+    // A few spellings of a missing number (`unknown`, `-`) are missing, as inference reads them.
+    let data = match data {
+        ColumnData::Str(v) => ColumnData::Str(without_missing_codes(v)),
+        other => other,
+    };
     Ok(match data {
         ColumnData::Int(v) if want_int || auto => ColumnData::Int(v),
         ColumnData::Int(v) => {

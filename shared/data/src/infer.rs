@@ -366,6 +366,44 @@ fn strings(name: &str, values: &[Option<String>], nulls: usize) -> Verdict {
     free_form(name, &present, nulls, &note)
 }
 
+/// Most distinct spellings of a missing number in a column of numbers (`unknown`, `-`, `?`).
+const MISSING_CODES_MAX: usize = 3;
+/// ...and the most rows they may fill.
+const MISSING_CODES_MAX_SHARE: f64 = 0.05;
+
+/// A number as text, as a numerical column reads it.
+fn is_number(s: &str) -> bool {
+    s.trim().parse::<f64>().is_ok_and(f64::is_finite)
+}
+
+/// The spellings of a missing number in a column of numbers stored as text: exports write
+/// `unknown`, `-` or `?` where a number is missing. At most [`MISSING_CODES_MAX`] spellings,
+/// without digits (`12kg` or `1,234` are numbers written oddly, not missing ones), on at most
+/// [`MISSING_CODES_MAX_SHARE`] of the values; `None` when the column has more text than that
+/// (it is not a column of numbers). Inference and applying metadata read such a column alike:
+/// these spellings as missing.
+pub(crate) fn missing_number_codes<'a>(
+    present: impl Iterator<Item = &'a str>,
+) -> Option<HashSet<&'a str>> {
+    let mut codes = HashSet::default();
+    let (mut rows, mut coded) = (0usize, 0usize);
+    for s in present {
+        rows += 1;
+        if is_number(s) {
+            continue;
+        }
+        if s.bytes().any(|b| b.is_ascii_digit()) || s.chars().count() > 20 {
+            return None;
+        }
+        coded += 1;
+        codes.insert(s);
+        if codes.len() > MISSING_CODES_MAX {
+            return None;
+        }
+    }
+    (coded as f64 <= MISSING_CODES_MAX_SHARE * rows as f64).then_some(codes)
+}
+
 /// Text that spells booleans, integers or floats, checked on the distinct sampled values.
 fn booleans_or_numbers(
     name: &str,
@@ -394,14 +432,49 @@ fn booleans_or_numbers(
     {
         return Some(integers(name, &ints, nulls, true));
     }
-    if distinct
-        .iter()
-        .all(|s| numeric_text(s) && s.trim().parse::<f64>().is_ok_and(f64::is_finite))
+    if distinct.iter().all(|s| numeric_text(s) && is_number(s))
         && let Some(fl) = parse_all::<f64>(values, |x| x.is_finite())
     {
         return Some(floats(&fl, true));
     }
-    None
+    numbers_with_missing_codes(name, values, present, distinct, nulls)
+}
+
+/// Numbers with a few spellings of a missing one among them ([`missing_number_codes`]):
+/// numerical, those spellings read as missing, and the reason says which.
+fn numbers_with_missing_codes(
+    name: &str,
+    values: &[Option<String>],
+    present: &[&str],
+    distinct: &[&str],
+    nulls: usize,
+) -> Option<Verdict> {
+    // The distinct sample rules most text out cheaply; the rows are then counted in full.
+    let text = distinct.iter().filter(|s| !is_number(s)).count();
+    if text == 0 || text > MISSING_CODES_MAX || text == distinct.len() {
+        return None;
+    }
+    let codes = missing_number_codes(present.iter().copied())?;
+    let coded = present.iter().filter(|s| codes.contains(*s)).count();
+    let plain: Vec<Option<String>> = values
+        .iter()
+        .map(|v| v.clone().filter(|s| !codes.contains(s.as_str())))
+        .collect();
+    let mut verdict = match parse_all::<i64>(&plain, |_| true) {
+        Some(ints) => integers(name, &ints, nulls + coded, true),
+        None => floats(&parse_all::<f64>(&plain, |x| x.is_finite())?, true),
+    };
+    // Only as quantities: codes, keys and dates keep their text.
+    if verdict.0.sdtype != SdType::Numerical {
+        return None;
+    }
+    let mut spellings: Vec<&str> = codes.into_iter().collect();
+    spellings.sort_unstable();
+    verdict.2 = format!(
+        "{}; {spellings:?} ({coded} rows) read as missing",
+        verdict.2
+    );
+    Some(verdict)
 }
 
 /// Dates in one format across every checked value; otherwise a note on what came close,

@@ -261,3 +261,52 @@ fn thousands_of_distinct_strings_are_not_categories() {
     );
     assert_eq!(sdtype(&inf, "some"), SdType::Categorical);
 }
+
+#[test]
+fn a_few_spellings_of_a_missing_number_are_missing_in_a_column_of_numbers() {
+    let mut text = String::from("price,weight,size,code\n");
+    for i in 0..100 {
+        // 3 rows of `unknown` and `-` among prices; 10 of `?` among weights (too many); an
+        // oddly written number among sizes (not missing); codes with few numbers.
+        let price = match i {
+            7 | 50 => "unknown".to_owned(),
+            90 => "-".to_owned(),
+            _ => format!("{}.5", i * 3),
+        };
+        let weight = if i % 10 == 0 {
+            "?".to_owned()
+        } else {
+            i.to_string()
+        };
+        let size = if i == 3 {
+            "12kg".to_owned()
+        } else {
+            format!("{i}.25")
+        };
+        let code = if i % 2 == 0 {
+            "n/a".to_owned()
+        } else {
+            format!("A{i}")
+        };
+        writeln!(text, "{price},{weight},{size},{code}").unwrap();
+    }
+    let ds = read_str(&text, "m.csv").unwrap();
+    let inf = infer_metadata(&ds.table);
+    assert_eq!(sdtype(&inf, "price"), SdType::Numerical);
+    assert!(reason(&inf, "price").contains(r#"["-", "unknown"] (3 rows) read as missing"#));
+    for column in ["weight", "size", "code"] {
+        assert_ne!(sdtype(&inf, column), SdType::Numerical, "{column}");
+    }
+    let t = synth_data::apply_metadata(ds.table.clone(), &inf.metadata).unwrap();
+    let ColumnData::Float(prices) = col(&t, "price") else {
+        panic!("prices are numbers: {:?}", col(&t, "price"))
+    };
+    assert_eq!((prices[7], prices[8], prices[90]), (None, Some(24.5), None));
+    // The user's own metadata reads them alike; but not a column of more text than that.
+    let mut own = inf.metadata.clone();
+    own.columns
+        .retain(|(name, _)| name == "price" || name == "weight");
+    own.columns[1].1 = ColumnMetadata::new(SdType::Numerical);
+    let err = synth_data::apply_metadata(ds.table, &own).unwrap_err();
+    assert!(err.to_string().contains("weight"), "{err}");
+}
