@@ -56,6 +56,18 @@ pub(crate) struct DateParser {
     /// (`2024-01-31` among `2024-01-31 10:20:00`, as exports print midnight) is that day at
     /// midnight, as pandas reads it.
     date_part: Option<Vec<Item<'static>>>,
+    /// For a format with an offset, the same without it: a time written without an offset
+    /// among times with one is taken as UTC.
+    naive: Option<Vec<Item<'static>>>,
+}
+
+/// `format` without its UTC offset (`%+` spelt out as its date and time).
+fn without_offset(format: &str) -> String {
+    format
+        .replace("%+", "%Y-%m-%dT%H:%M:%S%.f")
+        .replace("%:z", "")
+        .replace("%#z", "")
+        .replace("%z", "")
 }
 
 /// The date part of a format with a time: what comes before the first time field, without
@@ -96,14 +108,23 @@ impl DateParser {
         } else {
             Kind::Date
         };
+        let naive_format = match kind {
+            Kind::Offset => without_offset(format),
+            Kind::Time | Kind::Date => format.to_owned(),
+        };
+        let naive = match kind {
+            Kind::Offset => StrftimeItems::new(&naive_format).parse_to_owned().ok(),
+            Kind::Time | Kind::Date => None,
+        };
         let date_part = match kind {
             Kind::Date => None,
-            Kind::Offset | Kind::Time => date_part(format),
+            Kind::Offset | Kind::Time => date_part(&naive_format),
         };
         Some(Self {
             items,
             kind,
             date_part,
+            naive,
         })
     }
 
@@ -112,6 +133,15 @@ impl DateParser {
         let value = value.trim();
         let mut parsed = Parsed::new();
         if chrono::format::parse(&mut parsed, value, self.items.iter()).is_err() {
+            let mut parsed = Parsed::new();
+            if let Some(naive) = &self.naive
+                && chrono::format::parse(&mut parsed, value, naive.iter()).is_ok()
+            {
+                return parsed
+                    .to_naive_datetime_with_offset(0)
+                    .ok()
+                    .map(|d| d.and_utc().timestamp_micros());
+            }
             let date = self.date_part.as_ref()?;
             let mut parsed = Parsed::new();
             chrono::format::parse(&mut parsed, value, date.iter()).ok()?;
@@ -287,6 +317,19 @@ mod tests {
             parse("2024-01-31", "%Y-%m-%d")
         );
         assert_eq!(parse("2024-01-31 10", format), None);
+        // Times without an offset among times with one are UTC.
+        let d = detect(["2024-01-31T10:00:00+02:00", "2024-01-31T10:01:00"].into_iter());
+        let Detected::Format { format, .. } = d else {
+            panic!("{d:?}")
+        };
+        assert_eq!(
+            parse("2024-01-31T10:01:00", format),
+            parse("2024-01-31T10:01:00Z", "%+")
+        );
+        assert_eq!(
+            parse("2024-01-31T10:00:00+02:00", format),
+            parse("2024-01-31T08:00:00Z", "%+")
+        );
         let d = detect(["2024-01-31", "31.01.2024"].into_iter());
         assert_eq!(d, Detected::Mixed(vec!["%Y-%m-%d", "%d.%m.%Y"]));
         assert_eq!(detect(["20240131", "20240201"].into_iter()), Detected::None);
