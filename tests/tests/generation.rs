@@ -71,6 +71,13 @@ async fn status(s: &TestServer, token: &str, id: &str) -> Value {
     r.data().clone()
 }
 
+/// A request's status and how many runs took it are `want`.
+async fn assert_state(s: &TestServer, token: &str, id: &str, want: (&str, u64)) {
+    let r = status(s, token, id).await;
+    let got = (r["status"].as_str(), r["attempts"].as_u64());
+    assert_eq!(got, (Some(want.0), Some(want.1)), "{r}");
+}
+
 fn names(t: &Table) -> Vec<&str> {
     t.columns.iter().map(|c| c.name.as_str()).collect()
 }
@@ -643,12 +650,7 @@ async fn a_duplicate_delivery_trains_once(f: synth_tests::Family) {
         trainer.run(&args).await.unwrap(),
         Outcome::Skipped(_)
     ));
-    let done = status(&s, &t, &id).await;
-    assert_eq!(
-        (done["status"].as_str(), done["attempts"].as_u64()),
-        (Some("completed"), Some(1)),
-        "{done}"
-    );
+    assert_state(&s, &t, &id, ("completed", 1)).await;
 }
 
 async fn the_concurrency_limit_holds(f: synth_tests::Family) {
@@ -699,12 +701,7 @@ async fn an_interrupted_run_is_retried_then_given_up(f: synth_tests::Family) {
     crash(retried.clone()).await;
     assert_eq!(status(&s, &t, &retried).await["status"], "running");
     assert_eq!(s.run_queued_jobs().await, [Outcome::Completed]);
-    let done = status(&s, &t, &retried).await;
-    assert_eq!(
-        (done["status"].as_str(), done["attempts"].as_u64()),
-        (Some("completed"), Some(2)),
-        "{done}"
-    );
+    assert_state(&s, &t, &retried, ("completed", 2)).await;
 
     let given_up = s.start_generation(&t, tvae(&dataset, "csv")).await.id();
     crash(given_up.clone()).await;
@@ -762,12 +759,7 @@ async fn a_run_handed_back_is_taken_over_at_once(f: synth_tests::Family) {
         panic!("the first run claims")
     };
     run.hand_back().await.unwrap();
-    let handed = status(&s, &t, &id).await;
-    assert_eq!(
-        (handed["status"].as_str(), handed["attempts"].as_u64()),
-        (Some("running"), Some(0)),
-        "{handed}"
-    );
+    assert_state(&s, &t, &id, ("running", 0)).await;
     let shut = synth_trainer::Trainer::new(b.clone(), s.state.settings.clone());
     shut.shut_down(Duration::ZERO).await;
     let args = synth_trainer::JobArgs {
@@ -777,12 +769,7 @@ async fn a_run_handed_back_is_taken_over_at_once(f: synth_tests::Family) {
     assert_eq!(shut.run(&args).await.unwrap(), Outcome::HandedBack);
     // Taken over at once (a live run's lease would make this claim wait an hour).
     assert_eq!(s.run_queued_jobs().await, [Outcome::Completed]);
-    let done = status(&s, &t, &id).await;
-    assert_eq!(
-        (done["status"].as_str(), done["attempts"].as_u64()),
-        (Some("completed"), Some(1)),
-        "{done}"
-    );
+    assert_state(&s, &t, &id, ("completed", 1)).await;
 }
 
 /// Cancelling a running request stops its trainer at the next epoch: the run ends

@@ -342,7 +342,14 @@ fn strings(name: &str, values: &[Option<String>], nulls: usize) -> Verdict {
     // sample; hashing every value for the distinct count is left to the columns that need it.
     let sample = spread(&present, VERIFY_SAMPLE);
     let distinct = distinct_in_order(&sample);
-    if let Some(v) = booleans_or_numbers(name, values, &present, &distinct, nulls) {
+    let text = Text {
+        name,
+        values,
+        present: &present,
+        distinct: &distinct,
+        nulls,
+    };
+    if let Some(v) = booleans_or_numbers(&text) {
         return v;
     }
     let note = match dates(&distinct) {
@@ -404,64 +411,63 @@ pub(crate) fn missing_number_codes<'a>(
     (coded as f64 <= MISSING_CODES_MAX_SHARE * rows as f64).then_some(codes)
 }
 
-/// Text that spells booleans, integers or floats, checked on the distinct sampled values.
-fn booleans_or_numbers(
-    name: &str,
-    values: &[Option<String>],
-    present: &[&str],
-    distinct: &[&str],
+/// A column of text as the pattern rules read it.
+struct Text<'a> {
+    name: &'a str,
+    values: &'a [Option<String>],
+    present: &'a [&'a str],
+    /// The distinct values of an evenly spread sample, in first-seen order.
+    distinct: &'a [&'a str],
     nulls: usize,
-) -> Option<Verdict> {
-    if distinct.len() <= 2
-        && distinct.iter().all(|s| {
+}
+
+/// Text that spells booleans, integers or floats, checked on the distinct sampled values.
+fn booleans_or_numbers(c: &Text) -> Option<Verdict> {
+    if c.distinct.len() <= 2
+        && c.distinct.iter().all(|s| {
             let l = s.trim().to_ascii_lowercase();
             TRUE_TOKENS.contains(&l.as_str()) || FALSE_TOKENS.contains(&l.as_str())
         })
-        && present.iter().all(|s| distinct.contains(s))
+        && c.present.iter().all(|s| c.distinct.contains(s))
     {
         return Some(verdict(
             SdType::Boolean,
             0.9,
-            format!("only the words {distinct:?}"),
+            format!("only the words {:?}", c.distinct),
         ));
     }
-    if distinct
+    if c.distinct
         .iter()
         .all(|s| numeric_text(s) && s.trim().parse::<i64>().is_ok())
-        && let Some(ints) = parse_all::<i64>(values, |_| true)
+        && let Some(ints) = parse_all::<i64>(c.values, |_| true)
     {
-        return Some(integers(name, &ints, nulls, true));
+        return Some(integers(c.name, &ints, c.nulls, true));
     }
-    if distinct.iter().all(|s| numeric_text(s) && is_number(s))
-        && let Some(fl) = parse_all::<f64>(values, |x| x.is_finite())
+    if c.distinct.iter().all(|s| numeric_text(s) && is_number(s))
+        && let Some(fl) = parse_all::<f64>(c.values, |x| x.is_finite())
     {
         return Some(floats(&fl, true));
     }
-    numbers_with_missing_codes(name, values, present, distinct, nulls)
+    numbers_with_missing_codes(c)
 }
 
 /// Numbers with a few spellings of a missing one among them ([`missing_number_codes`]):
 /// numerical, those spellings read as missing, and the reason says which.
-fn numbers_with_missing_codes(
-    name: &str,
-    values: &[Option<String>],
-    present: &[&str],
-    distinct: &[&str],
-    nulls: usize,
-) -> Option<Verdict> {
+fn numbers_with_missing_codes(c: &Text) -> Option<Verdict> {
     // The distinct sample rules most text out cheaply; the rows are then counted in full.
-    let text = distinct.iter().filter(|s| !is_number(s)).count();
-    if text == 0 || text > MISSING_CODES_MAX || text == distinct.len() {
+    let text = c.distinct.iter().filter(|s| !is_number(s)).count();
+    if text == 0 || text > MISSING_CODES_MAX || text == c.distinct.len() {
         return None;
     }
-    let codes = missing_number_codes(present.iter().copied())?;
-    let coded = present.iter().filter(|s| codes.contains(*s)).count();
-    let plain: Vec<Option<String>> = values
+    let codes = missing_number_codes(c.present.iter().copied())?;
+    let coded = c.present.iter().filter(|s| codes.contains(*s)).count();
+    let plain: Vec<Option<String>> = c
+        .values
         .iter()
         .map(|v| v.clone().filter(|s| !codes.contains(s.as_str())))
         .collect();
     let mut verdict = match parse_all::<i64>(&plain, |_| true) {
-        Some(ints) => integers(name, &ints, nulls + coded, true),
+        Some(ints) => integers(c.name, &ints, c.nulls + coded, true),
         None => floats(&parse_all::<f64>(&plain, |x| x.is_finite())?, true),
     };
     // Only as quantities: codes, keys and dates keep their text.
