@@ -241,15 +241,53 @@ pub struct IdTransform {
     /// Integers count up from here; strings are zero-padded to this width.
     start: i64,
     width: usize,
+    /// Text every real key starts and ends with, up to its first and from its last digit
+    /// (`item_` of `item_12`, `CUST-` and `-EU` of `CUST-0042-EU`): generated keys keep it.
+    #[serde(default)]
+    prefix: String,
+    #[serde(default)]
+    suffix: String,
+}
+
+/// The longest text all `keys` start with (`rev`: end with) that holds no digit.
+fn shared_affix<'a>(keys: impl Iterator<Item = &'a str> + Clone, rev: bool) -> String {
+    let chars = |k: &'a str| -> Box<dyn Iterator<Item = char> + 'a> {
+        if rev {
+            Box::new(k.chars().rev())
+        } else {
+            Box::new(k.chars())
+        }
+    };
+    let Some(first) = keys.clone().next() else {
+        return String::new();
+    };
+    let mut affix: Vec<char> = chars(first).take_while(|c| !c.is_ascii_digit()).collect();
+    for k in keys {
+        let common = chars(k).zip(&affix).take_while(|(a, b)| a == *b).count();
+        affix.truncate(common);
+    }
+    if rev {
+        affix.reverse();
+    }
+    affix.into_iter().collect()
 }
 
 impl IdTransform {
     pub fn fit(name: &str, data: &ColumnData) -> Self {
+        let (mut prefix, mut suffix) = (String::new(), String::new());
         let (start, width) = match data {
             ColumnData::Int(v) | ColumnData::Datetime(v) => {
                 (v.iter().flatten().min().copied().unwrap_or(0), 0)
             }
-            ColumnData::Str(v) => (0, v.iter().flatten().map(|s| s.len()).max().unwrap_or(0)),
+            ColumnData::Str(v) => {
+                let keys = v.iter().flatten().map(String::as_str);
+                prefix = shared_affix(keys.clone(), false);
+                // A key that is all prefix leaves nothing for the suffix.
+                let rest = keys.clone().map(|k| &k[prefix.len()..]);
+                suffix = shared_affix(rest.clone(), true);
+                let width = rest.map(|k| k.len() - suffix.len()).max().unwrap_or(0);
+                (0, width)
+            }
             _ => (0, 0),
         };
         Self {
@@ -257,10 +295,13 @@ impl IdTransform {
             repr: repr_of(data),
             start,
             width,
+            prefix,
+            suffix,
         }
     }
 
-    /// `n` unique values; strings are numbered rows, integers count up from the real minimum.
+    /// `n` unique values; strings are numbered rows in the real keys' prefix and suffix,
+    /// integers count up from the real minimum.
     pub fn generate(&self, n: usize) -> ColumnData {
         let ints = (0..n as i64).map(|i| Some(self.start + i));
         match self.repr {
@@ -268,9 +309,43 @@ impl IdTransform {
             ValueRepr::Datetime => ColumnData::Datetime(ints.collect()),
             ValueRepr::Float => ColumnData::Float((0..n).map(|i| Some(i as f64)).collect()),
             ValueRepr::Bool | ValueRepr::Str => {
-                let w = self.width;
-                ColumnData::Str((0..n).map(|i| Some(format!("{i:0w$}"))).collect())
+                let (w, p, s) = (self.width, &self.prefix, &self.suffix);
+                ColumnData::Str((0..n).map(|i| Some(format!("{p}{i:0w$}{s}"))).collect())
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(v: &[&str]) -> ColumnData {
+        ColumnData::Str(v.iter().map(|s| Some((*s).to_owned())).collect())
+    }
+
+    fn generated(v: &[&str], n: usize) -> Vec<String> {
+        let ColumnData::Str(out) = IdTransform::fit("id", &keys(v)).generate(n) else {
+            panic!("string keys")
+        };
+        out.into_iter().flatten().collect()
+    }
+
+    #[test]
+    fn string_keys_are_regenerated_in_the_shape_of_the_real_ones() {
+        assert_eq!(
+            generated(&["item_12", "item_7", "item_305"], 3),
+            ["item_000", "item_001", "item_002"]
+        );
+        assert_eq!(
+            generated(&["CUST-0042-EU", "CUST-1-EU"], 2),
+            ["CUST-0000-EU", "CUST-0001-EU"]
+        );
+        // No shared text: numbered rows as wide as the widest key; unique however many.
+        let plain = generated(&["ab", "c7f"], 1200);
+        assert_eq!(plain[..2], ["000", "001"]);
+        let distinct: std::collections::HashSet<&String> = plain.iter().collect();
+        assert_eq!(distinct.len(), 1200);
+        assert_eq!(generated(&["Zürich-1", "Zürich-22"], 1), ["Zürich-00"]);
     }
 }
