@@ -61,7 +61,9 @@ pub(super) fn read(
         .or_else(|_| read(inferred(None)))
         .or_else(|_| read(inferred(Some(0))))
         .map_err(|e| malformed(FileFormat::Csv, e))?;
-    let df = keep_spelling(df, read).map_err(|e| malformed(FileFormat::Csv, e))?;
+    let head = head_of(&text, delimiter, INFER_ROWS);
+    let probe = |options: CsvReadOptions| polars_read(head, delimiter, options);
+    let df = keep_spelling(df, probe, read).map_err(|e| malformed(FileFormat::Csv, e))?;
     let mut table = frame_to_table(&df, FileFormat::Csv)?;
     // polars unquotes header fields but leaves their doubled quotes (`"a""b"` is `a""b`).
     if table.columns.iter().any(|c| c.name.contains("\"\"")) {
@@ -92,11 +94,13 @@ fn polars_read(text: &[u8], delimiter: u8, options: CsvReadOptions) -> PolarsRes
 
 /// polars reads `02139` as the number 2139 and `True` as the boolean true: the zip code loses
 /// its zero and the boolean its spelling, for good. So the columns it typed as integers or
-/// booleans are read again as text over the rows it typed them from; each whose text is not
-/// what the typed value prints as (`2139`, `true`) is read whole as text, for inference to
-/// type by what it means (a code, a boolean in words).
+/// booleans are read again as text over the rows it typed them from (`probe` reads those
+/// alone); each whose text is not what the typed value prints as (`2139`, `true`) is read
+/// whole as text (by `read`), for inference to type by what it means (a code, a boolean in
+/// words).
 fn keep_spelling(
     df: DataFrame,
+    probe: impl Fn(CsvReadOptions) -> PolarsResult<DataFrame>,
     read: impl Fn(CsvReadOptions) -> PolarsResult<DataFrame>,
 ) -> PolarsResult<DataFrame> {
     let dtypes = df.dtypes();
@@ -106,33 +110,45 @@ fn keep_spelling(
     if typed.is_empty() {
         return Ok(df);
     }
-    let probe = read(
+    let probe = probe(
         CsvReadOptions::default()
             .with_infer_schema_length(Some(0))
-            .with_n_rows(Some(INFER_ROWS))
             .with_projection(Some(Arc::new(typed.clone()))),
     )?;
-    let mut text_dtypes = dtypes.clone();
-    let mut respelled = false;
-    for (&i, column) in typed.iter().zip(probe.columns()) {
-        let boolean = dtypes[i] == DataType::Boolean;
-        let as_typed = |s: &str| match boolean {
-            true => s == "true" || s == "false",
-            false => numeric_text(s),
-        };
-        if column.str()?.iter().flatten().any(|s| !as_typed(s)) {
-            text_dtypes[i] = DataType::String;
-            respelled = true;
-        }
-    }
-    if !respelled {
+    let respelled: Vec<usize> = typed
+        .iter()
+        .zip(probe.columns())
+        .filter_map(|(&i, column)| {
+            let boolean = dtypes[i] == DataType::Boolean;
+            let as_typed = |s: &str| match boolean {
+                true => s == "true" || s == "false",
+                false => numeric_text(s),
+            };
+            let text = column.str().ok()?;
+            text.iter().flatten().any(|s| !as_typed(s)).then_some(i)
+        })
+        .collect();
+    if respelled.is_empty() {
         return Ok(df);
     }
-    read(
+    // Only those columns are read again, as text, and put in place of the typed ones.
+    let text = read(
         CsvReadOptions::default()
             .with_infer_schema_length(Some(0))
-            .with_dtype_overwrite(Some(Arc::new(text_dtypes))),
-    )
+            .with_projection(Some(Arc::new(respelled.clone()))),
+    )?;
+    let mut df = df;
+    for (&i, column) in respelled.iter().zip(text.columns()) {
+        df.replace_column(i, column.clone())?;
+    }
+    Ok(df)
+}
+
+/// The header and the first `rows` records of a CSV text (the whole text when it has fewer).
+fn head_of(text: &[u8], delimiter: u8, rows: usize) -> &[u8] {
+    let mut records = Records::new(text, delimiter);
+    records.by_ref().take(rows + 1).for_each(drop);
+    &text[..records.pos]
 }
 
 /// The text with each run of line breaks that holds blank lines cut to one line break (or
