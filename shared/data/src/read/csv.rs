@@ -110,11 +110,7 @@ fn keep_spelling(
     if typed.is_empty() {
         return Ok(df);
     }
-    let probe = probe(
-        CsvReadOptions::default()
-            .with_infer_schema_length(Some(0))
-            .with_projection(Some(Arc::new(typed.clone()))),
-    )?;
+    let probe = probe(as_text(&typed))?;
     let respelled: Vec<usize> = typed
         .iter()
         .zip(probe.columns())
@@ -132,16 +128,19 @@ fn keep_spelling(
         return Ok(df);
     }
     // Only those columns are read again, as text, and put in place of the typed ones.
-    let text = read(
-        CsvReadOptions::default()
-            .with_infer_schema_length(Some(0))
-            .with_projection(Some(Arc::new(respelled.clone()))),
-    )?;
+    let text = read(as_text(&respelled))?;
     let mut df = df;
     for (&i, column) in respelled.iter().zip(text.columns()) {
         df.replace_column(i, column.clone())?;
     }
     Ok(df)
+}
+
+/// Read `columns` alone, as text.
+fn as_text(columns: &[usize]) -> CsvReadOptions {
+    CsvReadOptions::default()
+        .with_infer_schema_length(Some(0))
+        .with_projection(Some(Arc::new(columns.to_vec())))
 }
 
 /// The header and the first `rows` records of a CSV text (the whole text when it has fewer).
