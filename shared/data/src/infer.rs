@@ -379,8 +379,15 @@ const MISSING_CODES_MAX: usize = 3;
 const MISSING_CODES_MAX_SHARE: f64 = 0.05;
 
 /// A number as text, as a numerical column reads it.
+/// An integer must fit in 64 bits: longer runs of digits are identifiers (order numbers,
+/// hashes), every digit of which counts, not quantities to round.
 fn is_number(s: &str) -> bool {
-    s.trim().parse::<f64>().is_ok_and(f64::is_finite)
+    let s = s.trim();
+    let digits = s.strip_prefix(['-', '+']).unwrap_or(s);
+    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+        return s.parse::<i64>().is_ok();
+    }
+    s.parse::<f64>().is_ok_and(f64::is_finite)
 }
 
 /// The spellings of a missing number in a column of numbers stored as text: exports write

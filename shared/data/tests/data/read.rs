@@ -366,6 +366,12 @@ fn csv_integers_beyond_i64_are_read_as_text_rather_than_refused() {
         col(&ds.table, "big"),
         &strs(&[Some("18446744073709551615"), Some("1")])
     );
+    // Identifiers, whose every digit counts: not numbers to round to a float.
+    let inf = synth_data::infer_metadata(&ds.table);
+    assert_ne!(
+        inf.metadata.column("big").unwrap().sdtype,
+        synth_table::SdType::Numerical
+    );
 }
 
 #[test]
