@@ -41,7 +41,7 @@ pub enum DataError {
     },
     #[error("CSV line {line} has an unterminated quoted field")]
     UnterminatedQuote { line: usize },
-    #[error("not a {format:?} file we can read: {message}")]
+    #[error("not valid {}: {message}", format.name())]
     Malformed { format: FileFormat, message: String },
     #[error("unrecognised file format (not CSV, JSON, NDJSON, XLSX or Parquet)")]
     UnknownFormat,
@@ -70,6 +70,6 @@ pub enum DataError {
     UnsupportedOutput(String),
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
-    #[error("could not write {format:?}: {message}")]
+    #[error("could not write {}: {message}", format.name())]
     Write { format: FileFormat, message: String },
 }

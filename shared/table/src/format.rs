@@ -70,6 +70,17 @@ impl FileFormat {
         }
     }
 
+    /// The format's name as people write it (`CSV`, `NDJSON`, `Parquet`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Csv => "CSV",
+            Self::Json => "JSON",
+            Self::Ndjson => "NDJSON",
+            Self::Xlsx => "XLSX",
+            Self::Parquet => "Parquet",
+        }
+    }
+
     /// The usual file extension, without the dot.
     pub fn extension(self) -> &'static str {
         match self {

@@ -398,3 +398,11 @@ fn utf16_text_with_a_byte_order_mark_is_read() {
     let ds = read_bytes(&json, Some("u.json"), &ReadOptions::default()).unwrap();
     assert_eq!(ds.format, FileFormat::Json);
 }
+
+#[test]
+fn a_malformed_file_is_named_by_its_format() {
+    let err = read_str(r#"[{"a": 1}, {"a": "#, "t.json").unwrap_err();
+    assert!(err.to_string().starts_with("not valid JSON: "), "{err}");
+    let err = read_str("{\"a\": 1}\n{\"a\": \n", "t.ndjson").unwrap_err();
+    assert!(err.to_string().starts_with("not valid NDJSON: "), "{err}");
+}
