@@ -280,6 +280,21 @@ async fn bad_files_are_refused_or_marked_invalid(f: synth_tests::Family) {
         .await
         .unwrap();
     assert_eq!(no_file.status(), 400);
+    // Not a form at all: the answer says what to send.
+    let json_body = s
+        .post(
+            "/upload/dataset",
+            Some(&t),
+            serde_json::json!({"file": "a,b\n1,2\n"}),
+        )
+        .await
+        .expect_error(400, "VALIDATION_ERROR");
+    assert_eq!(json_body.body["error"]["details"]["field"], "file");
+    assert!(
+        says(&json_body.body["error"]["message"], "multipart/form-data"),
+        "{}",
+        json_body.body
+    );
     assert_eq!(
         s.get("/upload/datasets", Some(&t)).await.data()["items"]
             .as_array()

@@ -4,6 +4,7 @@
 
 use crate::envelope::{Failure, Success};
 use axum::extract::Multipart;
+use axum::extract::multipart::MultipartRejection;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use synth_core::Paged;
@@ -95,8 +96,15 @@ pub struct PreviewParams {
     ))]
 async fn upload(
     c: Caller,
-    mut form: Multipart,
+    form: Result<Multipart, MultipartRejection>,
 ) -> Result<(StatusCode, axum::Json<Success<Dataset>>), ApiError> {
+    let mut form = form.map_err(|e| {
+        ApiError::validation(format!(
+            "{}; send the file as multipart/form-data, in a field named `file`",
+            e.body_text()
+        ))
+        .with_details(serde_json::json!({"field": "file"}))
+    })?;
     while let Some(field) = form.next_field().await.map_err(multipart_error)? {
         if field.name() != Some("file") {
             continue;
