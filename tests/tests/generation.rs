@@ -489,6 +489,27 @@ async fn bad_requests_are_refused_and_store_nothing(f: synth_tests::Family) {
         .await
         .expect(400);
     assert_eq!(not_ready.body["error"]["details"]["field"], "dataset_id");
+    // Only keys and free text: nothing to learn or score, refused before anything runs.
+    let mut keys = String::from("id,note\n");
+    for i in 0..30 {
+        keys.push_str(&format!("{i},this is note number {i} written by someone\n"));
+    }
+    let keys_only = s.upload(&t, "keys.csv", keys.into_bytes()).await.id();
+    let d = s.ingested(&t, &owner, &keys_only, "keys.csv").await;
+    assert_eq!(d["status"], "ready", "{d}");
+    let nothing = s
+        .start_generation(&t, with(json!({"dataset_id": keys_only})))
+        .await
+        .expect_error(400, "VALIDATION_ERROR");
+    assert_eq!(nothing.body["error"]["details"]["field"], "dataset_id");
+    assert!(
+        says(
+            &nothing.body["error"]["message"],
+            "no numerical, categorical"
+        ),
+        "{}",
+        nothing.body
+    );
 
     // Nothing was stored, queued or written.
     let list = s.get("/generation/requests", Some(&t)).await;

@@ -174,7 +174,7 @@ fn numeric_summary(s: &Series) -> Option<NumericSummary> {
     Some(NumericSummary {
         min: ca.min()?,
         max: ca.max()?,
-        mean: s.mean()?,
+        mean: finite_mean(&s, ca)?,
         std: s.std(1).filter(|x| x.is_finite()),
         quantiles: QUANTILES
             .iter()
@@ -182,6 +182,19 @@ fn numeric_summary(s: &Series) -> Option<NumericSummary> {
             .filter_map(|(&q, v)| Some(Quantile { q, value: v? }))
             .collect(),
     })
+}
+
+/// The mean, also of values near f64's limits, whose plain sum is infinite: those are
+/// scaled down by the largest magnitude first.
+fn finite_mean(s: &Series, ca: &Float64Chunked) -> Option<f64> {
+    let mean = s.mean()?;
+    if mean.is_finite() {
+        return Some(mean);
+    }
+    let scale = ca.iter().flatten().fold(0f64, |m, x| m.max(x.abs()));
+    let n = ca.iter().flatten().count() as f64;
+    let mean = ca.iter().flatten().map(|x| x / scale / n).sum::<f64>() * scale;
+    Some(mean).filter(|m| m.is_finite())
 }
 
 fn datetime_summary(values: &[Option<i64>], format: &str) -> Option<DatetimeSummary> {

@@ -66,6 +66,13 @@ pub(crate) fn check(
             "dataset_id",
             format!("the dataset is {}, not ready", dataset.status.as_str()),
         ));
+    } else if !has_scored_column(dataset) {
+        v.errors.push(Problem::new(
+            "dataset_id",
+            "the dataset has no numerical, categorical, boolean or datetime column, only keys \
+             and free text: nothing a model learns and a report scores. Set a column's sdtype \
+             with PUT /upload/datasets/{id}/metadata",
+        ));
     }
     let sample_size = input.sample_size.unwrap_or(settings.default_sample_size);
     if !(settings.min_sample_size..=settings.max_sample_size).contains(&sample_size) {
@@ -120,6 +127,21 @@ pub(crate) fn check(
         _ => None,
     };
     (v, checked)
+}
+
+/// Whether a column besides the primary key has a type the models learn and the report
+/// scores.
+fn has_scored_column(dataset: &Dataset) -> bool {
+    let Some(m) = &dataset.metadata else {
+        return false;
+    };
+    m.columns.iter().any(|(name, c)| {
+        m.primary_key.as_deref() != Some(name)
+            && matches!(
+                c.sdtype,
+                SdType::Numerical | SdType::Categorical | SdType::Boolean | SdType::Datetime
+            )
+    })
 }
 
 fn output_format(raw: Option<&str>, v: &mut Validation) -> Option<OutputFormat> {

@@ -65,6 +65,7 @@ pub(super) fn read(
     let probe = |options: CsvReadOptions| polars_read(head, delimiter, options);
     let df = keep_spelling(df, probe, read).map_err(|e| malformed(FileFormat::Csv, e))?;
     let mut table = frame_to_table(&df, FileFormat::Csv)?;
+    warn_of_renamed_columns(&table, warnings);
     // polars unquotes header fields but leaves their doubled quotes (`"a""b"` is `a""b`).
     if table.columns.iter().any(|c| c.name.contains("\"\"")) {
         for col in &mut table.columns {
@@ -73,6 +74,22 @@ pub(super) fn read(
         table = Table::new(table.columns).map_err(DataError::InvalidTable)?;
     }
     Ok(table)
+}
+
+/// polars gives a repeated column name a suffix (`a`, `a_duplicated_0`): say so, since the
+/// synthetic table carries the new name.
+fn warn_of_renamed_columns(table: &Table, warnings: &mut Vec<String>) {
+    for col in &table.columns {
+        let Some((name, n)) = col.name.rsplit_once("_duplicated_") else {
+            continue;
+        };
+        if n.bytes().all(|b| b.is_ascii_digit()) && table.column(name).is_some() {
+            warnings.push(format!(
+                "the header names column {name:?} more than once; a later one is read as {:?}",
+                col.name
+            ));
+        }
+    }
 }
 
 /// polars' CSV reader with the header, delimiter and null spellings of every read here.

@@ -200,7 +200,8 @@ fn column_from_polars(
                 s.f64()
                     .map_err(err)?
                     .iter()
-                    .map(|v| v.filter(|x| !x.is_nan()))
+                    // NaN and ±inf are no value a model can learn or a profile sum.
+                    .map(|v| v.filter(|x| x.is_finite()))
                     .collect(),
             )
         }

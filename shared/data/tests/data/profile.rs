@@ -92,3 +92,26 @@ fn penguins_profile_carries_inference() {
     assert_eq!(bill.decimals, Some(1));
     assert_eq!(p.n_rows, 344);
 }
+
+/// Values near f64's limits (and infinities, which are no value) still give a profile that
+/// survives JSON, as ingestion sends it between processes.
+#[test]
+fn magnitudes_near_the_limits_profile_to_finite_figures() {
+    let text = "big,n\n3.5e305,1\n-1e305,2\n8.7e307,3\ninf,4\n1.5,5\n";
+    let ds = read_str(text, "huge.csv").unwrap();
+    let ColumnData::Float(big) = col(&ds.table, "big") else {
+        panic!("numbers: {:?}", col(&ds.table, "big"))
+    };
+    assert_eq!(big[3], None, "inf is no value");
+    let inf = infer_metadata(&ds.table);
+    let t = apply_metadata(ds.table, &inf.metadata).unwrap();
+    let p = profile(&t, &inf.metadata, Some(&inf));
+    let json = serde_json::to_string(&p).unwrap();
+    let back: synth_table::Profile = serde_json::from_str(&json).unwrap();
+    let big = back.columns.iter().find(|c| c.name == "big").unwrap();
+    let mean = big.numeric.as_ref().unwrap().mean;
+    assert!(
+        (mean - (3.5e305 - 1e305 + 8.7e307 + 1.5) / 4.0).abs() < 1e295,
+        "{mean}"
+    );
+}

@@ -406,3 +406,15 @@ fn a_malformed_file_is_named_by_its_format() {
     let err = read_str("{\"a\": 1}\n{\"a\": \n", "t.ndjson").unwrap_err();
     assert!(err.to_string().starts_with("not valid NDJSON: "), "{err}");
 }
+
+#[test]
+fn a_repeated_column_name_is_renamed_with_a_warning() {
+    let ds = read_str("a,a,b\n1,2,3\n4,5,6\n", "d.csv").unwrap();
+    assert_eq!(names(&ds.table), ["a", "a_duplicated_0", "b"]);
+    assert_eq!(ds.warnings.len(), 1, "{:?}", ds.warnings);
+    assert!(
+        ds.warnings[0].contains("\"a_duplicated_0\""),
+        "{:?}",
+        ds.warnings
+    );
+}
