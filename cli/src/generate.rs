@@ -335,9 +335,7 @@ fn report_protection(model: &dyn Synthesizer, metadata: &Metadata) {
         }
         for (end, clip) in [("lowest", p.clipped_low), ("highest", p.clipped_high)] {
             if let Some((rows, to)) = clip {
-                let to = metadata
-                    .column(&p.column)
-                    .map_or_else(|| to.to_string(), |m| m.show(to));
+                let to = metadata.show(&p.column, to);
                 eprintln!(
                     "protected: {}: the {rows} {end} values written as {to}",
                     p.column

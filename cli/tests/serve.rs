@@ -82,14 +82,16 @@ fn terminate(server: &mut Server, secs: u64) {
     let pid = server.child.id().to_string();
     let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     assert!(sent.success());
-    for _ in 0..secs * 10 {
-        if let Some(status) = server.child.try_wait().unwrap() {
-            assert!(status.success(), "graceful stop exits 0, got {status:?}");
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("synth serve did not stop within {secs} s of SIGTERM");
+    let status = (0..secs * 10)
+        .find_map(|_| {
+            let status = server.child.try_wait().unwrap();
+            if status.is_none() {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            status
+        })
+        .unwrap_or_else(|| panic!("synth serve did not stop within {secs} s of SIGTERM"));
+    assert!(status.success(), "graceful stop exits 0, got {status:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

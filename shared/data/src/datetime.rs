@@ -108,17 +108,14 @@ impl DateParser {
         } else {
             Kind::Date
         };
-        let naive_format = match kind {
-            Kind::Offset => without_offset(format),
-            Kind::Time | Kind::Date => format.to_owned(),
-        };
-        let naive = match kind {
-            Kind::Offset => StrftimeItems::new(&naive_format).parse_to_owned().ok(),
-            Kind::Time | Kind::Date => None,
-        };
-        let date_part = match kind {
-            Kind::Date => None,
-            Kind::Offset | Kind::Time => date_part(&naive_format),
+        let (naive, date_part) = match kind {
+            Kind::Date => (None, None),
+            Kind::Time => (None, date_part(format)),
+            Kind::Offset => {
+                let naive = without_offset(format);
+                let items = StrftimeItems::new(&naive).parse_to_owned().ok();
+                (items, date_part(&naive))
+            }
         };
         Some(Self {
             items,
@@ -129,42 +126,31 @@ impl DateParser {
     }
 
     /// Microseconds since the epoch (UTC), or `None` if `value` does not match.
+    /// The format itself first, then without its offset (as UTC), then its date part alone.
     pub(crate) fn parse(&self, value: &str) -> Option<i64> {
         let value = value.trim();
-        let mut parsed = Parsed::new();
-        if chrono::format::parse(&mut parsed, value, self.items.iter()).is_err() {
-            let mut parsed = Parsed::new();
-            if let Some(naive) = &self.naive
-                && chrono::format::parse(&mut parsed, value, naive.iter()).is_ok()
-            {
-                return parsed
-                    .to_naive_datetime_with_offset(0)
-                    .ok()
-                    .map(|d| d.and_utc().timestamp_micros());
-            }
-            let date = self.date_part.as_ref()?;
-            let mut parsed = Parsed::new();
-            chrono::format::parse(&mut parsed, value, date.iter()).ok()?;
-            return midnight(&parsed);
-        }
-        match self.kind {
-            Kind::Offset => parsed.to_datetime().ok().map(|d| d.timestamp_micros()),
-            Kind::Time => parsed
-                .to_naive_datetime_with_offset(0)
-                .ok()
-                .map(|d| d.and_utc().timestamp_micros()),
-            Kind::Date => midnight(&parsed),
-        }
+        parse_as(value, &self.items, self.kind)
+            .or_else(|| parse_as(value, self.naive.as_ref()?, Kind::Time))
+            .or_else(|| parse_as(value, self.date_part.as_ref()?, Kind::Date))
     }
 }
 
-/// A parsed date at midnight UTC, in microseconds since the epoch.
-fn midnight(parsed: &Parsed) -> Option<i64> {
-    parsed
-        .to_naive_date()
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|d| d.and_utc().timestamp_micros())
+/// `value` read with `items` as an instant of `kind`, in microseconds since the epoch (UTC).
+fn parse_as(value: &str, items: &[Item<'static>], kind: Kind) -> Option<i64> {
+    let mut parsed = Parsed::new();
+    chrono::format::parse(&mut parsed, value, items.iter()).ok()?;
+    match kind {
+        Kind::Offset => parsed.to_datetime().ok().map(|d| d.timestamp_micros()),
+        Kind::Time => parsed
+            .to_naive_datetime_with_offset(0)
+            .ok()
+            .map(|d| d.and_utc().timestamp_micros()),
+        Kind::Date => parsed
+            .to_naive_date()
+            .ok()
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map(|d| d.and_utc().timestamp_micros()),
+    }
 }
 
 /// Parse one value with a strftime format into microseconds since the epoch (UTC).

@@ -322,12 +322,11 @@ fn distinct_in_order<'a>(values: &[&'a str]) -> Vec<&'a str> {
 }
 
 /// Every non-null value parsed (and plain: no leading zeros), or `None` if one is not.
-fn parse_all<T: std::str::FromStr>(
-    values: &[Option<String>],
+fn parse_all<'a, T: std::str::FromStr>(
+    values: impl Iterator<Item = Option<&'a str>>,
     ok: impl Fn(&T) -> bool,
 ) -> Option<Vec<Option<T>>> {
     values
-        .iter()
         .map(|v| match v {
             None => Some(None),
             Some(s) if numeric_text(s) => s.trim().parse::<T>().ok().filter(&ok).map(Some),
@@ -428,6 +427,13 @@ struct Text<'a> {
     nulls: usize,
 }
 
+impl<'a> Text<'a> {
+    /// Every value, missing ones as `None`.
+    fn texts(&self) -> impl Iterator<Item = Option<&'a str>> + use<'a> {
+        self.values.iter().map(Option::as_deref)
+    }
+}
+
 /// Text that spells booleans, integers or floats, checked on the distinct sampled values.
 fn booleans_or_numbers(c: &Text) -> Option<Verdict> {
     if c.distinct.len() <= 2
@@ -446,12 +452,12 @@ fn booleans_or_numbers(c: &Text) -> Option<Verdict> {
     if c.distinct
         .iter()
         .all(|s| numeric_text(s) && s.trim().parse::<i64>().is_ok())
-        && let Some(ints) = parse_all::<i64>(c.values, |_| true)
+        && let Some(ints) = parse_all::<i64>(c.texts(), |_| true)
     {
         return Some(integers(c.name, &ints, c.nulls, true));
     }
     if c.distinct.iter().all(|s| numeric_text(s) && is_number(s))
-        && let Some(fl) = parse_all::<f64>(c.values, |x| x.is_finite())
+        && let Some(fl) = parse_all::<f64>(c.texts(), |x| x.is_finite())
     {
         return Some(floats(&fl, true));
     }
@@ -468,14 +474,10 @@ fn numbers_with_missing_codes(c: &Text) -> Option<Verdict> {
     }
     let codes = missing_number_codes(c.present.iter().copied())?;
     let coded = c.present.iter().filter(|s| codes.contains(*s)).count();
-    let plain: Vec<Option<String>> = c
-        .values
-        .iter()
-        .map(|v| v.clone().filter(|s| !codes.contains(s.as_str())))
-        .collect();
-    let mut verdict = match parse_all::<i64>(&plain, |_| true) {
+    let plain = || c.texts().map(|v| v.filter(|s| !codes.contains(s)));
+    let mut verdict = match parse_all::<i64>(plain(), |_| true) {
         Some(ints) => integers(c.name, &ints, c.nulls + coded, true),
-        None => floats(&parse_all::<f64>(&plain, |x| x.is_finite())?, true),
+        None => floats(&parse_all::<f64>(plain(), |x| x.is_finite())?, true),
     };
     // Only as quantities: codes, keys and dates keep their text.
     if verdict.0.sdtype != SdType::Numerical {

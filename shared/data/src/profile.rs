@@ -174,7 +174,7 @@ fn numeric_summary(s: &Series) -> Option<NumericSummary> {
     Some(NumericSummary {
         min: ca.min()?,
         max: ca.max()?,
-        mean: finite_mean(&s, ca)?,
+        mean: finite_mean(&s, ca, ca.min()?.abs().max(ca.max()?.abs()))?,
         std: s.std(1).filter(|x| x.is_finite()),
         quantiles: QUANTILES
             .iter()
@@ -185,14 +185,13 @@ fn numeric_summary(s: &Series) -> Option<NumericSummary> {
 }
 
 /// The mean, also of values near f64's limits, whose plain sum is infinite: those are
-/// scaled down by the largest magnitude first.
-fn finite_mean(s: &Series, ca: &Float64Chunked) -> Option<f64> {
+/// scaled down by the largest magnitude (`scale`) first.
+fn finite_mean(s: &Series, ca: &Float64Chunked, scale: f64) -> Option<f64> {
     let mean = s.mean()?;
     if mean.is_finite() {
         return Some(mean);
     }
-    let scale = ca.iter().flatten().fold(0f64, |m, x| m.max(x.abs()));
-    let n = ca.iter().flatten().count() as f64;
+    let n = (ca.len() - ca.null_count()) as f64;
     let mean = ca.iter().flatten().map(|x| x / scale / n).sum::<f64>() * scale;
     Some(mean).filter(|m| m.is_finite())
 }

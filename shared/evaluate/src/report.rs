@@ -108,10 +108,6 @@ fn scores(report: &EvaluationReport) -> Markup {
 
 /// What the model never reproduced, column by column.
 fn protection(protected: &[crate::Protected], metadata: &Metadata) -> Markup {
-    let show = |column: &str, v: f64| match metadata.column(column) {
-        Some(m) => m.show(v),
-        None => v.to_string(),
-    };
     html! {
         @if !protected.is_empty() {
             h2 { "Protected values" } "\n"
@@ -126,10 +122,10 @@ fn protection(protected: &[crate::Protected], metadata: &Metadata) -> Markup {
                                 (p.rare_categories) " rare categories (" (p.rare_rows) " rows) never written. "
                             }
                             @if let Some((rows, to)) = p.clipped_low {
-                                "The " (rows) " lowest values written as " (show(&p.column, to)) ". "
+                                "The " (rows) " lowest values written as " (metadata.show(&p.column, to)) ". "
                             }
                             @if let Some((rows, to)) = p.clipped_high {
-                                "The " (rows) " highest values written as " (show(&p.column, to)) "."
+                                "The " (rows) " highest values written as " (metadata.show(&p.column, to)) "."
                             }
                         }
                     }

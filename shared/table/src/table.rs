@@ -31,6 +31,15 @@ impl SdType {
     pub fn is_pii(self) -> bool {
         matches!(self, SdType::Email | SdType::Phone)
     }
+
+    /// Whether the column has a distribution to learn, condition on and score (numbers,
+    /// categories, booleans, datetimes), unlike keys, free text and personal data.
+    pub fn is_statistical(self) -> bool {
+        matches!(
+            self,
+            SdType::Numerical | SdType::Categorical | SdType::Boolean | SdType::Datetime
+        )
+    }
 }
 
 /// One column's metadata, as SDV writes it.
@@ -107,6 +116,13 @@ impl Metadata {
 
     pub fn column(&self, name: &str) -> Option<&ColumnMetadata> {
         self.columns.iter().find(|(n, _)| n == name).map(|(_, c)| c)
+    }
+
+    /// A number of `column` as the data writes it ([`ColumnMetadata::show`]); as the number
+    /// for a column the metadata does not describe.
+    pub fn show(&self, column: &str, value: f64) -> String {
+        self.column(column)
+            .map_or_else(|| value.to_string(), |m| m.show(value))
     }
 
     /// Puts the columns in the order `table` has them (those it lacks last). A store that

@@ -135,13 +135,9 @@ fn has_scored_column(dataset: &Dataset) -> bool {
     let Some(m) = &dataset.metadata else {
         return false;
     };
-    m.columns.iter().any(|(name, c)| {
-        m.primary_key.as_deref() != Some(name)
-            && matches!(
-                c.sdtype,
-                SdType::Numerical | SdType::Categorical | SdType::Boolean | SdType::Datetime
-            )
-    })
+    m.columns
+        .iter()
+        .any(|(name, c)| m.primary_key.as_deref() != Some(name) && c.sdtype.is_statistical())
 }
 
 fn output_format(raw: Option<&str>, v: &mut Validation) -> Option<OutputFormat> {
@@ -211,7 +207,7 @@ fn check_conditions(
             continue;
         };
         let ordered = matches!(meta.sdtype, SdType::Numerical | SdType::Datetime);
-        if !ordered && !matches!(meta.sdtype, SdType::Categorical | SdType::Boolean) {
+        if !meta.sdtype.is_statistical() {
             v.errors.push(Problem::new(
                 field,
                 format!(
