@@ -347,7 +347,7 @@ fn report_protection(model: &dyn Synthesizer, metadata: &Metadata) {
 
 pub fn run(args: GenerateArgs) -> Result<(), String> {
     let conditions = conditions(&args.conditions)?;
-    let device = EngineDevice::default();
+    let device = EngineDevice::auto();
     let started = Instant::now();
     let Learned {
         model,

@@ -196,7 +196,7 @@ pub fn run(args: OptimizeArgs) -> Result<(), String> {
     let on_trial =
         move |t: &Trial, best: Option<f64>| eprintln!("{}", trial_line(t, n_trials, best));
     let options = OptimizeOptions {
-        device: EngineDevice::default(),
+        device: EngineDevice::auto(),
         cancel: Some(cancel_on_ctrl_c()),
         on_trial: Some(Box::new(on_trial)),
         ..OptimizeOptions::default()

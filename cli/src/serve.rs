@@ -101,7 +101,11 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
 
     let backends = embedded.backends.clone();
     let state = AppState::new(settings, backends.clone(), "embedded");
-    trainer.set(Trainer::new(backends, state.settings.clone()));
+    let worker = Trainer::new(backends, state.settings.clone());
+    worker
+        .device()
+        .map_err(|why| format!("configuration: {why}"))?;
+    trainer.set(worker);
     let app = synth_api::app(
         state.clone(),
         &ResourceGroup::ALL,

@@ -204,6 +204,40 @@ fn admin_create(data_dir: &Path, email: &str, password: &str) -> std::process::O
     child.wait_with_output().unwrap()
 }
 
+/// `TRAINER_DEVICE=cuda` where no GPU opens (this build has no CUDA) stops the start,
+/// saying why, rather than serve requests that would all fail.
+#[test]
+fn a_gpu_that_does_not_open_stops_the_start() {
+    let (_tmp, dir) = data_dir();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_synth"))
+        .args(["serve", "--host", "127.0.0.1", "--port", "0", "--data-dir"])
+        .arg(&dir)
+        .env("SECRET_KEY", SECRET)
+        .env("TRAINER_DEVICE", "cuda")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("synth serve kept running with a GPU that does not open");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(!status.success(), "{stderr}");
+    assert!(
+        stderr.contains("configuration: TRAINER_DEVICE is cuda:0, which does not open"),
+        "{stderr}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_create_makes_the_first_administrator() {
     let (_tmp, dir) = data_dir();

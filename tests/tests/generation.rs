@@ -31,6 +31,7 @@ synth_tests::both_families!(
     an_interrupted_run_is_retried_then_given_up,
     a_run_handed_back_is_taken_over_at_once,
     a_running_request_stops_when_cancelled,
+    a_gpu_that_does_not_open_fails_the_request_saying_so,
 );
 
 const COLUMNS: [&str; 7] = [
@@ -558,6 +559,37 @@ async fn other_users_requests_are_not_found(f: synth_tests::Family) {
     assert_eq!(status(&s, &a, &id).await["status"], "completed");
     let u = s.get("/admin/requests", Some(&a)).await;
     assert_eq!(u.status, 403, "users are not administrators: {}", u.body);
+}
+
+/// `TRAINER_DEVICE=cuda` (as the Batch job sets it) on a trainer that cannot open a GPU —
+/// this build has no CUDA — fails each request with the reason, trains nothing and stores
+/// no result, rather than training on the CPU.
+async fn a_gpu_that_does_not_open_fails_the_request_saying_so(f: synth_tests::Family) {
+    let mut settings = settings();
+    settings.trainer_device = synth_core::DevicePreference::Cuda(0);
+    let (s, t, dataset) = ada(f, settings).await;
+    let trainer = synth_trainer::Trainer::new(s.family.backends.clone(), s.state.settings.clone());
+    let why = trainer
+        .device()
+        .expect_err("a build without CUDA opens no GPU");
+    assert!(why.contains("TRAINER_DEVICE is cuda:0"), "{why}");
+
+    let id = s.started_generation(&t, tvae(&dataset, "csv")).await.id();
+    let outcomes = s.run_queued_jobs().await;
+    assert!(
+        matches!(&outcomes[..], [Outcome::Failed(reason)] if reason.contains(why)),
+        "{outcomes:?}"
+    );
+    let failed = status(&s, &t, &id).await;
+    assert_eq!(failed["status"], "failed", "{failed}");
+    assert!(
+        says(&failed["error"], "TRAINER_DEVICE is cuda:0"),
+        "{failed}"
+    );
+    assert!(says(&failed["error"], "not retried"), "{failed}");
+    s.get(&format!("/generation/download/{id}"), Some(&t))
+        .await
+        .expect_error(409, "CONFLICT");
 }
 
 async fn cancel_approval_and_rejection(f: synth_tests::Family) {

@@ -31,6 +31,45 @@ impl FromStr for Environment {
     }
 }
 
+/// Where the trainer runs the networks (`TRAINER_DEVICE`): `auto` takes the first CUDA GPU
+/// when the trainer is built with CUDA and one opens, else the CPU; `cuda` (or `cuda:N`)
+/// insists on a GPU, so a GPU job that cannot open one fails instead of training on its CPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DevicePreference {
+    #[default]
+    Auto,
+    Cpu,
+    /// A CUDA GPU by ordinal.
+    Cuda(usize),
+}
+
+impl FromStr for DevicePreference {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim().to_ascii_lowercase();
+        match s.as_str() {
+            "auto" => Ok(Self::Auto),
+            "cpu" => Ok(Self::Cpu),
+            "cuda" | "gpu" => Ok(Self::Cuda(0)),
+            _ => s
+                .strip_prefix("cuda:")
+                .and_then(|n| n.parse().ok())
+                .map(Self::Cuda)
+                .ok_or_else(|| format!("expected auto, cpu, cuda or cuda:N, got {s:?}")),
+        }
+    }
+}
+
+impl fmt::Display for DevicePreference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Auto => f.write_str("auto"),
+            Self::Cpu => f.write_str("cpu"),
+            Self::Cuda(n) => write!(f, "cuda:{n}"),
+        }
+    }
+}
+
 /// A start-up configuration error, naming the variable at fault.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("configuration: {variable}: {message}")]
@@ -86,6 +125,8 @@ pub struct Settings {
     pub slow_request_seconds: f64,
     /// A trainer run above this share of its memory (a percentage) alerts the admins once.
     pub trainer_memory_alert_percent: f64,
+    /// Where the trainer runs the networks.
+    pub trainer_device: DevicePreference,
 }
 
 impl fmt::Debug for Settings {
@@ -166,6 +207,7 @@ impl Settings {
             notification_max_wait_seconds: env.parse("NOTIFICATION_MAX_WAIT_SECONDS", 20)?,
             slow_request_seconds: env.parse("SLOW_REQUEST_SECONDS", 30.0)?,
             trainer_memory_alert_percent: env.parse("TRAINER_MEMORY_ALERT_PERCENT", 80.0)?,
+            trainer_device: env.parse("TRAINER_DEVICE", DevicePreference::Auto)?,
             log_level,
         };
         ordered(
@@ -354,6 +396,33 @@ mod tests {
             (10, 100, 500)
         );
         assert_eq!(s.max_request_bytes(), 100 * 1024 * 1024);
+    }
+
+    #[test]
+    fn the_trainer_device_is_auto_unless_named() {
+        let device =
+            |v: &str| Settings::from_map(&vars(&[("TRAINER_DEVICE", v)])).map(|s| s.trainer_device);
+        assert_eq!(
+            Settings::from_map(&vars(&[])).unwrap().trainer_device,
+            DevicePreference::Auto
+        );
+        let cases = [
+            ("auto", DevicePreference::Auto),
+            ("", DevicePreference::Auto),
+            ("CPU", DevicePreference::Cpu),
+            ("cuda", DevicePreference::Cuda(0)),
+            ("gpu", DevicePreference::Cuda(0)),
+            (" cuda:3 ", DevicePreference::Cuda(3)),
+        ];
+        for (v, want) in cases {
+            assert_eq!(device(v), Ok(want), "{v:?}");
+            assert_eq!(want.to_string().parse(), Ok(want), "{want} reads back");
+        }
+        for bad in ["metal", "cuda:", "cuda:-1", "cuda0"] {
+            let e = device(bad).unwrap_err();
+            assert_eq!(e.variable, "TRAINER_DEVICE", "{bad:?}");
+            assert!(e.message.contains("auto, cpu, cuda or cuda:N"), "{e}");
+        }
     }
 
     #[test]

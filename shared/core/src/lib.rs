@@ -14,7 +14,7 @@ pub mod ports;
 pub mod service;
 pub mod stats;
 
-pub use config::{ConfigError, Environment, Settings};
+pub use config::{ConfigError, DevicePreference, Environment, Settings};
 pub use error::PortError;
 pub use ports::{
     Backends, Checked, Paged,

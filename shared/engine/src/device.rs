@@ -24,4 +24,50 @@ impl EngineDevice {
             EngineDevice::Cuda(ordinal) => Device::new_cuda(ordinal)?,
         })
     }
+
+    /// The first CUDA GPU when the engine is built with `cuda` and one opens; else the CPU.
+    pub fn auto() -> Self {
+        let gpu = EngineDevice::Cuda(0);
+        if candle_core::utils::cuda_is_available() && gpu.check().is_ok() {
+            gpu
+        } else {
+            EngineDevice::Cpu
+        }
+    }
+
+    /// This device, once it is known to open.
+    pub fn check(self) -> Result<Self> {
+        self.candle().map(|_| self)
+    }
+}
+
+impl std::fmt::Display for EngineDevice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EngineDevice::Cpu => f.write_str("cpu"),
+            EngineDevice::Cuda(n) => write!(f, "cuda:{n}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EngineDevice;
+
+    #[test]
+    fn auto_is_the_gpu_only_where_one_is_built_in() {
+        let auto = EngineDevice::auto();
+        if cfg!(feature = "cuda") {
+            // Built for the GPU: the GPU where one opens, else the CPU.
+            let opens = EngineDevice::Cuda(0).check().is_ok();
+            assert_eq!(auto == EngineDevice::Cuda(0), opens);
+        } else {
+            assert_eq!(auto, EngineDevice::Cpu);
+            let e = EngineDevice::Cuda(0).check().unwrap_err().to_string();
+            assert!(e.contains("cuda"), "{e}");
+        }
+        assert_eq!(EngineDevice::Cpu.check().unwrap(), EngineDevice::Cpu);
+        assert_eq!(EngineDevice::Cpu.to_string(), "cpu");
+        assert_eq!(EngineDevice::Cuda(2).to_string(), "cuda:2");
+    }
 }

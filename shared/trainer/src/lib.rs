@@ -22,10 +22,23 @@ use synth_core::datasets::{Dataset, canonical_key};
 use synth_core::generation::lifecycle::{Claim, TrainerRun};
 use synth_core::generation::{GenerationRequest, GenerationResult};
 use synth_core::service::ServiceError;
-use synth_core::{Backends, JobSpec, PortError, Settings};
+use synth_core::{Backends, DevicePreference, JobSpec, PortError, Settings};
+use synth_engine::EngineDevice;
 use synth_table::{Metadata, Table};
 
 use keeper::{Keeper, Verdict};
+
+/// The device `TRAINER_DEVICE` asks for, opened once; `auto` never fails (the CPU is
+/// always there).
+fn open_device(preference: DevicePreference) -> Result<EngineDevice, String> {
+    match preference {
+        DevicePreference::Auto => Ok(EngineDevice::auto()),
+        DevicePreference::Cpu => Ok(EngineDevice::Cpu),
+        DevicePreference::Cuda(n) => EngineDevice::Cuda(n)
+            .check()
+            .map_err(|e| format!("TRAINER_DEVICE is {preference}, which does not open: {e}")),
+    }
+}
 
 /// How a run ended, as far as its job is concerned.
 #[derive(Debug, Clone, PartialEq)]
@@ -110,6 +123,9 @@ impl JobArgs {
 pub struct Trainer {
     backends: Backends,
     settings: Arc<Settings>,
+    /// Where the networks train, chosen once from `TRAINER_DEVICE`; why not, when the device
+    /// asked for does not open.
+    device: Result<EngineDevice, String>,
     runs: Arc<Runs>,
 }
 
@@ -151,11 +167,23 @@ impl Runs {
 
 impl Trainer {
     pub fn new(backends: Backends, settings: Arc<Settings>) -> Self {
+        let device = open_device(settings.trainer_device);
+        match &device {
+            Ok(device) => tracing::info!(%device, "the trainer trains on this device"),
+            Err(why) => tracing::error!(%why, "the trainer has no device to train on"),
+        }
         Self {
             backends,
             settings,
+            device,
             runs: Arc::default(),
         }
+    }
+
+    /// Where the networks train; why not, when `TRAINER_DEVICE` names a device that does
+    /// not open (every run then fails with that reason).
+    pub fn device(&self) -> Result<EngineDevice, &str> {
+        self.device.as_ref().copied().map_err(String::as_str)
     }
 
     /// Stop every run in progress at its next step and give its request back for the next
@@ -205,8 +233,12 @@ impl Trainer {
         let keeper = Keeper::start(run, memory_alert);
         let signals = keeper.signals.clone();
         let _registered = self.runs.register(&signals);
-        let produced = match self.inputs(&request).await {
-            Ok((table, metadata)) => {
+        let inputs = match self.device.clone() {
+            Ok(device) => self.inputs(&request).await.map(|read| (read, device)),
+            Err(why) => Err(Failure::Internal(why)),
+        };
+        let produced = match inputs {
+            Ok(((table, metadata), device)) => {
                 let work = work::Job {
                     request: request.clone(),
                     table,
@@ -214,6 +246,7 @@ impl Trainer {
                     objects: self.backends.objects.clone(),
                     progress: keeper.tx.clone(),
                     signals: signals.clone(),
+                    device,
                 };
                 work.run().await
             }

@@ -16,7 +16,7 @@ use synth_core::generation::{
 };
 use synth_core::{ObjectStore, PortError};
 use synth_engine::optimize::{StopReason, Trial, TrialStatus};
-use synth_engine::{EpochReport, FitOptions, ModelParams, Optimization, Synthesizer};
+use synth_engine::{EngineDevice, EpochReport, FitOptions, ModelParams, Optimization, Synthesizer};
 use synth_table::{Metadata, Table};
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -31,6 +31,8 @@ pub(crate) struct Job {
     pub objects: Arc<dyn ObjectStore>,
     pub progress: UnboundedSender<Report>,
     pub signals: Signals,
+    /// Where the networks train (known to open).
+    pub device: EngineDevice,
 }
 
 /// The model to sample, the parameters it was fitted with, what a search found, and the
@@ -288,7 +290,7 @@ impl Job {
             rows: (self.table.n_rows() as u64).saturating_sub(left),
             epochs: epochs.load(Ordering::Relaxed),
             seconds: timings.training,
-            device: device_name(FitOptions::default().device),
+            device: self.device.to_string(),
         });
         if self.cancelled() {
             return Err(Failure::Stopped);
@@ -329,6 +331,7 @@ impl Job {
         let progress = self.progress.clone();
         let (epoch_pace, epoch_progress) = (pace.clone(), self.progress.clone());
         let options = synth_engine::OptimizeOptions {
+            device: self.device,
             cancel: Some(self.signals.stop.clone()),
             on_epoch: Some(Arc::new(move |trial, e: &EpochReport| {
                 let p = epoch_pace.trial_epoch(trial as u64, trials, e);
@@ -362,6 +365,7 @@ impl Job {
         let counted = epochs_run.clone();
         let options = FitOptions {
             seed: seed_of(&self.request),
+            device: self.device,
             stop: Some(self.signals.stop.clone()),
             on_epoch: Some(Box::new(move |e: &EpochReport| {
                 counted.fetch_add(1, Ordering::Relaxed);
@@ -552,12 +556,4 @@ struct Scored {
     json: Vec<u8>,
     html: Vec<u8>,
     quality: Option<f64>,
-}
-
-/// How throughput figures name a device.
-fn device_name(device: synth_engine::EngineDevice) -> String {
-    match device {
-        synth_engine::EngineDevice::Cpu => "cpu".to_owned(),
-        synth_engine::EngineDevice::Cuda(n) => format!("cuda:{n}"),
-    }
 }
