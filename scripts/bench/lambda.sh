@@ -8,7 +8,9 @@
 #      stack's table, bucket, queue and topic: the time from the process's start to its
 #      answer to the first invocation, for `GET /stats/dashboard` without a token (401: the
 #      middleware and the router, no store call) and for `GET /health` (one call to every
-#      store).
+#      store);
+#   3. the route meter's writes at shutdown: five calls, then SIGTERM as Lambda sends it when
+#      it retires a container, and how many of the five the statistics then count.
 #
 #   scripts/bench/lambda.sh [--no-build]
 #
@@ -123,4 +125,19 @@ for path in ["/stats/dashboard", "/health"]:
         fn.wait()
     print(f"GET {path:<16} first answer after start: median {statistics.median(took):.1f} ms, "
           f"min {min(took):.1f}, max {max(took):.1f} ({starts} cold starts, status {sorted(set(statuses))})")
+
+# The route meter writes every 10 s while calls come; a container's last calls are written
+# when Lambda retires it (SIGTERM). Five quick calls, then SIGTERM: the count written.
+import signal
+def dashboard_calls_counted():
+    return sum(int(i["count"]["N"]) for i in boto3.client("dynamodb", **aws).scan(TableName="synth")["Items"]
+               if i["pk"]["S"].startswith("PERF#D") and i.get("series", {}).get("S") == "GET /stats/dashboard")
+before = dashboard_calls_counted()
+fn = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+for _ in range(5):
+    urllib.request.urlopen(urllib.request.Request(invoke, data=event("/stats/dashboard")), timeout=60).read()
+fn.send_signal(signal.SIGTERM)
+code = fn.wait(timeout=10)
+print(f"route measurements written by the time SIGTERM ends the function (exit {code}): "
+      f"{dashboard_calls_counted() - before} of 5 calls")
 PY
