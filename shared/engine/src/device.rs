@@ -1,6 +1,8 @@
 //! Where the networks run. A parameter rather than a constant so the same code trains on the
 //! CPU here and on the GPU in the trainer container (built with the `cuda` feature).
 
+use std::sync::{Mutex, PoisonError};
+
 use candle_core::Device;
 use serde::{Deserialize, Serialize};
 
@@ -21,7 +23,7 @@ impl EngineDevice {
     pub fn candle(self) -> Result<Device> {
         Ok(match self {
             EngineDevice::Cpu => Device::Cpu,
-            EngineDevice::Cuda(ordinal) => Device::new_cuda(ordinal)?,
+            EngineDevice::Cuda(ordinal) => cuda(ordinal)?,
         })
     }
 
@@ -39,6 +41,20 @@ impl EngineDevice {
     pub fn check(self) -> Result<Self> {
         self.candle().map(|_| self)
     }
+}
+
+/// The process's one candle device for GPU `ordinal`, opened on first use. candle tells
+/// devices apart by instance, so tensors made through two `Device::new_cuda` calls could not
+/// meet, and each instance would set up its own context and load its own kernels.
+fn cuda(ordinal: usize) -> Result<Device> {
+    static OPENED: Mutex<Vec<(usize, Device)>> = Mutex::new(Vec::new());
+    let mut opened = OPENED.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some((_, device)) = opened.iter().find(|(n, _)| *n == ordinal) {
+        return Ok(device.clone());
+    }
+    let device = Device::new_cuda(ordinal)?;
+    opened.push((ordinal, device.clone()));
+    Ok(device)
 }
 
 impl std::fmt::Display for EngineDevice {

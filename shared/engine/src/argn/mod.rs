@@ -147,6 +147,8 @@ impl Argn {
             }
         }
         model.history = history;
+        // See `Fitted::fit`: the GPU's last updates land before the model leaves this thread.
+        options.device.candle()?.synchronize()?;
         Ok(model)
     }
 
@@ -205,6 +207,7 @@ impl Argn {
         let weights = candle_core::safetensors::load(dir.join(crate::WEIGHTS_FILE), &device)?;
         let vb = VarBuilder::from_saved(weights, DType::F32, &device);
         let net = ArgnNet::new(&config(&saved.params, &saved.tokenizer), vb.clone())?;
+        device.synchronize()?;
         Ok(Self {
             params: saved.params,
             tokenizer: saved.tokenizer,

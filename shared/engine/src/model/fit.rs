@@ -64,6 +64,9 @@ impl<M: Model> Fitted<M> {
         };
         let epochs = fitted.params.epochs();
         fitted.history = run_epochs(epochs, started, &mut options, &fitted, &mut *trainer)?;
+        // A GPU runs the last step's updates after the call that queued them returns; the
+        // model may be sampled or saved from another thread next.
+        fitted.device.synchronize()?;
         Ok(fitted)
     }
 }

@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use candle_core::{DType, Tensor};
+use candle_core::{DType, Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use synth_models::Params;
@@ -76,6 +76,7 @@ impl<M: Model> Fitted<M> {
             device: &device,
         };
         let net = M::build(&spec, vb.clone())?;
+        device.synchronize()?;
         Ok(Self {
             params: saved.params,
             transformer: saved.transformer,
@@ -106,8 +107,8 @@ pub(crate) fn check_saved_kind(
 pub(crate) fn save_weights(vars: NamedVars, dir: &Path) -> Result<()> {
     let weights: HashMap<String, Tensor> = vars
         .into_iter()
-        .map(|(name, var)| (name, var.as_tensor().clone()))
-        .collect();
+        .map(|(name, var)| Ok((name, var.as_tensor().to_device(&Device::Cpu)?)))
+        .collect::<Result<_>>()?;
     candle_core::safetensors::save(&weights, dir.join(crate::WEIGHTS_FILE))?;
     Ok(())
 }

@@ -144,6 +144,11 @@ impl<'r> VarBuilder<'r> {
     fn get_constant(&self, name: &str, shape: Shape, value: f32) -> Result<Var> {
         let (dtype, device) = (self.dtype(), self.device());
         match &*self.inner.source.borrow() {
+            // An empty constant (TVAE's σ for a table without numerical columns): candle's
+            // CUDA fill kernel fails on zero elements, and zeros are as good as any value.
+            Source::Seeded(_) if shape.elem_count() == 0 => {
+                Ok(Var::from_tensor(&Tensor::zeros(shape, dtype, device)?)?)
+            }
             Source::Seeded(_) => Ok(Var::from_tensor(
                 &Tensor::full(value, shape, device)?.to_dtype(dtype)?,
             )?),
