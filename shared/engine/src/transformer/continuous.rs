@@ -15,6 +15,9 @@
 //! its real share: of the rows decoded as present, the ones the model leans to the spike
 //! most (its score over the best other mode's) take it, and the others their best mode of
 //! the mixture. The model still decides which rows hold the spike; only how many is fixed.
+//! Nulls likewise: the model's null share wandered from seed to seed (a real 14.5% came
+//! out as 5% or 32% from CTGAN), so such a sample makes null the real share of rows, the
+//! ones leaning to null most.
 
 use serde::{Deserialize, Serialize};
 use synth_table::ColumnData;
@@ -329,11 +332,8 @@ impl ContinuousTransform {
     /// its point masses as `point_masses` says (see the module docs).
     pub fn decode(&self, rows: &[&[f32]], point_masses: PointMasses) -> ColumnData {
         let (k, modes) = (self.means.len(), self.modes());
-        let present: Vec<bool> = rows
-            .iter()
-            .map(|row| !(self.has_nulls && row[1 + modes + 1] > row[1 + modes]))
-            .collect();
         let real_shares = point_masses == PointMasses::RealShares;
+        let present = self.present_rows(rows, real_shares);
         let chosen = if real_shares && !self.spike_shares.is_empty() {
             self.modes_in_real_shares(rows, &present)
         } else {
@@ -360,6 +360,32 @@ impl ContinuousTransform {
             })
             .collect();
         self.repr.column(values)
+    }
+
+    /// Which rows hold a value. In real shares, the real share of rows is null: the rows
+    /// whose null score most exceeds their present score (models saved before the share
+    /// was kept: the rows the model draws null).
+    fn present_rows(&self, rows: &[&[f32]], real_shares: bool) -> Vec<bool> {
+        let modes = self.modes();
+        let lean = |row: &[f32]| row[1 + modes + 1] - row[1 + modes];
+        if !self.has_nulls {
+            return vec![true; rows.len()];
+        }
+        if !(real_shares && self.present_share > 0.0) {
+            return rows.iter().map(|row| lean(row) <= 0.0).collect();
+        }
+        let nulls = ((1.0 - self.present_share) * rows.len() as f64).round() as usize;
+        let mut by_lean: Vec<(f32, usize)> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, row)| (lean(row), i))
+            .collect();
+        by_lean.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        let mut present = vec![true; rows.len()];
+        for &(_, i) in &by_lean[..nulls.min(rows.len())] {
+            present[i] = false;
+        }
+        present
     }
 
     /// Each row's mode, with point mass `j` given to the `share_j` of the present rows
@@ -570,7 +596,8 @@ mod tests {
             .unwrap();
         let (k, modes, w) = (t.means.len(), t.modes(), t.width());
         // A model that puts row i's zero score at i / n over a mixture score of 0.5 (so it
-        // draws zeros in half the rows) and never leans to 100; the last 100 rows are null.
+        // draws zeros in half the rows) and never leans to 100; the last 50 rows (5%, as in
+        // the real column) are null.
         let n = 1000;
         let mut out = vec![0f32; n * w];
         for i in 0..n {
@@ -578,18 +605,18 @@ mod tests {
             row[1] = 0.5;
             row[1 + k] = i as f32 / n as f32;
             row[1 + k + 1] = -1.0;
-            row[1 + modes + usize::from(i >= 900)] = 1.0;
+            row[1 + modes + usize::from(i >= 950)] = 1.0;
         }
         let count = |d: &ColumnData, v: f64| match d {
             ColumnData::Float(x) => x.iter().filter(|x| **x == Some(v)).count(),
             _ => panic!("floats"),
         };
         let drawn = t.decode(&column_rows(&out, w, 0, w), PointMasses::AsDrawn);
-        assert_eq!((count(&drawn, 0.0), count(&drawn, 100.0)), (399, 0));
+        assert_eq!((count(&drawn, 0.0), count(&drawn, 100.0)), (449, 0));
         let fixed = t.decode(&column_rows(&out, w, 0, w), PointMasses::RealShares);
         let shares = (
-            (900.0 * 240.0 / 380.0_f64).round() as usize,
-            (900.0 * 60.0 / 380.0_f64).round() as usize,
+            (950.0 * 240.0 / 380.0_f64).round() as usize,
+            (950.0 * 60.0 / 380.0_f64).round() as usize,
         );
         assert_eq!((count(&fixed, 0.0), count(&fixed, 100.0)), shares);
         let ColumnData::Float(values) = fixed else {
@@ -597,8 +624,42 @@ mod tests {
         };
         // The zeros went to the rows leaning to them most; nulls stayed null.
         let zeros: Vec<usize> = (0..n).filter(|&i| values[i] == Some(0.0)).collect();
-        assert_eq!(zeros, (900 - shares.0..900).collect::<Vec<_>>());
-        assert!(values[900..].iter().all(Option::is_none));
+        assert_eq!(zeros, (950 - shares.0..950).collect::<Vec<_>>());
+        assert!(values[950..].iter().all(Option::is_none));
+    }
+
+    #[test]
+    fn nulls_take_their_real_share_in_the_rows_leaning_to_null_most() {
+        let real = capped_amounts();
+        let mut rng = crate::random::rng_for(1, 0);
+        let data = ColumnData::Float(real);
+        let t = ContinuousTransform::fit("amount", &data, &TransformerOptions::default(), &mut rng)
+            .unwrap();
+        let (modes, w) = (t.modes(), t.width());
+        // A model that leans to null in 30% of the rows (row i by (i − 700) / n), where 5%
+        // of the real rows are null.
+        let n = 1000;
+        let mut out = vec![0f32; n * w];
+        for i in 0..n {
+            let row = &mut out[i * w..(i + 1) * w];
+            row[1] = 1.0;
+            row[1 + modes + 1] = (i as f32 - 699.5) / n as f32;
+        }
+        let nulls = |d: &ColumnData| match d {
+            ColumnData::Float(x) => (0..n).filter(|&i| x[i].is_none()).collect::<Vec<_>>(),
+            _ => panic!("floats"),
+        };
+        let drawn = t.decode(&column_rows(&out, w, 0, w), PointMasses::AsDrawn);
+        assert_eq!(nulls(&drawn), (700..n).collect::<Vec<_>>());
+        let fixed = t.decode(&column_rows(&out, w, 0, w), PointMasses::RealShares);
+        assert_eq!(nulls(&fixed), (950..n).collect::<Vec<_>>());
+        // A model saved before the share was kept draws its own.
+        let old = ContinuousTransform {
+            present_share: 0.0,
+            ..t.clone()
+        };
+        let kept = old.decode(&column_rows(&out, w, 0, w), PointMasses::RealShares);
+        assert_eq!(nulls(&kept), (700..n).collect::<Vec<_>>());
     }
 
     #[test]
