@@ -565,6 +565,13 @@ mod tests {
             .collect()
     }
 
+    /// The transform fitted on [`capped_amounts`].
+    fn capped_transform() -> ContinuousTransform {
+        let mut rng = crate::random::rng_for(1, 0);
+        let data = ColumnData::Float(capped_amounts());
+        ContinuousTransform::fit("amount", &data, &TransformerOptions::default(), &mut rng).unwrap()
+    }
+
     #[test]
     fn point_masses_are_modes_of_their_own_and_decode_exactly() {
         let real = capped_amounts();
@@ -605,11 +612,7 @@ mod tests {
 
     #[test]
     fn point_masses_take_their_real_shares_in_the_rows_leaning_to_them_most() {
-        let real = capped_amounts();
-        let mut rng = crate::random::rng_for(1, 0);
-        let data = ColumnData::Float(real);
-        let t = ContinuousTransform::fit("amount", &data, &TransformerOptions::default(), &mut rng)
-            .unwrap();
+        let t = capped_transform();
         let (k, modes, w) = (t.means.len(), t.modes(), t.width());
         // A model that puts row i's zero score at i / n over a mixture score of 0.5 (so it
         // draws zeros in half the rows) and never leans to 100; the last 50 rows (5%, as in
@@ -646,11 +649,7 @@ mod tests {
 
     #[test]
     fn nulls_take_their_real_share_in_the_rows_leaning_to_null_most() {
-        let real = capped_amounts();
-        let mut rng = crate::random::rng_for(1, 0);
-        let data = ColumnData::Float(real);
-        let t = ContinuousTransform::fit("amount", &data, &TransformerOptions::default(), &mut rng)
-            .unwrap();
+        let t = capped_transform();
         let (modes, w) = (t.modes(), t.width());
         // A model that leans to null in 30% of the rows (row i by (i − 700) / n), where 5%
         // of the real rows are null.
