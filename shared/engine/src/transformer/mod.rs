@@ -651,8 +651,9 @@ mod tests {
                 off += s.width;
             }
         }
+        // As drawn: the encoding's own modes (real shares would move rows between modes).
         let back = t
-            .inverse(&enc.data, enc.n_rows, 9, PointMasses::RealShares)
+            .inverse(&enc.data, enc.n_rows, 9, PointMasses::AsDrawn)
             .unwrap();
         let names: Vec<_> = back.columns.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(
