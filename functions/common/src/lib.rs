@@ -43,13 +43,6 @@ mod http {
     /// registers a no-op internal one and writes the meter on SIGTERM. Where none can be
     /// registered (outside Lambda), the function runs without the hook.
     async fn write_meter_at_shutdown(state: &AppState) {
-        let terminate = match signal(SignalKind::terminate()) {
-            Ok(terminate) => terminate,
-            Err(e) => {
-                tracing::warn!(error = %e, "no SIGTERM handler; the route meter is not written at shutdown");
-                return;
-            }
-        };
         // Registered before the runtime's first call for an event, as Lambda requires.
         let registered = lambda_extension::Extension::new()
             .with_events(&[])
@@ -60,6 +53,14 @@ mod http {
             Ok(extension) => extension,
             Err(e) => {
                 tracing::warn!(error = %e, "no Lambda extension; the route meter is not written at shutdown");
+                return;
+            }
+        };
+        // Only now: once handled, SIGTERM no longer ends the process by itself.
+        let terminate = match signal(SignalKind::terminate()) {
+            Ok(terminate) => terminate,
+            Err(e) => {
+                tracing::warn!(error = %e, "no SIGTERM handler; the route meter is not written at shutdown");
                 return;
             }
         };
