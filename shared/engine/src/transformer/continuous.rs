@@ -378,18 +378,20 @@ impl ContinuousTransform {
         if !(real_shares && self.present_share > 0.0) {
             return rows.iter().map(|row| lean(row) <= 0.0).collect();
         }
+        // The null indicator's two entries, scored at `1 + modes` (present) and after it
+        // (null), shared out as modes are.
+        let (present, null) = (modes, modes + 1);
         let nulls = ((1.0 - self.present_share) * rows.len() as f64).round() as usize;
-        let mut by_lean: Vec<(f32, usize)> = rows
-            .iter()
-            .enumerate()
-            .map(|(i, row)| (lean(row), i))
-            .collect();
-        by_lean.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-        let mut present = vec![true; rows.len()];
-        for &(_, i) in &by_lean[..nulls.min(rows.len())] {
-            present[i] = false;
-        }
-        present
+        let mut chosen = vec![present; rows.len()];
+        take_leaning(
+            rows,
+            (0..rows.len()).collect(),
+            null,
+            &[present],
+            nulls,
+            &mut chosen,
+        );
+        chosen.into_iter().map(|c| c != null).collect()
     }
 
     /// Each present row's mode, every mode in its real share: point mass `j` in `share_j` of
@@ -426,8 +428,9 @@ impl ContinuousTransform {
     }
 }
 
-/// Gives mode `m` (scored at `1 + m` in a row) to the `take` rows of `free` whose score for
-/// it most exceeds their best score among `rivals`; returns the rows left.
+/// Gives mode `m` (scored at `1 + m` in a row; likewise the null indicator's entries) to the
+/// `take` rows of `free` whose score for it most exceeds their best score among `rivals`;
+/// returns the rows left.
 fn take_leaning(
     rows: &[&[f32]],
     free: Vec<usize>,
