@@ -185,10 +185,12 @@ fn kind_of(sdtype: SdType) -> Kind {
     }
 }
 
-/// How [`DataTransformer::inverse`] decodes point masses.
+/// How [`DataTransformer::inverse`] decodes continuous columns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PointMasses {
-    /// Each in its share of the real rows: for rows drawn as the whole table is.
+    /// In the real table's shares: point masses, mixture modes and nulls each in its share
+    /// of the real rows, and the values in their real distribution: for rows drawn as the
+    /// whole table is.
     RealShares,
     /// As the model drew them: for rows conditioned through the model's input, whose
     /// shares differ from the table's.
@@ -390,7 +392,9 @@ impl DataTransformer {
             .map(|(i, ct)| {
                 let rows = || column_rows(data, width, offsets[i], ct.width());
                 let data = match ct {
-                    ColumnTransform::Continuous(c) => c.decode(&rows(), point_masses),
+                    ColumnTransform::Continuous(c) => {
+                        c.decode(&rows(), point_masses, &mut rng_for(seed, 5000 + i as u64))
+                    }
                     ColumnTransform::Discrete(d) => {
                         d.decode(&rows(), &mut rng_for(seed, 3000 + i as u64))
                     }
