@@ -6,7 +6,7 @@ use synth_table::Table;
 use crate::condition::Condition;
 use crate::error::{EngineError, Result};
 use crate::random::{EngineRng, rng_for};
-use crate::transformer::{DataTransformer, PointMasses, Resolved};
+use crate::transformer::{DataTransformer, Resolved, Shares};
 
 /// Batches tried by conditional sampling before a condition is declared too rare.
 pub const MAX_CONDITIONAL_BATCHES: usize = 200;
@@ -36,15 +36,15 @@ pub fn resolve_all(
 /// `n` decoded rows that meet every condition: `draw(rows, rng)` produces encoded rows (at
 /// least `batch` per try), of which the matching ones are kept. After
 /// [`MAX_CONDITIONAL_BATCHES`] tries without `n` rows it fails, naming the conditions and
-/// how rare each was in the real data. Each batch decodes its point masses as
-/// `point_masses` says.
+/// how rare each was in the real data. Each batch is decoded in the shares
+/// `shares` says.
 pub fn sample_matching(
     transformer: &DataTransformer,
     n: usize,
     batch: usize,
     conditions: &[Resolved],
     seed: u64,
-    point_masses: PointMasses,
+    shares: Shares,
     mut draw: impl FnMut(usize, &mut EngineRng) -> Result<Vec<f32>>,
 ) -> Result<Table> {
     let mut rng = rng_for(seed, 11);
@@ -57,7 +57,7 @@ pub fn sample_matching(
         let want = (n - have).max(batch);
         let data = draw(want, &mut rng)?;
         let decoded =
-            transformer.inverse(&data, want, seed.wrapping_add(attempt as u64), point_masses)?;
+            transformer.inverse(&data, want, seed.wrapping_add(attempt as u64), shares)?;
         let keep: Vec<usize> = (0..want)
             .filter(|&i| conditions.iter().all(|c| transformer.meets(&decoded, c, i)))
             .take(n - have)

@@ -233,7 +233,7 @@ mod tests {
             let raw = model.generate(400, c.slot, &mut rng_for(1, 0)).unwrap();
             let out = model
                 .transformer
-                .inverse(&raw, 400, 1, crate::transformer::PointMasses::AsDrawn)
+                .inverse(&raw, 400, 1, crate::transformer::Shares::AsDrawn)
                 .unwrap();
             (0..400)
                 .filter(|&i| model.transformer.meets(&out, &c, i))

@@ -39,7 +39,7 @@ use crate::nn::{VarBuilder, Vars};
 use crate::random::{EngineRng, rng_for};
 use crate::rows::{resolve_all, sample_matching};
 use crate::synthesizer::{EpochReport, FitControl, Synthesizer};
-use crate::transformer::{DataTransformer, Encoded, PointMasses};
+use crate::transformer::{DataTransformer, Encoded, Shares};
 pub use fit::{EarlyStopping, Losses};
 pub use params::Hyperparameters;
 
@@ -226,8 +226,7 @@ impl<M: Model> Synthesizer for Fitted<M> {
 
     fn sample(&self, n: usize, seed: u64) -> Result<Table> {
         let data = self.generate(n, None, &mut rng_for(seed, 10))?;
-        self.transformer
-            .inverse(&data, n, seed, PointMasses::RealShares)
+        self.transformer.inverse(&data, n, seed, Shares::Real)
     }
 
     /// Asks the model for the first category condition (CTGAN's conditional vector) and
@@ -246,9 +245,9 @@ impl<M: Model> Synthesizer for Fitted<M> {
         let resolved = resolve_all(&self.transformer, conditions)?;
         let slot = resolved.iter().find_map(|r| r.slot);
         // Rows conditioned through the model's input hold their own shares of point masses.
-        let point_masses = match slot {
-            Some(_) if M::TAKES_CONDITION => PointMasses::AsDrawn,
-            _ => PointMasses::RealShares,
+        let shares = match slot {
+            Some(_) if M::TAKES_CONDITION => Shares::AsDrawn,
+            _ => Shares::Real,
         };
         sample_matching(
             &self.transformer,
@@ -256,7 +255,7 @@ impl<M: Model> Synthesizer for Fitted<M> {
             self.params.batch_size(),
             &resolved,
             seed,
-            point_masses,
+            shares,
             |want, rng| self.generate(want, slot, rng),
         )
     }

@@ -40,7 +40,7 @@ use serde::{Deserialize, Serialize};
 use synth_table::ColumnData;
 
 use super::gmm::{BayesianGmm, GmmConfig};
-use super::{PointMasses, Span, TransformerOptions, argmax};
+use super::{Shares, Span, TransformerOptions, argmax};
 use crate::error::{EngineError, Result};
 use rand::Rng;
 
@@ -354,15 +354,11 @@ impl ContinuousTransform {
     }
 
     /// Decodes this column's span of each row of the model's output (see [`super::column_rows`]),
-    /// its point masses as `point_masses` says (see the module docs).
-    pub fn decode(
-        &self,
-        rows: &[&[f32]],
-        point_masses: PointMasses,
-        rng: &mut EngineRng,
-    ) -> ColumnData {
+    /// sharing out its point masses, modes, nulls and values as `shares` says (see the
+    /// module docs).
+    pub fn decode(&self, rows: &[&[f32]], shares: Shares, rng: &mut EngineRng) -> ColumnData {
         let (k, modes) = (self.means.len(), self.modes());
-        let real_shares = point_masses == PointMasses::RealShares;
+        let real_shares = shares == Shares::Real;
         let present = self.present_rows(rows, real_shares);
         let chosen = if real_shares {
             self.modes_in_real_shares(rows, &present)
@@ -682,7 +678,7 @@ mod tests {
         // As drawn: an encoding's own modes (real shares would move rows between modes).
         let ColumnData::Float(back) = t.decode(
             &column_rows(&rows, w, 0, w),
-            PointMasses::AsDrawn,
+            Shares::AsDrawn,
             &mut rng_for(0, 0),
         ) else {
             panic!("floats")
@@ -724,13 +720,13 @@ mod tests {
         };
         let drawn = t.decode(
             &column_rows(&out, w, 0, w),
-            PointMasses::AsDrawn,
+            Shares::AsDrawn,
             &mut rng_for(0, 0),
         );
         assert_eq!((count(&drawn, 0.0), count(&drawn, 100.0)), (449, 0));
         let fixed = t.decode(
             &column_rows(&out, w, 0, w),
-            PointMasses::RealShares,
+            Shares::Real,
             &mut rng_for(0, 0),
         );
         let shares = (
@@ -777,13 +773,13 @@ mod tests {
         };
         let drawn = t.decode(
             &column_rows(&out, w, 0, w),
-            PointMasses::AsDrawn,
+            Shares::AsDrawn,
             &mut rng_for(0, 0),
         );
         assert!(highs(&drawn).is_empty());
         let fixed = t.decode(
             &column_rows(&out, w, 0, w),
-            PointMasses::RealShares,
+            Shares::Real,
             &mut rng_for(0, 0),
         );
         // The high values went to the rows leaning to the high mode most, in the real
@@ -797,7 +793,7 @@ mod tests {
         };
         let fixed = old.decode(
             &column_rows(&out, w, 0, w),
-            PointMasses::RealShares,
+            Shares::Real,
             &mut rng_for(0, 0),
         );
         let take = (high_share * n as f64).round() as usize;
@@ -823,13 +819,13 @@ mod tests {
         };
         let drawn = t.decode(
             &column_rows(&out, w, 0, w),
-            PointMasses::AsDrawn,
+            Shares::AsDrawn,
             &mut rng_for(0, 0),
         );
         assert_eq!(nulls(&drawn), (700..n).collect::<Vec<_>>());
         let fixed = t.decode(
             &column_rows(&out, w, 0, w),
-            PointMasses::RealShares,
+            Shares::Real,
             &mut rng_for(0, 0),
         );
         assert_eq!(nulls(&fixed), (950..n).collect::<Vec<_>>());
@@ -840,7 +836,7 @@ mod tests {
         };
         let kept = old.decode(
             &column_rows(&out, w, 0, w),
-            PointMasses::RealShares,
+            Shares::Real,
             &mut rng_for(0, 0),
         );
         assert_eq!(nulls(&kept), (700..n).collect::<Vec<_>>());
@@ -886,18 +882,18 @@ mod tests {
             row[1 + i % t.means.len()] = 1.0;
         }
         let rows = column_rows(&out, w, 0, w);
-        let drawn = floats(t.decode(&rows, PointMasses::AsDrawn, &mut rng_for(0, 0)));
-        let fixed = floats(t.decode(&rows, PointMasses::RealShares, &mut rng_for(0, 0)));
+        let drawn = floats(t.decode(&rows, Shares::AsDrawn, &mut rng_for(0, 0)));
+        let fixed = floats(t.decode(&rows, Shares::Real, &mut rng_for(0, 0)));
         assert!(ks(&real, &drawn) > 0.2, "drawn {}", ks(&real, &drawn));
         assert!(ks(&real, &fixed) < 0.02, "fixed {}", ks(&real, &fixed));
-        let again = floats(t.decode(&rows, PointMasses::RealShares, &mut rng_for(0, 0)));
+        let again = floats(t.decode(&rows, Shares::Real, &mut rng_for(0, 0)));
         assert_eq!(fixed, again, "the same draws give the same sample");
         // A model saved before the sketch was kept decodes the values it draws.
         let old = ContinuousTransform {
             spread_quantiles: Vec::new(),
             ..t.clone()
         };
-        let kept = floats(old.decode(&rows, PointMasses::RealShares, &mut rng_for(0, 0)));
+        let kept = floats(old.decode(&rows, Shares::Real, &mut rng_for(0, 0)));
         assert!(ks(&real, &kept) > 0.2, "old {}", ks(&real, &kept));
     }
 
@@ -975,7 +971,7 @@ mod tests {
         }
         let ColumnData::Datetime(out) = t.decode(
             &column_rows(&data, w, 0, w),
-            PointMasses::RealShares,
+            Shares::Real,
             &mut rng_for(0, 0),
         ) else {
             panic!("datetimes")

@@ -185,13 +185,13 @@ fn kind_of(sdtype: SdType) -> Kind {
     }
 }
 
-/// How [`DataTransformer::inverse`] decodes continuous columns.
+/// How [`DataTransformer::inverse`] shares out what the model draws.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PointMasses {
-    /// In the real table's shares: point masses, mixture modes and nulls each in its share
-    /// of the real rows, and the values in their real distribution: for rows drawn as the
-    /// whole table is.
-    RealShares,
+pub enum Shares {
+    /// In the real table's shares: each category, point mass, mixture mode and null in its
+    /// share of the real rows, and numbers in their real distribution (see `continuous`
+    /// and `discrete`): for rows drawn as the whole table is.
+    Real,
     /// As the model drew them: for rows conditioned through the model's input, whose
     /// shares differ from the table's.
     AsDrawn,
@@ -365,13 +365,7 @@ impl DataTransformer {
 
     /// Decodes `n_rows` rows of model output (activated: tanh values and one-hot or soft
     /// one-hot groups) into a table; `seed` drives the draws from high-cardinality tails.
-    pub fn inverse(
-        &self,
-        data: &[f32],
-        n_rows: usize,
-        seed: u64,
-        point_masses: PointMasses,
-    ) -> Result<Table> {
+    pub fn inverse(&self, data: &[f32], n_rows: usize, seed: u64, shares: Shares) -> Result<Table> {
         let width = self.output_width();
         if data.len() != n_rows * width {
             return Err(EngineError::InvalidData(format!(
@@ -393,10 +387,10 @@ impl DataTransformer {
                 let rows = || column_rows(data, width, offsets[i], ct.width());
                 let data = match ct {
                     ColumnTransform::Continuous(c) => {
-                        c.decode(&rows(), point_masses, &mut rng_for(seed, 5000 + i as u64))
+                        c.decode(&rows(), shares, &mut rng_for(seed, 5000 + i as u64))
                     }
                     ColumnTransform::Discrete(d) => {
-                        d.decode(&rows(), &mut rng_for(seed, 3000 + i as u64))
+                        d.decode(&rows(), shares, &mut rng_for(seed, 3000 + i as u64))
                     }
                     ColumnTransform::Id(id) => id.generate(n_rows),
                 };
@@ -657,7 +651,7 @@ mod tests {
         }
         // As drawn: the encoding's own modes (real shares would move rows between modes).
         let back = t
-            .inverse(&enc.data, enc.n_rows, 9, PointMasses::AsDrawn)
+            .inverse(&enc.data, enc.n_rows, 9, Shares::AsDrawn)
             .unwrap();
         let names: Vec<_> = back.columns.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(
@@ -704,7 +698,7 @@ mod tests {
         let data: Vec<f32> = (0..50 * width)
             .map(|i| ((i * 7919 % 1000) as f32 / 250.0) - 2.0)
             .collect();
-        let out = t.inverse(&data, 50, 3, PointMasses::RealShares).unwrap();
+        let out = t.inverse(&data, 50, 3, Shares::Real).unwrap();
         let ColumnData::Float(prices) = &out.column("price").unwrap().data else {
             panic!("floats")
         };
