@@ -310,22 +310,25 @@ fn move_to_counts(rows: &[&[f32]], slots: Vec<usize>, counts: &[usize]) -> Vec<u
     if short.is_empty() {
         return m.slots;
     }
-    let mut moves: Vec<(f32, usize, usize)> = Vec::new();
+    let (mut moves, mut to) = (Vec::new(), Vec::with_capacity(short.len()));
     for (i, row) in rows.iter().enumerate() {
         let from = m.slots[i];
         if m.over(from) {
-            let mut to: Vec<(f32, usize, usize)> =
-                short.iter().map(|&s| (row[from] - row[s], i, s)).collect();
+            to.clear();
+            to.extend(short.iter().map(|&s| (row[from] - row[s], i, s)));
             if to.len() > MOVES_PER_ROW {
                 to.select_nth_unstable_by(MOVES_PER_ROW, |a, b| a.0.total_cmp(&b.0));
                 to.truncate(MOVES_PER_ROW);
             }
-            moves.extend(to);
+            moves.extend_from_slice(&to);
         }
     }
-    moves.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+    moves.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
     for (_, i, to) in moves {
         m.offer(i, to);
+    }
+    if short.iter().all(|&s| !m.short(s)) {
+        return m.slots;
     }
     // Slots no row had among its best few: the rows least sure of their own slot fill
     // them, in turn (one sort, however many slots are left).
