@@ -8,8 +8,31 @@ use crate::error::{EngineError, Result};
 use crate::random::{EngineRng, rng_for};
 use crate::transformer::{DataTransformer, Resolved, Shares};
 
-/// Batches tried by conditional sampling before a condition is declared too rare.
+/// Batches tried by conditional sampling before a condition is declared too rare; the rows
+/// drawn in all are at most this many times the rows asked for (or a batch, if more).
 pub const MAX_CONDITIONAL_BATCHES: usize = 200;
+
+/// The most rows one batch draws, so a rare condition's batches stay within memory.
+const MAX_BATCH_ROWS: usize = 50_000;
+
+/// Categories held by fewer of the real rows than this are asked of a model that takes a
+/// condition (CTGAN's conditional vector); commoner ones are kept from a sample of the whole
+/// table, in the real shares of every column, at about 1 / share rows drawn per row kept.
+/// On a 100-epoch CTGAN of loans, each of grades B, D and F (27%, 13% and 3% of the rows)
+/// scored 0.04–0.05 higher (SDMetrics, against the real rows of that grade) kept than asked.
+pub const MODEL_INPUT_BELOW: f64 = 0.02;
+
+/// The category condition to ask of a model that takes one: the first held by fewer than
+/// [`MODEL_INPUT_BELOW`] of the real rows (or by a share the model does not know). A common
+/// one is met by keeping rows drawn as the whole table is, in its real shares; rows
+/// conditioned through the model's input come in the shares the model draws, which it
+/// learns only roughly.
+pub fn model_input(conditions: &[Resolved]) -> Option<(usize, usize)> {
+    conditions
+        .iter()
+        .filter(|r| r.real_share.is_none_or(|p| p < MODEL_INPUT_BELOW))
+        .find_map(|r| r.slot)
+}
 
 /// Reads every condition against the transformer (unknown columns and categories, ranges
 /// on discrete columns, ids), refusing two different values asked of one column.
@@ -34,10 +57,11 @@ pub fn resolve_all(
 }
 
 /// `n` decoded rows that meet every condition: `draw(rows, rng)` produces encoded rows (at
-/// least `batch` per try), of which the matching ones are kept. After
-/// [`MAX_CONDITIONAL_BATCHES`] tries without `n` rows it fails, naming the conditions and
-/// how rare each was in the real data. Each batch is decoded in the shares
-/// `shares` says.
+/// least `batch` per try), of which the matching ones are kept. The first try draws the
+/// rows still wanted; each later one enough for them at the rate met so far (with a fifth
+/// to spare). After [`MAX_CONDITIONAL_BATCHES`] tries, or that many times `n` rows drawn,
+/// without `n` rows it fails, naming the conditions and how rare each was in the real data.
+/// Each batch is decoded in the shares `shares` says.
 pub fn sample_matching(
     transformer: &DataTransformer,
     n: usize,
@@ -49,12 +73,24 @@ pub fn sample_matching(
 ) -> Result<Table> {
     let mut rng = rng_for(seed, 11);
     let mut out = Table::default();
-    let mut have = 0;
+    let (mut have, mut drawn) = (0, 0);
+    let budget = MAX_CONDITIONAL_BATCHES * n.max(batch);
     for attempt in 0..MAX_CONDITIONAL_BATCHES {
-        if have >= n {
+        if have >= n || drawn >= budget {
             break;
         }
-        let want = (n - have).max(batch);
+        let left = (n - have) as f64;
+        let want = if drawn == 0 {
+            left
+        } else if have == 0 {
+            f64::INFINITY
+        } else {
+            (left * drawn as f64 / have as f64 * 1.2).ceil()
+        };
+        let want = (want.min(MAX_BATCH_ROWS as f64) as usize)
+            .max(batch)
+            .min(budget - drawn);
+        drawn += want;
         let data = draw(want, &mut rng)?;
         let decoded =
             transformer.inverse(&data, want, seed.wrapping_add(attempt as u64), shares)?;
@@ -67,14 +103,14 @@ pub fn sample_matching(
             .expect("tables decoded by the same transformer have the same columns");
     }
     if have < n {
-        return Err(too_rare(have, n, conditions));
+        return Err(too_rare(have, n, drawn, conditions));
     }
     transformer.regenerate_ids(&mut out);
     Ok(out)
 }
 
 /// The error of conditions a model could not meet: each with its share of the real rows.
-fn too_rare(have: usize, n: usize, conditions: &[Resolved]) -> EngineError {
+fn too_rare(have: usize, n: usize, drawn: usize, conditions: &[Resolved]) -> EngineError {
     let asked: Vec<String> = conditions.iter().map(|c| c.condition.to_string()).collect();
     let shares: Vec<String> = conditions
         .iter()
@@ -85,9 +121,89 @@ fn too_rare(have: usize, n: usize, conditions: &[Resolved]) -> EngineError {
         })
         .collect();
     EngineError::InvalidCondition(format!(
-        "only {have} of {n} rows met {} after {MAX_CONDITIONAL_BATCHES} batches: too rare for this \
+        "only {have} of {n} rows met {} in {drawn} rows drawn: too rare for this \
          model ({})",
         asked.join(" and "),
         shares.join("; ")
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+
+    use synth_table::{ColumnData, SdType};
+
+    use super::*;
+    use crate::test_support::table_of;
+    use crate::transformer::TransformerOptions;
+
+    /// 400 rows of `kind`: 20 (5%) `b`, the rest `a`.
+    fn transformer() -> DataTransformer {
+        let kinds = (0..400)
+            .map(|i| Some(if i % 20 == 0 { "b" } else { "a" }.to_owned()))
+            .collect();
+        let (t, m) = table_of(vec![("kind", SdType::Categorical, ColumnData::Str(kinds))]);
+        DataTransformer::fit(&t, &m, &TransformerOptions::default(), 0).unwrap()
+    }
+
+    #[test]
+    fn a_common_category_is_kept_from_whole_samples_and_a_rare_one_asked_of_the_model() {
+        let t = transformer();
+        let b = t.resolve(&Condition::equals("kind", "b")).unwrap();
+        assert_eq!(b.real_share, Some(0.05));
+        assert_eq!(model_input(std::slice::from_ref(&b)), None);
+        let rare = Resolved {
+            real_share: Some(0.01),
+            ..b.clone()
+        };
+        assert_eq!(model_input(&[b.clone(), rare.clone()]), rare.slot);
+        let unknown = Resolved {
+            real_share: None,
+            ..b
+        };
+        assert_eq!(model_input(std::slice::from_ref(&unknown)), unknown.slot);
+    }
+
+    /// Rows a model draws that lean to `a` everywhere; real shares make 5% of them `b`.
+    fn draw_all_a(t: &DataTransformer, sizes: &RefCell<Vec<usize>>, want: usize) -> Vec<f32> {
+        sizes.borrow_mut().push(want);
+        let w = t.output_width();
+        (0..want * w)
+            .map(|x| if x % w == 0 { 1.0 } else { 0.0 })
+            .collect()
+    }
+
+    #[test]
+    fn later_batches_are_sized_by_the_rate_met_so_far() {
+        let t = transformer();
+        let b = [t.resolve(&Condition::equals("kind", "b")).unwrap()];
+        let sizes = RefCell::new(Vec::new());
+        let out = sample_matching(&t, 200, 50, &b, 1, Shares::Real, |want, _| {
+            Ok(draw_all_a(&t, &sizes, want))
+        })
+        .unwrap();
+        assert_eq!(out.n_rows(), 200);
+        // 10 of the first 200 rows; then 190 more at 5%, with a fifth to spare.
+        assert_eq!(*sizes.borrow(), [200, 4560]);
+    }
+
+    #[test]
+    fn a_condition_never_met_fails_within_its_budget_of_rows() {
+        let t = transformer();
+        let b = [t.resolve(&Condition::equals("kind", "b")).unwrap()];
+        let sizes = RefCell::new(Vec::new());
+        let err = sample_matching(&t, 10, 50, &b, 1, Shares::AsDrawn, |want, _| {
+            Ok(draw_all_a(&t, &sizes, want))
+        })
+        .unwrap_err();
+        // 200 batches of 50 rows at most: 50, then the 9,950 left in one.
+        assert_eq!(*sizes.borrow(), [50, 9_950]);
+        let text = err.to_string();
+        assert!(
+            text.contains("only 0 of 10 rows met kind=b in 10000 rows drawn"),
+            "{text}"
+        );
+        assert!(text.contains("5.0% of the real rows"), "{text}");
+    }
 }

@@ -37,7 +37,7 @@ use crate::condition::Condition;
 use crate::error::Result;
 use crate::nn::{VarBuilder, Vars};
 use crate::random::{EngineRng, rng_for};
-use crate::rows::{resolve_all, sample_matching};
+use crate::rows::{model_input, resolve_all, sample_matching};
 use crate::synthesizer::{EpochReport, FitControl, Synthesizer};
 use crate::transformer::{DataTransformer, Encoded, Shares};
 pub use fit::{EarlyStopping, Losses};
@@ -229,22 +229,21 @@ impl<M: Model> Synthesizer for Fitted<M> {
         self.transformer.inverse(&data, n, seed, Shares::Real)
     }
 
-    /// Asks the model for the first category condition (CTGAN's conditional vector) and
-    /// keeps only the decoded rows that meet all conditions, on any column (rejection), so
-    /// the result honours them exactly. Batches
-    /// of at least `batch_size` rows are drawn until `n` rows match; after
-    /// [`crate::rows::MAX_CONDITIONAL_BATCHES`] batches it fails with
-    /// [`crate::EngineError::InvalidCondition`] saying the combination is too rare for this
-    /// model. A model that ignores the condition (TVAE) needs about n / p rows for a
-    /// condition its samples meet at rate p.
+    /// Asks the model for the first category condition [`model_input`] names (CTGAN's
+    /// conditional vector) and keeps only the decoded rows that meet all
+    /// conditions, on any column (rejection), so the result honours them exactly. Batches
+    /// of at least `batch_size` rows, sized by the rate met so far, are drawn until `n`
+    /// rows match; after [`crate::rows::MAX_CONDITIONAL_BATCHES`] batches (or that many
+    /// times `n` rows) it fails with [`crate::EngineError::InvalidCondition`] saying the
+    /// combination is too rare for this model. Conditions not asked of the model need about
+    /// n / p rows for a condition its samples meet at rate p.
     fn sample_conditional(&self, n: usize, conditions: &[Condition], seed: u64) -> Result<Table> {
         if conditions.is_empty() {
             return self.sample(n, seed);
         }
         // Names an unknown column or category, a range on a discrete column, an id.
         let resolved = resolve_all(&self.transformer, conditions)?;
-        let slot = resolved.iter().find_map(|r| r.slot);
-        // Rows conditioned through the model's input hold their own shares of point masses.
+        let slot = model_input(&resolved);
         let shares = match slot {
             Some(_) if M::TAKES_CONDITION => Shares::AsDrawn,
             _ => Shares::Real,
