@@ -130,8 +130,6 @@ fn too_rare(have: usize, n: usize, drawn: usize, conditions: &[Resolved]) -> Eng
 
 #[cfg(test)]
 mod tests {
-    use std::cell::RefCell;
-
     use synth_table::{ColumnData, SdType};
 
     use super::*;
@@ -165,41 +163,36 @@ mod tests {
         assert_eq!(model_input(std::slice::from_ref(&unknown)), unknown.slot);
     }
 
-    /// Rows a model draws that lean to `a` everywhere; real shares make 5% of them `b`.
-    fn draw_all_a(t: &DataTransformer, sizes: &RefCell<Vec<usize>>, want: usize) -> Vec<f32> {
-        sizes.borrow_mut().push(want);
-        let w = t.output_width();
-        (0..want * w)
-            .map(|x| if x % w == 0 { 1.0 } else { 0.0 })
-            .collect()
+    /// `n` rows with `kind = b` (in batches of at least `batch`) from a model that leans to
+    /// `a` in every row, decoded in `shares` (real shares make 5% of each batch `b`); and
+    /// the size of each batch drawn.
+    fn sample_b(n: usize, batch: usize, shares: Shares) -> (Result<Table>, Vec<usize>) {
+        let t = transformer();
+        let b = [t.resolve(&Condition::equals("kind", "b")).unwrap()];
+        let (w, mut sizes) = (t.output_width(), Vec::new());
+        let out = sample_matching(&t, n, batch, &b, 1, shares, |want, _| {
+            sizes.push(want);
+            Ok((0..want * w)
+                .map(|x| if x % w == 0 { 1.0 } else { 0.0 })
+                .collect())
+        });
+        (out, sizes)
     }
 
     #[test]
     fn later_batches_are_sized_by_the_rate_met_so_far() {
-        let t = transformer();
-        let b = [t.resolve(&Condition::equals("kind", "b")).unwrap()];
-        let sizes = RefCell::new(Vec::new());
-        let out = sample_matching(&t, 200, 50, &b, 1, Shares::Real, |want, _| {
-            Ok(draw_all_a(&t, &sizes, want))
-        })
-        .unwrap();
-        assert_eq!(out.n_rows(), 200);
+        let (out, sizes) = sample_b(200, 50, Shares::Real);
+        assert_eq!(out.unwrap().n_rows(), 200);
         // 10 of the first 200 rows; then 190 more at 5%, with a fifth to spare.
-        assert_eq!(*sizes.borrow(), [200, 4560]);
+        assert_eq!(sizes, [200, 4560]);
     }
 
     #[test]
     fn a_condition_never_met_fails_within_its_budget_of_rows() {
-        let t = transformer();
-        let b = [t.resolve(&Condition::equals("kind", "b")).unwrap()];
-        let sizes = RefCell::new(Vec::new());
-        let err = sample_matching(&t, 10, 50, &b, 1, Shares::AsDrawn, |want, _| {
-            Ok(draw_all_a(&t, &sizes, want))
-        })
-        .unwrap_err();
+        let (out, sizes) = sample_b(10, 50, Shares::AsDrawn);
         // 200 batches of 50 rows at most: 50, then the 9,950 left in one.
-        assert_eq!(*sizes.borrow(), [50, 9_950]);
-        let text = err.to_string();
+        assert_eq!(sizes, [50, 9_950]);
+        let text = out.unwrap_err().to_string();
         assert!(
             text.contains("only 0 of 10 rows met kind=b in 10000 rows drawn"),
             "{text}"
