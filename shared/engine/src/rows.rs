@@ -15,22 +15,26 @@ pub const MAX_CONDITIONAL_BATCHES: usize = 200;
 /// The most rows one batch draws, so a rare condition's batches stay within memory.
 const MAX_BATCH_ROWS: usize = 50_000;
 
-/// Categories held by fewer of the real rows than this are asked of a model that takes a
-/// condition (CTGAN's conditional vector); commoner ones are kept from a sample of the whole
-/// table, in the real shares of every column, at about 1 / share rows drawn per row kept.
-/// On a 100-epoch CTGAN of loans, each of grades B, D and F (27%, 13% and 3% of the rows)
-/// scored 0.04–0.05 higher (SDMetrics, against the real rows of that grade) kept than asked.
-pub const MODEL_INPUT_BELOW: f64 = 0.02;
+/// A category condition is met by keeping rows of samples of the whole table, in the real
+/// shares of every column, when it is held by at least this share of the real rows...
+pub const KEEP_FROM_SHARE: f64 = 0.01;
 
-/// The category condition to ask of a model that takes one: the first held by fewer than
-/// [`MODEL_INPUT_BELOW`] of the real rows (or by a share the model does not know). A common
-/// one is met by keeping rows drawn as the whole table is, in its real shares; rows
-/// conditioned through the model's input come in the shares the model draws, which it
-/// learns only roughly.
-pub fn model_input(conditions: &[Resolved]) -> Option<(usize, usize)> {
+/// ...and those samples take at most this many rows (about rows wanted / share, 5–8 s of
+/// sampling); otherwise it is asked of a model that takes a condition (CTGAN's conditional
+/// vector), whose rows come in the shares the model draws, which it learns only roughly.
+/// On a 100-epoch CTGAN of loans, 1,000 rows of each of grades B, D and F (27%, 13% and 3%
+/// of the rows) scored 0.04–0.05 higher (SDMetrics, against the real rows of that grade)
+/// kept than asked.
+pub const KEEP_FROM_ROWS: f64 = 500_000.0;
+
+/// The category condition to ask of a model that takes one, for `n` rows: the first that
+/// is not kept from whole samples ([`KEEP_FROM_SHARE`], [`KEEP_FROM_ROWS`]), or whose real
+/// share the model does not know.
+pub fn model_input(conditions: &[Resolved], n: usize) -> Option<(usize, usize)> {
+    let kept = |p: f64| p >= KEEP_FROM_SHARE && n as f64 / p <= KEEP_FROM_ROWS;
     conditions
         .iter()
-        .filter(|r| r.real_share.is_none_or(|p| p < MODEL_INPUT_BELOW))
+        .filter(|r| !r.real_share.is_some_and(kept))
         .find_map(|r| r.slot)
 }
 
@@ -150,17 +154,22 @@ mod tests {
         let t = transformer();
         let b = t.resolve(&Condition::equals("kind", "b")).unwrap();
         assert_eq!(b.real_share, Some(0.05));
-        assert_eq!(model_input(std::slice::from_ref(&b)), None);
+        assert_eq!(model_input(std::slice::from_ref(&b), 1000), None);
+        // 100,000 rows at 5% would take 2,000,000 drawn.
+        assert_eq!(model_input(std::slice::from_ref(&b), 100_000), b.slot);
         let rare = Resolved {
-            real_share: Some(0.01),
+            real_share: Some(0.009),
             ..b.clone()
         };
-        assert_eq!(model_input(&[b.clone(), rare.clone()]), rare.slot);
+        assert_eq!(model_input(&[b.clone(), rare.clone()], 10), rare.slot);
         let unknown = Resolved {
             real_share: None,
             ..b
         };
-        assert_eq!(model_input(std::slice::from_ref(&unknown)), unknown.slot);
+        assert_eq!(
+            model_input(std::slice::from_ref(&unknown), 10),
+            unknown.slot
+        );
     }
 
     /// `n` rows with `kind = b` (in batches of at least `batch`) from a model that leans to

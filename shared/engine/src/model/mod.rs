@@ -243,7 +243,7 @@ impl<M: Model> Synthesizer for Fitted<M> {
         }
         // Names an unknown column or category, a range on a discrete column, an id.
         let resolved = resolve_all(&self.transformer, conditions)?;
-        let slot = model_input(&resolved);
+        let slot = model_input(&resolved, n);
         let shares = match slot {
             Some(_) if M::TAKES_CONDITION => Shares::AsDrawn,
             _ => Shares::Real,
