@@ -433,19 +433,8 @@ impl Synthesizer for Argn {
             .position(|c| c.name() == column)
             .and_then(|i| modelled.iter().position(|&m| m == i))
             .expect("resolved above");
-        let exact: Vec<f64> = shares.iter().map(|(_, s)| s / total * n as f64).collect();
-        let mut counts: Vec<usize> = exact.iter().map(|x| x.floor() as usize).collect();
-        let mut by_remainder: Vec<usize> = (0..exact.len()).collect();
-        by_remainder.sort_by(|&a, &b| {
-            (exact[b] - exact[b].floor()).total_cmp(&(exact[a] - exact[a].floor()))
-        });
-        for &i in by_remainder
-            .iter()
-            .cycle()
-            .take(n - counts.iter().sum::<usize>())
-        {
-            counts[i] += 1;
-        }
+        let weights: Vec<f64> = shares.iter().map(|(_, s)| *s).collect();
+        let counts = crate::transformer::largest_remainders(&weights, n);
         let mut rows: Vec<u32> = tokens
             .iter()
             .zip(&counts)

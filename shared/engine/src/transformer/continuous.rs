@@ -36,14 +36,13 @@
 //! and is drawn between, so no value is copied but at the ends of its range, which
 //! clipping reached before.
 
+use rand::Rng;
 use serde::{Deserialize, Serialize};
 use synth_table::ColumnData;
 
 use super::gmm::{BayesianGmm, GmmConfig};
 use super::{Shares, Span, TransformerOptions, argmax};
 use crate::error::{EngineError, Result};
-use rand::Rng;
-
 use crate::random::EngineRng;
 
 /// How a continuous column's values are represented in the table.

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 use synth_table::ColumnData;
 
-use super::{Shares, Span, argmax};
+use super::{Shares, Span, argmax, largest_remainders};
 use crate::random::{EngineRng, weighted_index};
 
 /// How a discrete column's values are represented in the table.
@@ -235,20 +235,8 @@ impl DiscreteTransform {
         if self.has_nulls {
             real.push(self.rows.saturating_sub(real.iter().sum::<u64>()));
         }
-        let exact: Vec<f64> = (real.iter())
-            .map(|&c| c as f64 / self.rows as f64 * n as f64)
-            .collect();
-        let mut counts: Vec<usize> = exact.iter().map(|x| x.floor() as usize).collect();
-        let mut by_remainder: Vec<usize> = (0..counts.len()).collect();
-        by_remainder.sort_by(|&a, &b| {
-            let r = |i: usize| exact[i] - counts[i] as f64;
-            r(b).total_cmp(&r(a)).then(a.cmp(&b))
-        });
-        let short = n.saturating_sub(counts.iter().sum());
-        for &i in by_remainder.iter().cycle().take(short) {
-            counts[i] += 1;
-        }
-        Some(counts)
+        let weights: Vec<f64> = real.iter().map(|&c| c as f64).collect();
+        Some(largest_remainders(&weights, n))
     }
 
     /// Turns keys back into the column's own representation.

@@ -533,6 +533,22 @@ pub(crate) fn argmax<T: PartialOrd>(v: &[T]) -> usize {
     best
 }
 
+/// `n` shared out in proportion to `weights` (not all zero), rounded by largest remainder
+/// (ties to the first): whole counts that sum to `n`.
+pub(crate) fn largest_remainders(weights: &[f64], n: usize) -> Vec<usize> {
+    let total: f64 = weights.iter().sum();
+    let exact: Vec<f64> = weights.iter().map(|w| w / total * n as f64).collect();
+    let mut counts: Vec<usize> = exact.iter().map(|x| x.floor() as usize).collect();
+    let mut by_remainder: Vec<usize> = (0..exact.len()).collect();
+    by_remainder
+        .sort_by(|&a, &b| (exact[b] - exact[b].floor()).total_cmp(&(exact[a] - exact[a].floor())));
+    let short = n.saturating_sub(counts.iter().sum());
+    for &i in by_remainder.iter().cycle().take(short) {
+        counts[i] += 1;
+    }
+    counts
+}
+
 /// One column's span of each row of a model's output: the output is row-major, `stride`
 /// values a row, and the column's `width` values start at `offset`.
 pub(crate) fn column_rows(data: &[f32], stride: usize, offset: usize, width: usize) -> Vec<&[f32]> {
