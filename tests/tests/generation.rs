@@ -401,6 +401,9 @@ async fn bad_requests_are_refused_and_store_nothing(f: synth_tests::Family) {
         ),
         (json!({"model_config": {"epochs": 100_000}}), "epochs"),
         (json!({"output_format": "docx"}), "output_format"),
+        // A misspelt or misplaced field is refused by name, never ignored.
+        (json!({"sample_sise": 500}), "sample_sise"),
+        (json!({"epochs": 5}), "epochs"),
         (
             json!({"conditions": {"colour": "red"}}),
             "conditions.colour",
@@ -475,6 +478,27 @@ async fn bad_requests_are_refused_and_store_nothing(f: synth_tests::Family) {
         let field = &r.body["error"]["details"]["field"];
         assert_eq!(field, "model_config", "{route}: {}", r.body);
     }
+    // So is a field the v2 routes do not have: a model parameter beside `parameters` is
+    // told where it goes, every unknown field is listed.
+    let v2 = json!({"dataset_id": dataset, "model_type": "ctgan", "epochs": 3, "rows": 10});
+    let r = s
+        .post("/generation-v2/validate", Some(&t), v2.clone())
+        .await;
+    let v = r.expect(200).data().clone();
+    assert_eq!(v["valid"], false, "{v}");
+    let errors: Vec<&str> = v["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(errors, ["epochs", "rows"], "{v}");
+    assert!(says(&v["errors"][0]["message"], "`parameters`"), "{v}");
+    let r = s.post("/generation-v2/start", Some(&t), v2).await;
+    assert_eq!(
+        r.expect_error(400, "VALIDATION_ERROR").body["error"]["details"]["field"],
+        "epochs"
+    );
     s.start_generation(&t, with(json!({"dataset_id": "no-such-dataset"})))
         .await
         .expect_error(404, "NOT_FOUND");

@@ -55,6 +55,18 @@ pub fn describe() -> Value {
     })
 }
 
+/// Whether `name` is a parameter of one of the models (so a request that sends it where the
+/// parameters do not go can say where they do).
+pub fn is_parameter(name: &str) -> bool {
+    [
+        CtganParams::FIELDS,
+        tvae::TvaeParams::FIELDS,
+        ArgnParams::FIELDS,
+    ]
+    .iter()
+    .any(|fields| fields.iter().any(|f| f.name == name))
+}
+
 impl ModelParams {
     /// The model named `model` with `parameters` (the others take their defaults); an
     /// unknown model or parameter, or a value of the wrong type, is an error naming it.

@@ -81,6 +81,10 @@ pub struct Output {
     /// search_space, acquisition_function, random_state}`.
     #[schema(value_type = Option<Object>)]
     pub optimization_config: Option<Value>,
+    /// Any other top-level field, refused by name rather than ignored.
+    #[serde(flatten)]
+    #[schema(ignore)]
+    pub unknown: Map<String, Value>,
 }
 
 /// `POST /generation/start`.
@@ -196,6 +200,7 @@ fn input(
         conditions: o.conditions,
         seed: o.seed,
         optimization: o.optimization_config,
+        unknown_fields: o.unknown.into_iter().map(|(k, _)| k).collect(),
     }
 }
 

@@ -46,6 +46,9 @@ pub struct GenerationInput {
     pub conditions: BTreeMap<String, Value>,
     pub seed: Option<u64>,
     pub optimization: Option<Value>,
+    /// Top-level fields of the body that no field of its route is: each is refused by
+    /// name, since ignoring a misspelt `sample_size` would quietly give the default.
+    pub unknown_fields: Vec<String>,
 }
 
 /// Where to download a completed request's files.

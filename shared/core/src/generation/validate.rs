@@ -61,6 +61,8 @@ pub(crate) fn check(
     input: &GenerationInput,
 ) -> (Validation, Option<Checked>) {
     let mut v = Validation::default();
+    v.errors
+        .extend(input.unknown_fields.iter().map(|name| unknown_field(name)));
     if dataset.status != DatasetStatus::Ready {
         v.errors.push(Problem::new(
             "dataset_id",
@@ -127,6 +129,19 @@ pub(crate) fn check(
         _ => None,
     };
     (v, checked)
+}
+
+/// A top-level field the request's route does not have.
+fn unknown_field(name: &str) -> Problem {
+    let message = if synth_models::is_parameter(name) {
+        format!(
+            "`{name}` is a model parameter, not a field of the request: send it with the \
+             model, in `parameters` (`model_config` on /generation/start)"
+        )
+    } else {
+        format!("unknown field `{name}`; see the route's request body in /openapi.json")
+    };
+    Problem::new(name, message)
 }
 
 /// Whether a column besides the primary key has a type the models learn and the report
