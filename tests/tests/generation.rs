@@ -400,6 +400,19 @@ async fn bad_requests_are_refused_and_store_nothing(f: synth_tests::Family) {
             "parameters.batch_size",
         ),
         (json!({"model_config": {"epochs": 100_000}}), "epochs"),
+        // A network no machine holds is refused, not left to fail the trainer for memory.
+        (
+            json!({"model_config": {"embedding_dim": 1_000_000_000}}),
+            "parameters.embedding_dim",
+        ),
+        (
+            json!({"model_config": {"discriminator_dim": [100_000, 100_000]}}),
+            "parameters.discriminator_dim",
+        ),
+        (
+            json!({"model_config": {"batch_size": 1_000_000_000}}),
+            "parameters.batch_size",
+        ),
         (json!({"output_format": "docx"}), "output_format"),
         // A misspelt or misplaced field is refused by name, never ignored.
         (json!({"sample_sise": 500}), "sample_sise"),
@@ -422,6 +435,27 @@ async fn bad_requests_are_refused_and_store_nothing(f: synth_tests::Family) {
         ),
         (
             json!({"conditions": {"body_mass_g": {">": 5000, "<": 4000}}}),
+            "conditions.body_mass_g",
+        ),
+        // A condition no generated row could meet is refused before training, not after.
+        (
+            json!({"conditions": {"body_mass_g": {"<": "fifty"}}}),
+            "conditions.body_mass_g",
+        ),
+        (
+            json!({"conditions": {"body_mass_g": {">=": 100_000}}}),
+            "conditions.body_mass_g",
+        ),
+        (
+            json!({"conditions": {"body_mass_g": {"<": 1}}}),
+            "conditions.body_mass_g",
+        ),
+        (
+            json!({"conditions": {"body_mass_g": "heavy"}}),
+            "conditions.body_mass_g",
+        ),
+        (
+            json!({"conditions": {"body_mass_g": {}}}),
             "conditions.body_mass_g",
         ),
         (

@@ -77,7 +77,7 @@ impl Params for ArgnParams {
         ),
         Field::new(
             "embedding_dim",
-            Bound::OptionalCount,
+            Bound::OptionalSize,
             "Size of each column value's embedding; null: 256 / columns, between 4 and 16 (each column's regressor sees every column's embedding).",
         ),
         Field::new(

@@ -71,7 +71,7 @@ impl Params for CtganParams {
         ),
         Field::new(
             "embedding_dim",
-            Bound::Count,
+            Bound::Size,
             "Size of the generator's noise vector.",
         ),
         Field::new(

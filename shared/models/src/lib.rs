@@ -307,6 +307,19 @@ mod tests {
             ("argn", "hidden_dims", json!([0])),
             ("argn", "patience", json!(0)),
             ("argn", "weight_decay", json!(-1e-3)),
+            // Sizes past what a machine holds are refused before anything runs.
+            ("tvae", "embedding_dim", json!(1_000_000_000)),
+            ("ctgan", "embedding_dim", json!(2049)),
+            ("argn", "embedding_dim", json!(1_000_000)),
+            ("argn", "hidden_dims", json!([100_000, 100_000])),
+            (
+                "ctgan",
+                "generator_dim",
+                json!([256, 256, 256, 256, 256, 256, 256]),
+            ),
+            ("ctgan", "batch_size", json!(1_000_000_000)),
+            ("tvae", "batch_size", json!(u64::MAX)),
+            ("argn", "batch_size", json!(1_000_000)),
         ];
         for (model, field, value) in cases {
             let one = Map::from_iter([(field.to_owned(), value.clone())]);
@@ -339,6 +352,12 @@ mod tests {
         assert_eq!(field("pac")["minimum"], 1);
         assert_eq!(field("generator_lr")["exclusive_minimum"], 0);
         assert_eq!(field("generator_dim")["default"], json!([256, 256]));
+        assert_eq!(
+            field("generator_dim")["items"]["maximum"],
+            params::MAX_WIDTH
+        );
+        assert_eq!(field("generator_dim")["max_items"], params::MAX_LAYERS);
+        assert_eq!(field("embedding_dim")["maximum"], params::MAX_WIDTH);
         assert_eq!(field("epochs")["tunable"], true);
         // Every field a model has is described, and nothing else.
         let described: Vec<&str> = ctgan["parameters"]

@@ -55,16 +55,34 @@ pub trait Params:
     }
 }
 
+/// The widest a layer or an embedding may be.
+pub const MAX_WIDTH: usize = 2048;
+
+/// The most hidden layers a network may have.
+pub const MAX_LAYERS: usize = 6;
+
+/// The most values one activation of a training step may hold: `batch_size` times the widest
+/// embedding or the summed widths of a network's layers (CTGAN's residual layers concatenate
+/// them), 2^24 or 64 MiB of f32. The defaults use under 5% of it; past it a model would take
+/// gigabytes a step, so a request for one is refused before anything is stored rather than
+/// failing a worker (or, on one machine, the server) for want of memory.
+pub const MAX_STEP_VALUES: usize = 1 << 24;
+
 /// What values one parameter takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Bound {
     /// An integer ≥ 1.
     Count,
+    /// The width of a layer or embedding: an integer from 1 to [`MAX_WIDTH`].
+    Size,
+    /// `null` (chosen from the data) or a [`Bound::Size`].
+    OptionalSize,
     /// A finite number > 0 (a learning rate).
     Positive,
     /// A finite number ≥ 0 (a decay, a loss weight).
     NonNegative,
-    /// Hidden layer widths, each ≥ 1; at least one layer when `required`.
+    /// Hidden layer widths, each a [`Bound::Size`], at most [`MAX_LAYERS`] of them; at least
+    /// one layer when `required`.
     Widths { required: bool },
     /// `true` or `false`.
     Flag,
@@ -92,21 +110,34 @@ impl Field {
     }
 }
 
-/// Checks each field of `params` against its bound, in order.
+/// Checks each field of `params` against its bound, in order, then the size of a training
+/// step (`batch_size` times the widest layer or embedding).
 fn check_fields<P: Serialize>(params: &P, fields: &[Field]) -> Result<()> {
     let json = serde_json::to_value(params).map_err(|e| ParamError::Search(e.to_string()))?;
+    let count = |v: &Value| {
+        v.as_u64()
+            .map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX))
+    };
+    let mut widest = 1;
     for f in fields {
         let v = &json[f.name];
         match f.bound {
-            Bound::Count => at_least_one(f.name, v.as_u64().unwrap_or(0) as usize)?,
+            Bound::Count => at_least_one(f.name, count(v))?,
+            Bound::Size => widest = widest.max(size(f.name, count(v))?),
+            Bound::OptionalSize => {
+                if !v.is_null() {
+                    widest = widest.max(size(f.name, count(v))?)
+                }
+            }
             Bound::Positive => positive(f.name, v.as_f64().unwrap_or(f64::NAN))?,
             Bound::NonNegative => non_negative(f.name, v.as_f64().unwrap_or(f64::NAN))?,
             Bound::Widths { required } => {
                 let widths: Vec<usize> = v
                     .as_array()
-                    .map(|a| a.iter().map(|w| w.as_u64().unwrap_or(0) as usize).collect())
+                    .map(|a| a.iter().map(count).collect())
                     .unwrap_or_default();
-                layer_widths(f.name, &widths, required)?
+                layer_widths(f.name, &widths, required)?;
+                widest = widest.max(widths.iter().sum());
             }
             Bound::Flag => {}
             Bound::OptionalCount => {
@@ -120,6 +151,17 @@ fn check_fields<P: Serialize>(params: &P, fields: &[Field]) -> Result<()> {
                 }
             }
         }
+    }
+    let batch = count(&json["batch_size"]);
+    if batch.saturating_mul(widest) > MAX_STEP_VALUES {
+        return Err(ParamError::param(
+            "batch_size",
+            format!(
+                "{batch} rows times the network's width ({widest}) is more than a training \
+                 step may hold ({MAX_STEP_VALUES} values): use a smaller batch_size or fewer or \
+                 narrower layers"
+            ),
+        ));
     }
     Ok(())
 }
@@ -139,11 +181,16 @@ pub fn describe<P: Params>() -> Value {
             });
             let bounds = match f.bound {
                 Bound::Count => json!({"type": "integer", "minimum": 1}),
+                Bound::Size => json!({"type": "integer", "minimum": 1, "maximum": MAX_WIDTH}),
+                Bound::OptionalSize => {
+                    json!({"type": ["integer", "null"], "minimum": 1, "maximum": MAX_WIDTH})
+                }
                 Bound::Positive => json!({"type": "number", "exclusive_minimum": 0}),
                 Bound::NonNegative => json!({"type": "number", "minimum": 0}),
                 Bound::Widths { required } => json!({
-                    "type": "array", "items": {"type": "integer", "minimum": 1},
-                    "min_items": u8::from(required),
+                    "type": "array",
+                    "items": {"type": "integer", "minimum": 1, "maximum": MAX_WIDTH},
+                    "min_items": u8::from(required), "max_items": MAX_LAYERS,
                 }),
                 Bound::Flag => json!({"type": "boolean"}),
                 Bound::OptionalCount => json!({"type": ["integer", "null"], "minimum": 1}),
@@ -201,7 +248,8 @@ pub fn at_least_one(name: &'static str, value: usize) -> Result<()> {
     Ok(())
 }
 
-/// Hidden layer widths, all positive; `required` when the network needs one layer or more.
+/// Hidden layer widths, all positive and at most [`MAX_WIDTH`], at most [`MAX_LAYERS`] of
+/// them; `required` when the network needs one layer or more.
 pub fn layer_widths(name: &'static str, dims: &[usize], required: bool) -> Result<()> {
     if required && (dims.is_empty() || dims.contains(&0)) {
         return Err(ParamError::param(
@@ -212,7 +260,31 @@ pub fn layer_widths(name: &'static str, dims: &[usize], required: bool) -> Resul
     if dims.contains(&0) {
         return Err(ParamError::param(name, "layer widths must be positive"));
     }
+    if dims.len() > MAX_LAYERS {
+        return Err(ParamError::param(
+            name,
+            format!("{} layers; at most {MAX_LAYERS}", dims.len()),
+        ));
+    }
+    if let Some(w) = dims.iter().find(|w| **w > MAX_WIDTH) {
+        return Err(ParamError::param(
+            name,
+            format!("a layer of width {w}; at most {MAX_WIDTH}"),
+        ));
+    }
     Ok(())
+}
+
+/// The width of a layer or an embedding: 1 to [`MAX_WIDTH`]; returns it.
+fn size(name: &'static str, value: usize) -> Result<usize> {
+    at_least_one(name, value)?;
+    if value > MAX_WIDTH {
+        return Err(ParamError::param(
+            name,
+            format!("{value} is wider than {MAX_WIDTH}"),
+        ));
+    }
+    Ok(value)
 }
 
 /// A positive finite number (a learning rate).

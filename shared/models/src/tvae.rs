@@ -48,7 +48,7 @@ impl Params for TvaeParams {
     const FIELDS: &'static [Field] = &[
         Field::new("epochs", Bound::Count, "Passes over the training rows."),
         Field::new("batch_size", Bound::Count, "Rows per training step."),
-        Field::new("embedding_dim", Bound::Count, "Size of the latent code."),
+        Field::new("embedding_dim", Bound::Size, "Size of the latent code."),
         Field::new(
             "compress_dims",
             Bound::Widths { required: false },

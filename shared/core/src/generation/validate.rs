@@ -241,6 +241,10 @@ fn check_conditions(
                 .map(Value::String)
                 .ok_or_else(|| "a condition's value is a string, a number or a boolean".to_owned()),
         };
+        let checked = match checked {
+            Ok(c) if meta.sdtype == SdType::Numerical => numeric_condition(profile, column, c),
+            other => other,
+        };
         match checked {
             Ok(Value::String(text)) if !ordered => {
                 check_category(profile, column, &text, &field, v);
@@ -279,7 +283,10 @@ fn range(ops: &serde_json::Map<String, Value>) -> Result<Value, String> {
     let lows = ops.keys().filter(|k| k.starts_with('>')).count();
     let highs = ops.keys().filter(|k| k.starts_with('<')).count();
     if ops.is_empty() || lows > 1 || highs > 1 {
-        return Err("a range has at most one low end (> or >=) and one high end (< or <=)".into());
+        return Err(
+            "a range has one low end (> or >=), one high end (< or <=), or both, and no more"
+                .into(),
+        );
     }
     let number = |prefix: char| {
         ops.iter()
@@ -292,6 +299,46 @@ fn range(ops: &serde_json::Map<String, Value>) -> Result<Value, String> {
         return Err(format!("the low end {low} is above the high end {high}"));
     }
     Ok(Value::Object(out))
+}
+
+/// A numerical column's condition (a value or a range, its ends as text): every end is a
+/// number, and some value between the column's least and greatest could meet it, since no
+/// model writes one outside them. Returns the condition as given.
+fn numeric_condition(profile: Option<&Profile>, column: &str, c: Value) -> Result<Value, String> {
+    let number = |op: &str, v: &Value| {
+        let text = v.as_str().unwrap_or_default();
+        text.trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|x| x.is_finite())
+            .map(|x| (op.to_owned(), x))
+            .ok_or_else(|| format!("{text:?} is not a number (column {column:?} is numerical)"))
+    };
+    let ends: Vec<(String, f64)> = match &c {
+        Value::Object(ops) => ops.iter().map(|(op, v)| number(op, v)).collect(),
+        v => number("==", v).map(|e| vec![e]),
+    }?;
+    let summary = profile
+        .and_then(|p| p.columns.iter().find(|col| col.name == column))
+        .and_then(|col| col.numeric.as_ref());
+    let Some(s) = summary else {
+        return Ok(c);
+    };
+    let possible = ends.iter().all(|(op, x)| match op.as_str() {
+        ">" => *x < s.max,
+        ">=" => *x <= s.max,
+        "<" => *x > s.min,
+        "<=" => *x >= s.min,
+        _ => (s.min..=s.max).contains(x),
+    });
+    if possible {
+        Ok(c)
+    } else {
+        Err(format!(
+            "no value of column {column:?} meets it: its values run from {} to {}",
+            s.min, s.max
+        ))
+    }
 }
 
 /// A category the profile shows the column never holds is an error; one beyond its most
