@@ -416,6 +416,9 @@ async fn bad_requests_are_refused_and_store_nothing(f: synth_tests::Family) {
         (json!({"output_format": "docx"}), "output_format"),
         // A misspelt or misplaced field is refused by name, never ignored.
         (json!({"sample_sise": 500}), "sample_sise"),
+        // A value of the wrong type is named too, though serde reads these fields flattened.
+        (json!({"sample_size": -5}), "sample_size"),
+        (json!({"seed": "lucky"}), "seed"),
         (json!({"epochs": 5}), "epochs"),
         (
             json!({"conditions": {"colour": "red"}}),

@@ -60,17 +60,36 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
                 .with_details(json!({ "reason": e.to_string() }))
         })?;
         integral_floats_as_integers(&mut value);
-        serde_path_to_error::deserialize(value)
-            .map(Json)
-            .map_err(|e| {
-                let reason = e.inner().to_string();
-                let details = match field_at_fault(&e.path().to_string(), &reason) {
-                    Some(field) => json!({ "field": field, "reason": reason }),
-                    None => json!({ "reason": reason }),
-                };
-                ApiError::validation("invalid JSON body").with_details(details)
-            })
+        body(&value).map(Json)
     }
+}
+
+/// `value` as a `T`, or a 400 naming the field at fault.
+fn body<T: DeserializeOwned>(value: &serde_json::Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let reason = e.inner().to_string();
+        let field = field_at_fault(&e.path().to_string(), &reason)
+            .or_else(|| flattened_field_at_fault::<T>(value));
+        let details = match field {
+            Some(field) => json!({ "field": field, "reason": reason }),
+            None => json!({ "reason": reason }),
+        };
+        ApiError::validation("invalid JSON body").with_details(details)
+    })
+}
+
+/// A field of a `#[serde(flatten)]` part of a body, where serde loses the path: the one
+/// top-level field without which the body reads. `None` when no one field is to blame.
+fn flattened_field_at_fault<T: DeserializeOwned>(value: &serde_json::Value) -> Option<String> {
+    let fields = value.as_object()?;
+    fields
+        .keys()
+        .find(|k| {
+            let mut rest = fields.clone();
+            rest.remove(*k);
+            T::deserialize(&serde_json::Value::Object(rest)).is_ok()
+        })
+        .cloned()
 }
 
 /// The field a body that does not fit its type is refused for (`a.b[0]`): where
@@ -228,5 +247,43 @@ mod tests {
         for (body, expected) in cases {
             assert_eq!(fault(body.clone()), expected, "{body}");
         }
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Outer {
+        name: String,
+        #[serde(flatten)]
+        output: Output,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Output {
+        rows: Option<u64>,
+        seed: Option<u64>,
+    }
+
+    #[test]
+    fn a_field_of_a_flattened_part_is_named_too() {
+        let field = |v: serde_json::Value| {
+            let e = body::<Outer>(&v).unwrap_err();
+            e.details["field"].as_str().map(str::to_owned)
+        };
+        assert_eq!(
+            field(json!({"name": "a", "rows": -5})).as_deref(),
+            Some("rows")
+        );
+        assert_eq!(
+            field(json!({"name": "a", "seed": "x"})).as_deref(),
+            Some("seed")
+        );
+        assert_eq!(
+            field(json!({"name": 1, "seed": 2})).as_deref(),
+            Some("name")
+        );
+        // Two fields wrong: no single one is named.
+        assert_eq!(field(json!({"name": "a", "rows": -5, "seed": "x"})), None);
+        assert!(body::<Outer>(&json!({"name": "a", "rows": 5})).is_ok());
     }
 }
