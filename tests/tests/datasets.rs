@@ -95,6 +95,15 @@ async fn upload_ingest_inspect_override_delete(f: synth_tests::Family) {
     );
     let unknown = json!({"columns": {"wingspan": {"sdtype": "numerical"}}});
     assert_eq!(s.put(&metadata, Some(&t), unknown).await.status, 400);
+    // A misspelt key is named, not dropped with the setting it was meant to change.
+    let typo = json!({"columns": {"body_mass_g": {"sdtype": "numerical",
+                                                  "computer_represntation": "Int64"}}});
+    let r = s.put(&metadata, Some(&t), typo).await;
+    let r = r.expect_error(400, "VALIDATION_ERROR");
+    let field = r.body["error"]["details"]["field"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(field.contains("computer_represntation"), "{}", r.body);
     assert_eq!(
         s.get(&format!("/upload/datasets/{id}"), Some(&t))
             .await

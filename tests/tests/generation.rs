@@ -103,6 +103,18 @@ async fn ctgan_parquet_with_a_condition_end_to_end(mut f: synth_tests::Family) {
         "344 rows < batch_size 500: {}",
         v.body
     );
+    // The default batch size is larger than the table too, but the caller did not ask for it.
+    let v = s
+        .post(
+            "/generation-v2/validate",
+            Some(&t),
+            json!({
+                "dataset_id": dataset, "model_type": "ctgan", "parameters": {"epochs": 3},
+            }),
+        )
+        .await
+        .expect(200);
+    assert_eq!(v.data()["warnings"], json!([]), "{}", v.body);
 
     let r = s.started_generation(&t, body).await;
     assert_eq!(r.data()["status"], "queued");

@@ -42,9 +42,11 @@ impl SdType {
     }
 }
 
-/// One column's metadata, as SDV writes it.
+/// One column's metadata, as SDV writes it. A key SDV does not define is refused, as SDV
+/// refuses it, so a misspelt one is an error rather than a setting quietly lost.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct ColumnMetadata {
     pub sdtype: SdType,
     /// `Int64` or `Float` for numerical columns.
@@ -55,6 +57,17 @@ pub struct ColumnMetadata {
     pub datetime_format: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pii: Option<bool>,
+    /// SDV's pattern of an id column's values; kept as given (generated keys are unique
+    /// and shaped like the real ones, not drawn from the pattern).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regex_format: Option<String>,
+    /// SDV's order of a categorical column's values (`order_by` or an `order` list); kept
+    /// as given (categories are learned without an order).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<Object>>))]
+    pub order: Option<Vec<serde_json::Value>>,
 }
 
 impl ColumnMetadata {
@@ -64,6 +77,9 @@ impl ColumnMetadata {
             computer_representation: None,
             datetime_format: None,
             pii: None,
+            regex_format: None,
+            order_by: None,
+            order: None,
         }
     }
 
@@ -327,6 +343,22 @@ impl Table {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sdv_column_keys_round_trip_and_others_are_refused() {
+        let sdv = serde_json::json!({
+            "id": {"sdtype": "id", "regex_format": "C[0-9]{4}"},
+            "size": {"sdtype": "categorical", "order": ["S", "M", "L"]},
+            "grade": {"sdtype": "categorical", "order_by": "alphabetical"},
+            "email": {"sdtype": "email", "pii": true},
+        });
+        let columns: std::collections::BTreeMap<String, ColumnMetadata> =
+            serde_json::from_value(sdv.clone()).unwrap();
+        assert_eq!(serde_json::to_value(&columns).unwrap(), sdv);
+        let typo = serde_json::json!({"sdtype": "numerical", "computer_represntation": "Int64"});
+        let e = serde_json::from_value::<ColumnMetadata>(typo).unwrap_err();
+        assert!(e.to_string().contains("computer_represntation"), "{e}");
+    }
 
     #[test]
     fn a_number_is_shown_as_its_column_writes_it() {

@@ -102,7 +102,8 @@ pub(crate) fn check(
     );
     let model = match models::check(&input.model_type, &parameters) {
         Ok(m) => {
-            check_model(settings, dataset, &m, &mut v);
+            let batch_given = input.parameters.contains_key("batch_size");
+            check_model(settings, dataset, &m, batch_given, &mut v);
             Some(m)
         }
         Err(problem) => {
@@ -171,7 +172,15 @@ fn output_format(raw: Option<&str>, v: &mut Validation) -> Option<OutputFormat> 
     }
 }
 
-fn check_model(settings: &Settings, dataset: &Dataset, m: &CheckedModel, v: &mut Validation) {
+/// `batch_given`: the caller chose the batch size (a default one larger than a small table
+/// is no news: every model trains on what rows there are).
+fn check_model(
+    settings: &Settings,
+    dataset: &Dataset,
+    m: &CheckedModel,
+    batch_given: bool,
+    v: &mut Validation,
+) {
     if m.epochs > settings.max_epochs {
         v.errors.push(Problem::new(
             "epochs",
@@ -190,6 +199,7 @@ fn check_model(settings: &Settings, dataset: &Dataset, m: &CheckedModel, v: &mut
         ));
     }
     if let Some(rows) = dataset.n_rows
+        && batch_given
         && m.batch_size > rows
     {
         v.warnings.push(Problem::new(
