@@ -505,6 +505,12 @@ async fn profile_and_push_tokens(f: synth_tests::Family) {
             json!({"notification_preferences": "yes"}),
             "notification_preferences",
         ),
+        // A misspelt field is refused by name, not ignored.
+        (json!({"fullname": "Ada"}), "fullname"),
+        (
+            json!({"notification_preferences": {"pushh": false}}),
+            "notification_preferences.pushh",
+        ),
     ] {
         let bad = s.put("/users/profile", t, change).await;
         assert_eq!((bad.status, bad.code()), (400, "VALIDATION_ERROR"));

@@ -329,6 +329,16 @@ async fn argn_meets_its_conditions_exactly_and_reports_what_it_protects(f: synth
     );
     let html = String::from_utf8(s.fetch(&links.data()["report_html"]).await).unwrap();
     assert!(html.contains("Protected values"));
+
+    // No `model_config` at all: the default model with its defaults.
+    let bare = s
+        .started_generation(&t, json!({"dataset_id": dataset, "sample_size": 100}))
+        .await;
+    assert_eq!(bare.data()["model_type"], "argn", "{}", bare.body);
+    let id = bare.id();
+    s.delete(&format!("/generation/requests/{id}"), Some(&t))
+        .await
+        .expect(200);
 }
 
 async fn the_seed_flow_creates_then_starts(f: synth_tests::Family) {
@@ -367,6 +377,20 @@ async fn the_seed_flow_creates_then_starts(f: synth_tests::Family) {
         .await
         .expect(201);
     assert_eq!(default.data()["model_type"], "argn", "{}", default.body);
+
+    // A misspelt override is refused, not started without the search it asked for.
+    let typo = s
+        .post(
+            &format!("/data/generate/{id}"),
+            Some(&t),
+            json!({"optimisation_enabled": true}),
+        )
+        .await
+        .expect_error(400, "VALIDATION_ERROR");
+    assert_eq!(
+        typo.body["error"]["details"]["field"],
+        "optimisation_enabled"
+    );
 
     let go = s
         .post_empty(&format!("/data/generate/{id}"), Some(&t))
@@ -432,6 +456,7 @@ async fn bad_requests_are_refused_and_store_nothing(f: synth_tests::Family) {
         (json!({"sample_size": -5}), "sample_size"),
         (json!({"seed": "lucky"}), "seed"),
         (json!({"epochs": 5}), "epochs"),
+        (json!({"model_type": "tvae"}), "model_type"),
         (
             json!({"conditions": {"colour": "red"}}),
             "conditions.colour",

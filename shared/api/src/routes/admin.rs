@@ -25,6 +25,7 @@ pub struct UserFilterParams {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct RoleRequest {
     pub role: Role,
 }

@@ -42,6 +42,7 @@ pub struct UploadForm {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PresignRequest {
     /// The file's name; its extension names the format (one of `FileFormat::EXTENSIONS`,
     /// any case: the pattern is checked against that table by a test).

@@ -58,6 +58,15 @@ fn default_model() -> String {
     synth_core::generation::DEFAULT_MODEL.to_owned()
 }
 
+impl Default for ModelConfig {
+    fn default() -> Self {
+        Self {
+            model_type: default_model(),
+            parameters: Map::new(),
+        }
+    }
+}
+
 /// What every shape of a request shares besides the model.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct Output {
@@ -91,6 +100,8 @@ pub struct Output {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct StartRequest {
     pub dataset_id: String,
+    /// The default model with its defaults when absent.
+    #[serde(default)]
     pub model_config: ModelConfig,
     #[serde(flatten)]
     pub output: Output,
@@ -142,6 +153,7 @@ impl StartRequestV2 {
 /// `optimization_search_type`, `optimization_n_trials`, and any of `sample_size`,
 /// `output_format`, `include_metadata`, `conditions`, `seed`).
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct DataRequest {
     pub request: DatasetRef,
     pub params: DataParams,
@@ -170,6 +182,7 @@ pub enum DatasetRef {
 
 /// `POST /data/generate/{request_id}`: optionally, another search before it starts.
 #[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct GenerateOverride {
     pub optimization_enabled: Option<bool>,
     /// `grid`, `random` or `bayesian`.
@@ -438,6 +451,7 @@ pub(crate) fn admin_router() -> OpenApiRouter<AppState> {
 
 /// Why a request is rejected; its owner is told.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct RejectRequest {
     #[schema(min_length = 1, max_length = 1000, pattern = r"\S")]
     pub reason: String,

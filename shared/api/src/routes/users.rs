@@ -24,6 +24,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PushTokenRequest {
     #[schema(min_length = 1, max_length = 4096, pattern = r"\S")]
     pub token: String,

@@ -14,9 +14,11 @@ use crate::notifications::NotificationKind;
 use crate::ports::records::{Condition, Item, Key, Update};
 use crate::service::{ServiceError, ServiceResult};
 
-/// Changes to a profile; absent fields stay as they are, `null` clears a text field.
+/// Changes to a profile; absent fields stay as they are, `null` clears a text field. Any
+/// other field (a misspelt one, or `email`, which this does not change) is refused.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct ProfileUpdate {
     #[serde(default, deserialize_with = "double_option")]
     #[cfg_attr(feature = "openapi", schema(max_length = 200))]
@@ -38,6 +40,7 @@ pub struct ProfileUpdate {
 /// when given, replaces the kinds named before).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct PreferencesChange {
     pub email: Option<bool>,
     pub push: Option<bool>,

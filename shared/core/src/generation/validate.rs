@@ -134,7 +134,11 @@ pub(crate) fn check(
 
 /// A top-level field the request's route does not have.
 fn unknown_field(name: &str) -> Problem {
-    let message = if synth_models::is_parameter(name) {
+    let message = if name == "model_type" {
+        "on /generation/start the model goes in `model_config`: {\"model_config\": \
+         {\"model_type\": …}}"
+            .to_owned()
+    } else if synth_models::is_parameter(name) {
         format!(
             "`{name}` is a model parameter, not a field of the request: send it with the \
              model, in `parameters` (`model_config` on /generation/start)"
