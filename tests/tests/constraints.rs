@@ -220,6 +220,15 @@ async fn suggested_constraints_are_accepted_and_kept_by_generations(f: synth_tes
     let r = s.put(&constraints, Some(&t), bad).await;
     let r = r.expect_error(400, "VALIDATION_ERROR");
     assert_eq!(r.body["error"]["details"]["field"], "constraints");
+    let typo = s
+        .put(&constraints, Some(&t), json!({"accept_sugested": true}))
+        .await
+        .expect_error(400, "VALIDATION_ERROR");
+    assert!(
+        says(&typo.body["error"]["details"]["reason"], "accept_suggested"),
+        "{}",
+        typo.body
+    );
     let r = s.put(&constraints, Some(&t), accept).await.expect(200);
     assert_eq!(r.data()["constraints"], suggested);
 

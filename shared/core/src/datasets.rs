@@ -138,7 +138,11 @@ pub const UPLOAD_URL_TTL: Duration = Duration::from_secs(15 * 60);
 /// ones accepted (`false` clears them).
 #[derive(Debug, Clone, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(untagged)]
+#[serde(
+    untagged,
+    deny_unknown_fields,
+    expecting = "one of {\"constraints\": [...]} or {\"accept_suggested\": true or false}"
+)]
 pub enum ConstraintsChange {
     Given {
         #[cfg_attr(feature = "openapi", schema(value_type = Vec<Constraint>))]
@@ -253,8 +257,13 @@ fn overridden(
         if !allowed.contains(&col.sdtype) {
             return Err(ServiceError::Validation(
                 format!(
-                    "column {name:?} cannot be {:?}: its values allow {allowed:?}",
-                    col.sdtype
+                    "column {name:?} cannot be {}: its values allow {}",
+                    col.sdtype.as_str(),
+                    allowed
+                        .iter()
+                        .map(|t| t.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
                 serde_json::json!({ "field": "columns", "column": name, "allowed": allowed }),
             ));

@@ -27,6 +27,20 @@ pub enum SdType {
 }
 
 impl SdType {
+    /// The name SDV's metadata gives it (`numerical`, `phone_number`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SdType::Numerical => "numerical",
+            SdType::Categorical => "categorical",
+            SdType::Boolean => "boolean",
+            SdType::Datetime => "datetime",
+            SdType::Id => "id",
+            SdType::Text => "text",
+            SdType::Email => "email",
+            SdType::Phone => "phone_number",
+        }
+    }
+
     /// Whether the column holds personal data worth flagging.
     pub fn is_pii(self) -> bool {
         matches!(self, SdType::Email | SdType::Phone)
@@ -343,6 +357,22 @@ impl Table {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_sdtype_is_named_as_sdv_names_it() {
+        for t in [
+            SdType::Numerical,
+            SdType::Categorical,
+            SdType::Boolean,
+            SdType::Datetime,
+            SdType::Id,
+            SdType::Text,
+            SdType::Email,
+            SdType::Phone,
+        ] {
+            assert_eq!(serde_json::to_value(t).unwrap(), t.as_str());
+        }
+    }
 
     #[test]
     fn sdv_column_keys_round_trip_and_others_are_refused() {

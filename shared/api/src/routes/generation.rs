@@ -174,7 +174,11 @@ pub struct DataParams {
 
 /// A dataset of the caller, by id or by its file name (the newest ready one of that name).
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(untagged)]
+#[serde(
+    untagged,
+    deny_unknown_fields,
+    expecting = "one of {\"dataset_id\": …} or {\"dataset_name\": …}"
+)]
 pub enum DatasetRef {
     Id { dataset_id: String },
     Name { dataset_name: String },

@@ -240,8 +240,8 @@ fn check_conditions(
             v.errors.push(Problem::new(
                 field,
                 format!(
-                    "column {column:?} is {:?}: conditions take categorical, boolean, numerical and datetime columns",
-                    meta.sdtype
+                    "column {column:?} is {}: conditions take categorical, boolean, numerical and datetime columns",
+                    meta.sdtype.as_str()
                 ),
             ));
             continue;
