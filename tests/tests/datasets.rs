@@ -297,13 +297,31 @@ async fn bad_files_are_refused_or_marked_invalid(f: synth_tests::Family) {
             serde_json::json!({"file": "a,b\n1,2\n"}),
         )
         .await
-        .expect_error(400, "VALIDATION_ERROR");
-    assert_eq!(json_body.body["error"]["details"]["field"], "file");
+        .expect_error(415, "UNSUPPORTED_MEDIA_TYPE");
     assert!(
         says(&json_body.body["error"]["message"], "multipart/form-data"),
         "{}",
         json_body.body
     );
+    // Two files in one form: refused, neither stored.
+    let two = reqwest::multipart::Form::new()
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(b"a,b\n1,2\n".to_vec()).file_name("one.csv"),
+        )
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(b"c,d\n3,4\n".to_vec()).file_name("two.csv"),
+        );
+    let two = s
+        .http
+        .post(format!("{}/upload/dataset", s.url))
+        .bearer_auth(&t)
+        .multipart(two)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(two.status(), 400);
     assert_eq!(
         s.get("/upload/datasets", Some(&t)).await.data()["items"]
             .as_array()

@@ -2,10 +2,10 @@
 //! metadata override, delete. Ingestion itself runs elsewhere (the `ingest` function, or
 //! the embedded server's ingest loop): these handlers never parse a table.
 
-use crate::envelope::{Failure, Success};
+use crate::envelope::{ErrorCode, Failure, Success};
 use axum::extract::Multipart;
 use axum::extract::multipart::MultipartRejection;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 use serde::{Deserialize, Serialize};
 use synth_core::Paged;
 use synth_core::PresignedRequest;
@@ -94,21 +94,38 @@ pub struct PreviewParams {
         (status = 201, description = "Stored; ingestion runs and moves it to ready or invalid", body = Success<Dataset>),
         (status = 400, description = "No file, empty file or unsupported type", body = Failure),
         (status = 413, description = "Larger than the request limit or MAX_FILE_SIZE_MB", body = Failure),
+        (status = 415, description = "Not a multipart/form-data body", body = Failure),
     ))]
 async fn upload(
     c: Caller,
+    headers: HeaderMap,
     form: Result<Multipart, MultipartRejection>,
 ) -> Result<(StatusCode, axum::Json<Success<Dataset>>), ApiError> {
+    const HOW: &str = "send the file as multipart/form-data, in a field named `file`";
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"));
+    if !is_form {
+        return Err(ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            format!("expected Content-Type: multipart/form-data; {HOW} (or use /upload/presign)"),
+        ));
+    }
     let mut form = form.map_err(|e| {
-        ApiError::validation(format!(
-            "{}; send the file as multipart/form-data, in a field named `file`",
-            e.body_text()
-        ))
-        .with_details(serde_json::json!({"field": "file"}))
+        ApiError::validation(format!("{}; {HOW}", e.body_text()))
+            .with_details(serde_json::json!({"field": "file"}))
     })?;
+    let mut file = None;
     while let Some(field) = form.next_field().await.map_err(multipart_error)? {
         if field.name() != Some("file") {
             continue;
+        }
+        if file.is_some() {
+            return Err(ApiError::validation(
+                "one file per upload: the form has more than one `file` field",
+            )
+            .with_details(serde_json::json!({"field": "file"})));
         }
         let filename = field.file_name().unwrap_or("dataset.csv").to_owned();
         let content_type = field
@@ -116,18 +133,21 @@ async fn upload(
             .unwrap_or("application/octet-stream")
             .to_owned();
         let bytes = field.bytes().await.map_err(multipart_error)?;
-        let d = c
-            .app
-            .datasets
-            .upload(c.id(), &filename, &content_type, bytes)
-            .await?;
-        return Ok((
-            StatusCode::CREATED,
-            axum::Json(Success::with_message(d, "uploaded; validating")),
-        ));
+        file = Some((filename, content_type, bytes));
     }
-    Err(ApiError::validation("the form has no `file` field")
-        .with_details(serde_json::json!({"field": "file"})))
+    let Some((filename, content_type, bytes)) = file else {
+        return Err(ApiError::validation("the form has no `file` field")
+            .with_details(serde_json::json!({"field": "file"})));
+    };
+    let d = c
+        .app
+        .datasets
+        .upload(c.id(), &filename, &content_type, bytes)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(Success::with_message(d, "uploaded; validating")),
+    ))
 }
 
 fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
