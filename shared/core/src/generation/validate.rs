@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use synth_table::{Profile, SdType};
+use synth_table::{ColumnProfile, Profile, SdType};
 
 use synth_constraints::{Constraint, OnViolation};
 
@@ -104,6 +104,7 @@ pub(crate) fn check(
         Ok(m) => {
             let batch_given = input.parameters.contains_key("batch_size");
             check_model(settings, dataset, &m, batch_given, &mut v);
+            check_rare(profile, &m, &mut v);
             Some(m)
         }
         Err(problem) => {
@@ -214,6 +215,54 @@ fn check_model(
             ),
         ));
     }
+}
+
+/// argn never writes a category seen in fewer than `rare_threshold` rows (a text column shows
+/// `_RARE_` in its place, others a missing value): a column where that is a tenth of the
+/// values or more gets a warning before anything trains.
+fn check_rare(profile: Option<&Profile>, m: &CheckedModel, v: &mut Validation) {
+    use synth_models::Params;
+    use synth_models::argn::{RARE_TEXT, default_rare_threshold};
+    let Some(profile) = profile.filter(|_| m.model_type == synth_models::ArgnParams::NAME) else {
+        return;
+    };
+    let k = m.parameters["rare_threshold"]
+        .as_u64()
+        .map_or_else(|| default_rare_threshold(profile.n_rows), |k| k as usize);
+    let discrete = |c: &&ColumnProfile| matches!(c.sdtype, SdType::Categorical | SdType::Boolean);
+    for col in profile.columns.iter().filter(discrete) {
+        let rare = rare_values(col, k);
+        if rare > 0 && rare * 10 >= col.count {
+            v.warnings.push(Problem::new(
+                "parameters.rare_threshold",
+                format!(
+                    "column {:?}: {rare} of its {} values are categories seen in fewer than \
+                     {k} rows, which argn does not write, to keep them private (text shows \
+                     {RARE_TEXT}, other columns a missing value); rare_threshold 1 writes them",
+                    col.name, col.count
+                ),
+            ));
+        }
+    }
+}
+
+/// How many of a column's values are categories seen in fewer than `k` rows, as far as its
+/// most frequent categories tell: past the least frequent of them, every category is rarer.
+fn rare_values(col: &ColumnProfile, k: usize) -> usize {
+    let listed: usize = col.top.iter().map(|c| c.count).sum();
+    let rare_listed: usize = col
+        .top
+        .iter()
+        .filter(|c| c.count < k)
+        .map(|c| c.count)
+        .sum();
+    let rest_rare = col.top.iter().any(|c| c.count < k);
+    rare_listed
+        + if rest_rare {
+            col.count.saturating_sub(listed)
+        } else {
+            0
+        }
 }
 
 /// Conditions name columns of the dataset: a discrete column equals a value it holds; a
@@ -487,5 +536,71 @@ pub(crate) fn check_optimization(
             v.errors.push(problem);
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A profile of `rows` rows with one categorical column whose categories have `counts`
+    /// (the most frequent 20 listed, as profiles list them).
+    fn profile(counts: &[usize]) -> Profile {
+        let rows: usize = counts.iter().sum();
+        let mut sorted = counts.to_vec();
+        sorted.sort_unstable_by(|a, b| b.cmp(a));
+        let top: Vec<Value> = sorted
+            .iter()
+            .take(20)
+            .enumerate()
+            .map(|(i, c)| json!({"value": format!("c{i}"), "count": c, "frequency": 0.0}))
+            .collect();
+        serde_json::from_value(json!({
+            "n_rows": rows, "n_columns": 1, "preview": [],
+            "columns": [{"name": "city", "sdtype": "categorical", "count": rows, "nulls": 0,
+                         "distinct": counts.len(), "top": top}],
+        }))
+        .unwrap()
+    }
+
+    fn warnings(p: &Profile, parameters: Value) -> Vec<String> {
+        let m = models::check("argn", parameters.as_object().unwrap()).unwrap();
+        let mut v = Validation::default();
+        check_rare(Some(p), &m, &mut v);
+        v.warnings.into_iter().map(|w| w.message).collect()
+    }
+
+    #[test]
+    fn argn_warns_when_rare_categories_are_a_tenth_of_a_column() {
+        // 300 rows (threshold 3): 10 categories of 25, then 25 seen twice.
+        let mostly_common = profile(&[vec![25; 10], vec![2; 25]].concat());
+        let w = warnings(&mostly_common, json!({}));
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].contains("50 of its 300 values"), "{w:?}");
+        assert!(w[0].contains("_RARE_"), "{w:?}");
+        // Turning the protection off, or a column with few rare rows, warns of nothing.
+        assert!(warnings(&mostly_common, json!({"rare_threshold": 1})).is_empty());
+        let few_rare = profile(&[vec![50; 10], vec![1; 20]].concat());
+        assert!(warnings(&few_rare, json!({})).is_empty());
+        // CTGAN and TVAE write every category.
+        let m = models::check("ctgan", &serde_json::Map::new()).unwrap();
+        let mut v = Validation::default();
+        check_rare(Some(&mostly_common), &m, &mut v);
+        assert!(v.warnings.is_empty());
+    }
+
+    #[test]
+    fn rare_values_are_counted_past_the_listed_categories() {
+        // Complete list: exactly the categories under the threshold.
+        let rare = |counts: &[usize], k| rare_values(&profile(counts).columns[0], k);
+        assert_eq!(rare(&[10, 10, 2, 1], 3), 3);
+        // 20 listed of 60; the least listed (2) is rare, so all 40 unlisted (1 each) are.
+        assert_eq!(
+            rare(&[vec![30; 10], vec![2; 10], vec![1; 40]].concat(), 3),
+            20 + 40
+        );
+        // The least listed is common: nothing is known of the unlisted, none counted.
+        assert_eq!(rare(&[vec![30; 20], vec![2; 5]].concat(), 3), 0);
     }
 }

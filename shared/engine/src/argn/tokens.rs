@@ -18,6 +18,7 @@
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
+pub use synth_models::argn::{RARE_TEXT, default_rare_threshold};
 use synth_table::{Column, ColumnData, Metadata, SdType, Table};
 
 use crate::error::{EngineError, Result};
@@ -30,18 +31,6 @@ use rand::Rng;
 
 /// Most categories with a token of their own; the less frequent ones share the rare token.
 pub const MAX_CATEGORIES: usize = 1000;
-
-/// What a sampled discrete column writes where only rare categories were seen.
-pub const RARE_TEXT: &str = "_RARE_";
-
-/// The rare-value threshold `k` for a table of `rows` rows: 3 up to 600 rows, rising to 5
-/// at 1,000, then one more per 10,000 rows. On a small table each clipped extreme is a
-/// larger share of its column and narrows the range every binned comparison uses: on
-/// penguins' 172 rows (10 seeds) k = 5 scored 0.874 SDMetrics quality, k = 3 0.882, and
-/// no protection 0.886, with DCROverfittingProtection 0.97 for all three.
-pub fn default_rare_threshold(rows: usize) -> usize {
-    (rows / 200).clamp(3, 5) + rows / 10_000
-}
 
 /// Rows per quantile bin at least: a small table gets fewer, wider bins, which its rows
 /// can teach. Measured on seattle_weather's 730 rows (3 seeds, SDMetrics quality): 100 bins
