@@ -442,28 +442,31 @@ async fn bad_requests_are_refused_and_store_nothing(f: synth_tests::Family) {
         (json!({"sample_size": 5}), "sample_size"),
         (json!({"sample_size": 10_000_000}), "sample_size"),
         (json!({"model_config": {"model_type": "gan"}}), "model_type"),
-        (json!({"model_config": {"epochz": 3}}), "parameters"),
+        (json!({"model_config": {"epochz": 3}}), "model_config"),
         (
             json!({"model_config": {"epochs": "many"}}),
-            "parameters.epochs",
+            "model_config.epochs",
         ),
         (
             json!({"model_config": {"batch_size": 505}}),
-            "parameters.batch_size",
+            "model_config.batch_size",
         ),
-        (json!({"model_config": {"epochs": 100_000}}), "epochs"),
+        (
+            json!({"model_config": {"epochs": 100_000}}),
+            "model_config.epochs",
+        ),
         // A network no machine holds is refused, not left to fail the trainer for memory.
         (
             json!({"model_config": {"embedding_dim": 1_000_000_000}}),
-            "parameters.embedding_dim",
+            "model_config.embedding_dim",
         ),
         (
             json!({"model_config": {"discriminator_dim": [100_000, 100_000]}}),
-            "parameters.discriminator_dim",
+            "model_config.discriminator_dim",
         ),
         (
             json!({"model_config": {"batch_size": 1_000_000_000}}),
-            "parameters.batch_size",
+            "model_config.batch_size",
         ),
         (json!({"output_format": "docx"}), "output_format"),
         // A misspelt or misplaced field is refused by name, never ignored.
@@ -521,25 +524,25 @@ async fn bad_requests_are_refused_and_store_nothing(f: synth_tests::Family) {
         (
             json!({"model_config": {"constraints": [{"constraint_class": "Positive",
                 "constraint_parameters": {"column_name": "colour"}}]}}),
-            "parameters.constraints",
+            "model_config.constraints",
         ),
         (
             json!({"model_config": {"constraints": [{"constraint_class": "Positive",
                 "constraint_parameters": {"column_name": "species"}}]}}),
-            "parameters.constraints",
+            "model_config.constraints",
         ),
         (
             json!({"model_config": {"constraints": [{"constraint_class": "Sorted",
                 "constraint_parameters": {}}]}}),
-            "parameters.constraints",
+            "model_config.constraints",
         ),
         (
             json!({"model_config": {"constraints": "bill_length_mm < body_mass_g"}}),
-            "parameters.constraints",
+            "model_config.constraints",
         ),
         (
             json!({"model_config": {"on_violation": "ignore"}}),
-            "parameters.on_violation",
+            "model_config.on_violation",
         ),
     ];
     for (patch, field) in cases {

@@ -303,6 +303,16 @@ async fn bad_searches_are_refused_and_store_nothing(f: synth_tests::Family) {
         );
         assert!(r.body.to_string().contains(needle), "{needle}: {}", r.body);
     }
+    // The field at fault is named as this route's body names it.
+    let r = s
+        .post(
+            "/optimization/start",
+            Some(&t),
+            with("optimization_method", json!("bayes")),
+        )
+        .await
+        .expect_error(400, "VALIDATION_ERROR");
+    assert_eq!(r.body["error"]["details"]["field"], "optimization_method");
     let unknown = with("n_trial", json!(3));
     let r = s.post("/optimization/start", Some(&t), unknown).await;
     assert_eq!(r.status, 400, "unknown fields are refused: {}", r.body);

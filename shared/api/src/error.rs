@@ -36,6 +36,28 @@ impl ApiError {
         Self::new(ErrorCode::ValidationError, message)
     }
 
+    /// The same error with each field it names (`details.field`, every one of
+    /// `details.errors` and `details.warnings`, and the message's leading `field: `) as
+    /// `rename` spells it: for a route whose body places a field otherwise than the service.
+    pub fn renaming_fields(mut self, rename: impl Fn(&str) -> String) -> Self {
+        if let Some(field) = self.details.get("field").and_then(Value::as_str) {
+            let renamed = rename(field);
+            if let Some(rest) = self.message.strip_prefix(&format!("{field}: ")) {
+                self.message = format!("{renamed}: {rest}");
+            }
+            self.details["field"] = Value::String(renamed);
+        }
+        for list in ["errors", "warnings"] {
+            let problems = self.details.get_mut(list).and_then(Value::as_array_mut);
+            for p in problems.into_iter().flatten() {
+                if let Some(field) = p.get("field").and_then(Value::as_str) {
+                    p["field"] = Value::String(rename(field));
+                }
+            }
+        }
+        self
+    }
+
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::NotFound, message)
     }

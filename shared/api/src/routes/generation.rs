@@ -251,7 +251,18 @@ async fn start(c: Caller, Json(r): Json<StartRequest>) -> Result<Created, ApiErr
         r.model_config.parameters,
         r.output,
     );
-    Ok(created(c.app.generations.create(c.id(), &i, true).await?))
+    let r = c.app.generations.create(c.id(), &i, true).await;
+    let r = r.map_err(|e| ApiError::from(e).renaming_fields(in_model_config));
+    Ok(created(r?))
+}
+
+/// A field as `/generation/start` places it: the model and its parameters are in
+/// `model_config`.
+fn in_model_config(field: &str) -> String {
+    match field.strip_prefix("parameters") {
+        Some(rest) if rest.is_empty() || rest.starts_with('.') => format!("model_config{rest}"),
+        _ => field.to_owned(),
+    }
 }
 
 /// The same, with the model's parameters in their own object.

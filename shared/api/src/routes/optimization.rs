@@ -115,9 +115,23 @@ impl From<StartSearch> for SearchInput {
         (status = 429, description = "MAX_CONCURRENT_GENERATIONS requests of the caller are queued or running", body = Failure),
     ))]
 async fn start(c: Caller, Json(b): Json<StartSearch>) -> Result<Created, ApiError> {
-    Ok(created(
-        c.app.generations.start_search(c.id(), b.into()).await?,
-    ))
+    let r = c.app.generations.start_search(c.id(), b.into()).await;
+    let r = r.map_err(|e| ApiError::from(e).renaming_fields(in_search_body));
+    Ok(created(r?))
+}
+
+/// A field of the search the service checks, as this route's body names it.
+fn in_search_body(field: &str) -> String {
+    let Some(name) = field.strip_prefix("optimization_config.") else {
+        return field.to_owned();
+    };
+    match name.split(['.', '[']).next().unwrap_or(name) {
+        "method" => "optimization_method".into(),
+        "timeout" => "timeout_seconds".into(),
+        "pruning" => "prune".into(),
+        "params" => format!("parameters{}", &name["params".len()..]),
+        _ => name.to_owned(),
+    }
 }
 
 /// Every trial so far (parameters, status, score, fit seconds), the best so far, and the

@@ -96,8 +96,15 @@ pub fn check_optimization(model: &CheckedModel, config: &Value) -> Result<Value,
     request
         .entry("params")
         .or_insert_with(|| Value::Object(model.parameters.clone()));
-    let request: OptimizeRequest = serde_json::from_value(Value::Object(request))
-        .map_err(|e| Problem::new(field, e.to_string()))?;
+    let request: OptimizeRequest = serde_path_to_error::deserialize(Value::Object(request))
+        .map_err(|e| {
+            let path = e.path().to_string();
+            let field = match path.as_str() {
+                "." => field.to_owned(),
+                path => format!("{field}.{path}"),
+            };
+            Problem::new(field, e.into_inner().to_string())
+        })?;
     request
         .check()
         .map_err(|e| problem("optimization_config.", e))?;
@@ -189,7 +196,10 @@ mod tests {
         assert_eq!(r.params["epochs"], 3);
         let field = |c: Value| check_optimization(&m, &c).unwrap_err().field;
         assert_eq!(field(json!({"n_trials": 0})), "optimization_config");
-        assert_eq!(field(json!({"method": "annealing"})), "optimization_config");
+        assert_eq!(
+            field(json!({"method": "annealing"})),
+            "optimization_config.method"
+        );
         assert_eq!(field(json!("bayesian")), "optimization_config");
         let e = check_optimization(&m, &json!({"search_space": {"pac": [1, 2]}})).unwrap_err();
         assert!(e.message.contains("pac"), "{e:?}");

@@ -188,7 +188,7 @@ fn check_model(
 ) {
     if m.epochs > settings.max_epochs {
         v.errors.push(Problem::new(
-            "epochs",
+            "parameters.epochs",
             format!(
                 "epochs above MAX_EPOCHS ({}): {}",
                 settings.max_epochs, m.epochs
@@ -196,7 +196,7 @@ fn check_model(
         ));
     } else if m.epochs < settings.min_epochs {
         v.errors.push(Problem::new(
-            "epochs",
+            "parameters.epochs",
             format!(
                 "epochs below MIN_EPOCHS ({}): {}",
                 settings.min_epochs, m.epochs
