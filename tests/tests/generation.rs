@@ -367,22 +367,18 @@ async fn the_seed_flow_creates_then_starts(f: synth_tests::Family) {
     )
     .await
     .expect(404);
-    // Both an id and a name: which one was meant is not guessed.
-    let both = s
+    // Neither an id nor a name: the answer says which it takes.
+    let neither = s
         .post(
             "/data/requests",
             Some(&t),
-            json!({"request": {"dataset_id": "x", "dataset_name": "penguins.csv"},
-                   "params": {"model_type": "tvae"}}),
+            json!({"request": {"datasetid": "x"}, "params": {"model_type": "tvae"}}),
         )
         .await
         .expect_error(400, "VALIDATION_ERROR");
-    assert_eq!(both.body["error"]["details"]["field"], "request");
-    assert!(
-        says(&both.body["error"]["details"]["reason"], "dataset_name"),
-        "{}",
-        both.body
-    );
+    assert_eq!(neither.body["error"]["details"]["field"], "request");
+    let reason = &neither.body["error"]["details"]["reason"];
+    assert!(says(reason, "dataset_name"), "{}", neither.body);
     // Without a model, the request is for the default one.
     let default = s
         .post(

@@ -140,7 +140,6 @@ pub const UPLOAD_URL_TTL: Duration = Duration::from_secs(15 * 60);
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(
     untagged,
-    deny_unknown_fields,
     expecting = "one of {\"constraints\": [...]} or {\"accept_suggested\": true or false}"
 )]
 pub enum ConstraintsChange {

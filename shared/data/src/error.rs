@@ -43,6 +43,12 @@ pub enum DataError {
     UnterminatedQuote { line: usize },
     #[error("not valid {}: {message}", format.name())]
     Malformed { format: FileFormat, message: String },
+    #[error("the file name says {claimed} but the content is not; read as {read_as}: {source}")]
+    Misnamed {
+        claimed: &'static str,
+        read_as: &'static str,
+        source: Box<DataError>,
+    },
     #[error("unrecognised file format (not CSV, JSON, NDJSON, XLSX or Parquet)")]
     UnknownFormat,
     #[error("sheet {sheet:?} not found; the workbook has {available:?}")]

@@ -176,7 +176,6 @@ pub struct DataParams {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(
     untagged,
-    deny_unknown_fields,
     expecting = "one of {\"dataset_id\": …} or {\"dataset_name\": …}"
 )]
 pub enum DatasetRef {

@@ -76,6 +76,7 @@ pub fn read_bytes(
     let mut warnings = Vec::new();
     let bytes = &*from_utf16(bytes);
     let claimed = filename.and_then(FileFormat::from_extension);
+    let mut misnamed = None;
     let format = match opts.format {
         Some(f) => f,
         None => {
@@ -88,6 +89,7 @@ pub fn read_bytes(
             if let Some(c) = claimed
                 && c != format
             {
+                misnamed = Some((c, format));
                 warnings.push(format!(
                     "the file name says {} but the content is {}; read as {}",
                     c.extension(),
@@ -99,12 +101,29 @@ pub fn read_bytes(
         }
     };
     let table = match format {
-        FileFormat::Csv => csv::read(bytes, limits, &mut warnings)?,
-        FileFormat::Json => json::read(bytes, JsonFormat::Json, limits)?,
-        FileFormat::Ndjson => json::read(bytes, JsonFormat::JsonLines, limits)?,
-        FileFormat::Parquet => parquet::read(bytes)?,
-        FileFormat::Xlsx => xlsx::read(bytes, opts.sheet.as_deref(), limits)?,
+        FileFormat::Csv => csv::read(bytes, limits, &mut warnings),
+        FileFormat::Json => json::read(bytes, JsonFormat::Json, limits),
+        FileFormat::Ndjson => json::read(bytes, JsonFormat::JsonLines, limits),
+        FileFormat::Parquet => parquet::read(bytes),
+        FileFormat::Xlsx => xlsx::read(bytes, opts.sheet.as_deref(), limits),
     };
+    // A file whose name and content disagree and whose content does not read: most likely
+    // not the format either way, and the error says both.
+    let table = table.map_err(|e| match (misnamed, &e) {
+        (
+            Some((claimed, read_as)),
+            DataError::HeaderOnly
+            | DataError::RaggedCsv { .. }
+            | DataError::UnterminatedQuote { .. }
+            | DataError::Malformed { .. }
+            | DataError::InvalidTable(_),
+        ) => DataError::Misnamed {
+            claimed: claimed.extension(),
+            read_as: read_as.extension(),
+            source: Box::new(e),
+        },
+        _ => e,
+    })?;
     check_table(&table, limits)?;
     Ok(Dataset {
         table,

@@ -127,6 +127,24 @@ fn empty_and_header_only_files() {
 }
 
 #[test]
+fn a_misnamed_file_that_does_not_read_says_both_formats() {
+    let err = read_str("just a line of notes\n", "junk.xlsx").unwrap_err();
+    match &err {
+        DataError::Misnamed {
+            claimed: "xlsx",
+            read_as: "csv",
+            source,
+        } => assert!(matches!(**source, DataError::HeaderOnly), "{err}"),
+        other => panic!("{other}"),
+    }
+    assert!(err.to_string().contains("says xlsx"), "{err}");
+    // A misnamed file that reads is read, with a warning.
+    let ok = read_str("a,b\n1,2\n", "table.xlsx").unwrap();
+    assert_eq!(ok.format, FileFormat::Csv);
+    assert_eq!(ok.warnings.len(), 1, "{:?}", ok.warnings);
+}
+
+#[test]
 fn ragged_csv_reports_the_first_bad_line() {
     let err = read_str("a,b\n1,2\n3,4\n5\n6,7,8\n", "r.csv").unwrap_err();
     assert!(
