@@ -575,13 +575,7 @@ async fn bad_requests_are_refused_and_store_nothing(f: synth_tests::Family) {
         .await;
     let v = r.expect(200).data().clone();
     assert_eq!(v["valid"], false, "{v}");
-    let errors: Vec<&str> = v["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["field"].as_str().unwrap())
-        .collect();
-    assert_eq!(errors, ["epochs", "rows"], "{v}");
+    assert_eq!(pluck(&v["errors"], "/field"), ["epochs", "rows"], "{v}");
     assert!(says(&v["errors"][0]["message"], "`parameters`"), "{v}");
     let r = s.post("/generation-v2/start", Some(&t), v2).await;
     assert_eq!(

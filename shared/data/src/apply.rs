@@ -84,16 +84,6 @@ pub fn compatible_sdtypes(table: &Table, metadata: &Metadata) -> BTreeMap<String
 }
 
 fn compatible(column: &Column, inferred: &ColumnMetadata) -> Vec<SdType> {
-    const CANDIDATES: [SdType; 8] = [
-        SdType::Numerical,
-        SdType::Categorical,
-        SdType::Boolean,
-        SdType::Datetime,
-        SdType::Id,
-        SdType::Text,
-        SdType::Email,
-        SdType::Phone,
-    ];
     let is_text = matches!(column.data, ColumnData::Str(_));
     let applies = |sdtype: SdType| {
         let mut meta = ColumnMetadata::new(sdtype);
@@ -105,7 +95,7 @@ fn compatible(column: &Column, inferred: &ColumnMetadata) -> Vec<SdType> {
         }
         coerce(column.clone(), &meta).is_ok()
     };
-    CANDIDATES
+    SdType::ALL
         .into_iter()
         .filter(|&sdtype| match sdtype {
             SdType::Categorical => true,

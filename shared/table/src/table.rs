@@ -27,6 +27,18 @@ pub enum SdType {
 }
 
 impl SdType {
+    /// Every sdtype, in the order clients see them.
+    pub const ALL: [SdType; 8] = [
+        SdType::Numerical,
+        SdType::Categorical,
+        SdType::Boolean,
+        SdType::Datetime,
+        SdType::Id,
+        SdType::Text,
+        SdType::Email,
+        SdType::Phone,
+    ];
+
     /// The name SDV's metadata gives it (`numerical`, `phone_number`, …).
     pub fn as_str(self) -> &'static str {
         match self {
@@ -360,16 +372,7 @@ mod tests {
 
     #[test]
     fn an_sdtype_is_named_as_sdv_names_it() {
-        for t in [
-            SdType::Numerical,
-            SdType::Categorical,
-            SdType::Boolean,
-            SdType::Datetime,
-            SdType::Id,
-            SdType::Text,
-            SdType::Email,
-            SdType::Phone,
-        ] {
+        for t in SdType::ALL {
             assert_eq!(serde_json::to_value(t).unwrap(), t.as_str());
         }
     }
