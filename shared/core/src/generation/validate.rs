@@ -217,9 +217,9 @@ fn check_model(
     }
 }
 
-/// argn never writes a category seen in fewer than `rare_threshold` rows (a text column shows
-/// `_RARE_` in its place, others a missing value): a column where that is a tenth of the
-/// values or more gets a warning before anything trains.
+/// argn never writes a category seen in fewer than `rare_threshold` rows (their rows take the
+/// column's other values; a column with none left writes `_RARE_`, or a missing value): a
+/// column where that is a tenth of the values or more gets a warning before anything trains.
 fn check_rare(profile: Option<&Profile>, m: &CheckedModel, v: &mut Validation) {
     use synth_models::Params;
     use synth_models::argn::{RARE_TEXT, default_rare_threshold};
@@ -237,8 +237,9 @@ fn check_rare(profile: Option<&Profile>, m: &CheckedModel, v: &mut Validation) {
                 "parameters.rare_threshold",
                 format!(
                     "column {:?}: {rare} of its {} values are categories seen in fewer than \
-                     {k} rows, which argn does not write, to keep them private (text shows \
-                     {RARE_TEXT}, other columns a missing value); rare_threshold 1 writes them",
+                     {k} rows, which argn does not write, to keep them private: their rows take \
+                     the column's other values (a column with none left writes {RARE_TEXT}, or \
+                     a missing value); rare_threshold 1 writes them",
                     col.name, col.count
                 ),
             ));
