@@ -309,9 +309,13 @@ fn numerical(
     auto: bool,
     err: Refusal,
 ) -> Result<ColumnData, DataError> {
-    // A few spellings of a missing number (`unknown`, `-`) are missing, as inference reads them.
+    // Numbers written with a currency sign, separators or a percent sign are those numbers;
+    // a few spellings of a missing number (`unknown`, `-`) are missing: as inference reads them.
     let data = match data {
-        ColumnData::Str(v) => ColumnData::Str(without_missing_codes(v)),
+        ColumnData::Str(v) => match crate::number::read(&v) {
+            Some(numbers) => numbers,
+            None => ColumnData::Str(without_missing_codes(v)),
+        },
         other => other,
     };
     Ok(match data {

@@ -10,6 +10,7 @@ use serde::Serialize;
 use synth_table::{Column, ColumnData, ColumnMetadata, Metadata, SdType, Table};
 
 use crate::datetime::{self, Detected};
+use crate::number;
 
 /// Numbers with at most this many distinct values...
 const CATEGORICAL_MAX_DISTINCT: usize = 10;
@@ -460,6 +461,17 @@ fn booleans_or_numbers(c: &Text) -> Option<Verdict> {
         && let Some(fl) = parse_all::<f64>(c.texts(), |x| x.is_finite())
     {
         return Some(floats(&fl, true));
+    }
+    if let Some(style) = number::describe(c.distinct.iter().copied())
+        && let Some(numbers) = number::read(c.values)
+    {
+        let mut v = match numbers {
+            ColumnData::Int(ints) => integers(c.name, &ints, c.nulls, true),
+            ColumnData::Float(fl) => floats(&fl, true),
+            _ => return None,
+        };
+        v.2 = format!("{}; {style}", v.2);
+        return Some(v);
     }
     numbers_with_missing_codes(c)
 }

@@ -14,6 +14,7 @@ mod formula;
 mod infer;
 mod limits;
 mod load;
+mod number;
 mod profile;
 mod read;
 mod write;

@@ -310,3 +310,68 @@ fn a_few_spellings_of_a_missing_number_are_missing_in_a_column_of_numbers() {
     let err = synth_data::apply_metadata(ds.table, &own).unwrap_err();
     assert!(err.to_string().contains("weight"), "{err}");
 }
+
+#[test]
+fn numbers_written_for_people_are_numbers() {
+    // Prices with a currency sign and thousands commas, counts with thousands commas, shares
+    // in percent, unique per row (which text would take for a key); and a European file.
+    let mut text = String::from("price,count,share,label\n");
+    for i in 0..200 {
+        writeln!(
+            text,
+            "\"${},{:03}.{:02}\",\"{},{:03}\",{}.{}%,item {}",
+            1 + i % 9,
+            i,
+            i % 100,
+            100 + (i * 37) % 200,
+            i,
+            i % 100,
+            i % 10,
+            i % 7
+        )
+        .unwrap();
+    }
+    let ds = read_str(&text, "money.csv").unwrap();
+    let inf = infer_metadata(&ds.table);
+    for column in ["price", "count", "share"] {
+        assert_eq!(
+            sdtype(&inf, column),
+            SdType::Numerical,
+            "{column}: {}",
+            reason(&inf, column)
+        );
+    }
+    assert!(
+        reason(&inf, "price").contains(r#"written like "$1,000.00""#),
+        "{}",
+        reason(&inf, "price")
+    );
+    let t = synth_data::apply_metadata(ds.table, &inf.metadata).unwrap();
+    let ColumnData::Float(prices) = col(&t, "price") else {
+        panic!("{:?}", col(&t, "price"))
+    };
+    assert_eq!(prices[12], Some(4012.12));
+    let ColumnData::Int(counts) = col(&t, "count") else {
+        panic!("{:?}", col(&t, "count"))
+    };
+    assert_eq!(counts[5], Some(285_005));
+
+    let euro = "Datum;Betrag\n01.02.2023;372,70\n02.02.2023;1323,26\n03.02.2023;5,5\n";
+    let mut euro = euro.to_owned();
+    for i in 0..40 {
+        writeln!(euro, "{:02}.03.2023;{},{}", 1 + i % 28, 10 + i * 7, i % 10).unwrap();
+    }
+    let ds = read_str(&euro, "euro.csv").unwrap();
+    let inf = infer_metadata(&ds.table);
+    assert_eq!(
+        sdtype(&inf, "Betrag"),
+        SdType::Numerical,
+        "{}",
+        reason(&inf, "Betrag")
+    );
+    let t = synth_data::apply_metadata(ds.table, &inf.metadata).unwrap();
+    let ColumnData::Float(amounts) = col(&t, "Betrag") else {
+        panic!("{:?}", col(&t, "Betrag"))
+    };
+    assert_eq!(&amounts[..3], [Some(372.7), Some(1323.26), Some(5.5)]);
+}
