@@ -69,7 +69,8 @@ pub struct GenerateArgs {
     /// (argn).
     #[arg(long, value_name = "TABLE", conflicts_with_all = ["rebalance", "conditions", "rows"])]
     seed_rows: Option<PathBuf>,
-    /// Rows whose COLUMN has these shares of its categories, e.g. sex=F:0.5,M:0.5 (argn).
+    /// Rows whose COLUMN has these shares of its categories, e.g. sex=F:0.5,M:0.5 (argn);
+    /// shares short of 1 leave the rest of the rows to the other categories.
     #[arg(
         long,
         value_name = "COLUMN=CAT:SHARE,...",

@@ -428,6 +428,16 @@ fn argn_generates_imputes_completes_and_rebalances_through_the_cli() {
         .filter(|r| r["species"] == "Chinstrap")
         .count();
     assert_eq!((adelie, chinstrap), (30, 70));
+    // Shares short of 1: the rest of the rows take the other categories.
+    again(
+        "partly.csv",
+        &["--rows", "100", "--rebalance", "species=Chinstrap:0.5"],
+    );
+    let partly = csv_rows(&tmp.path("partly.csv"));
+    let count = |s: &str| partly.iter().filter(|r| r["species"] == s).count();
+    assert_eq!(count("Chinstrap"), 50);
+    assert_eq!(count("Adelie") + count("Gentoo"), 50);
+    assert!(count("Adelie") > 0 && count("Gentoo") > 0);
     // An unknown category is a clear error, and other models say they cannot complete rows.
     let fails_saying = |args: &[&str], needle: &str| assert_fails_saying(&synth(args), needle);
     let x = tmp.path("x.csv");
@@ -444,6 +454,20 @@ fn argn_generates_imputes_completes_and_rebalances_through_the_cli() {
             &x,
         ],
         "no category \"Dodo\"",
+    );
+    fails_saying(
+        &[
+            "generate",
+            "--load-model",
+            &model,
+            "--rows",
+            "5",
+            "--rebalance",
+            "species=Adelie:0.7,Gentoo:0.7",
+            "-o",
+            &x,
+        ],
+        "more than 1",
     );
     fails_saying(
         &[

@@ -398,9 +398,13 @@ impl Synthesizer for Argn {
                 "the shares of column {column:?} must be non-negative numbers"
             )));
         }
+        // Shares are of all rows: those not listed go to the other categories, as the model
+        // draws them; more than all rows is a mistake, not something to scale down.
         let total: f64 = shares.iter().map(|(_, s)| s).sum();
-        if total <= 0.0 {
-            return Err(bad(format!("the shares of column {column:?} sum to 0")));
+        if total > 1.0 + 1e-9 {
+            return Err(bad(format!(
+                "the shares of column {column:?} sum to {total}, more than 1"
+            )));
         }
         let modelled = self.modelled();
         // Each category read (and refused) as an equality would be.
@@ -433,21 +437,37 @@ impl Synthesizer for Argn {
             .position(|c| c.name() == column)
             .and_then(|i| modelled.iter().position(|&m| m == i))
             .expect("resolved above");
-        let weights: Vec<f64> = shares.iter().map(|(_, s)| *s).collect();
+        // The rows left over draw the column from its other categories.
+        let rest = (1.0 - total).max(0.0);
+        let mut others = self.base_weights();
+        for &t in &tokens {
+            others[j][t as usize] = 0.0;
+        }
+        if rest > 1e-9 && others[j].iter().all(|w| *w <= 0.0) {
+            return Err(bad(format!(
+                "the shares of column {column:?} sum to {total}, less than 1, and no other \
+                 category is left to take the rest"
+            )));
+        }
+        let mut weights: Vec<f64> = shares.iter().map(|(_, s)| *s).collect();
+        weights.push(rest);
         let counts = crate::transformer::largest_remainders(&weights, n);
-        let mut rows: Vec<u32> = tokens
+        let mut rows: Vec<Option<u32>> = tokens
             .iter()
             .zip(&counts)
-            .flat_map(|(&t, &k)| std::iter::repeat_n(t, k))
+            .flat_map(|(&t, &k)| std::iter::repeat_n(Some(t), k))
+            .chain(std::iter::repeat_n(None, counts[tokens.len()]))
             .collect();
         rand::seq::SliceRandom::shuffle(&mut rows[..], &mut rng_for(seed, 12));
         let c = modelled.len();
         let mut cells = vec![Cell::Draw; n * c];
         for (r, t) in rows.into_iter().enumerate() {
-            cells[r * c + j] = Cell::Seen(t);
+            if let Some(t) = t {
+                cells[r * c + j] = Cell::Seen(t);
+            }
         }
         let asked = Asked::default();
-        self.draw(&cells, &self.base_weights(), &asked, None, seed)
+        self.draw(&cells, &others, &asked, None, seed)
     }
 
     fn protected(&self) -> Vec<Protected> {
