@@ -317,7 +317,13 @@ fn draw(
             model.rebalance(rows, &column, &shares, args.seed)
         }
         None if conditions.is_empty() => model.sample(rows, args.seed),
-        None => model.sample_conditional(rows, conditions, args.seed),
+        None => {
+            let conditions: Vec<Condition> = conditions
+                .iter()
+                .map(|c| c.clone().with_iso_dates(metadata))
+                .collect();
+            model.sample_conditional(rows, &conditions, args.seed)
+        }
     };
     drawn.map_err(|e| e.to_string())
 }

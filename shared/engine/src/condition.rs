@@ -5,6 +5,12 @@
 
 use std::fmt;
 
+use synth_constraints::spec::Scalar;
+use synth_table::{Metadata, SdType};
+
+/// How a date reaches the models: ISO 8601, to the microsecond.
+const ISO: &str = "%Y-%m-%dT%H:%M:%S%.f";
+
 /// One side of a range: the value as written, and whether it is included.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Bound {
@@ -30,6 +36,34 @@ pub struct Condition {
 }
 
 impl Condition {
+    /// This condition with a date on a datetime column written as the column writes it (its
+    /// `datetime_format`, `01.01.2022`) rewritten in ISO 8601, which every model reads; any
+    /// other condition, or a value that is no date in that format, unchanged.
+    pub fn with_iso_dates(mut self, metadata: &Metadata) -> Self {
+        let Some(meta) = metadata
+            .column(&self.column)
+            .filter(|m| m.sdtype == SdType::Datetime && m.datetime_format.is_some())
+        else {
+            return self;
+        };
+        let column = &self.column;
+        let iso = |value: &mut String| {
+            let text = Scalar::Text(value.clone());
+            if let Ok(micros) = synth_constraints::values::scalar(&text, column, meta) {
+                *value = synth_table::datetime::format(micros.round() as i64, ISO);
+            }
+        };
+        match &mut self.test {
+            Test::Equals(v) => iso(v),
+            Test::Within { low, high } => {
+                for b in [low, high].into_iter().flatten() {
+                    iso(&mut b.value);
+                }
+            }
+        }
+        self
+    }
+
     pub fn equals(column: impl Into<String>, value: impl Into<String>) -> Self {
         Self {
             column: column.into(),
@@ -141,6 +175,35 @@ pub(crate) fn within(x: f64, low: Option<(f64, bool)>, high: Option<(f64, bool)>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use synth_table::ColumnMetadata;
+
+    #[test]
+    fn a_date_as_its_column_writes_it_reaches_the_models_in_iso() {
+        let day = ColumnMetadata {
+            datetime_format: Some("%d.%m.%Y".into()),
+            ..ColumnMetadata::new(SdType::Datetime)
+        };
+        let m = Metadata::new(vec![
+            ("Datum".into(), day),
+            ("Ort".into(), ColumnMetadata::new(SdType::Categorical)),
+        ]);
+        let iso = |expr: &str| {
+            Condition::parse(expr)
+                .unwrap()
+                .with_iso_dates(&m)
+                .to_string()
+        };
+        assert_eq!(iso("Datum>=01.02.2022"), "Datum>=2022-02-01T00:00:00");
+        assert_eq!(
+            iso("Datum=01.02.2022..28.02.2022"),
+            "Datum=2022-02-01T00:00:00..2022-02-28T00:00:00"
+        );
+        // Already ISO, another column, or no date at all: as given (the model says what is
+        // wrong with it).
+        assert_eq!(iso("Datum<2022-03-01"), "Datum<2022-03-01T00:00:00");
+        assert_eq!(iso("Ort=01.02.2022"), "Ort=01.02.2022");
+        assert_eq!(iso("Datum=soon"), "Datum=soon");
+    }
 
     #[test]
     fn reads_every_form_and_writes_it_back() {

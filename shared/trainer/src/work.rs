@@ -392,7 +392,10 @@ impl Job {
         let r = &self.request;
         let rows = r.sample_size as usize;
         let seed = seed_of(r);
-        let conditions = conditions_of(r)?;
+        let conditions: Vec<Condition> = conditions_of(r)?
+            .into_iter()
+            .map(|c| c.with_iso_dates(&self.metadata))
+            .collect();
         let table = if conditions.is_empty() {
             model.sample(rows, seed)
         } else {
