@@ -411,6 +411,20 @@ fn argn_generates_imputes_completes_and_rebalances_through_the_cli() {
     let islands: Vec<&str> = seeded.iter().map(|r| r["island"].as_str()).collect();
     assert_eq!(islands, ["Dream", "Biscoe", "Dream"]);
     assert!(seeded.iter().all(|r| !r["species"].is_empty()));
+    // A seed value the model never saw is refused, as a condition on it is.
+    let mars = tmp.write("mars.csv", "island\nDream\nMars\n");
+    assert_fails_saying(
+        &synth(&[
+            "generate",
+            "--load-model",
+            &model,
+            "--seed-rows",
+            &mars,
+            "-o",
+            &tmp.path("x.csv"),
+        ]),
+        "seed row 2: column \"island\" has no category \"Mars\"",
+    );
     // Rebalancing: exactly the shares asked.
     again(
         "balanced.csv",

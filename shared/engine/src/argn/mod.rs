@@ -353,6 +353,17 @@ impl Synthesizer for Argn {
                 cells[r * c + j] = match (is_null(&given.data, r), token) {
                     (true, _) if fill_nulls => Cell::Draw,
                     (_, Some(t)) => Cell::Seen(t),
+                    // Seed rows ask for rows with their values: one the model cannot place is
+                    // refused, as a condition on it is. A table being imputed keeps its own.
+                    (false, None) if !fill_nulls => {
+                        let value = crate::transformer::discrete::value_key(&given.data, r);
+                        return Err(EngineError::InvalidCondition(format!(
+                            "seed row {}: column {:?} has no category {:?}",
+                            r + 1,
+                            codec.name(),
+                            value.unwrap_or_default()
+                        )));
+                    }
                     (_, None) => Cell::Hidden,
                 };
             }
