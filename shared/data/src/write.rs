@@ -18,7 +18,8 @@ use crate::{DataError, FileFormat};
 const XLSX_MAX_ROWS: usize = 1_048_575;
 const XLSX_MAX_COLUMNS: usize = 16_384;
 
-/// Write a table to `path`, in the format its extension names.
+/// Write a table to `path`, in the format its extension names (tab-separated for `.tsv` and
+/// `.tab`, pipe-separated for `.psv`).
 pub fn write_path(table: &Table, metadata: &Metadata, path: &Path) -> Result<(), DataError> {
     let name = path
         .file_name()
@@ -26,16 +27,34 @@ pub fn write_path(table: &Table, metadata: &Metadata, path: &Path) -> Result<(),
         .unwrap_or_default();
     let format = FileFormat::from_extension(name)
         .ok_or_else(|| DataError::UnsupportedOutput(name.to_owned()))?;
-    let bytes = write_bytes(table, metadata, format)?;
+    let ext = name
+        .rsplit_once('.')
+        .map_or("", |(_, e)| e)
+        .to_ascii_lowercase();
+    let delimiter = match ext.as_str() {
+        "tsv" | "tab" => b'\t',
+        "psv" => b'|',
+        _ => b',',
+    };
+    let bytes = serialise(table, metadata, format, delimiter)?;
     std::fs::write(path, bytes)?;
     Ok(())
 }
 
-/// A table serialised in `format`.
+/// A table serialised in `format` (CSV comma-separated).
 pub fn write_bytes(
     table: &Table,
     metadata: &Metadata,
     format: FileFormat,
+) -> Result<Vec<u8>, DataError> {
+    serialise(table, metadata, format, b',')
+}
+
+fn serialise(
+    table: &Table,
+    metadata: &Metadata,
+    format: FileFormat,
+    delimiter: u8,
 ) -> Result<Vec<u8>, DataError> {
     let fail = |e: &dyn std::fmt::Display| DataError::Write {
         format,
@@ -49,6 +68,7 @@ pub fn write_bytes(
     let result = match format {
         FileFormat::Csv => CsvWriter::new(&mut buf)
             .include_header(true)
+            .with_separator(delimiter)
             .finish(&mut df),
         FileFormat::Json => JsonWriter::new(&mut buf)
             .with_json_format(JsonFormat::Json)

@@ -76,6 +76,20 @@ fn write_path_picks_the_format_by_extension() {
     }
     let err = write_path(&t, &m, &dir.path().join("out.doc")).unwrap_err();
     assert!(matches!(err, DataError::UnsupportedOutput(_)), "{err}");
+    // Tab- and pipe-separated names get those separators, and read back alike.
+    for (name, sep) in [("out.tsv", '\t'), ("out.psv", '|'), ("out.csv", ',')] {
+        let path = dir.path().join(name);
+        write_path(&t, &m, &path).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let header = text.lines().next().unwrap();
+        assert_eq!(
+            header.split(sep).count(),
+            t.columns.len(),
+            "{name}: {header}"
+        );
+        let back = synth_data::read_path(&path, &ReadOptions::default()).unwrap();
+        assert_eq!(back.table.columns.len(), t.columns.len(), "{name}");
+    }
 }
 
 /// Formula cells (and a formula-like header) go out behind a `'` in CSV and XLSX, and
