@@ -353,7 +353,7 @@ fn strings(name: &str, values: &[Option<String>], nulls: usize) -> Verdict {
         return v;
     }
     let note = match dates(&distinct) {
-        Ok(v) => return v,
+        Ok(v) => return in_one_zone(v, &present),
         Err(note) => note,
     };
     if distinct.iter().all(|s| is_email(s)) {
@@ -537,6 +537,44 @@ fn dates(verify: &[&str]) -> Result<Verdict, String> {
         )),
         Detected::None => Err(String::new()),
     }
+}
+
+/// A datetime verdict whose format has a UTC offset (`%:z`, `%z`), for a column whose every
+/// value is written in the same zone (`+02:00`): that offset as literal text in the format,
+/// so the times are read and written as the wall-clock times they are, offset and all,
+/// rather than moved to UTC. A column of several zones keeps the offset field (and UTC).
+fn in_one_zone(mut v: Verdict, present: &[&str]) -> Verdict {
+    let Some(format) = v.0.datetime_format.clone() else {
+        return v;
+    };
+    let (field, len) = match (format.ends_with("%:z"), format.ends_with("%z")) {
+        (true, _) => ("%:z", 6),
+        (_, true) => ("%z", 5),
+        _ => return v,
+    };
+    let offset = |s: &str| {
+        s.trim()
+            .get(s.trim().len().saturating_sub(len)..)
+            .map(str::to_owned)
+    };
+    let Some(zone) = present.first().and_then(|s| offset(s)) else {
+        return v;
+    };
+    let is_offset = zone.starts_with(['+', '-'])
+        && zone[1..]
+            .chars()
+            .all(|c| c.is_ascii_digit() || (len == 6 && c == ':'));
+    if !is_offset
+        || !present
+            .iter()
+            .all(|s| offset(s).as_deref() == Some(zone.as_str()))
+    {
+        return v;
+    }
+    let literal = format!("{}{zone}", &format[..format.len() - field.len()]);
+    v.2 = format!("{}; every value is at UTC{zone}, kept as written", v.2);
+    v.0.datetime_format = Some(literal);
+    v
 }
 
 /// Strings of no pattern: a key, free text or categories, by how many are distinct and

@@ -375,3 +375,26 @@ fn numbers_written_for_people_are_numbers() {
     };
     assert_eq!(&amounts[..3], [Some(372.7), Some(1323.26), Some(5.5)]);
 }
+
+#[test]
+fn times_in_one_zone_keep_their_offset_and_several_zones_are_utc() {
+    let mut one = String::from("ts\n");
+    let mut two = String::from("ts\n");
+    for i in 0..30 {
+        writeln!(one, "2022-04-{:02}T11:{:02}:00+02:00", 1 + i % 28, i).unwrap();
+        let zone = if i % 2 == 0 { "+01:00" } else { "+02:00" };
+        writeln!(two, "2022-04-{:02}T11:{:02}:00{zone}", 1 + i % 28, i).unwrap();
+    }
+    let ds = read_str(&one, "one.csv").unwrap();
+    let inf = infer_metadata(&ds.table);
+    let format = inf.metadata.column("ts").unwrap().datetime_format.clone();
+    assert_eq!(format.as_deref(), Some("%Y-%m-%dT%H:%M:%S+02:00"));
+    let t = synth_data::apply_metadata(ds.table, &inf.metadata).unwrap();
+    let out = synth_data::write_bytes(&t, &inf.metadata, synth_data::FileFormat::Csv).unwrap();
+    assert_eq!(String::from_utf8(out).unwrap(), one, "written back as read");
+
+    let ds = read_str(&two, "two.csv").unwrap();
+    let inf = infer_metadata(&ds.table);
+    let format = inf.metadata.column("ts").unwrap().datetime_format.clone();
+    assert_eq!(format.as_deref(), Some("%Y-%m-%dT%H:%M:%S%:z"));
+}
