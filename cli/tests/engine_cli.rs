@@ -455,34 +455,15 @@ fn argn_generates_imputes_completes_and_rebalances_through_the_cli() {
     // An unknown category is a clear error, and other models say they cannot complete rows.
     let fails_saying = |args: &[&str], needle: &str| assert_fails_saying(&synth(args), needle);
     let x = tmp.path("x.csv");
-    fails_saying(
-        &[
-            "generate",
-            "--load-model",
-            &model,
-            "--rows",
-            "5",
-            "--rebalance",
-            "species=Dodo:1",
-            "-o",
-            &x,
-        ],
-        "no category \"Dodo\"",
-    );
-    fails_saying(
-        &[
-            "generate",
-            "--load-model",
-            &model,
-            "--rows",
-            "5",
-            "--rebalance",
-            "species=Adelie:0.7,Gentoo:0.7",
-            "-o",
-            &x,
-        ],
-        "more than 1",
-    );
+    let rebalance_fails = |spec: &str, needle: &str| {
+        let args = ["generate", "--load-model", &model, "--rows", "5"];
+        fails_saying(
+            &[&args[..], &["--rebalance", spec, "-o", &x]].concat(),
+            needle,
+        )
+    };
+    rebalance_fails("species=Dodo:1", "no category \"Dodo\"");
+    rebalance_fails("species=Adelie:0.7,Gentoo:0.7", "more than 1");
     fails_saying(
         &[
             "generate",

@@ -248,53 +248,57 @@ mod tests {
         read(&v)
     }
 
-    fn floats(values: &[&str]) -> Vec<Option<f64>> {
+    /// A column's values as numbers, and whether they came out as integers.
+    fn numbers(values: &[&str]) -> (Vec<Option<f64>>, bool) {
         match column(values) {
-            Some(ColumnData::Float(v)) => v,
-            other => panic!("{values:?}: {other:?}"),
-        }
-    }
-
-    fn ints(values: &[&str]) -> Vec<Option<i64>> {
-        match column(values) {
-            Some(ColumnData::Int(v)) => v,
+            Some(ColumnData::Float(v)) => (v, false),
+            Some(ColumnData::Int(v)) => (v.iter().map(|x| x.map(|x| x as f64)).collect(), true),
             other => panic!("{values:?}: {other:?}"),
         }
     }
 
     #[test]
     fn currency_thousands_decimal_commas_and_percents_read_as_numbers() {
-        assert_eq!(
-            floats(&["$1,952.09", "$3,819.69", "", "-$12.50"]),
-            [Some(1952.09), Some(3819.69), None, Some(-12.5)]
-        );
-        assert_eq!(
-            floats(&["372,70", "1323,26", "5,5"]),
-            [Some(372.7), Some(1323.26), Some(5.5)]
-        );
-        assert_eq!(
-            floats(&["1.234,50 €", "12,00 €"]),
-            [Some(1234.5), Some(12.0)]
-        );
-        assert_eq!(
-            ints(&["778,820", "1,234,567", "12"]),
-            [Some(778_820), Some(1_234_567), Some(12)]
-        );
-        assert_eq!(
-            ints(&["1 234", "56 789", "12"]),
-            [Some(1234), Some(56789), Some(12)]
-        );
-        assert_eq!(
-            ints(&["1.234.567", "12.345"]),
-            [Some(1_234_567), Some(12_345)]
-        );
-        assert_eq!(
-            floats(&["89.3%", "9.4%", "100%"]),
-            [Some(89.3), Some(9.4), Some(100.0)]
-        );
-        assert_eq!(floats(&["1'234.50", "99.00"]), [Some(1234.5), Some(99.0)]);
-        assert_eq!(ints(&["US$5", "US$1,000"]), [Some(5), Some(1000)]);
-        assert_eq!(ints(&["5 EUR", "1,000 EUR"]), [Some(5), Some(1000)]);
+        let n = Some;
+        let cases: [(&[&str], &[Option<f64>], bool); 10] = [
+            (
+                &["$1,952.09", "$3,819.69", "", "-$12.50"],
+                &[n(1952.09), n(3819.69), None, n(-12.5)],
+                false,
+            ),
+            (
+                &["372,70", "1323,26", "5,5"],
+                &[n(372.7), n(1323.26), n(5.5)],
+                false,
+            ),
+            (&["1.234,50 €", "12,00 €"], &[n(1234.5), n(12.0)], false),
+            (
+                &["778,820", "1,234,567", "12"],
+                &[n(778_820.0), n(1_234_567.0), n(12.0)],
+                true,
+            ),
+            (
+                &["1 234", "56 789", "12"],
+                &[n(1234.0), n(56789.0), n(12.0)],
+                true,
+            ),
+            (
+                &["1.234.567", "12.345"],
+                &[n(1_234_567.0), n(12_345.0)],
+                true,
+            ),
+            (
+                &["89.3%", "9.4%", "100%"],
+                &[n(89.3), n(9.4), n(100.0)],
+                false,
+            ),
+            (&["1'234.50", "99.00"], &[n(1234.5), n(99.0)], false),
+            (&["US$5", "US$1,000"], &[n(5.0), n(1000.0)], true),
+            (&["5 EUR", "1,000 EUR"], &[n(5.0), n(1000.0)], true),
+        ];
+        for (values, expected, integers) in cases {
+            assert_eq!(numbers(values), (expected.to_vec(), integers), "{values:?}");
+        }
     }
 
     #[test]

@@ -363,12 +363,8 @@ fn numbers_written_for_people_are_numbers() {
     }
     let ds = read_str(&euro, "euro.csv").unwrap();
     let inf = infer_metadata(&ds.table);
-    assert_eq!(
-        sdtype(&inf, "Betrag"),
-        SdType::Numerical,
-        "{}",
-        reason(&inf, "Betrag")
-    );
+    let why = reason(&inf, "Betrag");
+    assert_eq!(sdtype(&inf, "Betrag"), SdType::Numerical, "{why}");
     let t = synth_data::apply_metadata(ds.table, &inf.metadata).unwrap();
     let ColumnData::Float(amounts) = col(&t, "Betrag") else {
         panic!("{:?}", col(&t, "Betrag"))
