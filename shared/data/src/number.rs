@@ -260,7 +260,8 @@ mod tests {
     #[test]
     fn currency_thousands_decimal_commas_and_percents_read_as_numbers() {
         let n = Some;
-        let cases: [(&[&str], &[Option<f64>], bool); 10] = [
+        type Case<'a> = (&'a [&'a str], &'a [Option<f64>], bool);
+        let cases: [Case; 10] = [
             (
                 &["$1,952.09", "$3,819.69", "", "-$12.50"],
                 &[n(1952.09), n(3819.69), None, n(-12.5)],
