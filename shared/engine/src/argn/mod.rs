@@ -226,6 +226,37 @@ impl Argn {
         self.tokenizer.modelled().iter().map(|m| m.0).collect()
     }
 
+    /// The modelled position of `column` and the token of each category in `shares`, each
+    /// read (and refused) as an equality condition on it would be.
+    fn category_tokens(
+        &self,
+        modelled: &[usize],
+        column: &str,
+        shares: &[(String, f64)],
+    ) -> Result<(usize, Vec<u32>)> {
+        let mut tokens = Vec::with_capacity(shares.len());
+        for (category, _) in shares {
+            let mut weights = self.base_weights();
+            let condition = [Condition::equals(column, category)];
+            let asked = resolve(&self.tokenizer, modelled, &condition, &mut weights)?;
+            if !asked.values.is_empty() {
+                return Err(EngineError::InvalidCondition(format!(
+                    "column {column:?} is numerical: rebalance a categorical column"
+                )));
+            }
+            let token = asked.fixed.values().next();
+            tokens.push(*token.expect("an equality fixes a token"));
+        }
+        let j = self
+            .tokenizer
+            .columns
+            .iter()
+            .position(|c| c.name() == column)
+            .and_then(|i| modelled.iter().position(|&m| m == i))
+            .expect("resolved above");
+        Ok((j, tokens))
+    }
+
     fn base_weights(&self) -> Vec<Vec<f64>> {
         self.modelled()
             .iter()
@@ -418,36 +449,7 @@ impl Synthesizer for Argn {
             )));
         }
         let modelled = self.modelled();
-        // Each category read (and refused) as an equality would be.
-        let mut tokens = Vec::with_capacity(shares.len());
-        for (category, _) in shares {
-            let mut weights = self.base_weights();
-            let asked = resolve(
-                &self.tokenizer,
-                &modelled,
-                &[Condition::equals(column, category)],
-                &mut weights,
-            )?;
-            if !asked.values.is_empty() {
-                return Err(bad(format!(
-                    "column {column:?} is numerical: rebalance a categorical column"
-                )));
-            }
-            tokens.push(
-                *asked
-                    .fixed
-                    .values()
-                    .next()
-                    .expect("an equality fixes a token"),
-            );
-        }
-        let j = self
-            .tokenizer
-            .columns
-            .iter()
-            .position(|c| c.name() == column)
-            .and_then(|i| modelled.iter().position(|&m| m == i))
-            .expect("resolved above");
+        let (j, tokens) = self.category_tokens(&modelled, column, shares)?;
         // The rows left over draw the column from its other categories.
         let rest = (1.0 - total).max(0.0);
         let mut others = self.base_weights();
