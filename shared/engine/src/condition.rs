@@ -179,10 +179,8 @@ mod tests {
 
     #[test]
     fn a_date_as_its_column_writes_it_reaches_the_models_in_iso() {
-        let day = ColumnMetadata {
-            datetime_format: Some("%d.%m.%Y".into()),
-            ..ColumnMetadata::new(SdType::Datetime)
-        };
+        let mut day = ColumnMetadata::new(SdType::Datetime);
+        day.datetime_format = Some("%d.%m.%Y".into());
         let m = Metadata::new(vec![
             ("Datum".into(), day),
             ("Ort".into(), ColumnMetadata::new(SdType::Categorical)),
