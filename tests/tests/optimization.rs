@@ -303,16 +303,37 @@ async fn bad_searches_are_refused_and_store_nothing(f: synth_tests::Family) {
         );
         assert!(r.body.to_string().contains(needle), "{needle}: {}", r.body);
     }
-    // The field at fault is named as this route's body names it.
-    let r = s
-        .post(
-            "/optimization/start",
-            Some(&t),
+    // The field at fault is named as this route's body names it; a space is held to the
+    // platform's epochs and to the model sizes a generation may ask for.
+    for (body, field) in [
+        (
             with("optimization_method", json!("bayes")),
-        )
-        .await
-        .expect_error(400, "VALIDATION_ERROR");
-    assert_eq!(r.body["error"]["details"]["field"], "optimization_method");
+            "optimization_method",
+        ),
+        (with("n_trials", json!(0)), "n_trials"),
+        (with("timeout_seconds", json!(-1)), "timeout_seconds"),
+        (with("prune", json!({"every": 0})), "prune"),
+        (
+            with("optimization_metric", json!("ml_efficacy")),
+            "optimization_metric",
+        ),
+        (
+            with("search_space", json!({"epochs": [2, 20000]})),
+            "search_space.epochs",
+        ),
+        (
+            with("search_space", json!({"embedding_dim": [8, 1_000_000_000]})),
+            "search_space.embedding_dim",
+        ),
+        (
+            with("search_space", json!({"epochz": [1, 2]})),
+            "search_space.epochz",
+        ),
+    ] {
+        let r = s.post("/optimization/start", Some(&t), body.clone()).await;
+        let r = r.expect_error(400, "VALIDATION_ERROR");
+        assert_eq!(r.body["error"]["details"]["field"], field, "{body}");
+    }
     let unknown = with("n_trial", json!(3));
     let r = s.post("/optimization/start", Some(&t), unknown).await;
     assert_eq!(r.status, 400, "unknown fields are refused: {}", r.body);

@@ -48,6 +48,9 @@ impl From<synth_models::ParamError> for EngineError {
                 Self::InvalidParameter { name, message }
             }
             synth_models::ParamError::Search(m) => Self::InvalidSearch(m),
+            synth_models::ParamError::SearchField { field, message } => {
+                Self::InvalidSearch(format!("{field}: {message}"))
+            }
         }
     }
 }
@@ -57,6 +60,9 @@ impl From<synth_search::SearchError> for EngineError {
     fn from(e: synth_search::SearchError) -> Self {
         match e {
             synth_search::SearchError::Invalid(m) => Self::InvalidSearch(m),
+            synth_search::SearchError::Setting { name, message } => {
+                Self::InvalidSearch(format!("{name}: {message}"))
+            }
         }
     }
 }

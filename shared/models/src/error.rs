@@ -9,6 +9,9 @@ pub enum ParamError {
     /// A search request: its method, space, metric, trials, … .
     #[error("invalid search: {0}")]
     Search(String),
+    /// One field of a search request (`search_space.epochs`, `n_trials`, `timeout`, …).
+    #[error("invalid {field}: {message}")]
+    SearchField { field: String, message: String },
 }
 
 impl ParamError {
@@ -18,12 +21,30 @@ impl ParamError {
             message: message.into(),
         }
     }
+
+    pub(crate) fn search_field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::SearchField {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// This error as one of the search request's `field`, unless it names a field already.
+    pub(crate) fn in_field(self, field: &str) -> Self {
+        match self {
+            Self::Search(message) => Self::search_field(field, message),
+            named => named,
+        }
+    }
 }
 
 impl From<synth_search::SearchError> for ParamError {
     fn from(e: synth_search::SearchError) -> Self {
         match e {
             synth_search::SearchError::Invalid(m) => Self::Search(m),
+            synth_search::SearchError::Setting { name, message } => {
+                Self::search_field(name, message)
+            }
         }
     }
 }

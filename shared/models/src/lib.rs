@@ -16,7 +16,7 @@ pub mod tvae;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
-use synth_search::{Domain, SearchSpace, Tunable};
+use synth_search::{Dimension, Domain, SearchSpace, Tunable};
 
 pub use argn::ArgnParams;
 pub use ctgan::CtganParams;
@@ -137,19 +137,46 @@ impl ModelParams {
 
     /// A user's search space in the seed platform's JSON, checked against this model: known
     /// names, types, ranges, and choices these parameters accept.
+    /// A range is checked at both ends, with the other parameters as they are. An error
+    /// names the dimension's field, `search_space.{name}`.
     pub fn parse_search_space(&self, json: &Value) -> Result<SearchSpace> {
-        let space = SearchSpace::parse(json, self.model_name(), self.tunable())?;
-        for d in &space.dims {
-            if let Domain::Choice { values } = &d.domain {
-                for v in values {
-                    let point = Map::from_iter([(d.name.clone(), v.clone())]);
-                    self.with_point(&point).map_err(|e| {
-                        ParamError::Search(format!("{}: choice {v} is not valid: {e}", d.name))
-                    })?;
-                }
+        let mut dims = Vec::new();
+        // One name at a time, so that an error names its dimension; in name order, as
+        // `SearchSpace::parse` keeps them.
+        let mut names: Vec<(&String, &Value)> = json.as_object().into_iter().flatten().collect();
+        names.sort_by(|a, b| a.0.cmp(b.0));
+        for (name, spec) in names {
+            let one = Value::Object(Map::from_iter([(name.clone(), spec.clone())]));
+            let field = format!("search_space.{name}");
+            let space = SearchSpace::parse(&one, self.model_name(), self.tunable())
+                .map_err(|e| ParamError::from(e).in_field(&field))?;
+            for d in space.dims {
+                self.check_dimension(&d)
+                    .map_err(|m| ParamError::search_field(&field, m))?;
+                dims.push(d);
             }
         }
-        Ok(space)
+        // What no single name shows: not an object, or no name at all.
+        SearchSpace::parse(json, self.model_name(), self.tunable())?;
+        Ok(SearchSpace::new(dims))
+    }
+
+    /// Each choice of a dimension, or both ends of its range, are values these parameters
+    /// accept (once moved onto values the model takes, as a search's points are).
+    fn check_dimension(&self, d: &Dimension) -> Result<(), String> {
+        let values = match &d.domain {
+            Domain::Choice { values } => values.clone(),
+            Domain::Int { low, high } => vec![(*low).into(), (*high).into()],
+            Domain::Float { low, high, .. } => vec![(*low).into(), (*high).into()],
+        };
+        for v in values {
+            let point = Map::from_iter([(d.name.clone(), v.clone())]);
+            self.with_point(&point).map_err(|e| match e {
+                ParamError::Invalid { message, .. } => format!("{v} is not valid: {message}"),
+                other => format!("{v} is not valid: {other}"),
+            })?;
+        }
+        Ok(())
     }
 
     /// Moves a search point onto values the model accepts (CTGAN: a batch size that is a

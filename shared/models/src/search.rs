@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
-use synth_search::{Acquisition, Method, Pruning, SearchConfig, SearchSpace};
+use synth_search::{Acquisition, Domain, Method, Pruning, SearchConfig, SearchSpace};
 
 use crate::ModelParams;
 use crate::error::{ParamError, Result};
@@ -221,6 +221,9 @@ pub struct OptimizeRequest {
     pub pruning: Option<Pruning>,
     /// Values of the parameters that are not searched (e.g. `{"pac": 5}`).
     pub params: Map<String, Value>,
+    /// The fewest and most epochs a trial may train (a platform's limits): a given space
+    /// must keep its epochs within them, and the default space is narrowed into them.
+    pub epoch_bounds: Option<[usize; 2]>,
 }
 
 impl Default for OptimizeRequest {
@@ -240,6 +243,7 @@ impl Default for OptimizeRequest {
             initial_points: 5,
             pruning: None,
             params: Map::new(),
+            epoch_bounds: None,
         }
     }
 }
@@ -256,11 +260,35 @@ impl OptimizeRequest {
     }
 
     /// The space to search: the user's, checked, or the model's default.
+    /// Errors name the request's field (`search_space`, `search_space.{name}`).
     pub fn space(&self, base: &ModelParams) -> Result<SearchSpace> {
-        match &self.search_space {
-            Some(json) => base.parse_search_space(json),
-            None => Ok(base.search_space()),
+        let Some(json) = &self.search_space else {
+            let mut space = base.search_space();
+            if let Some(bounds) = self.epoch_bounds {
+                narrow_epochs(&mut space, bounds);
+            }
+            return Ok(space);
+        };
+        let space = base.parse_search_space(json)?;
+        let epochs = space.dims.iter().find(|d| d.name == "epochs");
+        if let (Some(d), Some([low, high])) = (epochs, self.epoch_bounds) {
+            let values: Vec<Value> = match &d.domain {
+                Domain::Int { low, high } => vec![(*low).into(), (*high).into()],
+                Domain::Choice { values } => values.clone(),
+                Domain::Float { .. } => Vec::new(),
+            };
+            let within = |v: &Value| {
+                v.as_u64()
+                    .is_some_and(|e| (low..=high).contains(&(e as usize)))
+            };
+            if let Some(v) = values.iter().find(|v| !within(v)) {
+                return Err(ParamError::search_field(
+                    "search_space.epochs",
+                    format!("{v} epochs is outside this platform's {low} to {high}"),
+                ));
+            }
         }
+        Ok(space)
     }
 
     /// Everything about the request that can be checked without the table: the model and
@@ -268,19 +296,24 @@ impl OptimizeRequest {
     /// holdout share. Returns the model's fixed parameters.
     pub fn check(&self) -> Result<ModelParams> {
         let base = self.base_params()?;
-        let space = self.space(&base)?;
+        let space = self.space(&base).map_err(|e| e.in_field("search_space"))?;
         synth_search::check(&space, &self.config(None)?)?;
-        self.optimization_metric.check()?;
+        let metric = "optimization_metric";
+        self.optimization_metric
+            .check()
+            .map_err(|e| e.in_field(metric))?;
         if self.optimization_metric.needs_target() && self.target.is_none() {
-            return Err(ParamError::Search(
-                "the ml_efficacy metric needs a target column".into(),
+            return Err(ParamError::search_field(
+                metric,
+                "the ml_efficacy metric needs a target column",
             ));
         }
         let f = self.holdout_fraction;
         if !(f > 0.0 && f < 1.0) {
-            return Err(ParamError::Search(format!(
-                "the holdout fraction must be in (0, 1), got {f}"
-            )));
+            return Err(ParamError::search_field(
+                "holdout_fraction",
+                format!("must be in (0, 1), got {f}"),
+            ));
         }
         Ok(base)
     }
@@ -291,16 +324,18 @@ impl OptimizeRequest {
             None => None,
             Some(t) if t.is_finite() && t > 0.0 => Some(Duration::from_secs_f64(t)),
             Some(t) => {
-                return Err(ParamError::Search(format!(
-                    "the timeout must be a positive number of seconds, got {t}"
-                )));
+                return Err(ParamError::search_field(
+                    "timeout",
+                    format!("must be a positive number of seconds, got {t}"),
+                ));
             }
         };
         if let Some(p) = &self.pruning
             && (p.every == 0 || !p.margin.is_finite())
         {
-            return Err(ParamError::Search(
-                "pruning needs every ≥ 1 and a finite margin".into(),
+            return Err(ParamError::search_field(
+                "pruning",
+                "needs every ≥ 1 and a finite margin",
             ));
         }
         Ok(SearchConfig {
@@ -314,6 +349,18 @@ impl OptimizeRequest {
             pruning: self.pruning.clone(),
             cancel,
         })
+    }
+}
+
+/// The default space's epochs range moved within `[low, high]` (a platform's limits), so a
+/// search on a platform that trains fewer epochs than the default space still runs.
+fn narrow_epochs(space: &mut SearchSpace, [low, high]: [usize; 2]) {
+    let (low, high) = (low as i64, high as i64);
+    for d in space.dims.iter_mut().filter(|d| d.name == "epochs") {
+        if let Domain::Int { low: l, high: h } = &mut d.domain {
+            *l = (*l).clamp(low, high);
+            *h = (*h).clamp(*l, high);
+        }
     }
 }
 

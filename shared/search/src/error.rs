@@ -9,6 +9,9 @@ pub enum SearchError {
     /// The message says what is wrong, naming the parameter or setting.
     #[error("invalid search: {0}")]
     Invalid(String),
+    /// One setting of the search (`n_trials`, `grid_resolution`) is out of range.
+    #[error("invalid {name}: {message}")]
+    Setting { name: &'static str, message: String },
 }
 
 /// The search crate's result type.

@@ -50,6 +50,9 @@ fn problem(prefix: &str, e: ParamError) -> Problem {
             Problem::new(field, message)
         }
         ParamError::Search(m) => Problem::new(prefix.trim_end_matches('.'), m),
+        ParamError::SearchField { field, message } => {
+            Problem::new(format!("{prefix}{field}"), message)
+        }
     }
 }
 
@@ -77,21 +80,36 @@ pub fn check(model_type: &str, parameters: &Map<String, Value>) -> Result<Checke
 /// method, n_trials, metric, search_space, acquisition_function, random_state, …}`), and
 /// return it as the trainer runs it: a whole [`OptimizeRequest`] whose fixed parameters
 /// are the model's.
-pub fn check_optimization(model: &CheckedModel, config: &Value) -> Result<Value, Problem> {
+pub fn check_optimization(
+    settings: &Settings,
+    model: &CheckedModel,
+    config: &Value,
+) -> Result<Value, Problem> {
     let field = "optimization_config";
     let Some(given) = config.as_object() else {
         return Err(Problem::new(field, "must be an object"));
     };
+    // The seed platform's names for two of the engine's, kept to name a field at fault.
+    let renamed = [("metric", "optimization_metric"), ("search_type", "method")];
     let mut request = Map::new();
-    for (k, v) in given {
-        let k = match k.as_str() {
-            "enabled" => continue,
-            "metric" => "optimization_metric",
-            "search_type" => "method",
-            other => other,
-        };
+    for (k, v) in given.iter().filter(|(k, _)| *k != "enabled") {
+        let k = renamed
+            .iter()
+            .find(|(seed, _)| seed == k)
+            .map_or(k.as_str(), |(_, engine)| engine);
         request.insert(k.to_owned(), v.clone());
     }
+    let seed_name = |mut p: Problem| {
+        let given_as = renamed.iter().find(|(seed, engine)| {
+            given.contains_key(*seed) && p.field == format!("{field}.{engine}")
+        });
+        if let Some((seed, _)) = given_as {
+            p.field = format!("{field}.{seed}");
+        }
+        p
+    };
+    let epochs = [settings.min_epochs, settings.max_epochs];
+    request.insert("epoch_bounds".into(), json!(epochs));
     request.insert("model".into(), Value::String(model.model_type.clone()));
     request
         .entry("params")
@@ -103,11 +121,11 @@ pub fn check_optimization(model: &CheckedModel, config: &Value) -> Result<Value,
                 "." => field.to_owned(),
                 path => format!("{field}.{path}"),
             };
-            Problem::new(field, e.into_inner().to_string())
+            seed_name(Problem::new(field, e.into_inner().to_string()))
         })?;
     request
         .check()
-        .map_err(|e| problem("optimization_config.", e))?;
+        .map_err(|e| seed_name(problem("optimization_config.", e)))?;
     serde_json::to_value(&request).map_err(|e| Problem::new(field, e.to_string()))
 }
 
@@ -120,16 +138,19 @@ mod tests {
         v.as_object().unwrap().clone()
     }
 
+    fn settings(vars: &[(&str, &str)]) -> Settings {
+        let vars = vars.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        Settings::from_map(&vars.collect()).unwrap()
+    }
+
     #[test]
     fn the_description_gives_the_epochs_and_sample_sizes_this_platform_takes() {
-        let vars = [
+        let d = describe(&settings(&[
             ("MIN_EPOCHS", "20"),
             ("DEFAULT_EPOCHS", "60"),
             ("MAX_EPOCHS", "90"),
             ("MIN_SAMPLE_SIZE", "5"),
-        ];
-        let vars = vars.map(|(k, v)| (k.to_owned(), v.to_owned())).into();
-        let d = describe(&Settings::from_map(&vars).unwrap());
+        ]));
         let models = d["models"].as_array().unwrap();
         assert_eq!(models.len(), 3);
         for m in models {
@@ -181,7 +202,13 @@ mod tests {
     #[test]
     fn a_search_in_the_seed_shape_becomes_the_trainers_request() {
         let m = check("tvae", &obj(json!({"epochs": 3}))).unwrap();
+        let s = settings(&[
+            ("MIN_EPOCHS", "1"),
+            ("DEFAULT_EPOCHS", "60"),
+            ("MAX_EPOCHS", "90"),
+        ]);
         let r = check_optimization(
+            &s,
             &m,
             &json!({"enabled": true, "method": "random", "n_trials": 2, "metric": "column_shapes",
                     "search_space": {"epochs": [1, 4]}}),
@@ -194,14 +221,63 @@ mod tests {
             synth_models::Metric::ColumnShapes.into()
         );
         assert_eq!(r.params["epochs"], 3);
-        let field = |c: Value| check_optimization(&m, &c).unwrap_err().field;
-        assert_eq!(field(json!({"n_trials": 0})), "optimization_config");
-        assert_eq!(
-            field(json!({"method": "annealing"})),
-            "optimization_config.method"
-        );
+        assert_eq!(r.epoch_bounds, Some([1, 90]));
+        let field = |c: Value| check_optimization(&s, &m, &c).unwrap_err().field;
         assert_eq!(field(json!("bayesian")), "optimization_config");
-        let e = check_optimization(&m, &json!({"search_space": {"pac": [1, 2]}})).unwrap_err();
-        assert!(e.message.contains("pac"), "{e:?}");
+        for (config, at) in [
+            (json!({"n_trials": 0}), "n_trials"),
+            (json!({"method": "annealing"}), "method"),
+            (json!({"search_type": "annealing"}), "search_type"),
+            (json!({"timeout": -1}), "timeout"),
+            (json!({"metric": "ml_efficacy"}), "metric"),
+            (
+                json!({"optimization_metric": "ml_efficacy"}),
+                "optimization_metric",
+            ),
+            (json!({"metric": 5}), "metric"),
+            (json!({"search_space": {}}), "search_space"),
+            (json!({"search_space": {"pac": [1, 2]}}), "search_space.pac"),
+            // Past the platform's epochs, or a model this size cannot train.
+            (
+                json!({"search_space": {"epochs": [1, 20000]}}),
+                "search_space.epochs",
+            ),
+            (
+                json!({"search_space": {"epochs": [0, 5]}}),
+                "search_space.epochs",
+            ),
+            (
+                json!({"search_space": {"epochs": [5, 50, 500]}}),
+                "search_space.epochs",
+            ),
+            (
+                json!({"search_space": {"embedding_dim": [8, 1_000_000_000]}}),
+                "search_space.embedding_dim",
+            ),
+            (
+                json!({"search_space": {"batch_size": [10, 1_000_000_000]}}),
+                "search_space.batch_size",
+            ),
+        ] {
+            assert_eq!(field(config), format!("optimization_config.{at}"));
+        }
+    }
+
+    #[test]
+    fn the_default_search_space_trains_within_the_platforms_epochs() {
+        let m = check("ctgan", &obj(json!({}))).unwrap();
+        let s = settings(&[
+            ("MIN_EPOCHS", "5"),
+            ("DEFAULT_EPOCHS", "20"),
+            ("MAX_EPOCHS", "40"),
+        ]);
+        let r = check_optimization(&s, &m, &json!({"n_trials": 2})).unwrap();
+        let r: OptimizeRequest = serde_json::from_value(r).unwrap();
+        let space = r.space(&r.base_params().unwrap()).unwrap();
+        let epochs = space.dims.iter().find(|d| d.name == "epochs").unwrap();
+        assert_eq!(
+            serde_json::to_value(&epochs.domain).unwrap(),
+            json!({"type": "int", "low": 40, "high": 40})
+        );
     }
 }

@@ -519,7 +519,7 @@ pub(crate) fn check_optimization(
     if config.get("enabled").and_then(Value::as_bool) == Some(false) {
         return None;
     }
-    match models::check_optimization(model, config) {
+    match models::check_optimization(settings, model, config) {
         Ok(checked) => {
             let trials = checked.get("n_trials").and_then(Value::as_u64).unwrap_or(0);
             if trials > settings.max_optimization_trials {

@@ -95,15 +95,22 @@ pub fn search<O: Objective>(
 
 /// A search that cannot run as asked: no dimension, no trial, a grid of no values.
 pub fn check(space: &SearchSpace, config: &SearchConfig) -> Result<()> {
-    let invalid = |m: &str| Err(SearchError::Invalid(m.into()));
+    let setting = |name, m: &str| {
+        Err(SearchError::Setting {
+            name,
+            message: m.into(),
+        })
+    };
     if space.is_empty() {
-        return invalid("the search space has no dimension");
+        return Err(SearchError::Invalid(
+            "the search space has no dimension".into(),
+        ));
     }
     if config.n_trials == 0 {
-        return invalid("n_trials must be at least 1");
+        return setting("n_trials", "must be at least 1");
     }
     if config.grid_resolution == Some(0) {
-        return invalid("the grid resolution must be at least 1");
+        return setting("grid_resolution", "must be at least 1");
     }
     Ok(())
 }
