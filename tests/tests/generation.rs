@@ -26,6 +26,7 @@ synth_tests::both_families!(
     bad_requests_are_refused_and_store_nothing,
     other_users_requests_are_not_found,
     cancel_approval_and_rejection,
+    an_approved_request_waits_for_a_free_slot,
     a_duplicate_delivery_trains_once,
     the_concurrency_limit_holds,
     an_interrupted_run_is_retried_then_given_up,
@@ -515,7 +516,12 @@ async fn bad_requests_are_refused_and_store_nothing(f: synth_tests::Family) {
         ),
         (
             json!({"optimization_config": {"enabled": true, "n_trials": 0}}),
-            "optimization_config",
+            "optimization_config.n_trials",
+        ),
+        (
+            json!({"optimization_config": {"enabled": true,
+                "search_space": {"epochs": [1, 100000]}}}),
+            "optimization_config.search_space.epochs",
         ),
         (
             json!({"model_config": {"constraints": [{"constraint_class": "Positive",
@@ -772,6 +778,62 @@ async fn cancel_approval_and_rejection(f: synth_tests::Family) {
         "a finished request is deleted: {}",
         finished.body
     );
+}
+
+async fn an_approved_request_waits_for_a_free_slot(f: synth_tests::Family) {
+    let mut settings = settings();
+    settings.require_approval = true;
+    settings.max_concurrent_generations = 1;
+    let (s, t, dataset) = ada(f, settings).await;
+    let (_, root) = s.admin("root@example.com").await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(s.start_generation(&t, tvae(&dataset, "csv")).await.id());
+    }
+    let mut approved = Vec::new();
+    for id in &ids {
+        let r = s
+            .post_empty(&format!("/admin/approve/{id}"), Some(&root))
+            .await;
+        approved.push(r.expect(200).data()["status"].clone());
+    }
+    // One slot: the first is queued, the others wait approved, and their owner is told so.
+    assert_eq!(
+        approved,
+        [json!("queued"), json!("approved"), json!("approved")]
+    );
+    let waiting = synth_tests::eventually(Duration::from_secs(30), || async {
+        let page = s.get("/notifications?limit=100", Some(&t)).await;
+        let items = page.data()["items"].as_array().unwrap().clone();
+        let approvals: Vec<Value> = items
+            .into_iter()
+            .filter(|n| n["kind"] == "request.approved")
+            .collect();
+        (approvals.len() == 3).then_some(approvals)
+    })
+    .await
+    .expect("three approval notifications");
+    let later = waiting
+        .iter()
+        .filter(|n| says(&n["body"], "once one of your running requests finishes"))
+        .count();
+    assert_eq!(later, 2, "{waiting:?}");
+
+    // Cancelling the queued one frees its slot for the oldest approved one.
+    s.delete(&format!("/generation/requests/{}", ids[0]), Some(&t))
+        .await
+        .expect(200);
+    assert_eq!(status(&s, &t, &ids[1]).await["status"], "queued");
+    assert_eq!(status(&s, &t, &ids[2]).await["status"], "approved");
+    // Each finished run starts the next: all run in turn, none past the limit.
+    let outcomes = s.run_queued_jobs().await;
+    let completed = outcomes.iter().filter(|o| **o == Outcome::Completed);
+    assert_eq!(completed.count(), 2, "{outcomes:?}");
+    let skipped = Outcome::Skipped("the request is cancelled".into());
+    assert!(outcomes.contains(&skipped), "{outcomes:?}");
+    for id in &ids[1..] {
+        assert_eq!(status(&s, &t, id).await["status"], "completed");
+    }
 }
 
 async fn a_duplicate_delivery_trains_once(f: synth_tests::Family) {

@@ -18,9 +18,9 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use synth_core::datasets::{Dataset, canonical_key};
+use synth_core::datasets::{Dataset, Datasets, canonical_key};
 use synth_core::generation::lifecycle::{Claim, TrainerRun};
-use synth_core::generation::{GenerationRequest, GenerationResult};
+use synth_core::generation::{GenerationRequest, GenerationResult, Generations};
 use synth_core::service::ServiceError;
 use synth_core::{Backends, DevicePreference, JobSpec, PortError, Settings};
 use synth_engine::EngineDevice;
@@ -123,6 +123,8 @@ impl JobArgs {
 pub struct Trainer {
     backends: Backends,
     settings: Arc<Settings>,
+    /// To start an owner's approved requests when a run frees one of their slots.
+    generations: Generations,
     /// Where the networks train, chosen once from `TRAINER_DEVICE`; why not, when the device
     /// asked for does not open.
     device: Result<EngineDevice, String>,
@@ -172,7 +174,13 @@ impl Trainer {
             Ok(device) => tracing::info!(%device, "the trainer trains on this device"),
             Err(why) => tracing::error!(%why, "the trainer has no device to train on"),
         }
+        let datasets = Datasets::new(
+            backends.records.clone(),
+            backends.objects.clone(),
+            &settings,
+        );
         Self {
+            generations: Generations::new(&backends, datasets, settings.clone()),
             backends,
             settings,
             device,
@@ -207,8 +215,21 @@ impl Trainer {
         }
     }
 
-    /// Run one request to its end (see [`Outcome`]).
+    /// Run one request to its end (see [`Outcome`]); then, as its owner may have a slot
+    /// free, start their approved requests that wait for one.
     pub async fn run(&self, job: &JobArgs) -> Result<Outcome, TrainerError> {
+        let outcome = self.run_request(job).await?;
+        if !matches!(outcome, Outcome::Lost | Outcome::HandedBack) {
+            match self.generations.start_approved(&job.owner).await {
+                Ok(0) => {}
+                Ok(started) => tracing::info!(started, "approved requests started"),
+                Err(e) => tracing::warn!(error = %e, "starting approved requests failed"),
+            }
+        }
+        Ok(outcome)
+    }
+
+    async fn run_request(&self, job: &JobArgs) -> Result<Outcome, TrainerError> {
         if self.runs.shutting_down.load(Ordering::SeqCst) {
             return Ok(Outcome::HandedBack);
         }

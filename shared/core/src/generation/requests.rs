@@ -21,7 +21,7 @@ use crate::dispatch::JobRequest;
 use crate::ports::Paged;
 use crate::ports::jobs::JobSpec;
 use crate::ports::objects::PresignedRequest;
-use crate::ports::records::{Cmp, Condition, Index, Item, Query, SortKey, TxOp, Update};
+use crate::ports::records::{Cmp, Condition, Index, Item, Query, SortKey, TxOp, Update, query_all};
 use crate::service::{RequestContext, ServiceError, ServiceResult, check_id, read_by_id};
 use crate::stats::Tally;
 use crate::{ObjectStore, PortError, Queue, RecordStore, Settings, Topic};
@@ -417,6 +417,9 @@ impl Generations {
                 .await?;
                 let r = self.get(owner, id).await?;
                 self.notify("cancelled", &r, json!({})).await;
+                if let Err(e) = self.start_approved(owner).await {
+                    tracing::warn!(error = %e, "starting the owner's approved requests failed");
+                }
                 Ok(Some(r))
             }
             _ => {
@@ -490,8 +493,9 @@ impl Generations {
         Ok(item.to_value()?)
     }
 
-    /// Approve a request awaiting approval, and start it if its owner's limit allows
-    /// (otherwise it stays `approved` and its owner starts it later). Audited.
+    /// Approve a request awaiting approval, and start it if its owner's limit allows;
+    /// otherwise it stays `approved` until one of the owner's requests leaves the queue
+    /// ([`Generations::start_approved`]). Audited.
     pub async fn approve(
         &self,
         admin: &Principal,
@@ -499,12 +503,37 @@ impl Generations {
         ctx: &RequestContext,
     ) -> ServiceResult<GenerationRequest> {
         let r = self.decide(admin, id, None, ctx).await?;
-        self.notify("approved", &r, json!({})).await;
-        match self.enqueue(&r).await {
+        let started = self.enqueue(&r).await;
+        let waiting = matches!(started, Err(ServiceError::RateLimited { .. }));
+        self.notify("approved", &r, json!({ "waiting": waiting }))
+            .await;
+        match started {
             Ok(r) => Ok(r),
             Err(ServiceError::RateLimited { .. }) => Ok(r),
             Err(e) => Err(e),
         }
+    }
+
+    /// Start the owner's approved requests, oldest first, while their limit allows. Called
+    /// whenever one of their requests leaves the queue (finished, failed, cancelled), so an
+    /// approved request waits for a free slot, not for its owner. Returns how many started.
+    pub async fn start_approved(&self, owner: &str) -> ServiceResult<usize> {
+        let q = Query::partition(Index::Gsi1, status_partition(RequestStatus::Approved));
+        let mut started = 0;
+        for item in query_all(self.records.as_ref(), &q).await? {
+            let r: GenerationRequest = item.to_value()?;
+            if r.owner_id != owner {
+                continue;
+            }
+            match self.enqueue(&r).await {
+                Ok(_) => started += 1,
+                Err(ServiceError::RateLimited { .. }) => break,
+                // Started, cancelled or its dataset gone meanwhile: the next one.
+                Err(ServiceError::Conflict(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(started)
     }
 
     /// Reject a request awaiting approval, with the reason its owner is told. Audited.

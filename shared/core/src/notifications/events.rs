@@ -273,6 +273,16 @@ fn request_words(
         NotificationKind::GenerationCancelled | NotificationKind::OptimizationCancelled => {
             ("Request cancelled", format!("{noun} was cancelled."))
         }
+        NotificationKind::RequestApproved
+            if message.get("waiting").and_then(Value::as_bool) == Some(true) =>
+        {
+            (
+                "Request approved",
+                format!(
+                    "{noun} was approved; it starts once one of your running requests finishes."
+                ),
+            )
+        }
         NotificationKind::RequestApproved => (
             "Request approved",
             format!("{noun} was approved and will start shortly."),
