@@ -3,6 +3,7 @@
 
 use crate::envelope::ErrorCode;
 use axum::body::Bytes;
+use axum::body::HttpBody;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, OptionalFromRequest, Request};
 use axum::http::{StatusCode, header};
@@ -114,12 +115,9 @@ impl<T: DeserializeOwned, S: Send + Sync> OptionalFromRequest<S> for Json<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Option<Self>, ApiError> {
-        let headers = req.headers();
-        let empty = headers
-            .get(header::CONTENT_LENGTH)
-            .is_none_or(|v| v.as_bytes() == b"0")
-            && headers.get(header::TRANSFER_ENCODING).is_none();
-        if empty && headers.get(header::CONTENT_TYPE).is_none() {
+        // No body, whatever the content type (many clients send theirs on every request).
+        let body = req.body();
+        if body.is_end_stream() || body.size_hint().exact() == Some(0) {
             return Ok(None);
         }
         <Json<T> as FromRequest<S>>::from_request(req, state)
