@@ -95,6 +95,14 @@ async fn register_login_refresh_logout(f: synth_tests::Family) {
             "password",
         ),
         (
+            json!({"email": "b@example.com", "password": "            "}),
+            "password",
+        ),
+        (
+            json!({"email": "brenda@example.com", "password": "brenda@example.com"}),
+            "password",
+        ),
+        (
             json!({"email": "not-an-email", "password": PASSWORD}),
             "email",
         ),

@@ -68,7 +68,7 @@ pub async fn register(
     role: Role,
 ) -> ServiceResult<User> {
     let email = normalise_email(email)?;
-    if let Some(why) = password::policy_violation(password) {
+    if let Some(why) = password::policy_violation(password, &email) {
         return Err(ServiceError::field("password", why));
     }
     check_text("full_name", &full_name, 200)?;
