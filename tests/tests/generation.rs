@@ -782,6 +782,27 @@ async fn cancel_approval_and_rejection(f: synth_tests::Family) {
         "a finished request is deleted: {}",
         finished.body
     );
+
+    // Cancelled while it waits for approval: gone from the administrators' list, and its
+    // owner told as for any submitted request.
+    let withdrawn = s.start_generation(&t, tvae(&dataset, "csv")).await.id();
+    s.delete(&format!("/generation/requests/{withdrawn}"), Some(&t))
+        .await
+        .expect(200);
+    assert_eq!(status(&s, &t, &withdrawn).await["status"], "cancelled");
+    let listed = s
+        .get("/admin/requests?status=awaiting_approval", Some(&root))
+        .await;
+    assert_eq!(listed.data()["items"], json!([]), "{}", listed.body);
+    synth_tests::eventually(Duration::from_secs(30), || async {
+        let page = s.get("/notifications?limit=100", Some(&t)).await;
+        let items = page.data()["items"].as_array().unwrap().clone();
+        items.into_iter().find(|n| {
+            n["kind"] == "generation.cancelled" && n["object"]["id"] == withdrawn.as_str()
+        })
+    })
+    .await
+    .expect("a cancellation notification");
 }
 
 async fn an_approved_request_waits_for_a_free_slot(f: synth_tests::Family) {

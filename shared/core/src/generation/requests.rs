@@ -422,11 +422,15 @@ impl Generations {
                 }
                 Ok(Some(r))
             }
-            _ => {
+            before => {
                 let update = Update::default()
                     .set("finished_at", now.as_str())
                     .set("updated_at", now);
                 let r = self.move_to(&r, RequestStatus::Cancelled, update).await?;
+                // Told as a queued one is: it was submitted (a pending one never was).
+                if before != RequestStatus::Pending {
+                    self.notify("cancelled", &r, json!({})).await;
+                }
                 Ok(Some(r))
             }
         }
