@@ -629,6 +629,15 @@ async fn bad_requests_are_refused_and_store_nothing(f: synth_tests::Family) {
         nothing.body
     );
 
+    // A bad query value is named too.
+    for (query, field) in [("status=bogus", "status"), ("limit=ten", "limit")] {
+        let r = s
+            .get(&format!("/generation/requests?{query}"), Some(&t))
+            .await;
+        let r = r.expect_error(400, "VALIDATION_ERROR");
+        assert_eq!(r.body["error"]["details"]["field"], field, "{}", r.body);
+    }
+
     // Nothing was stored, queued or written.
     let list = s.get("/generation/requests", Some(&t)).await;
     assert_eq!(list.data()["items"], json!([]), "{}", list.body);

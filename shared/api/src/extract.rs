@@ -2,10 +2,10 @@
 //! plain-text bodies.
 
 use crate::envelope::ErrorCode;
-use axum::body::Bytes;
-use axum::body::HttpBody;
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::body::{Bytes, HttpBody};
+use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{FromRequest, FromRequestParts, OptionalFromRequest, Request};
+use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use serde::de::DeserializeOwned;
 use serde_json::json;
@@ -145,10 +145,30 @@ fn integral_floats_as_integers(value: &mut serde_json::Value) {
     }
 }
 
-/// Query string parameters; invalid ones are 400.
-#[derive(Debug, Clone, Copy, Default, FromRequestParts)]
-#[from_request(via(axum::extract::Query), rejection(ApiError))]
+/// Query string parameters; an invalid one is 400 with `details.field` naming it.
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Query<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or_default();
+        let pairs = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(pairs)
+            .map(Query)
+            .map_err(|e| {
+                let reason = e.inner().to_string();
+                let field = e.path().to_string();
+                if field == "." {
+                    return ApiError::validation(format!("invalid query parameters: {reason}"))
+                        .with_details(json!({ "reason": reason }));
+                }
+                ApiError::validation(format!("{field}: {reason}"))
+                    .with_details(json!({ "field": field, "reason": reason }))
+            })
+    }
+}
 
 /// Path parameters; invalid ones are 400.
 #[derive(Debug, Clone, Copy, Default, FromRequestParts)]
@@ -170,13 +190,6 @@ impl From<JsonRejection> for ApiError {
             _ => "invalid JSON body".to_string(),
         };
         ApiError::new(code, message).with_details(json!({ "reason": r.body_text() }))
-    }
-}
-
-impl From<QueryRejection> for ApiError {
-    fn from(r: QueryRejection) -> Self {
-        ApiError::validation("invalid query parameters")
-            .with_details(json!({ "reason": r.body_text() }))
     }
 }
 
