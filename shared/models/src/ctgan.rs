@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 use synth_search::{Dimension, ParamKind, SearchSpace, Tunable};
 
 use crate::error::{ParamError, Result};
-use crate::params::{Bound, Field, Params, apply_point};
+use crate::params::{Bound, Field, Params};
 
 /// Hyperparameters of CTGAN; `Default` is the reference's.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -164,15 +164,14 @@ impl Params for CtganParams {
         }
     }
 
-    /// These parameters with a search point's values (`learning_rate` setting both learning
-    /// rates, `batch_size` rounded to a multiple of `pac`), checked.
-    fn with_point(&self, point: &Map<String, Value>) -> Result<Self> {
+    /// A searched `learning_rate` sets both learning rates.
+    fn point_fields(&self, point: &Map<String, Value>) -> Map<String, Value> {
         let mut point = point.clone();
         if let Some(lr) = point.remove("learning_rate") {
             point.insert("generator_lr".into(), lr.clone());
             point.insert("discriminator_lr".into(), lr);
         }
-        apply_point(self, point)
+        point
     }
 
     /// `batch_size` must split into packs of `pac` rows for the critic.

@@ -137,8 +137,9 @@ impl ModelParams {
 
     /// A user's search space in the seed platform's JSON, checked against this model: known
     /// names, types, ranges, and choices these parameters accept.
-    /// A range is checked at both ends, with the other parameters as they are. An error
-    /// names the dimension's field, `search_space.{name}`.
+    /// Each choice is checked as a trial would be; a range's ends against the parameter's
+    /// bounds and the size of a training step, with the other parameters as they are. An
+    /// error names the dimension's field, `search_space.{name}`.
     pub fn parse_search_space(&self, json: &Value) -> Result<SearchSpace> {
         let mut dims = Vec::new();
         // One name at a time, so that an error names its dimension; in name order, as
@@ -161,17 +162,23 @@ impl ModelParams {
         Ok(SearchSpace::new(dims))
     }
 
-    /// Each choice of a dimension, or both ends of its range, are values these parameters
-    /// accept (once moved onto values the model takes, as a search's points are).
+    /// Each choice of a dimension is a value these parameters accept; both ends of a range
+    /// keep within the parameter's bounds (a value inside may still not fit the others, and
+    /// fails its trial).
     fn check_dimension(&self, d: &Dimension) -> Result<(), String> {
-        let values = match &d.domain {
-            Domain::Choice { values } => values.clone(),
-            Domain::Int { low, high } => vec![(*low).into(), (*high).into()],
-            Domain::Float { low, high, .. } => vec![(*low).into(), (*high).into()],
+        let (values, range) = match &d.domain {
+            Domain::Choice { values } => (values.clone(), false),
+            Domain::Int { low, high } => (vec![(*low).into(), (*high).into()], true),
+            Domain::Float { low, high, .. } => (vec![(*low).into(), (*high).into()], true),
         };
         for v in values {
             let point = Map::from_iter([(d.name.clone(), v.clone())]);
-            self.with_point(&point).map_err(|e| match e {
+            let checked = if range {
+                self.params().check_point_bounds(&point)
+            } else {
+                self.with_point(&point).map(drop)
+            };
+            checked.map_err(|e| match e {
                 ParamError::Invalid { message, .. } => format!("{v} is not valid: {message}"),
                 other => format!("{v} is not valid: {other}"),
             })?;
@@ -233,6 +240,7 @@ trait AnyParams {
     fn search_space(&self) -> SearchSpace;
     fn normalise_point(&self, point: &mut Map<String, Value>);
     fn with_point(&self, point: &Map<String, Value>) -> Result<ModelParams>;
+    fn check_point_bounds(&self, point: &Map<String, Value>) -> Result<()>;
 }
 
 impl<P: Params + Into<ModelParams>> AnyParams for P {
@@ -266,6 +274,10 @@ impl<P: Params + Into<ModelParams>> AnyParams for P {
 
     fn with_point(&self, point: &Map<String, Value>) -> Result<ModelParams> {
         Ok(Params::with_point(self, point)?.into())
+    }
+
+    fn check_point_bounds(&self, point: &Map<String, Value>) -> Result<()> {
+        Params::check_point_bounds(self, point)
     }
 }
 
@@ -404,5 +416,34 @@ mod tests {
         sorted.sort_unstable();
         names.sort_unstable();
         assert_eq!(sorted, names);
+    }
+
+    #[test]
+    fn a_search_space_keeps_its_ranges_within_bounds_and_its_choices_valid() {
+        let ctgan =
+            ModelParams::parse("ctgan", json!({"batch_size": 100}).as_object().unwrap()).unwrap();
+        let field = |space: Value| match ctgan.parse_search_space(&space) {
+            Ok(_) => None,
+            Err(ParamError::SearchField { field, .. }) => Some(field),
+            Err(other) => panic!("{space}: {other}"),
+        };
+        // Inside a range a pac may not divide the batch: that trial fails, the search goes on.
+        assert_eq!(field(json!({"pac": [2, 10]})), None);
+        assert_eq!(field(json!({"learning_rate": [1e-4, 1e-3]})), None);
+        for space in [
+            json!({"pac": [3]}),
+            json!({"pac": [0, 10]}),
+            json!({"embedding_dim": [8, 5000]}),
+            json!({"batch_size": [100, 1_000_000_000]}),
+            json!({"learning_rate": [0, 1e-3]}),
+            json!({"generator_dim": [[128], [1, 2, 3, 4, 5, 6, 7]]}),
+        ] {
+            let name = space.as_object().unwrap().keys().next().unwrap().clone();
+            assert_eq!(field(space), Some(format!("search_space.{name}")));
+        }
+        assert_eq!(
+            field(json!({"pac": [2, 10], "epoch": [1, 2]})),
+            Some("search_space.epoch".into())
+        );
     }
 }

@@ -49,9 +49,25 @@ pub trait Params:
     /// constrains its values jointly).
     fn normalise_point(&self, _point: &mut Map<String, Value>) {}
 
+    /// A search point's values under these parameters' own names (the point as it is,
+    /// unless one searched name stands for several parameters).
+    fn point_fields(&self, point: &Map<String, Value>) -> Map<String, Value> {
+        point.clone()
+    }
+
     /// These parameters with a search point's values, checked.
     fn with_point(&self, point: &Map<String, Value>) -> Result<Self> {
-        apply_point(self, point.clone())
+        apply_point(self, self.point_fields(point))
+    }
+
+    /// Whether a search point's values keep within each parameter's own bound and the
+    /// size of a training step, leaving aside how values fit each other (a `pac` that does
+    /// not divide `batch_size`): what a range's ends must do, while a value inside may
+    /// still fail its trial.
+    fn check_point_bounds(&self, point: &Map<String, Value>) -> Result<()> {
+        let mut point = self.point_fields(point);
+        self.normalise_point(&mut point);
+        check_fields(&merge_point(self, &point)?, Self::FIELDS)
     }
 }
 
