@@ -26,8 +26,8 @@ pub struct RegisterRequest {
         pattern = r"^\s*[^@\s\x00-\x1f\x7f-\x9f]+@[^@\s.\x00-\x1f\x7f-\x9f]+(\.[^@\s.\x00-\x1f\x7f-\x9f]+)+\s*$"
     )]
     pub email: String,
-    /// 10 to 256 characters, at least 5 different ones; not one of the most common
-    /// passwords, nor containing the email address or its name.
+    /// 10 to 256 characters besides the email address (or its name), at least 5 different
+    /// ones; not one of the most common passwords.
     #[schema(min_length = 10, max_length = 256)]
     pub password: String,
     #[schema(max_length = 200)]
