@@ -284,7 +284,7 @@ impl OptimizeRequest {
             if let Some(v) = values.iter().find(|v| !within(v)) {
                 return Err(ParamError::search_field(
                     "search_space.epochs",
-                    format!("{v} epochs is outside this platform's {low} to {high}"),
+                    format!("{v} epochs is outside what this platform trains, {low} to {high}"),
                 ));
             }
         }

@@ -521,6 +521,15 @@ pub(crate) fn check_optimization(
     }
     match models::check_optimization(settings, model, config) {
         Ok(checked) => {
+            let searched = checked.get("search_space").and_then(Value::as_object);
+            for name in searched.into_iter().flat_map(|s| s.keys()) {
+                if input.parameters.contains_key(name) {
+                    v.warnings.push(Problem::new(
+                        format!("parameters.{name}"),
+                        format!("{name} is searched (search_space.{name}); this value is not used"),
+                    ));
+                }
+            }
             let trials = checked.get("n_trials").and_then(Value::as_u64).unwrap_or(0);
             if trials > settings.max_optimization_trials {
                 v.errors.push(Problem::new(
@@ -570,6 +579,23 @@ mod tests {
         let mut v = Validation::default();
         check_rare(Some(p), &m, &mut v);
         v.warnings.into_iter().map(|w| w.message).collect()
+    }
+
+    #[test]
+    fn a_parameter_both_given_and_searched_is_warned_of() {
+        let parameters = json!({"epochs": 30, "batch_size": 100});
+        let input = GenerationInput {
+            model_type: "tvae".into(),
+            parameters: parameters.as_object().unwrap().clone(),
+            optimization: Some(json!({"search_space": {"epochs": [20, 40]}})),
+            ..GenerationInput::default()
+        };
+        let m = models::check("tvae", &input.parameters).unwrap();
+        let mut v = Validation::default();
+        let checked = check_optimization(&Settings::for_tests(), &m, &input, &mut v);
+        assert!(checked.is_some() && v.errors.is_empty(), "{v:?}");
+        let fields: Vec<&str> = v.warnings.iter().map(|w| w.field.as_str()).collect();
+        assert_eq!(fields, ["parameters.epochs"]);
     }
 
     #[test]
