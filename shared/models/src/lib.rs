@@ -136,10 +136,9 @@ impl ModelParams {
     }
 
     /// A user's search space in the seed platform's JSON, checked against this model: known
-    /// names, types, ranges, and choices these parameters accept.
-    /// Each choice is checked as a trial would be; a range's ends against the parameter's
-    /// bounds and the size of a training step, with the other parameters as they are. An
-    /// error names the dimension's field, `search_space.{name}`.
+    /// names and types; each choice as a trial would be; a range's ends against the
+    /// parameter's bounds and the size of a training step, the other parameters as they
+    /// are. An error names the dimension's field, `search_space.{name}`.
     pub fn parse_search_space(&self, json: &Value) -> Result<SearchSpace> {
         let mut dims = Vec::new();
         // One name at a time, so that an error names its dimension; in name order, as
