@@ -21,6 +21,7 @@ use synth_trainer::Outcome;
 synth_tests::both_families!(
     ctgan_parquet_with_a_condition_end_to_end,
     tvae_writes_csv_json_and_xlsx,
+    personal_data_is_generated_never_copied,
     argn_meets_its_conditions_exactly_and_reports_what_it_protects,
     the_seed_flow_creates_then_starts,
     bad_requests_are_refused_and_store_nothing,
@@ -236,6 +237,50 @@ async fn ctgan_parquet_with_a_condition_end_to_end(mut f: synth_tests::Family) {
     );
     let left = synth_tests::object_keys(s.family.backends.objects.as_ref(), "users/").await;
     assert!(!left.iter().any(|k| k.contains(&id)), "{left:?}");
+}
+
+async fn personal_data_is_generated_never_copied(f: synth_tests::Family) {
+    let s = serve(f, settings()).await;
+    let (owner, t) = s.register("ada@example.com").await;
+    let mut csv = String::from("email,amount,city\n");
+    let real: Vec<String> = (0..150).map(|i| format!("person{i}@corp.test")).collect();
+    for (i, email) in real.iter().enumerate() {
+        let city = ["Leeds", "York", "Bath"][i % 3];
+        csv += &format!("{email},{},{city}\n", 10 + i % 37);
+    }
+    let dataset = s
+        .ready_dataset(&t, &owner, "people.csv", csv.into_bytes())
+        .await;
+    for model in ["argn", "tvae"] {
+        let body = json!({"dataset_id": dataset, "sample_size": 100, "output_format": "csv",
+                          "model_config": {"model_type": model, "epochs": 2}});
+        let id = s.started_generation(&t, body).await.id();
+        assert_eq!(s.run_queued_jobs().await, [Outcome::Completed], "{model}");
+        let links = s.get(&format!("/generation/download/{id}"), Some(&t)).await;
+        let table = read_table(
+            &s.fetch(&links.expect(200).data()["data"]).await,
+            FileFormat::Csv,
+        );
+        let ColumnData::Str(emails) = &table.column("email").unwrap().data else {
+            panic!("{model}: emails are text")
+        };
+        assert_eq!(
+            emails.iter().flatten().count(),
+            100,
+            "{model}: no nulls, as in the real"
+        );
+        for e in emails.iter().flatten() {
+            assert!(!real.contains(e), "{model} copied {e}");
+            let (local, domain) = e.split_once('@').unwrap();
+            assert!(domain.starts_with("example."), "{model}: {e}");
+            assert!(local.len() >= 7 && local[..6].chars().all(|c| c.is_ascii_lowercase()));
+        }
+    }
+    // A condition cannot hold a personal column.
+    let body = json!({"dataset_id": dataset, "conditions": {"email": "person1@corp.test"}});
+    let r = s.start_generation(&t, body).await;
+    let r = r.expect_error(400, "VALIDATION_ERROR");
+    assert_eq!(r.body["error"]["details"]["field"], "conditions.email");
 }
 
 async fn tvae_writes_csv_json_and_xlsx(f: synth_tests::Family) {

@@ -97,6 +97,12 @@ pub struct ColumnMetadata {
 }
 
 impl ColumnMetadata {
+    /// Whether the column holds personal data, never learned or copied (generated in the
+    /// real values' shapes): `pii` as given, else whether its sdtype is personal.
+    pub fn is_personal(&self) -> bool {
+        self.pii.unwrap_or(self.sdtype.is_pii())
+    }
+
     pub fn new(sdtype: SdType) -> Self {
         Self {
             sdtype,

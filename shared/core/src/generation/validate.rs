@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use synth_table::{ColumnProfile, Profile, SdType};
+use synth_table::{ColumnMetadata, ColumnProfile, Metadata, Profile, SdType};
 
 use synth_constraints::{Constraint, OnViolation};
 
@@ -104,7 +104,7 @@ pub(crate) fn check(
         Ok(m) => {
             let batch_given = input.parameters.contains_key("batch_size");
             check_model(settings, dataset, &m, batch_given, &mut v);
-            check_rare(profile, &m, &mut v);
+            check_rare(profile, dataset.metadata.as_ref(), &m, &mut v);
             Some(m)
         }
         Err(problem) => {
@@ -220,7 +220,12 @@ fn check_model(
 /// argn never writes a category seen in fewer than `rare_threshold` rows (their rows take the
 /// column's other values; a column with none left writes `_RARE_`, or a missing value): a
 /// column where that is a tenth of the values or more gets a warning before anything trains.
-fn check_rare(profile: Option<&Profile>, m: &CheckedModel, v: &mut Validation) {
+fn check_rare(
+    profile: Option<&Profile>,
+    metadata: Option<&Metadata>,
+    m: &CheckedModel,
+    v: &mut Validation,
+) {
     use synth_models::Params;
     use synth_models::argn::{RARE_TEXT, default_rare_threshold};
     let Some(profile) = profile.filter(|_| m.model_type == synth_models::ArgnParams::NAME) else {
@@ -229,17 +234,24 @@ fn check_rare(profile: Option<&Profile>, m: &CheckedModel, v: &mut Validation) {
     let k = m.parameters["rare_threshold"]
         .as_u64()
         .map_or_else(|| default_rare_threshold(profile.n_rows), |k| k as usize);
-    let discrete = |c: &&ColumnProfile| matches!(c.sdtype, SdType::Categorical | SdType::Boolean);
-    for col in profile.columns.iter().filter(discrete) {
+    // The columns argn learns as categories, as the metadata (overrides included) says.
+    let categorical = |c: &&ColumnProfile| {
+        let meta = metadata.and_then(|m| m.column(&c.name));
+        let key = metadata.is_some_and(|m| m.primary_key.as_deref() == Some(c.name.as_str()));
+        let sdtype = meta.map_or(c.sdtype, |m| m.sdtype);
+        !key && !meta.is_some_and(ColumnMetadata::is_personal)
+            && !matches!(sdtype, SdType::Numerical | SdType::Datetime | SdType::Id)
+    };
+    for col in profile.columns.iter().filter(categorical) {
         let rare = rare_values(col, k);
         if rare > 0 && rare * 10 >= col.count {
             v.warnings.push(Problem::new(
                 "parameters.rare_threshold",
                 format!(
-                    "column {:?}: {rare} of its {} values are categories seen in fewer than \
-                     {k} rows, which argn does not write, to keep them private: their rows take \
-                     the column's other values (a column with none left writes {RARE_TEXT}, or \
-                     a missing value); rare_threshold 1 writes them",
+                    "column {:?}: about {rare} of its {} values are categories seen in fewer \
+                     than {k} rows, which argn does not write, to keep them private: their rows \
+                     take the column's other values (a column with none left writes \
+                     {RARE_TEXT}, or a missing value); rare_threshold 1 writes them",
                     col.name, col.count
                 ),
             ));
@@ -248,7 +260,8 @@ fn check_rare(profile: Option<&Profile>, m: &CheckedModel, v: &mut Validation) {
 }
 
 /// How many of a column's values are categories seen in fewer than `k` rows, as far as its
-/// most frequent categories tell: past the least frequent of them, every category is rarer.
+/// profile tells: the listed (most frequent) categories exactly; the others, all rarer than
+/// the least listed, are counted rare when it is, or when they average fewer than `k` rows.
 fn rare_values(col: &ColumnProfile, k: usize) -> usize {
     let listed: usize = col.top.iter().map(|c| c.count).sum();
     let rare_listed: usize = col
@@ -257,13 +270,13 @@ fn rare_values(col: &ColumnProfile, k: usize) -> usize {
         .filter(|c| c.count < k)
         .map(|c| c.count)
         .sum();
-    let rest_rare = col.top.iter().any(|c| c.count < k);
-    rare_listed
-        + if rest_rare {
-            col.count.saturating_sub(listed)
-        } else {
-            0
-        }
+    let (rest_rows, rest_categories) = (
+        col.count.saturating_sub(listed),
+        col.distinct.saturating_sub(col.top.len()),
+    );
+    let rest_rare = col.top.iter().any(|c| c.count < k)
+        || (rest_categories > 0 && rest_rows < rest_categories * k);
+    rare_listed + if rest_rare { rest_rows } else { 0 }
 }
 
 /// Conditions name columns of the dataset: a discrete column equals a value it holds; a
@@ -286,6 +299,13 @@ fn check_conditions(
             continue;
         };
         let ordered = matches!(meta.sdtype, SdType::Numerical | SdType::Datetime);
+        if meta.is_personal() && meta.sdtype.is_statistical() {
+            v.errors.push(Problem::new(
+                field,
+                format!("column {column:?} is personal data (pii): its values are generated, not learned, so a condition cannot hold them"),
+            ));
+            continue;
+        }
         if !meta.sdtype.is_statistical() {
             v.errors.push(Problem::new(
                 field,
@@ -577,7 +597,7 @@ mod tests {
     fn warnings(p: &Profile, parameters: Value) -> Vec<String> {
         let m = models::check("argn", parameters.as_object().unwrap()).unwrap();
         let mut v = Validation::default();
-        check_rare(Some(p), &m, &mut v);
+        check_rare(Some(p), None, &m, &mut v);
         v.warnings.into_iter().map(|w| w.message).collect()
     }
 
@@ -613,8 +633,32 @@ mod tests {
         // CTGAN and TVAE write every category.
         let m = models::check("ctgan", &serde_json::Map::new()).unwrap();
         let mut v = Validation::default();
-        check_rare(Some(&mostly_common), &m, &mut v);
+        check_rare(Some(&mostly_common), None, &m, &mut v);
         assert!(v.warnings.is_empty());
+    }
+
+    #[test]
+    fn argn_warns_of_unique_text_but_not_of_personal_data() {
+        let p: Profile = serde_json::from_value(json!({
+            "n_rows": 200, "n_columns": 1, "preview": [],
+            "columns": [{"name": "note", "sdtype": "text", "count": 200, "nulls": 0,
+                         "distinct": 200}],
+        }))
+        .unwrap();
+        let m = models::check("argn", &serde_json::Map::new()).unwrap();
+        let warned = |metadata: Option<&Metadata>| {
+            let mut v = Validation::default();
+            check_rare(Some(&p), metadata, &m, &mut v);
+            v.warnings.len()
+        };
+        assert_eq!(warned(None), 1);
+        let personal = Metadata::new(vec![("note".into(), ColumnMetadata::new(SdType::Email))]);
+        assert_eq!(warned(Some(&personal)), 0);
+        let numbers = Metadata::new(vec![(
+            "note".into(),
+            ColumnMetadata::new(SdType::Numerical),
+        )]);
+        assert_eq!(warned(Some(&numbers)), 0);
     }
 
     #[test]
@@ -627,7 +671,9 @@ mod tests {
             rare(&[vec![30; 10], vec![2; 10], vec![1; 40]].concat(), 3),
             20 + 40
         );
-        // The least listed is common: nothing is known of the unlisted, none counted.
-        assert_eq!(rare(&[vec![30; 20], vec![2; 5]].concat(), 3), 0);
+        // The least listed is common: the unlisted count as rare when they average fewer
+        // than k rows (5 of 2 rows each), not otherwise (5 of 4).
+        assert_eq!(rare(&[vec![30; 20], vec![2; 5]].concat(), 3), 10);
+        assert_eq!(rare(&[vec![30; 20], vec![4; 5]].concat(), 3), 0);
     }
 }

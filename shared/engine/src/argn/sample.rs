@@ -119,7 +119,7 @@ pub fn resolve(
             .ok_or_else(|| bad(format!("unknown column {column:?}")))?;
         let j = modelled.iter().position(|&m| m == i).ok_or_else(|| {
             bad(format!(
-                "column {column:?} is an id: its values are generated, not learned"
+                "column {column:?} is an id or personal data: its values are generated, not learned"
             ))
         })?;
         match (&tokenizer.columns[i], &cond.test) {

@@ -167,6 +167,13 @@ impl Tokenizer {
                     ))
                 })?;
                 let is_key = metadata.primary_key.as_deref() == Some(name);
+                let email = meta.sdtype == SdType::Email;
+                let personal = (!is_key && meta.is_personal())
+                    .then(|| IdTransform::personal(name, &col.data, email))
+                    .flatten();
+                if let Some(personal) = personal {
+                    return Ok(Codec::Id(personal));
+                }
                 Ok(match (is_key, meta.sdtype) {
                     (true, _) | (_, SdType::Id) => Codec::Id(IdTransform::fit(name, &col.data)),
                     (_, SdType::Numerical | SdType::Datetime) => {
@@ -330,7 +337,7 @@ impl Codec {
         match self {
             Codec::Discrete(d) => d.decode(tokens),
             Codec::Numeric(b) => b.decode(tokens, range, rng),
-            Codec::Id(i) => i.generate(tokens.len()),
+            Codec::Id(i) => i.generate(tokens.len(), rng),
         }
     }
 }

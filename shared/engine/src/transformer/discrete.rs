@@ -16,6 +16,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 use synth_table::ColumnData;
 
+use super::personal::Shapes;
 use super::{Shares, Span, argmax, largest_remainders};
 use crate::random::{EngineRng, weighted_index};
 
@@ -351,7 +352,8 @@ pub(crate) fn keys_to_column(repr: ValueRepr, keys: &[Option<&str>]) -> ColumnDa
     }
 }
 
-/// Regenerates a key column: unique values, never learned from the real ones.
+/// Regenerates a column never learned from the real one: a key (unique values) or personal
+/// data (values of the real shapes, see [`Shapes`]).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct IdTransform {
     pub name: String,
@@ -365,6 +367,9 @@ pub struct IdTransform {
     prefix: String,
     #[serde(default)]
     suffix: String,
+    /// Personal data (not a key): values of the real ones' shapes, generated afresh.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    personal: Option<Shapes>,
 }
 
 /// The longest text all `keys` start with (`rev`: end with) that holds no digit.
@@ -415,12 +420,37 @@ impl IdTransform {
             width,
             prefix,
             suffix,
+            personal: None,
         }
     }
 
-    /// `n` unique values; strings are numbered rows in the real keys' prefix and suffix,
-    /// integers count up from the real minimum.
-    pub fn generate(&self, n: usize) -> ColumnData {
+    /// A personal column (see [`Shapes`]), or `None` for one of a representation shapes do
+    /// not fit (it is learned as any other column).
+    pub fn personal(name: &str, data: &ColumnData, email: bool) -> Option<Self> {
+        let repr = repr_of(data);
+        Shapes::fits(repr).then(|| Self {
+            name: name.to_owned(),
+            repr,
+            start: 0,
+            width: 0,
+            prefix: String::new(),
+            suffix: String::new(),
+            personal: Some(Shapes::fit(data, email)),
+        })
+    }
+
+    /// Whether it regenerates a key (unique values), not personal data.
+    pub fn is_key(&self) -> bool {
+        self.personal.is_none()
+    }
+
+    /// `n` values: a personal column's in the real shapes, drawn from `rng`; keys unique,
+    /// strings numbered rows in the real keys' prefix and suffix, integers counting up from
+    /// the real minimum.
+    pub fn generate(&self, n: usize, rng: &mut EngineRng) -> ColumnData {
+        if let Some(shapes) = &self.personal {
+            return shapes.generate(n, self.repr, rng);
+        }
         let ints = (0..n as i64).map(|i| Some(self.start + i));
         match self.repr {
             ValueRepr::Int => ColumnData::Int(ints.collect()),
@@ -444,7 +474,8 @@ mod tests {
     }
 
     fn generated(v: &[&str], n: usize) -> Vec<String> {
-        let ColumnData::Str(out) = IdTransform::fit("id", &keys(v)).generate(n) else {
+        let ColumnData::Str(out) = IdTransform::fit("id", &keys(v)).generate(n, &mut rng_for(0, 0))
+        else {
             panic!("string keys")
         };
         out.into_iter().flatten().collect()

@@ -3,23 +3,27 @@
 //! value sets. Continuous columns (numerical, datetime) use mode-specific normalisation
 //! ([`continuous`]); discrete columns (categorical, boolean; text, email and phone are
 //! treated as categorical with the same frequency cut-off) are one-hot ([`discrete`]); `id`
-//! columns are not modelled and are regenerated unique.
+//! columns are not modelled and are regenerated unique, and personal data (emails, phone
+//! numbers, columns marked `pii`) is not modelled and is generated in the real shapes
+//! ([`personal`]).
 
 pub mod continuous;
 pub mod discrete;
 pub mod gmm;
+pub mod personal;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use synth_table::{Column, ColumnData, Metadata, SdType, Table};
+use synth_table::{Column, ColumnData, ColumnMetadata, Metadata, SdType, Table};
 
 use crate::condition::{Condition, Test};
 use crate::error::{EngineError, Result};
 use crate::random::rng_for;
 use continuous::ContinuousTransform;
 use discrete::{DiscreteTransform, IdTransform};
+use personal::Shapes;
 
 /// Knobs of the transformer; the defaults are the reference implementation's.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -173,10 +177,24 @@ enum Kind {
     Continuous,
     Discrete,
     Id,
+    /// Personal data, generated in the real values' shapes (`email`: at example domains).
+    Personal {
+        email: bool,
+    },
 }
 
-fn kind_of(sdtype: SdType) -> Kind {
-    match sdtype {
+/// How a column is represented: a key or personal data (that shapes can stand for) is
+/// regenerated, the rest by sdtype.
+fn kind_of(meta: &ColumnMetadata, is_key: bool, data: &ColumnData) -> Kind {
+    if is_key {
+        return Kind::Id;
+    }
+    if meta.is_personal() && Shapes::fits(discrete::repr_of(data)) {
+        return Kind::Personal {
+            email: meta.sdtype == SdType::Email,
+        };
+    }
+    match meta.sdtype {
         SdType::Numerical | SdType::Datetime => Kind::Continuous,
         SdType::Categorical | SdType::Boolean | SdType::Text | SdType::Email | SdType::Phone => {
             Kind::Discrete
@@ -233,7 +251,7 @@ impl DataTransformer {
             ));
         }
         described(table, metadata)?;
-        let jobs: Vec<(usize, &str, SdType, &ColumnData)> = metadata
+        let jobs: Vec<(usize, &str, Kind, &ColumnData)> = metadata
             .columns
             .iter()
             .enumerate()
@@ -247,18 +265,18 @@ impl DataTransformer {
                 Ok((
                     i,
                     name.as_str(),
-                    if is_key { SdType::Id } else { meta.sdtype },
+                    kind_of(meta, is_key, &col.data),
                     &col.data,
                 ))
             })
             .collect::<Result<_>>()?;
         let columns = jobs
             .into_par_iter()
-            .map(|(i, name, sdtype, data)| {
+            .map(|(i, name, kind, data)| {
                 if stop.is_some_and(|s| s.load(Ordering::SeqCst)) {
                     return Err(EngineError::Stopped);
                 }
-                Ok(match kind_of(sdtype) {
+                Ok(match kind {
                     Kind::Continuous => {
                         ColumnTransform::Continuous(Box::new(ContinuousTransform::fit(
                             name,
@@ -273,6 +291,10 @@ impl DataTransformer {
                         options.max_categories,
                     )),
                     Kind::Id => ColumnTransform::Id(IdTransform::fit(name, data)),
+                    Kind::Personal { email } => ColumnTransform::Id(
+                        IdTransform::personal(name, data, email)
+                            .expect("a representation shapes fit"),
+                    ),
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -392,7 +414,9 @@ impl DataTransformer {
                     ColumnTransform::Discrete(d) => {
                         d.decode(&rows(), shares, &mut rng_for(seed, 3000 + i as u64))
                     }
-                    ColumnTransform::Id(id) => id.generate(n_rows),
+                    ColumnTransform::Id(id) => {
+                        id.generate(n_rows, &mut rng_for(seed, 7000 + i as u64))
+                    }
                 };
                 Column {
                     name: ct.name().to_owned(),
@@ -470,7 +494,7 @@ impl DataTransformer {
                 })
             }
             (ColumnTransform::Id(_), _) => Err(EngineError::InvalidCondition(format!(
-                "column {column:?} is an id: its values are generated, not learned"
+                "column {column:?} is an id or personal data: its values are generated, not learned"
             ))),
         }
     }
@@ -481,9 +505,11 @@ impl DataTransformer {
         let n = table.n_rows();
         for ct in &self.columns {
             if let ColumnTransform::Id(id) = ct
+                && id.is_key()
                 && let Some(c) = table.columns.iter_mut().find(|c| c.name == id.name)
             {
-                c.data = id.generate(n);
+                // Keys draw nothing at random.
+                c.data = id.generate(n, &mut rng_for(self.seed, 0));
             }
         }
     }
@@ -634,9 +660,46 @@ mod tests {
             ("when".into(), ColumnMetadata::new(SdType::Datetime)),
             ("colour".into(), ColumnMetadata::new(SdType::Categorical)),
             ("flag".into(), ColumnMetadata::new(SdType::Boolean)),
-            ("email".into(), ColumnMetadata::new(SdType::Email)),
+            // Declared not personal: learned as text is (personal data is tested below).
+            (
+                "email".into(),
+                ColumnMetadata {
+                    pii: Some(false),
+                    ..ColumnMetadata::new(SdType::Email)
+                },
+            ),
         ]);
         (table, meta)
+    }
+
+    #[test]
+    fn personal_columns_are_generated_never_copied() {
+        let (table, mut meta) = sample_table(400);
+        meta.columns
+            .iter_mut()
+            .find(|(n, _)| n == "email")
+            .unwrap()
+            .1 = ColumnMetadata::new(SdType::Email);
+        let t = DataTransformer::fit(&table, &meta, &TransformerOptions::default(), 5).unwrap();
+        let enc = t.transform(&table).unwrap();
+        let back = t.inverse(&enc.data, 400, 9, Shares::Real).unwrap();
+        let (ColumnData::Str(real), ColumnData::Str(got)) = (
+            &table.column("email").unwrap().data,
+            &back.column("email").unwrap().data,
+        ) else {
+            panic!("emails are strings")
+        };
+        let real_set: std::collections::HashSet<_> = real.iter().flatten().collect();
+        assert!(got.iter().flatten().all(|v| !real_set.contains(v)));
+        assert!(got.iter().flatten().all(|v| v.contains("@example.")));
+        let nulls = got.iter().filter(|v| v.is_none()).count();
+        assert!(
+            (60..140).contains(&nulls),
+            "{nulls} nulls of 400, a quarter real"
+        );
+        // Nor can a sample be asked to meet one.
+        let condition = Condition::equals("email", "user1@x.org");
+        assert!(t.resolve(&condition).is_err());
     }
 
     #[test]

@@ -1,0 +1,187 @@
+//! Personal data — emails, phone numbers, any column marked `pii` — is never learned and
+//! never copied: a model would hand real addresses back (a categorical column's values are
+//! real ones by design). Such a column is generated as SDV anonymises it, with values of the
+//! real ones' shapes and none of their characters: each letter and digit of a real value is
+//! replaced by a random one, its punctuation kept (`+44 (20) 7946-0958` keeps its layout), and
+//! an email is written at one of the domains reserved for examples (RFC 2606), so a generated
+//! address never reaches anyone. Only shapes are kept (`aaaa.aaaaa`, `+99 (99) 9999-9999`),
+//! never a real value, so a saved model holds no personal data either.
+//!
+//! Written by hand: fake-data crates draw from fixed formats (US phone numbers, Lorem
+//! words), not from the shapes of the table at hand.
+
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use synth_table::ColumnData;
+
+use super::discrete::{ValueRepr, value_key};
+use crate::random::{EngineRng, weighted_index};
+
+/// Most shapes kept; rarer ones are left out (their rows take the kept shapes).
+const MAX_SHAPES: usize = 50;
+
+/// The domains generated emails are written at (reserved for examples, RFC 2606).
+const EXAMPLE_DOMAINS: [&str; 3] = ["example.com", "example.net", "example.org"];
+
+/// The shapes of a personal column's real values, and how many were null.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Shapes {
+    /// Emails: shapes of the part before the `@`; generated ones get an example domain.
+    email: bool,
+    /// Shapes (lowercase letter `a`, uppercase `A`, digit `9`, anything else as it is), most
+    /// frequent first, with their counts.
+    shapes: Vec<(String, u64)>,
+    nulls: u64,
+    rows: u64,
+}
+
+/// A value's shape: what it holds where, without what it holds.
+fn shape_of(value: &str) -> String {
+    value
+        .chars()
+        .map(|c| {
+            if c.is_ascii_digit() || c.is_numeric() {
+                '9'
+            } else if c.is_uppercase() {
+                'A'
+            } else if c.is_alphabetic() {
+                'a'
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+impl Shapes {
+    /// Whether a column of this representation can be generated from shapes (text and
+    /// numbers; a personal boolean or datetime column is learned as any other).
+    pub fn fits(repr: ValueRepr) -> bool {
+        matches!(repr, ValueRepr::Str | ValueRepr::Int | ValueRepr::Float)
+    }
+
+    pub fn fit(data: &ColumnData, email: bool) -> Self {
+        let mut counts: std::collections::HashMap<String, u64> = Default::default();
+        let mut nulls = 0;
+        for i in 0..data.len() {
+            let Some(v) = value_key(data, i) else {
+                nulls += 1;
+                continue;
+            };
+            let local = match v.rsplit_once('@') {
+                Some((local, _)) if email => local,
+                _ => v.as_str(),
+            };
+            *counts.entry(shape_of(local)).or_default() += 1;
+        }
+        let mut shapes: Vec<(String, u64)> = counts.into_iter().collect();
+        shapes.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        shapes.truncate(MAX_SHAPES);
+        Self {
+            email,
+            shapes,
+            nulls,
+            rows: data.len() as u64,
+        }
+    }
+
+    /// `n` values of the real shapes, in their real shares, nulls in theirs.
+    pub fn generate(&self, n: usize, repr: ValueRepr, rng: &mut EngineRng) -> ColumnData {
+        let weights: Vec<f64> = self.shapes.iter().map(|(_, c)| *c as f64).collect();
+        let null_share = self.nulls as f64 / self.rows.max(1) as f64;
+        let values = (0..n).map(|_| {
+            if self.shapes.is_empty() || rng.random::<f64>() < null_share {
+                return None;
+            }
+            let shape = &self.shapes[weighted_index(rng, &weights)].0;
+            let mut v = fill(shape, rng);
+            if self.email {
+                v = format!("{v}@{}", EXAMPLE_DOMAINS[rng.random_range(0..3)]);
+            }
+            Some(v)
+        });
+        match repr {
+            ValueRepr::Int => ColumnData::Int(values.map(|v| v?.parse().ok()).collect()),
+            ValueRepr::Float => ColumnData::Float(values.map(|v| v?.parse().ok()).collect()),
+            _ => ColumnData::Str(values.collect()),
+        }
+    }
+}
+
+/// A value of `shape`: random letters and digits where the shape has them.
+fn fill(shape: &str, rng: &mut EngineRng) -> String {
+    let letter = |rng: &mut EngineRng| (b'a' + rng.random_range(0..26u8)) as char;
+    shape
+        .chars()
+        .map(|c| match c {
+            'a' => letter(rng),
+            'A' => letter(rng).to_ascii_uppercase(),
+            '9' => (b'0' + rng.random_range(0..10u8)) as char,
+            other => other,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::random::rng_for;
+
+    fn strings(v: &[Option<&str>]) -> ColumnData {
+        ColumnData::Str(v.iter().map(|s| s.map(str::to_owned)).collect())
+    }
+
+    #[test]
+    fn emails_keep_their_shapes_and_go_to_example_domains() {
+        let real: Vec<String> = (0..200).map(|i| format!("user{i}@ex.com")).collect();
+        let mut column: Vec<Option<&str>> = real.iter().map(|s| Some(s.as_str())).collect();
+        column.extend([None; 50]);
+        let shapes = Shapes::fit(&strings(&column), true);
+        let ColumnData::Str(out) = shapes.generate(1000, ValueRepr::Str, &mut rng_for(1, 1)) else {
+            panic!("text")
+        };
+        let nulls = out.iter().filter(|v| v.is_none()).count();
+        assert!(
+            (150..250).contains(&nulls),
+            "{nulls} nulls of 1000, 20% real"
+        );
+        for v in out.iter().flatten() {
+            assert!(!real.contains(v), "{v} is a real address");
+            let (local, domain) = v.split_once('@').unwrap();
+            assert!(EXAMPLE_DOMAINS.contains(&domain), "{v}");
+            assert!(
+                ["aaaa9", "aaaa99", "aaaa999"].contains(&shape_of(local).as_str()),
+                "{v}"
+            );
+        }
+        // Nothing real is kept, only shapes.
+        let saved = serde_json::to_string(&shapes).unwrap();
+        assert!(
+            !saved.contains("user") && !saved.contains("ex.com"),
+            "{saved}"
+        );
+    }
+
+    #[test]
+    fn phone_numbers_keep_their_layout_and_numbers_stay_numbers() {
+        let phones = strings(&[Some("+44 (20) 7946-0958"), Some("+44 (20) 7946-0959")]);
+        let shapes = Shapes::fit(&phones, false);
+        let ColumnData::Str(out) = shapes.generate(20, ValueRepr::Str, &mut rng_for(2, 1)) else {
+            panic!("text")
+        };
+        for v in out.iter().flatten() {
+            assert_eq!(shape_of(v), "+99 (99) 9999-9999", "{v}");
+        }
+        let ids = ColumnData::Int(vec![Some(123_456_789), Some(987_654_321), None]);
+        let shapes = Shapes::fit(&ids, false);
+        let ColumnData::Int(out) = shapes.generate(30, ValueRepr::Int, &mut rng_for(3, 1)) else {
+            panic!("integers")
+        };
+        assert!(
+            out.iter()
+                .flatten()
+                .all(|&x| (0..1_000_000_000).contains(&x))
+        );
+        assert!(out.iter().flatten().count() > 10);
+    }
+}
