@@ -968,6 +968,14 @@ async fn the_concurrency_limit_holds(f: synth_tests::Family) {
         .expect(429);
     let message = &over.body["error"]["message"];
     assert!(says(message, "MAX_CONCURRENT_GENERATIONS"), "{}", over.body);
+    // The refused start stored nothing.
+    let listed = s.get("/generation/requests", Some(&t)).await.expect(200);
+    assert_eq!(
+        listed.data()["items"].as_array().unwrap().len(),
+        1,
+        "{}",
+        listed.body
+    );
     assert_eq!(s.run_queued_jobs().await, [Outcome::Completed]);
     assert_eq!(
         s.start_generation(&t, tvae(&dataset, "csv")).await.status,

@@ -163,6 +163,10 @@ impl Generations {
         let Some(checked) = checked else {
             return Err(refused(&v));
         };
+        // A start the owner's limit refuses stores nothing.
+        if start && !self.settings.require_approval {
+            self.check_room(owner).await?;
+        }
         let r = new_request(owner, &dataset, input, checked);
         let put = vec![TxOp::Put {
             item: item(&r)?,
@@ -173,10 +177,35 @@ impl Generations {
             .commit(self.records.as_ref(), put)
             .await?;
         tracing::info!(request_id = %r.id, dataset_id = %r.dataset_id, model = %r.model_type, "generation request created");
-        if start {
-            return self.start_request(r).await;
+        if !start {
+            return Ok(r);
         }
-        Ok(r)
+        match self.start_request(r.clone()).await {
+            // Another start took the last slot meanwhile: this one ends, saying why.
+            Err(limit @ ServiceError::RateLimited { .. }) => {
+                let update = Update::default()
+                    .set(
+                        "error",
+                        "not started: MAX_CONCURRENT_GENERATIONS were running",
+                    )
+                    .set("finished_at", Utc::now().to_rfc3339());
+                self.move_to(&r, RequestStatus::Cancelled, update).await?;
+                Err(limit)
+            }
+            started => started,
+        }
+    }
+
+    /// Refuse a start when the owner already has MAX_CONCURRENT_GENERATIONS requests queued
+    /// or running (enqueueing holds the limit in its transaction; this refuses before
+    /// anything is stored).
+    async fn check_room(&self, owner: &str) -> ServiceResult<()> {
+        let max = self.settings.max_concurrent_generations as i64;
+        let active = self.records.get(&active_key(owner)).await?;
+        match active.and_then(|a| a.i64("count")) {
+            Some(n) if n >= max => Err(limit_reached(max)),
+            _ => Ok(()),
+        }
     }
 
     /// Change a pending request's hyperparameter search (`None`: none) before it starts.
@@ -288,13 +317,7 @@ impl Generations {
         match tally.commit(self.records.as_ref(), ops).await {
             Ok(()) => {}
             Err(PortError::TransactionCanceled { failed }) if failed.contains(&1) => {
-                return Err(ServiceError::RateLimited {
-                    message: format!(
-                        "you have {max} generation requests queued or running \
-                         (MAX_CONCURRENT_GENERATIONS); start this one when one finishes"
-                    ),
-                    retry_after_seconds: 60,
-                });
+                return Err(limit_reached(max));
             }
             Err(PortError::TransactionCanceled { failed }) if failed.contains(&2) => {
                 return Err(ServiceError::Conflict(
@@ -660,6 +683,17 @@ impl Generations {
     /// effort: the change itself is already stored.
     pub(crate) async fn notify(&self, event: &str, r: &GenerationRequest, extra: Value) {
         notify(self.topic.as_ref(), event, r, extra).await;
+    }
+}
+
+/// The owner has `max` requests queued or running.
+fn limit_reached(max: i64) -> ServiceError {
+    ServiceError::RateLimited {
+        message: format!(
+            "you have {max} generation requests queued or running \
+             (MAX_CONCURRENT_GENERATIONS); start this one when one finishes"
+        ),
+        retry_after_seconds: 60,
     }
 }
 
