@@ -10,7 +10,7 @@ use polars::prelude::*;
 use rust_xlsxwriter::Workbook;
 use synth_table::{ColumnData, Metadata, Table};
 
-use crate::datetime::{DEFAULT_DATETIME_FORMAT, DateFormatter};
+use crate::datetime::{DEFAULT_DATETIME_FORMAT, DateFormatter, format_for_values};
 use crate::formula::neutralise;
 use crate::{DataError, FileFormat};
 
@@ -83,11 +83,16 @@ fn serialise(
     Ok(buf)
 }
 
-fn datetime_format<'a>(metadata: &'a Metadata, column: &str) -> &'a str {
-    metadata
-        .column(column)
-        .and_then(|m| m.datetime_format.as_deref())
-        .unwrap_or(DEFAULT_DATETIME_FORMAT)
+/// The column's datetime format; without one (a datetime column declared categorical, say),
+/// the one its values need: a date alone when all are midnight.
+fn datetime_format<'a>(metadata: &'a Metadata, column: &synth_table::Column) -> &'a str {
+    let given = metadata
+        .column(&column.name)
+        .and_then(|m| m.datetime_format.as_deref());
+    given.unwrap_or(match &column.data {
+        ColumnData::Datetime(v) => format_for_values(v),
+        _ => DEFAULT_DATETIME_FORMAT,
+    })
 }
 
 fn to_frame(table: &Table, metadata: &Metadata, format: FileFormat) -> PolarsResult<DataFrame> {
@@ -117,7 +122,7 @@ fn to_frame(table: &Table, metadata: &Metadata, format: FileFormat) -> PolarsRes
                     Series::new(name, v).cast(&DataType::Datetime(TimeUnit::Microseconds, None))?
                 }
                 ColumnData::Datetime(v) => {
-                    let formatter = DateFormatter::new(datetime_format(metadata, &c.name));
+                    let formatter = DateFormatter::new(datetime_format(metadata, c));
                     let text: Vec<Option<String>> =
                         v.iter().map(|t| t.map(|t| formatter.format(t))).collect();
                     Series::new(name, text)
@@ -141,7 +146,7 @@ fn write_xlsx(table: &Table, metadata: &Metadata) -> Result<Vec<u8>, String> {
     for (j, col) in table.columns.iter().enumerate() {
         let c = j as u16;
         sheet.write_string(0, c, neutralise(&col.name)).map_err(e)?;
-        let formatter = DateFormatter::new(datetime_format(metadata, &col.name));
+        let formatter = DateFormatter::new(datetime_format(metadata, col));
         for r in 0..col.data.len() {
             let row = r as u32 + 1;
             match &col.data {
@@ -170,4 +175,36 @@ fn write_xlsx(table: &Table, metadata: &Metadata) -> Result<Vec<u8>, String> {
         }
     }
     book.save_to_buffer().map_err(e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use synth_table::{Column, ColumnMetadata, SdType};
+
+    #[test]
+    fn datetimes_without_a_format_are_written_as_their_values_need() {
+        let day = 86_400_000_000i64;
+        let table = Table::new(vec![
+            Column {
+                name: "signup".into(),
+                data: ColumnData::Datetime(vec![Some(day), None]),
+            },
+            Column {
+                name: "seen".into(),
+                data: ColumnData::Datetime(vec![Some(day + 3_600_000_000), None]),
+            },
+        ])
+        .unwrap();
+        // Declared categorical (no datetime_format): the dates stay dates.
+        let metadata = Metadata::new(vec![
+            ("signup".into(), ColumnMetadata::new(SdType::Categorical)),
+            ("seen".into(), ColumnMetadata::new(SdType::Categorical)),
+        ]);
+        let csv = write_bytes(&table, &metadata, FileFormat::Csv).unwrap();
+        assert_eq!(
+            String::from_utf8(csv).unwrap(),
+            "signup,seen\n1970-01-02,1970-01-02 01:00:00\n,\n"
+        );
+    }
 }
