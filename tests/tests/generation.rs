@@ -563,6 +563,11 @@ async fn bad_requests_are_refused_and_store_nothing(f: synth_tests::Family) {
             json!({"conditions": {"body_mass_g": {}}}),
             "conditions.body_mass_g",
         ),
+        // Whole grams: no penguin weighs 3750.5.
+        (
+            json!({"conditions": {"body_mass_g": 3750.5}}),
+            "conditions.body_mass_g",
+        ),
         (
             json!({"optimization_config": {"enabled": true, "n_trials": 0}}),
             "optimization_config.n_trials",

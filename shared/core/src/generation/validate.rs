@@ -327,6 +327,7 @@ fn check_conditions(
         };
         let checked = match checked {
             Ok(c) if meta.sdtype == SdType::Numerical => numeric_condition(profile, column, c),
+            Ok(c) if meta.sdtype == SdType::Datetime => datetime_condition(meta, column, c),
             other => other,
         };
         match checked {
@@ -402,10 +403,16 @@ fn numeric_condition(profile: Option<&Profile>, column: &str, c: Value) -> Resul
         Value::Object(ops) => ops.iter().map(|(op, v)| number(op, v)).collect(),
         v => number("==", v).map(|e| vec![e]),
     }?;
-    let summary = profile
-        .and_then(|p| p.columns.iter().find(|col| col.name == column))
-        .and_then(|col| col.numeric.as_ref());
-    let Some(s) = summary else {
+    let profiled = profile.and_then(|p| p.columns.iter().find(|col| col.name == column));
+    let whole = profiled.is_some_and(|col| col.decimals == Some(0));
+    if let Some((_, x)) = ends.iter().find(|(op, x)| op == "==" && x.fract() != 0.0)
+        && whole
+    {
+        return Err(format!(
+            "column {column:?} holds whole numbers: no value of it is {x}"
+        ));
+    }
+    let Some(s) = profiled.and_then(|col| col.numeric.as_ref()) else {
         return Ok(c);
     };
     let possible = ends.iter().all(|(op, x)| match op.as_str() {
@@ -422,6 +429,36 @@ fn numeric_condition(profile: Option<&Profile>, column: &str, c: Value) -> Resul
             "no value of column {column:?} meets it: its values run from {} to {}",
             s.min, s.max
         ))
+    }
+}
+
+/// A datetime condition's dates must read in the column's format or ISO 8601, as the job
+/// reads them; a range's ends in order.
+fn datetime_condition(meta: &ColumnMetadata, column: &str, c: Value) -> Result<Value, String> {
+    use synth_constraints::{spec::Scalar, values::scalar};
+    let read = |op: &str, v: &Value| {
+        let text = v.as_str().unwrap_or_default();
+        scalar(&Scalar::Text(text.to_owned()), column, meta)
+            .map(|t| (op.to_owned(), t))
+            .map_err(|_| {
+                let format = meta.datetime_format.as_deref().unwrap_or("%Y-%m-%d");
+                format!("{text:?} is not a date of column {column:?} ({format}, or ISO 8601)")
+            })
+    };
+    let ends: Vec<(String, f64)> = match &c {
+        Value::Object(ops) => ops.iter().map(|(op, v)| read(op, v)).collect(),
+        v => read("==", v).map(|e| vec![e]),
+    }?;
+    let end = |prefix: char| {
+        ends.iter()
+            .find(|(op, _)| op.starts_with(prefix))
+            .map(|e| e.1)
+    };
+    match (end('>'), end('<')) {
+        (Some(low), Some(high)) if low > high => Err(format!(
+            "the range of column {column:?} is inverted: its low end is after its high end"
+        )),
+        _ => Ok(c),
     }
 }
 
@@ -599,6 +636,21 @@ mod tests {
         let mut v = Validation::default();
         check_rare(Some(p), None, &m, &mut v);
         v.warnings.into_iter().map(|w| w.message).collect()
+    }
+
+    #[test]
+    fn datetime_conditions_read_as_the_job_reads_them() {
+        let meta = ColumnMetadata {
+            datetime_format: Some("%d.%m.%Y".into()),
+            ..ColumnMetadata::new(SdType::Datetime)
+        };
+        let ok = |c: Value| datetime_condition(&meta, "signup", c).is_ok();
+        assert!(ok(json!("26.09.2021")));
+        assert!(ok(json!("2021-09-26")));
+        assert!(ok(json!({">=": "01.01.2021", "<": "2022-01-01"})));
+        assert!(!ok(json!("26/09/2021")));
+        assert!(!ok(json!({">=": "garbage"})));
+        assert!(!ok(json!({">=": "2022-01-01", "<": "01.01.2021"})));
     }
 
     #[test]
