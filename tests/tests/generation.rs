@@ -657,6 +657,23 @@ async fn bad_requests_are_refused_and_store_nothing(f: synth_tests::Family) {
         .await
         .expect(400);
     assert_eq!(not_ready.body["error"]["details"]["field"], "dataset_id");
+    // Five rows: too few to learn from rather than copy.
+    let five = "x,colour\n1,red\n2,blue\n3,red\n4,green\n5,blue\n";
+    let five = s.ready_dataset(&t, &owner, "five.csv", five.into()).await;
+    let r = s
+        .start_generation(&t, with(json!({"dataset_id": five})))
+        .await;
+    let r = r.expect_error(400, "VALIDATION_ERROR");
+    assert_eq!(
+        r.body["error"]["details"]["field"], "dataset_id",
+        "{}",
+        r.body
+    );
+    assert!(
+        says(&r.body["error"]["message"], "at least 10"),
+        "{}",
+        r.body
+    );
     // Only keys and free text: nothing to learn or score, refused before anything runs.
     let mut keys = String::from("id,note\n");
     for i in 0..30 {

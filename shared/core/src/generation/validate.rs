@@ -75,6 +75,14 @@ pub(crate) fn check(
              and free text: nothing a model learns and a report scores. Set a column's sdtype \
              with PUT /upload/datasets/{id}/metadata",
         ));
+    } else if let Some(rows) = dataset.n_rows.filter(|&n| n < MIN_TRAINING_ROWS) {
+        v.errors.push(Problem::new(
+            "dataset_id",
+            format!(
+                "the dataset has {rows} rows: a model needs at least {MIN_TRAINING_ROWS} to learn \
+                 from rather than copy them"
+            ),
+        ));
     }
     let sample_size = input.sample_size.unwrap_or(settings.default_sample_size);
     if !(settings.min_sample_size..=settings.max_sample_size).contains(&sample_size) {
@@ -150,15 +158,19 @@ fn unknown_field(name: &str) -> Problem {
     Problem::new(name, message)
 }
 
+/// Fewest rows a model is trained on: below it every row is rare, and a model (like any
+/// summary of so few rows) can only hand the rows back.
+pub const MIN_TRAINING_ROWS: u64 = 10;
+
 /// Whether a column besides the primary key has a type the models learn and the report
-/// scores.
+/// scores (personal data is generated, not learned).
 fn has_scored_column(dataset: &Dataset) -> bool {
     let Some(m) = &dataset.metadata else {
         return false;
     };
-    m.columns
-        .iter()
-        .any(|(name, c)| m.primary_key.as_deref() != Some(name) && c.sdtype.is_statistical())
+    m.columns.iter().any(|(name, c)| {
+        m.primary_key.as_deref() != Some(name) && c.sdtype.is_statistical() && !c.is_personal()
+    })
 }
 
 fn output_format(raw: Option<&str>, v: &mut Validation) -> Option<OutputFormat> {
