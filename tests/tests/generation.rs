@@ -318,6 +318,22 @@ async fn tvae_writes_csv_json_and_xlsx(f: synth_tests::Family) {
     assert_eq!(pluck(&list.data()["items"], "/id"), newest_first);
     let none = s.get("/generation/requests?status=running", Some(&t)).await;
     assert_eq!(none.data()["items"], json!([]));
+    // A filtered page is full though the newest request is another status.
+    let body =
+        json!({"request": {"dataset_name": "penguins.csv"}, "params": {"model_type": "tvae"}});
+    s.post("/data/requests", Some(&t), body).await.expect(201);
+    let page = s
+        .get("/generation/requests?status=completed&limit=2", Some(&t))
+        .await;
+    assert_eq!(pluck(&page.data()["items"], "/id"), newest_first[..2]);
+    let cursor = page.data()["next_cursor"].as_str().unwrap();
+    let rest = s
+        .get(
+            &format!("/generation/requests?status=completed&limit=2&cursor={cursor}"),
+            Some(&t),
+        )
+        .await;
+    assert_eq!(pluck(&rest.data()["items"], "/id"), newest_first[2..]);
 }
 
 async fn argn_meets_its_conditions_exactly_and_reports_what_it_protects(f: synth_tests::Family) {

@@ -379,11 +379,32 @@ impl Generations {
     ) -> ServiceResult<Paged<GenerationRequest>> {
         let q = Query::partition(Index::Primary, format!("USER#{owner}"))
             .sk(SortKey::BeginsWith("GENREQ#".into()))
-            .backward()
-            .limit(limit)
-            .after(cursor);
-        let mut page: Paged<GenerationRequest> = self.records.query(&q).await?.decode()?;
-        page.items.retain(|r| status.is_none_or(|s| s == r.status));
+            .backward();
+        let Some(status) = status else {
+            return Ok(self
+                .records
+                .query(&q.limit(limit).after(cursor))
+                .await?
+                .decode()?);
+        };
+        // Filtered: read on until the page holds `limit` of them or the list ends, each read
+        // at most the rows still wanted (so every match of it fits, and the cursor holds).
+        // A long run of others ends a page short, with a cursor to read on from.
+        let mut page = Paged {
+            items: Vec::new(),
+            next_cursor: cursor,
+        };
+        for _ in 0..MAX_FILTERED_READS {
+            let wanted = limit - page.items.len();
+            let q = q.clone().limit(wanted).after(page.next_cursor.take());
+            let read: Paged<GenerationRequest> = self.records.query(&q).await?.decode()?;
+            page.items
+                .extend(read.items.into_iter().filter(|r| r.status == status));
+            page.next_cursor = read.next_cursor;
+            if page.items.len() == limit || page.next_cursor.is_none() {
+                break;
+            }
+        }
         Ok(page)
     }
 
@@ -685,6 +706,9 @@ impl Generations {
         notify(self.topic.as_ref(), event, r, extra).await;
     }
 }
+
+/// Most reads behind one filtered page of a user's requests.
+const MAX_FILTERED_READS: usize = 20;
 
 /// The owner has `max` requests queued or running.
 fn limit_reached(max: i64) -> ServiceError {
