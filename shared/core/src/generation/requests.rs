@@ -377,19 +377,36 @@ impl Generations {
         limit: usize,
         cursor: Option<String>,
     ) -> ServiceResult<Paged<GenerationRequest>> {
+        match status {
+            None => self.list_where(owner, limit, cursor, None).await,
+            Some(s) => {
+                let keep = move |r: &GenerationRequest| r.status == s;
+                self.list_where(owner, limit, cursor, Some(&keep)).await
+            }
+        }
+    }
+
+    /// The owner's requests newest first, only those `keep` keeps when given: reads on until
+    /// the page holds `limit` of them or the list ends, each read at most the rows still
+    /// wanted (so every match of it fits, and the cursor holds). A long run of others ends a
+    /// page short, with a cursor to read on from.
+    pub(crate) async fn list_where(
+        &self,
+        owner: &str,
+        limit: usize,
+        cursor: Option<String>,
+        keep: Option<&(dyn Fn(&GenerationRequest) -> bool + Sync)>,
+    ) -> ServiceResult<Paged<GenerationRequest>> {
         let q = Query::partition(Index::Primary, format!("USER#{owner}"))
             .sk(SortKey::BeginsWith("GENREQ#".into()))
             .backward();
-        let Some(status) = status else {
+        let Some(keep) = keep else {
             return Ok(self
                 .records
                 .query(&q.limit(limit).after(cursor))
                 .await?
                 .decode()?);
         };
-        // Filtered: read on until the page holds `limit` of them or the list ends, each read
-        // at most the rows still wanted (so every match of it fits, and the cursor holds).
-        // A long run of others ends a page short, with a cursor to read on from.
         let mut page = Paged {
             items: Vec::new(),
             next_cursor: cursor,
@@ -399,7 +416,7 @@ impl Generations {
             let q = q.clone().limit(wanted).after(page.next_cursor.take());
             let read: Paged<GenerationRequest> = self.records.query(&q).await?.decode()?;
             page.items
-                .extend(read.items.into_iter().filter(|r| r.status == status));
+                .extend(read.items.into_iter().filter(|r| keep(r)));
             page.next_cursor = read.next_cursor;
             if page.items.len() == limit || page.next_cursor.is_none() {
                 break;

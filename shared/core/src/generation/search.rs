@@ -323,8 +323,8 @@ impl Generations {
         }
     }
 
-    /// The caller's searches, newest first. A page may hold fewer than `limit`: follow
-    /// `next_cursor` until there is none.
+    /// The caller's searches, newest first. A page may hold fewer than `limit` (after a long
+    /// run of generations): follow `next_cursor` until there is none.
     pub async fn list_searches(
         &self,
         owner: &str,
@@ -332,9 +332,10 @@ impl Generations {
         limit: usize,
         cursor: Option<String>,
     ) -> ServiceResult<Paged<GenerationRequest>> {
-        let mut page = self.list(owner, status, limit, cursor).await?;
-        page.items.retain(|r| r.kind == RequestKind::Optimization);
-        Ok(page)
+        let keep = move |r: &GenerationRequest| {
+            r.kind == RequestKind::Optimization && status.is_none_or(|s| s == r.status)
+        };
+        self.list_where(owner, limit, cursor, Some(&keep)).await
     }
 }
 
