@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use synth_core::Settings;
+use synth_core::generation::lifecycle::{Claim, TrainerRun};
+use synth_core::generation::{SearchTrial, TrialState};
 use synth_data::FileFormat;
 use synth_tests::http::{TestServer, quick_request, read_table, serve};
 use synth_tests::pluck;
@@ -16,6 +18,7 @@ synth_tests::both_families!(
     a_search_runs_its_trials_and_hands_back_the_best,
     a_stopped_search_keeps_its_best_trial,
     a_failing_trial_leaves_the_search_going,
+    a_search_taken_over_shows_only_its_own_trials,
     bad_searches_are_refused_and_store_nothing,
     other_users_searches_are_not_found,
 );
@@ -258,6 +261,42 @@ async fn a_failing_trial_leaves_the_search_going(f: synth_tests::Family) {
         error.contains("trial 1") && error.contains("trial 2"),
         "{error}"
     );
+}
+
+async fn a_search_taken_over_shows_only_its_own_trials(f: synth_tests::Family) {
+    let mut settings = settings();
+    settings.trainer_lease_seconds = 1;
+    let s = serve(f, settings).await;
+    let (owner, t, dataset) = s.penguins("ada@example.com").await;
+    let id = started(&s, &t, search(&dataset, 2, json!({"epochs": [1, 2]}))).await;
+    // A run takes it, records a trial, and dies without a word.
+    let b = &s.family.backends;
+    let lease = Duration::from_secs(1);
+    let claim = TrainerRun::claim(b.records.clone(), b.topic.clone(), lease, &owner, &id).await;
+    let Claim::Run(run) = claim.unwrap() else {
+        panic!("the run could not claim")
+    };
+    let stale = SearchTrial {
+        number: 9,
+        params: json!({"epochs": 1}),
+        status: TrialState::Completed,
+        score: Some(0.5),
+        reason: None,
+        fit_seconds: 1.0,
+        finished_at: chrono::Utc::now(),
+    };
+    run.record_trial(&stale).await.unwrap();
+    drop(run);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(s.run_queued_jobs().await, [Outcome::Completed]);
+    let all = trials(&s, &t, &id).await;
+    let numbers: Vec<u64> = all["trials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["number"].as_u64().unwrap())
+        .collect();
+    assert_eq!(numbers, [1, 2], "{all}");
 }
 
 async fn bad_searches_are_refused_and_store_nothing(f: synth_tests::Family) {

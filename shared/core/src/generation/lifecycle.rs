@@ -19,9 +19,9 @@ use serde_json::json;
 use super::requests::{notify, release, result_bytes};
 use super::{
     GenerationRequest, GenerationResult, Progress, RequestStatus, SearchTrial, request_key,
-    trial_key,
+    trial_key, trials_prefix,
 };
-use crate::ports::records::{Condition, Item, TxOp, Update};
+use crate::ports::records::{Condition, Index, Item, Query, SortKey, TxOp, Update, query_all};
 use crate::service::{ServiceError, ServiceResult};
 use crate::stats::{Tally, perf};
 use crate::{PortError, RecordStore, Topic};
@@ -317,6 +317,17 @@ impl TrainerRun {
     }
 }
 
+/// The trials an interrupted run recorded: the run taking the request over searches again
+/// from the first trial, so they would stand beside its own.
+async fn forget_trials(records: &dyn RecordStore, r: &GenerationRequest) -> ServiceResult<()> {
+    let q = Query::partition(Index::Primary, format!("USER#{}", r.owner_id))
+        .sk(SortKey::BeginsWith(trials_prefix(&r.id)));
+    for trial in query_all(records, &q).await? {
+        records.delete(&trial.key(), None).await?;
+    }
+    Ok(())
+}
+
 /// What the request as written asks of the run: a cancel wins over a stop.
 fn beat_of(item: &Item) -> Beat {
     if item.get("cancel_requested") == Some(&json!(true)) {
@@ -367,6 +378,9 @@ async fn take(
                 return Ok(None);
             };
             let request: GenerationRequest = item.to_value()?;
+            if r.status == RequestStatus::Running {
+                forget_trials(records.as_ref(), &request).await?;
+            }
             tracing::info!(request_id = %request.id, attempt = request.attempts, "trainer run took the request");
             Ok(Some(TrainerRun {
                 records: records.clone(),
