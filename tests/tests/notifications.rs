@@ -176,6 +176,14 @@ async fn reading_deleting_and_other_users(f: synth_tests::Family) {
     s.post("/notifications/read", Some(&a), json!({"ids": []}))
         .await
         .expect_error(400, "VALIDATION_ERROR");
+    // Neither shape: the answer says which two there are.
+    let r = s.post("/notifications/read", Some(&a), json!({})).await;
+    let r = r.expect_error(400, "VALIDATION_ERROR");
+    let reason = r.body["error"]["details"]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("\"ids\"") && reason.contains("\"all\""),
+        "{reason}"
+    );
 
     // The oldest read: it goes after the unread ones.
     let r = s

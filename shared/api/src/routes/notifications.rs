@@ -35,7 +35,7 @@ pub struct WaitParams {
 
 /// Which notifications to mark read: some by id, or every unread one.
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(untagged)]
+#[serde(untagged, expecting = "one of {\"ids\": [...]} or {\"all\": true}")]
 pub enum MarkRead {
     /// These notifications (all of them the caller's).
     Ids {
