@@ -83,7 +83,9 @@ fn warn_of_renamed_columns(table: &Table, warnings: &mut Vec<String>) {
         let Some((name, n)) = col.name.rsplit_once("_duplicated_") else {
             continue;
         };
-        if n.bytes().all(|b| b.is_ascii_digit()) && table.column(name).is_some() {
+        // Blank names are named by their place (and said so) once the table is read.
+        let blank = name.trim().is_empty();
+        if !blank && n.bytes().all(|b| b.is_ascii_digit()) && table.column(name).is_some() {
             warnings.push(format!(
                 "the header names column {name:?} more than once; a later one is read as {:?}",
                 col.name

@@ -124,12 +124,44 @@ pub fn read_bytes(
         },
         _ => e,
     })?;
+    let table = name_blank_columns(table, &mut warnings)?;
     check_table(&table, limits)?;
     Ok(Dataset {
         table,
         format,
         warnings,
     })
+}
+
+/// A column the header leaves unnamed (a blank cell; polars calls a second one
+/// `_duplicated_0`) is called `column_{n}` after its place, and a warning says so: a column
+/// named "" could be neither shown, nor overridden, nor conditioned on.
+fn name_blank_columns(table: Table, warnings: &mut Vec<String>) -> Result<Table, DataError> {
+    let blank = |name: &str| {
+        let base = name
+            .rsplit_once("_duplicated_")
+            .map_or(name, |(base, _)| base);
+        base.trim().is_empty()
+    };
+    if !table.columns.iter().any(|c| blank(&c.name)) {
+        return Ok(table);
+    }
+    let mut columns = table.columns;
+    for i in 0..columns.len() {
+        if !blank(&columns[i].name) {
+            continue;
+        }
+        let mut name = format!("column_{}", i + 1);
+        while columns.iter().any(|c| c.name == name) {
+            name.push('_');
+        }
+        warnings.push(format!(
+            "column {} has no name in the header; it is called {name:?}",
+            i + 1
+        ));
+        columns[i].name = name;
+    }
+    Table::new(columns).map_err(DataError::InvalidTable)
 }
 
 /// Text with a UTF-16 byte order mark (Excel's "Unicode Text", Windows tools) as UTF-8;

@@ -418,3 +418,22 @@ fn a_repeated_column_name_is_renamed_with_a_warning() {
         ds.warnings
     );
 }
+
+#[test]
+fn blank_header_cells_name_their_columns_by_place() {
+    let ds = read_str(",a,,\n1,2,3,4\n5,6,7,8\n", "blank.csv").unwrap();
+    assert_eq!(names(&ds.table), ["column_1", "a", "column_3", "column_4"]);
+    assert_eq!(ds.warnings.len(), 3, "{:?}", ds.warnings);
+    assert!(
+        ds.warnings[0].contains("column 1 has no name"),
+        "{:?}",
+        ds.warnings
+    );
+    assert_eq!(
+        col(&ds.table, "column_3"),
+        &ColumnData::Int(vec![Some(3), Some(7)])
+    );
+    // A name already taken is not reused.
+    let ds = read_str("column_2,\n1,2\n", "taken.csv").unwrap();
+    assert_eq!(names(&ds.table), ["column_2", "column_2_"]);
+}
