@@ -206,10 +206,50 @@ async fn cors_allows_only_configured_origins() {
 
 /// A JSON echo route mounted through the same middleware, to exercise the extractors.
 fn echo() -> Router {
-    Router::new().route(
-        "/echo",
-        post(|Json(v): Json<Value>| async move { axum::Json(json!({"success": true, "data": v})) }),
-    )
+    Router::new()
+        .route(
+            "/echo",
+            post(|Json(v): Json<Value>| async move {
+                axum::Json(json!({"success": true, "data": v}))
+            }),
+        )
+        .route(
+            "/echo-optional",
+            post(|v: Option<Json<Value>>| async move {
+                axum::Json(json!({"success": true, "data": v.map(|Json(v)| v)}))
+            }),
+        )
+}
+
+#[tokio::test]
+async fn an_optional_body_that_is_empty_is_absent_however_it_is_sent() {
+    let (app, _f) = app_with(Settings::for_tests(), Some(echo())).await;
+    let post = |ct: Option<&str>, body: Body| {
+        let mut b = Request::post("/echo-optional");
+        if let Some(ct) = ct {
+            b = b.header(header::CONTENT_TYPE, ct);
+        }
+        b.body(body).unwrap()
+    };
+    let json = Some("application/json");
+    // None, an empty one with a JSON type, and a chunked stream that ends with no bytes.
+    let chunked = || Body::from_stream(futures::stream::empty::<Result<Vec<u8>, std::io::Error>>());
+    for req in [
+        post(None, Body::empty()),
+        post(json, Body::empty()),
+        post(json, chunked()),
+    ] {
+        let (status, _, body) = call(&app, req).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(json_of(&body)["data"], Value::Null);
+    }
+    let (status, _, body) = call(&app, post(json, Body::from(r#"{"a":1}"#))).await;
+    assert_eq!(
+        (status, json_of(&body)["data"]["a"].clone()),
+        (StatusCode::OK, json!(1))
+    );
+    let (status, _, _) = call(&app, post(None, Body::from(r#"{"a":1}"#))).await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
 }
 
 #[tokio::test]

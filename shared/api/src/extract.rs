@@ -23,46 +23,61 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let is_json = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .map(|mime| {
-                let mime = mime.trim().to_ascii_lowercase();
-                mime == "application/json"
-                    || (mime.starts_with("application/") && mime.ends_with("+json"))
-            })
-            .unwrap_or(false);
-        if !is_json {
-            return Err(ApiError::new(
-                ErrorCode::UnsupportedMediaType,
-                "expected a request with Content-Type: application/json",
-            ));
+        if !is_json(&req) {
+            return Err(not_json());
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(|r| {
-            if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(ErrorCode::PayloadTooLarge, "request body too large")
-            } else {
-                ApiError::validation("could not read the request body")
-                    .with_details(json!({ "reason": r.body_text() }))
-            }
-        })?;
-        if let Err(e) = check_depth(&bytes, MAX_DOCUMENT_DEPTH) {
-            return Err(
-                ApiError::validation("invalid JSON body").with_details(json!({
-                    "reason": e.to_string(),
-                    "max_depth": MAX_DOCUMENT_DEPTH,
-                })),
-            );
-        }
-        let mut value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
-            ApiError::validation("invalid JSON body")
-                .with_details(json!({ "reason": e.to_string() }))
-        })?;
-        integral_floats_as_integers(&mut value);
-        body(&value).map(Json)
+        parse(&read_body(req, state).await?)
     }
+}
+
+fn not_json() -> ApiError {
+    ApiError::new(
+        ErrorCode::UnsupportedMediaType,
+        "expected a request with Content-Type: application/json",
+    )
+}
+
+/// Whether the request says its body is JSON (`application/json` or `application/…+json`).
+fn is_json(req: &Request) -> bool {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|mime| {
+            let mime = mime.trim().to_ascii_lowercase();
+            mime == "application/json"
+                || (mime.starts_with("application/") && mime.ends_with("+json"))
+        })
+        .unwrap_or(false)
+}
+
+/// The whole body, within the size limit.
+async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state).await.map_err(|r| {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(ErrorCode::PayloadTooLarge, "request body too large")
+        } else {
+            ApiError::validation("could not read the request body")
+                .with_details(json!({ "reason": r.body_text() }))
+        }
+    })
+}
+
+/// A JSON body read as a `T`: its depth first, then its fields.
+fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<Json<T>, ApiError> {
+    if let Err(e) = check_depth(bytes, MAX_DOCUMENT_DEPTH) {
+        return Err(
+            ApiError::validation("invalid JSON body").with_details(json!({
+                "reason": e.to_string(),
+                "max_depth": MAX_DOCUMENT_DEPTH,
+            })),
+        );
+    }
+    let mut value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::validation("invalid JSON body").with_details(json!({ "reason": e.to_string() }))
+    })?;
+    integral_floats_as_integers(&mut value);
+    body(&value).map(Json)
 }
 
 /// `value` as a `T`, or a 400 naming the field at fault.
@@ -109,20 +124,23 @@ fn field_at_fault(path: &str, reason: &str) -> Option<String> {
     }
 }
 
-/// An optional JSON body: none when the request has no body and no content type; any
+/// An optional JSON body: none when the request has no body (whatever its content type:
+/// many clients send theirs on every request, and a chunked body may turn out empty); any
 /// body there is is read as [`Json`] reads it.
 impl<T: DeserializeOwned, S: Send + Sync> OptionalFromRequest<S> for Json<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Option<Self>, ApiError> {
-        // No body, whatever the content type (many clients send theirs on every request).
-        let body = req.body();
-        if body.is_end_stream() || body.size_hint().exact() == Some(0) {
+        if req.body().is_end_stream() {
             return Ok(None);
         }
-        <Json<T> as FromRequest<S>>::from_request(req, state)
-            .await
-            .map(Some)
+        let is_json = is_json(&req);
+        let bytes = read_body(req, state).await?;
+        match (bytes.is_empty(), is_json) {
+            (true, _) => Ok(None),
+            (false, false) => Err(not_json()),
+            (false, true) => parse(&bytes).map(Some),
+        }
     }
 }
 

@@ -93,8 +93,7 @@ impl Features {
             if name == target {
                 continue;
             }
-            let (Some(shape), Some(col)) = (values::shape_of(meta.sdtype), train.column(name))
-            else {
+            let (Some(shape), Some(col)) = (values::shape_of(meta), train.column(name)) else {
                 continue;
             };
             match shape {
@@ -181,7 +180,7 @@ pub fn ml_efficacy(
     let meta = metadata.column(target).ok_or_else(|| {
         EvaluateError::Invalid(format!("target {target:?} is not in the metadata"))
     })?;
-    let shape = values::shape_of(meta.sdtype).ok_or_else(|| {
+    let shape = values::shape_of(meta).ok_or_else(|| {
         EvaluateError::Invalid(format!("target {target:?} is an id, text or PII column"))
     })?;
     let features = Features::fit(real_train, metadata, target, options.max_categories);

@@ -139,7 +139,7 @@ fn scored_columns<'m>(
     let scored: Vec<(&str, Shape)> = metadata
         .columns
         .iter()
-        .filter_map(|(n, m)| values::shape_of(m.sdtype).map(|s| (n.as_str(), s)))
+        .filter_map(|(n, m)| values::shape_of(m).map(|s| (n.as_str(), s)))
         .collect();
     if scored.is_empty() {
         return Err(EvaluateError::Invalid(

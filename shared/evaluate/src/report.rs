@@ -146,7 +146,7 @@ fn column_shapes(
         let meta = metadata.column(&c.column)?;
         let (r, s) = (real.column(&c.column)?, synthetic.column(&c.column)?);
         let title = format!("{} — {} {}", c.column, c.metric, pct(c.score));
-        Some(match values::shape_of(meta.sdtype) {
+        Some(match values::shape_of(meta) {
             Some(Shape::Continuous) => histogram(
                 &title,
                 &values::numeric(&r.data),

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use synth_table::ColumnData;
-use synth_table::{Metadata, SdType, Table};
+use synth_table::{ColumnMetadata, Metadata, SdType, Table};
 
 use crate::EvaluateError;
 
@@ -18,9 +18,13 @@ pub(crate) enum Shape {
 }
 
 /// SDMetrics scores numerical, datetime, categorical and boolean columns; ids, text and PII
-/// are left out of every quality metric.
-pub(crate) fn shape_of(sdtype: SdType) -> Option<Shape> {
-    match sdtype {
+/// are left out of every quality metric, as is any column of personal data (generated, not
+/// learned: its values are random by design).
+pub(crate) fn shape_of(meta: &ColumnMetadata) -> Option<Shape> {
+    if meta.is_personal() {
+        return None;
+    }
+    match meta.sdtype {
         SdType::Numerical | SdType::Datetime => Some(Shape::Continuous),
         SdType::Categorical | SdType::Boolean => Some(Shape::Discrete),
         SdType::Id | SdType::Text | SdType::Email | SdType::Phone => None,

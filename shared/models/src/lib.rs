@@ -191,6 +191,11 @@ impl ModelParams {
         self.params().normalise_point(point);
     }
 
+    /// A search point's values under the model's own parameter names.
+    pub fn point_fields(&self, point: &Map<String, Value>) -> Map<String, Value> {
+        self.params().point_fields(point)
+    }
+
     /// These parameters with a search point's values, checked.
     pub fn with_point(&self, point: &Map<String, Value>) -> Result<Self> {
         self.params().with_point(point)
@@ -240,6 +245,7 @@ trait AnyParams {
     fn normalise_point(&self, point: &mut Map<String, Value>);
     fn with_point(&self, point: &Map<String, Value>) -> Result<ModelParams>;
     fn check_point_bounds(&self, point: &Map<String, Value>) -> Result<()>;
+    fn point_fields(&self, point: &Map<String, Value>) -> Map<String, Value>;
 }
 
 impl<P: Params + Into<ModelParams>> AnyParams for P {
@@ -277,6 +283,10 @@ impl<P: Params + Into<ModelParams>> AnyParams for P {
 
     fn check_point_bounds(&self, point: &Map<String, Value>) -> Result<()> {
         Params::check_point_bounds(self, point)
+    }
+
+    fn point_fields(&self, point: &Map<String, Value>) -> Map<String, Value> {
+        Params::point_fields(self, point)
     }
 }
 
@@ -444,5 +454,14 @@ mod tests {
             field(json!({"pac": [2, 10], "epoch": [1, 2]})),
             Some("search_space.epoch".into())
         );
+        // Bounds that hold no epoch are refused, not a panic when the space is narrowed.
+        let request = OptimizeRequest {
+            epoch_bounds: Some([100, 10]),
+            ..OptimizeRequest::default()
+        };
+        assert!(matches!(
+            request.check(),
+            Err(ParamError::SearchField { field, .. }) if field == "epoch_bounds"
+        ));
     }
 }

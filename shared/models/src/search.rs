@@ -295,6 +295,14 @@ impl OptimizeRequest {
     /// its fixed parameters, the space, the search settings, the metric's target and the
     /// holdout share. Returns the model's fixed parameters.
     pub fn check(&self) -> Result<ModelParams> {
+        if let Some([low, high]) = self.epoch_bounds
+            && !(1 <= low && low <= high)
+        {
+            return Err(ParamError::search_field(
+                "epoch_bounds",
+                format!("must be [fewest, most] with 1 ≤ fewest ≤ most, got [{low}, {high}]"),
+            ));
+        }
         let base = self.base_params()?;
         let space = self.space(&base).map_err(|e| e.in_field("search_space"))?;
         synth_search::check(&space, &self.config(None)?)?;
@@ -316,6 +324,19 @@ impl OptimizeRequest {
             ));
         }
         Ok(base)
+    }
+
+    /// The model parameters the search sets, by their own names (CTGAN's searched
+    /// `learning_rate` sets `generator_lr` and `discriminator_lr`).
+    pub fn searched_parameters(&self) -> Result<Vec<String>> {
+        let base = self.base_params()?;
+        let space = self.space(&base)?;
+        let point = space
+            .dims
+            .iter()
+            .map(|d| (d.name.clone(), d.domain.from_unit(0.5)))
+            .collect();
+        Ok(base.point_fields(&point).keys().cloned().collect())
     }
 
     /// How to search.
@@ -356,6 +377,9 @@ impl OptimizeRequest {
 /// search on a platform that trains fewer epochs than the default space still runs.
 fn narrow_epochs(space: &mut SearchSpace, [low, high]: [usize; 2]) {
     let (low, high) = (low as i64, high as i64);
+    if low > high {
+        return; // refused by `check`
+    }
     for d in space.dims.iter_mut().filter(|d| d.name == "epochs") {
         if let Domain::Int { low: l, high: h } = &mut d.domain {
             *l = (*l).clamp(low, high);

@@ -98,9 +98,11 @@ pub struct ColumnMetadata {
 
 impl ColumnMetadata {
     /// Whether the column holds personal data, never learned or copied (generated in the
-    /// real values' shapes): `pii` as given, else whether its sdtype is personal.
+    /// real values' shapes): `pii` as given, else whether its sdtype is personal. Booleans
+    /// and datetimes have no shape to generate from and are learned whatever `pii` says.
     pub fn is_personal(&self) -> bool {
-        self.pii.unwrap_or(self.sdtype.is_pii())
+        let shaped = !matches!(self.sdtype, SdType::Boolean | SdType::Datetime);
+        shaped && self.pii.unwrap_or(self.sdtype.is_pii())
     }
 
     pub fn new(sdtype: SdType) -> Self {

@@ -378,8 +378,11 @@ async fn take(
                 return Ok(None);
             };
             let request: GenerationRequest = item.to_value()?;
-            if r.status == RequestStatus::Running {
-                forget_trials(records.as_ref(), &request).await?;
+            // Best effort: the request is this run's now, whatever a store says.
+            if r.status == RequestStatus::Running
+                && let Err(e) = forget_trials(records.as_ref(), &request).await
+            {
+                tracing::warn!(request_id = %request.id, error = %e, "the interrupted run's trials stay listed");
             }
             tracing::info!(request_id = %request.id, attempt = request.attempts, "trainer run took the request");
             Ok(Some(TrainerRun {

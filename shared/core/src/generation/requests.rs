@@ -21,7 +21,7 @@ use crate::dispatch::JobRequest;
 use crate::ports::Paged;
 use crate::ports::jobs::JobSpec;
 use crate::ports::objects::PresignedRequest;
-use crate::ports::records::{Cmp, Condition, Index, Item, Query, SortKey, TxOp, Update, query_all};
+use crate::ports::records::{Cmp, Condition, Index, Item, Query, SortKey, TxOp, Update};
 use crate::service::{RequestContext, ServiceError, ServiceResult, check_id, read_by_id};
 use crate::stats::Tally;
 use crate::{ObjectStore, PortError, Queue, RecordStore, Settings, Topic};
@@ -583,14 +583,15 @@ impl Generations {
     /// whenever one of their requests leaves the queue (finished, failed, cancelled), so an
     /// approved request waits for a free slot, not for its owner. Returns how many started.
     pub async fn start_approved(&self, owner: &str) -> ServiceResult<usize> {
-        let q = Query::partition(Index::Gsi1, status_partition(RequestStatus::Approved));
+        // The owner's own requests (read consistently, unlike an index that may not show an
+        // approval made a moment ago), the most recent ones; oldest approved first.
+        let approved = |r: &GenerationRequest| r.status == RequestStatus::Approved;
+        let page = self
+            .list_where(owner, MAX_APPROVED_STARTS, None, Some(&approved))
+            .await?;
         let mut started = 0;
-        for item in query_all(self.records.as_ref(), &q).await? {
-            let r: GenerationRequest = item.to_value()?;
-            if r.owner_id != owner {
-                continue;
-            }
-            match self.enqueue(&r).await {
+        for r in page.items.iter().rev() {
+            match self.enqueue(r).await {
                 Ok(_) => started += 1,
                 Err(ServiceError::RateLimited { .. }) => break,
                 // Started, cancelled or its dataset gone meanwhile: the next one.
@@ -723,6 +724,9 @@ impl Generations {
         notify(self.topic.as_ref(), event, r, extra).await;
     }
 }
+
+/// Most approved requests of one owner looked at when a slot frees.
+const MAX_APPROVED_STARTS: usize = 100;
 
 /// Most reads behind one filtered page of a user's requests.
 const MAX_FILTERED_READS: usize = 20;

@@ -71,9 +71,9 @@ pub(crate) fn check(
     } else if !has_scored_column(dataset) {
         v.errors.push(Problem::new(
             "dataset_id",
-            "the dataset has no numerical, categorical, boolean or datetime column, only keys \
-             and free text: nothing a model learns and a report scores. Set a column's sdtype \
-             with PUT /upload/datasets/{id}/metadata",
+            "the dataset has no numerical, categorical, boolean or datetime column, only keys, \
+             free text and personal data: nothing a model learns and a report scores. Set a \
+             column's sdtype with PUT /upload/datasets/{id}/metadata",
         ));
     } else if let Some(rows) = dataset.n_rows.filter(|&n| n < MIN_TRAINING_ROWS) {
         v.errors.push(Problem::new(
@@ -287,7 +287,7 @@ fn rare_values(col: &ColumnProfile, k: usize) -> usize {
         col.distinct.saturating_sub(col.top.len()),
     );
     let rest_rare = col.top.iter().any(|c| c.count < k)
-        || (rest_categories > 0 && rest_rows < rest_categories * k);
+        || (rest_categories > 0 && rest_rows < rest_categories.saturating_mul(k));
     rare_listed + if rest_rare { rest_rows } else { 0 }
 }
 
@@ -590,12 +590,13 @@ pub(crate) fn check_optimization(
     }
     match models::check_optimization(settings, model, config) {
         Ok(checked) => {
-            let searched = checked.get("search_space").and_then(Value::as_object);
-            for name in searched.into_iter().flat_map(|s| s.keys()) {
-                if input.parameters.contains_key(name) {
+            let request = serde_json::from_value::<synth_models::OptimizeRequest>(checked.clone());
+            let searched = request.ok().and_then(|r| r.searched_parameters().ok());
+            for name in searched.into_iter().flatten() {
+                if input.parameters.contains_key(&name) {
                     v.warnings.push(Problem::new(
                         format!("parameters.{name}"),
-                        format!("{name} is searched (search_space.{name}); this value is not used"),
+                        format!("the search sets {name}; this value is not used"),
                     ));
                 }
             }
@@ -680,6 +681,30 @@ mod tests {
         assert!(checked.is_some() && v.errors.is_empty(), "{v:?}");
         let fields: Vec<&str> = v.warnings.iter().map(|w| w.field.as_str()).collect();
         assert_eq!(fields, ["parameters.epochs"]);
+        // The default space searches epochs too; CTGAN's learning_rate sets both rates.
+        let warned = |model: &str, parameters: Value, optimization: Value| {
+            let input = GenerationInput {
+                model_type: model.into(),
+                parameters: parameters.as_object().unwrap().clone(),
+                optimization: Some(optimization),
+                ..GenerationInput::default()
+            };
+            let m = models::check(model, &input.parameters).unwrap();
+            let mut v = Validation::default();
+            check_optimization(&Settings::for_tests(), &m, &input, &mut v);
+            let mut fields: Vec<String> = v.warnings.into_iter().map(|w| w.field).collect();
+            fields.sort();
+            fields
+        };
+        assert_eq!(
+            warned("tvae", json!({"epochs": 30}), json!({"n_trials": 2})),
+            ["parameters.epochs"]
+        );
+        let lr = json!({"search_space": {"learning_rate": [1e-4, 1e-3]}});
+        assert_eq!(
+            warned("ctgan", json!({"generator_lr": 1e-4}), lr),
+            ["parameters.generator_lr"]
+        );
     }
 
     #[test]

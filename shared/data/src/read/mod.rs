@@ -124,7 +124,11 @@ pub fn read_bytes(
         },
         _ => e,
     })?;
-    let table = name_blank_columns(table, &mut warnings)?;
+    // Header cells, not names a program wrote (a stored copy keeps the names it was given).
+    let table = match format {
+        FileFormat::Csv | FileFormat::Xlsx => name_blank_columns(table, &mut warnings)?,
+        _ => table,
+    };
     check_table(&table, limits)?;
     Ok(Dataset {
         table,

@@ -63,8 +63,11 @@ impl Shapes {
     pub fn fit(data: &ColumnData, email: bool) -> Self {
         let mut counts: std::collections::HashMap<String, u64> = Default::default();
         let mut nulls = 0;
+        let numeric = !matches!(data, ColumnData::Str(_));
+        let finite = |v: &String| !numeric || v.parse::<f64>().is_ok_and(f64::is_finite);
         for i in 0..data.len() {
-            let Some(v) = value_key(data, i) else {
+            // A number that is not finite (NaN, inf) is as good as missing.
+            let Some(v) = value_key(data, i).filter(finite) else {
                 nulls += 1;
                 continue;
             };
@@ -98,14 +101,29 @@ impl Shapes {
             if self.email {
                 v = format!("{v}@{}", EXAMPLE_DOMAINS[rng.random_range(0..3)]);
             }
-            Some(v)
+            Some((shape, v))
         });
+        let values: Vec<Option<(&String, String)>> = values.collect();
         match repr {
-            ValueRepr::Int => ColumnData::Int(values.map(|v| v?.parse().ok()).collect()),
-            ValueRepr::Float => ColumnData::Float(values.map(|v| v?.parse().ok()).collect()),
-            _ => ColumnData::Str(values.collect()),
+            ValueRepr::Int => ColumnData::Int(values.into_iter().map(|d| number(d, rng)).collect()),
+            ValueRepr::Float => {
+                ColumnData::Float(values.into_iter().map(|d| number(d, rng)).collect())
+            }
+            _ => ColumnData::Str(values.into_iter().map(|d| d.map(|(_, v)| v)).collect()),
         }
     }
+}
+
+/// A drawn number as its type, drawn again from its shape while it does not fit (19 digits
+/// may pass an i64's largest).
+fn number<T: std::str::FromStr>(
+    drawn: Option<(&String, String)>,
+    rng: &mut EngineRng,
+) -> Option<T> {
+    let (shape, first) = drawn?;
+    std::iter::once(first)
+        .chain(std::iter::repeat_with(|| fill(shape, rng)).take(15))
+        .find_map(|v| v.parse().ok())
 }
 
 /// A value of `shape`: random letters and digits where the shape has them.
@@ -183,5 +201,15 @@ mod tests {
                 .all(|&x| (0..1_000_000_000).contains(&x))
         );
         assert!(out.iter().flatten().count() > 10);
+        // Nineteen digits overflow an i64 at times: drawn again, never a made-up null.
+        let big = ColumnData::Int(vec![Some(9_000_000_000_000_000_000); 3]);
+        let shapes = Shapes::fit(&big, false);
+        let ColumnData::Int(out) = shapes.generate(200, ValueRepr::Int, &mut rng_for(4, 1)) else {
+            panic!("integers")
+        };
+        assert!(out.iter().all(Option::is_some));
+        // A float that is not finite counts as missing.
+        let floats = ColumnData::Float(vec![Some(1.5), Some(f64::NAN)]);
+        assert_eq!(Shapes::fit(&floats, false).nulls, 1);
     }
 }

@@ -77,7 +77,7 @@ pub fn column_pair_trends(
 ) -> Result<Vec<ColumnPairTrend>, EvaluateError> {
     let mut cols: Vec<(&str, Prepared)> = Vec::new();
     for (name, meta) in &metadata.columns {
-        let Some(shape) = values::shape_of(meta.sdtype) else {
+        let Some(shape) = values::shape_of(meta) else {
             continue;
         };
         let r = values::column(real, name, "real")?;

@@ -29,7 +29,7 @@ pub fn column_shapes(
 ) -> Result<Vec<ColumnShape>, EvaluateError> {
     let mut out = Vec::new();
     for (name, meta) in &metadata.columns {
-        let Some(shape) = values::shape_of(meta.sdtype) else {
+        let Some(shape) = values::shape_of(meta) else {
             continue;
         };
         let r = values::column(real, name, "real")?;
@@ -169,6 +169,30 @@ mod tests {
         let s = tv_complement(&["a", "a"], &["a", "z"]).unwrap();
         assert!((s - 0.5).abs() < 1e-5, "{s}");
         assert_eq!(tv_complement::<&str>(&[], &["a"]), None);
+    }
+
+    #[test]
+    fn personal_columns_are_not_scored() {
+        use synth_table::{Column, ColumnMetadata, SdType};
+        let col = |name: &str, v: f64| Column {
+            name: name.into(),
+            data: ColumnData::Float(vec![Some(v), Some(v + 1.0)]),
+        };
+        let real = Table::new(vec![col("salary", 1.0), col("age", 30.0)]).unwrap();
+        let synthetic = Table::new(vec![col("salary", 7.0), col("age", 30.0)]).unwrap();
+        let metadata = Metadata::new(vec![
+            (
+                "salary".into(),
+                ColumnMetadata {
+                    pii: Some(true),
+                    ..ColumnMetadata::new(SdType::Numerical)
+                },
+            ),
+            ("age".into(), ColumnMetadata::new(SdType::Numerical)),
+        ]);
+        let scored = column_shapes(&real, &synthetic, &metadata).unwrap();
+        let names: Vec<&str> = scored.iter().map(|c| c.column.as_str()).collect();
+        assert_eq!(names, ["age"]);
     }
 
     #[test]
