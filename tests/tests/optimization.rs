@@ -54,6 +54,12 @@ async fn trials(s: &TestServer, token: &str, id: &str) -> Value {
     s.get(&path, Some(token)).await.expect(200).data().clone()
 }
 
+/// The numbers of the trials recorded, in order.
+fn trial_numbers(trials: &Value) -> Vec<u64> {
+    let all = trials["trials"].as_array().unwrap();
+    all.iter().map(|t| t["number"].as_u64().unwrap()).collect()
+}
+
 /// Scores of the trials that completed.
 fn scores(trials: &Value) -> Vec<f64> {
     let all = trials["trials"].as_array().unwrap();
@@ -89,12 +95,7 @@ async fn a_search_runs_its_trials_and_hands_back_the_best(f: synth_tests::Family
 
     let all = trials(&s, &t, &id).await;
     assert_eq!(all["status"], "completed", "{all}");
-    let numbers: Vec<u64> = all["trials"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["number"].as_u64().unwrap())
-        .collect();
+    let numbers = trial_numbers(&all);
     assert_eq!(numbers, [1, 2, 3, 4]);
     for trial in all["trials"].as_array().unwrap() {
         let epochs = trial["params"]["epochs"].as_u64().expect("searched epochs");
@@ -290,12 +291,7 @@ async fn a_search_taken_over_shows_only_its_own_trials(f: synth_tests::Family) {
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(s.run_queued_jobs().await, [Outcome::Completed]);
     let all = trials(&s, &t, &id).await;
-    let numbers: Vec<u64> = all["trials"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["number"].as_u64().unwrap())
-        .collect();
+    let numbers = trial_numbers(&all);
     assert_eq!(numbers, [1, 2], "{all}");
 }
 

@@ -63,27 +63,7 @@ pub(crate) fn check(
     let mut v = Validation::default();
     v.errors
         .extend(input.unknown_fields.iter().map(|name| unknown_field(name)));
-    if dataset.status != DatasetStatus::Ready {
-        v.errors.push(Problem::new(
-            "dataset_id",
-            format!("the dataset is {}, not ready", dataset.status.as_str()),
-        ));
-    } else if !has_scored_column(dataset) {
-        v.errors.push(Problem::new(
-            "dataset_id",
-            "the dataset has no numerical, categorical, boolean or datetime column, only keys, \
-             free text and personal data: nothing a model learns and a report scores. Set a \
-             column's sdtype with PUT /upload/datasets/{id}/metadata",
-        ));
-    } else if let Some(rows) = dataset.n_rows.filter(|&n| n < MIN_TRAINING_ROWS) {
-        v.errors.push(Problem::new(
-            "dataset_id",
-            format!(
-                "the dataset has {rows} rows: a model needs at least {MIN_TRAINING_ROWS} to learn \
-                 from rather than copy them"
-            ),
-        ));
-    }
+    v.errors.extend(check_dataset(dataset));
     let sample_size = input.sample_size.unwrap_or(settings.default_sample_size);
     if !(settings.min_sample_size..=settings.max_sample_size).contains(&sample_size) {
         v.errors.push(Problem::new(
@@ -156,6 +136,27 @@ fn unknown_field(name: &str) -> Problem {
         format!("unknown field `{name}`; see the route's request body in /openapi.json")
     };
     Problem::new(name, message)
+}
+
+/// Why a model cannot be trained on the dataset at all, if it cannot: not ready, nothing
+/// to learn, too few rows.
+fn check_dataset(dataset: &Dataset) -> Option<Problem> {
+    let why = if dataset.status != DatasetStatus::Ready {
+        format!("the dataset is {}, not ready", dataset.status.as_str())
+    } else if !has_scored_column(dataset) {
+        "the dataset has no numerical, categorical, boolean or datetime column, only keys, \
+         free text and personal data: nothing a model learns and a report scores. Set a \
+         column's sdtype with PUT /upload/datasets/{id}/metadata"
+            .to_owned()
+    } else if let Some(rows) = dataset.n_rows.filter(|&n| n < MIN_TRAINING_ROWS) {
+        format!(
+            "the dataset has {rows} rows: a model needs at least {MIN_TRAINING_ROWS} to learn \
+             from rather than copy them"
+        )
+    } else {
+        return None;
+    };
+    Some(Problem::new("dataset_id", why))
 }
 
 /// Fewest rows a model is trained on: below it every row is rare, and a model (like any

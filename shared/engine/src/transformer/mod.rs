@@ -672,6 +672,13 @@ mod tests {
         (table, meta)
     }
 
+    fn emails(t: &Table) -> &[Option<String>] {
+        match &t.column("email").unwrap().data {
+            ColumnData::Str(v) => v,
+            _ => panic!("emails are strings"),
+        }
+    }
+
     #[test]
     fn personal_columns_are_generated_never_copied() {
         let (table, mut meta) = sample_table(400);
@@ -683,12 +690,7 @@ mod tests {
         let t = DataTransformer::fit(&table, &meta, &TransformerOptions::default(), 5).unwrap();
         let enc = t.transform(&table).unwrap();
         let back = t.inverse(&enc.data, 400, 9, Shares::Real).unwrap();
-        let (ColumnData::Str(real), ColumnData::Str(got)) = (
-            &table.column("email").unwrap().data,
-            &back.column("email").unwrap().data,
-        ) else {
-            panic!("emails are strings")
-        };
+        let (real, got) = (emails(&table), emails(&back));
         let real_set: std::collections::HashSet<_> = real.iter().flatten().collect();
         assert!(got.iter().flatten().all(|v| !real_set.contains(v)));
         assert!(got.iter().flatten().all(|v| v.contains("@example.")));
@@ -746,12 +748,7 @@ mod tests {
         }
         // 50 distinct emails over a cut-off of 20: the top 19 survive exactly, the rest come
         // back as real tail values, and nulls stay nulls.
-        let (ColumnData::Str(real), ColumnData::Str(got)) = (
-            &table.column("email").unwrap().data,
-            &back.column("email").unwrap().data,
-        ) else {
-            panic!("emails are strings")
-        };
+        let (real, got) = (emails(&table), emails(&back));
         let real_set: std::collections::HashSet<_> = real.iter().flatten().collect();
         assert_eq!(
             got.iter().filter(|v| v.is_none()).count(),

@@ -145,16 +145,11 @@ mod tests {
     use super::*;
     use crate::random::rng_for;
 
-    fn strings(v: &[Option<&str>]) -> ColumnData {
-        ColumnData::Str(v.iter().map(|s| s.map(str::to_owned)).collect())
-    }
-
     #[test]
     fn emails_keep_their_shapes_and_go_to_example_domains() {
         let real: Vec<String> = (0..200).map(|i| format!("user{i}@ex.com")).collect();
-        let mut column: Vec<Option<&str>> = real.iter().map(|s| Some(s.as_str())).collect();
-        column.extend([None; 50]);
-        let shapes = Shapes::fit(&strings(&column), true);
+        let column = real.iter().cloned().map(Some).chain([None; 50]);
+        let shapes = Shapes::fit(&ColumnData::Str(column.collect()), true);
         let ColumnData::Str(out) = shapes.generate(1000, ValueRepr::Str, &mut rng_for(1, 1)) else {
             panic!("text")
         };
@@ -182,7 +177,8 @@ mod tests {
 
     #[test]
     fn phone_numbers_keep_their_layout_and_numbers_stay_numbers() {
-        let phones = strings(&[Some("+44 (20) 7946-0958"), Some("+44 (20) 7946-0959")]);
+        let phones = ["+44 (20) 7946-0958", "+44 (20) 7946-0959"].map(|p| Some(p.to_owned()));
+        let phones = ColumnData::Str(phones.to_vec());
         let shapes = Shapes::fit(&phones, false);
         let ColumnData::Str(out) = shapes.generate(20, ValueRepr::Str, &mut rng_for(2, 1)) else {
             panic!("text")
