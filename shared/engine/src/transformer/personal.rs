@@ -148,7 +148,11 @@ mod tests {
     #[test]
     fn emails_keep_their_shapes_and_go_to_example_domains() {
         let real: Vec<String> = (0..200).map(|i| format!("user{i}@ex.com")).collect();
-        let column = real.iter().cloned().map(Some).chain([None; 50]);
+        let column = real
+            .iter()
+            .cloned()
+            .map(Some)
+            .chain(std::iter::repeat_n(None, 50));
         let shapes = Shapes::fit(&ColumnData::Str(column.collect()), true);
         let ColumnData::Str(out) = shapes.generate(1000, ValueRepr::Str, &mut rng_for(1, 1)) else {
             panic!("text")
