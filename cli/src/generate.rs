@@ -10,7 +10,7 @@ use synth_constraints::{Constraint, OnViolation};
 use synth_engine::{Condition, EngineDevice, EpochReport, FitOptions, ModelParams, Synthesizer};
 use synth_table::{Metadata, Table};
 
-use crate::input::{METADATA_FILE, read_metadata, read_table, save_model};
+use crate::input::{METADATA_FILE, check_output, read_metadata, read_table, save_model};
 
 #[derive(clap::Args)]
 pub struct GenerateArgs {
@@ -195,6 +195,14 @@ fn fit(args: &GenerateArgs, device: EngineDevice) -> Result<Learned, String> {
         .as_ref()
         .ok_or("give an INPUT table, or --load-model")?;
     let (table, metadata) = read_table(input, args.metadata.as_deref())?;
+    if table.n_rows() < synth_models::MIN_TRAINING_ROWS {
+        return Err(format!(
+            "{}: {} rows; a model needs at least {} to learn from rather than copy them",
+            input.display(),
+            table.n_rows(),
+            synth_models::MIN_TRAINING_ROWS
+        ));
+    }
     let params = params(args)?;
     let mut constraints = constraints(args.constraints.as_deref())?;
     if args.discover_constraints {
@@ -352,7 +360,19 @@ fn report_protection(model: &dyn Synthesizer, metadata: &Metadata) {
     }
 }
 
+/// Most rows one run writes: the table is held in memory twice (drawn, then written), and
+/// past this a run takes tens of gigabytes.
+const MAX_ROWS: usize = 100_000_000;
+
 pub fn run(args: GenerateArgs) -> Result<(), String> {
+    let inputs = [&args.input, &args.impute, &args.seed_rows, &args.metadata];
+    let inputs: Vec<&Path> = inputs.into_iter().flatten().map(PathBuf::as_path).collect();
+    check_output(&args.output, &inputs, true)?;
+    if let Some(rows) = args.rows.filter(|&r| r > MAX_ROWS) {
+        return Err(format!(
+            "--rows {rows}: at most {MAX_ROWS} rows a run; run again with another --seed for more"
+        ));
+    }
     let conditions = conditions(&args.conditions)?;
     let device = EngineDevice::auto();
     let started = Instant::now();

@@ -54,3 +54,37 @@ pub fn save_model(model: &dyn Synthesizer, metadata: &Metadata, dir: &Path) -> R
     std::fs::write(dir.join(METADATA_FILE), text)
         .map_err(|e| format!("cannot save the metadata: {e}"))
 }
+
+/// Refuse, before any work, an output the run could not write at its end: a format no
+/// extension names (when `table`), a folder that does not exist, or one of the inputs
+/// (which it would overwrite).
+pub fn check_output(output: &Path, inputs: &[&Path], table: bool) -> Result<(), String> {
+    let name = output
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    if table && synth_data::FileFormat::from_extension(name).is_none() {
+        return Err(format!(
+            "{}: unsupported output format; name the file .csv, .tsv, .psv, .json, .ndjson, \
+             .parquet or .xlsx",
+            output.display()
+        ));
+    }
+    let folder = match output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let Ok(folder) = folder.canonicalize() else {
+        return Err(format!("{}: the folder does not exist", folder.display()));
+    };
+    let target = folder.join(name);
+    let same = |input: &&&Path| input.canonicalize().is_ok_and(|i| i == target);
+    if let Some(input) = inputs.iter().find(same) {
+        return Err(format!(
+            "{}: that is an input ({}); write the output to another file",
+            output.display(),
+            input.display()
+        ));
+    }
+    Ok(())
+}

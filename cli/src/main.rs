@@ -50,6 +50,17 @@ enum Command {
     AnalyzeUpload(serve::AnalyzeUploadArgs),
 }
 
+/// A command that prints its result ends quietly when the reader goes (`| head`), as
+/// command-line tools do, instead of panicking on the write: the default action of SIGPIPE,
+/// which Rust ignores. Not for `serve`, whose clients may go at any time.
+fn stop_quietly_on_a_closed_pipe() {
+    #[cfg(unix)]
+    // SAFETY: called before any other thread exists; restores the signal's default action.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> ExitCode {
     // candle runs large elementwise ops on a pool whose workers spin between ops. The engine
     // does its heavy elementwise work in its own kernels and keeps the cores for the matrix
@@ -61,6 +72,9 @@ fn main() -> ExitCode {
         unsafe { std::env::set_var("CANDLE_NUM_THREADS", "1") };
     }
     let cli = Cli::parse();
+    if matches!(cli.command, Command::Evaluate(_) | Command::Profile(_)) {
+        stop_quietly_on_a_closed_pipe();
+    }
     if let Command::AnalyzeUpload(args) = &cli.command {
         return serve::analyze_upload(args);
     }

@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 use synth_engine::optimize::{Pruning, Trial, TrialStatus};
 use synth_engine::{EngineDevice, OptimizeOptions, OptimizeRequest};
 
-use crate::input::{read_table, save_model};
+use crate::input::{check_output, read_table, save_model};
 
 #[derive(clap::Args)]
 pub struct OptimizeArgs {
@@ -190,6 +190,9 @@ fn cancel_on_ctrl_c() -> Arc<AtomicBool> {
 }
 
 pub fn run(args: OptimizeArgs) -> Result<(), String> {
+    if let Some(output) = &args.output {
+        check_output(output, &[args.input.as_path()], false)?;
+    }
     let request = request(&args)?;
     let (table, metadata) = read_table(&args.input, args.metadata.as_deref())?;
     let n_trials = request.n_trials;

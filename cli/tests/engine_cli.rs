@@ -125,6 +125,61 @@ fn bad_input_is_a_clear_error() {
         "pac",
     );
     refused(&["/nonexistent.csv"], "/nonexistent.csv");
+    // Too few rows to learn from rather than copy.
+    let nine: String = (0..9).map(|i| format!("{i},{}\n", i % 3)).collect();
+    let nine = tmp.write("nine.csv", format!("a,b\n{nine}"));
+    refused(&[&nine], "at least 10");
+    refused(&[PENGUINS, "--rows", "1000000000"], "--rows 1000000000");
+
+    // Outputs the run could not write are refused before anything else is looked at (the
+    // batch that pac does not divide is never reached), and the input is never overwritten.
+    let input = tmp.write("input.csv", std::fs::read(PENGUINS).unwrap());
+    let before = std::fs::read(&input).unwrap();
+    let missing = tmp.path("no-such-folder/out.csv");
+    let no_format = tmp.path("out.foo");
+    for (output, needle) in [
+        (input.as_str(), "that is an input"),
+        (missing.as_str(), "does not exist"),
+        (no_format.as_str(), "unsupported output format"),
+    ] {
+        let args = [
+            "generate",
+            &input,
+            "--model",
+            "ctgan",
+            "--batch-size",
+            "123",
+        ];
+        let o = synth(&[&args[..], &["-o", output]].concat());
+        assert_fails_saying(&o, needle);
+        assert!(!text(&o.stderr).contains("pac"), "{}", text(&o.stderr));
+    }
+    assert_eq!(
+        std::fs::read(&input).unwrap(),
+        before,
+        "the input is untouched"
+    );
+}
+
+#[test]
+fn a_printing_command_ends_quietly_when_its_reader_goes() {
+    use std::process::Stdio;
+    let child = Command::new(env!("CARGO_BIN_EXE_synth"))
+        .args(["profile", PENGUINS])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reader goes before the first line is written.
+    let mut child = child;
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        !text(&out.stderr).contains("panicked"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_ne!(out.status.code(), Some(101));
 }
 
 /// The browser the rendering test drives: `SYNTH_CHROMIUM`, or Debian's chromium.

@@ -37,6 +37,10 @@ pub enum ModelParams {
 /// The name of every model, in the order clients see them.
 pub const MODELS: &[&str] = &[CtganParams::NAME, tvae::TvaeParams::NAME, ArgnParams::NAME];
 
+/// Fewest rows a model is trained on: below it every row is rare, and a model (like any
+/// summary of so few rows) can only hand the rows back.
+pub const MIN_TRAINING_ROWS: usize = 10;
+
 /// The model trained when a caller names none (`synth generate`, generation requests):
 /// argn, which beats CTGAN and TVAE in quality and time on every table measured, with
 /// privacy scores within the yardstick of a held-out half.

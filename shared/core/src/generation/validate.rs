@@ -159,9 +159,8 @@ fn check_dataset(dataset: &Dataset) -> Option<Problem> {
     Some(Problem::new("dataset_id", why))
 }
 
-/// Fewest rows a model is trained on: below it every row is rare, and a model (like any
-/// summary of so few rows) can only hand the rows back.
-pub const MIN_TRAINING_ROWS: u64 = 10;
+/// Fewest rows a model is trained on (see [`synth_models::MIN_TRAINING_ROWS`]).
+pub const MIN_TRAINING_ROWS: u64 = synth_models::MIN_TRAINING_ROWS as u64;
 
 /// Whether a column besides the primary key has a type the models learn and the report
 /// scores (personal data is generated, not learned).
