@@ -576,16 +576,16 @@ impl Bins {
     /// `range` moved inward onto the values this column writes (its decimals, integers or
     /// datetime unit), inclusive; unchanged for unrounded floats.
     fn snapped(&self, range: Range) -> Range {
-        let step = 2.0 * self.repr.half_step();
+        let (step, at) = (2.0 * self.repr.half_step(), self.repr.offset());
         if step <= 0.0 {
             return range;
         }
         let up = |(x, inclusive): (f64, bool)| {
-            let g = (x / step).ceil() * step;
+            let g = ((x - at) / step).ceil() * step + at;
             (if !inclusive && g <= x { g + step } else { g }, true)
         };
         let down = |(x, inclusive): (f64, bool)| {
-            let g = (x / step).floor() * step;
+            let g = ((x - at) / step).floor() * step + at;
             (if !inclusive && g >= x { g - step } else { g }, true)
         };
         Range {

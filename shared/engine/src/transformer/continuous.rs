@@ -54,11 +54,18 @@ pub enum NumberRepr {
         decimals: Option<u32>,
     },
     Int,
-    /// Microseconds, rounded to the coarsest unit all real values fall on (day, hour,
-    /// minute, second, ms, µs).
+    /// Microseconds, rounded to the coarsest unit all real values keep a step of (day,
+    /// hour, minute, second, ms, µs) at the place they all share within it (`offset_us`:
+    /// every real value at 10:00 gives days at 10:00).
     Datetime {
         granularity_us: i64,
+        #[serde(default, skip_serializing_if = "no_offset")]
+        offset_us: i64,
     },
+}
+
+fn no_offset(x: &i64) -> bool {
+    *x == 0
 }
 
 /// The fitted encoder of one continuous column.
@@ -188,10 +195,13 @@ pub(crate) fn column_numbers(
             NumberRepr::Int,
         ),
         ColumnData::Datetime(v) => {
-            let granularity_us = learn_granularity(v.iter().flatten().copied());
+            let (granularity_us, offset_us) = learn_granularity(v.iter().flatten().copied());
             (
                 v.iter().map(|x| x.map(|x| x as f64)).collect(),
-                NumberRepr::Datetime { granularity_us },
+                NumberRepr::Datetime {
+                    granularity_us,
+                    offset_us,
+                },
             )
         }
         ColumnData::Bool(_) | ColumnData::Str(_) => {
@@ -536,10 +546,13 @@ impl NumberRepr {
                     .map(|v| v.map(|x| x.round() as i64))
                     .collect(),
             ),
-            NumberRepr::Datetime { granularity_us } => ColumnData::Datetime(
+            NumberRepr::Datetime {
+                granularity_us: g,
+                offset_us: at,
+            } => ColumnData::Datetime(
                 values
                     .into_iter()
-                    .map(|v| v.map(|x| (x / granularity_us as f64).round() as i64 * granularity_us))
+                    .map(|v| v.map(|x| ((x - at as f64) / g as f64).round() as i64 * g + at))
                     .collect(),
             ),
         }
@@ -552,7 +565,16 @@ impl NumberRepr {
             NumberRepr::Float { decimals: Some(d) } => 0.5 * 10f64.powi(-(d as i32)),
             NumberRepr::Float { decimals: None } => 0.0,
             NumberRepr::Int => 0.5,
-            NumberRepr::Datetime { granularity_us } => 0.5 * granularity_us as f64,
+            NumberRepr::Datetime { granularity_us, .. } => 0.5 * granularity_us as f64,
+        }
+    }
+
+    /// Where the values this representation writes start from within a step (a datetime's
+    /// place within its unit; 0 otherwise).
+    pub(crate) fn offset(self) -> f64 {
+        match self {
+            NumberRepr::Datetime { offset_us, .. } => offset_us as f64,
+            _ => 0.0,
         }
     }
 
@@ -598,12 +620,18 @@ fn learn_decimals(values: impl Iterator<Item = f64>) -> Option<u32> {
 }
 
 /// The coarsest of day / second / millisecond / microsecond that every timestamp falls on.
-fn learn_granularity(values: impl Iterator<Item = i64> + Clone) -> i64 {
-    // Day, hour, minute, second, millisecond (an hourly timestamp stays on whole hours).
+fn learn_granularity(values: impl Iterator<Item = i64> + Clone) -> (i64, i64) {
+    // Day, hour, minute, second, millisecond (an hourly timestamp stays on whole hours, a
+    // daily one at its time of day).
+    let first = values.clone().next().unwrap_or(0);
     [86_400_000_000, 3_600_000_000, 60_000_000, 1_000_000, 1_000]
         .into_iter()
-        .find(|g| values.clone().all(|v| v % g == 0))
-        .unwrap_or(1)
+        .find(|g| {
+            values
+                .clone()
+                .all(|v| v.rem_euclid(*g) == first.rem_euclid(*g))
+        })
+        .map_or((1, 0), |g| (g, first.rem_euclid(g)))
 }
 
 #[cfg(test)]
@@ -618,22 +646,30 @@ mod tests {
         assert_eq!(learn_decimals([1.0, 2.0].into_iter()), Some(0));
         assert_eq!(learn_decimals([std::f64::consts::PI].into_iter()), None);
         let day = 86_400_000_000i64;
-        assert_eq!(learn_granularity([day, 3 * day].into_iter()), day);
-        assert_eq!(
-            learn_granularity([day, day + 1_000_000].into_iter()),
-            1_000_000
-        );
         let (hour, minute) = (3_600_000_000i64, 60_000_000i64);
-        assert_eq!(learn_granularity([day, day + 5 * hour].into_iter()), hour);
+        let learned = |v: &[i64]| learn_granularity(v.iter().copied());
+        assert_eq!(learned(&[day, 3 * day]), (day, 0));
+        assert_eq!(learned(&[day, day + 1_000_000]), (1_000_000, 0));
+        assert_eq!(learned(&[day, day + 5 * hour]), (hour, 0));
+        assert_eq!(learned(&[hour, hour + 30 * minute]), (minute, 0));
+        assert_eq!(learned(&[minute, minute + 1_000]), (1_000, 0));
+        // Every value at 10:00 (before 1970 too): days, at 10:00.
         assert_eq!(
-            learn_granularity([hour, hour + 30 * minute].into_iter()),
-            minute
+            learned(&[10 * hour, 5 * day + 10 * hour, -day + 10 * hour]),
+            (day, 10 * hour)
         );
+        let at_ten = NumberRepr::Datetime {
+            granularity_us: day,
+            offset_us: 10 * hour,
+        };
+        let drawn = vec![
+            Some((3 * day + 2 * hour) as f64),
+            Some((day + 20 * hour) as f64),
+        ];
         assert_eq!(
-            learn_granularity([minute, minute + 1_000].into_iter()),
-            1_000
+            at_ten.column(drawn),
+            ColumnData::Datetime(vec![Some(3 * day + 10 * hour), Some(day + 10 * hour)])
         );
-        assert_eq!(learn_granularity([7i64].into_iter()), 1);
     }
 
     /// 400 amounts: 5% null; of the present ones 240 zeros, 60 at the cap of 100, the rest
