@@ -23,6 +23,7 @@ pub struct EvaluateArgs {
     /// Column to predict for ML efficacy.
     #[arg(long)]
     target: Option<String>,
+    /// Random seed of the scores that sample (the same seed gives the same report).
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Print the report as one JSON document.

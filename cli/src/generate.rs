@@ -22,16 +22,20 @@ pub struct GenerateArgs {
     /// The model to train: argn (the autoregressive model, the default), ctgan or tvae.
     #[arg(long, default_value = synth_core::generation::DEFAULT_MODEL)]
     model: String,
-    /// Model parameters in the seed platform's JSON (e.g. {"epochs": 300, "batch_size": 500}).
-    #[arg(long)]
+    /// A JSON file of model parameters in the seed platform's shape (e.g. a file holding
+    /// {"epochs": 300, "batch_size": 500}); --epochs and --batch-size override it.
+    #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Training epochs (the model's default when absent).
     #[arg(long)]
     epochs: Option<usize>,
+    /// Rows per training step (the model's default when absent).
     #[arg(long)]
     batch_size: Option<usize>,
     /// Rows to generate (default: as many as the input has).
     #[arg(long)]
     rows: Option<usize>,
+    /// Random seed: the same seed, data and flags give the same table.
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Only rows that meet it (repeatable): COLUMN=VALUE for any column, or a range of a
@@ -55,8 +59,8 @@ pub struct GenerateArgs {
     /// Sample from a saved model instead of training.
     #[arg(long, conflicts_with_all = ["config", "epochs", "batch_size"])]
     load_model: Option<PathBuf>,
-    /// Stop training once another epoch would end after this many minutes.
-    #[arg(long, conflicts_with = "load_model")]
+    /// Stop training once another epoch would end after this many minutes (more than 0).
+    #[arg(long, conflicts_with = "load_model", value_parser = positive_minutes)]
     max_minutes: Option<f64>,
     /// Sampling temperature of the argn model (below 1 favours likely values).
     #[arg(long, conflicts_with = "load_model")]
@@ -357,6 +361,13 @@ fn report_protection(model: &dyn Synthesizer, metadata: &Metadata) {
                 );
             }
         }
+    }
+}
+
+fn positive_minutes(raw: &str) -> Result<f64, String> {
+    match raw.parse::<f64>() {
+        Ok(m) if m.is_finite() && m > 0.0 => Ok(m),
+        _ => Err(format!("{raw:?} is not a positive number of minutes")),
     }
 }
 

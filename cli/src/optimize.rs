@@ -57,6 +57,7 @@ pub struct OptimizeArgs {
     /// Stop trials whose score, every 10 epochs, is far below the best at the same epoch.
     #[arg(long)]
     prune: bool,
+    /// Random seed of the search and its trials (the same seed gives the same trials).
     #[arg(long)]
     seed: Option<u64>,
     /// Where to write the search's results as JSON.
