@@ -130,7 +130,10 @@ fn bad_input_is_a_clear_error() {
     let nine = tmp.write("nine.csv", format!("a,b\n{nine}"));
     refused(&[&nine], "at least 10");
     refused(&[PENGUINS, "--rows", "1000000000"], "--rows 1000000000");
-    refused(&[PENGUINS, "--max-minutes", "0"], "positive number of minutes");
+    refused(
+        &[PENGUINS, "--max-minutes", "0"],
+        "positive number of minutes",
+    );
 
     // Outputs the run could not write are refused before anything else is looked at (the
     // batch that pac does not divide is never reached), and the input is never overwritten.

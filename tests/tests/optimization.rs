@@ -265,9 +265,12 @@ async fn a_failing_trial_leaves_the_search_going(f: synth_tests::Family) {
 }
 
 async fn a_search_taken_over_shows_only_its_own_trials(f: synth_tests::Family) {
-    let mut settings = settings();
-    settings.trainer_lease_seconds = 1;
-    let s = serve(f, settings).await;
+    // A lease this short lets the next run take over a second after the first one dies.
+    let short_lease = Settings {
+        trainer_lease_seconds: 1,
+        ..settings()
+    };
+    let s = serve(f, short_lease).await;
     let (owner, t, dataset) = s.penguins("ada@example.com").await;
     let id = started(&s, &t, search(&dataset, 2, json!({"epochs": [1, 2]}))).await;
     // A run takes it, records a trial, and dies without a word.
