@@ -95,7 +95,8 @@ impl Style {
             && self.decimal == '.'
     }
 
-    /// The one style every value agrees on.
+    /// The one style every value's separators agree on (whether each value then parses in
+    /// it is the caller's check).
     fn detect<'a>(values: impl Iterator<Item = &'a str> + Clone) -> Option<Style> {
         let first = parts(values.clone().next()?)?;
         let (prefix, suffix) = (first.prefix, first.suffix);
@@ -143,16 +144,12 @@ impl Style {
             ([c], None) => (Some(*c), if *c == ',' { '.' } else { ',' }),
             _ => return None,
         };
-        let style = Style {
+        Some(Style {
             prefix: prefix.to_owned(),
             suffix: suffix.to_owned(),
             group,
             decimal,
-        };
-        values
-            .clone()
-            .all(|v| style.parse(v).is_some())
-            .then_some(style)
+        })
     }
 
     /// A value in this style: the number and whether it was written with decimals.
@@ -204,18 +201,14 @@ impl Style {
 pub(crate) fn read(values: &[Option<String>]) -> Option<ColumnData> {
     let present = values.iter().flatten().map(String::as_str);
     let style = Style::detect(present).filter(|s| !s.is_plain())?;
+    // Missing values stay missing; one value that does not parse refuses the style.
     let parsed: Vec<Option<(f64, bool)>> = values
         .iter()
-        .map(|v| {
-            v.as_deref()
-                .map(|s| style.parse(s))
-                .unwrap_or(Some((0.0, false)))
+        .map(|v| match v.as_deref() {
+            None => Some(None),
+            Some(s) => style.parse(s).map(Some),
         })
-        .collect::<Option<Vec<_>>>()?
-        .into_iter()
-        .zip(values)
-        .map(|(p, v)| v.as_ref().map(|_| p))
-        .collect();
+        .collect::<Option<_>>()?;
     let integral = parsed
         .iter()
         .flatten()
@@ -231,9 +224,11 @@ pub(crate) fn read(values: &[Option<String>]) -> Option<ColumnData> {
 /// plain numbers or no common style.
 pub(crate) fn describe<'a>(values: impl Iterator<Item = &'a str> + Clone) -> Option<String> {
     let example = values.clone().next()?;
-    Style::detect(values)
-        .filter(|s| !s.is_plain())
-        .map(|_| format!("numbers written like {example:?}"))
+    let style = Style::detect(values.clone()).filter(|s| !s.is_plain())?;
+    values
+        .into_iter()
+        .all(|v| style.parse(v).is_some())
+        .then(|| format!("numbers written like {example:?}"))
 }
 
 #[cfg(test)]

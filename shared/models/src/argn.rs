@@ -23,6 +23,12 @@ pub fn default_rare_threshold(rows: usize) -> usize {
     (rows / 200).clamp(3, 5) + rows / 10_000
 }
 
+/// The rare threshold a table of `rows` rows is trained with: the one given (at least 1),
+/// else [`default_rare_threshold`].
+pub fn rare_threshold(given: Option<usize>, rows: usize) -> usize {
+    given.unwrap_or_else(|| default_rare_threshold(rows)).max(1)
+}
+
 /// Hyperparameters of the autoregressive model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

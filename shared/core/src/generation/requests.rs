@@ -583,6 +583,11 @@ impl Generations {
     /// whenever one of their requests leaves the queue (finished, failed, cancelled), so an
     /// approved request waits for a free slot, not for its owner. Returns how many started.
     pub async fn start_approved(&self, owner: &str) -> ServiceResult<usize> {
+        // Requests are approved only where approval is required: elsewhere a finished run
+        // reads nothing.
+        if !self.settings.require_approval {
+            return Ok(0);
+        }
         // The owner's own requests (read consistently, unlike an index that may not show an
         // approval made a moment ago), the most recent ones; oldest approved first.
         let approved = |r: &GenerationRequest| r.status == RequestStatus::Approved;

@@ -148,9 +148,13 @@ fn check_dataset(dataset: &Dataset) -> Option<Problem> {
          free text and personal data: nothing a model learns and a report scores. Set a \
          column's sdtype with PUT /upload/datasets/{id}/metadata"
             .to_owned()
-    } else if let Some(rows) = dataset.n_rows.filter(|&n| n < MIN_TRAINING_ROWS) {
+    } else if let Some(rows) = dataset
+        .n_rows
+        .filter(|&n| n < synth_models::MIN_TRAINING_ROWS as u64)
+    {
+        let least = synth_models::MIN_TRAINING_ROWS;
         format!(
-            "the dataset has {rows} rows: a model needs at least {MIN_TRAINING_ROWS} to learn \
+            "the dataset has {rows} rows: a model needs at least {least} to learn \
              from rather than copy them"
         )
     } else {
@@ -158,9 +162,6 @@ fn check_dataset(dataset: &Dataset) -> Option<Problem> {
     };
     Some(Problem::new("dataset_id", why))
 }
-
-/// Fewest rows a model is trained on (see [`synth_models::MIN_TRAINING_ROWS`]).
-pub const MIN_TRAINING_ROWS: u64 = synth_models::MIN_TRAINING_ROWS as u64;
 
 /// Whether a column besides the primary key has a type the models learn and the report
 /// scores (personal data is generated, not learned).
@@ -239,13 +240,12 @@ fn check_rare(
     v: &mut Validation,
 ) {
     use synth_models::Params;
-    use synth_models::argn::{RARE_TEXT, default_rare_threshold};
+    use synth_models::argn::RARE_TEXT;
     let Some(profile) = profile.filter(|_| m.model_type == synth_models::ArgnParams::NAME) else {
         return;
     };
-    let k = m.parameters["rare_threshold"]
-        .as_u64()
-        .map_or_else(|| default_rare_threshold(profile.n_rows), |k| k as usize);
+    let given = m.parameters["rare_threshold"].as_u64().map(|k| k as usize);
+    let k = synth_models::argn::rare_threshold(given, profile.n_rows);
     // The columns argn learns as categories, as the metadata (overrides included) says.
     let categorical = |c: &&ColumnProfile| {
         let meta = metadata.and_then(|m| m.column(&c.name));

@@ -153,9 +153,7 @@ impl Tokenizer {
             return Err(EngineError::InvalidData("the table has no rows".into()));
         }
         crate::transformer::described(table, metadata)?;
-        let k = rare_threshold
-            .unwrap_or_else(|| default_rare_threshold(table.n_rows()))
-            .max(1);
+        let k = synth_models::argn::rare_threshold(rare_threshold, table.n_rows());
         let max_bins = bins_for(table.n_rows(), max_bins);
         let columns = metadata
             .columns
