@@ -176,14 +176,23 @@ async fn reading_deleting_and_other_users(f: synth_tests::Family) {
     s.post("/notifications/read", Some(&a), json!({"ids": []}))
         .await
         .expect_error(400, "VALIDATION_ERROR");
-    // Neither shape: the answer says which two there are.
-    let r = s.post("/notifications/read", Some(&a), json!({})).await;
-    let r = r.expect_error(400, "VALIDATION_ERROR");
-    let reason = r.body["error"]["details"]["reason"].as_str().unwrap();
-    assert!(
-        reason.contains("\"ids\"") && reason.contains("\"all\""),
-        "{reason}"
-    );
+    // Neither shape (nothing, both, or a stray field): the answer says which two there
+    // are, and nothing is marked.
+    for body in [
+        json!({}),
+        json!({"ids": [ids[0]], "all": true}),
+        json!({"ids": [ids[0]], "al": true}),
+        json!({"all": true, "force": true}),
+    ] {
+        let r = s.post("/notifications/read", Some(&a), body.clone()).await;
+        let r = r.expect_error(400, "VALIDATION_ERROR");
+        let reason = r.body["error"]["details"]["reason"].as_str().unwrap();
+        assert!(
+            reason.contains("\"ids\"") && reason.contains("\"all\""),
+            "{body}: {reason}"
+        );
+    }
+    assert_eq!(list(&s, &a, "").await["unread_count"], 3);
 
     // The oldest read: it goes after the unread ones.
     let r = s

@@ -33,9 +33,14 @@ pub struct WaitParams {
     pub since: Option<DateTime<Utc>>,
 }
 
-/// Which notifications to mark read: some by id, or every unread one.
+/// Which notifications to mark read: some by id, or every unread one. A body with both, or
+/// with any other field, is neither and is refused.
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(untagged, expecting = "one of {\"ids\": [...]} or {\"all\": true}")]
+#[serde(
+    untagged,
+    deny_unknown_fields,
+    expecting = "one of {\"ids\": [...]} or {\"all\": true}"
+)]
 pub enum MarkRead {
     /// These notifications (all of them the caller's).
     Ids {
