@@ -19,9 +19,10 @@ pub struct GenerateArgs {
     /// SDV single-table metadata; inferred from the data when absent.
     #[arg(long)]
     metadata: Option<PathBuf>,
-    /// The model to train: argn (the autoregressive model, the default), ctgan or tvae.
-    #[arg(long, default_value = synth_core::generation::DEFAULT_MODEL)]
-    model: String,
+    /// The model to train: argn (the autoregressive model, the default), ctgan or tvae. A
+    /// saved model (--load-model) is of the kind it was saved as.
+    #[arg(long, conflicts_with = "load_model")]
+    model: Option<String>,
     /// A JSON file of model parameters in the seed platform's shape (e.g. a file holding
     /// {"epochs": 300, "batch_size": 500}); --epochs and --batch-size override it.
     #[arg(long, value_name = "FILE")]
@@ -118,7 +119,11 @@ fn params(args: &GenerateArgs) -> Result<ModelParams, String> {
     let Some(obj) = config.as_object_mut() else {
         return Err("the config must be a JSON object".into());
     };
-    obj.insert("model".into(), Value::String(args.model.to_lowercase()));
+    let model = args
+        .model
+        .as_deref()
+        .unwrap_or(synth_core::generation::DEFAULT_MODEL);
+    obj.insert("model".into(), Value::String(model.to_lowercase()));
     if let Some(e) = args.epochs {
         obj.insert("epochs".into(), e.into());
     }

@@ -347,7 +347,10 @@ fn generate_keeps_declared_constraints_and_names_broken_real_rows() {
     assert_fails_saying(&o, "a range applies to numerical and datetime columns");
     // Two real rows check out the day they check in: named, and refused unless dropped.
     let o = run(&broken, "ctgan", &[]);
-    assert_fails_saying(&o, "Inequality(checkin < checkout) in 2 rows (e.g. row 4");
+    assert_fails_saying(
+        &o,
+        "Inequality(checkin < checkout) in 2 rows (e.g. row 5 after the header",
+    );
     let o = run(&broken, "ctgan", &["--on-violation", "drop"]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert_says(
@@ -523,6 +526,21 @@ fn argn_generates_imputes_completes_and_rebalances_through_the_cli() {
     };
     rebalance_fails("species=Dodo:1", "no category \"Dodo\"");
     rebalance_fails("species=Adelie:0.7,Gentoo:0.7", "more than 1");
+    // A saved model is of its own kind: naming another is refused, not ignored.
+    fails_saying(
+        &[
+            "generate",
+            "--load-model",
+            &model,
+            "--model",
+            "tvae",
+            "--rows",
+            "5",
+            "-o",
+            &x,
+        ],
+        "cannot be used with",
+    );
     fails_saying(
         &[
             "generate",

@@ -128,7 +128,7 @@ async fn broken_real_rows_fail_the_request_or_are_left_out(f: synth_tests::Famil
         panic!("the request fails")
     };
     assert!(
-        reason.contains("Inequality(checkin < checkout) in 2 rows (e.g. row 4"),
+        reason.contains("Inequality(checkin < checkout) in 2 rows (e.g. row 5 after the header"),
         "{reason}"
     );
     let id = failing.id();
@@ -137,7 +137,7 @@ async fn broken_real_rows_fail_the_request_or_are_left_out(f: synth_tests::Famil
         .await
         .expect(200);
     assert_eq!(failed.data()["status"], "failed");
-    assert!(says(&failed.data()["error"], "row 4"), "{}", failed.body);
+    assert!(says(&failed.data()["error"], "row 5 after the header"), "{}", failed.body);
 
     let dropping = s
         .started_generation(&t, request(&ds, json!({"on_violation": "drop"})))

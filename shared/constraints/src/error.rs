@@ -18,6 +18,8 @@ pub enum ConstraintError {
 
 pub type Result<T, E = ConstraintError> = std::result::Result<T, E>;
 
+/// People count rows from 1 and a file has a header, so an example is named as row `n`
+/// after the header (`Example::row` stays the 0-based index).
 fn describe(violations: &[Violation]) -> String {
     violations
         .iter()
@@ -28,7 +30,11 @@ fn describe(violations: &[Violation]) -> String {
                     .iter()
                     .map(|(c, v)| format!("{c}={}", v.as_deref().unwrap_or("null")))
                     .collect();
-                format!(" (e.g. row {}: {})", e.row, values.join(", "))
+                format!(
+                    " (e.g. row {} after the header: {})",
+                    e.row + 1,
+                    values.join(", ")
+                )
             });
             format!(
                 "{} in {} row{}{}",

@@ -64,6 +64,7 @@ pub struct Violation {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Example {
+    /// The row's 0-based index in the table (the first row after a header is 0).
     pub row: usize,
     pub values: BTreeMap<String, Option<String>>,
 }

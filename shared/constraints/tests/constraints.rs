@@ -184,7 +184,10 @@ fn real_rows_that_break_a_constraint_are_counted_shown_and_refused_or_dropped() 
         ("Positive(rooms > 0)", 1)
     );
     let message = ConstraintError::Violated(vs).to_string();
-    assert!(message.contains("in 2 rows (e.g. row 3"), "{message}");
+    assert!(
+        message.contains("in 2 rows (e.g. row 4 after the header"),
+        "{message}"
+    );
 
     let prepared = Plan::fit(&t, &m, &cs, OnViolation::Drop).unwrap();
     assert_eq!(prepared.table.n_rows(), 97);
