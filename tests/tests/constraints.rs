@@ -137,7 +137,11 @@ async fn broken_real_rows_fail_the_request_or_are_left_out(f: synth_tests::Famil
         .await
         .expect(200);
     assert_eq!(failed.data()["status"], "failed");
-    assert!(says(&failed.data()["error"], "row 5 after the header"), "{}", failed.body);
+    assert!(
+        says(&failed.data()["error"], "row 5 after the header"),
+        "{}",
+        failed.body
+    );
 
     let dropping = s
         .started_generation(&t, request(&ds, json!({"on_violation": "drop"})))

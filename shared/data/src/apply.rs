@@ -15,6 +15,15 @@ use crate::infer::{missing_number_codes, parse_bool};
 /// `datetime_format`) to datetimes, numbers stored as text to numbers, 0/1 to booleans.
 /// Columns the metadata does not name are kept as they are.
 pub fn apply_metadata(table: Table, metadata: &Metadata) -> Result<Table, DataError> {
+    apply_metadata_noting(table, metadata).map(|(table, _)| table)
+}
+
+/// [`apply_metadata`], with a note for each column in which values were read as missing
+/// (`unknown`, `-`, `oops` among numbers): the table loses them, so its user should hear of it.
+pub fn apply_metadata_noting(
+    table: Table,
+    metadata: &Metadata,
+) -> Result<(Table, Vec<String>), DataError> {
     for (name, _) in &metadata.columns {
         if table.column(name).is_none() {
             return Err(DataError::UnknownColumn {
@@ -27,14 +36,15 @@ pub fn apply_metadata(table: Table, metadata: &Metadata) -> Result<Table, DataEr
         .into_par_iter()
         .map(|col| match metadata.column(&col.name) {
             Some(meta) => coerce(col, meta),
-            None => Ok(col),
+            None => Ok((col, None)),
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let (columns, notes): (Vec<Column>, Vec<Option<String>>) = columns.into_iter().unzip();
     let table = Table::new(columns).map_err(DataError::InvalidTable)?;
     if let Some(pk) = &metadata.primary_key {
         check_primary_key(&table, pk)?;
     }
-    Ok(table)
+    Ok((table, notes.into_iter().flatten().collect()))
 }
 
 fn check_primary_key(table: &Table, pk: &str) -> Result<(), DataError> {
@@ -139,23 +149,39 @@ fn convert<T, U>(
 /// How a conversion names the value it refused: row, value, why.
 type Refusal<'a> = &'a dyn Fn(usize, String, &str) -> DataError;
 
-fn coerce(col: Column, meta: &ColumnMetadata) -> Result<Column, DataError> {
+/// The column in its sdtype's storage, and a note when values of it were read as missing.
+fn coerce(col: Column, meta: &ColumnMetadata) -> Result<(Column, Option<String>), DataError> {
     let Column { name, data } = col;
     let sdtype = meta.sdtype;
     let err = |row: usize, value: String, why: &str| contradiction(&name, sdtype, row, value, why);
+    let mut missing = None;
     let data = match sdtype {
         SdType::Numerical => {
             let want_int = meta.computer_representation.as_deref().is_some_and(|r| {
                 r.starts_with("Int") || r.starts_with("UInt") || r.starts_with("int")
             });
-            numerical(data, want_int, meta.computer_representation.is_none(), &err)?
+            let auto = meta.computer_representation.is_none();
+            numerical(data, want_int, auto, &mut missing, &err)?
         }
         SdType::Boolean => boolean(data, &err)?,
         SdType::Datetime => datetime_column(data, meta.datetime_format.as_deref(), &err)?,
         // Categories, keys, text and PII keep their storage; only their meaning changes.
         _ => data,
     };
-    Ok(Column { name, data })
+    let note = missing.map(|Missing { spellings, rows }| {
+        format!(
+            "column {name:?}: {rows} value{} read as missing, written {}",
+            if rows == 1 { "" } else { "s" },
+            spellings.join(", ")
+        )
+    });
+    Ok((Column { name, data }, note))
+}
+
+/// Text read as a missing number: its spellings (quoted, sorted) and how many rows had one.
+struct Missing {
+    spellings: Vec<String>,
+    rows: usize,
 }
 
 /// Booleans: numbers 0 and 1 become true and false; text keeps its words (`Yes`/`No`,
@@ -199,17 +225,29 @@ fn boolean(data: ColumnData, err: Refusal) -> Result<ColumnData, DataError> {
 
 /// Text numbers with their [`missing_number_codes`] made missing (unchanged when the column
 /// has more text than those allow: then its first non-number is refused).
-fn without_missing_codes(values: Vec<Option<String>>) -> Vec<Option<String>> {
+fn without_missing_codes(
+    values: Vec<Option<String>>,
+    missing: &mut Option<Missing>,
+) -> Vec<Option<String>> {
     let codes: HashSet<String> = missing_number_codes(values.iter().flatten().map(String::as_str))
         .map(|codes| codes.into_iter().map(str::to_owned).collect())
         .unwrap_or_default();
     if codes.is_empty() {
         return values;
     }
-    values
+    let mut spellings: Vec<String> = codes.iter().map(|c| format!("{c:?}")).collect();
+    spellings.sort_unstable();
+    let mut rows = 0;
+    let values = values
         .into_iter()
-        .map(|v| v.filter(|s| !codes.contains(s)))
-        .collect()
+        .map(|v| {
+            let coded = v.as_ref().is_some_and(|s| codes.contains(s));
+            rows += usize::from(coded);
+            v.filter(|_| !coded)
+        })
+        .collect();
+    *missing = Some(Missing { spellings, rows });
+    values
 }
 
 /// Datetimes from text (in `format`, or one detected) or from integers (in `format` only).
@@ -307,6 +345,7 @@ fn numerical(
     data: ColumnData,
     want_int: bool,
     auto: bool,
+    missing: &mut Option<Missing>,
     err: Refusal,
 ) -> Result<ColumnData, DataError> {
     // Numbers written with a currency sign, separators or a percent sign are those numbers;
@@ -314,7 +353,7 @@ fn numerical(
     let data = match data {
         ColumnData::Str(v) => match crate::number::read(&v) {
             Some(numbers) => numbers,
-            None => ColumnData::Str(without_missing_codes(v)),
+            None => ColumnData::Str(without_missing_codes(v, missing)),
         },
         other => other,
     };

@@ -19,7 +19,7 @@ mod profile;
 mod read;
 mod write;
 
-pub use apply::{apply_metadata, compatible_sdtypes};
+pub use apply::{apply_metadata, apply_metadata_noting, compatible_sdtypes};
 pub use datetime::DEFAULT_DATETIME_FORMAT;
 pub use error::DataError;
 pub use formula::{is_formula, neutralise};

@@ -9,8 +9,8 @@ use std::path::Path;
 use synth_table::{FileFormat, Metadata, Profile, SdType, Table};
 
 use crate::{
-    DataError, Inference, ReadOptions, apply_metadata, compatible_sdtypes, infer_metadata, profile,
-    read_bytes, read_path,
+    DataError, Inference, ReadOptions, apply_metadata_noting, compatible_sdtypes, infer_metadata,
+    profile, read_bytes, read_path,
 };
 
 /// Where a table comes from.
@@ -48,7 +48,8 @@ pub struct Loaded {
     pub metadata: Metadata,
     /// The format it was read as.
     pub format: FileFormat,
-    /// The reader's non-fatal findings (extension/content mismatch, encoding fallback, ...).
+    /// The non-fatal findings of the read (extension/content mismatch, encoding fallback, ...)
+    /// and of typing (values read as missing).
     pub warnings: Vec<String>,
     /// Inference's verdicts, when it ran: without metadata given, or for a profile.
     pub inference: Option<Inference>,
@@ -80,7 +81,7 @@ pub fn load(source: Source<'_>, options: &LoadOptions) -> Result<Loaded, DataErr
     } else {
         BTreeMap::new()
     };
-    let table = apply_metadata(read.table, &metadata)?;
+    let (table, missing) = apply_metadata_noting(read.table, &metadata)?;
     let profile = options
         .profile
         .then(|| profile(&table, &metadata, inference.as_ref()));
@@ -88,7 +89,7 @@ pub fn load(source: Source<'_>, options: &LoadOptions) -> Result<Loaded, DataErr
         table,
         metadata,
         format: read.format,
-        warnings: read.warnings,
+        warnings: read.warnings.into_iter().chain(missing).collect(),
         inference,
         profile,
         compatible_sdtypes: compatible,

@@ -33,6 +33,32 @@ fn load_infers_types_and_keeps_the_reader_findings() {
 }
 
 #[test]
+fn values_read_as_missing_are_said_with_their_spellings_and_rows() {
+    let mut text = String::from("age,city\n");
+    for i in 0..60 {
+        let age = match i {
+            7 | 30 => "oops".to_owned(),
+            12 => "-".to_owned(),
+            _ => (20 + i % 50).to_string(),
+        };
+        text.push_str(&format!("{age},c{}\n", i % 3));
+    }
+    let loaded = load(bytes(&text, "t.csv"), &LoadOptions::default()).unwrap();
+    assert_eq!(
+        loaded.metadata.column("age").unwrap().sdtype,
+        SdType::Numerical
+    );
+    assert_eq!(col(&loaded.table, "age").null_count(), 3);
+    assert_eq!(
+        loaded.warnings,
+        [r#"column "age": 3 values read as missing, written "-", "oops""#]
+    );
+    // A column of plain numbers says nothing.
+    let clean = load(bytes("n\n1\n2\n3\n", "t.csv"), &LoadOptions::default()).unwrap();
+    assert!(clean.warnings.is_empty(), "{:?}", clean.warnings);
+}
+
+#[test]
 fn load_types_by_the_metadata_given_without_inferring() {
     let m = meta(vec![
         ("a", ColumnMetadata::new(SdType::Categorical)),
