@@ -321,7 +321,7 @@ fn real_rows_that_break_a_constraint_are_refused_or_dropped_and_reported() {
         (vs[0].constraint.as_str(), vs[0].rows),
         ("Negative(refund <= 0)", 2)
     );
-    assert!(err.to_string().contains("row 10"), "{err}");
+    assert!(err.to_string().contains("row 11 after the header"), "{err}");
     let (model, dropped) = fit_constrained(
         &t,
         &m,
