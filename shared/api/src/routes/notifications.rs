@@ -36,19 +36,25 @@ pub struct WaitParams {
 /// Which notifications to mark read: some by id, or every unread one. A body with both, or
 /// with any other field, is neither and is refused.
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(
-    untagged,
-    deny_unknown_fields,
-    expecting = "one of {\"ids\": [...]} or {\"all\": true}"
-)]
+#[serde(untagged, expecting = "one of {\"ids\": [...]} or {\"all\": true}")]
 pub enum MarkRead {
-    /// These notifications (all of them the caller's).
-    Ids {
-        #[schema(min_items = 1, max_items = 100)]
-        ids: Vec<String>,
-    },
-    /// Every unread notification of the caller when `true`; nothing when `false`.
-    All { all: bool },
+    Ids(MarkIds),
+    All(MarkAll),
+}
+
+/// These notifications (all of them the caller's).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MarkIds {
+    #[schema(min_items = 1, max_items = 100)]
+    ids: Vec<String>,
+}
+
+/// Every unread notification of the caller when `true`; nothing when `false`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MarkAll {
+    all: bool,
 }
 
 /// How many notifications a call marked read, and how many are left unread.
@@ -113,16 +119,16 @@ async fn list(
 async fn mark_read(c: Caller, Json(body): Json<MarkRead>) -> Reply<Marked> {
     let n = &c.app.notifications;
     let marked = match body {
-        MarkRead::Ids { ids } if ids.len() > MAX_IDS => {
+        MarkRead::Ids(MarkIds { ids }) if ids.len() > MAX_IDS => {
             return Err(synth_core::ServiceError::field(
                 "ids",
                 format!("1..={MAX_IDS} notification ids"),
             )
             .into());
         }
-        MarkRead::Ids { ids } => n.mark_read(c.id(), &ids).await?,
-        MarkRead::All { all: true } => n.mark_all_read(c.id()).await?,
-        MarkRead::All { all: false } => 0,
+        MarkRead::Ids(MarkIds { ids }) => n.mark_read(c.id(), &ids).await?,
+        MarkRead::All(MarkAll { all: true }) => n.mark_all_read(c.id()).await?,
+        MarkRead::All(MarkAll { all: false }) => 0,
     };
     ok(Marked {
         marked,
