@@ -22,17 +22,35 @@ pub(crate) const CANDIDATES: &[&str] = &[
     "%Y-%m-%d %H:%M",
     "%Y/%m/%d",
     "%Y/%m/%d %H:%M:%S",
+    "%Y/%m/%d %H:%M",
+    // 12-hour clocks, as US exports and spreadsheets write them (`05:00 PM`).
+    "%Y-%m-%d %I:%M:%S %p",
+    "%Y-%m-%d %I:%M %p",
     "%m/%d/%Y",
     "%d/%m/%Y",
     "%m/%d/%Y %H:%M",
     "%d/%m/%Y %H:%M",
     "%m/%d/%Y %H:%M:%S",
     "%d/%m/%Y %H:%M:%S",
+    "%m/%d/%Y %I:%M %p",
+    "%d/%m/%Y %I:%M %p",
+    "%m/%d/%Y %I:%M:%S %p",
+    "%d/%m/%Y %I:%M:%S %p",
+    // Day first with dots or dashes, as much of Europe writes it.
     "%d.%m.%Y",
+    "%d.%m.%Y %H:%M",
+    "%d.%m.%Y %H:%M:%S",
     "%d-%m-%Y",
+    "%d-%m-%Y %H:%M",
+    "%d-%m-%Y %H:%M:%S",
+    // Month names: `%b` reads `Jan`; `%B` reads `January` and `Jan` alike.
     "%d %b %Y",
     "%b %d, %Y",
     "%d-%b-%Y",
+    "%d %B %Y",
+    "%B %d, %Y",
+    "%d %b %Y %H:%M",
+    "%b %d, %Y %I:%M %p",
 ];
 
 fn has_time(format: &str) -> bool {
@@ -272,7 +290,7 @@ mod tests {
 
     #[test]
     fn detects_formats_and_mixes() {
-        let cases: [(&[&str], &str, bool); 5] = [
+        let cases: [(&[&str], &str, bool); 10] = [
             (&["2024-01-31", "2023-12-01"], "%Y-%m-%d", false),
             (
                 &["2024-01-31 10:00:00", "2023-12-01 23:59:59"],
@@ -282,6 +300,23 @@ mod tests {
             (&["2024-01-31T10:00:00Z"], "%Y-%m-%dT%H:%M:%SZ", false),
             (&["01/02/2024", "03/04/2024"], "%m/%d/%Y", true),
             (&["31/01/2024", "03/04/2024"], "%d/%m/%Y", false),
+            (
+                &["01.01.2024 00:37", "31.12.2023 17:05"],
+                "%d.%m.%Y %H:%M",
+                false,
+            ),
+            (
+                &["01/02/2023 05:00 AM", "12/31/2023 11:59 PM"],
+                "%m/%d/%Y %I:%M %p",
+                false,
+            ),
+            (
+                &["2023-01-02 05:00:10 pm", "2023-01-02 12:00:00 AM"],
+                "%Y-%m-%d %I:%M:%S %p",
+                false,
+            ),
+            (&["28-02-2024 23:59:59"], "%d-%m-%Y %H:%M:%S", false),
+            (&["January 5, 2024", "Dec 31, 2023"], "%B %d, %Y", false),
         ];
         for (values, format, ambiguous) in cases {
             let d = detect(values.iter().copied());
