@@ -53,9 +53,11 @@ impl SdType {
         }
     }
 
-    /// Whether the column holds personal data worth flagging.
+    /// Whether the column is personal data unless its metadata says otherwise: emails, phone
+    /// numbers, and free text (mostly unique values, each of which can name the row it came
+    /// from: notes, comments, addresses, names).
     pub fn is_pii(self) -> bool {
-        matches!(self, SdType::Email | SdType::Phone)
+        matches!(self, SdType::Email | SdType::Phone | SdType::Text)
     }
 
     /// Whether the column has a distribution to learn, condition on and score (numbers,

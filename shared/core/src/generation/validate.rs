@@ -251,8 +251,11 @@ fn check_rare(
         let meta = metadata.and_then(|m| m.column(&c.name));
         let key = metadata.is_some_and(|m| m.primary_key.as_deref() == Some(c.name.as_str()));
         let sdtype = meta.map_or(c.sdtype, |m| m.sdtype);
-        !key && !meta.is_some_and(ColumnMetadata::is_personal)
-            && !matches!(sdtype, SdType::Numerical | SdType::Datetime | SdType::Id)
+        let personal = meta.map_or_else(
+            || ColumnMetadata::new(sdtype).is_personal(),
+            ColumnMetadata::is_personal,
+        );
+        !key && !personal && !matches!(sdtype, SdType::Numerical | SdType::Datetime | SdType::Id)
     };
     for col in profile.columns.iter().filter(categorical) {
         let rare = rare_values(col, k);
@@ -727,7 +730,7 @@ mod tests {
     }
 
     #[test]
-    fn argn_warns_of_unique_text_but_not_of_personal_data() {
+    fn argn_warns_of_unique_text_learned_but_not_of_personal_data() {
         let p: Profile = serde_json::from_value(json!({
             "n_rows": 200, "n_columns": 1, "preview": [],
             "columns": [{"name": "note", "sdtype": "text", "count": 200, "nulls": 0,
@@ -740,7 +743,14 @@ mod tests {
             check_rare(Some(&p), metadata, &m, &mut v);
             v.warnings.len()
         };
-        assert_eq!(warned(None), 1);
+        // Free text is personal unless its metadata says `pii: false`: generated, not learned.
+        assert_eq!(warned(None), 0);
+        let mut learned = ColumnMetadata::new(SdType::Text);
+        learned.pii = Some(false);
+        assert_eq!(
+            warned(Some(&Metadata::new(vec![("note".into(), learned)]))),
+            1
+        );
         let personal = Metadata::new(vec![("note".into(), ColumnMetadata::new(SdType::Email))]);
         assert_eq!(warned(Some(&personal)), 0);
         let numbers = Metadata::new(vec![(

@@ -705,6 +705,31 @@ mod tests {
     }
 
     #[test]
+    fn free_text_is_personal_unless_its_metadata_says_not() {
+        let notes: Vec<Option<String>> = (0..300)
+            .map(|i| Some(format!("called on day {i}, asked about order {}", i * 7)))
+            .collect();
+        let table = Table::new(vec![col("note", ColumnData::Str(notes.clone()))]).unwrap();
+        let real: std::collections::HashSet<_> = notes.iter().flatten().collect();
+        let copied = |meta: ColumnMetadata| {
+            let m = Metadata::new(vec![("note".into(), meta)]);
+            let t = DataTransformer::fit(&table, &m, &TransformerOptions::default(), 5).unwrap();
+            let enc = t.transform(&table).unwrap();
+            let back = t.inverse(&enc.data, 300, 9, Shares::Real).unwrap();
+            let ColumnData::Str(got) = &back.column("note").unwrap().data else {
+                panic!("text")
+            };
+            got.iter().flatten().filter(|v| real.contains(v)).count()
+        };
+        assert_eq!(copied(ColumnMetadata::new(SdType::Text)), 0);
+        let learned = ColumnMetadata {
+            pii: Some(false),
+            ..ColumnMetadata::new(SdType::Text)
+        };
+        assert!(copied(learned) > 0, "learned text draws real values");
+    }
+
+    #[test]
     fn encode_decode_round_trips_every_sdtype_with_nulls() {
         let (table, meta) = sample_table(400);
         let options = TransformerOptions {

@@ -1,4 +1,4 @@
-//! Personal data — emails, phone numbers, any column marked `pii` — is never learned and
+//! Personal data — emails, phone numbers, free text, any column marked `pii` — is never learned and
 //! never copied: a model would hand real addresses back (a categorical column's values are
 //! real ones by design). Such a column is generated as SDV anonymises it, with values of the
 //! real ones' shapes and none of their characters: each letter and digit of a real value is
