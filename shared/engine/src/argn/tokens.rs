@@ -10,9 +10,11 @@
 //!   distinct levels, only a level held by one row). Then, with few
 //!   distinct values left, every value is a token of its own (exact); with many, values
 //!   holding a whole bin's share are exact tokens (point masses such as the zeros of an
-//!   amount) and the rest fall into quantile bins, a value being drawn uniformly inside its
-//!   bin and written back in the column's representation (decimals, integers, datetime
-//!   granularity). Nulls are a token.
+//!   amount) and the rest fall into quantile bins. A value is drawn inside its bin by the
+//!   bin's own quantiles (a few per bin, each step holding [`ROWS_PER_STEP`] rows or more),
+//!   so a skewed bin keeps its shape (the top bin of an income or an amount does not spread
+//!   its rows evenly up to the largest value), and written back in the column's
+//!   representation (decimals, integers, datetime granularity). Nulls are a token.
 //! - `id` columns are not modelled; they are regenerated unique.
 
 use std::collections::HashMap;
@@ -36,6 +38,11 @@ pub const MAX_CATEGORIES: usize = 1000;
 /// can teach. Measured on seattle_weather's 730 rows (3 seeds, SDMetrics quality): 100 bins
 /// 0.83, one per 25 rows 0.906, one per 100 (10 bins) 0.921.
 pub const ROWS_PER_BIN: usize = 100;
+
+/// Rows per step of a bin's own quantiles at least, so no step stands for one or two real
+/// values; a bin has at most [`MAX_STEPS`] steps.
+const ROWS_PER_STEP: usize = 10;
+const MAX_STEPS: usize = 16;
 
 /// The bins of a numerical column of a `rows`-row table: one per [`ROWS_PER_BIN`] rows,
 /// at least 10, at most `max_bins`.
@@ -84,6 +91,11 @@ pub struct Bins {
     /// Quantile bin edges over the other values, ascending: bin `i` is
     /// `[edges[i], edges[i + 1]]`.
     edges: Vec<f64>,
+    /// Each bin's own quantile edges, from `edges[i]` to `edges[i + 1]`: a value is drawn
+    /// in a step picked evenly, uniformly inside it. Empty in models saved before (a bin is
+    /// then one step).
+    #[serde(default)]
+    steps: Vec<Vec<f64>>,
     /// Values are moved into `[low, high]` before anything else.
     low: f64,
     high: f64,
@@ -453,8 +465,12 @@ impl Bins {
                 _ => counts.push((v, 1)),
             }
         }
-        let (exact, edges) = if counts.len() <= max_bins {
-            (counts.iter().map(|(v, _)| *v).collect(), Vec::new())
+        let (exact, edges, steps) = if counts.len() <= max_bins {
+            (
+                counts.iter().map(|(v, _)| *v).collect(),
+                Vec::new(),
+                Vec::new(),
+            )
         } else {
             // Values holding at least a bin's share are exact; at most half the tokens.
             let share = (n / max_bins).max(2);
@@ -472,7 +488,9 @@ impl Bins {
                 .copied()
                 .filter(|v| exact.binary_search_by(|e| e.total_cmp(v)).is_err())
                 .collect();
-            (exact.clone(), quantile_edges(&rest, max_bins - exact.len()))
+            let edges = quantile_edges(&rest, max_bins - exact.len());
+            let steps = steps_within(&rest, &edges);
+            (exact, edges, steps)
         };
         Ok(Self {
             name: name.to_owned(),
@@ -480,10 +498,25 @@ impl Bins {
             has_null,
             exact,
             edges,
+            steps,
             low,
             high,
             clipped,
         })
+    }
+
+    /// A value of bin `b` clipped to `[a, z]`: by the bin's own quantiles when the whole bin
+    /// may be drawn, uniformly inside `[a, z]` when a range cuts it.
+    fn draw_in(&self, b: usize, (a, z): (f64, f64), rng: &mut EngineRng) -> f64 {
+        let whole = (a, z) == (self.edges[b], self.edges[b + 1]);
+        let (a, z) = match self.steps.get(b) {
+            Some(steps) if whole && steps.len() > 2 => {
+                let i = rng.random_range(0..steps.len() - 1);
+                (steps[i], steps[i + 1])
+            }
+            _ => (a, z),
+        };
+        if z > a { rng.random_range(a..=z) } else { a }
     }
 
     fn vocab(&self) -> usize {
@@ -615,7 +648,7 @@ impl Bins {
                 if let Some(hi) = hi {
                     z = z.min(hi);
                 }
-                Some(if z > a { rng.random_range(a..=z) } else { a })
+                Some(self.draw_in(b, (a, z), rng))
             })
             .collect();
         self.repr.column(values)
@@ -636,6 +669,21 @@ fn quantile_edges(values: &[f64], bins: usize) -> Vec<f64> {
         edges.push(edges[0]);
     }
     edges
+}
+
+/// Each bin's own quantile edges over the sorted `values` it holds: one step per
+/// [`ROWS_PER_STEP`] rows, at most [`MAX_STEPS`], from the bin's first edge to its last.
+fn steps_within(values: &[f64], edges: &[f64]) -> Vec<Vec<f64>> {
+    edges
+        .windows(2)
+        .map(|e| {
+            let from = values.partition_point(|&v| v < e[0]);
+            let to = values.partition_point(|&v| v <= e[1]);
+            let inside = &values[from..to];
+            // Edges are values of the column, so a bin's first and last values are its edges.
+            quantile_edges(inside, (inside.len() / ROWS_PER_STEP).clamp(1, MAX_STEPS))
+        })
+        .collect()
 }
 
 /// A column of `given` values where `keep` holds and of `drawn` ones elsewhere; both of
