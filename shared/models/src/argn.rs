@@ -112,7 +112,7 @@ impl Params for ArgnParams {
         Field::new(
             "max_bins",
             Bound::Count,
-            "Most quantile bins of a numerical or datetime column (at least 2; a small table gets one per 100 rows, at least 10).",
+            "Most quantile bins of a numerical or datetime column (at least 2; a small table gets one per 50 rows, at least 10).",
         ),
         Field::new(
             "rare_threshold",

