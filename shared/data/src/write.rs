@@ -1,13 +1,15 @@
 //! Writing a table (a synthetic result, usually) in the format the user asked for. polars
 //! writes CSV, JSON, NDJSON and Parquet; rust_xlsxwriter writes Excel. Datetimes go out as
-//! text in their `datetime_format`, except in Parquet, which has a native timestamp type.
+//! text in their `datetime_format`, except in Parquet, which has a native timestamp type,
+//! and in Excel, whose date cells show them in that format (Excel's own spelling of it);
+//! a format Excel cannot show (a UTC offset) or a date before 1900 stays text there.
 //! CSV and XLSX outputs neutralise formula cells (see `formula`).
 
 use std::borrow::Cow;
 use std::path::Path;
 
 use polars::prelude::*;
-use rust_xlsxwriter::Workbook;
+use rust_xlsxwriter::{Format, Workbook};
 use synth_table::{ColumnData, Metadata, Table};
 
 use crate::datetime::{DEFAULT_DATETIME_FORMAT, DateFormatter, format_for_values};
@@ -146,7 +148,9 @@ fn write_xlsx(table: &Table, metadata: &Metadata) -> Result<Vec<u8>, String> {
     for (j, col) in table.columns.iter().enumerate() {
         let c = j as u16;
         sheet.write_string(0, c, neutralise(&col.name)).map_err(e)?;
-        let formatter = DateFormatter::new(datetime_format(metadata, col));
+        let strftime = datetime_format(metadata, col);
+        let formatter = DateFormatter::new(strftime);
+        let date_cell = excel_format(strftime).map(|f| Format::new().set_num_format(f));
         for r in 0..col.data.len() {
             let row = r as u32 + 1;
             match &col.data {
@@ -166,9 +170,12 @@ fn write_xlsx(table: &Table, metadata: &Metadata) -> Result<Vec<u8>, String> {
                     Some(x) => sheet.write_string(row, c, neutralise(x)).map(|_| ()),
                     None => Ok(()),
                 },
-                ColumnData::Datetime(v) => match v[r] {
-                    Some(t) => sheet.write_string(row, c, formatter.format(t)).map(|_| ()),
-                    None => Ok(()),
+                ColumnData::Datetime(v) => match (v[r], &date_cell) {
+                    (Some(t), Some(f)) if t >= EXCEL_FIRST_DAY => sheet
+                        .write_number_with_format(row, c, excel_serial(t), f)
+                        .map(|_| ()),
+                    (Some(t), _) => sheet.write_string(row, c, formatter.format(t)).map(|_| ()),
+                    (None, _) => Ok(()),
                 },
             }
             .map_err(e)?;
@@ -177,10 +184,76 @@ fn write_xlsx(table: &Table, metadata: &Metadata) -> Result<Vec<u8>, String> {
     book.save_to_buffer().map_err(e)
 }
 
+/// 1900-03-01 in microseconds since the Unix epoch: Excel's serial dates count from 1900
+/// with a day that never was (29 February 1900), so earlier dates are written as text.
+const EXCEL_FIRST_DAY: i64 = -2_203_891_200_000_000;
+
+/// Excel's serial date of an instant: days since 1899-12-30, the time of day as a fraction.
+fn excel_serial(micros: i64) -> f64 {
+    25_569.0 + micros as f64 / 86_400_000_000.0
+}
+
+/// Excel's number format for a strftime format, or `None` where Excel has no spelling for
+/// a field (offsets, weekday numbers, ...).
+fn excel_format(strftime: &str) -> Option<String> {
+    let mut out = String::new();
+    let mut chars = strftime.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            match c {
+                '-' | '/' | '.' | ':' | ' ' | ',' => out.push(c),
+                c if c.is_ascii_alphanumeric() => out.push_str(&format!("\\{c}")),
+                _ => return None,
+            }
+            continue;
+        }
+        let field = match chars.next()? {
+            'Y' => "yyyy",
+            'y' => "yy",
+            'm' => "mm",
+            'd' => "dd",
+            'e' => "d",
+            'b' | 'h' => "mmm",
+            'B' => "mmmm",
+            'a' => "ddd",
+            'A' => "dddd",
+            'H' | 'I' => "hh",
+            'M' => "mm",
+            'S' => "ss",
+            'p' | 'P' => "AM/PM",
+            'T' => "hh:mm:ss",
+            'R' => "hh:mm",
+            'F' => "yyyy-mm-dd",
+            '.' if chars.next()? == 'f' => ".000",
+            _ => return None,
+        };
+        out.push_str(field);
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use synth_table::{Column, ColumnMetadata, SdType};
+
+    #[test]
+    fn excel_spells_the_formats_it_can_show() {
+        let cases = [
+            ("%Y-%m-%d", Some("yyyy-mm-dd")),
+            ("%d.%m.%Y %H:%M", Some("dd.mm.yyyy hh:mm")),
+            ("%m/%d/%Y %I:%M %p", Some("mm/dd/yyyy hh:mm AM/PM")),
+            ("%Y-%m-%dT%H:%M:%S%.f", Some("yyyy-mm-dd\\Thh:mm:ss.000")),
+            ("%d %b %Y", Some("dd mmm yyyy")),
+            ("%Y-%m-%dT%H:%M:%S%:z", None),
+            ("%Y-%m-%d %H:%M:%S %Z", None),
+        ];
+        for (strftime, excel) in cases {
+            assert_eq!(excel_format(strftime).as_deref(), excel, "{strftime}");
+        }
+        assert_eq!(excel_serial(0), 25_569.0);
+        assert_eq!(excel_serial(86_400_000_000 / 2), 25_569.5);
+    }
 
     #[test]
     fn datetimes_without_a_format_are_written_as_their_values_need() {

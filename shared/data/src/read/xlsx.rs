@@ -124,8 +124,11 @@ fn column<'a>(cells: impl Iterator<Item = &'a Data> + Clone) -> ColumnData {
         return ColumnData::Datetime(
             cells
                 .map(|c| match c {
+                    // Excel keeps times to the millisecond; a serial day's float carries
+                    // noise below that (01:00 read as 01:00:00.000001).
                     Data::DateTime(d) => {
-                        Some(((d.as_f64() - EXCEL_UNIX_DAYS) * MICROS_PER_DAY).round() as i64)
+                        let ms = ((d.as_f64() - EXCEL_UNIX_DAYS) * MICROS_PER_DAY / 1e3).round();
+                        Some(ms as i64 * 1_000)
                     }
                     _ => None,
                 })

@@ -57,6 +57,57 @@ fn datetimes_are_written_in_their_format() {
     assert_eq!(json.as_array().unwrap().len(), 3);
 }
 
+fn ds_zoned(t: &Table, m: &Metadata) -> Vec<Option<String>> {
+    let bytes = write_bytes(t, m, FileFormat::Xlsx).unwrap();
+    let ds = read_bytes(&bytes, None, &ReadOptions::default()).unwrap();
+    match &ds.table.column("zoned").unwrap().data {
+        ColumnData::Str(v) => v.clone(),
+        other => panic!("text expected: {other:?}"),
+    }
+}
+
+/// Excel gets date cells shown in the column's format, which read back as the same instants
+/// (to the microsecond: no float noise); a format Excel cannot show stays text.
+#[test]
+fn excel_gets_date_cells_that_read_back_exactly() {
+    let minute = 60_000_000i64;
+    let times = vec![
+        Some(1_706_659_200_000_000 + 60 * minute),
+        None,
+        Some(1_706_659_200_000_000 + 817 * minute),
+        Some(-2_500_000_000_000_000),
+    ];
+    let t = table(vec![
+        ("at", ColumnData::Datetime(times.clone())),
+        ("zoned", ColumnData::Datetime(times.clone())),
+    ]);
+    let m = meta(vec![
+        ("at", dt("%d.%m.%Y %H:%M")),
+        ("zoned", dt("%Y-%m-%dT%H:%M:%S%:z")),
+    ]);
+    let bytes = write_bytes(&t, &m, FileFormat::Xlsx).unwrap();
+    let ds = read_bytes(&bytes, None, &ReadOptions::default()).unwrap();
+    let at = &ds.table.column("at").unwrap().data;
+    // A date before 1900 has no Excel serial: the column mixes cells and text, read as text.
+    let ColumnData::Str(at) = at else {
+        panic!("{at:?}")
+    };
+    assert_eq!(at[3].as_deref(), Some("11.10.1890 19:33"));
+    let only_excel_dates = Table::new(vec![synth_table::Column {
+        name: "at".into(),
+        data: ColumnData::Datetime(times[..3].to_vec()),
+    }])
+    .unwrap();
+    let bytes = write_bytes(&only_excel_dates, &m, FileFormat::Xlsx).unwrap();
+    let ds = read_bytes(&bytes, None, &ReadOptions::default()).unwrap();
+    assert_eq!(
+        ds.table.column("at").unwrap().data,
+        ColumnData::Datetime(times[..3].to_vec())
+    );
+    let zoned = &ds_zoned(&t, &m);
+    assert_eq!(zoned[0].as_deref(), Some("2024-01-31T01:00:00+00:00"));
+}
+
 #[test]
 fn write_path_picks_the_format_by_extension() {
     let (t, m) = sample();
