@@ -39,10 +39,14 @@ pub fn fit_constrained(
     if constraints.is_empty() {
         return Ok((fit(table, metadata, params, options)?, Vec::new()));
     }
-    // Measured per model (see `synth_constraints::Ordering`).
+    // Measured per model (see `synth_constraints::Ordering`). argn learns the difference:
+    // with the columns as they are, two dates in one wide bin are drawn apart and 44% of an
+    // order-to-shipping gap of 1 h to 5 days came back at the smallest gap, 45% past 5 days;
+    // learnt as a difference, every gap falls within 0..5 days, and seattle_weather's
+    // quality rises from 0.949 to 0.955 (3 seeds).
     let ordering = match params {
-        ModelParams::Ctgan(_) => Ordering::Reparametrise,
-        ModelParams::Tvae(_) | ModelParams::Argn(_) => Ordering::Clamp,
+        ModelParams::Ctgan(_) | ModelParams::Argn(_) => Ordering::Reparametrise,
+        ModelParams::Tvae(_) => Ordering::Clamp,
     };
     let prepared = Plan::fit_with(table, metadata, constraints, policy, ordering)?;
     if prepared.table.n_rows() == 0 {
