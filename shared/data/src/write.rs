@@ -97,6 +97,16 @@ fn datetime_format<'a>(metadata: &'a Metadata, column: &synth_table::Column) -> 
     })
 }
 
+/// Whether a column of `format` holds dates alone: no time of day in its format, and every
+/// value at midnight.
+fn date_only(format: &str, values: &[Option<i64>]) -> bool {
+    let day = 86_400_000_000i64;
+    let time = [
+        "%H", "%I", "%M", "%S", "%T", "%R", "%p", "%s", "%+", "%c", "%f",
+    ];
+    !time.iter().any(|t| format.contains(t)) && values.iter().flatten().all(|v| v % day == 0)
+}
+
 fn to_frame(table: &Table, metadata: &Metadata, format: FileFormat) -> PolarsResult<DataFrame> {
     let native_time = format == FileFormat::Parquet;
     let spreadsheet = format == FileFormat::Csv;
@@ -121,7 +131,14 @@ fn to_frame(table: &Table, metadata: &Metadata, format: FileFormat) -> PolarsRes
                 }
                 ColumnData::Str(v) => Series::new(name, v),
                 ColumnData::Datetime(v) if native_time => {
-                    Series::new(name, v).cast(&DataType::Datetime(TimeUnit::Microseconds, None))?
+                    let s = Series::new(name, v)
+                        .cast(&DataType::Datetime(TimeUnit::Microseconds, None))?;
+                    // Dates alone are Parquet dates (as a date-only column came in).
+                    if date_only(datetime_format(metadata, c), v) {
+                        s.cast(&DataType::Date)?
+                    } else {
+                        s
+                    }
                 }
                 ColumnData::Datetime(v) => {
                     let formatter = DateFormatter::new(datetime_format(metadata, c));
@@ -236,6 +253,39 @@ fn excel_format(strftime: &str) -> Option<String> {
 mod tests {
     use super::*;
     use synth_table::{Column, ColumnMetadata, SdType};
+
+    #[test]
+    fn parquet_writes_dates_alone_as_dates_and_datetimes_as_timestamps() {
+        let day = 86_400_000_000i64;
+        let table = Table::new(vec![
+            Column {
+                name: "born".into(),
+                data: ColumnData::Datetime(vec![Some(day), None, Some(-3 * day)]),
+            },
+            Column {
+                name: "seen".into(),
+                data: ColumnData::Datetime(vec![Some(day + 3_600_000_000), None, Some(day)]),
+            },
+        ])
+        .unwrap();
+        let dt = |f: &str| ColumnMetadata {
+            datetime_format: Some(f.into()),
+            ..ColumnMetadata::new(SdType::Datetime)
+        };
+        let metadata = Metadata::new(vec![
+            ("born".into(), dt("%Y-%m-%d")),
+            ("seen".into(), dt("%Y-%m-%d %H:%M")),
+        ]);
+        let bytes = write_bytes(&table, &metadata, FileFormat::Parquet).unwrap();
+        let df = ParquetReader::new(std::io::Cursor::new(bytes))
+            .finish()
+            .unwrap();
+        assert_eq!(df.column("born").unwrap().dtype(), &DataType::Date);
+        assert_eq!(
+            df.column("seen").unwrap().dtype(),
+            &DataType::Datetime(TimeUnit::Microseconds, None)
+        );
+    }
 
     #[test]
     fn excel_spells_the_formats_it_can_show() {
