@@ -254,20 +254,23 @@ mod tests {
     use super::*;
     use synth_table::{Column, ColumnMetadata, SdType};
 
+    const DAY: i64 = 86_400_000_000;
+
+    /// A table of datetime columns.
+    fn datetimes(columns: &[(&str, Vec<Option<i64>>)]) -> Table {
+        let columns = columns.iter().map(|(name, v)| Column {
+            name: (*name).into(),
+            data: ColumnData::Datetime(v.clone()),
+        });
+        Table::new(columns.collect()).unwrap()
+    }
+
     #[test]
     fn parquet_writes_dates_alone_as_dates_and_datetimes_as_timestamps() {
-        let day = 86_400_000_000i64;
-        let table = Table::new(vec![
-            Column {
-                name: "born".into(),
-                data: ColumnData::Datetime(vec![Some(day), None, Some(-3 * day)]),
-            },
-            Column {
-                name: "seen".into(),
-                data: ColumnData::Datetime(vec![Some(day + 3_600_000_000), None, Some(day)]),
-            },
-        ])
-        .unwrap();
+        let table = datetimes(&[
+            ("born", vec![Some(DAY), None, Some(-3 * DAY)]),
+            ("seen", vec![Some(DAY + 3_600_000_000), None, Some(DAY)]),
+        ]);
         let dt = |f: &str| ColumnMetadata {
             datetime_format: Some(f.into()),
             ..ColumnMetadata::new(SdType::Datetime)
@@ -307,18 +310,10 @@ mod tests {
 
     #[test]
     fn datetimes_without_a_format_are_written_as_their_values_need() {
-        let day = 86_400_000_000i64;
-        let table = Table::new(vec![
-            Column {
-                name: "signup".into(),
-                data: ColumnData::Datetime(vec![Some(day), None]),
-            },
-            Column {
-                name: "seen".into(),
-                data: ColumnData::Datetime(vec![Some(day + 3_600_000_000), None]),
-            },
-        ])
-        .unwrap();
+        let table = datetimes(&[
+            ("signup", vec![Some(DAY), None]),
+            ("seen", vec![Some(DAY + 3_600_000_000), None]),
+        ]);
         // Declared categorical (no datetime_format): the dates stay dates.
         let metadata = Metadata::new(vec![
             ("signup".into(), ColumnMetadata::new(SdType::Categorical)),

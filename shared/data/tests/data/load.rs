@@ -34,15 +34,14 @@ fn load_infers_types_and_keeps_the_reader_findings() {
 
 #[test]
 fn values_read_as_missing_are_said_with_their_spellings_and_rows() {
-    let mut text = String::from("age,city\n");
-    for i in 0..60 {
-        let age = match i {
-            7 | 30 => "oops".to_owned(),
-            12 => "-".to_owned(),
-            _ => (20 + i % 50).to_string(),
-        };
-        text.push_str(&format!("{age},c{}\n", i % 3));
-    }
+    // 60 ages, three of them written as a missing one (`oops` twice, `-` once).
+    let age = |i: usize| match i {
+        7 | 30 => "oops".to_owned(),
+        12 => "-".to_owned(),
+        _ => (20 + i % 50).to_string(),
+    };
+    let rows: Vec<String> = (0..60).map(|i| format!("{},c{}", age(i), i % 3)).collect();
+    let text = format!("age,city\n{}\n", rows.join("\n"));
     let loaded = load(bytes(&text, "t.csv"), &LoadOptions::default()).unwrap();
     assert_eq!(
         loaded.metadata.column("age").unwrap().sdtype,
