@@ -22,6 +22,7 @@ synth_tests::both_families!(
     ctgan_parquet_with_a_condition_end_to_end,
     tvae_writes_csv_json_and_xlsx,
     personal_data_is_generated_never_copied,
+    dates_in_a_format_of_the_users_are_learned_as_dates,
     argn_meets_its_conditions_exactly_and_reports_what_it_protects,
     the_seed_flow_creates_then_starts,
     bad_requests_are_refused_and_store_nothing,
@@ -281,6 +282,71 @@ async fn personal_data_is_generated_never_copied(f: synth_tests::Family) {
     let r = s.start_generation(&t, body).await;
     let r = r.expect_error(400, "VALIDATION_ERROR");
     assert_eq!(r.body["error"]["details"]["field"], "conditions.email");
+}
+
+/// Dates in a format inference does not know (`2023.01.02 14h05`) are text until the user
+/// names their format; a format their first rows do not read in, or none, is refused.
+async fn dates_in_a_format_of_the_users_are_learned_as_dates(f: synth_tests::Family) {
+    let s = serve(f, settings()).await;
+    let (owner, t) = s.register("ada@example.com").await;
+    let mut csv = String::from("visit,amount\n");
+    for i in 0..120 {
+        csv += &format!(
+            "2023.{:02}.{:02} {:02}h{:02},{}\n",
+            1 + i % 12,
+            1 + i % 28,
+            i % 24,
+            i % 60,
+            10 + i % 37
+        );
+    }
+    let dataset = s
+        .ready_dataset(&t, &owner, "visits.csv", csv.into_bytes())
+        .await;
+    let metadata = format!("/upload/datasets/{dataset}/metadata");
+    let put = |column: Value| s.put(&metadata, Some(&t), json!({"columns": {"visit": column}}));
+    let r = put(json!({"sdtype": "datetime"})).await;
+    let r = r.expect_error(400, "VALIDATION_ERROR");
+    assert!(
+        says(&r.body["error"]["message"], "give the datetime_format"),
+        "{}",
+        r.body
+    );
+    let r = put(json!({"sdtype": "datetime", "datetime_format": "%d/%m/%Y %H:%M"})).await;
+    let r = r.expect_error(400, "VALIDATION_ERROR");
+    assert!(
+        says(&r.body["error"]["message"], "not all dates in"),
+        "{}",
+        r.body
+    );
+    let format = "%Y.%m.%d %Hh%M";
+    let r = put(json!({"sdtype": "datetime", "datetime_format": format})).await;
+    let r = r.expect(200);
+    let visit = &r.data()["metadata"]["columns"]["visit"];
+    assert_eq!(
+        (visit["sdtype"].as_str(), visit["datetime_format"].as_str()),
+        (Some("datetime"), Some(format))
+    );
+
+    let body = json!({"dataset_id": dataset, "sample_size": 100, "output_format": "csv",
+                      "model_config": {"model_type": "argn", "epochs": 2}});
+    let id = s.started_generation(&t, body).await.id();
+    assert_eq!(s.run_queued_jobs().await, [Outcome::Completed]);
+    let links = s.get(&format!("/generation/download/{id}"), Some(&t)).await;
+    let table = read_table(
+        &s.fetch(&links.expect(200).data()["data"]).await,
+        FileFormat::Csv,
+    );
+    let ColumnData::Str(visits) = &table.column("visit").unwrap().data else {
+        panic!("written as text in its format")
+    };
+    for v in visits.iter().flatten() {
+        assert!(
+            chrono::NaiveDateTime::parse_from_str(v, format)
+                .is_ok_and(|d| d.format("%Y").to_string() == "2023"),
+            "{v}"
+        );
+    }
 }
 
 async fn tvae_writes_csv_json_and_xlsx(f: synth_tests::Family) {

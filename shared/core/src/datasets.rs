@@ -237,12 +237,52 @@ fn file_type(format: FileFormat) -> &'static str {
     }
 }
 
+/// Whether the values of a text column in a dataset's first rows (its preview) all read as
+/// dates in `format`, and there is at least one: what a datetime override of such a column
+/// with a format of the user's is checked by (inference found none it reads in). Rows
+/// further down that do not read in it fail the generation that applies it, naming the row.
+fn dates_in(preview: &[PreviewRow], column: &str, format: &str) -> bool {
+    use chrono::{NaiveDate, NaiveDateTime};
+    let reads = |s: &str| {
+        let s = s.trim();
+        NaiveDateTime::parse_from_str(s, format).is_ok()
+            || NaiveDate::parse_from_str(s, format).is_ok()
+            || DateTime::parse_from_str(s, format).is_ok()
+    };
+    let mut seen = 0;
+    for row in preview {
+        match row.get(column) {
+            Some(Value::String(s)) if reads(s) => seen += 1,
+            None | Some(Value::Null) => {}
+            Some(_) => return false,
+        }
+    }
+    seen > 0
+}
+
+/// The columns of `change` that become datetimes in a format of the user's although their
+/// values allowed none (stored as text): those need the data's first rows to be checked.
+fn text_made_dates<'a>(
+    change: &'a Metadata,
+    compatible: &BTreeMap<String, Vec<SdType>>,
+) -> impl Iterator<Item = &'a str> {
+    change.columns.iter().filter_map(|(name, col)| {
+        let allowed = compatible
+            .get(name)
+            .is_some_and(|a| a.contains(&SdType::Datetime));
+        (col.sdtype == SdType::Datetime && col.datetime_format.is_some() && !allowed)
+            .then_some(name.as_str())
+    })
+}
+
 /// `current` metadata with the columns and primary key of `change` put in, each column's
-/// sdtype checked against what its values allow.
+/// sdtype checked against what its values allow; a text column may become a datetime in a
+/// format its first rows (`preview`) all read in.
 fn overridden(
     current: Metadata,
     change: &Metadata,
     compatible: &BTreeMap<String, Vec<SdType>>,
+    preview: &[PreviewRow],
 ) -> ServiceResult<Metadata> {
     let mut next = current;
     for (name, col) in &change.columns {
@@ -253,10 +293,24 @@ fn overridden(
             ));
         };
         let allowed = compatible.get(name).cloned().unwrap_or_default();
-        if !allowed.contains(&col.sdtype) {
+        let dated = col.sdtype == SdType::Datetime
+            && col
+                .datetime_format
+                .as_deref()
+                .is_some_and(|f| dates_in(preview, name, f));
+        if !allowed.contains(&col.sdtype) && !dated {
+            let format = match (&col.datetime_format, col.sdtype) {
+                (Some(f), SdType::Datetime) => {
+                    format!(" (its first rows are not all dates in {f:?})")
+                }
+                (None, SdType::Datetime) => {
+                    " (or give the datetime_format its dates are in)".into()
+                }
+                _ => String::new(),
+            };
             return Err(ServiceError::Validation(
                 format!(
-                    "column {name:?} cannot be {}: its values allow {}",
+                    "column {name:?} cannot be {}: its values allow {}{format}",
                     col.sdtype.as_str(),
                     allowed
                         .iter()
@@ -645,7 +699,15 @@ impl Datasets {
         change: Metadata,
     ) -> ServiceResult<Dataset> {
         let (d, current) = self.get_ready(owner, id).await?;
-        let next = overridden(current, &change, &d.compatible_sdtypes)?;
+        let preview: Vec<PreviewRow> = if text_made_dates(&change, &d.compatible_sdtypes)
+            .next()
+            .is_some()
+        {
+            self.json_object(&preview_key(owner, id)).await?
+        } else {
+            Vec::new()
+        };
+        let next = overridden(current, &change, &d.compatible_sdtypes, &preview)?;
         // Constraints stay only while the new column types still allow them.
         let still = |cs: &[Constraint]| -> Vec<Constraint> {
             cs.iter()

@@ -305,7 +305,11 @@ impl Trainer {
         .map_err(|e| Failure::Internal(format!("reading the dataset crashed: {e}")))?
         .map_err(|e| Failure::Internal(format!("the dataset's stored copy does not read: {e}")))?;
         metadata.order_like(&read.table);
-        Ok((read.table, metadata))
+        // Typed by the metadata as it is now: an override may have made text dates (in a
+        // format of the user's) or numbers categories since the copy was stored.
+        let table = synth_data::apply_metadata(read.table, &metadata)
+            .map_err(|e| Failure::User(format!("the dataset does not fit its metadata: {e}")))?;
+        Ok((table, metadata))
     }
 
     /// Finish the request as the work and the signals say.
