@@ -53,9 +53,10 @@ fn of_type<'t>(
         .columns
         .iter()
         .filter(|c| {
+            // Personal data is generated, not learned: no constraint can hold it.
             metadata
                 .column(&c.name)
-                .is_some_and(|m| types.contains(&m.sdtype))
+                .is_some_and(|m| types.contains(&m.sdtype) && !m.is_personal())
         })
         .map(|c| (c.name.as_str(), &c.data))
         .collect()

@@ -293,6 +293,19 @@ fn validate_one(c: &Constraint, metadata: &Metadata) -> std::result::Result<(), 
         }
     };
     distinct(&c.columns())?;
+    // Personal data is generated from shapes, never learned: a constraint would need the
+    // model to learn it (a FixedCombinations column would hand real values back).
+    if !matches!(c, Constraint::Unique(_))
+        && let Some(name) = c
+            .columns()
+            .into_iter()
+            .find(|n| metadata.column(n).is_some_and(|m| m.is_personal()))
+    {
+        return Err(format!(
+            "column {name:?} is personal data (pii): its values are generated, not learned, \
+             so a constraint cannot hold them"
+        ));
+    }
     match c {
         Constraint::Inequality(i) => {
             same_kind(&[ordered(&i.low_column_name)?, ordered(&i.high_column_name)?])

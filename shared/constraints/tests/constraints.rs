@@ -155,6 +155,23 @@ fn metadata_refuses_unknown_columns_and_wrong_types() {
     assert!(bad(r#"[{"constraint_class": "FixedIncrements", "constraint_parameters": {"column_name": "rooms", "increment_value": 0}}]"#).contains("positive"));
     assert!(bad(r#"[{"constraint_class": "Inequality", "constraint_parameters": {"low_column_name": "low", "high_column_name": "low"}}]"#).contains("twice"));
     validate(&every_class(), &m).unwrap();
+    // A personal column (pii) is generated, not learned: no constraint holds it, and none
+    // is suggested on it (a combination of cities would hand the real ones back).
+    let (t, mut m) = stays(200);
+    m.columns
+        .iter_mut()
+        .find(|(n, _)| n == "city")
+        .unwrap()
+        .1
+        .pii = Some(true);
+    let err = validate(&every_class(), &m).unwrap_err().to_string();
+    assert!(err.contains("\"city\" is personal data"), "{err}");
+    let found = synth_constraints::discover(&t, &m);
+    assert!(
+        found.iter().all(|c| !c.columns().contains(&"city")),
+        "{found:?}"
+    );
+    assert!(!found.is_empty());
 }
 
 #[test]
