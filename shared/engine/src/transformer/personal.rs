@@ -78,7 +78,16 @@ impl Shapes {
             *counts.entry(shape_of(local)).or_default() += 1;
         }
         let mut shapes: Vec<(String, u64)> = counts.into_iter().collect();
-        shapes.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        // Most frequent first; ties (every shape of free text is seen once) in an order
+        // that is fixed but unrelated to the text, so the shapes kept are a fair sample of
+        // them, not the alphabetically first (those starting with a digit or a capital).
+        let scattered = |s: &str| {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::hash::DefaultHasher::new();
+            s.hash(&mut h);
+            h.finish()
+        };
+        shapes.sort_by_cached_key(|(s, c)| (std::cmp::Reverse(*c), scattered(s), s.clone()));
         shapes.truncate(MAX_SHAPES);
         Self {
             email,
@@ -176,6 +185,36 @@ mod tests {
         assert!(
             !saved.contains("user") && !saved.contains("ex.com"),
             "{saved}"
+        );
+    }
+
+    #[test]
+    fn unique_text_keeps_a_fair_sample_of_its_shapes() {
+        // 1,000 notes, each its own shape, a tenth starting with a digit: the shapes kept are
+        // not the alphabetically first (digits sort before letters).
+        let notes: Vec<Option<String>> = (0..1000)
+            .map(|i| {
+                let words = "x".repeat(1 + i % 17) + " " + &"y".repeat(1 + i / 17);
+                Some(if i % 10 == 0 {
+                    format!("{i} {words}")
+                } else {
+                    words
+                })
+            })
+            .collect();
+        let shapes = Shapes::fit(&ColumnData::Str(notes), false);
+        let ColumnData::Str(drawn) = shapes.generate(1000, ValueRepr::Str, &mut rng_for(0, 0))
+        else {
+            panic!("text")
+        };
+        let digit_first = drawn
+            .iter()
+            .flatten()
+            .filter(|v| v.starts_with(|c: char| c.is_ascii_digit()))
+            .count();
+        assert!(
+            digit_first < 300,
+            "{digit_first} of 1000 start with a digit"
         );
     }
 
