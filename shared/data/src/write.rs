@@ -167,7 +167,12 @@ fn write_xlsx(table: &Table, metadata: &Metadata) -> Result<Vec<u8>, String> {
         sheet.write_string(0, c, neutralise(&col.name)).map_err(e)?;
         let strftime = datetime_format(metadata, col);
         let formatter = DateFormatter::new(strftime);
-        let date_cell = excel_format(strftime).map(|f| Format::new().set_num_format(f));
+        let date_cell = match &col.data {
+            ColumnData::Datetime(v) if excel_holds(v) => {
+                excel_format(strftime).map(|f| Format::new().set_num_format(f))
+            }
+            _ => None,
+        };
         for r in 0..col.data.len() {
             let row = r as u32 + 1;
             match &col.data {
@@ -188,7 +193,7 @@ fn write_xlsx(table: &Table, metadata: &Metadata) -> Result<Vec<u8>, String> {
                     None => Ok(()),
                 },
                 ColumnData::Datetime(v) => match (v[r], &date_cell) {
-                    (Some(t), Some(f)) if t >= EXCEL_FIRST_DAY => sheet
+                    (Some(t), Some(f)) => sheet
                         .write_number_with_format(row, c, excel_serial(t), f)
                         .map(|_| ()),
                     (Some(t), _) => sheet.write_string(row, c, formatter.format(t)).map(|_| ()),
@@ -202,8 +207,18 @@ fn write_xlsx(table: &Table, metadata: &Metadata) -> Result<Vec<u8>, String> {
 }
 
 /// 1900-03-01 in microseconds since the Unix epoch: Excel's serial dates count from 1900
-/// with a day that never was (29 February 1900), so earlier dates are written as text.
+/// with a day that never was (29 February 1900), so a column with an earlier one is text.
 const EXCEL_FIRST_DAY: i64 = -2_203_891_200_000_000;
+
+/// Whether Excel's date cells hold every value of a column: none before 1900-03-01 and none
+/// finer than a millisecond (Excel's own precision). A column is all date cells or all
+/// text, so that it reads back as one type.
+fn excel_holds(values: &[Option<i64>]) -> bool {
+    values
+        .iter()
+        .flatten()
+        .all(|&t| t >= EXCEL_FIRST_DAY && t % 1_000 == 0)
+}
 
 /// Excel's serial date of an instant: days since 1899-12-30, the time of day as a fraction.
 fn excel_serial(micros: i64) -> f64 {
@@ -211,8 +226,11 @@ fn excel_serial(micros: i64) -> f64 {
 }
 
 /// Excel's number format for a strftime format, or `None` where Excel has no spelling for
-/// a field (offsets, weekday numbers, ...).
+/// a field (offsets, weekday numbers, a 12-hour clock without AM/PM, ...).
 fn excel_format(strftime: &str) -> Option<String> {
+    if strftime.contains("%I") && !strftime.contains("%p") && !strftime.contains("%P") {
+        return None;
+    }
     let mut out = String::new();
     let mut chars = strftime.chars();
     while let Some(c) = chars.next() {
@@ -299,11 +317,15 @@ mod tests {
             ("%Y-%m-%dT%H:%M:%S%.f", Some("yyyy-mm-dd\\Thh:mm:ss.000")),
             ("%d %b %Y", Some("dd mmm yyyy")),
             ("%Y-%m-%dT%H:%M:%S%:z", None),
+            ("%d/%m/%Y %I:%M", None),
             ("%Y-%m-%d %H:%M:%S %Z", None),
         ];
         for (strftime, excel) in cases {
             assert_eq!(excel_format(strftime).as_deref(), excel, "{strftime}");
         }
+        assert!(excel_holds(&[Some(0), None, Some(EXCEL_FIRST_DAY)]));
+        assert!(!excel_holds(&[Some(0), Some(EXCEL_FIRST_DAY - DAY)]));
+        assert!(!excel_holds(&[Some(1_500)]), "finer than a millisecond");
         assert_eq!(excel_serial(0), 25_569.0);
         assert_eq!(excel_serial(86_400_000_000 / 2), 25_569.5);
     }

@@ -88,10 +88,11 @@ fn excel_gets_date_cells_that_read_back_exactly() {
     let bytes = write_bytes(&t, &m, FileFormat::Xlsx).unwrap();
     let ds = read_bytes(&bytes, None, &ReadOptions::default()).unwrap();
     let at = &ds.table.column("at").unwrap().data;
-    // A date before 1900 has no Excel serial: the column mixes cells and text, read as text.
+    // A date before 1900 has no Excel serial: the whole column is text, in its format.
     let ColumnData::Str(at) = at else {
         panic!("{at:?}")
     };
+    assert_eq!(at[0].as_deref(), Some("31.01.2024 01:00"));
     assert_eq!(at[3].as_deref(), Some("11.10.1890 19:33"));
     let only_excel_dates = Table::new(vec![synth_table::Column {
         name: "at".into(),
