@@ -97,6 +97,13 @@ fn datetime_format<'a>(metadata: &'a Metadata, column: &synth_table::Column) -> 
     })
 }
 
+/// Whether the metadata makes `column` a boolean.
+fn is_boolean(metadata: &Metadata, column: &synth_table::Column) -> bool {
+    metadata
+        .column(&column.name)
+        .is_some_and(|m| m.sdtype == synth_table::SdType::Boolean)
+}
+
 /// Whether a column of `format` holds dates alone: no time of day in its format, and every
 /// value at midnight.
 fn date_only(format: &str, values: &[Option<i64>]) -> bool {
@@ -110,6 +117,7 @@ fn date_only(format: &str, values: &[Option<i64>]) -> bool {
 fn to_frame(table: &Table, metadata: &Metadata, format: FileFormat) -> PolarsResult<DataFrame> {
     let native_time = format == FileFormat::Parquet;
     let spreadsheet = format == FileFormat::Csv;
+    let typed = format != FileFormat::Csv;
     let columns = table
         .columns
         .iter()
@@ -123,6 +131,15 @@ fn to_frame(table: &Table, metadata: &Metadata, format: FileFormat) -> PolarsRes
                 ColumnData::Float(v) => Series::new(name, v),
                 ColumnData::Int(v) => Series::new(name, v),
                 ColumnData::Bool(v) => Series::new(name, v),
+                // Booleans kept in their words (`Yes`/`No`) for CSV and Excel are booleans in
+                // typed formats: a JSON "False" is true to most code that reads it.
+                ColumnData::Str(v) if typed && is_boolean(metadata, c) => {
+                    let b: Vec<Option<bool>> = v
+                        .iter()
+                        .map(|x| x.as_deref().and_then(crate::infer::parse_bool))
+                        .collect();
+                    Series::new(name, b)
+                }
                 ColumnData::Str(v) if spreadsheet => {
                     let safe: Vec<Option<Cow<'_, str>>> =
                         v.iter().map(|x| x.as_deref().map(neutralise)).collect();

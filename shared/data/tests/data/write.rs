@@ -144,6 +144,28 @@ fn write_path_picks_the_format_by_extension() {
     }
 }
 
+/// A boolean column kept in its words (`Yes`/`No`) is written in them to CSV, and as
+/// booleans to JSON and Parquet, whose readers take any string as true.
+#[test]
+fn booleans_in_words_are_booleans_in_typed_formats() {
+    let t = table(vec![("member", strs(&[Some("Yes"), Some("No"), None]))]);
+    let m = meta(vec![("member", ColumnMetadata::new(SdType::Boolean))]);
+    let csv = String::from_utf8(write_bytes(&t, &m, FileFormat::Csv).unwrap()).unwrap();
+    assert_eq!(csv, "member\nYes\nNo\n\n");
+    let json: serde_json::Value =
+        serde_json::from_slice(&write_bytes(&t, &m, FileFormat::Json).unwrap()).unwrap();
+    assert_eq!(
+        json,
+        serde_json::json!([{"member": true}, {"member": false}, {"member": null}])
+    );
+    let parquet = write_bytes(&t, &m, FileFormat::Parquet).unwrap();
+    let back = read_bytes(&parquet, None, &ReadOptions::default()).unwrap();
+    assert_eq!(
+        back.table.column("member").unwrap().data,
+        ColumnData::Bool(vec![Some(true), Some(false), None])
+    );
+}
+
 /// Formula cells (and a formula-like header) go out behind a `'` in CSV and XLSX, and
 /// unchanged in JSON and Parquet; the profile of a table holding them warns.
 #[test]
