@@ -246,8 +246,17 @@ impl Synthesizer for Constrained {
         ))
     }
 
+    /// What the model protected in the columns it learns as they are: a column learned as
+    /// a difference, a fraction, a multiple or a combination holds values of that, not of
+    /// the column, so what was protected there cannot be told in the column's terms.
     fn protected(&self) -> Vec<crate::Protected> {
-        self.inner.protected()
+        self.inner
+            .protected()
+            .into_iter()
+            .filter(|p| {
+                self.plan.metadata_of(&p.column).is_some() && self.plan.learns_as_is(&p.column)
+            })
+            .collect()
     }
 
     fn loss_history(&self) -> &[crate::EpochReport] {

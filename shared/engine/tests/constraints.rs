@@ -191,6 +191,40 @@ fn no_sampled_row_breaks_a_constraint_with_any_model() {
 }
 
 #[test]
+fn what_argn_protects_is_said_only_of_columns_it_learns_as_they_are() {
+    // `high` is learned as its difference from `low`: the extremes argn moves there are
+    // differences, which the column's own terms cannot tell (they read as dates near 1970).
+    let n = 300;
+    let low: Vec<Option<f64>> = (0..n)
+        .map(|i| Some((i * 37 % 1000) as f64 / 10.0))
+        .collect();
+    let high = low
+        .iter()
+        .enumerate()
+        .map(|(i, l)| l.map(|l| l + (i * 7919 % 997) as f64 / 10.0 + 0.1))
+        .collect();
+    let t = Table::new(vec![
+        col("low", ColumnData::Float(low)),
+        col("high", ColumnData::Float(high)),
+    ])
+    .unwrap();
+    let m = Metadata::from_json(
+        r#"{"columns": {"low": {"sdtype": "numerical"}, "high": {"sdtype": "numerical"}}}"#,
+    )
+    .unwrap();
+    let rule = parse(
+        r#"[{"constraint_class": "Inequality",
+             "constraint_parameters": {"low_column_name": "low", "high_column_name": "high"}}]"#,
+    )
+    .unwrap();
+    let params = models()[2].clone();
+    let options = FitOptions::seeded(1);
+    let (model, _) = fit_constrained(&t, &m, &params, &rule, OnViolation::Fail, options).unwrap();
+    let said: Vec<String> = model.protected().into_iter().map(|p| p.column).collect();
+    assert_eq!(said, ["low"]);
+}
+
+#[test]
 fn a_saved_model_keeps_its_constraints() {
     let (t, m) = bookings(300);
     for params in models() {
