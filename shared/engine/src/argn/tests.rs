@@ -168,6 +168,25 @@ fn a_skewed_column_keeps_its_upper_quantiles_inside_wide_bins() {
             "q{q}: {got:.0} drawn against {real:.0} real"
         );
     }
+    // A range that cuts the top bin weighs each token by the share of its rows inside, as
+    // the values are drawn: the rows a perfect model keeps under `amount <= q97` are the
+    // real ones below it (by the bin's width, the cut part of the top bin got far too few).
+    let q = quantile(&amounts, 0.97);
+    let range = Range {
+        low: None,
+        high: Some((q, true)),
+    };
+    let w = numeric(&tk).range_weights(range);
+    let kept: f64 = tokens.iter().map(|&t| w[t as usize]).sum();
+    let real = amounts.iter().flatten().filter(|&&x| x <= q).count() as f64;
+    assert!(
+        (kept / real - 1.0).abs() < 0.015,
+        "{kept:.0} kept, {real} real"
+    );
+    let ColumnData::Float(cut) = tk.columns[0].decode(&drawn, range, &mut rng) else {
+        panic!("floats")
+    };
+    assert!(cut.iter().flatten().all(|&x| x <= q));
 }
 
 #[test]

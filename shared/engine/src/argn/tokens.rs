@@ -508,18 +508,33 @@ impl Bins {
         })
     }
 
-    /// A value of bin `b` clipped to `[a, z]`: by the bin's own quantiles when the whole bin
-    /// may be drawn, uniformly inside `[a, z]` when a range cuts it.
+    /// A value of bin `b` inside `[a, z]`, by the bin's own quantiles: a step picked by the
+    /// share of it inside (evenly when the whole bin may be drawn), then a value evenly in
+    /// that part of it.
     fn draw_in(&self, b: usize, (a, z): (f64, f64), rng: &mut EngineRng) -> f64 {
-        let whole = (a, z) == (self.edges[b], self.edges[b + 1]);
-        let (a, z) = match self.steps.get(b) {
-            Some(steps) if whole && steps.len() > 2 => {
-                let i = rng.random_range(0..steps.len() - 1);
-                (steps[i], steps[i + 1])
-            }
-            _ => (a, z),
+        let steps = self.steps_of(b);
+        let parts: Vec<(f64, f64)> = steps
+            .windows(2)
+            .map(|s| (s[0].max(a), s[1].min(z)))
+            .collect();
+        let weights: Vec<f64> = parts
+            .iter()
+            .zip(steps.windows(2))
+            .map(|(&(lo, hi), s)| match s[1] - s[0] {
+                w if w > 0.0 => ((hi - lo) / w).max(0.0),
+                _ => f64::from(u8::from(lo <= hi)),
+            })
+            .collect();
+        let (lo, hi) = if weights.iter().sum::<f64>() > 0.0 {
+            parts[crate::random::weighted_index(rng, &weights)]
+        } else {
+            (a, z)
         };
-        if z > a { rng.random_range(a..=z) } else { a }
+        if hi > lo {
+            rng.random_range(lo..=hi)
+        } else {
+            lo
+        }
     }
 
     fn vocab(&self) -> usize {
@@ -594,12 +609,24 @@ impl Bins {
                 .map(|&x| f64::from(u8::from(range.contains(x)))),
         );
         let (grid, step) = (self.snapped(range), 2.0 * self.repr.half_step());
-        w.extend(
-            self.edges
+        w.extend((0..self.bins()).map(|b| {
+            let steps = self.steps_of(b);
+            let inside: f64 = steps
                 .windows(2)
-                .map(|e| grid.overlap(e[0], e[1], step)),
-        );
+                .map(|s| grid.overlap(s[0], s[1], step))
+                .sum();
+            inside / (steps.len() - 1) as f64
+        }));
         w
+    }
+
+    /// Bin `b`'s own quantile edges (each step holds an even share of its rows); its two
+    /// edges alone in a model saved before they were kept.
+    fn steps_of(&self, b: usize) -> &[f64] {
+        match self.steps.get(b) {
+            Some(steps) if steps.len() >= 2 => steps,
+            _ => &self.edges[b..b + 2],
+        }
     }
 
     /// Reads a condition's value on this column's number line.
