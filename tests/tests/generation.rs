@@ -240,6 +240,19 @@ async fn ctgan_parquet_with_a_condition_end_to_end(mut f: synth_tests::Family) {
     assert!(!left.iter().any(|k| k.contains(&id)), "{left:?}");
 }
 
+/// 100 rows of `dataset` from `model` after 2 epochs, as CSV: started, run and downloaded.
+async fn quick_csv(s: &TestServer, t: &str, dataset: &str, model: &str) -> Table {
+    let body = json!({"dataset_id": dataset, "sample_size": 100, "output_format": "csv",
+                      "model_config": {"model_type": model, "epochs": 2}});
+    let id = s.started_generation(t, body).await.id();
+    assert_eq!(s.run_queued_jobs().await, [Outcome::Completed], "{model}");
+    let links = s.get(&format!("/generation/download/{id}"), Some(t)).await;
+    read_table(
+        &s.fetch(&links.expect(200).data()["data"]).await,
+        FileFormat::Csv,
+    )
+}
+
 async fn personal_data_is_generated_never_copied(f: synth_tests::Family) {
     let s = serve(f, settings()).await;
     let (owner, t) = s.register("ada@example.com").await;
@@ -253,15 +266,7 @@ async fn personal_data_is_generated_never_copied(f: synth_tests::Family) {
         .ready_dataset(&t, &owner, "people.csv", csv.into_bytes())
         .await;
     for model in ["argn", "tvae"] {
-        let body = json!({"dataset_id": dataset, "sample_size": 100, "output_format": "csv",
-                          "model_config": {"model_type": model, "epochs": 2}});
-        let id = s.started_generation(&t, body).await.id();
-        assert_eq!(s.run_queued_jobs().await, [Outcome::Completed], "{model}");
-        let links = s.get(&format!("/generation/download/{id}"), Some(&t)).await;
-        let table = read_table(
-            &s.fetch(&links.expect(200).data()["data"]).await,
-            FileFormat::Csv,
-        );
+        let table = quick_csv(&s, &t, &dataset, model).await;
         let ColumnData::Str(emails) = &table.column("email").unwrap().data else {
             panic!("{model}: emails are text")
         };
@@ -328,15 +333,7 @@ async fn dates_in_a_format_of_the_users_are_learned_as_dates(f: synth_tests::Fam
         (Some("datetime"), Some(format))
     );
 
-    let body = json!({"dataset_id": dataset, "sample_size": 100, "output_format": "csv",
-                      "model_config": {"model_type": "argn", "epochs": 2}});
-    let id = s.started_generation(&t, body).await.id();
-    assert_eq!(s.run_queued_jobs().await, [Outcome::Completed]);
-    let links = s.get(&format!("/generation/download/{id}"), Some(&t)).await;
-    let table = read_table(
-        &s.fetch(&links.expect(200).data()["data"]).await,
-        FileFormat::Csv,
-    );
+    let table = quick_csv(&s, &t, &dataset, "argn").await;
     let ColumnData::Str(visits) = &table.column("visit").unwrap().data else {
         panic!("written as text in its format")
     };
