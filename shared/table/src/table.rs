@@ -80,8 +80,13 @@ pub struct ColumnMetadata {
     /// `Int64` or `Float` for numerical columns.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub computer_representation: Option<String>,
-    /// strftime format of datetime columns, e.g. `%Y-%m-%d`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// strftime format of datetime columns, e.g. `%Y-%m-%d`: in chrono's spelling here, in
+    /// Python's (SDV's) in JSON (see [`crate::datetime::sdv_format`]).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::datetime::sdv_format"
+    )]
     pub datetime_format: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pii: Option<bool>,
@@ -401,6 +406,38 @@ mod tests {
         let typo = serde_json::json!({"sdtype": "numerical", "computer_represntation": "Int64"});
         let e = serde_json::from_value::<ColumnMetadata>(typo).unwrap_err();
         assert!(e.to_string().contains("computer_represntation"), "{e}");
+    }
+
+    #[test]
+    fn datetime_formats_are_python_spelt_in_json_and_chrono_spelt_inside() {
+        use crate::datetime::{DateFormatter, sdv_format};
+        let pairs = [
+            ("%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d %H:%M:%S%.f"),
+            ("%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S%:z"),
+            ("%Y%m%d%H%M%S%f", "%Y%m%d%H%M%S%6f"),
+            ("%d.%m.%Y %I:%M %p", "%d.%m.%Y %I:%M %p"),
+            ("100%% on %Y-%m-%d", "100%% on %Y-%m-%d"),
+        ];
+        for (python, chrono) in pairs {
+            assert_eq!(sdv_format::from_python(python), chrono, "{python}");
+            assert_eq!(sdv_format::to_python(chrono), python, "{chrono}");
+            let json = serde_json::json!({"sdtype": "datetime", "datetime_format": python});
+            let meta: ColumnMetadata = serde_json::from_value(json.clone()).unwrap();
+            assert_eq!(meta.datetime_format.as_deref(), Some(chrono));
+            assert_eq!(serde_json::to_value(&meta).unwrap(), json);
+        }
+        // chrono's spellings (metadata stored before) read as they are; its own fields are
+        // written as Python's nearest.
+        assert_eq!(sdv_format::from_python("%H:%M:%S%.f"), "%H:%M:%S%.f");
+        assert_eq!(sdv_format::to_python("%H:%M:%S%.3f"), "%H:%M:%S.%f");
+        assert_eq!(sdv_format::to_python("%+"), "%Y-%m-%dT%H:%M:%S%z");
+        // What chrono makes of the translation is what Python would write.
+        let t = 1_706_702_400_123_456;
+        let f = sdv_format::from_python("%Y-%m-%d %H:%M:%S.%f%z");
+        assert_eq!(
+            DateFormatter::new(&f).format(t),
+            "2024-01-31 12:00:00.123456+00:00"
+        );
     }
 
     #[test]
