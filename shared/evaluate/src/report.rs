@@ -325,16 +325,8 @@ fn histogram(
     synth: &[Option<f64>],
     datetime: bool,
 ) -> Result<String, String> {
-    // Datetimes (ns) are shown as fractional years.
-    let conv = |x: f64| {
-        if datetime {
-            1970.0 + x / (365.2425 * 86_400e9)
-        } else {
-            x
-        }
-    };
-    let r: Vec<f64> = real.iter().flatten().map(|&x| conv(x)).collect();
-    let s: Vec<f64> = synth.iter().flatten().map(|&x| conv(x)).collect();
+    let r: Vec<f64> = real.iter().flatten().copied().collect();
+    let s: Vec<f64> = synth.iter().flatten().copied().collect();
     let (mut lo, mut hi) = r
         .iter()
         .chain(&s)
@@ -364,7 +356,17 @@ fn histogram(
         .fold(0.0f64, |a, &b| a.max(b))
         .max(1e-9)
         * 1.1;
-    share_plot(title, lo..hi, top, (5, None), |chart| {
+    // Datetimes (ns) are labelled as dates, with the time of day when the range is short.
+    let day_ns = 86_400e9;
+    let date_format = if hi - lo < 5.0 * day_ns {
+        "%Y-%m-%d %H:%M"
+    } else {
+        "%Y-%m-%d"
+    };
+    let date = |x: &f64| synth_table::datetime::format((x / 1e3) as i64, date_format);
+    let ticks: Option<&TickNames<'_>> = datetime.then_some(&date);
+    let count = if datetime { 3 } else { 5 };
+    share_plot(title, lo..hi, top, (count, ticks), |chart| {
         for (d, color) in [(&dr, REAL), (&ds, SYNTH)] {
             chart
                 .draw_series(d.iter().enumerate().map(|(i, &v)| {
@@ -590,6 +592,13 @@ mod tests {
         let svg = heatmap("h", &["a", "b"], &m).unwrap();
         assert!(svg.contains("-0.50") && svg.contains("1.00"));
         assert!(histogram("x", &[None], &[None], false).is_err());
+        // Datetimes (ns) are labelled as dates, not fractional years.
+        let day = 86_400e9;
+        let (jan, mar) = (19_723.0 * day, 19_783.0 * day);
+        let svg = histogram("d", &[Some(jan), Some(mar)], &[Some(jan)], true).unwrap();
+        assert!(svg.contains("2024-0") && !svg.contains("2024.0"), "{svg}");
+        let hours = histogram("d", &[Some(jan), Some(jan + day / 2.0)], &[], true).unwrap();
+        assert!(hours.contains("2024-01-01 0"), "{hours}");
     }
 
     /// Text from the data is escaped by the template; the plots go in as they are.
