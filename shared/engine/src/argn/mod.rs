@@ -44,7 +44,7 @@ use crate::synthesizer::{EpochReport, FitOptions, Synthesizer};
 use network::{ArgnConfig, ArgnNet};
 use sample::{Asked, Cell, draw_tokens, is_null, resolve};
 pub use tokens::Protected;
-use tokens::{Range, Tokenizer, merge, named};
+use tokens::{Codec, Range, Tokenizer, merge, named};
 use train::{ArgnTrainer, TokenRows};
 
 /// Tables of fewer rows are trained a second time on every row (see [`Argn::fit`]).
@@ -322,6 +322,25 @@ impl Argn {
         }
         Table::new(columns).map_err(EngineError::InvalidData)
     }
+
+    /// Imputing: a personal column is generated, not modelled, so the draw keeps the given
+    /// one as it is; its nulls take values of its real shapes here.
+    fn fill_personal(&self, out: &mut Table, known: &Table, seed: u64) -> Result<()> {
+        for (i, codec) in self.tokenizer.columns.iter().enumerate() {
+            let (Codec::Id(id), Some(given)) = (codec, known.column(codec.name())) else {
+                continue;
+            };
+            let n = given.data.len();
+            let Some(drawn) = id.generate_present(n, &mut rng_for(seed, 5000 + i as u64)) else {
+                continue;
+            };
+            let keep: Vec<bool> = (0..n).map(|r| !is_null(&given.data, r)).collect();
+            if let Some(col) = out.columns.iter_mut().find(|c| c.name == codec.name()) {
+                col.data = merge(drawn, &given.data, &keep)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// `n` copies of the number `x` in the type of `like`.
@@ -416,13 +435,17 @@ impl Synthesizer for Argn {
                 }
             }
         }
-        self.draw(
+        let mut out = self.draw(
             &cells,
             &weights,
             &Asked::default(),
             Some((known, &keep)),
             seed,
-        )
+        )?;
+        if fill_nulls {
+            self.fill_personal(&mut out, known, seed)?;
+        }
+        Ok(out)
     }
 
     /// Exact: each row is given its category, the counts of `n` × share rounded by

@@ -343,6 +343,33 @@ fn completing_rows_keeps_every_given_cell_and_imputation_fills_the_nulls() {
     assert!(model.complete(&stranger, false, 0).is_err());
 }
 
+#[test]
+fn imputing_fills_a_personal_columns_nulls_with_values_of_its_shapes() {
+    // Free text is personal: generated, not modelled; imputing still fills its nulls.
+    let notes: Vec<Option<String>> = (0..200)
+        .map(|i| (i % 5 != 0).then(|| format!("called about order {}", 1000 + i)))
+        .collect();
+    let sizes = (0..200).map(|i| Some(f64::from(i % 17))).collect();
+    let (t, m) = table_of(vec![
+        ("note", SdType::Text, ColumnData::Str(notes.clone())),
+        ("size", SdType::Numerical, ColumnData::Float(sizes)),
+    ]);
+    let model = Argn::fit(&t, &m, small(), FitOptions::seeded(2)).unwrap();
+    let filled = strings(&model.complete(&t, true, 3).unwrap(), "note");
+    for (given, got) in notes.iter().zip(&filled) {
+        match given {
+            Some(g) => assert_eq!(got.as_ref(), Some(g), "a given note is kept"),
+            None => {
+                let got = got.as_deref().expect("a null is filled");
+                assert!(
+                    !notes.contains(&Some(got.to_owned())),
+                    "{got} is a real note"
+                );
+            }
+        }
+    }
+}
+
 fn value(data: &ColumnData, i: usize) -> Option<String> {
     crate::transformer::discrete::value_key(data, i)
 }

@@ -439,6 +439,12 @@ impl IdTransform {
         })
     }
 
+    /// `n` values of a personal column's shapes, none null; `None` for a key, or a column
+    /// with no value to take a shape from.
+    pub fn generate_present(&self, n: usize, rng: &mut EngineRng) -> Option<ColumnData> {
+        self.personal.as_ref()?.generate_present(n, self.repr, rng)
+    }
+
     /// Whether it regenerates a key (unique values), not personal data.
     pub fn is_key(&self) -> bool {
         self.personal.is_none()

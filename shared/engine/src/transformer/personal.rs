@@ -99,8 +99,23 @@ impl Shapes {
 
     /// `n` values of the real shapes, in their real shares, nulls in theirs.
     pub fn generate(&self, n: usize, repr: ValueRepr, rng: &mut EngineRng) -> ColumnData {
-        let weights: Vec<f64> = self.shapes.iter().map(|(_, c)| *c as f64).collect();
         let null_share = self.nulls as f64 / self.rows.max(1) as f64;
+        self.draw(n, repr, null_share, rng)
+    }
+
+    /// `n` values of the real shapes and no null (what imputing fills nulls with); `None`
+    /// when the real column had no value to take a shape from.
+    pub fn generate_present(
+        &self,
+        n: usize,
+        repr: ValueRepr,
+        rng: &mut EngineRng,
+    ) -> Option<ColumnData> {
+        (!self.shapes.is_empty()).then(|| self.draw(n, repr, 0.0, rng))
+    }
+
+    fn draw(&self, n: usize, repr: ValueRepr, null_share: f64, rng: &mut EngineRng) -> ColumnData {
+        let weights: Vec<f64> = self.shapes.iter().map(|(_, c)| *c as f64).collect();
         let values = (0..n).map(|_| {
             if self.shapes.is_empty() || rng.random::<f64>() < null_share {
                 return None;
