@@ -524,7 +524,14 @@ fn heatmap(title: &str, names: &[&str], m: &HashMap<(&str, &str), f64>) -> Resul
             }
         }
     };
-    let short: Vec<String> = names.iter().map(|s| s.chars().take(10).collect()).collect();
+    // Names longer than the axis has room for end in `…`, so a cut one is seen to be cut.
+    let short: Vec<String> = names
+        .iter()
+        .map(|s| match s.chars().count() {
+            0..=10 => (*s).to_owned(),
+            _ => s.chars().take(9).chain(['…']).collect(),
+        })
+        .collect();
     let label = |v: &f64| tick(*v, 0.5, n).map_or_else(String::new, |i| short[i].clone());
     // Rows are drawn from the top, so the y axis names them bottom-up.
     let y_label = |v: &f64| tick(*v, 0.5, n).map_or_else(String::new, |i| short[n - 1 - i].clone());
@@ -591,6 +598,9 @@ mod tests {
         let m = HashMap::from([(("a", "b"), -0.5)]);
         let svg = heatmap("h", &["a", "b"], &m).unwrap();
         assert!(svg.contains("-0.50") && svg.contains("1.00"));
+        let long = HashMap::from([(("ts_iso_nulls", "b"), 0.5)]);
+        let svg = heatmap("h", &["ts_iso_nulls", "b"], &long).unwrap();
+        assert!(svg.contains("ts_iso_nu…"), "{svg}");
         assert!(histogram("x", &[None], &[None], false).is_err());
         // Datetimes (ns) are labelled as dates, not fractional years.
         let day = 86_400e9;
