@@ -257,6 +257,12 @@ mod tests {
         assert_eq!(us, 1_706_659_200_000_000);
         assert_eq!(format(us, "%d/%m/%Y"), "31/01/2024");
         let t = parse("2024-01-31T10:20:30+01:00", "%Y-%m-%dT%H:%M:%S%:z").unwrap();
+        // SDV's `%z` reads as `%:z` (see synth_table's `sdv_format`): both spellings of an
+        // offset read with it.
+        assert_eq!(
+            parse("2024-01-31T10:20:30+0100", "%Y-%m-%dT%H:%M:%S%:z"),
+            Some(t)
+        );
         assert_eq!(format(t, DEFAULT_DATETIME_FORMAT), "2024-01-31 09:20:30");
         assert_eq!(parse("20240131", "%Y-%m-%d"), None);
         // An offset renders as UTC's, not as a failure (naive times have none to show).
