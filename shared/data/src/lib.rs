@@ -30,4 +30,4 @@ pub use profile::{PREVIEW_ROWS, TOP_CATEGORIES, preview, profile};
 pub use read::{Dataset, ReadOptions, read_bytes, read_path};
 /// The file formats and the one table of accepted extensions (see [`FileFormat::EXTENSIONS`]).
 pub use synth_table::FileFormat;
-pub use write::{write_bytes, write_path};
+pub use write::{metadata_as_written, write_bytes, write_path};

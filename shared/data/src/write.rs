@@ -43,6 +43,23 @@ pub fn write_path(table: &Table, metadata: &Metadata, path: &Path) -> Result<(),
     Ok(())
 }
 
+/// The metadata of a table as `format` writes it: CSV and XLSX write a formula-like column
+/// name behind a `'` (see `formula`), so the metadata beside such a file names it so too,
+/// and SDV finds every column of the file in it.
+pub fn metadata_as_written(metadata: &Metadata, format: FileFormat) -> Metadata {
+    if !matches!(format, FileFormat::Csv | FileFormat::Xlsx) {
+        return metadata.clone();
+    }
+    let mut written = metadata.clone();
+    for (name, _) in &mut written.columns {
+        *name = neutralise(name).into_owned();
+    }
+    if let Some(pk) = &mut written.primary_key {
+        *pk = neutralise(pk).into_owned();
+    }
+    written
+}
+
 /// A table serialised in `format` (CSV comma-separated).
 pub fn write_bytes(
     table: &Table,

@@ -442,7 +442,8 @@ impl Job {
                     format.extension()
                 ))
             })?;
-        let metadata = serde_json::to_vec_pretty(&self.metadata).expect("metadata serialises");
+        let written = synth_data::metadata_as_written(&self.metadata, data_format(format));
+        let metadata = serde_json::to_vec_pretty(&written).expect("metadata serialises");
         let stem = r
             .dataset_name
             .rsplit_once('.')

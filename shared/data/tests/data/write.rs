@@ -206,6 +206,11 @@ fn formula_cells_are_neutralised_in_spreadsheet_outputs() {
     for format in [FileFormat::Csv, FileFormat::Xlsx] {
         let back = round_trip(format);
         assert_eq!(back.columns[1].name, "'=HYPERLINK(\"x\")", "{format:?}");
+        // The metadata beside the file names its columns as the file does.
+        let written = synth_data::metadata_as_written(&m, format);
+        let names: Vec<&str> = written.columns.iter().map(|(n, _)| n.as_str()).collect();
+        let file: Vec<&str> = back.columns.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, file, "{format:?}");
         let ColumnData::Str(notes) = &back.columns[0].data else {
             panic!("{format:?}: {:?}", back.columns[0].data);
         };
@@ -216,6 +221,7 @@ fn formula_cells_are_neutralised_in_spreadsheet_outputs() {
         let back = round_trip(format);
         assert_eq!(back.columns[1].name, "=HYPERLINK(\"x\")", "{format:?}");
         assert_eq!(back.columns[0].data, t.columns[0].data, "{format:?}");
+        assert_eq!(synth_data::metadata_as_written(&m, format), m, "{format:?}");
     }
     let warnings = synth_data::profile(&t, &m, None).warnings;
     assert_eq!(warnings.len(), 2, "{warnings:?}");
