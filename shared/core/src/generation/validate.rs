@@ -100,6 +100,7 @@ pub(crate) fn check(
             None
         }
     };
+    warn_generated_text(dataset.metadata.as_ref(), &mut v);
     let conditions = check_conditions(dataset, profile, &input.conditions, &mut v);
     let optimization = model
         .as_ref()
@@ -227,6 +228,26 @@ fn check_model(
                 m.batch_size
             ),
         ));
+    }
+}
+
+/// Free text is personal unless its metadata says otherwise: generated in its values'
+/// shapes, not learned. Said before anything trains, with how to have it learned instead.
+fn warn_generated_text(metadata: Option<&Metadata>, v: &mut Validation) {
+    let Some(m) = metadata else {
+        return;
+    };
+    for (name, c) in &m.columns {
+        if c.sdtype == SdType::Text && c.is_personal() && m.primary_key.as_deref() != Some(name) {
+            v.warnings.push(Problem::new(
+                format!("columns.{name}"),
+                format!(
+                    "column {name:?} is free text, kept private: it is written as random \
+                     letters and digits in the shapes of its values, not learned; its metadata \
+                     with \"pii\": false has it learned as categories (real values)"
+                ),
+            ));
+        }
     }
 }
 
@@ -727,6 +748,24 @@ mod tests {
         let mut v = Validation::default();
         check_rare(Some(&mostly_common), None, &m, &mut v);
         assert!(v.warnings.is_empty());
+    }
+
+    #[test]
+    fn free_text_generated_rather_than_learned_is_said() {
+        let learned = ColumnMetadata {
+            pii: Some(false),
+            ..ColumnMetadata::new(SdType::Text)
+        };
+        let m = Metadata::new(vec![
+            ("note".into(), ColumnMetadata::new(SdType::Text)),
+            ("memo".into(), learned),
+            ("mail".into(), ColumnMetadata::new(SdType::Email)),
+        ]);
+        let mut v = Validation::default();
+        warn_generated_text(Some(&m), &mut v);
+        let fields: Vec<&str> = v.warnings.iter().map(|p| p.field.as_str()).collect();
+        assert_eq!(fields, ["columns.note"]);
+        assert!(v.warnings[0].message.contains("\"pii\": false"));
     }
 
     #[test]
