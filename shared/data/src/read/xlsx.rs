@@ -124,12 +124,7 @@ fn column<'a>(cells: impl Iterator<Item = &'a Data> + Clone) -> ColumnData {
         return ColumnData::Datetime(
             cells
                 .map(|c| match c {
-                    // Excel keeps times to the millisecond; a serial day's float carries
-                    // noise below that (01:00 read as 01:00:00.000001).
-                    Data::DateTime(d) => {
-                        let ms = ((d.as_f64() - EXCEL_UNIX_DAYS) * MICROS_PER_DAY / 1e3).round();
-                        Some(ms as i64 * 1_000)
-                    }
+                    Data::DateTime(d) => Some(micros(d.as_f64())),
                     _ => None,
                 })
                 .collect(),
@@ -163,9 +158,30 @@ fn column<'a>(cells: impl Iterator<Item = &'a Data> + Clone) -> ColumnData {
             )
         };
     }
+    // Mixed cells are text; a date cell among them is its date in ISO 8601, not its serial
+    // number (what a date column with dates before 1900, which Excel keeps as text, holds).
     ColumnData::Str(
         cells
-            .map(|c| (!is_missing(c)).then(|| c.to_string()))
+            .map(|c| match c {
+                _ if is_missing(c) => None,
+                Data::DateTime(d) => {
+                    let t = micros(d.as_f64());
+                    let format = match t % 86_400_000_000 {
+                        0 => "%Y-%m-%d",
+                        _ => "%Y-%m-%d %H:%M:%S%.f",
+                    };
+                    Some(crate::datetime::format(t, format))
+                }
+                _ => Some(c.to_string()),
+            })
             .collect(),
     )
+}
+
+/// Microseconds since the Unix epoch of an Excel serial date. Excel keeps times to the
+/// millisecond; a serial day's float carries noise below that (01:00 read as
+/// 01:00:00.000001), so it is rounded there.
+fn micros(serial: f64) -> i64 {
+    let ms = ((serial - EXCEL_UNIX_DAYS) * MICROS_PER_DAY / 1e3).round();
+    ms as i64 * 1_000
 }

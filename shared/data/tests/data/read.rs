@@ -261,12 +261,24 @@ fn xlsx_date_cells_become_datetimes() {
         .and_hms(12, 30, 0)
         .unwrap();
     sheet.write_datetime_with_format(2, 0, &t, &date).unwrap();
+    // Dates before 1900 are text in Excel: a column mixing them with date cells is text,
+    // each date cell in ISO 8601 rather than its serial number.
+    sheet.write_string(0, 1, "born").unwrap();
+    sheet.write_string(1, 1, "19.04.1897").unwrap();
+    sheet.write_datetime_with_format(2, 1, &t, &date).unwrap();
     let bytes = book.save_to_buffer().unwrap();
     let ds = read_bytes(&bytes, Some("d.xlsx"), &ReadOptions::default()).unwrap();
     let day = 86_400_000_000i64;
     assert_eq!(
         col(&ds.table, "when"),
         &ColumnData::Datetime(vec![Some(19753 * day), Some(19754 * day + 45_000_000_000)])
+    );
+    assert_eq!(
+        col(&ds.table, "born"),
+        &ColumnData::Str(vec![
+            Some("19.04.1897".into()),
+            Some("2024-02-01 12:30:00".into())
+        ])
     );
 }
 
