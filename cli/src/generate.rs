@@ -437,7 +437,11 @@ pub fn run(args: GenerateArgs) -> Result<(), String> {
             "sample_seconds": sample_seconds,
             "peak_rss_mb": peak_rss_mb(),
             "final_losses": last.map(|r| json!({"generator": r.generator_loss, "critic": r.critic_loss, "validation": r.validation_loss})),
-            "protected": model.protected(),
+            "protected": model
+                .protected()
+                .into_iter()
+                .map(|p| p.shown(&metadata))
+                .collect::<Vec<_>>(),
         });
         println!("{line}");
     }

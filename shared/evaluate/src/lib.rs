@@ -99,7 +99,7 @@ pub struct Yardstick {
 }
 
 /// What a model's protection changed in one column, so no rare value is reproduced.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Protected {
     pub column: String,
     /// Categories never reproduced (seen in fewer rows than the threshold, or beyond the
@@ -113,6 +113,22 @@ pub struct Protected {
     pub clipped_low: Option<(u64, f64)>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clipped_high: Option<(u64, f64)>,
+    /// Where the extremes were moved to, as the column writes its values (a date, not its
+    /// microseconds); filled by [`Protected::shown`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clipped_low_shown: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clipped_high_shown: Option<String>,
+}
+
+impl Protected {
+    /// With the moved-to values also written as the column writes them, by `metadata`.
+    pub fn shown(mut self, metadata: &Metadata) -> Self {
+        let show = |end: Option<(u64, f64)>| end.map(|(_, to)| metadata.show(&self.column, to));
+        self.clipped_low_shown = show(self.clipped_low);
+        self.clipped_high_shown = show(self.clipped_high);
+        self
+    }
 }
 
 fn is_zero(n: &usize) -> bool {

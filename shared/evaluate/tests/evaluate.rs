@@ -149,6 +149,7 @@ fn the_html_report_is_self_contained() {
             rare_rows: 3,
             clipped_low: None,
             clipped_high: Some((4, 35.6)),
+            ..Default::default()
         },
         synth_evaluate::Protected {
             column: "date".into(),
@@ -156,12 +157,17 @@ fn the_html_report_is_self_contained() {
             rare_rows: 0,
             clipped_low: Some((2, 15_000.0 * day)),
             clipped_high: None,
+            ..Default::default()
         },
     ];
     assert_eq!(
         meta.column("date").unwrap().datetime_format.as_deref(),
         Some("%Y-%m-%d")
     );
+    // The JSON report says it too: the date beside its microseconds.
+    let shown = protected.protected[1].clone().shown(&meta);
+    assert_eq!(shown.clipped_low_shown.as_deref(), Some("2011-01-26"));
+    assert_eq!(shown.clipped_high_shown, None);
     let html = synth_evaluate::render_html(&protected, &train, &synth, &meta);
     assert!(html.contains("Protected values") && html.contains("2 rare categories (3 rows)"));
     assert!(html.contains("The 4 highest values written as 35.6"));

@@ -416,7 +416,10 @@ impl Job {
         };
         let mut report = synth_evaluate::evaluate(&self.table, synthetic, &self.metadata, &options)
             .map_err(|e| Failure::User(format!("evaluating the synthetic table failed: {e}")))?;
-        report.protected = protected;
+        report.protected = protected
+            .into_iter()
+            .map(|p| p.shown(&self.metadata))
+            .collect();
         let html = synth_evaluate::render_html(&report, &self.table, synthetic, &self.metadata);
         let json = serde_json::to_vec_pretty(&report).expect("the report serialises");
         Ok(Scored {

@@ -247,10 +247,7 @@ impl Tokenizer {
             .filter_map(|c| {
                 let mut p = Protected {
                     column: c.name().to_owned(),
-                    rare_categories: 0,
-                    rare_rows: 0,
-                    clipped_low: None,
-                    clipped_high: None,
+                    ..Protected::default()
                 };
                 match c {
                     Codec::Discrete(d) => {
