@@ -293,19 +293,7 @@ fn validate_one(c: &Constraint, metadata: &Metadata) -> std::result::Result<(), 
         }
     };
     distinct(&c.columns())?;
-    // Personal data is generated from shapes, never learned: a constraint would need the
-    // model to learn it (a FixedCombinations column would hand real values back).
-    if !matches!(c, Constraint::Unique(_))
-        && let Some(name) = c
-            .columns()
-            .into_iter()
-            .find(|n| metadata.column(n).is_some_and(|m| m.is_personal()))
-    {
-        return Err(format!(
-            "column {name:?} is personal data (pii): its values are generated, not learned, \
-             so a constraint cannot hold them"
-        ));
-    }
+    not_personal(c, metadata)?;
     match c {
         Constraint::Inequality(i) => {
             same_kind(&[ordered(&i.low_column_name)?, ordered(&i.high_column_name)?])
@@ -348,6 +336,26 @@ fn validate_one(c: &Constraint, metadata: &Metadata) -> std::result::Result<(), 
             }
             u.column_names.iter().try_for_each(|n| sdtype(n).map(drop))
         }
+    }
+}
+
+/// Personal data is generated from shapes, never learned: a constraint would need the model
+/// to learn it (a FixedCombinations column would hand real values back). Unique holds on
+/// generated values as on any.
+fn not_personal(c: &Constraint, metadata: &Metadata) -> std::result::Result<(), String> {
+    if matches!(c, Constraint::Unique(_)) {
+        return Ok(());
+    }
+    match c
+        .columns()
+        .into_iter()
+        .find(|n| metadata.column(n).is_some_and(|m| m.is_personal()))
+    {
+        Some(name) => Err(format!(
+            "column {name:?} is personal data (pii): its values are generated, not learned, \
+             so a constraint cannot hold them"
+        )),
+        None => Ok(()),
     }
 }
 

@@ -23,7 +23,7 @@ use crate::ports::records::{Cmp, Condition, Index, Item, Key, Query, SortKey, Tx
 use crate::service::{ServiceError, ServiceResult, read_by_id};
 use crate::stats::Tally;
 use crate::{ObjectStore, PortError, RecordStore, Settings, Topic};
-use synth_table::{FileFormat, Metadata, PreviewRow, Profile, SdType};
+use synth_table::{ColumnMetadata, FileFormat, Metadata, PreviewRow, Profile, SdType};
 
 /// Where a dataset is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -275,6 +275,25 @@ fn text_made_dates<'a>(
     })
 }
 
+/// The refusal of an sdtype a column's values do not allow, naming the ones they do (and,
+/// for a datetime, what to give).
+fn not_allowed(name: &str, col: &ColumnMetadata, allowed: &[SdType]) -> ServiceError {
+    let format = match (&col.datetime_format, col.sdtype) {
+        (Some(f), SdType::Datetime) => format!(" (its first rows are not all dates in {f:?})"),
+        (None, SdType::Datetime) => " (or give the datetime_format its dates are in)".into(),
+        _ => String::new(),
+    };
+    let names: Vec<&str> = allowed.iter().map(|t| t.as_str()).collect();
+    ServiceError::Validation(
+        format!(
+            "column {name:?} cannot be {}: its values allow {}{format}",
+            col.sdtype.as_str(),
+            names.join(", ")
+        ),
+        serde_json::json!({ "field": "columns", "column": name, "allowed": allowed }),
+    )
+}
+
 /// `current` metadata with the columns and primary key of `change` put in, each column's
 /// sdtype checked against what its values allow; a text column may become a datetime in a
 /// format its first rows (`preview`) all read in.
@@ -299,27 +318,7 @@ fn overridden(
                 .as_deref()
                 .is_some_and(|f| dates_in(preview, name, f));
         if !allowed.contains(&col.sdtype) && !dated {
-            let format = match (&col.datetime_format, col.sdtype) {
-                (Some(f), SdType::Datetime) => {
-                    format!(" (its first rows are not all dates in {f:?})")
-                }
-                (None, SdType::Datetime) => {
-                    " (or give the datetime_format its dates are in)".into()
-                }
-                _ => String::new(),
-            };
-            return Err(ServiceError::Validation(
-                format!(
-                    "column {name:?} cannot be {}: its values allow {}{format}",
-                    col.sdtype.as_str(),
-                    allowed
-                        .iter()
-                        .map(|t| t.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-                serde_json::json!({ "field": "columns", "column": name, "allowed": allowed }),
-            ));
+            return Err(not_allowed(name, col, &allowed));
         }
         if col.sdtype == SdType::Datetime
             && col.datetime_format.is_none()

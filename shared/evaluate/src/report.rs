@@ -478,6 +478,18 @@ fn share_plot(
     })
 }
 
+/// Column names as an axis has room for them: one longer than 10 characters ends in `…`,
+/// so a cut one is seen to be cut.
+fn axis_names(names: &[&str]) -> Vec<String> {
+    names
+        .iter()
+        .map(|s| match s.chars().count() {
+            0..=10 => (*s).to_owned(),
+            _ => s.chars().take(9).chain(['…']).collect(),
+        })
+        .collect()
+}
+
 /// An SVG of `size`, drawn by `draw` on a white page.
 fn svg(
     size: (u32, u32),
@@ -524,14 +536,7 @@ fn heatmap(title: &str, names: &[&str], m: &HashMap<(&str, &str), f64>) -> Resul
             }
         }
     };
-    // Names longer than the axis has room for end in `…`, so a cut one is seen to be cut.
-    let short: Vec<String> = names
-        .iter()
-        .map(|s| match s.chars().count() {
-            0..=10 => (*s).to_owned(),
-            _ => s.chars().take(9).chain(['…']).collect(),
-        })
-        .collect();
+    let short = axis_names(names);
     let label = |v: &f64| tick(*v, 0.5, n).map_or_else(String::new, |i| short[i].clone());
     // Rows are drawn from the top, so the y axis names them bottom-up.
     let y_label = |v: &f64| tick(*v, 0.5, n).map_or_else(String::new, |i| short[n - 1 - i].clone());
