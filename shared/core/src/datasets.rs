@@ -260,18 +260,14 @@ fn dates_in(preview: &[PreviewRow], column: &str, format: &str) -> bool {
     seen > 0
 }
 
-/// The columns of `change` that become datetimes in a format of the user's although their
-/// values allowed none (stored as text): those need the data's first rows to be checked.
-fn text_made_dates<'a>(
-    change: &'a Metadata,
-    compatible: &BTreeMap<String, Vec<SdType>>,
-) -> impl Iterator<Item = &'a str> {
-    change.columns.iter().filter_map(|(name, col)| {
+/// Whether `change` makes a column a datetime in a format of the user's although its values
+/// allowed none (stored as text): that needs the data's first rows to be checked.
+fn makes_text_dates(change: &Metadata, compatible: &BTreeMap<String, Vec<SdType>>) -> bool {
+    change.columns.iter().any(|(name, col)| {
         let allowed = compatible
             .get(name)
             .is_some_and(|a| a.contains(&SdType::Datetime));
-        (col.sdtype == SdType::Datetime && col.datetime_format.is_some() && !allowed)
-            .then_some(name.as_str())
+        col.sdtype == SdType::Datetime && col.datetime_format.is_some() && !allowed
     })
 }
 
@@ -698,10 +694,7 @@ impl Datasets {
         change: Metadata,
     ) -> ServiceResult<Dataset> {
         let (d, current) = self.get_ready(owner, id).await?;
-        let preview: Vec<PreviewRow> = if text_made_dates(&change, &d.compatible_sdtypes)
-            .next()
-            .is_some()
-        {
+        let preview: Vec<PreviewRow> = if makes_text_dates(&change, &d.compatible_sdtypes) {
             self.json_object(&preview_key(owner, id)).await?
         } else {
             Vec::new()

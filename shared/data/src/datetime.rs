@@ -53,7 +53,7 @@ pub(crate) const CANDIDATES: &[&str] = &[
     "%b %d, %Y %I:%M %p",
 ];
 
-fn has_time(format: &str) -> bool {
+pub(crate) fn has_time(format: &str) -> bool {
     ["%H", "%M", "%S", "%T", "%R", "%I", "%p", "%s", "%+", "%c"]
         .iter()
         .any(|t| format.contains(t))

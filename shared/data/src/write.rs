@@ -125,10 +125,7 @@ fn is_boolean(metadata: &Metadata, column: &synth_table::Column) -> bool {
 /// value at midnight.
 fn date_only(format: &str, values: &[Option<i64>]) -> bool {
     let day = 86_400_000_000i64;
-    let time = [
-        "%H", "%I", "%M", "%S", "%T", "%R", "%p", "%s", "%+", "%c", "%f",
-    ];
-    !time.iter().any(|t| format.contains(t)) && values.iter().flatten().all(|v| v % day == 0)
+    !crate::datetime::has_time(format) && values.iter().flatten().all(|v| v % day == 0)
 }
 
 fn to_frame(table: &Table, metadata: &Metadata, format: FileFormat) -> PolarsResult<DataFrame> {
@@ -228,7 +225,7 @@ fn write_xlsx(table: &Table, metadata: &Metadata) -> Result<Vec<u8>, String> {
                 },
                 ColumnData::Datetime(v) => match (v[r], &date_cell) {
                     (Some(t), Some(f)) => sheet
-                        .write_number_with_format(row, c, excel_serial(t), f)
+                        .write_number_with_format(row, c, crate::read::excel_serial(t), f)
                         .map(|_| ()),
                     (Some(t), _) => sheet.write_string(row, c, formatter.format(t)).map(|_| ()),
                     (None, _) => Ok(()),
@@ -252,11 +249,6 @@ fn excel_holds(values: &[Option<i64>]) -> bool {
         .iter()
         .flatten()
         .all(|&t| t >= EXCEL_FIRST_DAY && t % 1_000 == 0)
-}
-
-/// Excel's serial date of an instant: days since 1899-12-30, the time of day as a fraction.
-fn excel_serial(micros: i64) -> f64 {
-    25_569.0 + micros as f64 / 86_400_000_000.0
 }
 
 /// Excel's number format for a strftime format, or `None` where Excel has no spelling for
@@ -360,8 +352,8 @@ mod tests {
         assert!(excel_holds(&[Some(0), None, Some(EXCEL_FIRST_DAY)]));
         assert!(!excel_holds(&[Some(0), Some(EXCEL_FIRST_DAY - DAY)]));
         assert!(!excel_holds(&[Some(1_500)]), "finer than a millisecond");
-        assert_eq!(excel_serial(0), 25_569.0);
-        assert_eq!(excel_serial(86_400_000_000 / 2), 25_569.5);
+        assert_eq!(crate::read::excel_serial(0), 25_569.0);
+        assert_eq!(crate::read::excel_serial(86_400_000_000 / 2), 25_569.5);
     }
 
     #[test]

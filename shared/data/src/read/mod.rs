@@ -7,6 +7,8 @@ mod json;
 mod parquet;
 mod xlsx;
 
+pub(crate) use xlsx::excel_serial;
+
 use std::borrow::Cow;
 use std::path::Path;
 

@@ -178,6 +178,12 @@ fn column<'a>(cells: impl Iterator<Item = &'a Data> + Clone) -> ColumnData {
     )
 }
 
+/// Excel's serial date of an instant (what [`micros`] reads back): days since 1899-12-30,
+/// the time of day as a fraction.
+pub(crate) fn excel_serial(micros: i64) -> f64 {
+    EXCEL_UNIX_DAYS + micros as f64 / MICROS_PER_DAY
+}
+
 /// Microseconds since the Unix epoch of an Excel serial date. Excel keeps times to the
 /// millisecond; a serial day's float carries noise below that (01:00 read as
 /// 01:00:00.000001), so it is rounded there.

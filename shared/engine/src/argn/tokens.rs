@@ -509,21 +509,21 @@ impl Bins {
     /// share of it inside (evenly when the whole bin may be drawn), then a value evenly in
     /// that part of it.
     fn draw_in(&self, b: usize, (a, z): (f64, f64), rng: &mut EngineRng) -> f64 {
+        // On the stack: this runs once for every value drawn into a bin.
+        let (mut parts, mut weights) = ([(0.0, 0.0); MAX_STEPS], [0.0; MAX_STEPS]);
         let steps = self.steps_of(b);
-        let parts: Vec<(f64, f64)> = steps
-            .windows(2)
-            .map(|s| (s[0].max(a), s[1].min(z)))
-            .collect();
-        let weights: Vec<f64> = parts
-            .iter()
-            .zip(steps.windows(2))
-            .map(|(&(lo, hi), s)| match s[1] - s[0] {
+        // A bin has at most MAX_STEPS steps (see `steps_within`).
+        for (i, s) in steps.windows(2).take(MAX_STEPS).enumerate() {
+            let (lo, hi) = (s[0].max(a), s[1].min(z));
+            parts[i] = (lo, hi);
+            weights[i] = match s[1] - s[0] {
                 w if w > 0.0 => ((hi - lo) / w).max(0.0),
                 _ => f64::from(u8::from(lo <= hi)),
-            })
-            .collect();
-        let (lo, hi) = if weights.iter().sum::<f64>() > 0.0 {
-            parts[crate::random::weighted_index(rng, &weights)]
+            };
+        }
+        let m = (steps.len() - 1).min(MAX_STEPS);
+        let (lo, hi) = if weights[..m].iter().sum::<f64>() > 0.0 {
+            parts[crate::random::weighted_index(rng, &weights[..m])]
         } else {
             (a, z)
         };
